@@ -276,6 +276,37 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns);
  * skip records whose writer process is gone. Per handle. */
 int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns);
 
+
+/* ---- Non-consuming inspection of unread records (tools, debugging) ---------- */
+
+enum mrb_record_state {
+	MRB_RECORD_COMMITTED = 0, /* a message the consumer will receive */
+	MRB_RECORD_BUSY = 1,	  /* reserved, being written */
+	MRB_RECORD_PADDING = 2,	  /* skipped by the consumer (wrap gap, abort, recovery) */
+	MRB_RECORD_UNWRITTEN = 3, /* claimed, header not yet written; walk stops here */
+};
+
+struct mrb_record_info {
+	uint64_t position; /* absolute ring position of the record header */
+	uint64_t length;   /* payload bytes (0 for UNWRITTEN) */
+	uint32_t writer_pid;
+	uint32_t state; /* enum mrb_record_state */
+	const void *data; /* payload in the mapping; may change under you */
+};
+
+typedef int (*mrb_record_visitor)(void *ctx, const struct mrb_record_info *rec);
+
+/*
+ * Walks the records between the consumer and producer positions, as they are
+ * now, calling `visit` for each (up to max_records, 0 = no limit) until it
+ * returns non-zero. Consumes nothing and does not attach as consumer, so it
+ * works while another process reads. A snapshot of live memory: payloads may
+ * be overwritten while visited (memory-safe, but possibly torn). Returns the
+ * number visited or an error (MRB_ECORRUPT on an invalid record).
+ */
+int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx,
+		    size_t max_records);
+
 #ifdef __cplusplus
 }
 #endif
