@@ -1,0 +1,120 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Builds and installs mmap_ringbuffer without Bazel, with a plain C compiler:
+#   PREFIX/include/mrb/mrb.h
+#   PREFIX/lib/libmmap_ringbuffer.a
+#   PREFIX/lib/libmmap_ringbuffer.so -> .so.1 -> .so.1.0.0 (soname .so.1,
+#       only the public mrb_* symbols exported, via core/mrb.map)
+#   PREFIX/lib/pkgconfig/mmap_ringbuffer.pc
+#   PREFIX/bin/mrb
+# Usage: tools/install.sh [--no-bench] PREFIX
+# Environment: CC (default cc), AR (default ar), CFLAGS (default -O2 -g).
+# See docs/INSTALL.md.
+set -eu
+
+usage() {
+	echo "Usage: $0 [--no-bench] PREFIX" >&2
+	echo "Builds with \$CC (default cc) and installs into PREFIX." >&2
+	exit 2
+}
+
+with_bench=auto
+prefix=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--no-bench) with_bench=no ;;
+	-h | --help)
+		sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	-*) usage ;;
+	*)
+		[ -z "$prefix" ] || usage
+		prefix=$1
+		;;
+	esac
+	shift
+done
+[ -n "$prefix" ] || usage
+
+# The library version: the major number is the soname and matches the
+# symbol version node in core/mrb.map (MRB_1).
+lib_major=1
+lib_version=1.0.0
+
+CC=${CC:-cc}
+AR=${AR:-ar}
+CFLAGS=${CFLAGS:--O2 -g}
+warnings="-Wall -Wextra"
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$prefix"
+prefix=$(cd "$prefix" && pwd)
+build=$(mktemp -d "${TMPDIR:-/tmp}/mrb-install.XXXXXX")
+trap 'rm -rf "$build"' EXIT INT TERM
+
+say() { echo "install.sh: $*"; }
+
+# --- the library: one set of position-independent objects for both forms ----
+say "compiling the core with $CC"
+mkdir -p "$build/core"
+for src in "$root"/core/src/*.c; do
+	obj="$build/core/$(basename "$src" .c).o"
+	# shellcheck disable=SC2086 # CFLAGS is a list of flags
+	$CC -std=c11 -D_GNU_SOURCE $warnings $CFLAGS -fPIC \
+		-I"$root/core/include" -I"$root/core/src" -c "$src" -o "$obj"
+done
+
+rm -f "$build/libmmap_ringbuffer.a"
+$AR rcs "$build/libmmap_ringbuffer.a" "$build"/core/*.o
+
+# shellcheck disable=SC2086
+$CC -shared $CFLAGS -o "$build/libmmap_ringbuffer.so.$lib_version" \
+	-Wl,-soname,"libmmap_ringbuffer.so.$lib_major" \
+	-Wl,--version-script="$root/core/mrb.map" \
+	"$build"/core/*.o -pthread
+
+# --- the tool, linked statically against the library so it runs anywhere ----
+mrb_defines=
+mrb_sources=$(ls "$root"/tools/mrb/*.c)
+bench_sources=
+if [ "$with_bench" = auto ] && [ -f "$root/tools/bench/bench.h" ]; then
+	# Every engine source except the stand-alone benchmark's main().
+	for src in "$root"/tools/bench/*.c; do
+		grep -q '^int main(' "$src" || bench_sources="$bench_sources $src"
+	done
+	[ -z "$bench_sources" ] || mrb_defines=-DMRB_CLI_HAVE_BENCH
+fi
+say "compiling mrb${bench_sources:+ (with the benchmark engine)}"
+# shellcheck disable=SC2086
+$CC -std=c11 -D_GNU_SOURCE $warnings $CFLAGS $mrb_defines \
+	-I"$root/core/include" -I"$root" -o "$build/mrb" \
+	$mrb_sources $bench_sources "$build/libmmap_ringbuffer.a" -pthread -lm
+
+cat >"$build/mmap_ringbuffer.pc" <<PC
+prefix=$prefix
+exec_prefix=\${prefix}
+libdir=\${exec_prefix}/lib
+includedir=\${prefix}/include
+
+Name: mmap_ringbuffer
+Description: Many-producer, single-consumer message ring in a memory-mapped file
+Version: $lib_version
+Cflags: -I\${includedir}
+Libs: -L\${libdir} -lmmap_ringbuffer
+Libs.private: -pthread
+PC
+
+# --- install ------------------------------------------------------------------
+say "installing into $prefix"
+install -d "$prefix/include/mrb" "$prefix/lib/pkgconfig" "$prefix/bin"
+install -m 0644 "$root/core/include/mrb/mrb.h" "$prefix/include/mrb/mrb.h"
+install -m 0644 "$build/libmmap_ringbuffer.a" "$prefix/lib/"
+install -m 0755 "$build/libmmap_ringbuffer.so.$lib_version" "$prefix/lib/"
+ln -sf "libmmap_ringbuffer.so.$lib_version" \
+	"$prefix/lib/libmmap_ringbuffer.so.$lib_major"
+ln -sf "libmmap_ringbuffer.so.$lib_major" "$prefix/lib/libmmap_ringbuffer.so"
+install -m 0644 "$build/mmap_ringbuffer.pc" "$prefix/lib/pkgconfig/"
+install -m 0755 "$build/mrb" "$prefix/bin/mrb"
+say "done. Build against it with:"
+say "  PKG_CONFIG_PATH=$prefix/lib/pkgconfig cc app.c \$(pkg-config --cflags --libs mmap_ringbuffer)"
