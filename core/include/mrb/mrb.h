@@ -27,31 +27,31 @@ extern "C" {
 #endif
 
 /* Format constants shared with every implementation (docs/FORMAT.md). */
-#define MRB_FORMAT_VERSION 1u
-#define MRB_HEADER_SIZE 4096u
+#define MRB_FORMAT_VERSION     1u
+#define MRB_HEADER_SIZE        4096u
 #define MRB_RECORD_HEADER_SIZE 16u
-#define MRB_RECORD_ALIGNMENT 16u
-#define MRB_MIN_CAPACITY 256ull
-#define MRB_MAX_CAPACITY (1ull << 40)
+#define MRB_RECORD_ALIGNMENT   16u
+#define MRB_MIN_CAPACITY       256ull
+#define MRB_MAX_CAPACITY       (1ull << 40)
 
 /* Error codes. OS failures are returned as -errno, which never collides with
  * these because they all lie below -1000. */
 enum mrb_error {
 	MRB_OK = 0,
-	MRB_EFULL = -1001,	      /* not enough free space; nothing was written */
-	MRB_EEMPTY = -1002,	      /* no committed message to read */
-	MRB_EMSGSIZE = -1003,	      /* message empty or above max_message_size */
-	MRB_ECLOSED = -1004,	      /* handle closed (or never opened) */
-	MRB_EFORMAT = -1005,	      /* not a ring file, or its header is invalid */
-	MRB_EVERSION = -1006,	      /* ring file of an unsupported format version */
-	MRB_ECONSUMER_BUSY = -1007,   /* another live handle is the consumer */
-	MRB_ECORRUPT = -1008,	      /* shared positions or a record are invalid */
-	MRB_EINVAL = -1009,	      /* invalid argument */
-	MRB_ETIMEDOUT = -1010,	      /* a blocking call's timeout expired */
+	MRB_EFULL = -1001,             /* not enough free space; nothing was written */
+	MRB_EEMPTY = -1002,            /* no committed message to read */
+	MRB_EMSGSIZE = -1003,          /* message empty or above max_message_size */
+	MRB_ECLOSED = -1004,           /* handle closed (or never opened) */
+	MRB_EFORMAT = -1005,           /* not a ring file, or its header is invalid */
+	MRB_EVERSION = -1006,          /* ring file of an unsupported format version */
+	MRB_ECONSUMER_BUSY = -1007,    /* another live handle is the consumer */
+	MRB_ECORRUPT = -1008,          /* shared positions or a record are invalid */
+	MRB_EINVAL = -1009,            /* invalid argument */
+	MRB_ETIMEDOUT = -1010,         /* a blocking call's timeout expired */
 	MRB_EBUFFER_TOO_SMALL = -1011, /* destination too small; nothing consumed */
-	MRB_EINTR = -1012,	      /* a blocking call was interrupted by a signal */
-	MRB_EEXIST = -1013,	      /* file exists (exclusive create, or another size) */
-	MRB_ESTALE = -1014,	      /* reservation/view no longer matches the ring */
+	MRB_EINTR = -1012,             /* a blocking call was interrupted by a signal */
+	MRB_EEXIST = -1013,            /* file exists (exclusive create, or another size) */
+	MRB_ESTALE = -1014,            /* reservation/view no longer matches the ring */
 };
 
 /* A message for any code this library returns (never NULL, static storage). */
@@ -76,7 +76,7 @@ enum mrb_create_flags {
 
 struct mrb_create_options {
 	unsigned flags; /* enum mrb_create_flags */
-	mode_t mode;	/* permission bits applied exactly (umask ignored); 0 means 0600 */
+	mode_t mode;    /* permission bits applied exactly (umask ignored); 0 means 0600 */
 };
 
 /*
@@ -96,7 +96,7 @@ struct mrb_create_options {
  * Thread safety: any thread, any process.
  */
 int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
-	       const struct mrb_create_options *opts);
+               const struct mrb_create_options *opts);
 
 /*
  * Opens an existing ring. Validates magic, version, header size, capacity
@@ -140,13 +140,12 @@ struct mrb_iovec {
  * fails, its error (MRB_EFULL, MRB_EMSGSIZE, ...). Cheaper per message than
  * mrb_write (one entry/exit and one wake-up check per batch).
  */
-int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs,
-			size_t count);
+int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, size_t count);
 
 /* Space reserved in the ring for zero-copy writing. */
 struct mrb_reservation {
-	void *data;	   /* len writable bytes, 16-byte aligned */
-	size_t len;	   /* requested message length */
+	void *data;        /* len writable bytes, 16-byte aligned */
+	size_t len;        /* requested message length */
 	uint64_t position; /* ring position of the record (private) */
 };
 
@@ -184,8 +183,8 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len);
  * MRB_EEMPTY, MRB_EBUFFER_TOO_SMALL (the first message alone does not fit;
  * lengths[0] = its size), or another error.
  */
-int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size,
-		      size_t *lengths, size_t max_count);
+int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
+                      size_t max_count);
 
 /* Called for each message by mrb_read_batch. `data` is valid only during
  * the call. Return 0 to continue, non-zero to stop after this message. */
@@ -196,15 +195,14 @@ typedef int (*mrb_handler)(void *ctx, const void *data, size_t len);
  * place, then publishes the consumer position once. Returns the count handed
  * (>0), MRB_EEMPTY, or an error.
  */
-int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx,
-		       size_t max_count);
+int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, size_t max_count);
 
 /* A message seen in place. */
 struct mrb_view {
 	const void *data;
 	size_t len;
 	uint64_t position; /* private */
-	uint64_t next;	   /* private */
+	uint64_t next;     /* private */
 };
 
 /*
@@ -227,15 +225,14 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view);
 int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns);
 int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns);
 int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len,
-		  int64_t timeout_ns);
-int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len,
-		   int64_t timeout_ns);
+                  int64_t timeout_ns);
+int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t timeout_ns);
 
 /* ---- Inspection (any handle; consumes nothing) ------------------------------ */
 
 struct mrb_stats {
 	uint32_t format_version;
-	uint64_t capacity;	   /* data bytes */
+	uint64_t capacity;         /* data bytes */
 	uint64_t max_message_size; /* largest payload accepted */
 	uint64_t producer_position;
 	uint64_t consumer_position;
@@ -244,12 +241,12 @@ struct mrb_stats {
 	uint64_t bytes_written; /* payload bytes */
 	uint64_t messages_read;
 	uint64_t bytes_read;
-	uint64_t full_count; /* writes refused as full */
+	uint64_t full_count;        /* writes refused as full */
 	uint64_t recovered_records; /* abandoned records skipped by recovery */
 	uint64_t recovered_bytes;
-	int32_t consumer_pid;	/* 0 when no consumer is attached */
+	int32_t consumer_pid;   /* 0 when no consumer is attached */
 	int32_t consumer_alive; /* 1 alive, 0 dead or none */
-	uint32_t producers;	/* producer slots in use */
+	uint32_t producers;     /* producer slots in use */
 	uint32_t producers_alive;
 	uint32_t creator_pid;
 	uint64_t created_unix_ns;
@@ -257,7 +254,7 @@ struct mrb_stats {
 
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats);
 
-uint64_t mrb_capacity(struct mrb_ring *ring);	  /* 0 if closed */
+uint64_t mrb_capacity(struct mrb_ring *ring);         /* 0 if closed */
 uint64_t mrb_max_message_size(struct mrb_ring *ring); /* 0 if closed */
 
 /* ---- Crash recovery ----------------------------------------------------------
@@ -276,13 +273,12 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns);
  * skip records whose writer process is gone. Per handle. */
 int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns);
 
-
 /* ---- Non-consuming inspection of unread records (tools, debugging) ---------- */
 
 enum mrb_record_state {
 	MRB_RECORD_COMMITTED = 0, /* a message the consumer will receive */
-	MRB_RECORD_BUSY = 1,	  /* reserved, being written */
-	MRB_RECORD_PADDING = 2,	  /* skipped by the consumer (wrap gap, abort, recovery) */
+	MRB_RECORD_BUSY = 1,      /* reserved, being written */
+	MRB_RECORD_PADDING = 2,   /* skipped by the consumer (wrap gap, abort, recovery) */
 	MRB_RECORD_UNWRITTEN = 3, /* claimed, header not yet written; walk stops here */
 };
 
@@ -290,7 +286,7 @@ struct mrb_record_info {
 	uint64_t position; /* absolute ring position of the record header */
 	uint64_t length;   /* payload bytes (0 for UNWRITTEN) */
 	uint32_t writer_pid;
-	uint32_t state; /* enum mrb_record_state */
+	uint32_t state;   /* enum mrb_record_state */
 	const void *data; /* payload in the mapping; may change under you */
 };
 
@@ -304,8 +300,7 @@ typedef int (*mrb_record_visitor)(void *ctx, const struct mrb_record_info *rec);
  * be overwritten while visited (memory-safe, but possibly torn). Returns the
  * number visited or an error (MRB_ECORRUPT on an invalid record).
  */
-int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx,
-		    size_t max_records);
+int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, size_t max_records);
 
 #ifdef __cplusplus
 }
