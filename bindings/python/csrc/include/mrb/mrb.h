@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmap_ringbuffer: a many-producer, single-consumer message ring that lives in
+ * a memory-mapped file, shared by threads, processes and languages.
+ *
+ * The byte layout of the file is specified in docs/FORMAT.md; this header is
+ * the C API over it. Every function returns 0 (or a count) on success and a
+ * negative code on failure: one of enum mrb_error below, or -errno for an
+ * operating-system failure. mrb_strerror() turns any code into a message.
+ * No function sets errno as its result channel, and there is no global state.
+ *
+ * Roles. Any number of handles, in any number of threads and processes, may
+ * write. One handle at a time may read: the first read call attaches the
+ * handle as the ring's consumer; a second handle trying to read while the
+ * first is alive gets MRB_ECONSUMER_BUSY. Consumer calls on one handle must
+ * not run concurrently (they return MRB_ECONSUMER_BUSY if they do).
+ */
+#ifndef MRB_MRB_H
+#define MRB_MRB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Format constants shared with every implementation (docs/FORMAT.md). */
+#define MRB_FORMAT_VERSION     1u
+#define MRB_HEADER_SIZE        4096u
+#define MRB_RECORD_HEADER_SIZE 16u
+#define MRB_RECORD_ALIGNMENT   16u
+#define MRB_MIN_CAPACITY       256ull
+#define MRB_MAX_CAPACITY       (1ull << 40)
+
+/* Error codes. OS failures are returned as -errno, which never collides with
+ * these because they all lie below -1000. */
+enum mrb_error {
+	MRB_OK = 0,
+	MRB_EFULL = -1001,             /* not enough free space; nothing was written */
+	MRB_EEMPTY = -1002,            /* no committed message to read */
+	MRB_EMSGSIZE = -1003,          /* message empty or above max_message_size */
+	MRB_ECLOSED = -1004,           /* handle closed (or never opened) */
+	MRB_EFORMAT = -1005,           /* not a ring file, or its header is invalid */
+	MRB_EVERSION = -1006,          /* ring file of an unsupported format version */
+	MRB_ECONSUMER_BUSY = -1007,    /* another live handle is the consumer */
+	MRB_ECORRUPT = -1008,          /* shared positions or a record are invalid */
+	MRB_EINVAL = -1009,            /* invalid argument */
+	MRB_ETIMEDOUT = -1010,         /* a blocking call's timeout expired */
+	MRB_EBUFFER_TOO_SMALL = -1011, /* destination too small; nothing consumed */
+	MRB_EINTR = -1012,             /* a blocking call was interrupted by a signal */
+	MRB_EEXIST = -1013,            /* file exists (exclusive create, or another size) */
+	MRB_ESTALE = -1014,            /* reservation/view no longer matches the ring */
+};
+
+/* A message for any code this library returns (never NULL, static storage). */
+const char *mrb_strerror(int code);
+
+/* Handle storage, owned by the caller (stack, heap or a binding's allocator).
+ * Its contents are private. A zero-filled or failed-to-open handle behaves as
+ * closed. */
+struct mrb_ring {
+	uint64_t opaque[32];
+};
+
+/* ---- Create, open, close -------------------------------------------------- */
+
+enum mrb_create_flags {
+	/* Replace an existing file atomically (rename over it; symlinks at the
+	 * path are replaced, never followed). Unread messages in it are lost. */
+	MRB_CREATE_REMOVE = 1u << 0,
+	/* Fail with MRB_EEXIST if the path exists. */
+	MRB_CREATE_EXCLUSIVE = 1u << 1,
+};
+
+struct mrb_create_options {
+	unsigned flags; /* enum mrb_create_flags */
+	mode_t mode;    /* permission bits applied exactly (umask ignored); 0 means 0600 */
+};
+
+/*
+ * Creates a ring of at least `size` data bytes at `path` and opens it.
+ * The data capacity is `size` rounded up to a power of two, at least
+ * MRB_MIN_CAPACITY; sizes of 0 or above MRB_MAX_CAPACITY give MRB_EINVAL.
+ * The file (MRB_HEADER_SIZE + capacity bytes) is built under a temporary name
+ * in the same directory and published by link/rename, so no process ever
+ * sees a half-initialised ring.
+ *
+ * Without flags, an existing valid ring with the same capacity is opened
+ * as-is (its unread messages are kept); an existing file that is not such a
+ * ring gives MRB_EEXIST (other capacity) or its open error (MRB_EFORMAT, ...),
+ * and is left untouched. `opts` may be NULL.
+ *
+ * Errors: MRB_EINVAL, MRB_EEXIST, MRB_EFORMAT, MRB_EVERSION, -errno.
+ * Thread safety: any thread, any process.
+ */
+int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
+               const struct mrb_create_options *opts);
+
+/*
+ * Opens an existing ring. Validates magic, version, header size, capacity
+ * against the file's real size, and the shared positions before trusting
+ * anything. Symlinks at `path` are not followed (O_NOFOLLOW).
+ * `flags` is reserved and must be 0.
+ *
+ * Errors: MRB_EFORMAT (missing header, truncated, foreign, corrupt),
+ * MRB_EVERSION, MRB_ECORRUPT (positions inconsistent), MRB_EINVAL, -errno
+ * (-ENOENT for a missing file, -ELOOP for a symlink, ...).
+ */
+int mrb_open(struct mrb_ring *ring, const char *path, unsigned flags);
+
+/*
+ * Closes the handle: wakes this handle's blocked calls (they return
+ * MRB_ECLOSED), waits for calls in progress on it to leave, gives up the
+ * consumer role, unmaps. Later calls on the handle return MRB_ECLOSED; a
+ * second close returns MRB_ECLOSED. Safe to call while other threads use the
+ * handle. Reservations and views obtained from it become invalid.
+ */
+int mrb_close(struct mrb_ring *ring);
+
+/* ---- Producer side (any thread, any process, lock-free) -------------------- */
+
+/*
+ * Copies one message of `len` bytes (1 .. max_message_size) into the ring.
+ * Returns 0, MRB_EFULL (nothing written; see docs/FORMAT.md on the padding a
+ * full write may leave at the wrap point), MRB_EMSGSIZE, MRB_ECLOSED,
+ * MRB_ECORRUPT. Never blocks.
+ */
+int mrb_write(struct mrb_ring *ring, const void *data, size_t len);
+
+struct mrb_iovec {
+	const void *data;
+	size_t len;
+};
+
+/*
+ * Writes messages msgs[0..count) in order, stopping at the first that does
+ * not fit. Returns how many were written (0..count) or, if the first one
+ * fails, its error (MRB_EFULL, MRB_EMSGSIZE, ...). Cheaper per message than
+ * mrb_write (one entry/exit and one wake-up check per batch).
+ */
+int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, size_t count);
+
+/* Space reserved in the ring for zero-copy writing. */
+struct mrb_reservation {
+	void *data;        /* len writable bytes, 16-byte aligned */
+	size_t len;        /* requested message length */
+	uint64_t position; /* ring position of the record (private) */
+};
+
+/*
+ * Reserves space for a `len`-byte message and returns a pointer to fill in
+ * place. The record blocks the consumer (messages after it wait) until
+ * mrb_commit or mrb_abort, so keep the window short. Errors as mrb_write.
+ */
+int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res);
+
+/* Publishes a reserved message. MRB_ESTALE if `res` is not a live reservation
+ * of this ring (never commits anything else); MRB_ECLOSED. */
+int mrb_commit(struct mrb_ring *ring, struct mrb_reservation *res);
+
+/* Turns a reservation into padding the consumer skips. Errors as commit. */
+int mrb_abort(struct mrb_ring *ring, struct mrb_reservation *res);
+
+/* ---- Consumer side (one handle at a time) ----------------------------------
+ * The first consumer call attaches the handle as consumer (MRB_ECONSUMER_BUSY
+ * if another live handle is). A consumer whose process died is replaced
+ * automatically; it resumes at the last released position.
+ */
+
+/*
+ * Copies the next message into buf. On success returns 0 and sets *len.
+ * If buf_size is too small: MRB_EBUFFER_TOO_SMALL, *len = the size needed,
+ * nothing consumed. Otherwise MRB_EEMPTY, MRB_ECLOSED, MRB_ECONSUMER_BUSY,
+ * MRB_ECORRUPT. Never blocks. Delivery: exactly once to this consumer.
+ */
+int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len);
+
+/*
+ * Copies up to max_count messages back to back into buf and their lengths into
+ * lengths[]; the consumer position is published once. Returns the count (>0),
+ * MRB_EEMPTY, MRB_EBUFFER_TOO_SMALL (the first message alone does not fit;
+ * lengths[0] = its size), or another error.
+ */
+int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
+                      size_t max_count);
+
+/* Called for each message by mrb_read_batch. `data` is valid only during
+ * the call. Return 0 to continue, non-zero to stop after this message. */
+typedef int (*mrb_handler)(void *ctx, const void *data, size_t len);
+
+/*
+ * Hands up to max_count available messages (0 means all) to `handler` in
+ * place, then publishes the consumer position once. Returns the count handed
+ * (>0), MRB_EEMPTY, or an error.
+ */
+int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, size_t max_count);
+
+/* A message seen in place. */
+struct mrb_view {
+	const void *data;
+	size_t len;
+	uint64_t position; /* private */
+	uint64_t next;     /* private */
+};
+
+/*
+ * Returns the next message in place without consuming it. Repeated peeks
+ * return the same message until mrb_release. Errors as mrb_read.
+ */
+int mrb_peek(struct mrb_ring *ring, struct mrb_view *view);
+
+/* Consumes the message returned by the last mrb_peek. MRB_ESTALE if `view`
+ * is not the current head message. */
+int mrb_release(struct mrb_ring *ring, const struct mrb_view *view);
+
+/* ---- Blocking waits --------------------------------------------------------
+ * timeout_ns < 0 waits forever, 0 polls. A short spin precedes sleeping; the
+ * sleep is a futex in the shared mapping (Linux) so any process's write wakes
+ * a reader, and a writer makes no system call when nobody waits.
+ * Return MRB_ETIMEDOUT, MRB_EINTR (a signal arrived: check it, call again) or
+ * MRB_ECLOSED (the handle was closed) besides their normal results.
+ */
+int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns);
+int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns);
+int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len,
+                  int64_t timeout_ns);
+int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t timeout_ns);
+
+/* ---- Inspection (any handle; consumes nothing) ------------------------------ */
+
+struct mrb_stats {
+	uint32_t format_version;
+	uint64_t capacity;         /* data bytes */
+	uint64_t max_message_size; /* largest payload accepted */
+	uint64_t producer_position;
+	uint64_t consumer_position;
+	uint64_t used_bytes; /* producer - consumer position */
+	uint64_t messages_written;
+	uint64_t bytes_written; /* payload bytes */
+	uint64_t messages_read;
+	uint64_t bytes_read;
+	uint64_t full_count;        /* writes refused as full */
+	uint64_t recovered_records; /* abandoned records skipped by recovery */
+	uint64_t recovered_bytes;
+	int32_t consumer_pid;   /* 0 when no consumer is attached */
+	int32_t consumer_alive; /* 1 alive, 0 dead or none */
+	uint32_t producers;     /* producer slots in use */
+	uint32_t producers_alive;
+	uint32_t creator_pid;
+	uint64_t created_unix_ns;
+};
+
+int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats);
+
+uint64_t mrb_capacity(struct mrb_ring *ring);         /* 0 if closed */
+uint64_t mrb_max_message_size(struct mrb_ring *ring); /* 0 if closed */
+
+/* ---- Crash recovery ----------------------------------------------------------
+ * A producer that dies between reserving and committing leaves a record that
+ * holds the consumer back. mrb_recover(), called by the consumer's handle,
+ * turns the record at the consumer position into padding when its writer
+ * process is gone, or when it has blocked the consumer for at least
+ * stale_after_ns (pass a negative value to use only the liveness check).
+ * Returns the number of records recovered (0 or 1 per call) or an error. The
+ * read calls do the liveness check themselves (see mrb_set_recovery_timeout).
+ */
+int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns);
+
+/* Sets how long a read call lets an unfinished record block the consumer
+ * before skipping it even if its writer still seems alive. Default 0: only
+ * skip records whose writer process is gone. Per handle. */
+int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns);
+
+/* ---- Non-consuming inspection of unread records (tools, debugging) ---------- */
+
+enum mrb_record_state {
+	MRB_RECORD_COMMITTED = 0, /* a message the consumer will receive */
+	MRB_RECORD_BUSY = 1,      /* reserved, being written */
+	MRB_RECORD_PADDING = 2,   /* skipped by the consumer (wrap gap, abort, recovery) */
+	MRB_RECORD_UNWRITTEN = 3, /* claimed, header not yet written; walk stops here */
+};
+
+struct mrb_record_info {
+	uint64_t position; /* absolute ring position of the record header */
+	uint64_t length;   /* payload bytes (0 for UNWRITTEN) */
+	uint32_t writer_pid;
+	uint32_t state;   /* enum mrb_record_state */
+	const void *data; /* payload in the mapping; may change under you */
+};
+
+typedef int (*mrb_record_visitor)(void *ctx, const struct mrb_record_info *rec);
+
+/*
+ * Walks the records between the consumer and producer positions, as they are
+ * now, calling `visit` for each (up to max_records, 0 = no limit) until it
+ * returns non-zero. Consumes nothing and does not attach as consumer, so it
+ * works while another process reads. A snapshot of live memory: payloads may
+ * be overwritten while visited (memory-safe, but possibly torn). Returns the
+ * number visited or an error (MRB_ECORRUPT on an invalid record).
+ */
+int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, size_t max_records);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MRB_MRB_H */

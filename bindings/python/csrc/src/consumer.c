@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The consumer side: one handle at a time owns the consumer position. Every
+ * header it reads was written by another process and is validated before
+ * any length in it is used.
+ */
+#include <string.h>
+
+#include "handle.h"
+
+int mrb_attach_consumer(struct mrb_handle *h)
+{
+	if (h->is_consumer)
+		return 0;
+	struct mrb_file_header *hdr = h->header;
+	uint64_t nonce = mrb_random64() << 32;
+	if (nonce == 0)
+		nonce = UINT64_C(1) << 32;
+	uint64_t token = nonce | h->pid;
+	uint64_t owner = atomic_load_explicit(&hdr->consumer_owner, memory_order_acquire);
+	for (;;) {
+		/* A live owner keeps the role; a dead one's is taken over, and
+		 * its unreleased messages are read again (at-least-once across
+		 * a consumer crash). */
+		if (owner != 0 && mrb_process_alive((uint32_t)owner))
+			return MRB_ECONSUMER_BUSY;
+		if (atomic_compare_exchange_weak_explicit(&hdr->consumer_owner, &owner, token,
+		                                          memory_order_acq_rel,
+		                                          memory_order_acquire))
+			break;
+	}
+	uint64_t head = atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
+	if (head % MRB_RECORD_ALIGNMENT != 0 || tail - head > h->capacity) {
+		atomic_store_explicit(&hdr->consumer_owner, 0, memory_order_release);
+		return MRB_ECORRUPT;
+	}
+	h->owner_token = token;
+	h->head = head;
+	h->published_head = head;
+	h->tail_cache = head;
+	h->unpublished_messages = 0;
+	h->unpublished_bytes = 0;
+	h->stuck_position = UINT64_MAX;
+	h->is_consumer = true;
+	return 0;
+}
+
+void mrb_detach_consumer(struct mrb_handle *h)
+{
+	uint64_t token = h->owner_token;
+	atomic_compare_exchange_strong_explicit(&h->header->consumer_owner, &token, 0,
+	                                        memory_order_acq_rel, memory_order_relaxed);
+	h->is_consumer = false;
+}
+
+void mrb_publish_head(struct mrb_handle *h)
+{
+	struct mrb_file_header *hdr = h->header;
+	if (h->head == h->published_head)
+		return;
+	if (h->unpublished_messages != 0) {
+		/* Single writer (the owning consumer): plain add, no RMW. */
+		uint64_t m = atomic_load_explicit(&hdr->messages_read, memory_order_relaxed);
+		uint64_t b = atomic_load_explicit(&hdr->bytes_read, memory_order_relaxed);
+		atomic_store_explicit(&hdr->messages_read, m + h->unpublished_messages,
+		                      memory_order_relaxed);
+		atomic_store_explicit(&hdr->bytes_read, b + h->unpublished_bytes,
+		                      memory_order_relaxed);
+		h->unpublished_messages = 0;
+		h->unpublished_bytes = 0;
+	}
+	/* Release: our reads of the freed records happen before a producer's
+	 * acquire load in claim() lets it overwrite them. seq_cst: ordered
+	 * before the waiter check below (Dekker pairing with wait.c). */
+	atomic_store_explicit(&hdr->consumer_position, h->head, memory_order_seq_cst);
+	h->published_head = h->head;
+	if (atomic_load_explicit(&hdr->space_waiters, memory_order_seq_cst) != 0) {
+		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
+		mrb_futex_wake_all(&hdr->space_seq);
+	}
+}
+
+/* Records blocking the consumer longer than this get a liveness check. */
+#define MRB_LIVENESS_CHECK_AFTER_NS 10000000
+/* A claim whose header never appeared is skipped after this long. */
+#define MRB_UNWRITTEN_TIMEOUT_NS 1000000000
+
+/* The record at head is claimed but not committed: maybe recover it. */
+static int unfinished_record(struct mrb_handle *h)
+{
+	if (h->recovery_timeout_ns < 0)
+		return MRB_EEMPTY;
+	int64_t now = mrb_now_ns();
+	if (h->stuck_position != h->head) {
+		h->stuck_position = h->head;
+		h->stuck_since_ns = now;
+		h->last_liveness_check_ns = now;
+		return MRB_EEMPTY;
+	}
+	if (now - h->last_liveness_check_ns < MRB_LIVENESS_CHECK_AFTER_NS)
+		return MRB_EEMPTY;
+	h->last_liveness_check_ns = now;
+	int64_t busy_timeout = h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : -1;
+	int64_t unwritten_timeout =
+	    h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : MRB_UNWRITTEN_TIMEOUT_NS;
+	int rc = mrb_recover_head(h, now, busy_timeout, unwritten_timeout, true);
+	if (rc < 0)
+		return rc;
+	return rc > 0 ? 0 : MRB_EEMPTY;
+}
+
+int mrb_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **data, uint64_t *len,
+                     uint64_t *next)
+{
+	struct mrb_file_header *hdr = h->header;
+	for (;;) {
+		if (h->head == h->tail_cache) {
+			if (!refresh_tail)
+				return MRB_EEMPTY;
+			uint64_t tail =
+			    atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
+			if (tail - h->head > h->capacity || tail % MRB_RECORD_ALIGNMENT != 0)
+				return MRB_ECORRUPT;
+			h->tail_cache = tail;
+			if (tail == h->head)
+				return MRB_EEMPTY;
+		}
+		uint64_t offset = h->head & h->mask;
+		const struct mrb_record_header *rec =
+		    (const struct mrb_record_header *)(const void *)(h->data + offset);
+		/* Pairs with the release store of the stamp in producer.c
+		 * write_header: the control word read next is at least as new
+		 * as the one written with this stamp. */
+		uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
+		/* Acquire pairs with the commit CAS: the payload is visible. */
+		uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
+		if (stamp != (h->head ^ h->salt) || (control & MRB_CONTROL_BUSY) != 0) {
+			int rc = unfinished_record(h);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		uint64_t length = mrb_control_length(control);
+		uint64_t record_size = mrb_record_size(length);
+		if (record_size > h->tail_cache - h->head || record_size > h->capacity - offset)
+			return MRB_ECORRUPT;
+		if (control & MRB_CONTROL_PAD) {
+			h->head += record_size;
+			continue;
+		}
+		if (length == 0 || length > h->max_message_size)
+			return MRB_ECORRUPT;
+		*data = h->data + offset + MRB_RECORD_HEADER_SIZE;
+		*len = length;
+		*next = h->head + record_size;
+		return 0;
+	}
+}
+
+static int consumer_enter(struct mrb_handle *h)
+{
+	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
+	if (rc != 0)
+		return rc;
+	rc = mrb_attach_consumer(h);
+	if (rc != 0)
+		mrb_leave(h, MRB_CONSUMER_CALL);
+	return rc;
+}
+
+static void consumer_leave(struct mrb_handle *h)
+{
+	mrb_publish_head(h);
+	mrb_leave(h, MRB_CONSUMER_CALL);
+}
+
+static void consume(struct mrb_handle *h, uint64_t len, uint64_t next)
+{
+	h->head = next;
+	h->unpublished_messages++;
+	h->unpublished_bytes += len;
+}
+
+int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || len == NULL || (buf == NULL && buf_size != 0))
+		return MRB_EINVAL;
+	int rc = consumer_enter(h);
+	if (rc != 0)
+		return rc;
+	const uint8_t *data;
+	uint64_t length, next;
+	rc = mrb_next_message(h, true, &data, &length, &next);
+	if (rc == 0) {
+		*len = (size_t)length;
+		if (length > buf_size) {
+			rc = MRB_EBUFFER_TOO_SMALL;
+		} else {
+			memcpy(buf, data, (size_t)length);
+			consume(h, length, next);
+		}
+	}
+	consumer_leave(h);
+	return rc;
+}
+
+int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
+                      size_t max_count)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || lengths == NULL || max_count == 0 || (buf == NULL && buf_size != 0))
+		return MRB_EINVAL;
+	int rc = consumer_enter(h);
+	if (rc != 0)
+		return rc;
+	size_t count = 0, used = 0;
+	while (count < max_count) {
+		const uint8_t *data;
+		uint64_t length, next;
+		rc = mrb_next_message(h, count == 0, &data, &length, &next);
+		if (rc != 0)
+			break;
+		if (length > buf_size - used) {
+			if (count == 0) {
+				lengths[0] = (size_t)length;
+				rc = MRB_EBUFFER_TOO_SMALL;
+			}
+			break;
+		}
+		memcpy((uint8_t *)buf + used, data, (size_t)length);
+		used += (size_t)length;
+		lengths[count++] = (size_t)length;
+		consume(h, length, next);
+	}
+	consumer_leave(h);
+	return count > 0 ? (int64_t)count : rc;
+}
+
+int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, size_t max_count)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || handler == NULL)
+		return MRB_EINVAL;
+	int rc = consumer_enter(h);
+	if (rc != 0)
+		return rc;
+	size_t count = 0;
+	/* The tail is read once: a batch ends at what was there when it began,
+	 * so a fast producer cannot keep one call running forever. */
+	while (max_count == 0 || count < max_count) {
+		const uint8_t *data;
+		uint64_t length, next;
+		rc = mrb_next_message(h, count == 0, &data, &length, &next);
+		if (rc != 0)
+			break;
+		count++;
+		consume(h, length, next);
+		if (handler(ctx, data, (size_t)length) != 0)
+			break;
+	}
+	consumer_leave(h);
+	return count > 0 ? (int64_t)count : rc;
+}
+
+int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || view == NULL)
+		return MRB_EINVAL;
+	int rc = consumer_enter(h);
+	if (rc != 0)
+		return rc;
+	const uint8_t *data;
+	uint64_t length, next;
+	rc = mrb_next_message(h, true, &data, &length, &next);
+	if (rc == 0) {
+		view->data = data;
+		view->len = (size_t)length;
+		view->position = h->head;
+		view->next = next;
+	}
+	consumer_leave(h);
+	return rc;
+}
+
+int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || view == NULL)
+		return MRB_EINVAL;
+	int rc = consumer_enter(h);
+	if (rc != 0)
+		return rc;
+	if (view->position != h->head || view->next <= h->head ||
+	    view->next - h->head != mrb_record_size(view->len) ||
+	    view->data != h->data + (h->head & h->mask) + MRB_RECORD_HEADER_SIZE) {
+		rc = MRB_ESTALE;
+	} else {
+		consume(h, view->len, view->next);
+	}
+	consumer_leave(h);
+	return rc;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "mrb/mrb.h"
+
+const char *mrb_strerror(int code)
+{
+	switch (code) {
+	case MRB_OK:
+		return "success";
+	case MRB_EFULL:
+		return "ring buffer full";
+	case MRB_EEMPTY:
+		return "ring buffer empty";
+	case MRB_EMSGSIZE:
+		return "invalid message size (empty or larger than the maximum)";
+	case MRB_ECLOSED:
+		return "ring buffer handle is closed";
+	case MRB_EFORMAT:
+		return "not a valid ring buffer file (bad magic, header, or size)";
+	case MRB_EVERSION:
+		return "unsupported ring buffer format version";
+	case MRB_ECONSUMER_BUSY:
+		return "another consumer is attached to this ring buffer";
+	case MRB_ECORRUPT:
+		return "ring buffer data is corrupt (invalid position or record)";
+	case MRB_EINVAL:
+		return "invalid argument";
+	case MRB_ETIMEDOUT:
+		return "timed out";
+	case MRB_EBUFFER_TOO_SMALL:
+		return "destination buffer too small for the next message";
+	case MRB_EINTR:
+		return "interrupted by a signal";
+	case MRB_EEXIST:
+		return "file exists (exclusive create, or a ring of another size)";
+	case MRB_ESTALE:
+		return "reservation or view is no longer valid";
+	default:
+		break;
+	}
+	if (code < 0 && code > -4096) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+		/* Unlike strerror, never formats into a shared static buffer. */
+		const char *text = strerrordesc_np(-code);
+		if (text != NULL)
+			return text;
+#else
+		return strerror(-code);
+#endif
+	}
+	return "unknown error";
+}

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Creating, opening, validating and closing ring files.
+ *
+ * A ring is built under a temporary name in the target directory and then
+ * published with link(2) (no-clobber) or rename(2) (replace), so no process
+ * can ever open a half-initialised ring, and a symlink planted at the path is
+ * replaced or refused, never followed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handle.h"
+
+static void handle_reset(struct mrb_ring *ring)
+{
+	memset(ring, 0, sizeof(*ring));
+	atomic_init(&mrb_handle_of(ring)->state, 0);
+	atomic_init(&mrb_handle_of(ring)->producer_slot, -1);
+}
+
+static bool positions_valid(uint64_t head, uint64_t tail, uint64_t capacity)
+{
+	return head % MRB_RECORD_ALIGNMENT == 0 && tail % MRB_RECORD_ALIGNMENT == 0 &&
+	       tail - head <= capacity;
+}
+
+/* Validates an untrusted mapping of file_size bytes. */
+static int validate_header(const struct mrb_file_header *hdr, uint64_t file_size)
+{
+	if (memcmp(hdr->magic, MRB_MAGIC, MRB_MAGIC_SIZE) != 0)
+		return MRB_EFORMAT;
+	/* Pairs with the release store that publishes a new ring in create. */
+	uint32_t version = atomic_load_explicit(&hdr->format_version, memory_order_acquire);
+	if (version == 0)
+		return MRB_EFORMAT; /* creation never finished */
+	if (version != MRB_FORMAT_VERSION)
+		return MRB_EVERSION;
+	if (hdr->feature_flags != 0)
+		return MRB_EVERSION;
+	uint64_t capacity = hdr->capacity;
+	if (hdr->header_size != MRB_HEADER_SIZE ||
+	    hdr->record_header_size != MRB_RECORD_HEADER_SIZE ||
+	    hdr->record_alignment != MRB_RECORD_ALIGNMENT)
+		return MRB_EFORMAT;
+	if (capacity < MRB_MIN_CAPACITY || capacity > MRB_MAX_CAPACITY ||
+	    (capacity & (capacity - 1)) != 0)
+		return MRB_EFORMAT;
+	if (file_size != MRB_HEADER_SIZE + capacity)
+		return MRB_EFORMAT;
+	if (hdr->max_message_size != capacity / 2)
+		return MRB_EFORMAT;
+	uint64_t head = atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
+	if (!positions_valid(head, tail, capacity))
+		return MRB_ECORRUPT;
+	return 0;
+}
+
+static void handle_init(struct mrb_handle *h, void *map, size_t map_size)
+{
+	h->header = map;
+	h->data = (uint8_t *)map + MRB_HEADER_SIZE;
+	h->map_size = map_size;
+	h->capacity = h->header->capacity;
+	h->mask = h->capacity - 1;
+	h->max_message_size = h->header->max_message_size;
+	h->salt = h->header->stamp_salt;
+	h->pid = (uint32_t)getpid();
+	h->recovery_timeout_ns = 0;
+	atomic_store_explicit(&h->producer_slot, -1, memory_order_relaxed);
+	atomic_store_explicit(&h->state, MRB_STATE_OPEN, memory_order_release);
+}
+
+/* Maps and validates an open descriptor. Takes ownership of nothing. */
+static int map_ring(struct mrb_ring *ring, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return MRB_EFORMAT;
+	if (st.st_size < (off_t)MRB_HEADER_SIZE ||
+	    (uint64_t)st.st_size > MRB_HEADER_SIZE + MRB_MAX_CAPACITY)
+		return MRB_EFORMAT;
+	size_t size = (size_t)st.st_size;
+	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	int rc = validate_header(map, size);
+	if (rc != 0) {
+		munmap(map, size);
+		return rc;
+	}
+	handle_init(mrb_handle_of(ring), map, size);
+	return 0;
+}
+
+int mrb_open(struct mrb_ring *ring, const char *path, unsigned flags)
+{
+	if (ring == NULL)
+		return MRB_EINVAL;
+	handle_reset(ring);
+	if (path == NULL || flags != 0)
+		return MRB_EINVAL;
+	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = map_ring(ring, fd);
+	close(fd);
+	return rc;
+}
+
+static uint64_t round_up_capacity(uint64_t size)
+{
+	uint64_t capacity = MRB_MIN_CAPACITY;
+	while (capacity < size)
+		capacity <<= 1;
+	return capacity;
+}
+
+static void header_init(struct mrb_file_header *hdr, uint64_t capacity)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	memcpy(hdr->magic, MRB_MAGIC, MRB_MAGIC_SIZE);
+	hdr->header_size = MRB_HEADER_SIZE;
+	hdr->capacity = capacity;
+	hdr->max_message_size = capacity / 2;
+	hdr->stamp_salt = mrb_random64() | 1;
+	hdr->created_unix_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	hdr->creator_pid = (uint32_t)getpid();
+	hdr->record_header_size = MRB_RECORD_HEADER_SIZE;
+	hdr->record_alignment = MRB_RECORD_ALIGNMENT;
+	hdr->feature_flags = 0;
+	/* Pairs with the acquire in validate_header: everything above is
+	 * visible to whoever sees a non-zero version. */
+	atomic_store_explicit(&hdr->format_version, MRB_FORMAT_VERSION, memory_order_release);
+}
+
+/* Builds a complete ring in a new temporary file next to `path`. */
+static int build_temporary(const char *path, uint64_t capacity, mode_t mode, char *tmp_path,
+                           size_t tmp_size, int *fd_out)
+{
+	for (int attempt = 0; attempt < 16; attempt++) {
+		int n = snprintf(tmp_path, tmp_size, "%s.tmp-%08x", path,
+		                 (unsigned)(mrb_random64() & 0xffffffffu));
+		if (n < 0 || (size_t)n >= tmp_size)
+			return -ENAMETOOLONG;
+		int fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			if (errno == EEXIST)
+				continue;
+			return -errno;
+		}
+		int rc = 0;
+		/* The mode is applied exactly: a shared ring's permissions are
+		 * deliberate, not the creator's umask. */
+		if (fchmod(fd, mode) != 0)
+			rc = -errno;
+		/* Allocate now, so a full disk or tmpfs fails here with ENOSPC
+		 * rather than with SIGBUS on first touch of a sparse page. */
+		if (rc == 0) {
+			int err = posix_fallocate(fd, 0, (off_t)(MRB_HEADER_SIZE + capacity));
+			if (err == EOPNOTSUPP || err == EINVAL) {
+				if (ftruncate(fd, (off_t)(MRB_HEADER_SIZE + capacity)) != 0)
+					rc = -errno;
+			} else if (err != 0) {
+				rc = -err;
+			}
+		}
+		if (rc == 0) {
+			void *map =
+			    mmap(NULL, MRB_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (map == MAP_FAILED) {
+				rc = -errno;
+			} else {
+				header_init(map, capacity);
+				munmap(map, MRB_HEADER_SIZE);
+			}
+		}
+		if (rc != 0) {
+			close(fd);
+			unlink(tmp_path);
+			return rc;
+		}
+		*fd_out = fd;
+		return 0;
+	}
+	return -EEXIST;
+}
+
+/* Opens `path` if it is a ring of `capacity`; MRB_EEXIST if another size. */
+static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capacity)
+{
+	int rc = mrb_open(ring, path, 0);
+	if (rc != 0)
+		return rc;
+	if (mrb_handle_of(ring)->capacity != capacity) {
+		mrb_close(ring);
+		handle_reset(ring);
+		return MRB_EEXIST;
+	}
+	return 0;
+}
+
+int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
+               const struct mrb_create_options *opts)
+{
+	if (ring == NULL)
+		return MRB_EINVAL;
+	handle_reset(ring);
+	unsigned flags = opts != NULL ? opts->flags : 0;
+	mode_t mode = opts != NULL && opts->mode != 0 ? opts->mode : 0600;
+	if (path == NULL || size == 0 || size > MRB_MAX_CAPACITY ||
+	    (flags & ~(unsigned)(MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE)) != 0 ||
+	    (flags & MRB_CREATE_REMOVE && flags & MRB_CREATE_EXCLUSIVE) || (mode & ~07777u) != 0)
+		return MRB_EINVAL;
+	uint64_t capacity = round_up_capacity(size);
+
+	if ((flags & (MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE)) == 0) {
+		int rc = open_existing(ring, path, capacity);
+		if (rc != -ENOENT)
+			return rc;
+	}
+
+	char tmp_path[PATH_MAX];
+	int fd = -1;
+	int rc = build_temporary(path, capacity, mode, tmp_path, sizeof(tmp_path), &fd);
+	if (rc != 0)
+		return rc;
+	if (flags & MRB_CREATE_REMOVE) {
+		if (rename(tmp_path, path) != 0)
+			rc = -errno;
+	} else if (link(tmp_path, path) != 0) {
+		rc = errno == EEXIST ? MRB_EEXIST : -errno;
+	}
+	unlink(tmp_path);
+	if (rc == MRB_EEXIST && (flags & MRB_CREATE_EXCLUSIVE) == 0) {
+		/* Another process created it between our check and link: use
+		 * theirs, as if it had been there first. */
+		close(fd);
+		return open_existing(ring, path, capacity);
+	}
+	if (rc == 0)
+		rc = map_ring(ring, fd);
+	close(fd);
+	return rc;
+}
+
+int mrb_close(struct mrb_ring *ring)
+{
+	if (ring == NULL)
+		return MRB_EINVAL;
+	struct mrb_handle *h = mrb_handle_of(ring);
+	uint32_t old = atomic_fetch_or_explicit(&h->state, MRB_STATE_CLOSING, memory_order_acq_rel);
+	if ((old & MRB_STATE_OPEN) == 0 || (old & MRB_STATE_CLOSING) != 0)
+		return MRB_ECLOSED;
+	/* Wake this handle's sleepers; they see CLOSING and leave. Other
+	 * handles' sleepers wake spuriously and sleep again. */
+	for (;;) {
+		atomic_fetch_add_explicit(&h->header->data_seq, 1, memory_order_seq_cst);
+		atomic_fetch_add_explicit(&h->header->space_seq, 1, memory_order_seq_cst);
+		mrb_futex_wake_all(&h->header->data_seq);
+		mrb_futex_wake_all(&h->header->space_seq);
+		/* Pairs with the release in mrb_leave. */
+		uint32_t state = atomic_load_explicit(&h->state, memory_order_acquire);
+		if ((state & MRB_STATE_CALLS_MASK) == 0)
+			break;
+		struct timespec pause = {0, 100000};
+		nanosleep(&pause, NULL);
+	}
+	if (h->is_consumer) {
+		mrb_publish_head(h);
+		mrb_detach_consumer(h);
+	}
+	munmap(h->header, h->map_size);
+	h->header = NULL;
+	h->data = NULL;
+	atomic_store_explicit(&h->state, MRB_STATE_CLOSING, memory_order_release);
+	return 0;
+}
+
+uint64_t mrb_capacity(struct mrb_ring *ring)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || mrb_enter(h, MRB_STATE_CALL) != 0)
+		return 0;
+	uint64_t capacity = h->capacity;
+	mrb_leave(h, MRB_STATE_CALL);
+	return capacity;
+}
+
+uint64_t mrb_max_message_size(struct mrb_ring *ring)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || mrb_enter(h, MRB_STATE_CALL) != 0)
+		return 0;
+	uint64_t max = h->max_message_size;
+	mrb_leave(h, MRB_STATE_CALL);
+	return max;
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The private contents of struct mrb_ring, and the entry/exit discipline that
+ * makes mrb_close safe against calls in flight on other threads.
+ */
+#ifndef MRB_HANDLE_H
+#define MRB_HANDLE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "layout.h"
+#include "mrb/mrb.h"
+
+/* Handle state word: a count of calls in progress (low bits), a count of
+ * consumer calls in progress, and the OPEN / CLOSING flags. One atomic add
+ * on entry and one on exit cover both the close race and the rule that
+ * consumer calls on one handle must not overlap. */
+#define MRB_STATE_CALL          1u
+#define MRB_STATE_CALLS_MASK    0x00ffffffu
+#define MRB_STATE_CONSUMER_CALL (1u << 24)
+#define MRB_STATE_CONSUMER_MASK (0x1fu << 24)
+#define MRB_STATE_OPEN          (1u << 30)
+#define MRB_STATE_CLOSING       (1u << 31)
+
+struct mrb_handle {
+	_Atomic uint32_t state;
+	uint32_t pid;
+	struct mrb_file_header *header;
+	uint8_t *data;
+	size_t map_size;
+	uint64_t capacity;
+	uint64_t mask;
+	uint64_t max_message_size;
+	uint64_t salt;
+	/* Producer slot index, claimed on first write; -1 before. */
+	_Atomic int32_t producer_slot;
+
+	/* Consumer state: touched only inside consumer calls, which never
+	 * overlap on one handle (see the state word). */
+	bool is_consumer;
+	uint64_t owner_token;
+	uint64_t head;           /* next record to read */
+	uint64_t published_head; /* last value stored to consumer_position */
+	uint64_t tail_cache;     /* last producer position seen */
+	uint64_t unpublished_messages;
+	uint64_t unpublished_bytes;
+	/* Crash recovery bookkeeping for the record blocking `head`. */
+	uint64_t stuck_position;
+	int64_t stuck_since_ns;
+	int64_t last_liveness_check_ns;
+	int64_t recovery_timeout_ns;
+};
+
+_Static_assert(sizeof(struct mrb_handle) <= sizeof(struct mrb_ring), "handle fits");
+_Static_assert(_Alignof(struct mrb_handle) <= _Alignof(struct mrb_ring), "handle aligned");
+
+static inline struct mrb_handle *mrb_handle_of(struct mrb_ring *ring)
+{
+	return (struct mrb_handle *)(void *)ring;
+}
+
+/* Enters a call on the handle; on success the caller must mrb_leave. */
+static inline int mrb_enter(struct mrb_handle *h, uint32_t units)
+{
+	uint32_t old = atomic_fetch_add_explicit(&h->state, units, memory_order_acquire);
+	if ((old & MRB_STATE_OPEN) == 0 || (old & MRB_STATE_CLOSING) != 0) {
+		atomic_fetch_sub_explicit(&h->state, units, memory_order_release);
+		return MRB_ECLOSED;
+	}
+	if ((units & MRB_STATE_CONSUMER_MASK) != 0 && (old & MRB_STATE_CONSUMER_MASK) != 0) {
+		atomic_fetch_sub_explicit(&h->state, units, memory_order_release);
+		return MRB_ECONSUMER_BUSY;
+	}
+	return 0;
+}
+
+/* Pairs with the acquire in mrb_close's wait for calls to drain. */
+static inline void mrb_leave(struct mrb_handle *h, uint32_t units)
+{
+	atomic_fetch_sub_explicit(&h->state, units, memory_order_release);
+}
+
+static inline bool mrb_closing(struct mrb_handle *h)
+{
+	return (atomic_load_explicit(&h->state, memory_order_relaxed) & MRB_STATE_CLOSING) != 0;
+}
+
+#define MRB_PRODUCER_CALL MRB_STATE_CALL
+#define MRB_CONSUMER_CALL (MRB_STATE_CALL | MRB_STATE_CONSUMER_CALL)
+
+/* Helpers shared by the translation units (defined in util.c). */
+int64_t mrb_now_ns(void);
+bool mrb_process_alive(uint32_t pid);
+uint64_t mrb_random64(void);
+static inline void mrb_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Futex-style sleep on a 32-bit word in shared memory (wait.c). */
+int mrb_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
+void mrb_futex_wake_all(_Atomic uint32_t *word);
+
+/* Producer/consumer internals shared across files. */
+void mrb_wake_consumer(struct mrb_handle *h);
+void mrb_publish_head(struct mrb_handle *h);
+int mrb_attach_consumer(struct mrb_handle *h);
+void mrb_detach_consumer(struct mrb_handle *h);
+int mrb_write_locked(struct mrb_handle *h, const void *data, size_t len);
+/* Positions the consumer on the next committed message without consuming it;
+ * skips padding and, when due, recovers abandoned records. */
+int mrb_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **data, uint64_t *len,
+                     uint64_t *next);
+/* Recovery of the record blocking the consumer (recover.c). Returns 1 if a
+ * record was turned into padding, 0 if not (yet), or an error. */
+int mrb_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,
+                     int64_t unwritten_timeout_ns, bool check_liveness);
+
+#endif /* MRB_HANDLE_H */

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* Test-only entry points. Not part of the API; do not call from programs. */
+#ifndef MRB_TESTING_H
+#define MRB_TESTING_H
+
+#include <stdint.h>
+
+#include "mrb/mrb.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Moves an empty ring's producer and consumer positions to `position`
+ * (16-byte aligned), so tests can reach 2^32 or 2^63 without writing that
+ * much. MRB_EINVAL unless the ring is empty and has no consumer attached. */
+int mrb__test_set_positions(struct mrb_ring *ring, uint64_t position);
+
+/* The file's mapping base, for tests that corrupt shared memory in place. */
+void *mrb__test_mapping(struct mrb_ring *ring);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MRB_TESTING_H */

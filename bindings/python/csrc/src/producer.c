@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The producer side: claim space by CAS on the 64-bit producer position,
+ * write the record header, fill the payload, commit by clearing BUSY.
+ * Lock-free; any number of threads and processes.
+ */
+#include <string.h>
+
+#include "handle.h"
+
+static struct mrb_record_header *record_at(struct mrb_handle *h, uint64_t position)
+{
+	return (struct mrb_record_header *)(void *)(h->data + (position & h->mask));
+}
+
+/* Control first, stamp second: the release on the stamp makes the control
+ * value visible to a reader whose acquire load sees the stamp (consumer.c,
+ * read_header). */
+static void write_header(struct mrb_handle *h, uint64_t position, uint64_t control)
+{
+	struct mrb_record_header *rec = record_at(h, position);
+	atomic_store_explicit(&rec->control, control, memory_order_relaxed);
+	atomic_store_explicit(&rec->stamp, position ^ h->salt, memory_order_release);
+}
+
+static struct mrb_producer_slot *producer_slot(struct mrb_handle *h)
+{
+	int32_t index = atomic_load_explicit(&h->producer_slot, memory_order_relaxed);
+	if (index >= 0)
+		return &h->header->producers[index];
+	struct mrb_producer_slot *slots = h->header->producers;
+	index = MRB_SHARED_PRODUCER_SLOT;
+	for (int pass = 0; pass < 2 && index == MRB_SHARED_PRODUCER_SLOT; pass++) {
+		for (int i = 0; i < MRB_SHARED_PRODUCER_SLOT; i++) {
+			uint32_t owner =
+			    atomic_load_explicit(&slots[i].owner_pid, memory_order_relaxed);
+			if (owner == h->pid) {
+				index = i;
+				break;
+			}
+			/* First pass takes a free slot, second a dead process's. */
+			bool takeable = pass == 0 ? owner == 0 : !mrb_process_alive(owner);
+			if (takeable && atomic_compare_exchange_strong_explicit(
+			                    &slots[i].owner_pid, &owner, h->pid,
+			                    memory_order_relaxed, memory_order_relaxed)) {
+				index = i;
+				break;
+			}
+		}
+	}
+	atomic_store_explicit(&h->producer_slot, index, memory_order_relaxed);
+	return &slots[index];
+}
+
+/*
+ * Claims space for a record of `record_size` bytes. If the record does not
+ * fit before the end of the data region, the same claim takes the gap and
+ * fills it with a padding record, so records never wrap. On success returns
+ * 0 and the record's position; MRB_EFULL if there is no room.
+ */
+static int claim(struct mrb_handle *h, uint64_t record_size, uint64_t *position)
+{
+	struct mrb_file_header *hdr = h->header;
+	const uint64_t capacity = h->capacity;
+	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_relaxed);
+	for (;;) {
+		uint64_t offset = tail & h->mask;
+		uint64_t to_end = capacity - offset;
+		uint64_t pad = record_size > to_end ? to_end : 0;
+		uint64_t need = pad + record_size;
+		/* Pairs with the release store of the cache below and in other
+		 * producers, which carry the consumer's release of the space. */
+		uint64_t head =
+		    atomic_load_explicit(&hdr->consumer_position_cache, memory_order_acquire);
+		if (tail - head > capacity || tail - head + need > capacity) {
+			/* Pairs with the consumer's store in mrb_publish_head: its
+			 * reads of the freed space happen before our writes. */
+			head = atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
+			if (tail - head > capacity || head % MRB_RECORD_ALIGNMENT != 0 ||
+			    tail % MRB_RECORD_ALIGNMENT != 0)
+				return MRB_ECORRUPT;
+			atomic_store_explicit(&hdr->consumer_position_cache, head,
+			                      memory_order_release);
+			if (tail - head + need > capacity) {
+				/* A record longer than half the ring may never fit
+				 * behind a gap; taking the gap alone lets the
+				 * consumer skip it so that the next try fits. */
+				if (pad == 0 || tail - head + pad > capacity)
+					return MRB_EFULL;
+				if (atomic_compare_exchange_weak_explicit(
+				        &hdr->producer_position, &tail, tail + pad,
+				        memory_order_acq_rel, memory_order_relaxed)) {
+					write_header(h, tail,
+					             mrb_control(pad - MRB_RECORD_HEADER_SIZE,
+					                         h->pid, MRB_CONTROL_PAD));
+					tail += pad;
+				}
+				continue;
+			}
+		}
+		if (atomic_compare_exchange_weak_explicit(&hdr->producer_position, &tail,
+		                                          tail + need, memory_order_acq_rel,
+		                                          memory_order_relaxed)) {
+			if (pad != 0)
+				write_header(h, tail,
+				             mrb_control(pad - MRB_RECORD_HEADER_SIZE, h->pid,
+				                         MRB_CONTROL_PAD));
+			*position = tail + pad;
+			return 0;
+		}
+	}
+}
+
+static int reserve(struct mrb_handle *h, size_t len, uint64_t *position)
+{
+	if (len == 0 || len > h->max_message_size)
+		return MRB_EMSGSIZE;
+	int rc = claim(h, mrb_record_size(len), position);
+	if (rc == 0) {
+		write_header(h, *position, mrb_control(len, h->pid, MRB_CONTROL_BUSY));
+	} else if (rc == MRB_EFULL) {
+		atomic_fetch_add_explicit(&producer_slot(h)->full, 1, memory_order_relaxed);
+	}
+	return rc;
+}
+
+/* Clears BUSY. A CAS, not a store: if recovery already turned the record
+ * into padding (its writer looked dead or hung), the commit must not
+ * resurrect it. seq_cst orders the commit before the waiter check in
+ * mrb_wake_consumer (Dekker pairing with wait.c). */
+static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_t final_flags)
+{
+	struct mrb_record_header *rec = record_at(h, position);
+	uint64_t expected = mrb_control(len, h->pid, MRB_CONTROL_BUSY);
+	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (position ^ h->salt))
+		return MRB_ESTALE;
+	if (!atomic_compare_exchange_strong_explicit(&rec->control, &expected,
+	                                             mrb_control(len, h->pid, final_flags),
+	                                             memory_order_seq_cst, memory_order_relaxed))
+		return MRB_ESTALE;
+	return 0;
+}
+
+static void count_written(struct mrb_handle *h, uint64_t messages, uint64_t bytes)
+{
+	struct mrb_producer_slot *slot = producer_slot(h);
+	atomic_fetch_add_explicit(&slot->messages, messages, memory_order_relaxed);
+	atomic_fetch_add_explicit(&slot->bytes, bytes, memory_order_relaxed);
+}
+
+int mrb_write_locked(struct mrb_handle *h, const void *data, size_t len)
+{
+	uint64_t position;
+	int rc = reserve(h, len, &position);
+	if (rc != 0)
+		return rc;
+	memcpy(h->data + (position & h->mask) + MRB_RECORD_HEADER_SIZE, data, len);
+	return commit(h, position, len, 0);
+}
+
+int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || (data == NULL && len != 0))
+		return MRB_EINVAL;
+	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	if (rc != 0)
+		return rc;
+	rc = mrb_write_locked(h, data, len);
+	if (rc == 0) {
+		mrb_wake_consumer(h);
+		count_written(h, 1, len);
+	}
+	mrb_leave(h, MRB_PRODUCER_CALL);
+	return rc;
+}
+
+int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, size_t count)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || (msgs == NULL && count != 0))
+		return MRB_EINVAL;
+	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	if (rc != 0)
+		return rc;
+	size_t written = 0;
+	uint64_t bytes = 0;
+	for (; written < count; written++) {
+		if (msgs[written].data == NULL && msgs[written].len != 0) {
+			rc = MRB_EINVAL;
+			break;
+		}
+		rc = mrb_write_locked(h, msgs[written].data, msgs[written].len);
+		if (rc != 0)
+			break;
+		bytes += msgs[written].len;
+	}
+	if (written > 0) {
+		mrb_wake_consumer(h);
+		count_written(h, written, bytes);
+	}
+	mrb_leave(h, MRB_PRODUCER_CALL);
+	return written > 0 ? (int64_t)written : rc;
+}
+
+int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || res == NULL)
+		return MRB_EINVAL;
+	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	if (rc != 0)
+		return rc;
+	uint64_t position;
+	rc = reserve(h, len, &position);
+	if (rc == 0) {
+		res->data = h->data + (position & h->mask) + MRB_RECORD_HEADER_SIZE;
+		res->len = len;
+		res->position = position;
+	}
+	mrb_leave(h, MRB_PRODUCER_CALL);
+	return rc;
+}
+
+/* A reservation comes back from the caller: check it really is one of ours
+ * before touching the ring through it. */
+static bool reservation_plausible(struct mrb_handle *h, const struct mrb_reservation *res)
+{
+	return res->len != 0 && res->len <= h->max_message_size &&
+	       res->position % MRB_RECORD_ALIGNMENT == 0 &&
+	       res->data == h->data + (res->position & h->mask) + MRB_RECORD_HEADER_SIZE;
+}
+
+static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res, bool publish)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || res == NULL)
+		return MRB_EINVAL;
+	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	if (rc != 0)
+		return rc;
+	if (!reservation_plausible(h, res)) {
+		rc = MRB_ESTALE;
+	} else {
+		rc = commit(h, res->position, res->len, publish ? 0 : MRB_CONTROL_PAD);
+	}
+	if (rc == 0) {
+		mrb_wake_consumer(h);
+		if (publish)
+			count_written(h, 1, res->len);
+		res->data = NULL;
+		res->len = 0;
+	}
+	mrb_leave(h, MRB_PRODUCER_CALL);
+	return rc;
+}
+
+int mrb_commit(struct mrb_ring *ring, struct mrb_reservation *res)
+{
+	return finish_reservation(ring, res, true);
+}
+
+int mrb_abort(struct mrb_ring *ring, struct mrb_reservation *res)
+{
+	return finish_reservation(ring, res, false);
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+#include "handle.h"
+#include "mrb_testing.h"
+
+int mrb__test_set_positions(struct mrb_ring *ring, uint64_t position)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || position % MRB_RECORD_ALIGNMENT != 0)
+		return MRB_EINVAL;
+	int rc = mrb_enter(h, MRB_STATE_CALL);
+	if (rc != 0)
+		return rc;
+	struct mrb_file_header *hdr = h->header;
+	uint64_t head = atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
+	if (head != tail || h->is_consumer ||
+	    atomic_load_explicit(&hdr->consumer_owner, memory_order_acquire) != 0) {
+		rc = MRB_EINVAL;
+	} else {
+		atomic_store_explicit(&hdr->consumer_position, position, memory_order_release);
+		atomic_store_explicit(&hdr->consumer_position_cache, position,
+		                      memory_order_release);
+		atomic_store_explicit(&hdr->producer_position, position, memory_order_release);
+	}
+	mrb_leave(h, MRB_STATE_CALL);
+	return rc;
+}
+
+void *mrb__test_mapping(struct mrb_ring *ring)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	return h->header;
+}

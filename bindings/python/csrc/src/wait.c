@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Blocking waits across processes.
+ *
+ * A waiter spins briefly (a blocked process's wake-up costs tens of
+ * microseconds here), then announces itself in a waiter count in the shared
+ * header, re-checks the ring, and sleeps on a sequence word with a futex
+ * (not FUTEX_PRIVATE: the word is in a MAP_SHARED file mapping, so any
+ * process's wake reaches it). The side that makes progress bumps the word and
+ * wakes only if the count is non-zero, so nobody pays a system call for
+ * wake-ups no one waits for. The count increment, the re-check, the
+ * progress store and the count load are all seq_cst: either the waiter's
+ * re-check sees the progress, or the waker sees the waiter. Re-reading the
+ * sequence before the re-check closes the remaining window, because the
+ * futex refuses to sleep when the word has moved.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <time.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include "handle.h"
+
+#define MRB_SPIN_ITERATIONS  4000
+#define MRB_YIELD_ITERATIONS 8
+/* While a claimed record blocks the head, sleep in short slices so the
+ * recovery check in the read path keeps running. */
+#define MRB_UNFINISHED_RECORD_SLICE_NS 10000000
+
+int mrb_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
+{
+#if defined(__linux__)
+	struct timespec ts, *tsp = NULL;
+	if (timeout_ns >= 0) {
+		ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+		ts.tv_nsec = (long)(timeout_ns % 1000000000);
+		tsp = &ts;
+	}
+	long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, tsp, NULL, 0);
+	if (rc == 0 || errno == EAGAIN)
+		return 0;
+	if (errno == ETIMEDOUT)
+		return MRB_ETIMEDOUT;
+	if (errno == EINTR)
+		return MRB_EINTR;
+	return -errno;
+#else
+	/* Portable fallback: adaptive sleep, woken by polling the word. */
+	int64_t slept = 0, step = 1000;
+	while (atomic_load_explicit(word, memory_order_acquire) == expected) {
+		if (timeout_ns >= 0 && slept >= timeout_ns)
+			return MRB_ETIMEDOUT;
+		struct timespec ts = {0, (long)step};
+		if (nanosleep(&ts, NULL) != 0 && errno == EINTR)
+			return MRB_EINTR;
+		slept += step;
+		if (step < 1000000)
+			step *= 2;
+	}
+	return 0;
+#endif
+}
+
+void mrb_futex_wake_all(_Atomic uint32_t *word)
+{
+#if defined(__linux__)
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+#else
+	(void)word;
+#endif
+}
+
+void mrb_wake_consumer(struct mrb_handle *h)
+{
+	struct mrb_file_header *hdr = h->header;
+	if (atomic_load_explicit(&hdr->data_waiters, memory_order_seq_cst) != 0) {
+		atomic_fetch_add_explicit(&hdr->data_seq, 1, memory_order_seq_cst);
+		mrb_futex_wake_all(&hdr->data_seq);
+	}
+}
+
+/* What a waiter waits for; returns 0 when ready, MRB_EEMPTY / MRB_EFULL when
+ * not, another code on error. *unfinished tells a reader that a claimed
+ * record (rather than an empty ring) is what holds it back. */
+typedef int (*ready_fn)(struct mrb_handle *h, size_t len, bool *unfinished);
+
+static int readable(struct mrb_handle *h, size_t len, bool *unfinished)
+{
+	(void)len;
+	const uint8_t *data;
+	uint64_t length, next;
+	int rc = mrb_next_message(h, true, &data, &length, &next);
+	*unfinished = rc == MRB_EEMPTY && h->head != h->tail_cache;
+	/* Padding skipped on the way is space producers may be waiting for. */
+	mrb_publish_head(h);
+	return rc;
+}
+
+/* Conservative: room for the record plus the worst-case gap at the end. */
+static int writable(struct mrb_handle *h, size_t len, bool *unfinished)
+{
+	*unfinished = false;
+	struct mrb_file_header *hdr = h->header;
+	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_seq_cst);
+	uint64_t head = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
+	if (tail - head > h->capacity)
+		return MRB_ECORRUPT;
+	uint64_t record_size = mrb_record_size(len);
+	uint64_t to_end = h->capacity - (tail & h->mask);
+	uint64_t need = record_size > to_end ? to_end + record_size : record_size;
+	if (tail - head + need <= h->capacity)
+		return 0;
+	/* A record larger than half the ring behind a gap it cannot share
+	 * fits once the gap itself is consumed; report ready to let the write
+	 * take the gap. */
+	if (record_size > to_end && tail - head + to_end <= h->capacity)
+		return 0;
+	return MRB_EFULL;
+}
+
+static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic uint32_t *seq,
+                      _Atomic uint32_t *waiters, int64_t timeout_ns)
+{
+	int64_t deadline = timeout_ns > 0 ? mrb_now_ns() + timeout_ns : 0;
+	bool unfinished = false;
+	for (int i = 0; i < MRB_SPIN_ITERATIONS + MRB_YIELD_ITERATIONS; i++) {
+		int rc = ready(h, len, &unfinished);
+		if (rc != MRB_EEMPTY && rc != MRB_EFULL)
+			return rc;
+		if (timeout_ns == 0)
+			return MRB_ETIMEDOUT;
+		if (mrb_closing(h))
+			return MRB_ECLOSED;
+		if (i < MRB_SPIN_ITERATIONS)
+			mrb_cpu_relax();
+		else
+			sched_yield();
+	}
+	for (;;) {
+		atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
+		/* Orders the announcement before the re-check's loads (which are
+		 * acquire loads inside mrb_next_message). */
+		atomic_thread_fence(memory_order_seq_cst);
+		uint32_t observed = atomic_load_explicit(seq, memory_order_seq_cst);
+		int rc = ready(h, len, &unfinished);
+		if (rc != MRB_EEMPTY && rc != MRB_EFULL) {
+			atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+			return rc;
+		}
+		if (mrb_closing(h)) {
+			atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+			return MRB_ECLOSED;
+		}
+		int64_t sleep_ns = -1;
+		if (timeout_ns >= 0) {
+			sleep_ns = deadline - mrb_now_ns();
+			if (sleep_ns <= 0) {
+				atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+				return MRB_ETIMEDOUT;
+			}
+		}
+		if (unfinished && (sleep_ns < 0 || sleep_ns > MRB_UNFINISHED_RECORD_SLICE_NS))
+			sleep_ns = MRB_UNFINISHED_RECORD_SLICE_NS;
+		rc = mrb_futex_wait(seq, observed, sleep_ns);
+		atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+		if (rc == MRB_EINTR)
+			return rc;
+		if (rc != 0 && rc != MRB_ETIMEDOUT)
+			return rc;
+	}
+}
+
+int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL)
+		return MRB_EINVAL;
+	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
+	if (rc != 0)
+		return rc;
+	rc = mrb_attach_consumer(h);
+	if (rc == 0)
+		rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters,
+		                timeout_ns);
+	mrb_leave(h, MRB_CONSUMER_CALL);
+	return rc;
+}
+
+int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL)
+		return MRB_EINVAL;
+	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	if (rc != 0)
+		return rc;
+	if (len == 0 || len > h->max_message_size)
+		rc = MRB_EMSGSIZE;
+	else
+		rc = wait_until(h, writable, len, &h->header->space_seq, &h->header->space_waiters,
+		                timeout_ns);
+	mrb_leave(h, MRB_PRODUCER_CALL);
+	return rc;
+}
+
+static int64_t remaining(int64_t timeout_ns, int64_t deadline)
+{
+	if (timeout_ns < 0)
+		return -1;
+	int64_t left = deadline - mrb_now_ns();
+	return left > 0 ? left : 0;
+}
+
+int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len,
+                  int64_t timeout_ns)
+{
+	int64_t deadline = timeout_ns > 0 ? mrb_now_ns() + timeout_ns : 0;
+	for (;;) {
+		int rc = mrb_read(ring, buf, buf_size, len);
+		if (rc != MRB_EEMPTY)
+			return rc;
+		rc = mrb_wait_readable(ring, remaining(timeout_ns, deadline));
+		if (rc != 0)
+			return rc;
+	}
+}
+
+int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t timeout_ns)
+{
+	int64_t deadline = timeout_ns > 0 ? mrb_now_ns() + timeout_ns : 0;
+	for (;;) {
+		int rc = mrb_write(ring, data, len);
+		if (rc != MRB_EFULL)
+			return rc;
+		rc = mrb_wait_writable(ring, len, remaining(timeout_ns, deadline));
+		if (rc != 0)
+			return rc;
+	}
+}

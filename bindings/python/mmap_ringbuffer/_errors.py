@@ -1,0 +1,130 @@
+"""Exceptions, and the one table that maps the core's return codes onto them."""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Dict, Optional, Type, Union
+
+from ._mrb_cffi import ffi, lib
+
+PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+
+class RingBufferError(Exception):
+    """Base class of every error the core reports (OS failures excepted, which
+    are raised as :class:`OSError` subclasses with ``errno`` set)."""
+
+    #: The core's return code (a negative ``enum mrb_error`` value).
+    code: int = 0
+
+
+class BufferFull(RingBufferError):
+    """Not enough free space for the message; nothing was written."""
+
+
+class BufferEmpty(RingBufferError):
+    """No committed message is available to read."""
+
+
+class InvalidSize(RingBufferError, ValueError):
+    """The message is empty or longer than ``max_message_size``."""
+
+
+class Closed(RingBufferError, ValueError):
+    """The handle is closed (like I/O on a closed file, also a ValueError)."""
+
+
+class FormatError(RingBufferError):
+    """The file is not a ring, or its header or records are invalid."""
+
+
+class CorruptError(FormatError):
+    """The ring's shared positions or a record are inconsistent."""
+
+
+class VersionError(FormatError):
+    """The ring file uses a format version this library does not support."""
+
+
+class ConsumerBusy(RingBufferError):
+    """Another live handle (or a concurrent call on this one) is the consumer."""
+
+
+class Timeout(RingBufferError, TimeoutError):
+    """A blocking call's timeout expired."""
+
+
+class RingExists(RingBufferError, FileExistsError):
+    """The path exists: exclusive create, or a ring of another size."""
+
+
+class InvalidArgument(RingBufferError, ValueError):
+    """An argument was rejected by the core (for example a size of 0)."""
+
+
+class BufferTooSmall(RingBufferError, ValueError):
+    """The destination buffer cannot hold the next message; nothing was
+    consumed. :attr:`needed` is the size the message requires."""
+
+    needed: int = 0
+
+
+class StaleError(RingBufferError):
+    """A reservation or peeked message no longer matches the ring."""
+
+
+class Interrupted(RingBufferError, InterruptedError):
+    """A blocking call was interrupted by a signal."""
+
+
+_ERRORS: Dict[int, Type[RingBufferError]] = {
+    lib.MRB_EFULL: BufferFull,
+    lib.MRB_EEMPTY: BufferEmpty,
+    lib.MRB_EMSGSIZE: InvalidSize,
+    lib.MRB_ECLOSED: Closed,
+    lib.MRB_EFORMAT: FormatError,
+    lib.MRB_EVERSION: VersionError,
+    lib.MRB_ECONSUMER_BUSY: ConsumerBusy,
+    lib.MRB_ECORRUPT: CorruptError,
+    lib.MRB_EINVAL: InvalidArgument,
+    lib.MRB_ETIMEDOUT: Timeout,
+    lib.MRB_EBUFFER_TOO_SMALL: BufferTooSmall,
+    lib.MRB_EINTR: Interrupted,
+    lib.MRB_EEXIST: RingExists,
+    lib.MRB_ESTALE: StaleError,
+}
+
+# Classes that are also OSErrors get OSError's (errno, strerror, filename).
+_ERRNO_OF: Dict[Type[RingBufferError], int] = {
+    Timeout: errno.ETIMEDOUT,
+    RingExists: errno.EEXIST,
+    Interrupted: errno.EINTR,
+}
+
+
+def strerror(code: int) -> str:
+    """The core's message for any code it returns."""
+    return ffi.string(lib.mrb_strerror(code)).decode("utf-8", "replace")
+
+
+def error_for(code: int, path: Optional[PathArg] = None) -> Exception:
+    """The exception for a negative core return code.
+
+    ``-errno`` becomes ``OSError(errno, strerror, path)``, which Python turns
+    into the matching subclass (FileNotFoundError, PermissionError, ...).
+    """
+    if -1000 <= code < 0:
+        return OSError(-code, os.strerror(-code), path)
+    cls = _ERRORS.get(code, RingBufferError)
+    message = strerror(code)
+    exc: RingBufferError
+    if cls in _ERRNO_OF:
+        if path is None:
+            exc = cls(_ERRNO_OF[cls], message)
+        else:
+            exc = cls(_ERRNO_OF[cls], message, path)
+    else:
+        exc = cls(message)
+    exc.code = code
+    return exc

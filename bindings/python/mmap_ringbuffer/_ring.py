@@ -1,0 +1,544 @@
+"""RingBuffer: a handle on a ring file (mrb_create/mrb_open)."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from types import TracebackType
+from typing import Any, Iterable, Iterator, List, Optional, Set, Type, TypeVar
+
+from ._errors import BufferTooSmall, InvalidArgument, PathArg, error_for
+from ._mrb_cffi import ffi, lib
+from ._stats import RingStats
+from ._zero_copy import (
+    PeekedMessage,
+    Reservation,
+    _RingView,
+    readonly_view,
+    writable_view,
+)
+
+_T = TypeVar("_T")
+
+_EFULL = lib.MRB_EFULL
+_EEMPTY = lib.MRB_EEMPTY
+_ETIMEDOUT = lib.MRB_ETIMEDOUT
+_EINTR = lib.MRB_EINTR
+_EBUFFER_TOO_SMALL = lib.MRB_EBUFFER_TOO_SMALL
+
+# Blocking calls wait in slices of at most this long and return to Python in
+# between, so signal handlers (Ctrl-C -> KeyboardInterrupt) run promptly.
+_WAIT_SLICE_NS = 100_000_000
+
+# read()'s reusable destination; larger messages get a buffer of their size.
+_SCRATCH_LIMIT = 64 * 1024
+# read_many()'s default destination size.
+_BATCH_BUFFER_BYTES = 256 * 1024
+
+# Buffers the C side overwrites need no zero-filling.
+_new_uninitialized = ffi.new_allocator(should_clear_after_alloc=False)
+
+_NOT_CONSTRUCTIBLE = "use RingBuffer.create(path, size) or RingBuffer.open(path)"
+
+
+def _encode_path(path: PathArg) -> bytes:
+    encoded = os.fsencode(path)
+    if b"\0" in encoded:
+        raise ValueError("embedded null byte in path")
+    return encoded
+
+
+def _deadline(timeout: float) -> float:
+    """Absolute monotonic deadline; math.inf waits forever."""
+    if timeout != timeout or timeout < 0:  # NaN or negative
+        raise ValueError(f"timeout must be >= 0 seconds (or math.inf), got {timeout}")
+    return time.monotonic() + timeout
+
+
+def _next_slice_ns(deadline: float) -> int:
+    """Nanoseconds to wait in the next slice; 0 means "poll one last time"."""
+    if deadline == math.inf:
+        return _WAIT_SLICE_NS
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return 0
+    return min(_WAIT_SLICE_NS, max(1, int(remaining * 1e9)))
+
+
+def _nbytes(message: Any) -> int:
+    if type(message) is bytes:
+        return len(message)
+    return memoryview(message).nbytes
+
+
+class RingBuffer:
+    """A many-producer, single-consumer message ring in a memory-mapped file.
+
+    Any number of handles, in any threads and processes, may write; one handle
+    at a time reads (the first read attaches it as the consumer). Messages are
+    byte strings of 1 to :attr:`max_message_size` bytes, delivered in order,
+    exactly once.
+
+    Construct with :meth:`create` or :meth:`open`; use as a context manager or
+    call :meth:`close`. Writes are safe from many threads at once; the
+    consumer methods (read*, peek, iteration) of one handle raise
+    :class:`ConsumerBusy` when called concurrently, as in C.
+    """
+
+    __slots__ = (
+        "_ring",
+        "_path",
+        "_capacity",
+        "_max_message_size",
+        "_consumer_lock",
+        "_scratch",
+        "_scratch_size",
+        "_length",
+        "_batch_buffer",
+        "_batch_lengths",
+        "_live_views",
+        "_lingering_views",
+        "_peeked",
+        "__weakref__",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(_NOT_CONSTRUCTIBLE)
+
+    @classmethod
+    def _from_handle(cls, ring: Any, path: PathArg) -> "RingBuffer":
+        self = cls.__new__(cls)
+        self._ring = ring
+        self._path = os.fsdecode(path)
+        self._capacity = int(lib.mrb_capacity(ring))
+        self._max_message_size = int(lib.mrb_max_message_size(ring))
+        self._consumer_lock = threading.Lock()
+        self._scratch_size = min(self._max_message_size, _SCRATCH_LIMIT)
+        self._scratch = _new_uninitialized("char[]", self._scratch_size)
+        self._length = ffi.new("size_t *")
+        self._batch_buffer: Any = None
+        self._batch_lengths: Any = None
+        self._live_views: Set[_RingView] = set()
+        self._lingering_views: List[memoryview] = []
+        self._peeked: Optional[PeekedMessage] = None
+        return self
+
+    @classmethod
+    def create(
+        cls,
+        path: PathArg,
+        size: int,
+        *,
+        remove: bool = False,
+        mode: int = 0o600,
+        exclusive: bool = False,
+    ) -> "RingBuffer":
+        """Creates a ring of at least ``size`` data bytes at ``path`` and opens it.
+
+        The capacity is ``size`` rounded up to a power of two (at least 256).
+        Without flags an existing ring of the same capacity is opened as it is,
+        unread messages kept; ``remove=True`` replaces whatever is at ``path``
+        atomically; ``exclusive=True`` raises :class:`RingExists` if ``path``
+        exists. ``mode`` is applied exactly (the umask is ignored).
+
+        Raises InvalidArgument (size 0 or too large), RingExists, FormatError,
+        VersionError, or OSError.
+        """
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError(f"size must be an int, not {type(size).__name__}")
+        if size < 0:
+            raise InvalidArgument(f"size must be positive, got {size}")
+        encoded = _encode_path(path)
+        options = ffi.new("struct mrb_create_options *")
+        options.flags = (lib.MRB_CREATE_REMOVE if remove else 0) | (
+            lib.MRB_CREATE_EXCLUSIVE if exclusive else 0
+        )
+        options.mode = mode
+        ring = ffi.new("struct mrb_ring *")
+        rc = lib.mrb_create(ring, encoded, min(size, 2**64 - 1), options)
+        if rc < 0:
+            raise error_for(rc, path)
+        return cls._from_handle(ring, path)
+
+    @classmethod
+    def open(cls, path: PathArg) -> "RingBuffer":
+        """Opens an existing ring file, validating it first.
+
+        Raises FormatError (not a ring, truncated, corrupt), VersionError, or
+        OSError (FileNotFoundError, PermissionError, ...; a symlink at
+        ``path`` is refused with ELOOP).
+        """
+        encoded = _encode_path(path)
+        ring = ffi.new("struct mrb_ring *")
+        rc = lib.mrb_open(ring, encoded, 0)
+        if rc < 0:
+            raise error_for(rc, path)
+        return cls._from_handle(ring, path)
+
+    # ---- lifetime -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the handle; calling it again does nothing.
+
+        Aborts this handle's open reservations and invalidates its views. If
+        a view of ring memory is still exported (for example a numpy array
+        made from it), raises BufferError and leaves the handle open, since
+        unmapping would leave that object pointing at freed memory.
+        """
+        if not self._release_views():
+            raise BufferError(
+                "cannot close: a view of ring memory is still exported "
+                "(release objects made from reservation/peek views first)"
+            )
+        rc = lib.mrb_close(self._ring)
+        if rc < 0 and rc != lib.MRB_ECLOSED:
+            raise error_for(rc, self._path)
+
+    def _release_views(self) -> bool:
+        """Aborts open reservations and releases every view handed out;
+        False if some view is still exported (unmapping would be unsafe)."""
+        for view in list(self._live_views):
+            view._invalidate()
+        still_exported = []
+        for view in self._lingering_views:
+            try:
+                view.release()
+            except BufferError:
+                still_exported.append(view)
+        self._lingering_views = still_exported
+        return not still_exported
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` succeeded."""
+        return lib.mrb_capacity(self._ring) == 0
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # An unreachable handle gives up its mapping (and consumer role) like a
+        # file object would. At interpreter shutdown the module may be gone.
+        try:
+            if getattr(self, "_ring", None) is not None and self._release_views():
+                lib.mrb_close(self._ring)
+        except Exception:
+            pass
+
+    def _retire_view(self, view: memoryview) -> None:
+        """Releases a view handed to the user, or remembers it for close()."""
+        try:
+            view.release()
+        except BufferError:
+            self._lingering_views.append(view)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"capacity={self._capacity}"
+        return f"<RingBuffer path={self._path!r} {state}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "a RingBuffer handle cannot be pickled; pass its path and call "
+            "RingBuffer.open(path) in the other process"
+        )
+
+    # ---- properties -----------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        """Data bytes in the ring (a power of two), fixed at creation."""
+        return self._capacity
+
+    @property
+    def max_message_size(self) -> int:
+        """The largest message accepted, fixed at creation."""
+        return self._max_message_size
+
+    @property
+    def path(self) -> str:
+        """The path the ring was created or opened at."""
+        return self._path
+
+    def stats(self) -> RingStats:
+        """A snapshot of the ring's counters and positions."""
+        raw = ffi.new("struct mrb_stats *")
+        rc = lib.mrb_stats(self._ring, raw)
+        if rc < 0:
+            raise error_for(rc, self._path)
+        return RingStats.from_c(raw)
+
+    # ---- producer side --------------------------------------------------------
+
+    def write(self, data: Any, timeout: Optional[float] = None) -> None:
+        """Writes one message: any contiguous bytes-like object (bytes,
+        bytearray, memoryview, array.array, numpy arrays, mmap, ...), passed
+        to C without an intermediate copy.
+
+        With ``timeout=None`` never blocks and raises :class:`BufferFull`
+        when there is no room; with a timeout in seconds (``math.inf`` for
+        none) waits for room and raises :class:`Timeout` when it expires.
+        Also raises InvalidSize (empty or above max_message_size), Closed.
+        """
+        if type(data) is not bytes:
+            data = ffi.from_buffer(data)
+        if timeout is None:
+            rc = lib.mrb_write(self._ring, data, len(data))
+            if rc < 0:
+                raise error_for(rc)
+            return
+        deadline = _deadline(timeout)
+        while True:
+            wait_ns = _next_slice_ns(deadline)
+            rc = lib.mrb_write_wait(self._ring, data, len(data), wait_ns)
+            if rc >= 0:
+                return
+            if rc == _EINTR:
+                continue
+            if rc != _ETIMEDOUT and rc != _EFULL:
+                raise error_for(rc)
+            if wait_ns == 0:
+                raise error_for(_ETIMEDOUT)
+
+    def write_many(self, messages: Iterable[Any]) -> int:
+        """Writes messages in order with one call into C; returns how many
+        were written, stopping at the first that does not fit (a prefix of
+        ``messages``, so the caller can retry the rest).
+
+        Raises BufferFull / InvalidSize if not even the first message could
+        be written, Closed. An empty iterable writes nothing and returns 0.
+        The messages are joined into one buffer first (one copy per batch,
+        cheaper than a C object per message).
+        """
+        if not isinstance(messages, (list, tuple)):
+            messages = list(messages)
+        if not messages:
+            return 0
+        lengths = ffi.new("size_t[]", [_nbytes(m) for m in messages])
+        joined = b"".join(messages)
+        rc = lib.mrb_py_write_joined(self._ring, joined, lengths, len(messages))
+        if rc < 0:
+            raise error_for(rc)
+        return int(rc)
+
+    def reserve(self, size: int) -> Reservation:
+        """Reserves room for a ``size``-byte message to fill in place.
+
+        Returns a :class:`Reservation` whose ``view`` is a writable
+        memoryview over the ring; commit() or abort() it (or use it as a
+        context manager). Raises BufferFull, InvalidSize, Closed.
+        """
+        res = ffi.new("struct mrb_reservation *")
+        rc = lib.mrb_reserve(self._ring, size, res)
+        if rc < 0:
+            raise error_for(rc)
+        return Reservation(self, res, writable_view(res.data, size))
+
+    # ---- consumer side --------------------------------------------------------
+
+    def _acquire_consumer(self) -> None:
+        # The scratch buffer and length cell are shared by this handle's
+        # consumer calls; the GIL is released inside C, so overlapping calls
+        # from two threads are refused here, the way C refuses them.
+        if not self._consumer_lock.acquire(blocking=False):
+            raise error_for(lib.MRB_ECONSUMER_BUSY)
+        if self._peeked is not None:
+            # Reading consumes the peeked message: its view must not survive.
+            self._peeked._detach()
+
+    def read(self, timeout: Optional[float] = None) -> bytes:
+        """Returns the next message as bytes.
+
+        With ``timeout=None`` never blocks and raises :class:`BufferEmpty`
+        when nothing is available; with a timeout in seconds (``math.inf``
+        for none) waits, with the GIL released, and raises :class:`Timeout`
+        when it expires. Ctrl-C interrupts the wait. Also raises Closed,
+        ConsumerBusy, CorruptError.
+        """
+        self._acquire_consumer()
+        try:
+            buf = self._scratch
+            size = self._scratch_size
+            length = self._length
+            if timeout is None:
+                while True:
+                    rc = lib.mrb_read(self._ring, buf, size, length)
+                    if rc == 0:
+                        return ffi.unpack(buf, length[0])
+                    if rc != _EBUFFER_TOO_SMALL:
+                        raise error_for(rc)
+                    size = length[0]
+                    buf = _new_uninitialized("char[]", size)
+            deadline = _deadline(timeout)
+            while True:
+                wait_ns = _next_slice_ns(deadline)
+                rc = lib.mrb_read_wait(self._ring, buf, size, length, wait_ns)
+                if rc == 0:
+                    return ffi.unpack(buf, length[0])
+                if rc == _EBUFFER_TOO_SMALL:
+                    size = length[0]
+                    buf = _new_uninitialized("char[]", size)
+                elif rc == _EINTR:
+                    continue
+                elif rc != _ETIMEDOUT and rc != _EEMPTY:
+                    raise error_for(rc)
+                elif wait_ns == 0:
+                    raise error_for(_ETIMEDOUT)
+        finally:
+            self._consumer_lock.release()
+
+    def try_read(self) -> Optional[bytes]:
+        """Returns the next message, or None when the ring is empty."""
+        self._acquire_consumer()
+        try:
+            buf = self._scratch
+            size = self._scratch_size
+            length = self._length
+            while True:
+                rc = lib.mrb_read(self._ring, buf, size, length)
+                if rc == 0:
+                    return ffi.unpack(buf, length[0])
+                if rc == _EEMPTY:
+                    return None
+                if rc != _EBUFFER_TOO_SMALL:
+                    raise error_for(rc)
+                size = length[0]
+                buf = _new_uninitialized("char[]", size)
+        finally:
+            self._consumer_lock.release()
+
+    def read_into(self, buffer: Any) -> int:
+        """Copies the next message into a writable bytes-like object and
+        returns its length; the bytes past it are left untouched.
+
+        Raises :class:`BufferTooSmall` (with ``.needed``; nothing consumed)
+        when the message does not fit, BufferEmpty, Closed, ConsumerBusy.
+        """
+        target = ffi.from_buffer(buffer, require_writable=True)
+        self._acquire_consumer()
+        try:
+            length = self._length
+            rc = lib.mrb_read(self._ring, target, len(target), length)
+            if rc == 0:
+                return int(length[0])
+            exc = error_for(rc)
+            if isinstance(exc, BufferTooSmall):
+                exc.needed = int(length[0])
+                exc.args = (
+                    f"the next message needs {exc.needed} bytes, the buffer "
+                    f"holds {len(target)}; nothing was consumed",
+                )
+            raise exc
+        finally:
+            self._consumer_lock.release()
+
+    def read_many(
+        self, max_count: int, timeout: Optional[float] = None
+    ) -> List[bytes]:
+        """Returns up to ``max_count`` available messages with one call into C
+        (an empty list when there are none).
+
+        With a timeout in seconds, first waits up to that long for at least
+        one message (raising :class:`Timeout`). Raises Closed, ConsumerBusy.
+        """
+        if max_count <= 0:
+            raise ValueError(f"max_count must be positive, got {max_count}")
+        if timeout is not None:
+            self._wait_readable(timeout)
+        self._acquire_consumer()
+        try:
+            lengths = self._batch_lengths
+            if lengths is None or len(lengths) < max_count:
+                lengths = self._batch_lengths = _new_uninitialized(
+                    "size_t[]", max_count
+                )
+            buf = self._batch_buffer
+            if buf is None:
+                size = max(_BATCH_BUFFER_BYTES, self._scratch_size)
+                buf = self._batch_buffer = _new_uninitialized("char[]", size)
+            size = len(buf)
+            while True:
+                rc = lib.mrb_read_many(self._ring, buf, size, lengths, max_count)
+                if rc > 0:
+                    break
+                if rc == _EEMPTY:
+                    return []
+                if rc != _EBUFFER_TOO_SMALL:
+                    raise error_for(rc)
+                size = lengths[0]
+                buf = _new_uninitialized("char[]", size)
+            sizes = ffi.unpack(lengths, rc)
+            blob = ffi.buffer(buf, sum(sizes))[:]
+        finally:
+            self._consumer_lock.release()
+        messages = []
+        offset = 0
+        for n in sizes:
+            messages.append(blob[offset : offset + n])
+            offset += n
+        return messages
+
+    def _wait_readable(self, timeout: float) -> None:
+        deadline = _deadline(timeout)
+        while True:
+            wait_ns = _next_slice_ns(deadline)
+            rc = lib.mrb_wait_readable(self._ring, wait_ns)
+            if rc >= 0:
+                return
+            if rc == _EINTR:
+                continue
+            if rc != _ETIMEDOUT and rc != _EEMPTY:
+                raise error_for(rc)
+            if wait_ns == 0:
+                raise error_for(_ETIMEDOUT)
+
+    def peek(self) -> PeekedMessage:
+        """Returns the next message in place, read-only, without consuming it;
+        call its ``release()`` to consume it. Peeking again before that
+        returns the same message. Raises BufferEmpty, Closed, ConsumerBusy.
+        """
+        peeked = self._peeked
+        if peeked is not None:
+            return peeked
+        self._acquire_consumer()
+        try:
+            view = ffi.new("struct mrb_view *")
+            rc = lib.mrb_peek(self._ring, view)
+            if rc < 0:
+                raise error_for(rc)
+            peeked = PeekedMessage(self, view, readonly_view(view.data, view.len))
+            self._peeked = peeked
+            return peeked
+        finally:
+            self._consumer_lock.release()
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Yields the messages available now, stopping when the ring is empty."""
+        while True:
+            message = self.try_read()
+            if message is None:
+                return
+            yield message
+
+    # ---- recovery ---------------------------------------------------------------
+
+    def recover(self, stale_after: Optional[float] = None) -> int:
+        """Skips an abandoned record blocking the consumer: one whose writer
+        process is gone, or (given ``stale_after`` seconds) one that has
+        blocked it that long. Returns the number of records skipped (0 or 1).
+        """
+        stale_ns = -1 if stale_after is None else int(stale_after * 1e9)
+        rc = lib.mrb_recover(self._ring, stale_ns)
+        if rc < 0:
+            raise error_for(rc)
+        return int(rc)
+

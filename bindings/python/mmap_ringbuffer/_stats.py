@@ -1,0 +1,46 @@
+"""The ring's counters as a typed, immutable record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RingStats:
+    """A snapshot of ``struct mrb_stats`` (see ``mrb/mrb.h``)."""
+
+    format_version: int
+    capacity: int
+    """Data bytes in the ring."""
+    max_message_size: int
+    """Largest payload accepted."""
+    producer_position: int
+    consumer_position: int
+    used_bytes: int
+    """Producer position minus consumer position."""
+    messages_written: int
+    bytes_written: int
+    """Payload bytes."""
+    messages_read: int
+    bytes_read: int
+    full_count: int
+    """Writes refused because the ring was full."""
+    recovered_records: int
+    """Abandoned records skipped by crash recovery."""
+    recovered_bytes: int
+    consumer_pid: int
+    """0 when no consumer is attached."""
+    consumer_alive: bool
+    producers: int
+    """Producer slots in use."""
+    producers_alive: int
+    creator_pid: int
+    created_unix_ns: int
+
+    @classmethod
+    def from_c(cls, raw: Any) -> "RingStats":
+        """Copies a ``struct mrb_stats *`` cdata into a RingStats."""
+        values = {f.name: getattr(raw, f.name) for f in fields(cls)}
+        values["consumer_alive"] = bool(values["consumer_alive"])
+        return cls(**values)
