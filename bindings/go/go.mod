@@ -1,0 +1,3 @@
+module github.com/mmap-ringbuffer/mmap_ringbuffer/bindings/go
+
+go 1.21

@@ -1,0 +1,228 @@
+package ringbuffer
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// MaxCapacity is the largest ring size the core accepts (1 TiB).
+const MaxCapacity = int64(C.MRB_MAX_CAPACITY)
+
+// RingBuffer is a handle on a ring file. It is safe for concurrent use by
+// many goroutines: writes run concurrently (lock-free in the C core); reads
+// on one RingBuffer are serialized by a mutex, as the ring has a single
+// consumer. Close may be called while other goroutines use the handle; their
+// calls then return ErrClosed.
+type RingBuffer struct {
+	// C memory, freed by the finalizer only once the RingBuffer is
+	// unreachable, so calls after Close see a closed handle, never freed
+	// memory. Every method ends with runtime.KeepAlive(r) for that reason.
+	ring *C.struct_mrb_ring
+
+	readMu  sync.Mutex
+	scratch []byte     // ReadMsg's buffer, grown on demand; guarded by readMu
+	lengths []C.size_t // ReadBatch's lengths; guarded by readMu
+}
+
+// NewRingBuffer creates a ring of size bytes at filename and opens it. The
+// size is rounded up to a power of two (at least 256). With remove, an
+// existing file is replaced atomically (its unread messages are lost);
+// without, an existing ring of the same size is opened as it is, keeping its
+// unread messages, and any other existing file is left untouched and
+// reported (ErrExists for a ring of another size, ErrBadFormat, ...).
+func NewRingBuffer(filename string, size int, remove bool) (*RingBuffer, error) {
+	if err := checkPath("create", filename); err != nil {
+		return nil, err
+	}
+	if size < 0 {
+		return nil, createSizeError(filename)
+	}
+	var opts C.struct_mrb_create_options
+	if remove {
+		opts.flags = C.MRB_CREATE_REMOVE
+	}
+	r, err := openWith("create", filename, func(ring *C.struct_mrb_ring, path *C.char) C.int {
+		return C.mrb_create(ring, path, C.uint64_t(size), &opts)
+	})
+	if e, ok := err.(*Error); ok && e.Code == int(C.MRB_EINVAL) {
+		return nil, createSizeError(filename)
+	}
+	return r, err
+}
+
+// createSizeError reports a size that is not in 1..MaxCapacity as
+// ErrInvalidSize, as the original package did (it also matches
+// ErrInvalidArgument, the core's code).
+func createSizeError(filename string) error {
+	e := wrapCode("create", filename, int64(C.MRB_EINVAL))
+	e.Err = ErrInvalidSize
+	return e
+}
+
+// OpenRingBuffer opens an existing ring file. The file is validated before
+// use: a missing file gives an error matching fs.ErrNotExist, a file that is
+// not a ring ErrBadFormat, one of another format version ErrVersion.
+func OpenRingBuffer(filename string) (*RingBuffer, error) {
+	if err := checkPath("open", filename); err != nil {
+		return nil, err
+	}
+	return openWith("open", filename, func(ring *C.struct_mrb_ring, path *C.char) C.int {
+		return C.mrb_open(ring, path, 0)
+	})
+}
+
+// checkPath rejects a path C cannot represent.
+func checkPath(op, filename string) error {
+	if strings.IndexByte(filename, 0) >= 0 {
+		return wrapCode(op, filename, int64(C.MRB_EINVAL))
+	}
+	return nil
+}
+
+func openWith(op, filename string, open func(*C.struct_mrb_ring, *C.char) C.int) (*RingBuffer, error) {
+	ring := (*C.struct_mrb_ring)(C.calloc(1, C.sizeof_struct_mrb_ring))
+	if ring == nil {
+		panic("ringbuffer: out of C memory")
+	}
+	path := C.CString(filename)
+	defer C.free(unsafe.Pointer(path))
+	if rc := open(ring, path); rc != 0 {
+		C.free(unsafe.Pointer(ring))
+		return nil, wrapCode(op, filename, int64(rc))
+	}
+	r := &RingBuffer{ring: ring}
+	runtime.SetFinalizer(r, (*RingBuffer).finalize)
+	return r, nil
+}
+
+// finalize closes a RingBuffer its owner forgot to close and frees its C
+// memory. No call can be in progress: they all keep r reachable.
+func (r *RingBuffer) finalize() {
+	C.mrb_close(r.ring)
+	C.free(unsafe.Pointer(r.ring))
+}
+
+// Close closes the handle: blocked calls on it return ErrClosed, the
+// consumer role is released and the file unmapped. Closing twice returns
+// ErrClosed. The file itself stays, with its unread messages.
+func (r *RingBuffer) Close() error {
+	rc := C.mrb_close(r.ring)
+	runtime.KeepAlive(r)
+	if rc != 0 {
+		return codeError(int64(rc))
+	}
+	return nil
+}
+
+// WriteMsg copies msg into the ring. It returns (true, nil) on success,
+// otherwise false and ErrBufferFull (nothing written), ErrInvalidSize (msg
+// empty or longer than MaxMessageSize), ErrClosed or ErrCorrupt. It never
+// blocks; see WriteMsgContext.
+func (r *RingBuffer) WriteMsg(msg []byte) (bool, error) {
+	rc := C.mrb_write(r.ring, unsafe.Pointer(unsafe.SliceData(msg)), C.size_t(len(msg)))
+	runtime.KeepAlive(r)
+	if rc != 0 {
+		return false, codeError(int64(rc))
+	}
+	return true, nil
+}
+
+// ReadMsg returns the next message in a new slice, or ErrBufferEmpty at once
+// when there is none. Other errors: ErrClosed, ErrConsumerBusy (another
+// handle is the ring's consumer), ErrCorrupt. See ReadMsgInto for a variant
+// that does not allocate, and ReadMsgContext for one that waits.
+func (r *RingBuffer) ReadMsg() ([]byte, error) {
+	r.readMu.Lock()
+	defer r.readMu.Unlock()
+	for {
+		res := C.gomrb_read(r.ring, unsafe.Pointer(unsafe.SliceData(r.scratch)), C.size_t(len(r.scratch)))
+		runtime.KeepAlive(r)
+		msg, retry, err := r.takeFromScratch(int64(res))
+		if !retry {
+			return msg, err
+		}
+	}
+}
+
+// takeFromScratch interprets a read helper's result for a read into
+// r.scratch: it copies out the message, or grows r.scratch and asks for a
+// retry, or converts the error.
+func (r *RingBuffer) takeFromScratch(res int64) (msg []byte, retry bool, err error) {
+	if res >= 0 {
+		msg = make([]byte, res)
+		copy(msg, r.scratch)
+		return msg, false, nil
+	}
+	if needed, ok := tooSmall(res); ok {
+		r.growScratch(needed)
+		return nil, true, nil
+	}
+	return nil, false, codeError(res)
+}
+
+func (r *RingBuffer) growScratch(needed int) {
+	size := 2 * len(r.scratch)
+	if size < 4096 {
+		size = 4096
+	}
+	if size < needed {
+		size = needed
+	}
+	if limit := r.MaxMessageSize(); size > limit && limit >= needed {
+		size = limit
+	}
+	r.scratch = make([]byte, size)
+}
+
+// tooSmall decodes the size needed from a read helper's result.
+func tooSmall(res int64) (int, bool) {
+	if res < int64(C.GOMRB_TOO_SMALL)/2 {
+		return int(res - int64(C.GOMRB_TOO_SMALL)), true
+	}
+	return 0, false
+}
+
+// ReadMsgInto copies the next message into dst and returns its length. It
+// allocates nothing. If dst is too small it returns the size needed and
+// ErrBufferTooSmall, and the message stays unread. Other errors as ReadMsg.
+func (r *RingBuffer) ReadMsgInto(dst []byte) (int, error) {
+	r.readMu.Lock()
+	res := int64(C.gomrb_read(r.ring, unsafe.Pointer(unsafe.SliceData(dst)), C.size_t(len(dst))))
+	r.readMu.Unlock()
+	runtime.KeepAlive(r)
+	return intoResult(res)
+}
+
+func intoResult(res int64) (int, error) {
+	if res >= 0 {
+		return int(res), nil
+	}
+	if needed, ok := tooSmall(res); ok {
+		return needed, ErrBufferTooSmall
+	}
+	return 0, codeError(res)
+}
+
+// Capacity returns the ring's data capacity in bytes (size rounded up to a
+// power of two), or 0 after Close.
+func (r *RingBuffer) Capacity() int {
+	c := C.mrb_capacity(r.ring)
+	runtime.KeepAlive(r)
+	return int(c)
+}
+
+// MaxMessageSize returns the largest message the ring accepts, or 0 after
+// Close.
+func (r *RingBuffer) MaxMessageSize() int {
+	m := C.mrb_max_message_size(r.ring)
+	runtime.KeepAlive(r)
+	return int(m)
+}

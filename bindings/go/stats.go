@@ -1,0 +1,66 @@
+package ringbuffer
+
+/*
+#include "mrb.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"time"
+)
+
+// Stats is a snapshot of a ring's shared counters, as seen by any handle.
+type Stats struct {
+	FormatVersion    uint32
+	Capacity         uint64 // data bytes
+	MaxMessageSize   uint64 // largest message accepted
+	ProducerPosition uint64
+	ConsumerPosition uint64
+	UsedBytes        uint64 // ProducerPosition - ConsumerPosition
+	MessagesWritten  uint64
+	BytesWritten     uint64 // payload bytes
+	MessagesRead     uint64
+	BytesRead        uint64
+	FullCount        uint64 // writes refused as full
+	RecoveredRecords uint64 // records of crashed writers skipped
+	RecoveredBytes   uint64
+	ConsumerPID      int  // 0 when no consumer is attached
+	ConsumerAlive    bool // the consumer process is alive
+	Producers        int  // producer slots in use
+	ProducersAlive   int
+	CreatorPID       int
+	Created          time.Time
+}
+
+// Stats returns the ring's counters. It consumes nothing and works on any
+// handle, including one that is not the consumer.
+func (r *RingBuffer) Stats() (Stats, error) {
+	var s C.struct_mrb_stats
+	rc := C.mrb_stats(r.ring, &s)
+	runtime.KeepAlive(r)
+	if rc != 0 {
+		return Stats{}, codeError(int64(rc))
+	}
+	return Stats{
+		FormatVersion:    uint32(s.format_version),
+		Capacity:         uint64(s.capacity),
+		MaxMessageSize:   uint64(s.max_message_size),
+		ProducerPosition: uint64(s.producer_position),
+		ConsumerPosition: uint64(s.consumer_position),
+		UsedBytes:        uint64(s.used_bytes),
+		MessagesWritten:  uint64(s.messages_written),
+		BytesWritten:     uint64(s.bytes_written),
+		MessagesRead:     uint64(s.messages_read),
+		BytesRead:        uint64(s.bytes_read),
+		FullCount:        uint64(s.full_count),
+		RecoveredRecords: uint64(s.recovered_records),
+		RecoveredBytes:   uint64(s.recovered_bytes),
+		ConsumerPID:      int(s.consumer_pid),
+		ConsumerAlive:    s.consumer_alive != 0,
+		Producers:        int(s.producers),
+		ProducersAlive:   int(s.producers_alive),
+		CreatorPID:       int(s.creator_pid),
+		Created:          time.Unix(0, int64(s.created_unix_ns)),
+	}, nil
+}
