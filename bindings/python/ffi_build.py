@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import sys
+import tempfile
 
 import cffi
 
@@ -163,25 +165,25 @@ static int64_t mrb_py_write_joined(struct mrb_ring *ring, const char *joined,
 MODULE_NAME = "mmap_ringbuffer._mrb_cffi"
 
 
-def core_sources() -> list[str]:
-    """The copied core C files, relative to this directory (setuptools wants
-    relative paths)."""
+def core_sources(absolute: bool = False) -> list[str]:
+    """The copied core C files; relative to this directory by default, as
+    setuptools wants."""
     found = sorted(glob.glob(os.path.join(CSRC, "src", "*.c")))
-    return [os.path.relpath(path, HERE) for path in found]
+    return found if absolute else [os.path.relpath(p, HERE) for p in found]
 
 
-def make_ffibuilder(sources: list[str] | None = None) -> cffi.FFI:
+def make_ffibuilder(sources: list[str] | None = None, absolute: bool = False) -> cffi.FFI:
     """Returns the FFI builder; ``sources`` defaults to the csrc/ copies."""
+    include_dirs = [os.path.join(CSRC, "include"), os.path.join(CSRC, "src")]
+    if not absolute:
+        include_dirs = [os.path.relpath(d, HERE) for d in include_dirs]
     builder = cffi.FFI()
     builder.cdef(CDEF)
     builder.set_source(
         MODULE_NAME,
         GLUE,
-        sources=core_sources() if sources is None else sources,
-        include_dirs=[
-            os.path.relpath(os.path.join(CSRC, "include"), HERE),
-            os.path.relpath(os.path.join(CSRC, "src"), HERE),
-        ],
+        sources=core_sources(absolute) if sources is None else sources,
+        include_dirs=include_dirs,
         define_macros=[("_GNU_SOURCE", None)],
         extra_compile_args=["-O2"],
     )
@@ -196,8 +198,10 @@ def main(argv: list[str]) -> int:
         make_ffibuilder(sources=[]).emit_c_code(argv[2])
         return 0
     if len(argv) == 2 and argv[1] == "--inplace":
-        os.chdir(HERE)
-        ffibuilder.compile(tmpdir=HERE, verbose=True)
+        with tempfile.TemporaryDirectory() as build_dir:
+            builder = make_ffibuilder(absolute=True)
+            built = builder.compile(tmpdir=build_dir)
+            shutil.copy(built, os.path.join(HERE, "mmap_ringbuffer"))
         return 0
     print(f"usage: {argv[0]} --emit-c OUT.c | --inplace", file=sys.stderr)
     return 2

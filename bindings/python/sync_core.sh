@@ -38,7 +38,7 @@ list_sources() {
 		cd "$1"
 		if [[ -e include/mrb/mrb.h ]]; then echo include/mrb/mrb.h; fi
 		if [[ -d src ]]; then
-			find src -maxdepth 1 -type f \( -name '*.c' -o -name '*.h' \) |
+			find -L src -maxdepth 1 -type f \( -name '*.c' -o -name '*.h' \) |
 				LC_ALL=C sort
 		fi
 	)
