@@ -1,0 +1,89 @@
+#!/bin/sh
+# mrb create (sizes, suffixes, --force, --exclusive, --mode) and mrb stat
+# (text and --json, checked field by field), including that stat consumes
+# nothing and does not attach as consumer.
+set -eu
+. "$(dirname "$0")/testlib.sh"
+
+ring=$WORK/ring
+
+# 3K rounds up to the next power of two.
+"$MRB" create "$ring" --size 3K >"$WORK/create.out"
+grep -q "capacity 4096 bytes" "$WORK/create.out" || fail "create output: $(cat "$WORK/create.out")"
+assert_eq 600 "$(stat -c %a "$ring")" "default mode"
+assert_eq $((4096 + 4096)) "$(stat -c %s "$ring")" "file size = header + capacity"
+
+"$MRB" stat "$ring" --json >"$WORK/empty.json"
+assert_eq 1 "$(json_field "$WORK/empty.json" format_version)" "format_version"
+assert_eq 4096 "$(json_field "$WORK/empty.json" capacity)" "capacity"
+assert_eq 0 "$(json_field "$WORK/empty.json" producer_position)" "producer_position"
+assert_eq 0 "$(json_field "$WORK/empty.json" consumer_position)" "consumer_position"
+assert_eq 0 "$(json_field "$WORK/empty.json" used_bytes)" "used_bytes"
+assert_eq 0.0 "$(json_field "$WORK/empty.json" fill_percent)" "fill_percent"
+assert_eq 0 "$(json_field "$WORK/empty.json" consumer_pid)" "consumer_pid"
+assert_eq false "$(json_field "$WORK/empty.json" consumer_alive)" "consumer_alive"
+assert_eq "$ring" "$(json_field "$WORK/empty.json" path)" "path"
+max=$(json_field "$WORK/empty.json" max_message_size)
+[ "$max" -gt 0 ] && [ "$max" -le 4096 ] || fail "max_message_size $max"
+
+# Three messages: 5, 13 and 20 bytes take 32 + 32 + 48 ring bytes (16-byte
+# header, 16-byte alignment).
+printf 'alpha\nbravo charlie\n01234567890123456789\n' | "$MRB" write "$ring"
+"$MRB" stat "$ring" --json >"$WORK/three.json"
+assert_eq 3 "$(json_field "$WORK/three.json" messages_written)" "messages_written"
+assert_eq 38 "$(json_field "$WORK/three.json" bytes_written)" "bytes_written"
+assert_eq 112 "$(json_field "$WORK/three.json" producer_position)" "producer_position"
+assert_eq 0 "$(json_field "$WORK/three.json" consumer_position)" "consumer_position"
+assert_eq 112 "$(json_field "$WORK/three.json" used_bytes)" "used_bytes"
+assert_eq 2.73 "$(json_field "$WORK/three.json" fill_percent)" "fill_percent"
+assert_eq 0 "$(json_field "$WORK/three.json" messages_read)" "messages_read"
+assert_eq 0 "$(json_field "$WORK/three.json" full_count)" "full_count"
+assert_eq 0 "$(json_field "$WORK/three.json" consumer_pid)" "stat attached as consumer"
+
+# The text form carries the same numbers.
+"$MRB" stat "$ring" >"$WORK/three.txt"
+grep -q '^used  *112 bytes (2.73%)$' "$WORK/three.txt" || fail "text stat: $(cat "$WORK/three.txt")"
+grep -q '^written  *3 messages, 38 bytes$' "$WORK/three.txt" || fail "text stat written"
+grep -q '^consumer  *none$' "$WORK/three.txt" || fail "text stat consumer"
+
+# Reading one message moves the consumer position past its 32-byte record.
+"$MRB" read "$ring" --count 1 >"$WORK/first.out"
+assert_eq alpha "$(cat "$WORK/first.out")" "first message"
+"$MRB" stat "$ring" --json >"$WORK/after.json"
+assert_eq 32 "$(json_field "$WORK/after.json" consumer_position)" "consumer_position after read"
+assert_eq 80 "$(json_field "$WORK/after.json" used_bytes)" "used_bytes after read"
+assert_eq 1 "$(json_field "$WORK/after.json" messages_read)" "messages_read"
+assert_eq 5 "$(json_field "$WORK/after.json" bytes_read)" "bytes_read"
+
+# Same size again: the existing ring is opened and its messages kept.
+"$MRB" create "$ring" --size 4096 >/dev/null
+"$MRB" stat "$ring" --json >"$WORK/kept.json"
+assert_eq 80 "$(json_field "$WORK/kept.json" used_bytes)" "messages kept on re-create"
+
+# Another size without --force, or --exclusive: exit 7, file untouched.
+expect_exit 7 "$MRB" create "$ring" --size 8K
+expect_exit 7 "$MRB" create "$ring" --size 4K --exclusive
+assert_eq $((4096 + 4096)) "$(stat -c %s "$ring")" "file untouched"
+
+# --force replaces it; --mode is applied exactly.
+"$MRB" create "$ring" --size 1M --force --mode 0640 >/dev/null
+assert_eq 640 "$(stat -c %a "$ring")" "--mode"
+"$MRB" stat "$ring" --json >"$WORK/forced.json"
+assert_eq 1048576 "$(json_field "$WORK/forced.json" capacity)" "capacity after --force"
+assert_eq 0 "$(json_field "$WORK/forced.json" used_bytes)" "used after --force"
+
+# Size suffixes and invalid sizes.
+"$MRB" create "$WORK/g" --size 256 >/dev/null
+assert_eq 256 "$(json_field /dev/stdin capacity <<JSON
+$("$MRB" stat "$WORK/g" --json)
+JSON
+)" "minimum capacity"
+for bad in 0 -1 12X 1.5M K "" 99999999999999999999; do
+	expect_exit 2 "$MRB" create "$WORK/bad" --size "$bad"
+done
+expect_exit 2 "$MRB" create "$WORK/bad" --size 2T
+expect_exit 2 "$MRB" create "$WORK/bad"
+expect_exit 2 "$MRB" create "$WORK/bad" --size 1K --mode 0999
+[ ! -e "$WORK/bad" ] || fail "a failed create left a file"
+
+echo PASS
