@@ -8,12 +8,12 @@
 
 #include "handle.h"
 
-int mrb_attach_consumer(struct mrb_handle *h)
+int mrbi_attach_consumer(struct mrb_handle *h)
 {
 	if (h->is_consumer)
 		return 0;
 	struct mrb_file_header *hdr = h->header;
-	uint64_t nonce = mrb_random64() << 32;
+	uint64_t nonce = mrbi_random64() << 32;
 	if (nonce == 0)
 		nonce = UINT64_C(1) << 32;
 	uint64_t token = nonce | h->pid;
@@ -22,7 +22,7 @@ int mrb_attach_consumer(struct mrb_handle *h)
 		/* A live owner keeps the role; a dead one's is taken over, and
 		 * its unreleased messages are read again (at-least-once across
 		 * a consumer crash). */
-		if (owner != 0 && mrb_process_alive((uint32_t)owner))
+		if (owner != 0 && mrbi_process_alive((uint32_t)owner))
 			return MRB_ECONSUMER_BUSY;
 		if (atomic_compare_exchange_weak_explicit(&hdr->consumer_owner, &owner, token,
 		                                          memory_order_acq_rel,
@@ -46,7 +46,7 @@ int mrb_attach_consumer(struct mrb_handle *h)
 	return 0;
 }
 
-void mrb_detach_consumer(struct mrb_handle *h)
+void mrbi_detach_consumer(struct mrb_handle *h)
 {
 	uint64_t token = h->owner_token;
 	atomic_compare_exchange_strong_explicit(&h->header->consumer_owner, &token, 0,
@@ -54,7 +54,7 @@ void mrb_detach_consumer(struct mrb_handle *h)
 	h->is_consumer = false;
 }
 
-void mrb_publish_head(struct mrb_handle *h)
+void mrbi_publish_head(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
 	if (h->head == h->published_head)
@@ -77,7 +77,7 @@ void mrb_publish_head(struct mrb_handle *h)
 	h->published_head = h->head;
 	if (atomic_load_explicit(&hdr->space_waiters, memory_order_seq_cst) != 0) {
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
-		mrb_futex_wake_all(&hdr->space_seq);
+		mrbi_futex_wake_all(&hdr->space_seq);
 	}
 }
 
@@ -91,7 +91,7 @@ static int unfinished_record(struct mrb_handle *h)
 {
 	if (h->recovery_timeout_ns < 0)
 		return MRB_EEMPTY;
-	int64_t now = mrb_now_ns();
+	int64_t now = mrbi_now_ns();
 	if (h->stuck_position != h->head) {
 		h->stuck_position = h->head;
 		h->stuck_since_ns = now;
@@ -104,14 +104,14 @@ static int unfinished_record(struct mrb_handle *h)
 	int64_t busy_timeout = h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : -1;
 	int64_t unwritten_timeout =
 	    h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : MRB_UNWRITTEN_TIMEOUT_NS;
-	int rc = mrb_recover_head(h, now, busy_timeout, unwritten_timeout, true);
+	int rc = mrbi_recover_head(h, now, busy_timeout, unwritten_timeout, true);
 	if (rc < 0)
 		return rc;
 	return rc > 0 ? 0 : MRB_EEMPTY;
 }
 
-int mrb_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **data, uint64_t *len,
-                     uint64_t *next)
+int mrbi_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **data, uint64_t *len,
+                      uint64_t *next)
 {
 	struct mrb_file_header *hdr = h->header;
 	for (;;) {
@@ -163,7 +163,7 @@ static int consumer_enter(struct mrb_handle *h)
 	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
-	rc = mrb_attach_consumer(h);
+	rc = mrbi_attach_consumer(h);
 	if (rc != 0)
 		mrb_leave(h, MRB_CONSUMER_CALL);
 	return rc;
@@ -171,7 +171,7 @@ static int consumer_enter(struct mrb_handle *h)
 
 static void consumer_leave(struct mrb_handle *h)
 {
-	mrb_publish_head(h);
+	mrbi_publish_head(h);
 	mrb_leave(h, MRB_CONSUMER_CALL);
 }
 
@@ -192,7 +192,7 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 		return rc;
 	const uint8_t *data;
 	uint64_t length, next;
-	rc = mrb_next_message(h, true, &data, &length, &next);
+	rc = mrbi_next_message(h, true, &data, &length, &next);
 	if (rc == 0) {
 		*len = (size_t)length;
 		if (length > buf_size) {
@@ -219,7 +219,7 @@ int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t 
 	while (count < max_count) {
 		const uint8_t *data;
 		uint64_t length, next;
-		rc = mrb_next_message(h, count == 0, &data, &length, &next);
+		rc = mrbi_next_message(h, count == 0, &data, &length, &next);
 		if (rc != 0)
 			break;
 		if (length > buf_size - used) {
@@ -252,7 +252,7 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 	while (max_count == 0 || count < max_count) {
 		const uint8_t *data;
 		uint64_t length, next;
-		rc = mrb_next_message(h, count == 0, &data, &length, &next);
+		rc = mrbi_next_message(h, count == 0, &data, &length, &next);
 		if (rc != 0)
 			break;
 		count++;
@@ -274,7 +274,7 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 		return rc;
 	const uint8_t *data;
 	uint64_t length, next;
-	rc = mrb_next_message(h, true, &data, &length, &next);
+	rc = mrbi_next_message(h, true, &data, &length, &next);
 	if (rc == 0) {
 		view->data = data;
 		view->len = (size_t)length;

@@ -135,7 +135,7 @@ static void header_init(struct mrb_file_header *hdr, uint64_t capacity)
 	hdr->header_size = MRB_HEADER_SIZE;
 	hdr->capacity = capacity;
 	hdr->max_message_size = capacity / 2;
-	hdr->stamp_salt = mrb_random64() | 1;
+	hdr->stamp_salt = mrbi_random64() | 1;
 	hdr->created_unix_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	hdr->creator_pid = (uint32_t)getpid();
 	hdr->record_header_size = MRB_RECORD_HEADER_SIZE;
@@ -152,7 +152,7 @@ static int build_temporary(const char *path, uint64_t capacity, mode_t mode, cha
 {
 	for (int attempt = 0; attempt < 16; attempt++) {
 		int n = snprintf(tmp_path, tmp_size, "%s.tmp-%08x", path,
-		                 (unsigned)(mrb_random64() & 0xffffffffu));
+		                 (unsigned)(mrbi_random64() & 0xffffffffu));
 		if (n < 0 || (size_t)n >= tmp_size)
 			return -ENAMETOOLONG;
 		int fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -269,8 +269,8 @@ int mrb_close(struct mrb_ring *ring)
 	for (;;) {
 		atomic_fetch_add_explicit(&h->header->data_seq, 1, memory_order_seq_cst);
 		atomic_fetch_add_explicit(&h->header->space_seq, 1, memory_order_seq_cst);
-		mrb_futex_wake_all(&h->header->data_seq);
-		mrb_futex_wake_all(&h->header->space_seq);
+		mrbi_futex_wake_all(&h->header->data_seq);
+		mrbi_futex_wake_all(&h->header->space_seq);
 		/* Pairs with the release in mrb_leave. */
 		uint32_t state = atomic_load_explicit(&h->state, memory_order_acquire);
 		if ((state & MRB_STATE_CALLS_MASK) == 0)
@@ -279,8 +279,8 @@ int mrb_close(struct mrb_ring *ring)
 		nanosleep(&pause, NULL);
 	}
 	if (h->is_consumer) {
-		mrb_publish_head(h);
-		mrb_detach_consumer(h);
+		mrbi_publish_head(h);
+		mrbi_detach_consumer(h);
 	}
 	munmap(h->header, h->map_size);
 	h->header = NULL;

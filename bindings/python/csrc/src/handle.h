@@ -91,9 +91,9 @@ static inline bool mrb_closing(struct mrb_handle *h)
 #define MRB_CONSUMER_CALL (MRB_STATE_CALL | MRB_STATE_CONSUMER_CALL)
 
 /* Helpers shared by the translation units (defined in util.c). */
-int64_t mrb_now_ns(void);
-bool mrb_process_alive(uint32_t pid);
-uint64_t mrb_random64(void);
+int64_t mrbi_now_ns(void);
+bool mrbi_process_alive(uint32_t pid);
+uint64_t mrbi_random64(void);
 static inline void mrb_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -104,22 +104,22 @@ static inline void mrb_cpu_relax(void)
 }
 
 /* Futex-style sleep on a 32-bit word in shared memory (wait.c). */
-int mrb_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
-void mrb_futex_wake_all(_Atomic uint32_t *word);
+int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
+void mrbi_futex_wake_all(_Atomic uint32_t *word);
 
 /* Producer/consumer internals shared across files. */
-void mrb_wake_consumer(struct mrb_handle *h);
-void mrb_publish_head(struct mrb_handle *h);
-int mrb_attach_consumer(struct mrb_handle *h);
-void mrb_detach_consumer(struct mrb_handle *h);
-int mrb_write_locked(struct mrb_handle *h, const void *data, size_t len);
+void mrbi_wake_consumer(struct mrb_handle *h);
+void mrbi_publish_head(struct mrb_handle *h);
+int mrbi_attach_consumer(struct mrb_handle *h);
+void mrbi_detach_consumer(struct mrb_handle *h);
+int mrbi_write_locked(struct mrb_handle *h, const void *data, size_t len);
 /* Positions the consumer on the next committed message without consuming it;
  * skips padding and, when due, recovers abandoned records. */
-int mrb_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **data, uint64_t *len,
-                     uint64_t *next);
+int mrbi_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **data, uint64_t *len,
+                      uint64_t *next);
 /* Recovery of the record blocking the consumer (recover.c). Returns 1 if a
  * record was turned into padding, 0 if not (yet), or an error. */
-int mrb_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,
-                     int64_t unwritten_timeout_ns, bool check_liveness);
+int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,
+                      int64_t unwritten_timeout_ns, bool check_liveness);
 
 #endif /* MRB_HANDLE_H */

@@ -39,7 +39,7 @@ static struct mrb_producer_slot *producer_slot(struct mrb_handle *h)
 				break;
 			}
 			/* First pass takes a free slot, second a dead process's. */
-			bool takeable = pass == 0 ? owner == 0 : !mrb_process_alive(owner);
+			bool takeable = pass == 0 ? owner == 0 : !mrbi_process_alive(owner);
 			if (takeable && atomic_compare_exchange_strong_explicit(
 			                    &slots[i].owner_pid, &owner, h->pid,
 			                    memory_order_relaxed, memory_order_relaxed)) {
@@ -73,7 +73,7 @@ static int claim(struct mrb_handle *h, uint64_t record_size, uint64_t *position)
 		uint64_t head =
 		    atomic_load_explicit(&hdr->consumer_position_cache, memory_order_acquire);
 		if (tail - head > capacity || tail - head + need > capacity) {
-			/* Pairs with the consumer's store in mrb_publish_head: its
+			/* Pairs with the consumer's store in mrbi_publish_head: its
 			 * reads of the freed space happen before our writes. */
 			head = atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
 			if (tail - head > capacity || head % MRB_RECORD_ALIGNMENT != 0 ||
@@ -127,7 +127,7 @@ static int reserve(struct mrb_handle *h, size_t len, uint64_t *position)
 /* Clears BUSY. A CAS, not a store: if recovery already turned the record
  * into padding (its writer looked dead or hung), the commit must not
  * resurrect it. seq_cst orders the commit before the waiter check in
- * mrb_wake_consumer (Dekker pairing with wait.c). */
+ * mrbi_wake_consumer (Dekker pairing with wait.c). */
 static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_t final_flags)
 {
 	struct mrb_record_header *rec = record_at(h, position);
@@ -148,7 +148,7 @@ static void count_written(struct mrb_handle *h, uint64_t messages, uint64_t byte
 	atomic_fetch_add_explicit(&slot->bytes, bytes, memory_order_relaxed);
 }
 
-int mrb_write_locked(struct mrb_handle *h, const void *data, size_t len)
+int mrbi_write_locked(struct mrb_handle *h, const void *data, size_t len)
 {
 	uint64_t position;
 	int rc = reserve(h, len, &position);
@@ -166,9 +166,9 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
 	if (rc != 0)
 		return rc;
-	rc = mrb_write_locked(h, data, len);
+	rc = mrbi_write_locked(h, data, len);
 	if (rc == 0) {
-		mrb_wake_consumer(h);
+		mrbi_wake_consumer(h);
 		count_written(h, 1, len);
 	}
 	mrb_leave(h, MRB_PRODUCER_CALL);
@@ -190,13 +190,13 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 			rc = MRB_EINVAL;
 			break;
 		}
-		rc = mrb_write_locked(h, msgs[written].data, msgs[written].len);
+		rc = mrbi_write_locked(h, msgs[written].data, msgs[written].len);
 		if (rc != 0)
 			break;
 		bytes += msgs[written].len;
 	}
 	if (written > 0) {
-		mrb_wake_consumer(h);
+		mrbi_wake_consumer(h);
 		count_written(h, written, bytes);
 	}
 	mrb_leave(h, MRB_PRODUCER_CALL);
@@ -245,7 +245,7 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 		rc = commit(h, res->position, res->len, publish ? 0 : MRB_CONTROL_PAD);
 	}
 	if (rc == 0) {
-		mrb_wake_consumer(h);
+		mrbi_wake_consumer(h);
 		if (publish)
 			count_written(h, 1, res->len);
 		res->data = NULL;

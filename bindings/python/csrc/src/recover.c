@@ -42,8 +42,8 @@ static bool next_written_record(struct mrb_handle *h, uint64_t tail, uint64_t *f
 	return false;
 }
 
-int mrb_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,
-                     int64_t unwritten_timeout_ns, bool check_liveness)
+int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,
+                      int64_t unwritten_timeout_ns, bool check_liveness)
 {
 	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
 	if (tail - h->head > h->capacity)
@@ -63,7 +63,7 @@ int mrb_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_
 		uint64_t size = mrb_record_size(length);
 		if (size > tail - h->head || size > h->capacity - (h->head & h->mask))
 			return MRB_ECORRUPT;
-		bool dead = check_liveness && !mrb_process_alive(mrb_control_pid(control));
+		bool dead = check_liveness && !mrbi_process_alive(mrb_control_pid(control));
 		bool hung = busy_timeout_ns >= 0 && stuck_for >= busy_timeout_ns;
 		if (!dead && !hung)
 			return 0;
@@ -99,7 +99,7 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
-	rc = mrb_attach_consumer(h);
+	rc = mrbi_attach_consumer(h);
 	if (rc != 0) {
 		mrb_leave(h, MRB_CONSUMER_CALL);
 		return rc;
@@ -110,25 +110,25 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 	 * disable automatic recovery during the probe. */
 	int64_t saved_timeout = h->recovery_timeout_ns;
 	h->recovery_timeout_ns = -1;
-	rc = mrb_next_message(h, true, &data, &length, &next);
+	rc = mrbi_next_message(h, true, &data, &length, &next);
 	h->recovery_timeout_ns = saved_timeout;
 	if (rc == MRB_EEMPTY && h->head != h->tail_cache) {
 		/* Something is claimed but unfinished: observe it for the
 		 * stale period (a one-shot caller has no history), then act. */
 		h->stuck_position = h->head;
-		h->stuck_since_ns = mrb_now_ns();
-		rc = mrb_recover_head(h, h->stuck_since_ns, -1, -1, true);
+		h->stuck_since_ns = mrbi_now_ns();
+		rc = mrbi_recover_head(h, h->stuck_since_ns, -1, -1, true);
 		if (rc == 0 && stale_after_ns >= 0) {
 			struct timespec ts = {(time_t)(stale_after_ns / 1000000000),
 			                      (long)(stale_after_ns % 1000000000)};
 			nanosleep(&ts, NULL);
-			rc =
-			    mrb_recover_head(h, mrb_now_ns(), stale_after_ns, stale_after_ns, true);
+			rc = mrbi_recover_head(h, mrbi_now_ns(), stale_after_ns, stale_after_ns,
+			                       true);
 		}
 	} else if (rc == 0 || rc == MRB_EEMPTY) {
 		rc = 0;
 	}
-	mrb_publish_head(h);
+	mrbi_publish_head(h);
 	mrb_leave(h, MRB_CONSUMER_CALL);
 	return rc;
 }

@@ -33,7 +33,7 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 		uint32_t owner = atomic_load_explicit(&slot->owner_pid, memory_order_relaxed);
 		if (i != MRB_SHARED_PRODUCER_SLOT && owner != 0) {
 			stats->producers++;
-			stats->producers_alive += mrb_process_alive(owner);
+			stats->producers_alive += mrbi_process_alive(owner);
 		}
 	}
 	stats->messages_read = atomic_load_explicit(&hdr->messages_read, memory_order_relaxed);
@@ -44,7 +44,7 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 	uint64_t owner = atomic_load_explicit(&hdr->consumer_owner, memory_order_relaxed);
 	uint32_t consumer_pid = (uint32_t)owner;
 	stats->consumer_pid = consumer_pid <= MRB_CONTROL_PID_MASK ? (int32_t)consumer_pid : -1;
-	stats->consumer_alive = owner != 0 && mrb_process_alive(consumer_pid);
+	stats->consumer_alive = owner != 0 && mrbi_process_alive(consumer_pid);
 	stats->creator_pid = hdr->creator_pid;
 	stats->created_unix_ns = hdr->created_unix_ns;
 	mrb_leave(h, MRB_STATE_CALL);

@@ -12,7 +12,7 @@
 
 #include "handle.h"
 
-int64_t mrb_now_ns(void)
+int64_t mrbi_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -21,7 +21,7 @@ int64_t mrb_now_ns(void)
 
 /* A pid read from shared memory is untrusted: 0, negative values (process
  * groups for kill) and pids above the kernel's limit are never "alive". */
-bool mrb_process_alive(uint32_t pid)
+bool mrbi_process_alive(uint32_t pid)
 {
 	if (pid == 0 || pid > MRB_CONTROL_PID_MASK)
 		return false;
@@ -30,7 +30,7 @@ bool mrb_process_alive(uint32_t pid)
 	return errno == EPERM;
 }
 
-uint64_t mrb_random64(void)
+uint64_t mrbi_random64(void)
 {
 	uint64_t value = 0;
 #if defined(__linux__)

@@ -32,7 +32,7 @@
  * recovery check in the read path keeps running. */
 #define MRB_UNFINISHED_RECORD_SLICE_NS 10000000
 
-int mrb_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
+int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
 {
 #if defined(__linux__)
 	struct timespec ts, *tsp = NULL;
@@ -66,7 +66,7 @@ int mrb_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns
 #endif
 }
 
-void mrb_futex_wake_all(_Atomic uint32_t *word)
+void mrbi_futex_wake_all(_Atomic uint32_t *word)
 {
 #if defined(__linux__)
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
@@ -75,12 +75,12 @@ void mrb_futex_wake_all(_Atomic uint32_t *word)
 #endif
 }
 
-void mrb_wake_consumer(struct mrb_handle *h)
+void mrbi_wake_consumer(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
 	if (atomic_load_explicit(&hdr->data_waiters, memory_order_seq_cst) != 0) {
 		atomic_fetch_add_explicit(&hdr->data_seq, 1, memory_order_seq_cst);
-		mrb_futex_wake_all(&hdr->data_seq);
+		mrbi_futex_wake_all(&hdr->data_seq);
 	}
 }
 
@@ -94,10 +94,10 @@ static int readable(struct mrb_handle *h, size_t len, bool *unfinished)
 	(void)len;
 	const uint8_t *data;
 	uint64_t length, next;
-	int rc = mrb_next_message(h, true, &data, &length, &next);
+	int rc = mrbi_next_message(h, true, &data, &length, &next);
 	*unfinished = rc == MRB_EEMPTY && h->head != h->tail_cache;
 	/* Padding skipped on the way is space producers may be waiting for. */
-	mrb_publish_head(h);
+	mrbi_publish_head(h);
 	return rc;
 }
 
@@ -126,7 +126,7 @@ static int writable(struct mrb_handle *h, size_t len, bool *unfinished)
 static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic uint32_t *seq,
                       _Atomic uint32_t *waiters, int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns > 0 ? mrb_now_ns() + timeout_ns : 0;
+	int64_t deadline = timeout_ns > 0 ? mrbi_now_ns() + timeout_ns : 0;
 	bool unfinished = false;
 	for (int i = 0; i < MRB_SPIN_ITERATIONS + MRB_YIELD_ITERATIONS; i++) {
 		int rc = ready(h, len, &unfinished);
@@ -144,7 +144,7 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 	for (;;) {
 		atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
 		/* Orders the announcement before the re-check's loads (which are
-		 * acquire loads inside mrb_next_message). */
+		 * acquire loads inside mrbi_next_message). */
 		atomic_thread_fence(memory_order_seq_cst);
 		uint32_t observed = atomic_load_explicit(seq, memory_order_seq_cst);
 		int rc = ready(h, len, &unfinished);
@@ -158,7 +158,7 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		}
 		int64_t sleep_ns = -1;
 		if (timeout_ns >= 0) {
-			sleep_ns = deadline - mrb_now_ns();
+			sleep_ns = deadline - mrbi_now_ns();
 			if (sleep_ns <= 0) {
 				atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
 				return MRB_ETIMEDOUT;
@@ -166,7 +166,7 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		}
 		if (unfinished && (sleep_ns < 0 || sleep_ns > MRB_UNFINISHED_RECORD_SLICE_NS))
 			sleep_ns = MRB_UNFINISHED_RECORD_SLICE_NS;
-		rc = mrb_futex_wait(seq, observed, sleep_ns);
+		rc = mrbi_futex_wait(seq, observed, sleep_ns);
 		atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
 		if (rc == MRB_EINTR)
 			return rc;
@@ -183,7 +183,7 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
-	rc = mrb_attach_consumer(h);
+	rc = mrbi_attach_consumer(h);
 	if (rc == 0)
 		rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters,
 		                timeout_ns);
@@ -212,14 +212,14 @@ static int64_t remaining(int64_t timeout_ns, int64_t deadline)
 {
 	if (timeout_ns < 0)
 		return -1;
-	int64_t left = deadline - mrb_now_ns();
+	int64_t left = deadline - mrbi_now_ns();
 	return left > 0 ? left : 0;
 }
 
 int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len,
                   int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns > 0 ? mrb_now_ns() + timeout_ns : 0;
+	int64_t deadline = timeout_ns > 0 ? mrbi_now_ns() + timeout_ns : 0;
 	for (;;) {
 		int rc = mrb_read(ring, buf, buf_size, len);
 		if (rc != MRB_EEMPTY)
@@ -232,7 +232,7 @@ int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len
 
 int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns > 0 ? mrb_now_ns() + timeout_ns : 0;
+	int64_t deadline = timeout_ns > 0 ? mrbi_now_ns() + timeout_ns : 0;
 	for (;;) {
 		int rc = mrb_write(ring, data, len);
 		if (rc != MRB_EFULL)
