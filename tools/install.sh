@@ -59,6 +59,9 @@ say() { echo "install.sh: $*"; }
 say "compiling the core with $CC"
 mkdir -p "$build/core"
 for src in "$root"/core/src/*.c; do
+	# testing.c holds test-only hooks (mrb__test_*) that may rewrite a ring's
+	# positions; an installed library must not carry them.
+	[ "$(basename "$src")" != testing.c ] || continue
 	obj="$build/core/$(basename "$src" .c).o"
 	# shellcheck disable=SC2086 # CFLAGS is a list of flags
 	$CC -std=c11 -D_GNU_SOURCE $warnings $CFLAGS -fPIC \
@@ -75,21 +78,33 @@ $CC -shared $CFLAGS -o "$build/libmmap_ringbuffer.so.$lib_version" \
 	"$build"/core/*.o -pthread
 
 # --- the tool, linked statically against the library so it runs anywhere ----
-mrb_defines=
-mrb_sources=$(ls "$root"/tools/mrb/*.c)
+build_mrb() { # build_mrb EXTRA_ARGS...: compiles bin/mrb with extra sources/flags
+	# shellcheck disable=SC2086 # CFLAGS is a list of flags
+	$CC -std=c11 -D_GNU_SOURCE $warnings $CFLAGS -I"$root/core/include" \
+		-I"$root" -o "$build/mrb" "$root"/tools/mrb/*.c "$@" \
+		"$build/libmmap_ringbuffer.a" -pthread -lm
+}
 bench_sources=
 if [ "$with_bench" = auto ] && [ -f "$root/tools/bench/bench.h" ]; then
-	# Every engine source except the stand-alone benchmark's main().
+	# Every engine source except a stand-alone benchmark's main().
 	for src in "$root"/tools/bench/*.c; do
 		grep -q '^int main(' "$src" || bench_sources="$bench_sources $src"
 	done
-	[ -z "$bench_sources" ] || mrb_defines=-DMRB_CLI_HAVE_BENCH
 fi
-say "compiling mrb${bench_sources:+ (with the benchmark engine)}"
-# shellcheck disable=SC2086
-$CC -std=c11 -D_GNU_SOURCE $warnings $CFLAGS $mrb_defines \
-	-I"$root/core/include" -I"$root" -o "$build/mrb" \
-	$mrb_sources $bench_sources "$build/libmmap_ringbuffer.a" -pthread -lm
+if [ -n "$bench_sources" ]; then
+	say "compiling mrb with the benchmark engine"
+	# shellcheck disable=SC2086 # a list of paths without spaces
+	if ! build_mrb -DMRB_CLI_HAVE_BENCH $bench_sources 2>"$build/bench.log"; then
+		cat "$build/bench.log" >&2
+		say "WARNING: the benchmark engine failed to build (above);" \
+			"installing mrb without 'mrb bench'"
+		bench_sources=
+	fi
+fi
+if [ -z "$bench_sources" ]; then
+	say "compiling mrb"
+	build_mrb
+fi
 
 cat >"$build/mmap_ringbuffer.pc" <<PC
 prefix=$prefix

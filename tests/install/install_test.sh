@@ -1,0 +1,67 @@
+#!/bin/sh
+# tools/install.sh into a temporary prefix, then a program built exactly as
+# a user outside Bazel would: cc app.c $(pkg-config --cflags --libs
+# mmap_ringbuffer), linked against the shared library and, with --static,
+# the static one. Also checks the soname, the exported symbols and bin/mrb.
+# Usage: install_test.sh INSTALL_SH APP_C
+set -eu
+
+install_sh=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+app_c=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/mrb-install-test.XXXXXX")
+prefix=$work/prefix
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+sh "$install_sh" "$prefix" >"$work/install.log" 2>&1 || {
+	cat "$work/install.log" >&2
+	fail "install.sh failed"
+}
+for f in include/mrb/mrb.h lib/libmmap_ringbuffer.a lib/libmmap_ringbuffer.so \
+	lib/pkgconfig/mmap_ringbuffer.pc bin/mrb; do
+	[ -e "$prefix/$f" ] || fail "missing $f"
+done
+
+# The shared library: soname, and only the public API exported.
+soname=$(readelf -d "$prefix/lib/libmmap_ringbuffer.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$soname" = libmmap_ringbuffer.so.1 ] || fail "soname '$soname'"
+[ -e "$prefix/lib/$soname" ] || fail "no file named after the soname"
+nm -D --defined-only "$prefix/lib/libmmap_ringbuffer.so" | awk '{print $3}' |
+	sed 's/@.*//' | sort -u >"$work/exported"
+grep -v -e '^mrb_' -e '^MRB_1$' "$work/exported" >"$work/foreign" || true
+[ ! -s "$work/foreign" ] || fail "non-API symbols exported: $(tr '\n' ' ' <"$work/foreign")"
+grep -q '^mrb_write$' "$work/exported" || fail "mrb_write not exported"
+grep -q '^mrb_inspect$' "$work/exported" || fail "mrb_inspect not exported"
+! grep -q -e '^mrbi_' -e '^mrb__' "$work/exported" || fail "internal or test-only symbols exported"
+
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+cd "$work"
+cp "$app_c" app.c
+
+# Shared: exactly the documented command.
+cc app.c $(pkg-config --cflags --libs mmap_ringbuffer)
+readelf -d a.out | grep -q 'NEEDED.*\[libmmap_ringbuffer.so.1\]' ||
+	fail "a.out does not use the shared library"
+LD_LIBRARY_PATH="$prefix/lib" ./a.out "$work/ring-shared" >out.shared
+grep -q '^ok: 1000 messages, capacity 4096, ' out.shared || fail "shared run: $(cat out.shared)"
+
+# Static: the same with --static (and the compiler's -static).
+cc -static -o app-static app.c $(pkg-config --static --cflags --libs mmap_ringbuffer)
+! readelf -d app-static 2>/dev/null | grep -q NEEDED || fail "app-static has dynamic dependencies"
+./app-static "$work/ring-static" >out.static
+grep -q '^ok: 1000 messages, capacity 4096, ' out.static || fail "static run: $(cat out.static)"
+
+# The installed tool works on a ring made by the program.
+"$prefix/bin/mrb" stat "$work/ring-static" --json >stat.json
+/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["messages_read"] == 1000, s' stat.json ||
+	fail "bin/mrb stat"
+echo hello | "$prefix/bin/mrb" write "$work/ring-static"
+[ "$("$prefix/bin/mrb" read "$work/ring-static")" = hello ] || fail "bin/mrb read"
+
+# pkg-config metadata.
+[ "$(pkg-config --modversion mmap_ringbuffer)" = 1.0.0 ] || fail "version"
+[ "$(pkg-config --variable=prefix mmap_ringbuffer)" = "$prefix" ] || fail "prefix"
+
+echo PASS
