@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/* The human table and the JSON document, both from a finished bench_run. */
+#include <math.h>
+#include <string.h>
+
+#include "bench_run.h"
+#include "bench_transports.h"
+
+const struct bench_cell *bench_find_cell(const struct bench_run *run, const char *row_id,
+					 size_t size)
+{
+	for (int r = 0; r < bench_row_count; r++) {
+		if (strcmp(bench_rows[r].id, row_id) != 0) {
+			continue;
+		}
+		for (int s = 0; s < run->opt.size_count; s++) {
+			const struct bench_cell *cell = &run->cells[r * run->opt.size_count + s];
+			if (run->opt.sizes[s] == size && cell->transport != NULL) {
+				return cell;
+			}
+		}
+	}
+	return NULL;
+}
+
+const struct bench_ratio *bench_find_ratio(const char *id)
+{
+	for (int i = 0; i < bench_ratio_count; i++) {
+		if (strcmp(bench_ratios[i].id, id) == 0) {
+			return &bench_ratios[i];
+		}
+	}
+	return NULL;
+}
+
+double bench_ratio_value(const struct bench_run *run, const struct bench_ratio *ratio,
+			 size_t size)
+{
+	const struct bench_cell *a = bench_find_cell(run, ratio->numerator, size);
+	const struct bench_cell *b = bench_find_cell(run, ratio->denominator, size);
+	if (a == NULL || b == NULL || !a->ok || !b->ok || b->messages_per_second <= 0) {
+		return NAN;
+	}
+	return a->messages_per_second / b->messages_per_second;
+}
+
+static const char *size_label(size_t size, char *buf, size_t len)
+{
+	if (size >= 1024 && size % 1024 == 0) {
+		snprintf(buf, len, "%zu KiB", size / 1024);
+	} else {
+		snprintf(buf, len, "%zu B", size);
+	}
+	return buf;
+}
+
+/* Three significant figures without switching to exponents. */
+static const char *number(double v, char *buf, size_t len)
+{
+	if (isnan(v)) {
+		snprintf(buf, len, "-");
+	} else if (v >= 100) {
+		snprintf(buf, len, "%.0f", v);
+	} else if (v >= 10) {
+		snprintf(buf, len, "%.1f", v);
+	} else if (v >= 1) {
+		snprintf(buf, len, "%.2f", v);
+	} else {
+		snprintf(buf, len, "%.3f", v);
+	}
+	return buf;
+}
+
+#define LABEL_WIDTH 38
+#define COLUMN_WIDTH 15
+
+static void print_header(FILE *out, const struct bench_run *run, const char *title)
+{
+	fprintf(out, "%-*s", LABEL_WIDTH, title);
+	for (int s = 0; s < run->opt.size_count; s++) {
+		char buf[32];
+		fprintf(out, "%*s", COLUMN_WIDTH, size_label(run->opt.sizes[s], buf, sizeof(buf)));
+	}
+	fprintf(out, "\n");
+}
+
+static void print_round_trip(FILE *out, const char *when, const struct bench_round_trip *rt)
+{
+	if (rt->ok) {
+		fprintf(out, "%s %.0f ns (min %.0f)", when, rt->median_ns, rt->min_ns);
+	} else {
+		fprintf(out, "%s unavailable", when);
+	}
+}
+
+static void print_wakeup(FILE *out, const struct bench_wakeup *w)
+{
+	if (w->available) {
+		fprintf(out, "  %-16s p50 %7.1f us   p99 %7.1f us   (min %.1f, max %.1f)\n",
+			w->label, (double)w->p50_ns / 1e3, (double)w->p99_ns / 1e3,
+			(double)w->min_ns / 1e3, (double)w->max_ns / 1e3);
+	} else {
+		fprintf(out, "  %-16s unavailable: %s\n", w->label, w->error);
+	}
+}
+
+void bench_print_table(FILE *out, const struct bench_run *run)
+{
+	const struct bench_options *o = &run->opt;
+	fprintf(out, "mrb bench: %s, %lld ms per cell, ring %llu KiB in %s\n",
+		o->quick ? "quick" : "full", (long long)(o->duration_ns / 1000000),
+		(unsigned long long)(o->ring_bytes / 1024), o->dir);
+	fprintf(out, "machine: %s, %ld CPUs online; consumer on CPU %d, producers on CPU %d%s\n",
+		run->cpu_model, run->cpus_online, run->consumer_cpu, run->producer_cpu[0],
+		run->pinned ? "" : " (NOT pinned: fewer than 2 CPUs allowed)");
+	fprintf(out, "cross-core round trip (~100 ns near, ~500 ns far): ");
+	print_round_trip(out, "start", &run->round_trip_start);
+	fprintf(out, ", ");
+	print_round_trip(out, "end", &run->round_trip_end);
+	fprintf(out, "\n\n");
+
+	print_header(out, run, "million messages/s (GB/s)");
+	for (int r = 0; r < bench_row_count; r++) {
+		fprintf(out, "%-*s", LABEL_WIDTH, bench_rows[r].label);
+		for (int s = 0; s < o->size_count; s++) {
+			const struct bench_cell *cell = &run->cells[r * o->size_count + s];
+			char text[64], a[32], b[32];
+			if (cell->transport == NULL) {
+				snprintf(text, sizeof(text), "n/a");
+			} else if (!cell->ok) {
+				snprintf(text, sizeof(text), "FAILED");
+			} else {
+				snprintf(text, sizeof(text), "%s (%s)",
+					 number(cell->messages_per_second / 1e6, a, sizeof(a)),
+					 number(cell->bytes_per_second / 1e9, b, sizeof(b)));
+			}
+			fprintf(out, "%*s", COLUMN_WIDTH, text);
+		}
+		fprintf(out, "\n");
+	}
+	fprintf(out, "\n");
+	print_header(out, run, "ratios (same run)");
+	for (int i = 0; i < bench_ratio_count; i++) {
+		fprintf(out, "%-*s", LABEL_WIDTH, bench_ratios[i].label);
+		for (int s = 0; s < o->size_count; s++) {
+			char a[32];
+			double v = bench_ratio_value(run, &bench_ratios[i], o->sizes[s]);
+			fprintf(out, "%*s", COLUMN_WIDTH, number(v, a, sizeof(a)));
+		}
+		fprintf(out, "\n");
+	}
+	fprintf(out, "\ntargets\n");
+	for (int i = 0; i < bench_target_count; i++) {
+		const struct bench_target *t = &bench_targets[i];
+		double v = bench_ratio_value(run, bench_find_ratio(t->ratio), t->size);
+		char a[32];
+		fprintf(out, "  %-56s %6s  (>= %g)  %s\n", t->label, number(v, a, sizeof(a)),
+			t->minimum, isnan(v) ? "not measured" : v >= t->minimum ? "met" : "MISSED");
+	}
+	fprintf(out, "\nwake-up latency of a blocked reader (write -> read returns), %d samples, "
+		     "%lld us apart:\n",
+		o->wakeup_samples, (long long)(o->wakeup_gap_ns / 1000));
+	print_wakeup(out, &run->wakeup_mrb);
+	print_wakeup(out, &run->wakeup_pipe);
+
+	int failures = 0;
+	for (int i = 0; i < run->cell_count; i++) {
+		const struct bench_cell *cell = &run->cells[i];
+		if (cell->transport != NULL && !cell->ok) {
+			if (failures++ == 0) {
+				fprintf(out, "\nfailures\n");
+			}
+			char buf[32];
+			fprintf(out, "  %s, %s: %s\n", bench_rows[i / o->size_count].label,
+				size_label(cell->message_size, buf, sizeof(buf)), cell->error);
+		}
+	}
+}
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			fprintf(out, "\\%c", c);
+		} else if (c < 0x20) {
+			fprintf(out, "\\u%04x", c);
+		} else {
+			fputc(c, out);
+		}
+	}
+	fputc('"', out);
+}
+
+static void json_number(FILE *out, double v)
+{
+	if (isnan(v) || isinf(v)) {
+		fprintf(out, "null");
+	} else {
+		fprintf(out, "%.6g", v);
+	}
+}
+
+static void json_round_trip(FILE *out, const struct bench_round_trip *rt)
+{
+	if (!rt->ok) {
+		fprintf(out, "null");
+		return;
+	}
+	fprintf(out, "{\"median_ns\": ");
+	json_number(out, rt->median_ns);
+	fprintf(out, ", \"min_ns\": ");
+	json_number(out, rt->min_ns);
+	fprintf(out, ", \"rounds_ns\": [");
+	for (int i = 0; i < rt->rounds; i++) {
+		fprintf(out, i ? ", " : "");
+		json_number(out, rt->round_ns[i]);
+	}
+	fprintf(out, "]}");
+}
+
+static void json_wakeup(FILE *out, const struct bench_wakeup *w, int64_t gap_ns)
+{
+	fprintf(out, "    {\"id\": ");
+	json_string(out, w->id);
+	fprintf(out, ", \"label\": ");
+	json_string(out, w->label);
+	fprintf(out, ", \"available\": %s, \"error\": ", w->available ? "true" : "false");
+	if (w->available) {
+		fprintf(out, "null");
+	} else {
+		json_string(out, w->error);
+	}
+	fprintf(out, ", \"gap_ns\": %lld, \"samples\": %d", (long long)gap_ns, w->samples);
+	if (w->available) {
+		fprintf(out,
+			", \"p50_ns\": %lld, \"p99_ns\": %lld, \"min_ns\": %lld, \"max_ns\": %lld",
+			(long long)w->p50_ns, (long long)w->p99_ns, (long long)w->min_ns,
+			(long long)w->max_ns);
+	}
+	fprintf(out, ", \"samples_ns\": [");
+	for (int i = 0; i < w->samples && w->sample_ns != NULL; i++) {
+		fprintf(out, "%s%lld", i ? ", " : "", (long long)w->sample_ns[i]);
+	}
+	fprintf(out, "]}");
+}
+
+void bench_print_json(FILE *out, const struct bench_run *run)
+{
+	const struct bench_options *o = &run->opt;
+	fprintf(out, "{\n  \"schema\": \"mrb-bench/1\",\n  \"command\": ");
+	json_string(out, run->command);
+	fprintf(out, ",\n  \"ok\": %s,\n  \"machine\": {\"cpu_model\": ", run->ok ? "true" : "false");
+	json_string(out, run->cpu_model);
+	fprintf(out, ", \"cpus_online\": %ld, \"kernel\": ", run->cpus_online);
+	json_string(out, run->kernel);
+	fprintf(out, "},\n  \"config\": {\"quick\": %s, \"duration_ms\": %lld, "
+		     "\"ring_bytes\": %llu, \"dir\": ",
+		o->quick ? "true" : "false", (long long)(o->duration_ns / 1000000),
+		(unsigned long long)o->ring_bytes);
+	json_string(out, o->dir);
+	fprintf(out, ", \"sizes\": [");
+	for (int s = 0; s < o->size_count; s++) {
+		fprintf(out, "%s%zu", s ? ", " : "", o->sizes[s]);
+	}
+	fprintf(out, "], \"pinned\": %s, \"consumer_cpu\": %d, \"producer_cpus\": [%d, %d], "
+		     "\"unix_socket\": \"SOCK_STREAM\", \"batch_bytes\": %u, "
+		     "\"pipe_buffer_bytes\": %d},\n",
+		run->pinned ? "true" : "false", run->consumer_cpu, run->producer_cpu[0],
+		run->producer_cpu[1], BENCH_BATCH_BYTES, run->pipe_buffer_bytes);
+	fprintf(out, "  \"round_trip\": {\"start\": ");
+	json_round_trip(out, &run->round_trip_start);
+	fprintf(out, ", \"end\": ");
+	json_round_trip(out, &run->round_trip_end);
+	fprintf(out, "},\n  \"results\": [\n");
+	int first = 1;
+	for (int i = 0; i < run->cell_count; i++) {
+		const struct bench_cell *cell = &run->cells[i];
+		const struct bench_row *row = &bench_rows[i / o->size_count];
+		if (cell->transport == NULL) {
+			continue;
+		}
+		fprintf(out, "%s    {\"id\": ", first ? "" : ",\n");
+		first = 0;
+		json_string(out, row->id);
+		fprintf(out, ", \"label\": ");
+		json_string(out, row->label);
+		fprintf(out, ", \"size\": %zu, \"producers\": %d, \"ok\": %s, \"messages\": %llu, "
+			     "\"seconds\": ",
+			cell->message_size, row->producers, cell->ok ? "true" : "false",
+			(unsigned long long)cell->messages);
+		json_number(out, cell->seconds);
+		fprintf(out, ", \"messages_per_second\": ");
+		json_number(out, cell->ok ? cell->messages_per_second : NAN);
+		fprintf(out, ", \"gb_per_second\": ");
+		json_number(out, cell->ok ? cell->bytes_per_second / 1e9 : NAN);
+		fprintf(out, ", \"error\": ");
+		if (cell->ok) {
+			fprintf(out, "null");
+		} else {
+			json_string(out, cell->error);
+		}
+		fprintf(out, "}");
+	}
+	fprintf(out, "\n  ],\n  \"ratios\": [\n");
+	for (int i = 0; i < bench_ratio_count; i++) {
+		const struct bench_ratio *ratio = &bench_ratios[i];
+		fprintf(out, "    {\"id\": ");
+		json_string(out, ratio->id);
+		fprintf(out, ", \"label\": ");
+		json_string(out, ratio->label);
+		fprintf(out, ", \"numerator\": ");
+		json_string(out, ratio->numerator);
+		fprintf(out, ", \"denominator\": ");
+		json_string(out, ratio->denominator);
+		fprintf(out, ", \"values\": {");
+		for (int s = 0; s < o->size_count; s++) {
+			fprintf(out, "%s\"%zu\": ", s ? ", " : "", o->sizes[s]);
+			json_number(out, bench_ratio_value(run, ratio, o->sizes[s]));
+		}
+		fprintf(out, "}}%s\n", i + 1 < bench_ratio_count ? "," : "");
+	}
+	fprintf(out, "  ],\n  \"targets\": [\n");
+	for (int i = 0; i < bench_target_count; i++) {
+		const struct bench_target *t = &bench_targets[i];
+		double v = bench_ratio_value(run, bench_find_ratio(t->ratio), t->size);
+		fprintf(out, "    {\"label\": ");
+		json_string(out, t->label);
+		fprintf(out, ", \"ratio\": ");
+		json_string(out, t->ratio);
+		fprintf(out, ", \"size\": %zu, \"minimum\": %g, \"value\": ", t->size, t->minimum);
+		json_number(out, v);
+		fprintf(out, ", \"met\": %s}%s\n",
+			isnan(v) ? "null" : v >= t->minimum ? "true" : "false",
+			i + 1 < bench_target_count ? "," : "");
+	}
+	fprintf(out, "  ],\n  \"wakeup_latency\": [\n");
+	json_wakeup(out, &run->wakeup_mrb, o->wakeup_gap_ns);
+	fprintf(out, ",\n");
+	json_wakeup(out, &run->wakeup_pipe, o->wakeup_gap_ns);
+	fprintf(out, "\n  ]\n}\n");
+}

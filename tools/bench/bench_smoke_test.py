@@ -1,0 +1,146 @@
+"""Smoke test for mrb_bench: it runs, and its JSON and table are complete.
+
+Speed is never asserted (figures on a shared 2-core VM mean nothing in a
+test); only that every benchmark ran, verified what it moved, and reported
+well-formed numbers.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from bazel_tools.tools.python.runfiles import runfiles
+
+SIZES = [8, 64, 256, 4096, 65536]
+ROWS = {
+    "pipe": SIZES,
+    "unix_stream": SIZES,
+    "minimal_per_message": SIZES,
+    "minimal_per_16k": SIZES,
+    "mrb_read": SIZES,
+    "mrb_read_batch": SIZES,
+    "mrb_read_batch_2p": SIZES,
+    "mrb_write_batch": [8, 64, 256, 4096],
+}
+
+
+def bench_path():
+    path = runfiles.Create().Rlocation("mmap_ringbuffer/tools/bench/mrb_bench")
+    if path is None or not os.path.exists(path):
+        raise RuntimeError("mrb_bench not found in runfiles")
+    return path
+
+
+def ring_dir():
+    # /dev/shm is what the benchmark is about; fall back to the test's
+    # private directory if a sandbox hides it.
+    if os.access("/dev/shm", os.W_OK):
+        return "/dev/shm"
+    return os.environ.get("TEST_TMPDIR", tempfile.gettempdir())
+
+
+def run_bench(*args):
+    return subprocess.run(
+        [bench_path(), "--quick", "--dir", ring_dir(), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+    )
+
+
+def is_positive_number(value):
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+class BenchSmokeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        out_dir = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR", tempfile.mkdtemp())
+        cls.json_file = os.path.join(out_dir, "bench.json")
+        cls.table = run_bench("--json-out", cls.json_file)
+        cls.json_run = run_bench("--json")
+
+    def test_exit_status_zero_and_nothing_failed(self):
+        for proc in (self.table, self.json_run):
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            self.assertNotIn("FAILED", proc.stdout)
+
+    def test_json_document_is_complete(self):
+        doc = json.loads(self.json_run.stdout)
+        with open(self.json_file) as f:
+            self.assertEqual(json.load(f)["schema"], "mrb-bench/1")
+        self.assertEqual(doc["schema"], "mrb-bench/1")
+        self.assertTrue(doc["ok"])
+        self.assertEqual(doc["config"]["sizes"], SIZES)
+        self.assertEqual(doc["config"]["unix_socket"], "SOCK_STREAM")
+        seen = {}
+        for result in doc["results"]:
+            seen.setdefault(result["id"], []).append(result["size"])
+            self.assertTrue(result["ok"], result)
+            self.assertIsNone(result["error"])
+            self.assertGreater(result["messages"], 0)
+            self.assertTrue(is_positive_number(result["messages_per_second"]), result)
+            self.assertAlmostEqual(
+                result["gb_per_second"],
+                result["messages_per_second"] * result["size"] / 1e9,
+                delta=result["gb_per_second"] * 1e-3,
+            )
+        self.assertEqual(seen, ROWS)
+        for ratio in doc["ratios"]:
+            for size, value in ratio["values"].items():
+                self.assertIn(int(size), SIZES)
+                self.assertTrue(value is None or is_positive_number(value), ratio)
+        self.assertEqual(len(doc["targets"]), 5)
+        for target in doc["targets"]:
+            self.assertTrue(is_positive_number(target["value"]), target)
+            self.assertEqual(target["met"], target["value"] >= target["minimum"])
+        for key in ("start", "end"):
+            self.assertTrue(is_positive_number(doc["round_trip"][key]["median_ns"]))
+        ids = [w["id"] for w in doc["wakeup_latency"]]
+        self.assertEqual(ids, ["mrb_read_wait", "pipe"])
+        for wakeup in doc["wakeup_latency"]:
+            if wakeup["available"]:
+                samples = wakeup["samples_ns"]
+                self.assertEqual(len(samples), wakeup["samples"])
+                self.assertEqual(samples, sorted(samples))
+                self.assertLessEqual(wakeup["p50_ns"], wakeup["p99_ns"])
+        pipe_wakeup = doc["wakeup_latency"][1]
+        self.assertTrue(pipe_wakeup["available"], pipe_wakeup)
+
+    def test_table_has_every_row_and_target(self):
+        out = self.table.stdout
+        for label in (
+            "pipe",
+            "Unix socket (SOCK_STREAM)",
+            "minimal ring, publish per message",
+            "minimal ring, publish per 16 KiB",
+            "mrb write + read",
+            "mrb write + read_batch",
+            "mrb 2 producers, write + read_batch",
+            "mrb write_batch + read_batch",
+            "cross-core round trip",
+            "targets",
+            "wake-up latency",
+        ):
+            self.assertIn(label, out)
+        self.assertNotIn("not measured", out)
+        self.assertEqual(out.count(" met") + out.count("MISSED"), 5, out)
+
+    def test_usage_errors_exit_2(self):
+        proc = subprocess.run(
+            [bench_path(), "--sizes", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("--sizes", proc.stderr)
+        proc = subprocess.run([bench_path(), "--help"], stdout=subprocess.PIPE)
+        self.assertEqual(proc.returncode, 0)
+        self.assertIn(b"--quick", proc.stdout)
+
+
+if __name__ == "__main__":
+    sys.exit(unittest.main())

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#include "minimal_ring.h"
+
+void minimal_ring_attach(struct minimal_ring_side *side, void *mapping, uint64_t capacity,
+			 uint64_t publish_every)
+{
+	side->shared = mapping;
+	side->data = (unsigned char *)mapping + MINIMAL_RING_HEADER;
+	side->capacity = capacity;
+	side->pos = 0;
+	side->published = 0;
+	side->peer_cached = 0;
+	side->publish_every = publish_every;
+}
