@@ -1,0 +1,221 @@
+"""Create, open, close, properties, stats, persistence."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pathlib
+import pickle
+import stat
+
+import pytest
+
+from mmap_ringbuffer import (
+    BufferEmpty,
+    InvalidArgument,
+    RingBuffer,
+    RingBufferError,
+    RingExists,
+    RingStats,
+)
+
+
+def test_capacity_is_rounded_up_to_a_power_of_two(ring_path: pathlib.Path) -> None:
+    with RingBuffer.create(ring_path, 1000) as rb:
+        assert rb.capacity == 1024
+        assert 0 < rb.max_message_size < rb.capacity
+        assert rb.max_message_size == rb.stats().max_message_size
+
+
+def test_small_sizes_get_the_minimum_capacity(ring_path: pathlib.Path) -> None:
+    with RingBuffer.create(ring_path, 1) as rb:
+        assert rb.capacity == 256
+
+
+@pytest.mark.parametrize("kind", [str, pathlib.Path, os.fsencode])
+def test_path_types(tmp_path: pathlib.Path, kind: object) -> None:
+    path = tmp_path / "typed.ring"
+    with RingBuffer.create(kind(str(path)), 4096) as rb:  # type: ignore[operator]
+        assert rb.path == str(path)
+    with RingBuffer.open(kind(str(path))) as rb:  # type: ignore[operator]
+        assert rb.path == str(path)
+        assert rb.capacity == 4096
+
+
+def test_file_size_is_header_plus_capacity(ring_path: pathlib.Path) -> None:
+    with RingBuffer.create(ring_path, 8192):
+        assert ring_path.stat().st_size == 4096 + 8192
+
+
+def test_mode_is_applied_exactly(ring_path: pathlib.Path) -> None:
+    old_umask = os.umask(0o077)
+    try:
+        with RingBuffer.create(ring_path, 4096, mode=0o644):
+            assert stat.S_IMODE(ring_path.stat().st_mode) == 0o644
+    finally:
+        os.umask(old_umask)
+
+
+def test_default_mode_is_0600(ring_path: pathlib.Path) -> None:
+    with RingBuffer.create(ring_path, 4096):
+        assert stat.S_IMODE(ring_path.stat().st_mode) == 0o600
+
+
+def test_context_manager_closes(ring_path: pathlib.Path) -> None:
+    with RingBuffer.create(ring_path, 4096) as rb:
+        assert not rb.closed
+    assert rb.closed
+
+
+def test_close_is_idempotent(rb: RingBuffer) -> None:
+    rb.close()
+    rb.close()
+    assert rb.closed
+    assert "closed" in repr(rb)
+
+
+def test_properties_survive_close(rb: RingBuffer, ring_path: pathlib.Path) -> None:
+    rb.close()
+    assert rb.capacity == 4096
+    assert rb.path == str(ring_path)
+
+
+def test_direct_construction_is_refused() -> None:
+    with pytest.raises(TypeError, match="RingBuffer.create"):
+        RingBuffer()
+
+
+def test_handle_cannot_be_pickled(rb: RingBuffer) -> None:
+    with pytest.raises(TypeError, match="RingBuffer.open"):
+        pickle.dumps(rb)
+
+
+def test_messages_persist_across_reopen(ring_path: pathlib.Path) -> None:
+    with RingBuffer.create(ring_path, 4096) as rb:
+        for i in range(10):
+            rb.write(b"persist-%d" % i)
+        assert rb.read() == b"persist-0"
+    with RingBuffer.open(ring_path) as rb:
+        assert [bytes(m) for m in rb] == [b"persist-%d" % i for i in range(1, 10)]
+
+
+def test_create_on_an_existing_ring_keeps_its_messages(
+    ring_path: pathlib.Path,
+) -> None:
+    with RingBuffer.create(ring_path, 4096) as rb:
+        rb.write(b"kept")
+    with RingBuffer.create(ring_path, 4096) as rb:
+        assert rb.read() == b"kept"
+
+
+def test_create_remove_replaces_the_ring(ring_path: pathlib.Path) -> None:
+    with RingBuffer.create(ring_path, 4096) as rb:
+        rb.write(b"lost")
+    with RingBuffer.create(ring_path, 8192, remove=True) as rb:
+        assert rb.capacity == 8192
+        with pytest.raises(BufferEmpty):
+            rb.read()
+
+
+def test_create_remove_replaces_a_foreign_file(ring_path: pathlib.Path) -> None:
+    ring_path.write_bytes(b"not a ring")
+    with RingBuffer.create(ring_path, 4096, remove=True) as rb:
+        rb.write(b"x")
+        assert rb.read() == b"x"
+
+
+def test_exclusive_create_refuses_an_existing_path(ring_path: pathlib.Path) -> None:
+    RingBuffer.create(ring_path, 4096).close()
+    with pytest.raises(RingExists) as info:
+        RingBuffer.create(ring_path, 4096, exclusive=True)
+    assert isinstance(info.value, FileExistsError)
+    assert isinstance(info.value, RingBufferError)
+    assert info.value.errno == errno.EEXIST
+    assert info.value.filename == ring_path
+
+
+def test_create_refuses_a_ring_of_another_capacity(ring_path: pathlib.Path) -> None:
+    RingBuffer.create(ring_path, 4096).close()
+    with pytest.raises(RingExists):
+        RingBuffer.create(ring_path, 8192)
+
+
+def test_stats_count_traffic(rb: RingBuffer) -> None:
+    rb.write(b"12345")
+    rb.write(b"123")
+    assert rb.read() == b"12345"
+    stats = rb.stats()
+    assert isinstance(stats, RingStats)
+    assert stats.format_version == 1
+    assert stats.capacity == 4096
+    assert stats.messages_written == 2
+    assert stats.bytes_written == 8
+    assert stats.messages_read == 1
+    assert stats.bytes_read == 5
+    assert stats.full_count == 0
+    assert stats.consumer_pid == os.getpid()
+    assert stats.consumer_alive is True
+    assert stats.creator_pid == os.getpid()
+    assert stats.used_bytes == stats.producer_position - stats.consumer_position
+    assert stats.used_bytes > 0
+    with pytest.raises(AttributeError):
+        stats.capacity = 1  # type: ignore[misc]
+
+
+def test_size_zero_is_invalid(ring_path: pathlib.Path) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        RingBuffer.create(ring_path, 0)
+    assert isinstance(info.value, ValueError)
+    assert not ring_path.exists()
+
+
+def test_size_above_maximum_is_invalid(ring_path: pathlib.Path) -> None:
+    with pytest.raises(InvalidArgument):
+        RingBuffer.create(ring_path, (1 << 40) + 1)
+    with pytest.raises(InvalidArgument):
+        RingBuffer.create(ring_path, 1 << 70)
+
+
+def test_negative_size_is_invalid(ring_path: pathlib.Path) -> None:
+    with pytest.raises(InvalidArgument):
+        RingBuffer.create(ring_path, -1)
+
+
+@pytest.mark.parametrize("size", [4096.0, "4096", None, True])
+def test_size_must_be_an_int(ring_path: pathlib.Path, size: object) -> None:
+    with pytest.raises(TypeError):
+        RingBuffer.create(ring_path, size)  # type: ignore[arg-type]
+
+
+def test_open_missing_file(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "missing.ring"
+    with pytest.raises(FileNotFoundError) as info:
+        RingBuffer.open(path)
+    assert info.value.errno == errno.ENOENT
+    assert info.value.filename == path
+
+
+def test_create_in_missing_directory(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        RingBuffer.create(tmp_path / "no" / "such.ring", 4096)
+
+
+def test_open_refuses_a_symlink(ring_path: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    RingBuffer.create(ring_path, 4096).close()
+    link = tmp_path / "link.ring"
+    link.symlink_to(ring_path)
+    with pytest.raises(OSError) as info:
+        RingBuffer.open(link)
+    assert info.value.errno == errno.ELOOP
+
+
+def test_open_a_directory(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(OSError):
+        RingBuffer.open(tmp_path)
+
+
+def test_path_with_nul_byte(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(ValueError, match="null"):
+        RingBuffer.create(str(tmp_path / "a\0b"), 4096)
+    with pytest.raises(ValueError, match="null"):
+        RingBuffer.open(str(tmp_path / "a\0b"))
