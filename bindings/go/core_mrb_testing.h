@@ -17,6 +17,13 @@ extern "C" {
  * much. MRB_EINVAL unless the ring is empty and has no consumer attached. */
 int mrb__test_set_positions(struct mrb_ring *ring, uint64_t position);
 
+/* Fixes the fields that are random or time-dependent (stamp salt, creation
+ * time, creator pid, and the pid this handle writes into record headers), so
+ * golden test vectors are reproducible byte for byte. Only on a ring nothing
+ * has been written to yet (positions 0); `salt` must be odd. */
+int mrb__test_set_identity(struct mrb_ring *ring, uint64_t salt, uint64_t created_unix_ns,
+                           uint32_t pid);
+
 /* The file's mapping base, for tests that corrupt shared memory in place. */
 void *mrb__test_mapping(struct mrb_ring *ring);
 

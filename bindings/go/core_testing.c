@@ -32,3 +32,26 @@ void *mrb__test_mapping(struct mrb_ring *ring)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	return h->header;
 }
+
+int mrb__test_set_identity(struct mrb_ring *ring, uint64_t salt, uint64_t created_unix_ns,
+                           uint32_t pid)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || (salt & 1) == 0 || pid == 0 || pid > MRB_CONTROL_PID_MASK)
+		return MRB_EINVAL;
+	int rc = mrb_enter(h, MRB_STATE_CALL);
+	if (rc != 0)
+		return rc;
+	struct mrb_file_header *hdr = h->header;
+	if (atomic_load_explicit(&hdr->producer_position, memory_order_acquire) != 0) {
+		rc = MRB_EINVAL;
+	} else {
+		hdr->stamp_salt = salt;
+		hdr->created_unix_ns = created_unix_ns;
+		hdr->creator_pid = pid;
+		h->salt = salt;
+		h->pid = pid;
+	}
+	mrb_leave(h, MRB_STATE_CALL);
+	return rc;
+}

@@ -1,0 +1,138 @@
+package ringbuffer
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestBatchRoundTrip(t *testing.T) {
+	r, _ := newTestRing(t, 64<<10)
+	var msgs [][]byte
+	for i := 0; i < 300; i++ {
+		msgs = append(msgs, []byte(fmt.Sprintf("batch message %d %s", i, make([]byte, i%37))))
+	}
+	n, err := r.WriteBatch(msgs)
+	if n != len(msgs) || err != nil {
+		t.Fatalf("WriteBatch(%d) = %d, %v", len(msgs), n, err)
+	}
+	got, err := r.ReadBatch(100)
+	if err != nil || len(got) != 100 {
+		t.Fatalf("ReadBatch(100) = %d messages, %v", len(got), err)
+	}
+	// The returned slices do not overlap: appending to one leaves the next.
+	got[0] = append(got[0], "clobber?"...)
+	rest, err := r.ReadBatch(1000)
+	if err != nil || len(rest) != 200 {
+		t.Fatalf("ReadBatch(1000) = %d messages, %v", len(rest), err)
+	}
+	got = append(got, rest...)
+	for i, m := range got {
+		want := string(msgs[i])
+		if i == 0 {
+			want += "clobber?"
+		}
+		if string(m) != want {
+			t.Fatalf("message %d = %q, want %q", i, m, want)
+		}
+	}
+	if _, err := r.ReadBatch(10); err != ErrBufferEmpty {
+		t.Fatalf("ReadBatch after all: %v", err)
+	}
+}
+
+func TestWriteBatchStopsWhenFull(t *testing.T) {
+	r, _ := newTestRing(t, 256)
+	var msgs [][]byte
+	for i := 0; i < 20; i++ {
+		msgs = append(msgs, []byte{byte(i), 1, 2, 3})
+	}
+	n, err := r.WriteBatch(msgs)
+	if err != ErrBufferFull || n == 0 || n >= len(msgs) {
+		t.Fatalf("WriteBatch(20 into 256 bytes) = %d, %v; want 0 < n < 20, ErrBufferFull", n, err)
+	}
+	lengths := make([]int, 64)
+	buf := make([]byte, 1024)
+	got, err := r.ReadBatchInto(buf, lengths)
+	if err != nil || got != n {
+		t.Fatalf("ReadBatchInto = %d, %v; want %d", got, err, n)
+	}
+	for i := 0; i < got; i++ {
+		if lengths[i] != 4 || string(buf[4*i:4*i+4]) != string(msgs[i]) {
+			t.Fatalf("message %d = %v (length %d)", i, buf[4*i:4*i+4], lengths[i])
+		}
+	}
+}
+
+// A message larger than ReadBatch's initial buffer still comes through.
+func TestReadBatchGrowsForLargeMessages(t *testing.T) {
+	r, _ := newTestRing(t, 1<<20)
+	big := make([]byte, 300<<10)
+	for i := range big {
+		big[i] = byte(i * 13)
+	}
+	if _, err := r.WriteBatch([][]byte{big, []byte("small")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.ReadBatch(2)
+	if err != nil || len(got) == 0 || string(got[0]) != string(big) {
+		t.Fatalf("ReadBatch: %d messages, %v", len(got), err)
+	}
+	if len(got) == 1 {
+		more, err := r.ReadMsg()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, more)
+	}
+	if string(got[1]) != "small" {
+		t.Fatalf("second message = %q", got[1])
+	}
+	// ReadMsg's own buffer grows the same way.
+	if _, err := r.WriteMsg(big); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := r.ReadMsg(); err != nil || string(msg) != string(big) {
+		t.Fatalf("ReadMsg(big): %d bytes, %v", len(msg), err)
+	}
+}
+
+func TestHotPathsDoNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	r, _ := newTestRing(t, 64<<10)
+	msg := []byte("sixty-four bytes or so: 0123456789012345678901234567890123456789")
+	dst := make([]byte, 128)
+	batch := [][]byte{msg, msg, msg, msg}
+	buf := make([]byte, 4096)
+	lengths := make([]int, 16)
+	r.WriteBatch(batch) // warm the batch pool
+	r.ReadBatchInto(buf, lengths)
+	for name, f := range map[string]func(){
+		"WriteMsg+ReadMsgInto": func() {
+			if _, err := r.WriteMsg(msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.ReadMsgInto(dst); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"ReadMsgInto(empty)": func() {
+			if _, err := r.ReadMsgInto(dst); err != ErrBufferEmpty {
+				t.Fatal(err)
+			}
+		},
+		"WriteBatch+ReadBatchInto": func() {
+			if n, err := r.WriteBatch(batch); n != 4 || err != nil {
+				t.Fatal(n, err)
+			}
+			if n, err := r.ReadBatchInto(buf, lengths); n != 4 || err != nil {
+				t.Fatal(n, err)
+			}
+		},
+	} {
+		if allocs := testing.AllocsPerRun(1000, f); allocs != 0 {
+			t.Errorf("%s: %v allocations per run, want 0", name, allocs)
+		}
+	}
+}
