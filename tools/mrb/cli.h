@@ -13,15 +13,15 @@
  * value never changes meaning once released. */
 enum cli_exit {
 	CLI_EXIT_OK = 0,
-	CLI_EXIT_FAILURE = 1,	    /* anything not listed below */
-	CLI_EXIT_USAGE = 2,	    /* bad option, argument or value */
-	CLI_EXIT_IO = 3,	    /* file missing, permission, other OS error */
-	CLI_EXIT_FORMAT = 4,	    /* not a ring, unsupported version, corrupt */
+	CLI_EXIT_FAILURE = 1,       /* anything not listed below */
+	CLI_EXIT_USAGE = 2,         /* bad option, argument or value */
+	CLI_EXIT_IO = 3,            /* file missing, permission, other OS error */
+	CLI_EXIT_FORMAT = 4,        /* not a ring, unsupported version, corrupt */
 	CLI_EXIT_FULL_TIMEOUT = 5,  /* ring full, timeout, fewer than --count */
 	CLI_EXIT_CONSUMER_BUSY = 6, /* another live process is the consumer */
-	CLI_EXIT_EXISTS = 7,	    /* create: a different file is in the way */
-	CLI_EXIT_MSGSIZE = 8,	    /* a message is empty or too large */
-	CLI_EXIT_BAD_INPUT = 9,	    /* write --framed: truncated frame on stdin */
+	CLI_EXIT_EXISTS = 7,        /* create: a different file is in the way */
+	CLI_EXIT_MSGSIZE = 8,       /* a message is empty or too large */
+	CLI_EXIT_BAD_INPUT = 9,     /* write --framed: truncated frame on stdin */
 	CLI_EXIT_UNAVAILABLE = 10,  /* feature not built into this binary */
 };
 
@@ -37,8 +37,7 @@ int cli_fail(const char *cmd, const char *what, int code);
 
 /* Prints "mrb <cmd>: <message>" and a hint to use --help; returns
  * CLI_EXIT_USAGE. */
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prepares getopt_long for a subcommand: getopt's own messages then read
  * "mrb <cmd>: ...". */

@@ -47,8 +47,7 @@ int cli_exit_for(int code)
 
 int cli_fail(const char *cmd, const char *what, int code)
 {
-	fprintf(stderr, "%s %s: %s: %s\n", cli_program, cmd, what,
-		mrb_strerror(code));
+	fprintf(stderr, "%s %s: %s: %s\n", cli_program, cmd, what, mrb_strerror(code));
 	return cli_exit_for(code);
 }
 
@@ -167,8 +166,7 @@ int cli_parse_seconds(const char *text, int64_t *timeout_ns)
 		return -1;
 	errno = 0;
 	seconds = strtod(text, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(seconds) || seconds < 0 ||
-	    seconds > 9.0e9)
+	if (errno != 0 || *end != '\0' || !isfinite(seconds) || seconds < 0 || seconds > 9.0e9)
 		return -1;
 	*timeout_ns = (int64_t)(seconds * 1e9);
 	return 0;

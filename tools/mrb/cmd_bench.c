@@ -20,7 +20,7 @@ int cmd_bench(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	fprintf(stderr, "mrb bench: this mrb was built without the benchmark "
-			"engine (tools/bench)\n");
+	                "engine (tools/bench)\n");
 	return CLI_EXIT_UNAVAILABLE;
 #endif
 }

@@ -5,21 +5,21 @@
 #include "cli.h"
 
 static const char dump_help[] =
-	"Usage: mrb dump PATH [--hex] [--limit N] [--preview BYTES]\n"
-	"\n"
-	"Lists the records between the consumer and producer positions: position,\n"
-	"state (committed, busy, padding, unwritten), payload length, writer pid and\n"
-	"a preview of the payload. Consumes nothing and never attaches as consumer.\n"
-	"Payloads are read from live memory and may change while being printed.\n"
-	"\n"
-	"Options:\n"
-	"  -x, --hex            also print each payload in full as a hex dump\n"
-	"  -n, --limit N        stop after N records (default: all)\n"
-	"  -p, --preview BYTES  preview length in payload bytes (default 32, 0 = none)\n"
-	"  -h, --help           show this help\n"
-	"\n"
-	"Exit codes: 0 ok, 2 usage, 3 not found or I/O error, 4 not a ring,\n"
-	"unsupported version or corrupt (a record failed validation).\n";
+    "Usage: mrb dump PATH [--hex] [--limit N] [--preview BYTES]\n"
+    "\n"
+    "Lists the records between the consumer and producer positions: position,\n"
+    "state (committed, busy, padding, unwritten), payload length, writer pid and\n"
+    "a preview of the payload. Consumes nothing and never attaches as consumer.\n"
+    "Payloads are read from live memory and may change while being printed.\n"
+    "\n"
+    "Options:\n"
+    "  -x, --hex            also print each payload in full as a hex dump\n"
+    "  -n, --limit N        stop after N records (default: all)\n"
+    "  -p, --preview BYTES  preview length in payload bytes (default 32, 0 = none)\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Exit codes: 0 ok, 2 usage, 3 not found or I/O error, 4 not a ring,\n"
+    "unsupported version or corrupt (a record failed validation).\n";
 
 struct dump_context {
 	uint64_t preview;
@@ -65,8 +65,8 @@ static void put_hex_dump(const unsigned char *data, uint64_t len)
 static int visit_record(void *ctx, const struct mrb_record_info *rec)
 {
 	struct dump_context *dump = ctx;
-	const int has_payload = rec->data != NULL && rec->length > 0 &&
-				rec->state != MRB_RECORD_UNWRITTEN;
+	const int has_payload =
+	    rec->data != NULL && rec->length > 0 && rec->state != MRB_RECORD_UNWRITTEN;
 
 	dump->records++;
 	if (rec->state == MRB_RECORD_COMMITTED) {
@@ -74,12 +74,9 @@ static int visit_record(void *ctx, const struct mrb_record_info *rec)
 		dump->committed_bytes += rec->length;
 	}
 	printf("%-14llu %-10s %10llu %8u  ", (unsigned long long)rec->position,
-	       state_name(rec->state), (unsigned long long)rec->length,
-	       rec->writer_pid);
-	if (has_payload && dump->preview > 0 &&
-	    rec->state != MRB_RECORD_PADDING) {
-		uint64_t shown = rec->length < dump->preview ? rec->length
-							     : dump->preview;
+	       state_name(rec->state), (unsigned long long)rec->length, rec->writer_pid);
+	if (has_payload && dump->preview > 0 && rec->state != MRB_RECORD_PADDING) {
+		uint64_t shown = rec->length < dump->preview ? rec->length : dump->preview;
 
 		putchar('"');
 		cli_put_escaped(stdout, rec->data, (size_t)shown);
@@ -96,11 +93,11 @@ static int visit_record(void *ctx, const struct mrb_record_info *rec)
 int cmd_dump(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"hex", no_argument, NULL, 'x'},
-		{"limit", required_argument, NULL, 'n'},
-		{"preview", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"hex", no_argument, NULL, 'x'},
+	    {"limit", required_argument, NULL, 'n'},
+	    {"preview", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct dump_context dump = {32, 0, 0, 0, 0};
 	struct mrb_ring ring;
@@ -119,15 +116,12 @@ int cmd_dump(int argc, char **argv)
 			dump.hex = 1;
 			break;
 		case 'n':
-			if (cli_parse_u64(optarg, &limit) != 0 || limit == 0 ||
-			    limit > SIZE_MAX)
-				return cli_usage_error("dump", "invalid limit '%s'",
-						       optarg);
+			if (cli_parse_u64(optarg, &limit) != 0 || limit == 0 || limit > SIZE_MAX)
+				return cli_usage_error("dump", "invalid limit '%s'", optarg);
 			break;
 		case 'p':
 			if (cli_parse_u64(optarg, &dump.preview) != 0)
-				return cli_usage_error("dump", "invalid preview '%s'",
-						       optarg);
+				return cli_usage_error("dump", "invalid preview '%s'", optarg);
 			break;
 		default:
 			return cli_usage_error("dump", "bad arguments");
@@ -139,8 +133,7 @@ int cmd_dump(int argc, char **argv)
 	rc = mrb_open(&ring, argv[optind], 0);
 	if (rc != 0)
 		return cli_fail("dump", argv[optind], rc);
-	printf("%-14s %-10s %10s %8s  %s\n", "POSITION", "STATE", "LENGTH", "PID",
-	       "PREVIEW");
+	printf("%-14s %-10s %10s %8s  %s\n", "POSITION", "STATE", "LENGTH", "PID", "PREVIEW");
 	visited = mrb_inspect(&ring, visit_record, &dump, (size_t)limit);
 	mrb_close(&ring);
 	if (visited < 0) {
@@ -148,8 +141,7 @@ int cmd_dump(int argc, char **argv)
 		return cli_fail("dump", argv[optind], (int)visited);
 	}
 	printf("# %llu records, %llu committed messages (%llu payload bytes)\n",
-	       (unsigned long long)dump.records,
-	       (unsigned long long)dump.committed,
+	       (unsigned long long)dump.records, (unsigned long long)dump.committed,
 	       (unsigned long long)dump.committed_bytes);
 	return CLI_EXIT_OK;
 }

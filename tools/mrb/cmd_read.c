@@ -9,33 +9,33 @@
 #include "cli.h"
 
 static const char read_help[] =
-	"Usage: mrb read PATH [--count N] [--follow] [--framed] [--timeout SECONDS]\n"
-	"\n"
-	"Reads messages from the ring to stdout, in order, as the ring's consumer\n"
-	"(only one process at a time may be). By default each message is printed\n"
-	"followed by a newline; with --framed each is a 4-byte little-endian\n"
-	"length followed by the bytes, which is exact for binary data.\n"
-	"A message is consumed only after it has been written and flushed to\n"
-	"stdout, so a failing stdout or a kill loses nothing (the message being\n"
-	"printed may be printed again by the next reader).\n"
-	"\n"
-	"Without --follow or --timeout, reads what is there now and stops at the\n"
-	"first empty ring. --timeout S waits up to S seconds for each next message;\n"
-	"--follow waits forever. SIGINT or SIGTERM ends the command cleanly.\n"
-	"\n"
-	"Options:\n"
-	"  -n, --count N          stop after N messages\n"
-	"  -F, --follow           wait for new messages (like tail -f)\n"
-	"  -f, --framed           length-prefixed output instead of lines\n"
-	"  -t, --timeout SECONDS  wait at most this long for each message\n"
-	"                         (fractions allowed; with --follow: stop after\n"
-	"                         this long without a message)\n"
-	"  -h, --help             show this help\n"
-	"\n"
-	"Exit codes: 0 ok (also on SIGINT/SIGTERM), 2 usage, 3 not found or\n"
-	"I/O error (including stdout), 4 not a ring or corrupt, 5 --count N\n"
-	"given and fewer than N messages arrived, 6 another process is the\n"
-	"consumer, 8 --framed and a message above 4 GiB.\n";
+    "Usage: mrb read PATH [--count N] [--follow] [--framed] [--timeout SECONDS]\n"
+    "\n"
+    "Reads messages from the ring to stdout, in order, as the ring's consumer\n"
+    "(only one process at a time may be). By default each message is printed\n"
+    "followed by a newline; with --framed each is a 4-byte little-endian\n"
+    "length followed by the bytes, which is exact for binary data.\n"
+    "A message is consumed only after it has been written and flushed to\n"
+    "stdout, so a failing stdout or a kill loses nothing (the message being\n"
+    "printed may be printed again by the next reader).\n"
+    "\n"
+    "Without --follow or --timeout, reads what is there now and stops at the\n"
+    "first empty ring. --timeout S waits up to S seconds for each next message;\n"
+    "--follow waits forever. SIGINT or SIGTERM ends the command cleanly.\n"
+    "\n"
+    "Options:\n"
+    "  -n, --count N          stop after N messages\n"
+    "  -F, --follow           wait for new messages (like tail -f)\n"
+    "  -f, --framed           length-prefixed output instead of lines\n"
+    "  -t, --timeout SECONDS  wait at most this long for each message\n"
+    "                         (fractions allowed; with --follow: stop after\n"
+    "                         this long without a message)\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "Exit codes: 0 ok (also on SIGINT/SIGTERM), 2 usage, 3 not found or\n"
+    "I/O error (including stdout), 4 not a ring or corrupt, 5 --count N\n"
+    "given and fewer than N messages arrived, 6 another process is the\n"
+    "consumer, 8 --framed and a message above 4 GiB.\n";
 
 /* Waits are cut into slices so a signal that lands just before a wait starts
  * is still noticed within one slice. */
@@ -75,9 +75,9 @@ static int put_message(const struct mrb_view *view, int framed)
 {
 	if (framed) {
 		const uint32_t len = (uint32_t)view->len;
-		const unsigned char prefix[4] = {
-			(unsigned char)len, (unsigned char)(len >> 8),
-			(unsigned char)(len >> 16), (unsigned char)(len >> 24)};
+		const unsigned char prefix[4] = {(unsigned char)len, (unsigned char)(len >> 8),
+		                                 (unsigned char)(len >> 16),
+		                                 (unsigned char)(len >> 24)};
 
 		if (fwrite(prefix, 1, sizeof(prefix), stdout) != sizeof(prefix))
 			return -1;
@@ -119,12 +119,9 @@ static int wait_for_message(struct mrb_ring *ring, int64_t timeout_ns)
 int cmd_read(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"count", required_argument, NULL, 'n'},
-		{"follow", no_argument, NULL, 'F'},
-		{"framed", no_argument, NULL, 'f'},
-		{"timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"count", required_argument, NULL, 'n'}, {"follow", no_argument, NULL, 'F'},
+	    {"framed", no_argument, NULL, 'f'},      {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
 	};
 	struct mrb_ring ring;
 	uint64_t count = 0, delivered = 0;
@@ -141,8 +138,7 @@ int cmd_read(int argc, char **argv)
 		switch (opt) {
 		case 'n':
 			if (cli_parse_u64(optarg, &count) != 0 || count == 0)
-				return cli_usage_error("read", "invalid count '%s'",
-						       optarg);
+				return cli_usage_error("read", "invalid count '%s'", optarg);
 			have_count = 1;
 			break;
 		case 'F':
@@ -153,8 +149,7 @@ int cmd_read(int argc, char **argv)
 			break;
 		case 't':
 			if (cli_parse_seconds(optarg, &timeout_ns) != 0)
-				return cli_usage_error("read", "invalid timeout '%s'",
-						       optarg);
+				return cli_usage_error("read", "invalid timeout '%s'", optarg);
 			have_timeout = 1;
 			break;
 		default:
@@ -178,14 +173,13 @@ int cmd_read(int argc, char **argv)
 		if (rc == 0) {
 			if (framed && view.len > UINT32_MAX) {
 				fprintf(stderr,
-					"mrb read: message of %zu bytes does not fit a frame\n",
-					view.len);
+				        "mrb read: message of %zu bytes does not fit a frame\n",
+				        view.len);
 				exit_code = CLI_EXIT_MSGSIZE;
 				break;
 			}
 			if (put_message(&view, framed) != 0) {
-				exit_code = cli_fail("read", "stdout",
-						     errno ? -errno : -EIO);
+				exit_code = cli_fail("read", "stdout", errno ? -errno : -EIO);
 				break;
 			}
 			rc = mrb_release(&ring, &view);
@@ -211,10 +205,9 @@ int cmd_read(int argc, char **argv)
 		}
 	}
 	mrb_close(&ring);
-	if (exit_code == CLI_EXIT_OK && have_count && delivered < count &&
-	    !stop_requested) {
+	if (exit_code == CLI_EXIT_OK && have_count && delivered < count && !stop_requested) {
 		fprintf(stderr, "mrb read: %llu of %llu messages read\n",
-			(unsigned long long)delivered, (unsigned long long)count);
+		        (unsigned long long)delivered, (unsigned long long)count);
 		exit_code = CLI_EXIT_FULL_TIMEOUT;
 	}
 	return exit_code;

@@ -5,22 +5,22 @@
 #include "cli.h"
 
 static const char recover_help[] =
-	"Usage: mrb recover PATH [--stale-ms N]\n"
-	"\n"
-	"Turns the record at the consumer position into padding when its writer\n"
-	"process is gone (it reserved space and died before committing), so the\n"
-	"consumer can move on. With --stale-ms N, a record whose writer still\n"
-	"seems alive is also skipped once it has blocked the consumer for N ms.\n"
-	"Recovery acts as the consumer: it fails while another live process is\n"
-	"the consumer (that process's reads do the same check themselves).\n"
-	"\n"
-	"Options:\n"
-	"  -s, --stale-ms N   also skip records unfinished for at least N ms\n"
-	"  -h, --help         show this help\n"
-	"\n"
-	"Exit codes: 0 ok (whether or not anything was recovered), 2 usage,\n"
-	"3 not found or I/O error, 4 not a ring or corrupt, 6 another process is\n"
-	"the consumer.\n";
+    "Usage: mrb recover PATH [--stale-ms N]\n"
+    "\n"
+    "Turns the record at the consumer position into padding when its writer\n"
+    "process is gone (it reserved space and died before committing), so the\n"
+    "consumer can move on. With --stale-ms N, a record whose writer still\n"
+    "seems alive is also skipped once it has blocked the consumer for N ms.\n"
+    "Recovery acts as the consumer: it fails while another live process is\n"
+    "the consumer (that process's reads do the same check themselves).\n"
+    "\n"
+    "Options:\n"
+    "  -s, --stale-ms N   also skip records unfinished for at least N ms\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Exit codes: 0 ok (whether or not anything was recovered), 2 usage,\n"
+    "3 not found or I/O error, 4 not a ring or corrupt, 6 another process is\n"
+    "the consumer.\n";
 
 /* Each mrb_recover call handles at most the record at the consumer position;
  * this bounds the loop if a core bug kept reporting success. */
@@ -28,23 +28,22 @@ static const char recover_help[] =
 
 static int describe_head(void *ctx, const struct mrb_record_info *rec)
 {
-	static const char *const names[] = {"committed", "busy", "padding",
-					    "unwritten"};
+	static const char *const names[] = {"committed", "busy", "padding", "unwritten"};
 	const char *state = rec->state < 4 ? names[rec->state] : "unknown";
 
 	(void)ctx;
 	printf("record at position %llu: %s, %llu bytes, writer pid %u\n",
-	       (unsigned long long)rec->position, state,
-	       (unsigned long long)rec->length, rec->writer_pid);
+	       (unsigned long long)rec->position, state, (unsigned long long)rec->length,
+	       rec->writer_pid);
 	return 1;
 }
 
 int cmd_recover(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"stale-ms", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"stale-ms", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct mrb_ring ring;
 	struct mrb_stats before, after;
@@ -83,8 +82,7 @@ int cmd_recover(int argc, char **argv)
 		mrb_close(&ring);
 		return cli_fail("recover", argv[optind], rc);
 	}
-	printf("recovered %llu records (%llu bytes)\n",
-	       (unsigned long long)recovered,
+	printf("recovered %llu records (%llu bytes)\n", (unsigned long long)recovered,
 	       (unsigned long long)(after.recovered_bytes - before.recovered_bytes));
 	if (after.used_bytes > 0)
 		mrb_inspect(&ring, describe_head, NULL, 1);

@@ -6,25 +6,24 @@
 #include "cli.h"
 
 static const char stat_help[] =
-	"Usage: mrb stat PATH [--json]\n"
-	"\n"
-	"Shows the ring's format version, capacity, maximum message size, producer\n"
-	"and consumer positions, fill level, counters and the liveness of its\n"
-	"consumer and producers. Consumes nothing and never attaches as consumer,\n"
-	"so it is safe while other processes use the ring. The values are read\n"
-	"one by one from live memory, not as one atomic snapshot.\n"
-	"\n"
-	"Options:\n"
-	"  -j, --json   print one JSON object (keys as in docs/CLI.md)\n"
-	"  -h, --help   show this help\n"
-	"\n"
-	"Exit codes: 0 ok, 2 usage, 3 not found or I/O error, 4 not a ring,\n"
-	"unsupported version or corrupt.\n";
+    "Usage: mrb stat PATH [--json]\n"
+    "\n"
+    "Shows the ring's format version, capacity, maximum message size, producer\n"
+    "and consumer positions, fill level, counters and the liveness of its\n"
+    "consumer and producers. Consumes nothing and never attaches as consumer,\n"
+    "so it is safe while other processes use the ring. The values are read\n"
+    "one by one from live memory, not as one atomic snapshot.\n"
+    "\n"
+    "Options:\n"
+    "  -j, --json   print one JSON object (keys as in docs/CLI.md)\n"
+    "  -h, --help   show this help\n"
+    "\n"
+    "Exit codes: 0 ok, 2 usage, 3 not found or I/O error, 4 not a ring,\n"
+    "unsupported version or corrupt.\n";
 
 static double fill_percent(const struct mrb_stats *st)
 {
-	return st->capacity ? 100.0 * (double)st->used_bytes / (double)st->capacity
-			    : 0.0;
+	return st->capacity ? 100.0 * (double)st->used_bytes / (double)st->capacity : 0.0;
 }
 
 /* UTC timestamp as ISO 8601, or "unknown" when the header holds none. */
@@ -63,31 +62,24 @@ static void print_json(const char *path, const struct mrb_stats *st)
 	put_json_string(stdout, path);
 	printf(", \"format_version\": %u", st->format_version);
 	printf(", \"capacity\": %llu", (unsigned long long)st->capacity);
-	printf(", \"max_message_size\": %llu",
-	       (unsigned long long)st->max_message_size);
-	printf(", \"producer_position\": %llu",
-	       (unsigned long long)st->producer_position);
-	printf(", \"consumer_position\": %llu",
-	       (unsigned long long)st->consumer_position);
+	printf(", \"max_message_size\": %llu", (unsigned long long)st->max_message_size);
+	printf(", \"producer_position\": %llu", (unsigned long long)st->producer_position);
+	printf(", \"consumer_position\": %llu", (unsigned long long)st->consumer_position);
 	printf(", \"used_bytes\": %llu", (unsigned long long)st->used_bytes);
 	printf(", \"fill_percent\": %.2f", fill_percent(st));
-	printf(", \"messages_written\": %llu",
-	       (unsigned long long)st->messages_written);
+	printf(", \"messages_written\": %llu", (unsigned long long)st->messages_written);
 	printf(", \"bytes_written\": %llu", (unsigned long long)st->bytes_written);
 	printf(", \"messages_read\": %llu", (unsigned long long)st->messages_read);
 	printf(", \"bytes_read\": %llu", (unsigned long long)st->bytes_read);
 	printf(", \"full_count\": %llu", (unsigned long long)st->full_count);
-	printf(", \"recovered_records\": %llu",
-	       (unsigned long long)st->recovered_records);
-	printf(", \"recovered_bytes\": %llu",
-	       (unsigned long long)st->recovered_bytes);
+	printf(", \"recovered_records\": %llu", (unsigned long long)st->recovered_records);
+	printf(", \"recovered_bytes\": %llu", (unsigned long long)st->recovered_bytes);
 	printf(", \"consumer_pid\": %d", (int)st->consumer_pid);
 	printf(", \"consumer_alive\": %s", st->consumer_alive ? "true" : "false");
 	printf(", \"producers\": %u", st->producers);
 	printf(", \"producers_alive\": %u", st->producers_alive);
 	printf(", \"creator_pid\": %u", st->creator_pid);
-	printf(", \"created_unix_ns\": %llu",
-	       (unsigned long long)st->created_unix_ns);
+	printf(", \"created_unix_ns\": %llu", (unsigned long long)st->created_unix_ns);
 	printf(", \"created_utc\": \"%s\"}\n", created);
 }
 
@@ -99,41 +91,33 @@ static void print_text(const char *path, const struct mrb_stats *st)
 	printf("ring               %s\n", path);
 	printf("format version     %u\n", st->format_version);
 	printf("capacity           %llu bytes\n", (unsigned long long)st->capacity);
-	printf("max message size   %llu bytes\n",
-	       (unsigned long long)st->max_message_size);
-	printf("producer position  %llu\n",
-	       (unsigned long long)st->producer_position);
-	printf("consumer position  %llu\n",
-	       (unsigned long long)st->consumer_position);
-	printf("used               %llu bytes (%.2f%%)\n",
-	       (unsigned long long)st->used_bytes, fill_percent(st));
+	printf("max message size   %llu bytes\n", (unsigned long long)st->max_message_size);
+	printf("producer position  %llu\n", (unsigned long long)st->producer_position);
+	printf("consumer position  %llu\n", (unsigned long long)st->consumer_position);
+	printf("used               %llu bytes (%.2f%%)\n", (unsigned long long)st->used_bytes,
+	       fill_percent(st));
 	printf("written            %llu messages, %llu bytes\n",
-	       (unsigned long long)st->messages_written,
-	       (unsigned long long)st->bytes_written);
+	       (unsigned long long)st->messages_written, (unsigned long long)st->bytes_written);
 	printf("read               %llu messages, %llu bytes\n",
-	       (unsigned long long)st->messages_read,
-	       (unsigned long long)st->bytes_read);
-	printf("refused as full    %llu writes\n",
-	       (unsigned long long)st->full_count);
+	       (unsigned long long)st->messages_read, (unsigned long long)st->bytes_read);
+	printf("refused as full    %llu writes\n", (unsigned long long)st->full_count);
 	printf("recovered          %llu records, %llu bytes\n",
-	       (unsigned long long)st->recovered_records,
-	       (unsigned long long)st->recovered_bytes);
+	       (unsigned long long)st->recovered_records, (unsigned long long)st->recovered_bytes);
 	if (st->consumer_pid != 0)
 		printf("consumer           pid %d (%s)\n", (int)st->consumer_pid,
 		       st->consumer_alive ? "alive" : "dead");
 	else
 		printf("consumer           none\n");
-	printf("producers          %u registered, %u alive\n", st->producers,
-	       st->producers_alive);
+	printf("producers          %u registered, %u alive\n", st->producers, st->producers_alive);
 	printf("created            %s by pid %u\n", created, st->creator_pid);
 }
 
 int cmd_stat(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct mrb_ring ring;
 	struct mrb_stats st;

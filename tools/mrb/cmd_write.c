@@ -8,27 +8,27 @@
 #include "cli.h"
 
 static const char write_help[] =
-	"Usage: mrb write PATH [--framed] [--block] [--timeout SECONDS]\n"
-	"\n"
-	"Writes stdin to the ring as messages, in order. By default each line is\n"
-	"one message, without its newline; empty lines are skipped (a ring holds\n"
-	"no empty messages) and a last line without a newline still counts.\n"
-	"With --framed, stdin is a sequence of frames: a 4-byte little-endian\n"
-	"length N (1 .. max message size) followed by N bytes, for binary data.\n"
-	"Without --block a full ring stops the command; messages already written\n"
-	"stay in the ring.\n"
-	"\n"
-	"Options:\n"
-	"  -f, --framed           read length-prefixed frames instead of lines\n"
-	"  -b, --block            wait for free space when the ring is full\n"
-	"  -t, --timeout SECONDS  with --block, give up after waiting this long for\n"
-	"                         one message's space (fractions allowed; implies\n"
-	"                         --block; default: wait forever)\n"
-	"  -h, --help             show this help\n"
-	"\n"
-	"Exit codes: 0 all of stdin written, 2 usage, 3 not found or I/O error,\n"
-	"4 not a ring, 5 ring full (or --timeout expired), 8 a message is too\n"
-	"large (or a frame has length 0), 9 stdin ends inside a frame.\n";
+    "Usage: mrb write PATH [--framed] [--block] [--timeout SECONDS]\n"
+    "\n"
+    "Writes stdin to the ring as messages, in order. By default each line is\n"
+    "one message, without its newline; empty lines are skipped (a ring holds\n"
+    "no empty messages) and a last line without a newline still counts.\n"
+    "With --framed, stdin is a sequence of frames: a 4-byte little-endian\n"
+    "length N (1 .. max message size) followed by N bytes, for binary data.\n"
+    "Without --block a full ring stops the command; messages already written\n"
+    "stay in the ring.\n"
+    "\n"
+    "Options:\n"
+    "  -f, --framed           read length-prefixed frames instead of lines\n"
+    "  -b, --block            wait for free space when the ring is full\n"
+    "  -t, --timeout SECONDS  with --block, give up after waiting this long for\n"
+    "                         one message's space (fractions allowed; implies\n"
+    "                         --block; default: wait forever)\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "Exit codes: 0 all of stdin written, 2 usage, 3 not found or I/O error,\n"
+    "4 not a ring, 5 ring full (or --timeout expired), 8 a message is too\n"
+    "large (or a frame has length 0), 9 stdin ends inside a frame.\n";
 
 struct writer {
 	struct mrb_ring ring;
@@ -55,11 +55,11 @@ static int write_one(struct writer *w, const void *data, size_t len)
 		w->written++;
 		return CLI_EXIT_OK;
 	}
-	snprintf(what, sizeof(what), "message %llu (%zu bytes)",
-		 (unsigned long long)w->written + 1, len);
+	snprintf(what, sizeof(what), "message %llu (%zu bytes)", (unsigned long long)w->written + 1,
+	         len);
 	rc = cli_fail("write", what, rc);
 	fprintf(stderr, "mrb write: %llu messages were written before it\n",
-		(unsigned long long)w->written);
+	        (unsigned long long)w->written);
 	return rc;
 }
 
@@ -112,19 +112,17 @@ static int write_frames(struct writer *w)
 				rc = cli_fail("write", "stdin", -errno);
 				break;
 			}
-			fprintf(stderr,
-				"mrb write: stdin ends inside the length of frame %llu\n",
-				(unsigned long long)w->written + 1);
+			fprintf(stderr, "mrb write: stdin ends inside the length of frame %llu\n",
+			        (unsigned long long)w->written + 1);
 			rc = CLI_EXIT_BAD_INPUT;
 			break;
 		}
-		len = (uint32_t)prefix[0] | (uint32_t)prefix[1] << 8 |
-		      (uint32_t)prefix[2] << 16 | (uint32_t)prefix[3] << 24;
+		len = (uint32_t)prefix[0] | (uint32_t)prefix[1] << 8 | (uint32_t)prefix[2] << 16 |
+		      (uint32_t)prefix[3] << 24;
 		if (len == 0 || len > max_len) {
-			fprintf(stderr,
-				"mrb write: frame %llu has length %u; allowed 1 .. %llu\n",
-				(unsigned long long)w->written + 1, len,
-				(unsigned long long)max_len);
+			fprintf(stderr, "mrb write: frame %llu has length %u; allowed 1 .. %llu\n",
+			        (unsigned long long)w->written + 1, len,
+			        (unsigned long long)max_len);
 			rc = CLI_EXIT_MSGSIZE;
 			break;
 		}
@@ -143,9 +141,8 @@ static int write_frames(struct writer *w)
 				rc = cli_fail("write", "stdin", -errno);
 				break;
 			}
-			fprintf(stderr,
-				"mrb write: stdin ends inside the payload of frame %llu\n",
-				(unsigned long long)w->written + 1);
+			fprintf(stderr, "mrb write: stdin ends inside the payload of frame %llu\n",
+			        (unsigned long long)w->written + 1);
 			rc = CLI_EXIT_BAD_INPUT;
 			break;
 		}
@@ -160,11 +157,11 @@ static int write_frames(struct writer *w)
 int cmd_write(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"framed", no_argument, NULL, 'f'},
-		{"block", no_argument, NULL, 'b'},
-		{"timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"framed", no_argument, NULL, 'f'},
+	    {"block", no_argument, NULL, 'b'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct writer w;
 	int framed = 0;
@@ -187,8 +184,7 @@ int cmd_write(int argc, char **argv)
 			break;
 		case 't':
 			if (cli_parse_seconds(optarg, &w.timeout_ns) != 0)
-				return cli_usage_error("write", "invalid timeout '%s'",
-						       optarg);
+				return cli_usage_error("write", "invalid timeout '%s'", optarg);
 			w.block = 1;
 			break;
 		default:
