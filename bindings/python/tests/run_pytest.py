@@ -8,5 +8,5 @@ import pytest
 
 if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
-    args = [here, "-q", "-p", "no:cacheprovider", "--import-mode=importlib"]
+    args = [here, "-q", "-p", "no:cacheprovider"]
     sys.exit(pytest.main(args + sys.argv[1:]))
