@@ -40,6 +40,15 @@ grep -q '"first"\.\.\.$' "$WORK/dump.limited" || fail "--preview 5: $(cat "$WORK
 grep -q '^    00000000  66 69 72 73 74 20 6d 65 73 73 61 67 65           |first message|$' \
 	"$WORK/dump.hex" || fail "--hex: $(cat "$WORK/dump.hex")"
 
+# A failing stdout (full device, closed descriptor) consumes nothing.
+if [ -w /dev/full ]; then
+	expect_exit 3 "$MRB" read "$ring" >/dev/full 2>"$WORK/err"
+	grep -q '^mrb read: stdout: No space left on device$' "$WORK/err" || fail "$(cat "$WORK/err")"
+fi
+expect_exit 3 "$MRB" read "$ring" >&- 2>/dev/null
+"$MRB" dump "$ring" >"$WORK/dump3"
+assert_same_file "$WORK/dump1" "$WORK/dump3" "a failed read consumed something"
+
 # Reading returns the exact bytes, then the ring is empty.
 "$MRB" read "$ring" >"$WORK/output"
 assert_same_file "$WORK/expected" "$WORK/output" "read output"
