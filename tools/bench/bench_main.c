@@ -71,6 +71,9 @@ static void usage(FILE *out, const char *prog)
 		"                      (default 8,64,256,4096,65536)\n"
 		"  --ring-size BYTES   ring data size (default 1048576)\n"
 		"  --dir DIR           where ring files go (default /dev/shm)\n"
+		"  --rows LIST         only these rows, comma-separated ids (pipe, unix_stream,\n"
+		"                      minimal_per_message, minimal_per_16k, mrb_read,\n"
+		"                      mrb_read_batch, mrb_read_batch_2p, mrb_write_batch)\n"
 		"  --wakeup-samples N  blocked-reader wake-ups measured (default 500, quick 40)\n"
 		"  --json              print JSON instead of the table\n"
 		"  --json-out FILE     also write the JSON to FILE\n"
@@ -110,6 +113,34 @@ static int parse_sizes(const char *text, struct bench_options *o)
 	return o->size_count > 0 ? 0 : -1;
 }
 
+static int row_selected(const char *rows, const char *id)
+{
+	if (rows == NULL) {
+		return 1;
+	}
+	size_t len = strlen(id);
+	for (const char *p = rows; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		if (n == len && strncmp(p, id, n) == 0) {
+			return 1;
+		}
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+static int check_rows(const char *rows)
+{
+	int matched = 0, listed = 1;
+	for (const char *p = rows; *p != '\0'; p++) {
+		listed += *p == ',';
+	}
+	for (int r = 0; r < bench_row_count; r++) {
+		matched += row_selected(rows, bench_rows[r].id);
+	}
+	return matched == listed ? 0 : -1;
+}
+
 /* Returns 0, 1 for --help, -1 on a usage error (reported). */
 static int parse_options(int argc, char **argv, struct bench_options *o)
 {
@@ -142,6 +173,13 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 		} else if (strcmp(a, "--json-out") == 0) {
 			o->json_out = value;
 			i++;
+		} else if (strcmp(a, "--rows") == 0) {
+			o->rows = value;
+			i++;
+			if (check_rows(value) != 0) {
+				fprintf(stderr, "%s: --rows: unknown row in %s\n", prog, value);
+				return -1;
+			}
 		} else if (strcmp(a, "--dir") == 0) {
 			o->dir = value;
 			i++;
@@ -250,7 +288,8 @@ static int run_matrix(struct bench_run *run)
 	int total = 2, done = 0;
 	for (int r = 0; r < bench_row_count; r++) {
 		for (int s = 0; s < o->size_count; s++) {
-			total += bench_rows[r].max_size == 0 || o->sizes[s] <= bench_rows[r].max_size;
+			total += row_selected(o->rows, bench_rows[r].id) &&
+				 (bench_rows[r].max_size == 0 || o->sizes[s] <= bench_rows[r].max_size);
 		}
 	}
 	char what[160];
@@ -264,7 +303,8 @@ static int run_matrix(struct bench_run *run)
 			const struct bench_row *row = &bench_rows[r];
 			struct bench_cell *cell = &run->cells[r * o->size_count + s];
 			cell->message_size = o->sizes[s];
-			if (row->max_size != 0 && o->sizes[s] > row->max_size) {
+			if (!row_selected(o->rows, row->id) ||
+			    (row->max_size != 0 && o->sizes[s] > row->max_size)) {
 				continue;
 			}
 			snprintf(what, sizeof(what), "%s, %zu-byte messages", row->label,

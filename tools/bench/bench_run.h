@@ -23,6 +23,7 @@ struct bench_options {
 	int size_count;
 	uint64_t ring_bytes;
 	const char *dir;
+	const char *rows; /* comma-separated row ids, NULL = all */
 	int progress;
 	int wakeup_samples;
 	int64_t wakeup_gap_ns;

@@ -133,13 +133,16 @@ class BenchSmokeTest(unittest.TestCase):
 
     def test_usage_errors_exit_2(self):
         proc = subprocess.run(
-            [bench_path(), "--sizes", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [bench_path(), "--sizes", "3"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.assertEqual(proc.returncode, 2)
         self.assertIn("--sizes", proc.stderr)
-        proc = subprocess.run([bench_path(), "--help"], stdout=subprocess.PIPE)
+        proc = subprocess.run([bench_path(), "--help"], stdout=subprocess.PIPE, text=True)
         self.assertEqual(proc.returncode, 0)
-        self.assertIn(b"--quick", proc.stdout)
+        self.assertIn("--quick", proc.stdout)
 
 
 if __name__ == "__main__":

@@ -58,9 +58,10 @@ static int write_produce(struct bench_cell *cell, int producer)
 	unsigned char *msg = cell->body.bytes;
 	size_t size = cell->message_size;
 	uint64_t seq = 0, sum = 0;
+	const uint64_t clock_mask = bench_clock_check_mask(size);
 	int64_t deadline = bench_wait_for_start(cell->control);
 	for (;;) {
-		if ((seq & 63) == 0 && bench_now_ns() >= deadline) {
+		if ((seq & clock_mask) == 0 && bench_now_ns() >= deadline) {
 			break;
 		}
 		uint64_t stamp = bench_stamp(producer, seq);
