@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: MIT
+// Single-threaded behaviour of every public call: results, exact bytes,
+// error codes.
+#include <string.h>
+#include <sys/stat.h>
+
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+using mrbtest::Pattern;
+using mrbtest::ReadOne;
+using mrbtest::RingTest;
+
+class Api : public RingTest
+{
+};
+
+TEST_F(Api, CreateRoundsCapacityToPowerOfTwo)
+{
+	ASSERT_EQ(0, Create(1000));
+	EXPECT_EQ(1024u, mrb_capacity(&ring_));
+	EXPECT_EQ(512u, mrb_max_message_size(&ring_));
+	mrb_close(&ring_);
+	ASSERT_EQ(0, Create(1, MRB_CREATE_REMOVE));
+	EXPECT_EQ(MRB_MIN_CAPACITY, mrb_capacity(&ring_));
+	mrb_close(&ring_);
+	ASSERT_EQ(0, Create(4096, MRB_CREATE_REMOVE));
+	EXPECT_EQ(4096u, mrb_capacity(&ring_));
+	struct stat st;
+	ASSERT_EQ(0, stat(path_.c_str(), &st));
+	EXPECT_EQ(MRB_HEADER_SIZE + 4096, (uint64_t)st.st_size);
+	EXPECT_EQ(0600u, st.st_mode & 07777);
+}
+
+TEST_F(Api, CreateRefusesInvalidArguments)
+{
+	EXPECT_EQ(MRB_EINVAL, Create(0));
+	EXPECT_EQ(MRB_EINVAL, Create(MRB_MAX_CAPACITY + 1));
+	EXPECT_EQ(MRB_EINVAL, Create(1024, MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE));
+	EXPECT_EQ(MRB_EINVAL, Create(1024, 1u << 7));
+	EXPECT_EQ(MRB_EINVAL, mrb_create(&ring_, nullptr, 1024, nullptr));
+	EXPECT_EQ(MRB_EINVAL, mrb_create(nullptr, path_.c_str(), 1024, nullptr));
+	struct mrb_create_options bad_mode = {0, 010000};
+	EXPECT_EQ(MRB_EINVAL, mrb_create(&ring_, path_.c_str(), 1024, &bad_mode));
+	EXPECT_EQ(MRB_EINVAL, mrb_open(&ring_, path_.c_str(), 1));
+	EXPECT_EQ(-ENOENT, mrb_open(&ring_, path_.c_str(), 0));
+	// A failed open leaves a closed handle, never a half-open one.
+	EXPECT_EQ(MRB_ECLOSED, mrb_write(&ring_, "x", 1));
+}
+
+TEST_F(Api, CreateAppliesModeExactly)
+{
+	mode_t old = umask(077);
+	struct mrb_create_options opts = {0, 0664};
+	ASSERT_EQ(0, mrb_create(&ring_, path_.c_str(), 1024, &opts));
+	umask(old);
+	struct stat st;
+	ASSERT_EQ(0, stat(path_.c_str(), &st));
+	EXPECT_EQ(0664u, st.st_mode & 07777);
+}
+
+TEST_F(Api, WriteThenReadReturnsExactBytes)
+{
+	ASSERT_EQ(0, Create(4096));
+	std::vector<std::vector<uint8_t>> sent;
+	for (size_t len : {1, 2, 15, 16, 17, 100, 2048}) {
+		sent.push_back(Pattern(1, len, len));
+		ASSERT_EQ(0, mrb_write(&ring_, sent.back().data(), len)) << len;
+		int rc;
+		EXPECT_EQ(sent.back(), ReadOne(&ring_, &rc));
+		EXPECT_EQ(0, rc);
+	}
+	int rc;
+	ReadOne(&ring_, &rc);
+	EXPECT_EQ(MRB_EEMPTY, rc);
+}
+
+TEST_F(Api, MessageSizeLimits)
+{
+	ASSERT_EQ(0, Create(1024));
+	std::vector<uint8_t> max(512, 0xab), over(513, 0xcd);
+	EXPECT_EQ(MRB_EMSGSIZE, mrb_write(&ring_, "", 0));
+	EXPECT_EQ(MRB_EMSGSIZE, mrb_write(&ring_, over.data(), over.size()));
+	std::vector<uint8_t> whole(1024, 1);
+	EXPECT_EQ(MRB_EMSGSIZE, mrb_write(&ring_, whole.data(), whole.size()));
+	EXPECT_EQ(MRB_EINVAL, mrb_write(&ring_, nullptr, 4));
+	ASSERT_EQ(0, mrb_write(&ring_, max.data(), max.size()));
+	int rc;
+	EXPECT_EQ(max, ReadOne(&ring_, &rc));
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(1u, st.messages_written);
+}
+
+TEST_F(Api, FullRingRefusesAndChangesNothing)
+{
+	ASSERT_EQ(0, Create(256));
+	int written = 0;
+	int rc;
+	while ((rc = mrb_write(&ring_, &written, sizeof(written))) == 0)
+		written++;
+	EXPECT_EQ(MRB_EFULL, rc);
+	// 32 bytes per 4-byte message (16-byte header, 16-byte alignment).
+	EXPECT_EQ(256 / 32, written);
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(256u, st.used_bytes);
+	EXPECT_EQ(1u, st.full_count);
+	EXPECT_EQ((uint64_t)written, st.messages_written);
+	for (int i = 0; i < written; i++) {
+		int value = -1;
+		size_t len = 0;
+		ASSERT_EQ(0, mrb_read(&ring_, &value, sizeof(value), &len));
+		EXPECT_EQ(sizeof(value), len);
+		EXPECT_EQ(i, value);
+	}
+	int value;
+	size_t len;
+	EXPECT_EQ(MRB_EEMPTY, mrb_read(&ring_, &value, sizeof(value), &len));
+}
+
+TEST_F(Api, ReadIntoSmallBufferReportsSizeAndConsumesNothing)
+{
+	ASSERT_EQ(0, Create(1024));
+	auto msg = Pattern(2, 0, 100);
+	ASSERT_EQ(0, mrb_write(&ring_, msg.data(), msg.size()));
+	std::vector<uint8_t> small(99);
+	size_t len = 0;
+	EXPECT_EQ(MRB_EBUFFER_TOO_SMALL, mrb_read(&ring_, small.data(), small.size(), &len));
+	EXPECT_EQ(100u, len);
+	int rc;
+	EXPECT_EQ(msg, ReadOne(&ring_, &rc));
+	EXPECT_EQ(MRB_EINVAL, mrb_read(&ring_, small.data(), small.size(), nullptr));
+}
+
+TEST_F(Api, ClosedHandleReturnsClosed)
+{
+	ASSERT_EQ(0, Create(1024));
+	ASSERT_EQ(0, mrb_write(&ring_, "abc", 3));
+	ASSERT_EQ(0, mrb_close(&ring_));
+	EXPECT_EQ(MRB_ECLOSED, mrb_close(&ring_));
+	char buf[8];
+	size_t len;
+	struct mrb_stats st;
+	struct mrb_view view;
+	struct mrb_reservation res;
+	EXPECT_EQ(MRB_ECLOSED, mrb_write(&ring_, "abc", 3));
+	EXPECT_EQ(MRB_ECLOSED, mrb_read(&ring_, buf, sizeof(buf), &len));
+	EXPECT_EQ(MRB_ECLOSED, mrb_peek(&ring_, &view));
+	EXPECT_EQ(MRB_ECLOSED, mrb_reserve(&ring_, 3, &res));
+	EXPECT_EQ(MRB_ECLOSED, mrb_stats(&ring_, &st));
+	EXPECT_EQ(MRB_ECLOSED, mrb_wait_readable(&ring_, 0));
+	EXPECT_EQ(MRB_ECLOSED, mrb_read_wait(&ring_, buf, sizeof(buf), &len, 1000));
+	EXPECT_EQ(0u, mrb_capacity(&ring_));
+	struct mrb_ring zeroed = {};
+	EXPECT_EQ(MRB_ECLOSED, mrb_write(&zeroed, "abc", 3));
+	// The message written before close is still in the file.
+	ASSERT_EQ(0, mrb_open(&ring_, path_.c_str(), 0));
+	ASSERT_EQ(0, mrb_read(&ring_, buf, sizeof(buf), &len));
+	EXPECT_EQ(std::string("abc"), std::string(buf, len));
+}
+
+TEST_F(Api, PeekAndReleaseInPlace)
+{
+	ASSERT_EQ(0, Create(1024));
+	ASSERT_EQ(0, mrb_write(&ring_, "first", 5));
+	ASSERT_EQ(0, mrb_write(&ring_, "second", 6));
+	struct mrb_view a, b;
+	ASSERT_EQ(0, mrb_peek(&ring_, &a));
+	ASSERT_EQ(0, mrb_peek(&ring_, &b));
+	EXPECT_EQ(std::string("first"), std::string((const char *)a.data, a.len));
+	EXPECT_EQ(a.data, b.data);
+	ASSERT_EQ(0, mrb_release(&ring_, &a));
+	EXPECT_EQ(MRB_ESTALE, mrb_release(&ring_, &a));
+	ASSERT_EQ(0, mrb_peek(&ring_, &b));
+	EXPECT_EQ(std::string("second"), std::string((const char *)b.data, b.len));
+	struct mrb_view forged = b;
+	forged.len = 100;
+	EXPECT_EQ(MRB_ESTALE, mrb_release(&ring_, &forged));
+	ASSERT_EQ(0, mrb_release(&ring_, &b));
+	EXPECT_EQ(MRB_EEMPTY, mrb_peek(&ring_, &b));
+}
+
+TEST_F(Api, ReserveCommitAbort)
+{
+	ASSERT_EQ(0, Create(1024));
+	struct mrb_reservation res;
+	ASSERT_EQ(0, mrb_reserve(&ring_, 10, &res));
+	EXPECT_EQ(0u, (uintptr_t)res.data % MRB_RECORD_ALIGNMENT);
+	memcpy(res.data, "0123456789", 10);
+	// Uncommitted: the consumer sees nothing yet.
+	int rc;
+	ReadOne(&ring_, &rc);
+	EXPECT_EQ(MRB_EEMPTY, rc);
+	ASSERT_EQ(0, mrb_commit(&ring_, &res));
+	EXPECT_EQ(MRB_ESTALE, mrb_commit(&ring_, &res));
+	ASSERT_EQ(0, mrb_reserve(&ring_, 5, &res));
+	memcpy(res.data, "abort", 5);
+	ASSERT_EQ(0, mrb_abort(&ring_, &res));
+	ASSERT_EQ(0, mrb_write(&ring_, "after", 5));
+	std::vector<uint8_t> first = ReadOne(&ring_, &rc);
+	EXPECT_EQ(std::string("0123456789"), std::string(first.begin(), first.end()));
+	std::vector<uint8_t> second = ReadOne(&ring_, &rc);
+	EXPECT_EQ(std::string("after"), std::string(second.begin(), second.end()));
+	struct mrb_reservation forged = {};
+	EXPECT_EQ(MRB_ESTALE, mrb_commit(&ring_, &forged));
+	EXPECT_EQ(MRB_EMSGSIZE, mrb_reserve(&ring_, 0, &res));
+	EXPECT_EQ(MRB_EMSGSIZE, mrb_reserve(&ring_, 513, &res));
+}
+
+TEST_F(Api, ReadManyPacksMessagesAndStopsAtBufferEnd)
+{
+	ASSERT_EQ(0, Create(4096));
+	for (int i = 1; i <= 5; i++) {
+		auto m = Pattern(3, i, i * 10);
+		ASSERT_EQ(0, mrb_write(&ring_, m.data(), m.size()));
+	}
+	std::vector<uint8_t> buf(10 + 20 + 30 + 5);
+	size_t lengths[8];
+	ASSERT_EQ(3, mrb_read_many(&ring_, buf.data(), buf.size(), lengths, 8));
+	EXPECT_EQ(10u, lengths[0]);
+	EXPECT_EQ(20u, lengths[1]);
+	EXPECT_EQ(30u, lengths[2]);
+	size_t off = 0;
+	for (int i = 1; i <= 3; i++) {
+		auto m = Pattern(3, i, i * 10);
+		EXPECT_EQ(0, memcmp(buf.data() + off, m.data(), m.size()));
+		off += m.size();
+	}
+	std::vector<uint8_t> tiny(39);
+	EXPECT_EQ(MRB_EBUFFER_TOO_SMALL,
+	          mrb_read_many(&ring_, tiny.data(), tiny.size(), lengths, 8));
+	EXPECT_EQ(40u, lengths[0]);
+	std::vector<uint8_t> big(200);
+	ASSERT_EQ(1, mrb_read_many(&ring_, big.data(), big.size(), lengths, 1));
+	ASSERT_EQ(1, mrb_read_many(&ring_, big.data(), big.size(), lengths, 8));
+	EXPECT_EQ(50u, lengths[0]);
+	EXPECT_EQ(MRB_EEMPTY, mrb_read_many(&ring_, big.data(), big.size(), lengths, 8));
+	EXPECT_EQ(MRB_EINVAL, mrb_read_many(&ring_, big.data(), big.size(), lengths, 0));
+}
+
+struct Collected {
+	std::vector<std::string> messages;
+	size_t stop_after = 0;
+};
+
+static int Collect(void *ctx, const void *data, size_t len)
+{
+	auto *c = static_cast<Collected *>(ctx);
+	c->messages.emplace_back(static_cast<const char *>(data), len);
+	return c->stop_after != 0 && c->messages.size() >= c->stop_after;
+}
+
+TEST_F(Api, ReadBatchHandsEveryMessageAndHonoursStop)
+{
+	ASSERT_EQ(0, Create(4096));
+	for (int i = 0; i < 10; i++) {
+		std::string m = "message-" + std::to_string(i);
+		ASSERT_EQ(0, mrb_write(&ring_, m.data(), m.size()));
+	}
+	Collected c;
+	c.stop_after = 3;
+	ASSERT_EQ(3, mrb_read_batch(&ring_, Collect, &c, 0));
+	c.stop_after = 0;
+	ASSERT_EQ(4, mrb_read_batch(&ring_, Collect, &c, 4));
+	ASSERT_EQ(3, mrb_read_batch(&ring_, Collect, &c, 0));
+	ASSERT_EQ(10u, c.messages.size());
+	for (int i = 0; i < 10; i++)
+		EXPECT_EQ("message-" + std::to_string(i), c.messages[i]);
+	EXPECT_EQ(MRB_EEMPTY, mrb_read_batch(&ring_, Collect, &c, 0));
+	EXPECT_EQ(MRB_EINVAL, mrb_read_batch(&ring_, nullptr, &c, 0));
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(10u, st.messages_read);
+}
+
+TEST_F(Api, WriteBatchStopsAtFirstThatDoesNotFit)
+{
+	ASSERT_EQ(0, Create(256));
+	std::vector<std::string> msgs(10, "0123456789abcdef"); // 32 bytes per record
+	std::vector<struct mrb_iovec> iov;
+	for (auto &m : msgs)
+		iov.push_back({m.data(), m.size()});
+	EXPECT_EQ(8, mrb_write_batch(&ring_, iov.data(), iov.size()));
+	EXPECT_EQ(MRB_EFULL, mrb_write_batch(&ring_, iov.data(), iov.size()));
+	struct mrb_iovec empty = {"", 0};
+	EXPECT_EQ(MRB_EMSGSIZE, mrb_write_batch(&ring_, &empty, 1));
+	EXPECT_EQ(0, mrb_write_batch(&ring_, iov.data(), 0));
+}
+
+TEST_F(Api, SecondConsumerIsRefusedWhileFirstIsAttached)
+{
+	ASSERT_EQ(0, Create(1024));
+	ASSERT_EQ(0, mrb_write(&ring_, "x", 1));
+	int rc;
+	ReadOne(&ring_, &rc);
+	ASSERT_EQ(0, rc);
+	struct mrb_ring other;
+	ASSERT_EQ(0, mrb_open(&other, path_.c_str(), 0));
+	ASSERT_EQ(0, mrb_write(&other, "y", 1)); // producing is always allowed
+	ReadOne(&other, &rc);
+	EXPECT_EQ(MRB_ECONSUMER_BUSY, rc);
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&other, &st));
+	EXPECT_EQ((int32_t)getpid(), st.consumer_pid);
+	EXPECT_EQ(1, st.consumer_alive);
+	mrb_close(&ring_);
+	auto got = ReadOne(&other, &rc);
+	ASSERT_EQ(0, rc);
+	EXPECT_EQ(std::vector<uint8_t>{'y'}, got);
+	mrb_close(&other);
+}
+
+TEST_F(Api, StatsCountEverything)
+{
+	ASSERT_EQ(0, Create(1024));
+	for (int i = 0; i < 5; i++)
+		ASSERT_EQ(0, mrb_write(&ring_, "hello", 5));
+	int rc;
+	ReadOne(&ring_, &rc);
+	ReadOne(&ring_, &rc);
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(MRB_FORMAT_VERSION, st.format_version);
+	EXPECT_EQ(1024u, st.capacity);
+	EXPECT_EQ(512u, st.max_message_size);
+	EXPECT_EQ(5u, st.messages_written);
+	EXPECT_EQ(25u, st.bytes_written);
+	EXPECT_EQ(2u, st.messages_read);
+	EXPECT_EQ(10u, st.bytes_read);
+	EXPECT_EQ(5u * 32, st.producer_position);
+	EXPECT_EQ(2u * 32, st.consumer_position);
+	EXPECT_EQ(3u * 32, st.used_bytes);
+	EXPECT_EQ(1u, st.producers);
+	EXPECT_EQ(1u, st.producers_alive);
+	EXPECT_EQ((uint32_t)getpid(), st.creator_pid);
+	EXPECT_GT(st.created_unix_ns, 1600000000ull * 1000000000ull);
+}
+
+struct Seen {
+	std::vector<struct mrb_record_info> records;
+};
+
+static int Record(void *ctx, const struct mrb_record_info *rec)
+{
+	static_cast<Seen *>(ctx)->records.push_back(*rec);
+	return 0;
+}
+
+TEST_F(Api, InspectWalksUnreadRecordsWithoutConsuming)
+{
+	ASSERT_EQ(0, Create(1024));
+	ASSERT_EQ(0, mrb_write(&ring_, "one", 3));
+	struct mrb_reservation res;
+	ASSERT_EQ(0, mrb_reserve(&ring_, 7, &res));
+	Seen seen;
+	ASSERT_EQ(2, mrb_inspect(&ring_, Record, &seen, 0));
+	EXPECT_EQ(0u, seen.records[0].position);
+	EXPECT_EQ(3u, seen.records[0].length);
+	EXPECT_EQ((uint32_t)MRB_RECORD_COMMITTED, seen.records[0].state);
+	EXPECT_EQ((uint32_t)getpid(), seen.records[0].writer_pid);
+	EXPECT_EQ(0, memcmp(seen.records[0].data, "one", 3));
+	EXPECT_EQ(32u, seen.records[1].position);
+	EXPECT_EQ((uint32_t)MRB_RECORD_BUSY, seen.records[1].state);
+	ASSERT_EQ(0, mrb_abort(&ring_, &res));
+	seen.records.clear();
+	ASSERT_EQ(1, mrb_inspect(&ring_, Record, &seen, 1));
+	int rc;
+	ReadOne(&ring_, &rc);
+	EXPECT_EQ(0, rc); // inspect consumed nothing
+}
+
+TEST(Strerror, EveryCodeHasAMessage)
+{
+	for (int code = -1001; code >= -1014; code--) {
+		std::string text = mrb_strerror(code);
+		EXPECT_NE("unknown error", text) << code;
+		EXPECT_FALSE(text.empty());
+	}
+	EXPECT_EQ(std::string("success"), mrb_strerror(0));
+	EXPECT_NE(std::string("unknown error"), mrb_strerror(-ENOENT));
+	EXPECT_EQ(std::string("unknown error"), mrb_strerror(12345));
+}

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+// Shared fixtures for the core tests: a fresh path per test, and small
+// helpers that make assertions about exact bytes and codes read well.
+#ifndef MRB_TEST_UTIL_H
+#define MRB_TEST_UTIL_H
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mrb/mrb.h"
+
+namespace mrbtest
+{
+
+inline std::string TempDir()
+{
+	const char *dir = getenv("TEST_TMPDIR");
+	return dir != nullptr ? dir : "/tmp";
+}
+
+// A unique ring path per test, removed afterwards.
+class RingTest : public ::testing::Test
+{
+      protected:
+	void SetUp() override
+	{
+		const ::testing::TestInfo *info =
+		    ::testing::UnitTest::GetInstance()->current_test_info();
+		path_ = TempDir() + "/" + info->test_suite_name() + "." + info->name() + "." +
+		        std::to_string(getpid()) + ".ring";
+		for (size_t i = TempDir().size() + 1; i < path_.size(); i++)
+			if (path_[i] == '/')
+				path_[i] = '_';
+		unlink(path_.c_str());
+	}
+	void TearDown() override
+	{
+		mrb_close(&ring_);
+		unlink(path_.c_str());
+	}
+	int Create(uint64_t size, unsigned flags = 0)
+	{
+		struct mrb_create_options opts = {flags, 0};
+		return mrb_create(&ring_, path_.c_str(), size, &opts);
+	}
+	std::string path_;
+	struct mrb_ring ring_ = {};
+};
+
+// Deterministic message content: byte j of message (seed, i).
+inline std::vector<uint8_t> Pattern(uint64_t seed, uint64_t i, size_t len)
+{
+	std::vector<uint8_t> out(len);
+	uint64_t x = seed * 0x9E3779B97F4A7C15ull + i * 0xBF58476D1CE4E5B9ull + 1;
+	for (size_t j = 0; j < len; j++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		out[j] = static_cast<uint8_t>(x);
+	}
+	return out;
+}
+
+inline std::vector<uint8_t> ReadOne(struct mrb_ring *ring, int *rc)
+{
+	std::vector<uint8_t> buf(1 << 20);
+	size_t len = 0;
+	*rc = mrb_read(ring, buf.data(), buf.size(), &len);
+	buf.resize(*rc == 0 ? len : 0);
+	return buf;
+}
+
+} // namespace mrbtest
+
+#endif
