@@ -8,7 +8,9 @@
 #   PREFIX/lib/pkgconfig/mmap_ringbuffer.pc
 #   PREFIX/bin/mrb
 # Usage: tools/install.sh [--no-bench] PREFIX
-# Environment: CC (default cc), AR (default ar), CFLAGS (default -O2 -g).
+# Environment: CC (default cc), AR (default ar), CFLAGS (default -O2 -g),
+#   DESTDIR (staging root for packagers: files go to DESTDIR/PREFIX, while
+#   the .pc file names PREFIX; PREFIX must then be absolute).
 # See docs/INSTALL.md.
 set -eu
 
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-bench) with_bench=no ;;
 	-h | --help)
-		sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	-*) usage ;;
@@ -48,8 +50,21 @@ CFLAGS=${CFLAGS:--O2 -g}
 warnings="-Wall -Wextra"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$prefix"
-prefix=$(cd "$prefix" && pwd)
+destdir=${DESTDIR:-}
+if [ -n "$destdir" ]; then
+	case "$prefix" in
+	/*) ;;
+	*)
+		echo "install.sh: with DESTDIR, PREFIX must be absolute" >&2
+		exit 2
+		;;
+	esac
+	mkdir -p "$destdir$prefix"
+else
+	mkdir -p "$prefix"
+	prefix=$(cd "$prefix" && pwd)
+fi
+dest=$destdir$prefix
 build=$(mktemp -d "${TMPDIR:-/tmp}/mrb-install.XXXXXX")
 trap 'rm -rf "$build"' EXIT INT TERM
 
@@ -121,15 +136,15 @@ Libs.private: -pthread
 PC
 
 # --- install ------------------------------------------------------------------
-say "installing into $prefix"
-install -d "$prefix/include/mrb" "$prefix/lib/pkgconfig" "$prefix/bin"
-install -m 0644 "$root/core/include/mrb/mrb.h" "$prefix/include/mrb/mrb.h"
-install -m 0644 "$build/libmmap_ringbuffer.a" "$prefix/lib/"
-install -m 0755 "$build/libmmap_ringbuffer.so.$lib_version" "$prefix/lib/"
+say "installing into $dest"
+install -d "$dest/include/mrb" "$dest/lib/pkgconfig" "$dest/bin"
+install -m 0644 "$root/core/include/mrb/mrb.h" "$dest/include/mrb/mrb.h"
+install -m 0644 "$build/libmmap_ringbuffer.a" "$dest/lib/"
+install -m 0755 "$build/libmmap_ringbuffer.so.$lib_version" "$dest/lib/"
 ln -sf "libmmap_ringbuffer.so.$lib_version" \
-	"$prefix/lib/libmmap_ringbuffer.so.$lib_major"
-ln -sf "libmmap_ringbuffer.so.$lib_major" "$prefix/lib/libmmap_ringbuffer.so"
-install -m 0644 "$build/mmap_ringbuffer.pc" "$prefix/lib/pkgconfig/"
-install -m 0755 "$build/mrb" "$prefix/bin/mrb"
+	"$dest/lib/libmmap_ringbuffer.so.$lib_major"
+ln -sf "libmmap_ringbuffer.so.$lib_major" "$dest/lib/libmmap_ringbuffer.so"
+install -m 0644 "$build/mmap_ringbuffer.pc" "$dest/lib/pkgconfig/"
+install -m 0755 "$build/mrb" "$dest/bin/mrb"
 say "done. Build against it with:"
 say "  PKG_CONFIG_PATH=$prefix/lib/pkgconfig cc app.c \$(pkg-config --cflags --libs mmap_ringbuffer)"
