@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from itertools import accumulate
 import threading
 import time
 from types import TracebackType
@@ -21,6 +22,13 @@ from ._zero_copy import (
 )
 
 _T = TypeVar("_T")
+
+# Hot paths bind the C functions once: a module global is cheaper to reach
+# than an attribute of lib.
+_mrb_write = lib.mrb_write
+_mrb_read = lib.mrb_read
+_from_buffer = ffi.from_buffer
+_unpack = ffi.unpack
 
 _EFULL = lib.MRB_EFULL
 _EEMPTY = lib.MRB_EEMPTY
@@ -67,10 +75,15 @@ def _next_slice_ns(deadline: float) -> int:
     return min(_WAIT_SLICE_NS, max(1, int(remaining * 1e9)))
 
 
-def _nbytes(message: Any) -> int:
-    if type(message) is bytes:
-        return len(message)
-    return memoryview(message).nbytes
+_BYTE_STRINGS = frozenset((bytes, bytearray))
+
+
+def _byte_lengths(messages: Any) -> List[int]:
+    """Each message's size in bytes (len() counts items, not bytes, for
+    arrays and cast memoryviews)."""
+    if {*map(type, messages)} <= _BYTE_STRINGS:
+        return list(map(len, messages))
+    return [memoryview(m).nbytes for m in messages]
 
 
 class RingBuffer:
@@ -290,10 +303,10 @@ class RingBuffer:
         Also raises InvalidSize (empty or above max_message_size), Closed.
         """
         if type(data) is not bytes:
-            data = ffi.from_buffer(data)
+            data = _from_buffer(data)
         if timeout is None:
-            rc = lib.mrb_write(self._ring, data, len(data))
-            if rc < 0:
+            rc = _mrb_write(self._ring, data, len(data))
+            if rc:
                 raise error_for(rc)
             return
         deadline = _deadline(timeout)
@@ -323,7 +336,7 @@ class RingBuffer:
             messages = list(messages)
         if not messages:
             return 0
-        lengths = ffi.new("size_t[]", [_nbytes(m) for m in messages])
+        lengths = ffi.new("size_t[]", _byte_lengths(messages))
         joined = b"".join(messages)
         rc = lib.mrb_py_write_joined(self._ring, joined, lengths, len(messages))
         if rc < 0:
@@ -345,11 +358,12 @@ class RingBuffer:
 
     # ---- consumer side --------------------------------------------------------
 
+    # The scratch buffer and length cell are shared by this handle's consumer
+    # calls, and the GIL is released inside C, so overlapping calls from two
+    # threads are refused with the consumer lock, the way C refuses them. The
+    # hot paths (read, try_read) inline this.
     def _acquire_consumer(self) -> None:
-        # The scratch buffer and length cell are shared by this handle's
-        # consumer calls; the GIL is released inside C, so overlapping calls
-        # from two threads are refused here, the way C refuses them.
-        if not self._consumer_lock.acquire(blocking=False):
+        if not self._consumer_lock.acquire(False):
             raise error_for(lib.MRB_ECONSUMER_BUSY)
         if self._peeked is not None:
             # Reading consumes the peeked message: its view must not survive.
@@ -364,26 +378,26 @@ class RingBuffer:
         when it expires. Ctrl-C interrupts the wait. Also raises Closed,
         ConsumerBusy, CorruptError.
         """
-        self._acquire_consumer()
+        lock = self._consumer_lock
+        if not lock.acquire(False):
+            raise error_for(lib.MRB_ECONSUMER_BUSY)
         try:
+            if self._peeked is not None:
+                self._peeked._detach()
             buf = self._scratch
             size = self._scratch_size
             length = self._length
             if timeout is None:
-                while True:
-                    rc = lib.mrb_read(self._ring, buf, size, length)
-                    if rc == 0:
-                        return ffi.unpack(buf, length[0])
-                    if rc != _EBUFFER_TOO_SMALL:
-                        raise error_for(rc)
-                    size = length[0]
-                    buf = _new_uninitialized("char[]", size)
+                rc = _mrb_read(self._ring, buf, size, length)
+                if rc == 0:
+                    return _unpack(buf, length[0])
+                return self._read_large(rc)
             deadline = _deadline(timeout)
             while True:
                 wait_ns = _next_slice_ns(deadline)
                 rc = lib.mrb_read_wait(self._ring, buf, size, length, wait_ns)
                 if rc == 0:
-                    return ffi.unpack(buf, length[0])
+                    return _unpack(buf, length[0])
                 if rc == _EBUFFER_TOO_SMALL:
                     size = length[0]
                     buf = _new_uninitialized("char[]", size)
@@ -394,27 +408,36 @@ class RingBuffer:
                 elif wait_ns == 0:
                     raise error_for(_ETIMEDOUT)
         finally:
-            self._consumer_lock.release()
+            lock.release()
 
     def try_read(self) -> Optional[bytes]:
         """Returns the next message, or None when the ring is empty."""
-        self._acquire_consumer()
+        lock = self._consumer_lock
+        if not lock.acquire(False):
+            raise error_for(lib.MRB_ECONSUMER_BUSY)
         try:
-            buf = self._scratch
-            size = self._scratch_size
+            if self._peeked is not None:
+                self._peeked._detach()
             length = self._length
-            while True:
-                rc = lib.mrb_read(self._ring, buf, size, length)
-                if rc == 0:
-                    return ffi.unpack(buf, length[0])
-                if rc == _EEMPTY:
-                    return None
-                if rc != _EBUFFER_TOO_SMALL:
-                    raise error_for(rc)
-                size = length[0]
-                buf = _new_uninitialized("char[]", size)
+            rc = _mrb_read(self._ring, self._scratch, self._scratch_size, length)
+            if rc == 0:
+                return _unpack(self._scratch, length[0])
+            if rc == _EEMPTY:
+                return None
+            return self._read_large(rc)
         finally:
-            self._consumer_lock.release()
+            lock.release()
+
+    def _read_large(self, rc: int) -> bytes:
+        """Finishes a read the scratch buffer was too small for (or raises)."""
+        length = self._length
+        while rc == _EBUFFER_TOO_SMALL:
+            size = length[0]
+            buf = _new_uninitialized("char[]", size)
+            rc = _mrb_read(self._ring, buf, size, length)
+            if rc == 0:
+                return _unpack(buf, length[0])
+        raise error_for(rc)
 
     def read_into(self, buffer: Any) -> int:
         """Copies the next message into a writable bytes-like object and
@@ -476,16 +499,11 @@ class RingBuffer:
                     raise error_for(rc)
                 size = lengths[0]
                 buf = _new_uninitialized("char[]", size)
-            sizes = ffi.unpack(lengths, rc)
-            blob = ffi.buffer(buf, sum(sizes))[:]
+            ends = list(accumulate(_unpack(lengths, rc)))
+            blob = ffi.buffer(buf, ends[-1])[:]
         finally:
             self._consumer_lock.release()
-        messages = []
-        offset = 0
-        for n in sizes:
-            messages.append(blob[offset : offset + n])
-            offset += n
-        return messages
+        return [blob[start:end] for start, end in zip([0, *ends], ends)]
 
     def _wait_readable(self, timeout: float) -> None:
         deadline = _deadline(timeout)
