@@ -1,0 +1,50 @@
+// Command interop is the Go side of the cross-language tests
+// (docs/INTEROP.md):
+//
+//	interop writer PATH --scenario NAME [--spec FILE] [--producer ID] [--barrier DIR]
+//	interop reader PATH --scenario NAME [--spec FILE] [--producers N]
+//	interop vectors DIR
+//
+// Exit status: 0 success, 1 a verification failure, 2 any other error.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: interop writer|reader|vectors ...")
+		os.Exit(2)
+	}
+	command, args := os.Args[1], os.Args[2:]
+	var err error
+	switch command {
+	case "writer", "reader":
+		var a *interopArgs
+		if a, err = parseArgs(command, args); err == nil {
+			if command == "writer" {
+				err = runWriter(a)
+			} else {
+				err = runReader(a)
+			}
+		}
+	case "vectors":
+		if len(args) != 1 {
+			err = errors.New("usage: interop vectors DIR")
+		} else {
+			err = checkVectors(args[0])
+		}
+	default:
+		err = fmt.Errorf("unknown command %q", command)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go %s: %v\n", command, err)
+		if errors.Is(err, errMismatch) {
+			os.Exit(1)
+		}
+		os.Exit(2)
+	}
+}

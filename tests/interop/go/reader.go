@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	ringbuffer "github.com/mmap-ringbuffer/mmap_ringbuffer/bindings/go"
+)
+
+// errMismatch marks a verification failure (exit status 1), as opposed to
+// a failure to run at all.
+var errMismatch = errors.New("mismatch")
+
+func mismatch(what string, index uint64, got, want []byte) error {
+	at := 0
+	for at < len(got) && at < len(want) && got[at] == want[at] {
+		at++
+	}
+	return fmt.Errorf("%w: %s %d: got %d bytes, want %d; first difference at byte %d",
+		errMismatch, what, index, len(got), len(want), at)
+}
+
+func readOne(ring *ringbuffer.RingBuffer, s *scenario, index uint64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	msg, err := ring.ReadMsgContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading message %d: %w", s.name, index, err)
+	}
+	return msg, nil
+}
+
+// runReader receives a scenario's messages and checks bytes, order and count
+// exactly; see docs/INTEROP.md.
+func runReader(a *interopArgs) error {
+	s := a.scenario
+	ring, err := ringbuffer.NewRingBuffer(a.path, s.capacity, false)
+	if err != nil {
+		return err
+	}
+	defer ring.Close()
+	var count uint64
+	var total int
+	if s.kind == "stream" {
+		count, total, err = readStream(ring, s)
+	} else {
+		count, total, err = readTagged(ring, s, a.producers)
+	}
+	if err != nil {
+		return err
+	}
+	if extra, err := ring.ReadMsg(); err != ringbuffer.ErrBufferEmpty {
+		return fmt.Errorf("%w: %s: expected an empty ring at the end, got %d bytes, %v",
+			errMismatch, s.name, len(extra), err)
+	}
+	fmt.Printf("go reader: %s: %d messages, %d bytes OK\n", s.name, count, total)
+	return nil
+}
+
+func readStream(ring *ringbuffer.RingBuffer, s *scenario) (uint64, int, error) {
+	want := make([]byte, s.maxMessage())
+	total := 0
+	for i := uint64(0); i < s.count; i++ {
+		got, err := readOne(ring, s, i)
+		if err != nil {
+			return 0, 0, err
+		}
+		expected := s.streamMessage(i, want)
+		if !bytes.Equal(got, expected) {
+			return 0, 0, mismatch("message", i, got, expected)
+		}
+		total += len(got)
+	}
+	return s.count, total, nil
+}
+
+// readTagged checks that each producer's messages arrive complete (crc), in
+// its order, none missing or repeated; producers interleave freely.
+func readTagged(ring *ringbuffer.RingBuffer, s *scenario, producers int) (uint64, int, error) {
+	want := make([]byte, s.maxMessage())
+	next := make([]uint64, producers)
+	all := s.count * uint64(producers)
+	total := 0
+	for i := uint64(0); i < all; i++ {
+		got, err := readOne(ring, s, i)
+		if err != nil {
+			return 0, 0, err
+		}
+		total += len(got)
+		n := len(got)
+		if n < taggedOverhead || binary.LittleEndian.Uint32(got[n-4:]) != crc32.ChecksumIEEE(got[:n-4]) {
+			return 0, 0, fmt.Errorf("%w: message %d: bad checksum (torn?)", errMismatch, i)
+		}
+		producer := int(got[0])
+		seq := uint64(binary.LittleEndian.Uint32(got[1:]))
+		if producer >= producers || seq != next[producer] || seq >= s.count {
+			return 0, 0, fmt.Errorf("%w: message %d: producer %d seq %d out of order",
+				errMismatch, i, producer, seq)
+		}
+		expected := s.taggedMessage(producer, seq, want)
+		if !bytes.Equal(got, expected) {
+			return 0, 0, mismatch("tagged message", i, got, expected)
+		}
+		next[producer]++
+	}
+	return all, total, nil
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Writer -> reader interop: WRITER_LANG writes every stream scenario of
+# scenarios.txt while READER_LANG reads it concurrently, each in its own
+# process; the reader checks bytes, order and count exactly.
+#
+#   matrix_test.sh WRITER_LANG READER_LANG     (languages: c go py)
+. tests/interop/testlib.sh
+
+[ $# -eq 2 ] || fail "usage: $0 WRITER_LANG READER_LANG"
+writer=$1
+reader=$2
+for scenario in $(scenario_names stream); do
+	ring=$WORK/$scenario.ring
+	# Both sides create the ring (create opens an existing ring of the same
+	# size), so either may start first.
+	run_program "$reader" reader "$ring" --scenario "$scenario" &
+	reader_pid=$!
+	if ! run_program "$writer" writer "$ring" --scenario "$scenario"; then
+		kill "$reader_pid" 2>/dev/null
+		fail "$writer writer, scenario $scenario"
+	fi
+	wait "$reader_pid" || fail "$reader reader, scenario $scenario (writer: $writer)"
+	rm -f "$ring"
+done
+echo "PASS: $writer -> $reader"

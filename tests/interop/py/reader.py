@@ -1,0 +1,87 @@
+"""Interop reader (Python): receives a scenario's messages and checks bytes,
+order and count exactly; see docs/INTEROP.md. Exit 1 on any mismatch."""
+
+from __future__ import annotations
+
+import struct
+import sys
+import zlib
+
+import scenario
+from mmap_ringbuffer import RingBuffer
+
+
+class Mismatch(Exception):
+    pass
+
+
+def describe(what: str, index: int, got: bytes, want: bytes) -> Mismatch:
+    at = next(
+        (k for k, (a, b) in enumerate(zip(got, want)) if a != b),
+        min(len(got), len(want)),
+    )
+    return Mismatch(
+        f"{what} {index}: got {len(got)} bytes, want {len(want)}; "
+        f"first difference at byte {at}"
+    )
+
+
+def read_stream(ring: RingBuffer, spec: scenario.Scenario) -> int:
+    total = 0
+    for i in range(spec.count):
+        got = ring.read(timeout=scenario.TIMEOUT_SECONDS)
+        want = spec.stream_message(i)
+        if got != want:
+            raise describe("message", i, got, want)
+        total += len(got)
+    return total
+
+
+def read_tagged(ring: RingBuffer, spec: scenario.Scenario, producers: int) -> int:
+    """Each producer's messages must arrive complete (crc), in its order, none
+    missing or repeated; producers interleave freely."""
+    next_seq = [0] * producers
+    total = 0
+    for i in range(spec.count * producers):
+        got = ring.read(timeout=scenario.TIMEOUT_SECONDS)
+        total += len(got)
+        if len(got) < scenario.TAGGED_OVERHEAD or struct.unpack_from(
+            "<I", got, len(got) - 4
+        )[0] != zlib.crc32(got[:-4]):
+            raise Mismatch(f"message {i}: bad checksum (torn?)")
+        producer, seq = struct.unpack_from("<BI", got)
+        if producer >= producers or seq != next_seq[producer] or seq >= spec.count:
+            expected = next_seq[producer] if producer < producers else "?"
+            raise Mismatch(
+                f"message {i}: producer {producer} seq {seq}, expected seq {expected}"
+            )
+        want = spec.tagged_message(producer, seq)
+        if got != want:
+            raise describe("tagged message", i, got, want)
+        next_seq[producer] += 1
+    return total
+
+
+def main() -> int:
+    args = scenario.parse_args("py reader")
+    spec = scenario.load(args.spec, args.scenario)
+    with RingBuffer.create(args.path, spec.capacity) as ring:
+        try:
+            if spec.kind == "stream":
+                total = read_stream(ring, spec)
+                count = spec.count
+            else:
+                total = read_tagged(ring, spec, args.producers)
+                count = spec.count * args.producers
+            extra = ring.try_read()
+            if extra is not None:
+                raise Mismatch(f"expected an empty ring at the end, got {len(extra)} bytes")
+        except Mismatch as failure:
+            print(f"py reader: {spec.name}: {failure}", file=sys.stderr)
+            return 1
+    print(f"py reader: {spec.name}: {count} messages, {total} bytes OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
