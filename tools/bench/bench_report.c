@@ -107,8 +107,9 @@ static void print_wakeup(FILE *out, const struct bench_wakeup *w)
 void bench_print_table(FILE *out, const struct bench_run *run)
 {
 	const struct bench_options *o = &run->opt;
-	fprintf(out, "mrb bench: %s, %lld ms per cell, ring %llu KiB in %s\n",
-		o->quick ? "quick" : "full", (long long)(o->duration_ns / 1000000),
+	fprintf(out, "mrb bench: %s, best of %d run%s of %lld ms per cell, ring %llu KiB in %s\n",
+		o->quick ? "quick" : "full", o->repeats, o->repeats == 1 ? "" : "s",
+		(long long)(o->duration_ns / 1000000),
 		(unsigned long long)(o->ring_bytes / 1024), o->dir);
 	fprintf(out, "machine: %s, %ld CPUs online; consumer on CPU %d, producers on CPU %d%s\n",
 		run->cpu_model, run->cpus_online, run->consumer_cpu, run->producer_cpu[0],
@@ -257,9 +258,9 @@ void bench_print_json(FILE *out, const struct bench_run *run)
 	json_string(out, run->cpu_model);
 	fprintf(out, ", \"cpus_online\": %ld, \"kernel\": ", run->cpus_online);
 	json_string(out, run->kernel);
-	fprintf(out, "},\n  \"config\": {\"quick\": %s, \"duration_ms\": %lld, "
+	fprintf(out, "},\n  \"config\": {\"quick\": %s, \"duration_ms\": %lld, \"repeats\": %d, "
 		     "\"ring_bytes\": %llu, \"dir\": ",
-		o->quick ? "true" : "false", (long long)(o->duration_ns / 1000000),
+		o->quick ? "true" : "false", (long long)(o->duration_ns / 1000000), o->repeats,
 		(unsigned long long)o->ring_bytes);
 	json_string(out, o->dir);
 	fprintf(out, ", \"sizes\": [");
@@ -297,7 +298,12 @@ void bench_print_json(FILE *out, const struct bench_run *run)
 		json_number(out, cell->ok ? cell->messages_per_second : NAN);
 		fprintf(out, ", \"gb_per_second\": ");
 		json_number(out, cell->ok ? cell->bytes_per_second / 1e9 : NAN);
-		fprintf(out, ", \"error\": ");
+		fprintf(out, ", \"trial_messages_per_second\": [");
+		for (int t = 0; t < o->repeats; t++) {
+			fprintf(out, t ? ", " : "");
+			json_number(out, run->trial_rates[i * BENCH_MAX_REPEATS + t]);
+		}
+		fprintf(out, "], \"error\": ");
 		if (cell->ok) {
 			fprintf(out, "null");
 		} else {

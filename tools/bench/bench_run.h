@@ -13,12 +13,14 @@
 
 #define BENCH_MAX_SIZES 8
 #define BENCH_MAX_CPUS 64
+#define BENCH_MAX_REPEATS 16
 
 struct bench_options {
 	int quick;
 	int json;
 	const char *json_out;
 	int64_t duration_ns;
+	int repeats;
 	size_t sizes[BENCH_MAX_SIZES];
 	int size_count;
 	uint64_t ring_bytes;
@@ -74,9 +76,12 @@ struct bench_run {
 	int pinned;
 	int pipe_buffer_bytes;
 	struct bench_round_trip round_trip_start, round_trip_end;
-	/* cells[row * size_count + size_index]; a row skipped at a size has
-	 * transport == NULL. */
+	/* cells[row * size_count + size_index]: the best of the repeats (a
+	 * failure in any repeat sticks); a row skipped at a size has
+	 * transport == NULL. trial_rates[cell * BENCH_MAX_REPEATS + repeat] are
+	 * every repeat's messages/s. */
 	struct bench_cell *cells;
+	double *trial_rates;
 	int cell_count;
 	struct bench_wakeup wakeup_mrb, wakeup_pipe;
 	int ok;
