@@ -66,6 +66,9 @@ int cli_parse_mode(const char *text, unsigned *mode);
  * everything else escaped (\n, \t, \\, \xNN). */
 void cli_put_escaped(FILE *out, const void *data, size_t len);
 
+/* "committed", "busy", "padding", "unwritten" (enum mrb_record_state). */
+const char *cli_record_state_name(uint32_t state);
+
 /* Subcommands: argv[0] is the subcommand name. Each returns an exit code. */
 int cmd_create(int argc, char **argv);
 int cmd_stat(int argc, char **argv);

@@ -218,3 +218,19 @@ void cli_put_escaped(FILE *out, const void *data, size_t len)
 		}
 	}
 }
+
+const char *cli_record_state_name(uint32_t state)
+{
+	switch (state) {
+	case MRB_RECORD_COMMITTED:
+		return "committed";
+	case MRB_RECORD_BUSY:
+		return "busy";
+	case MRB_RECORD_PADDING:
+		return "padding";
+	case MRB_RECORD_UNWRITTEN:
+		return "unwritten";
+	default:
+		return "unknown";
+	}
+}

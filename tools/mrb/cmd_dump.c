@@ -29,22 +29,6 @@ struct dump_context {
 	uint64_t committed_bytes;
 };
 
-static const char *state_name(uint32_t state)
-{
-	switch (state) {
-	case MRB_RECORD_COMMITTED:
-		return "committed";
-	case MRB_RECORD_BUSY:
-		return "busy";
-	case MRB_RECORD_PADDING:
-		return "padding";
-	case MRB_RECORD_UNWRITTEN:
-		return "unwritten";
-	default:
-		return "unknown";
-	}
-}
-
 static void put_hex_dump(const unsigned char *data, uint64_t len)
 {
 	for (uint64_t row = 0; row < len; row += 16) {
@@ -74,7 +58,7 @@ static int visit_record(void *ctx, const struct mrb_record_info *rec)
 		dump->committed_bytes += rec->length;
 	}
 	printf("%-14llu %-10s %10llu %8u  ", (unsigned long long)rec->position,
-	       state_name(rec->state), (unsigned long long)rec->length, rec->writer_pid);
+	       cli_record_state_name(rec->state), (unsigned long long)rec->length, rec->writer_pid);
 	if (has_payload && dump->preview > 0 && rec->state != MRB_RECORD_PADDING) {
 		uint64_t shown = rec->length < dump->preview ? rec->length : dump->preview;
 

@@ -28,13 +28,10 @@ static const char recover_help[] =
 
 static int describe_head(void *ctx, const struct mrb_record_info *rec)
 {
-	static const char *const names[] = {"committed", "busy", "padding", "unwritten"};
-	const char *state = rec->state < 4 ? names[rec->state] : "unknown";
-
 	(void)ctx;
 	printf("record at position %llu: %s, %llu bytes, writer pid %u\n",
-	       (unsigned long long)rec->position, state, (unsigned long long)rec->length,
-	       rec->writer_pid);
+	       (unsigned long long)rec->position, cli_record_state_name(rec->state),
+	       (unsigned long long)rec->length, rec->writer_pid);
 	return 1;
 }
 
