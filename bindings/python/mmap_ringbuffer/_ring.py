@@ -42,6 +42,9 @@ _WAIT_SLICE_NS = 100_000_000
 
 # read()'s reusable destination; larger messages get a buffer of their size.
 _SCRATCH_LIMIT = 64 * 1024
+# read_many() slices messages of at most this average size out of one bytes
+# copy of the batch (cheaper per message); larger ones straight from C memory.
+_SMALL_MESSAGES_BYTES = 512
 # read_many()'s default destination size.
 _BATCH_BUFFER_BYTES = 256 * 1024
 
@@ -500,10 +503,13 @@ class RingBuffer:
                 size = lengths[0]
                 buf = _new_uninitialized("char[]", size)
             ends = list(accumulate(_unpack(lengths, rc)))
-            blob = ffi.buffer(buf, ends[-1])[:]
+            batch = ffi.buffer(buf, ends[-1])
+            if ends[-1] <= _SMALL_MESSAGES_BYTES * rc:
+                # Small messages: one copy out of C, then cheap bytes slices.
+                batch = batch[:]
+            return [batch[start:end] for start, end in zip([0, *ends], ends)]
         finally:
             self._consumer_lock.release()
-        return [blob[start:end] for start, end in zip([0, *ends], ends)]
 
     def _wait_readable(self, timeout: float) -> None:
         deadline = _deadline(timeout)
