@@ -9,6 +9,7 @@
 #define RTEST_H
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
