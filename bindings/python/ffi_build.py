@@ -172,7 +172,9 @@ def core_sources(absolute: bool = False) -> list[str]:
     return found if absolute else [os.path.relpath(p, HERE) for p in found]
 
 
-def make_ffibuilder(sources: list[str] | None = None, absolute: bool = False) -> cffi.FFI:
+def make_ffibuilder(
+    sources: list[str] | None = None, absolute: bool = False
+) -> cffi.FFI:
     """Returns the FFI builder; ``sources`` defaults to the csrc/ copies."""
     include_dirs = [os.path.join(CSRC, "include"), os.path.join(CSRC, "src")]
     if not absolute:

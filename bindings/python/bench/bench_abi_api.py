@@ -49,10 +49,19 @@ def build_shared_library(out_dir: str) -> str:
     target = os.path.join(out_dir, "libmmap_ringbuffer.so")
     cc = os.environ.get("CC", "cc")
     subprocess.run(
-        [cc, "-O2", "-shared", "-fPIC", "-D_GNU_SOURCE", "-pthread",
-         "-I" + os.path.join(PACKAGE_ROOT, "csrc", "include"),
-         "-I" + os.path.join(PACKAGE_ROOT, "csrc", "src"),
-         "-o", target, *sources],
+        [
+            cc,
+            "-O2",
+            "-shared",
+            "-fPIC",
+            "-D_GNU_SOURCE",
+            "-pthread",
+            "-I" + os.path.join(PACKAGE_ROOT, "csrc", "include"),
+            "-I" + os.path.join(PACKAGE_ROOT, "csrc", "src"),
+            "-o",
+            target,
+            *sources,
+        ],
         check=True,
     )
     return target
@@ -76,8 +85,9 @@ def main() -> int:
         abi_lib = abi_ffi.dlopen(os.path.abspath(lib_path))
 
         abi_ring = abi_ffi.new("struct mrb_ring *")
-        rc = abi_lib.mrb_create(abi_ring, os.path.join(tmp, "abi.ring").encode(),
-                                1 << 20, abi_ffi.NULL)
+        rc = abi_lib.mrb_create(
+            abi_ring, os.path.join(tmp, "abi.ring").encode(), 1 << 20, abi_ffi.NULL
+        )
         assert rc == 0, rc
         api = RingBuffer.create(os.path.join(tmp, "api.ring"), 1 << 20)
         api_ring = api._ring
@@ -124,19 +134,29 @@ def main() -> int:
         package = 1e18
         for _ in range(args.repeat):
             for name, abi_call, api_call in cases:
-                results[name][0] = min(results[name][0], best_ns(abi_call, args.number, 1))
-                results[name][1] = min(results[name][1], best_ns(api_call, args.number, 1))
+                results[name][0] = min(
+                    results[name][0], best_ns(abi_call, args.number, 1)
+                )
+                results[name][1] = min(
+                    results[name][1], best_ns(api_call, args.number, 1)
+                )
             package = min(package, best_ns(package_write_read, args.number, 1))
 
-        print(f"best of {args.repeat} x {args.number} calls; library: "
-              f"{'given' if args.lib else 'built from csrc/'}")
+        print(
+            f"best of {args.repeat} x {args.number} calls; library: "
+            f"{'given' if args.lib else 'built from csrc/'}"
+        )
         print()
         print(f"| {'operation':<30} | {'ABI ns':>7} | {'API ns':>7} | {'ABI/API':>7} |")
         print(f"|{'-' * 32}|{'-' * 8}:|{'-' * 8}:|{'-' * 8}:|")
         for name, _, _ in cases:
             abi_ns, api_ns = results[name]
-            print(f"| {name:<30} | {abi_ns:>7.0f} | {api_ns:>7.0f} | {abi_ns / api_ns:>6.2f}x |")
-        print(f"| {'RingBuffer.write + read (API)':<30} | {'':>7} | {package:>7.0f} | {'':>7} |")
+            print(
+                f"| {name:<30} | {abi_ns:>7.0f} | {api_ns:>7.0f} | {abi_ns / api_ns:>6.2f}x |"
+            )
+        print(
+            f"| {'RingBuffer.write + read (API)':<30} | {'':>7} | {package:>7.0f} | {'':>7} |"
+        )
         api.close()
         abi_lib.mrb_close(abi_ring)
     return 0

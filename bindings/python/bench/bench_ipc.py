@@ -147,12 +147,12 @@ def _consume_and_time(
     results.put((time.perf_counter() - TimedStart.t0, seen))
 
 
-def run_once(
-    transport: str, size: int, count: int, workdir: str
-) -> float:
+def run_once(transport: str, size: int, count: int, workdir: str) -> float:
     message = bytes((i * 7) & 0xFF for i in range(size))
     start = CTX.Barrier(3)
     results = CTX.Queue()
+    producer: Callable[..., None]
+    consumer: Callable[..., int]
     if transport.startswith("mmap_ringbuffer"):
         path = os.path.join(workdir, "bench.ring")
         RingBuffer.create(path, RING_BYTES, remove=True).close()
@@ -221,9 +221,13 @@ def main() -> int:
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
-    print(f"runs: best of {args.repeat}; batch size {BATCH}; ring {RING_BYTES >> 20} MiB")
+    print(
+        f"runs: best of {args.repeat}; batch size {BATCH}; ring {RING_BYTES >> 20} MiB"
+    )
     rows: List[Tuple[str, int, int, float]] = []
-    with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as workdir:
+    with tempfile.TemporaryDirectory(
+        dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+    ) as workdir:
         for size, count in ((64, args.count_64), (4096, args.count_4k)):
             best: Dict[str, float] = {}
             for _ in range(args.repeat):
@@ -234,12 +238,18 @@ def main() -> int:
                 rows.append((transport, size, count, best[transport]))
 
     print()
-    print(f"| {'transport':<24} | {'size':>6} | {'messages':>9} | {'msg/s':>11} "
-          f"| {'us/msg':>7} | {'MB/s':>8} | {'vs Queue':>8} | {'vs Pipe':>7} |")
-    print(f"|{'-' * 26}|{'-' * 8}:|{'-' * 10}:|{'-' * 12}:|{'-' * 8}:|{'-' * 9}:"
-          f"|{'-' * 9}:|{'-' * 8}:|")
+    print(
+        f"| {'transport':<24} | {'size':>6} | {'messages':>9} | {'msg/s':>11} "
+        f"| {'us/msg':>7} | {'MB/s':>8} | {'vs Queue':>8} | {'vs Pipe':>7} |"
+    )
+    print(
+        f"|{'-' * 26}|{'-' * 8}:|{'-' * 10}:|{'-' * 12}:|{'-' * 8}:|{'-' * 9}:"
+        f"|{'-' * 9}:|{'-' * 8}:|"
+    )
     for transport, size, count, elapsed in rows:
-        queue = next(r[3] / r[2] for r in rows if r[1] == size and r[0] == TRANSPORTS[0])
+        queue = next(
+            r[3] / r[2] for r in rows if r[1] == size and r[0] == TRANSPORTS[0]
+        )
         pipe = next(r[3] / r[2] for r in rows if r[1] == size and r[0] == TRANSPORTS[1])
         per_message = elapsed / count
         label = "64 B" if size == 64 else "4 KiB"

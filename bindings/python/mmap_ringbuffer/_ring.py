@@ -8,7 +8,7 @@ from itertools import accumulate
 import threading
 import time
 from types import TracebackType
-from typing import Any, Iterable, Iterator, List, Optional, Set, Type, TypeVar
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Set, Type, TypeVar
 
 from ._errors import BufferTooSmall, InvalidArgument, PathArg, error_for
 from ._mrb_cffi import ffi, lib
@@ -28,7 +28,7 @@ _T = TypeVar("_T")
 _mrb_write = lib.mrb_write
 _mrb_read = lib.mrb_read
 _from_buffer = ffi.from_buffer
-_unpack = ffi.unpack
+_unpack: Callable[[Any, int], bytes] = ffi.unpack  # char * -> bytes
 
 _EFULL = lib.MRB_EFULL
 _EEMPTY = lib.MRB_EEMPTY
@@ -120,6 +120,20 @@ class RingBuffer:
         "__weakref__",
     )
 
+    _ring: Any  # struct mrb_ring *, owned
+    _path: str
+    _capacity: int
+    _max_message_size: int
+    _consumer_lock: threading.Lock
+    _scratch: Any  # char[], read()'s destination
+    _scratch_size: int
+    _length: Any  # size_t *, the consumer calls' length cell
+    _batch_buffer: Any  # char[], read_many()'s destination
+    _batch_lengths: Any  # size_t[]
+    _live_views: Set[_RingView]
+    _lingering_views: List[memoryview]
+    _peeked: Optional[PeekedMessage]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(_NOT_CONSTRUCTIBLE)
 
@@ -134,11 +148,11 @@ class RingBuffer:
         self._scratch_size = min(self._max_message_size, _SCRATCH_LIMIT)
         self._scratch = _new_uninitialized("char[]", self._scratch_size)
         self._length = ffi.new("size_t *")
-        self._batch_buffer: Any = None
-        self._batch_lengths: Any = None
-        self._live_views: Set[_RingView] = set()
-        self._lingering_views: List[memoryview] = []
-        self._peeked: Optional[PeekedMessage] = None
+        self._batch_buffer = None
+        self._batch_lengths = None
+        self._live_views = set()
+        self._lingering_views = []
+        self._peeked = None
         return self
 
     @classmethod
@@ -215,8 +229,8 @@ class RingBuffer:
     def _release_views(self) -> bool:
         """Aborts open reservations and releases every view handed out;
         False if some view is still exported (unmapping would be unsafe)."""
-        for view in list(self._live_views):
-            view._invalidate()
+        for ring_view in list(self._live_views):
+            ring_view._invalidate()
         still_exported = []
         for view in self._lingering_views:
             try:
@@ -467,9 +481,7 @@ class RingBuffer:
         finally:
             self._consumer_lock.release()
 
-    def read_many(
-        self, max_count: int, timeout: Optional[float] = None
-    ) -> List[bytes]:
+    def read_many(self, max_count: int, timeout: Optional[float] = None) -> List[bytes]:
         """Returns up to ``max_count`` available messages with one call into C
         (an empty list when there are none).
 
@@ -502,7 +514,7 @@ class RingBuffer:
                     raise error_for(rc)
                 size = lengths[0]
                 buf = _new_uninitialized("char[]", size)
-            ends = list(accumulate(_unpack(lengths, rc)))
+            ends = list(accumulate(ffi.unpack(lengths, rc)))
             batch = ffi.buffer(buf, ends[-1])
             if ends[-1] <= _SMALL_MESSAGES_BYTES * rc:
                 # Small messages: one copy out of C, then cheap bytes slices.
@@ -565,4 +577,3 @@ class RingBuffer:
         if rc < 0:
             raise error_for(rc)
         return int(rc)
-

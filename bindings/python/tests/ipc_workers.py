@@ -71,14 +71,20 @@ def consume(path: str, producers: int, count: int, batch: int, results: Any) -> 
                             f"expected {next_seq[producer]}"
                         )
                     if zlib.crc32(body) != crc or body != payload(producer, seq):
-                        raise AssertionError(f"producer {producer} seq {seq}: bad payload")
+                        raise AssertionError(
+                            f"producer {producer} seq {seq}: bad payload"
+                        )
                     next_seq[producer] = seq + 1
                     payload_bytes += len(body)
                     received += 1
             leftover = rb.try_read()
         results.put(
-            {"received": received, "next_seq": next_seq, "bytes": payload_bytes,
-             "leftover": leftover}
+            {
+                "received": received,
+                "next_seq": next_seq,
+                "bytes": payload_bytes,
+                "leftover": leftover,
+            }
         )
     except BaseException as exc:
         results.put({"error": repr(exc)})

@@ -59,18 +59,20 @@ def test_batches_longer_than_one_c_chunk(ring_path: pathlib.Path) -> None:
     with RingBuffer.create(ring_path, 1 << 20) as rb:
         messages = [b"%06d" % i for i in range(3000)]
         assert rb.write_many(messages) == 3000
-        received = []
+        received: list[bytes] = []
         while len(received) < 3000:
             received += rb.read_many(700)
         assert received == messages
 
 
-def test_read_many_with_messages_above_the_batch_buffer(ring_path: pathlib.Path) -> None:
+def test_read_many_with_messages_above_the_batch_buffer(
+    ring_path: pathlib.Path,
+) -> None:
     with RingBuffer.create(ring_path, 1 << 21) as rb:
         big = [bytes([i]) * (300 * 1024) for i in range(3)]
         small = [b"s1", b"s2"]
         assert rb.write_many(big + small) == 5
-        received = []
+        received: list[bytes] = []
         while len(received) < 5:
             batch = rb.read_many(10)
             assert batch

@@ -36,18 +36,14 @@ WRITABLE_SOURCES: dict[str, Callable[[], Any]] = {
 }
 
 
-@pytest.mark.parametrize(
-    "make", WRITABLE_SOURCES.values(), ids=WRITABLE_SOURCES.keys()
-)
+@pytest.mark.parametrize("make", WRITABLE_SOURCES.values(), ids=WRITABLE_SOURCES.keys())
 def test_write_accepts(rb: RingBuffer, make: Callable[[], Any]) -> None:
     source = make()
     rb.write(source)
     assert rb.read() == PAYLOAD
 
 
-@pytest.mark.parametrize(
-    "make", WRITABLE_SOURCES.values(), ids=WRITABLE_SOURCES.keys()
-)
+@pytest.mark.parametrize("make", WRITABLE_SOURCES.values(), ids=WRITABLE_SOURCES.keys())
 def test_write_many_accepts(rb: RingBuffer, make: Callable[[], Any]) -> None:
     assert rb.write_many([make(), b"tail"]) == 2
     assert rb.read_many(10) == [PAYLOAD, b"tail"]
@@ -81,7 +77,9 @@ READ_TARGETS: dict[str, Callable[[int], Any]] = {
 
 
 @pytest.mark.parametrize("make", READ_TARGETS.values(), ids=READ_TARGETS.keys())
-def test_read_into_fills_the_front_only(rb: RingBuffer, make: Callable[[int], Any]) -> None:
+def test_read_into_fills_the_front_only(
+    rb: RingBuffer, make: Callable[[int], Any]
+) -> None:
     target = make(100)
     memoryview(target).cast("B")[:] = b"\xee" * 100
     rb.write(PAYLOAD)

@@ -108,10 +108,17 @@ def test_version_error_on_create_over_it(ring_path: pathlib.Path) -> None:
         (CAPACITY, struct.pack("<Q", 0)),
         (FEATURE_FLAGS, struct.pack("<I", 1)),
     ],
-    ids=["header size", "capacity vs file size", "capacity not 2^n", "capacity 0",
-         "unknown feature"],
+    ids=[
+        "header size",
+        "capacity vs file size",
+        "capacity not 2^n",
+        "capacity 0",
+        "unknown feature",
+    ],
 )
-def test_inconsistent_header(ring_path: pathlib.Path, offset: int, value: bytes) -> None:
+def test_inconsistent_header(
+    ring_path: pathlib.Path, offset: int, value: bytes
+) -> None:
     make_ring(ring_path)
     patch(ring_path, offset, value)
     with pytest.raises(FormatError):
@@ -162,8 +169,7 @@ def test_garbage_record_area_is_not_a_message(ring_path: pathlib.Path) -> None:
 def test_random_damage_never_crashes(tmp_path: pathlib.Path) -> None:
     """Flips random bytes of valid rings in a child interpreter: every
     outcome must be a message or a RingBufferError, never a crash."""
-    script = textwrap.dedent(
-        """
+    script = textwrap.dedent("""
         import os, random, sys
         from mmap_ringbuffer import RingBuffer, RingBufferError
 
@@ -195,8 +201,7 @@ def test_random_damage_never_crashes(tmp_path: pathlib.Path) -> None:
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
             os.unlink(path)
         print(sorted(outcomes.items()))
-        """
-    )
+        """)
     done = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path)],
         capture_output=True,

@@ -105,7 +105,9 @@ CLOSED_CALLS: dict[str, Callable[[RingBuffer], Any]] = {
 
 
 @pytest.mark.parametrize("call", CLOSED_CALLS.values(), ids=CLOSED_CALLS.keys())
-def test_calls_on_a_closed_handle(rb: RingBuffer, call: Callable[[RingBuffer], Any]) -> None:
+def test_calls_on_a_closed_handle(
+    rb: RingBuffer, call: Callable[[RingBuffer], Any]
+) -> None:
     rb.write(b"pending")
     rb.close()
     with pytest.raises(Closed) as info:
@@ -114,7 +116,9 @@ def test_calls_on_a_closed_handle(rb: RingBuffer, call: Callable[[RingBuffer], A
     assert info.value.code == lib.MRB_ECLOSED
 
 
-def test_second_consumer_handle_is_busy(rb: RingBuffer, ring_path: pathlib.Path) -> None:
+def test_second_consumer_handle_is_busy(
+    rb: RingBuffer, ring_path: pathlib.Path
+) -> None:
     rb.write(b"one")
     rb.write(b"two")
     assert rb.read() == b"one"  # attaches rb as the consumer

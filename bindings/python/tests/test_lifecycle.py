@@ -200,7 +200,9 @@ def test_create_in_missing_directory(tmp_path: pathlib.Path) -> None:
         RingBuffer.create(tmp_path / "no" / "such.ring", 4096)
 
 
-def test_open_refuses_a_symlink(ring_path: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_open_refuses_a_symlink(
+    ring_path: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
     RingBuffer.create(ring_path, 4096).close()
     link = tmp_path / "link.ring"
     link.symlink_to(ring_path)

@@ -38,7 +38,9 @@ def test_producers_and_consumer_in_separate_processes(
     # Small ring: every producer fills it and waits many times; positions wrap.
     RingBuffer.create(ring_path, 8192).close()
     results = CTX.Queue()
-    consumer = run(ipc_workers.consume, str(ring_path), producers, count, batch, results)
+    consumer = run(
+        ipc_workers.consume, str(ring_path), producers, count, batch, results
+    )
     workers = [
         run(ipc_workers.produce, str(ring_path), p, count, batch)
         for p in range(producers)

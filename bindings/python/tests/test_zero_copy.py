@@ -139,7 +139,9 @@ def test_read_after_peek_consumes_and_invalidates_it(rb: RingBuffer) -> None:
     assert bytes(rb.peek()) == b"two"
 
 
-def test_close_aborts_open_reservations(rb: RingBuffer, ring_path: pathlib.Path) -> None:
+def test_close_aborts_open_reservations(
+    rb: RingBuffer, ring_path: pathlib.Path
+) -> None:
     reservation = rb.reserve(8)
     held = reservation.view
     rb.close()
