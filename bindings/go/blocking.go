@@ -9,7 +9,6 @@ import (
 	"context"
 	"runtime"
 	"time"
-	"unsafe"
 )
 
 // A blocking call waits in C for at most this long before Go checks its
@@ -72,7 +71,7 @@ func (r *RingBuffer) readWaitSlice(timeout C.int64_t) ([]byte, int64, error) {
 	r.readMu.Lock()
 	defer r.readMu.Unlock()
 	for {
-		res := int64(C.gomrb_read_wait(r.ring, unsafe.Pointer(unsafe.SliceData(r.scratch)),
+		res := int64(C.gomrb_read_wait(r.ring, bytePointer(r.scratch),
 			C.size_t(len(r.scratch)), timeout))
 		runtime.KeepAlive(r)
 		if retryWait(res) {
@@ -97,7 +96,7 @@ func (r *RingBuffer) WriteMsgContext(ctx context.Context, msg []byte) error {
 		if !ok {
 			return waitFailed(ctx)
 		}
-		res := int64(C.mrb_write_wait(r.ring, unsafe.Pointer(unsafe.SliceData(msg)), C.size_t(len(msg)), timeout))
+		res := int64(C.gomrb_write_wait(r.ring, bytePointer(msg), C.size_t(len(msg)), timeout))
 		runtime.KeepAlive(r)
 		switch {
 		case res == 0:

@@ -77,11 +77,19 @@ static int claim(struct mrb_handle *h, uint64_t record_size, uint64_t *position)
 			/* Pairs with the consumer's store in mrbi_publish_head: its
 			 * reads of the freed space happen before our writes. */
 			head = atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
-			if (tail - head > capacity || head % MRB_RECORD_ALIGNMENT != 0 ||
-			    tail % MRB_RECORD_ALIGNMENT != 0)
+			/* Read after the head, the tail is never behind it; our
+			 * copy may be, once others produced and the consumer read. */
+			uint64_t fresh =
+			    atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
+			if (fresh - head > capacity || head % MRB_RECORD_ALIGNMENT != 0 ||
+			    fresh % MRB_RECORD_ALIGNMENT != 0)
 				return MRB_ECORRUPT;
 			atomic_store_explicit(&hdr->consumer_position_cache, head,
 			                      memory_order_release);
+			if (fresh != tail) {
+				tail = fresh;
+				continue;
+			}
 			if (tail - head + need > capacity) {
 				/* A record longer than half the ring may never fit
 				 * behind a gap; taking the gap alone lets the

@@ -27,8 +27,8 @@
 
 #include "core_handle.h"
 
-#define MRB_SPIN_ITERATIONS  4000
-#define MRB_YIELD_ITERATIONS 8
+#define MRB_SPIN_NS          10000
+#define MRB_YIELD_ITERATIONS 4
 /* While a claimed record blocks the head, sleep in short slices so the
  * recovery check in the read path keeps running. */
 #define MRB_UNFINISHED_RECORD_SLICE_NS 10000000
@@ -107,8 +107,9 @@ static int writable(struct mrb_handle *h, size_t len, bool *unfinished)
 {
 	*unfinished = false;
 	struct mrb_file_header *hdr = h->header;
-	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_seq_cst);
+	/* Head first: a tail read after it is never behind it. */
 	uint64_t head = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
+	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_seq_cst);
 	if (tail - head > h->capacity)
 		return MRB_ECORRUPT;
 	uint64_t record_size = mrb_record_size(len);
@@ -129,7 +130,8 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 {
 	int64_t deadline = timeout_ns > 0 ? mrbi_now_ns() + timeout_ns : 0;
 	bool unfinished = false;
-	for (int i = 0; i < MRB_SPIN_ITERATIONS + MRB_YIELD_ITERATIONS; i++) {
+	int64_t spin_until = mrbi_now_ns() + MRB_SPIN_NS;
+	for (int i = 0, yields = 0; yields <= MRB_YIELD_ITERATIONS; i++) {
 		int rc = ready(h, len, &unfinished);
 		if (rc != MRB_EEMPTY && rc != MRB_EFULL)
 			return rc;
@@ -137,10 +139,12 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 			return MRB_ETIMEDOUT;
 		if (mrb_closing(h))
 			return MRB_ECLOSED;
-		if (i < MRB_SPIN_ITERATIONS)
+		if ((i & 63) != 63 || mrbi_now_ns() < spin_until) {
 			mrb_cpu_relax();
-		else
+		} else {
 			sched_yield();
+			yields++;
+		}
 	}
 	for (;;) {
 		atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);

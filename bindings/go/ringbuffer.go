@@ -127,7 +127,7 @@ func (r *RingBuffer) Close() error {
 // empty or longer than MaxMessageSize), ErrClosed or ErrCorrupt. It never
 // blocks; see WriteMsgContext.
 func (r *RingBuffer) WriteMsg(msg []byte) (bool, error) {
-	rc := C.mrb_write(r.ring, unsafe.Pointer(unsafe.SliceData(msg)), C.size_t(len(msg)))
+	rc := C.gomrb_write(r.ring, bytePointer(msg), C.size_t(len(msg)))
 	runtime.KeepAlive(r)
 	if rc != 0 {
 		return false, codeError(int64(rc))
@@ -143,7 +143,7 @@ func (r *RingBuffer) ReadMsg() ([]byte, error) {
 	r.readMu.Lock()
 	defer r.readMu.Unlock()
 	for {
-		res := C.gomrb_read(r.ring, unsafe.Pointer(unsafe.SliceData(r.scratch)), C.size_t(len(r.scratch)))
+		res := C.gomrb_read(r.ring, bytePointer(r.scratch), C.size_t(len(r.scratch)))
 		runtime.KeepAlive(r)
 		msg, retry, err := r.takeFromScratch(int64(res))
 		if !retry {
@@ -195,7 +195,7 @@ func tooSmall(res int64) (int, bool) {
 // ErrBufferTooSmall, and the message stays unread. Other errors as ReadMsg.
 func (r *RingBuffer) ReadMsgInto(dst []byte) (int, error) {
 	r.readMu.Lock()
-	res := int64(C.gomrb_read(r.ring, unsafe.Pointer(unsafe.SliceData(dst)), C.size_t(len(dst))))
+	res := int64(C.gomrb_read(r.ring, bytePointer(dst), C.size_t(len(dst))))
 	r.readMu.Unlock()
 	runtime.KeepAlive(r)
 	return intoResult(res)
@@ -225,4 +225,10 @@ func (r *RingBuffer) MaxMessageSize() int {
 	m := C.mrb_max_message_size(r.ring)
 	runtime.KeepAlive(r)
 	return int(m)
+}
+
+// bytePointer passes a byte slice to C (nil when it is empty). See shim.h
+// for why the C helpers take byte pointers.
+func bytePointer(b []byte) *C.uchar {
+	return (*C.uchar)(unsafe.SliceData(b))
 }

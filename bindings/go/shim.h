@@ -25,19 +25,41 @@ static inline int64_t gomrb_read_result(int rc, size_t len)
 	return rc;
 }
 
-static inline int64_t gomrb_read(struct mrb_ring *ring, void *buf, size_t cap)
+// Byte pointers rather than void *: cgo checks every unsafe.Pointer argument
+// for Go pointers on each call (cgocheck), which costs as much as the core's
+// work for a small message; a pointer to bytes cannot hold Go pointers, so it
+// is not checked.
+
+static inline int gomrb_write(struct mrb_ring *ring, const unsigned char *data, size_t len)
+{
+	return mrb_write(ring, data, len);
+}
+
+static inline int gomrb_write_wait(struct mrb_ring *ring, const unsigned char *data, size_t len,
+				   int64_t timeout_ns)
+{
+	return mrb_write_wait(ring, data, len, timeout_ns);
+}
+
+static inline int64_t gomrb_read(struct mrb_ring *ring, unsigned char *buf, size_t cap)
 {
 	size_t len = 0;
 	int rc = mrb_read(ring, buf, cap, &len);
 	return gomrb_read_result(rc, len);
 }
 
-static inline int64_t gomrb_read_wait(struct mrb_ring *ring, void *buf, size_t cap,
+static inline int64_t gomrb_read_wait(struct mrb_ring *ring, unsigned char *buf, size_t cap,
 				      int64_t timeout_ns)
 {
 	size_t len = 0;
 	int rc = mrb_read_wait(ring, buf, cap, &len, timeout_ns);
 	return gomrb_read_result(rc, len);
+}
+
+static inline int64_t gomrb_read_many(struct mrb_ring *ring, unsigned char *buf, size_t cap,
+				      size_t *lengths, size_t max_count)
+{
+	return mrb_read_many(ring, buf, cap, lengths, max_count);
 }
 
 // Writes count messages stored back to back at data (lengths in lens), in

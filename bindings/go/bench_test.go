@@ -1,0 +1,204 @@
+package ringbuffer
+
+// Benchmarks: one op is one message, so ns/op compare directly. Each ring
+// benchmark has a buffered-channel-of-[]byte baseline in the same run:
+//
+//	go test -run '^$' -bench . -benchtime 2s
+//
+// BenchmarkCgoCall measures one Go -> C -> Go crossing (mrb_capacity,
+// which does almost nothing), the fixed cost every unbatched call pays.
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+)
+
+var benchSizes = []int{64, 4096}
+
+const (
+	benchRingSize  = 4 << 20
+	benchBatch     = 64
+	benchChanDepth = 1024
+)
+
+func benchMessage(size int) []byte {
+	msg := make([]byte, size)
+	for i := range msg {
+		msg[i] = byte(i)
+	}
+	return msg
+}
+
+func BenchmarkCgoCall(b *testing.B) {
+	r, _ := newTestRing(b, 4096)
+	for i := 0; i < b.N; i++ {
+		r.Capacity()
+	}
+}
+
+// Single goroutine: write one message, read it back.
+func BenchmarkSingle(b *testing.B) {
+	for _, size := range benchSizes {
+		msg := benchMessage(size)
+		b.Run(fmt.Sprintf("%dB/Channel", size), func(b *testing.B) {
+			ch := make(chan []byte, benchChanDepth)
+			b.SetBytes(int64(size))
+			for i := 0; i < b.N; i++ {
+				ch <- msg
+				<-ch
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/WriteMsg+ReadMsg", size), func(b *testing.B) {
+			r, _ := newTestRing(b, benchRingSize)
+			b.SetBytes(int64(size))
+			for i := 0; i < b.N; i++ {
+				if _, err := r.WriteMsg(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.ReadMsg(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/WriteMsg+ReadMsgInto", size), func(b *testing.B) {
+			r, _ := newTestRing(b, benchRingSize)
+			dst := make([]byte, size)
+			b.SetBytes(int64(size))
+			for i := 0; i < b.N; i++ {
+				if _, err := r.WriteMsg(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.ReadMsgInto(dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/Batch%d", size, benchBatch), func(b *testing.B) {
+			r, _ := newTestRing(b, benchRingSize)
+			batch := make([][]byte, benchBatch)
+			for i := range batch {
+				batch[i] = msg
+			}
+			buf := make([]byte, benchBatch*size)
+			lengths := make([]int, benchBatch)
+			b.SetBytes(int64(size))
+			for done := 0; done < b.N; {
+				n := benchBatch
+				if b.N-done < n {
+					n = b.N - done
+				}
+				if w, err := r.WriteBatch(batch[:n]); w != n || err != nil {
+					b.Fatal(w, err)
+				}
+				for read := 0; read < n; {
+					got, err := r.ReadBatchInto(buf, lengths[:n-read])
+					if err != nil {
+						b.Fatal(err)
+					}
+					read += got
+				}
+				done += n
+			}
+		})
+	}
+}
+
+// A producer goroutine and a consumer goroutine.
+func BenchmarkProducerConsumer(b *testing.B) {
+	for _, size := range benchSizes {
+		msg := benchMessage(size)
+		b.Run(fmt.Sprintf("%dB/Channel", size), func(b *testing.B) {
+			ch := make(chan []byte, benchChanDepth)
+			b.SetBytes(int64(size))
+			go func() {
+				for i := 0; i < b.N; i++ {
+					ch <- msg
+				}
+			}()
+			for i := 0; i < b.N; i++ {
+				<-ch
+			}
+		})
+		// The drop-in way: non-blocking calls, yielding while full or empty.
+		b.Run(fmt.Sprintf("%dB/WriteMsg+ReadMsgInto", size), func(b *testing.B) {
+			r, _ := newTestRing(b, benchRingSize)
+			dst := make([]byte, size)
+			b.SetBytes(int64(size))
+			go func() {
+				for i := 0; i < b.N; {
+					if _, err := r.WriteMsg(msg); err == nil {
+						i++
+					} else if err == ErrBufferFull {
+						runtime.Gosched()
+					} else {
+						panic(err)
+					}
+				}
+			}()
+			for i := 0; i < b.N; {
+				if _, err := r.ReadMsgInto(dst); err == nil {
+					i++
+				} else if err == ErrBufferEmpty {
+					runtime.Gosched()
+				} else {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/Context", size), func(b *testing.B) {
+			r, _ := newTestRing(b, benchRingSize)
+			ctx := context.Background()
+			b.SetBytes(int64(size))
+			go func() {
+				for i := 0; i < b.N; i++ {
+					if err := r.WriteMsgContext(ctx, msg); err != nil {
+						panic(err)
+					}
+				}
+			}()
+			for i := 0; i < b.N; i++ {
+				if _, err := r.ReadMsgContext(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/Batch%d", size, benchBatch), func(b *testing.B) {
+			r, _ := newTestRing(b, benchRingSize)
+			batch := make([][]byte, benchBatch)
+			for i := range batch {
+				batch[i] = msg
+			}
+			buf := make([]byte, benchBatch*size)
+			lengths := make([]int, benchBatch)
+			b.SetBytes(int64(size))
+			go func() {
+				for done := 0; done < b.N; {
+					n := benchBatch
+					if b.N-done < n {
+						n = b.N - done
+					}
+					w, err := r.WriteBatch(batch[:n])
+					done += w
+					if err == ErrBufferFull {
+						runtime.Gosched()
+					} else if err != nil {
+						panic(err)
+					}
+				}
+			}()
+			for read := 0; read < b.N; {
+				got, err := r.ReadBatchInto(buf, lengths)
+				if err == ErrBufferEmpty {
+					runtime.Gosched()
+					continue
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				read += got
+			}
+		})
+	}
+}

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Bazel test: `go vet` and `go test -race -short` of the Go binding, with no
+# rules_go. The package and the core are copied (symlinks dereferenced) out
+# of the runfiles tree into a scratch repository layout, so the module-zip
+# test sees regular files and the sync test finds ../../core.
+set -eu
+
+go=""
+for candidate in "${GOROOT_HINT:-/usr/local/go}/bin/go" /usr/local/go/bin/go $(command -v go || true); do
+	if [ -x "$candidate" ]; then
+		go=$candidate
+		break
+	fi
+done
+if [ -z "$go" ]; then
+	echo "go_test.sh: no go command (looked in \$GOROOT_HINT/bin, /usr/local/go/bin, PATH)" >&2
+	exit 1
+fi
+
+runfiles=$(cd "$(dirname "$0")/../.." && pwd)
+scratch=${TEST_TMPDIR:?}/go-test
+mkdir -p "$scratch/repo/bindings" "$scratch/home" "$scratch/tmp"
+cp -RL "$runfiles/core" "$scratch/repo/core"
+cp -RL "$runfiles/bindings/go" "$scratch/repo/bindings/go"
+
+export HOME="$scratch/home" GOCACHE="$scratch/cache" GOPATH="$scratch/gopath" TMPDIR="$scratch/tmp"
+export GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=1 GOWORK=off
+export PATH="$(dirname "$go"):$PATH"
+
+cd "$scratch/repo/bindings/go"
+"$go" version
+echo "== go vet"
+"$go" vet ./...
+echo "== go test -race -short"
+"$go" test -race -short -count=1 ./...
