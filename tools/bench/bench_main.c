@@ -237,6 +237,7 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 		o->wakeup_samples = o->quick ? 40 : 500;
 	}
 	o->round_trips = o->quick ? 2000 : 20000;
+	o->path_cost_bytes = o->quick ? 4 << 20 : 64 << 20;
 	for (int s = 0; s < o->size_count; s++) {
 		if (o->sizes[s] > o->ring_bytes / 4) {
 			fprintf(stderr, "%s: message size %zu needs --ring-size of at least %zu\n",
@@ -326,7 +327,7 @@ static int run_matrix(struct bench_run *run)
 	if (run->cells == NULL || run->trial_rates == NULL) {
 		return -1;
 	}
-	int total = 2, done = 0;
+	int total = 3, done = 0;
 	for (int r = 0; r < bench_row_count; r++) {
 		for (int s = 0; s < o->size_count; s++) {
 			struct bench_cell *cell = &run->cells[r * o->size_count + s];
@@ -366,6 +367,16 @@ static int run_matrix(struct bench_run *run)
 				progress(run, ++done, total, what);
 				run_trial(run, cell, repeat);
 			}
+		}
+	}
+	progress(run, ++done, total, "path cost on one core");
+	for (int s = 0; s < o->size_count; s++) {
+		size_t messages = (size_t)o->path_cost_bytes / o->sizes[s];
+		messages = messages < 256 ? 256 : messages > 200000 ? 200000 : messages;
+		bench_measure_path_cost(&run->path_cost[s], o->sizes[s], o->dir, run->consumer_cpu,
+					(int)messages);
+		if (!run->path_cost[s].ok) {
+			run->ok = 0;
 		}
 	}
 	progress(run, ++done, total, "wake-up latency");

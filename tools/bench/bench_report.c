@@ -158,6 +158,25 @@ void bench_print_table(FILE *out, const struct bench_run *run)
 		fprintf(out, "  %-56s %6s  (>= %g)  %s\n", t->label, number(v, a, sizeof(a)),
 			t->minimum, isnan(v) ? "not measured" : v >= t->minimum ? "met" : "MISSED");
 	}
+	fprintf(out, "\n");
+	print_header(out, run, "path cost on one core, ns/message");
+	for (int p = 0; p < BENCH_PATH_COUNT; p++) {
+		fprintf(out, "%-*s", LABEL_WIDTH, bench_path_labels[p]);
+		for (int s = 0; s < o->size_count; s++) {
+			const struct bench_path_cost *c = &run->path_cost[s];
+			char a[32];
+			fprintf(out, "%*s", COLUMN_WIDTH,
+				c->ok ? number(c->ns_per_message[p], a, sizeof(a)) : "FAILED");
+		}
+		fprintf(out, "\n");
+	}
+	for (int s = 0; s < o->size_count; s++) {
+		if (!run->path_cost[s].ok) {
+			char buf[32];
+			fprintf(out, "  path cost, %s: %s\n",
+				size_label(o->sizes[s], buf, sizeof(buf)), run->path_cost[s].error);
+		}
+	}
 	fprintf(out, "\nwake-up latency of a blocked reader (write -> read returns), %d samples, "
 		     "%lld us apart:\n",
 		o->wakeup_samples, (long long)(o->wakeup_gap_ns / 1000));
@@ -342,6 +361,23 @@ void bench_print_json(FILE *out, const struct bench_run *run)
 		fprintf(out, ", \"met\": %s}%s\n",
 			isnan(v) ? "null" : v >= t->minimum ? "true" : "false",
 			i + 1 < bench_target_count ? "," : "");
+	}
+	fprintf(out, "  ],\n  \"path_cost\": [\n");
+	for (int s = 0; s < o->size_count; s++) {
+		const struct bench_path_cost *c = &run->path_cost[s];
+		fprintf(out, "    {\"size\": %zu, \"ok\": %s, \"ns_per_message\": {", o->sizes[s],
+			c->ok ? "true" : "false");
+		for (int p = 0; p < BENCH_PATH_COUNT; p++) {
+			fprintf(out, "%s\"%s\": ", p ? ", " : "", bench_path_ids[p]);
+			json_number(out, c->ok ? c->ns_per_message[p] : NAN);
+		}
+		fprintf(out, "}, \"error\": ");
+		if (c->ok) {
+			fprintf(out, "null");
+		} else {
+			json_string(out, c->error);
+		}
+		fprintf(out, "}%s\n", s + 1 < o->size_count ? "," : "");
 	}
 	fprintf(out, "  ],\n  \"wakeup_latency\": [\n");
 	json_wakeup(out, &run->wakeup_mrb, o->wakeup_gap_ns);

@@ -10,6 +10,7 @@
 
 #include "bench_cell.h"
 #include "bench_latency.h"
+#include "bench_path_cost.h"
 
 #define BENCH_MAX_SIZES 8
 #define BENCH_MAX_CPUS 64
@@ -30,6 +31,7 @@ struct bench_options {
 	int wakeup_samples;
 	int64_t wakeup_gap_ns;
 	int round_trips;
+	int path_cost_bytes; /* payload per path-cost round */
 };
 
 /* A row of the matrix: a transport with a number of producers. */
@@ -84,6 +86,7 @@ struct bench_run {
 	double *trial_rates;
 	int cell_count;
 	struct bench_wakeup wakeup_mrb, wakeup_pipe;
+	struct bench_path_cost path_cost[BENCH_MAX_SIZES];
 	int ok;
 };
 

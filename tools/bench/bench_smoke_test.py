@@ -101,6 +101,15 @@ class BenchSmokeTest(unittest.TestCase):
             self.assertEqual(target["met"], target["value"] >= target["minimum"])
         for key in ("start", "end"):
             self.assertTrue(is_positive_number(doc["round_trip"][key]["median_ns"]))
+        self.assertEqual([c["size"] for c in doc["path_cost"]], SIZES)
+        for cost in doc["path_cost"]:
+            self.assertTrue(cost["ok"], cost)
+            self.assertEqual(
+                sorted(cost["ns_per_message"]),
+                ["minimal", "mrb_read", "mrb_read_batch", "mrb_write_batch"],
+            )
+            for value in cost["ns_per_message"].values():
+                self.assertTrue(is_positive_number(value), cost)
         ids = [w["id"] for w in doc["wakeup_latency"]]
         self.assertEqual(ids, ["mrb_read_wait", "pipe"])
         for wakeup in doc["wakeup_latency"]:
@@ -124,6 +133,7 @@ class BenchSmokeTest(unittest.TestCase):
             "mrb 2 producers, write + read_batch",
             "mrb write_batch + read_batch",
             "cross-core round trip",
+            "path cost on one core",
             "targets",
             "wake-up latency",
         ):
