@@ -32,4 +32,9 @@ cd "$scratch/repo/bindings/go"
 echo "== go vet"
 "$go" vet ./...
 echo "== go test -race -short"
-"$go" test -race -short -count=1 ./...
+if ! "$go" test -race -short -count=1 -v ./... >"$scratch/test.log" 2>&1; then
+	cat "$scratch/test.log"
+	exit 1
+fi
+# Passing: show the result lines and any skipped test, not every log line.
+grep -E '^(--- (PASS|SKIP)|ok|PASS)' "$scratch/test.log"

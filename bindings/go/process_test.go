@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,6 +25,12 @@ const (
 const crossProcessMaxBody = 200
 
 func TestMain(m *testing.M) {
+	// The cgo pointer checks stay on: they are what catches a Go pointer
+	// handed to C in memory that holds Go pointers.
+	if strings.Contains(os.Getenv("GODEBUG"), "cgocheck=0") {
+		fmt.Fprintln(os.Stderr, "refusing to test with GODEBUG=cgocheck=0")
+		os.Exit(2)
+	}
 	if path := os.Getenv(producerPathEnv); path != "" {
 		os.Exit(runProducerProcess(path))
 	}
