@@ -33,6 +33,10 @@ status=0
 for pid in $producer_pids; do
 	wait "$pid" || status=1
 done
+if [ "$status" -ne 0 ]; then
+	# The consumer would only time out waiting for the missing messages.
+	kill "$consumer_pid" 2>/dev/null
+	fail "a producer failed"
+fi
 wait "$consumer_pid" || fail "$consumer consumer"
-[ "$status" -eq 0 ] || fail "a producer failed"
 echo "PASS: producers ($producer_langs) -> $consumer consumer"
