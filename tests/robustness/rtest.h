@@ -103,13 +103,15 @@ static inline const char *rtest_dir(void)
 	return dir;
 }
 
-/* A path inside the scratch directory; the returned buffer is one of a few
- * rotating static buffers, enough for the handful a test holds at once. */
+/* A path inside the scratch directory, in static storage that lives as
+ * long as the program (up to 64 paths per test). */
 static inline const char *rtest_path(const char *name)
 {
-	static char paths[8][640];
+	static char paths[64][640];
 	static unsigned next;
-	char *p = paths[next++ % 8];
+	if (next == 64)
+		FAIL("more than 64 scratch paths");
+	char *p = paths[next++];
 	snprintf(p, sizeof(paths[0]), "%s/%s", rtest_dir(), name);
 	return p;
 }

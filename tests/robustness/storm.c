@@ -324,8 +324,14 @@ int main(int argc, char **argv)
 	int long_mode = argc > 1 && strcmp(argv[1], "--long") == 0;
 	int64_t kill_ns = (long_mode ? (argc > 2 ? atoll(argv[2]) : 300) : 8) * 1000000000LL;
 	rtest_watchdog((unsigned)(kill_ns / 1000000000) + 240);
-	rng_state ^= (uint64_t)getpid() << 20;
-	printf("rng seed %" PRIu64 "\n", rng_state);
+	/* Random kill timing per run; STORM_SEED=<n> replays a run's choices
+	 * (the exact interleaving still differs). */
+	const char *seed = getenv("STORM_SEED");
+	rng_state = seed != NULL ? strtoull(seed, NULL, 10)
+	                         : (uint64_t)rtest_now_ns() ^ ((uint64_t)getpid() << 32);
+	if (rng_state == 0)
+		rng_state = 1;
+	printf("STORM_SEED=%" PRIu64 "\n", rng_state);
 
 	/* Sized for ~200k messages a second, reserved lazily. */
 	log_capacity = (uint64_t)(kill_ns / 1000000000 + 30) * 200000;
