@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, List, Tuple
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # run from a source checkout
 
-from mmap_ringbuffer import BufferFull, RingBuffer  # noqa: E402
+from mmap_ringbuffer import RingBuffer  # noqa: E402
 
 CTX = multiprocessing.get_context("spawn")
 BATCH = 256
@@ -42,39 +42,33 @@ def ring_producer(path: str, message: bytes, count: int, start: Any) -> None:
     with RingBuffer.open(path) as rb:
         start.wait()
         write = rb.write
+        forever = math.inf
         for _ in range(count):
-            try:
-                write(message)
-            except BufferFull:
-                write(message, timeout=math.inf)
+            write(message, timeout=forever)
 
 
 def ring_consumer(path: str, count: int, start: Any) -> int:
     with RingBuffer.open(path) as rb:
-        try_read = rb.try_read
+        read = rb.read
+        forever = math.inf
         seen = 0
         start.wait()
         for _ in range(count):
-            message = try_read()
-            if message is None:
-                message = rb.read(timeout=math.inf)
-            seen += len(message)
+            seen += len(read(timeout=forever))
         return seen
 
 
 def ring_batch_producer(path: str, message: bytes, count: int, start: Any) -> None:
     batch = [message] * BATCH
     with RingBuffer.open(path) as rb:
+        write_many = rb.write_many
+        forever = math.inf
         start.wait()
         remaining = count
         while remaining:
             pending = batch[: min(BATCH, remaining)]
             while pending:
-                try:
-                    written = rb.write_many(pending)
-                except BufferFull:
-                    rb.write(pending[0], timeout=math.inf)
-                    written = 1
+                written = write_many(pending, timeout=forever)
                 pending = pending[written:]
                 remaining -= written
 
@@ -82,13 +76,12 @@ def ring_batch_producer(path: str, message: bytes, count: int, start: Any) -> No
 def ring_batch_consumer(path: str, count: int, start: Any) -> int:
     with RingBuffer.open(path) as rb:
         read_many = rb.read_many
+        forever = math.inf
         seen = 0
         received = 0
         start.wait()
         while received < count:
-            messages = read_many(BATCH)
-            if not messages:
-                messages = read_many(BATCH, timeout=math.inf)
+            messages = read_many(BATCH, timeout=forever)
             received += len(messages)
             seen += sum(map(len, messages))
         return seen

@@ -8,7 +8,18 @@ from itertools import accumulate
 import threading
 import time
 from types import TracebackType
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Set, Type, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Set,
+    Tuple,
+    Type,
+    TypeVar,
+)
 
 from ._errors import BufferTooSmall, InvalidArgument, PathArg, error_for
 from ._mrb_cffi import ffi, lib
@@ -112,6 +123,7 @@ class RingBuffer:
         "_scratch",
         "_scratch_size",
         "_length",
+        "_read_args",
         "_batch_buffer",
         "_batch_lengths",
         "_live_views",
@@ -128,6 +140,7 @@ class RingBuffer:
     _scratch: Any  # char[], read()'s destination
     _scratch_size: int
     _length: Any  # size_t *, the consumer calls' length cell
+    _read_args: Tuple[Any, Any, int, Any]  # mrb_read's arguments, ready made
     _batch_buffer: Any  # char[], read_many()'s destination
     _batch_lengths: Any  # size_t[]
     _live_views: Set[_RingView]
@@ -148,6 +161,7 @@ class RingBuffer:
         self._scratch_size = min(self._max_message_size, _SCRATCH_LIMIT)
         self._scratch = _new_uninitialized("char[]", self._scratch_size)
         self._length = ffi.new("size_t *")
+        self._read_args = (ring, self._scratch, self._scratch_size, self._length)
         self._batch_buffer = None
         self._batch_lengths = None
         self._live_views = set()
@@ -319,13 +333,15 @@ class RingBuffer:
         none) waits for room and raises :class:`Timeout` when it expires.
         Also raises InvalidSize (empty or above max_message_size), Closed.
         """
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
         if type(data) is not bytes:
             data = _from_buffer(data)
-        if timeout is None:
-            rc = _mrb_write(self._ring, data, len(data))
-            if rc:
-                raise error_for(rc)
+        rc = _mrb_write(self._ring, data, len(data))
+        if not rc:
             return
+        if timeout is None or rc != _EFULL:
+            raise error_for(rc)
         deadline = _deadline(timeout)
         while True:
             wait_ns = _next_slice_ns(deadline)
@@ -339,26 +355,57 @@ class RingBuffer:
             if wait_ns == 0:
                 raise error_for(_ETIMEDOUT)
 
-    def write_many(self, messages: Iterable[Any]) -> int:
+    def write_many(
+        self, messages: Iterable[Any], timeout: Optional[float] = None
+    ) -> int:
         """Writes messages in order with one call into C; returns how many
         were written, stopping at the first that does not fit (a prefix of
         ``messages``, so the caller can retry the rest).
 
-        Raises BufferFull / InvalidSize if not even the first message could
-        be written, Closed. An empty iterable writes nothing and returns 0.
-        The messages are joined into one buffer first (one copy per batch,
-        cheaper than a C object per message).
+        When not even the first message fits: with ``timeout=None`` raises
+        :class:`BufferFull`; with a timeout in seconds (``math.inf`` for
+        none) waits for room for it, then raises :class:`Timeout`. Also
+        raises InvalidSize (the first message is empty or too large), Closed.
+        An empty iterable writes nothing and returns 0. The messages are
+        joined into one buffer first (one copy per batch, cheaper than a C
+        object per message).
         """
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
         if not isinstance(messages, (list, tuple)):
             messages = list(messages)
         if not messages:
             return 0
         lengths = ffi.new("size_t[]", _byte_lengths(messages))
         joined = b"".join(messages)
-        rc = lib.mrb_py_write_joined(self._ring, joined, lengths, len(messages))
-        if rc < 0:
+        count = len(messages)
+        rc = lib.mrb_py_write_joined(self._ring, joined, lengths, count)
+        if rc >= 0:
+            return rc
+        if rc != _EFULL or timeout is None:
             raise error_for(rc)
-        return int(rc)
+        deadline = _deadline(timeout)
+        while True:
+            self._wait_writable(lengths[0], deadline)
+            rc = lib.mrb_py_write_joined(self._ring, joined, lengths, count)
+            if rc >= 0:
+                return rc
+            if rc != _EFULL:
+                raise error_for(rc)
+
+    def _wait_writable(self, size: int, deadline: float) -> None:
+        """Waits until a ``size``-byte message may fit; Timeout at the deadline."""
+        while True:
+            wait_ns = _next_slice_ns(deadline)
+            rc = lib.mrb_wait_writable(self._ring, size, wait_ns)
+            if rc >= 0:
+                return
+            if rc == _EINTR:
+                continue
+            if rc != _ETIMEDOUT and rc != _EFULL:
+                raise error_for(rc)
+            if wait_ns == 0:
+                raise error_for(_ETIMEDOUT)
 
     def reserve(self, size: int) -> Reservation:
         """Reserves room for a ``size``-byte message to fill in place.
@@ -395,37 +442,43 @@ class RingBuffer:
         when it expires. Ctrl-C interrupts the wait. Also raises Closed,
         ConsumerBusy, CorruptError.
         """
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
         lock = self._consumer_lock
         if not lock.acquire(False):
             raise error_for(lib.MRB_ECONSUMER_BUSY)
         try:
             if self._peeked is not None:
                 self._peeked._detach()
-            buf = self._scratch
-            size = self._scratch_size
-            length = self._length
-            if timeout is None:
-                rc = _mrb_read(self._ring, buf, size, length)
-                if rc == 0:
-                    return _unpack(buf, length[0])
-                return self._read_large(rc)
-            deadline = _deadline(timeout)
-            while True:
-                wait_ns = _next_slice_ns(deadline)
-                rc = lib.mrb_read_wait(self._ring, buf, size, length, wait_ns)
-                if rc == 0:
-                    return _unpack(buf, length[0])
-                if rc == _EBUFFER_TOO_SMALL:
-                    size = length[0]
-                    buf = _new_uninitialized("char[]", size)
-                elif rc == _EINTR:
-                    continue
-                elif rc != _ETIMEDOUT and rc != _EEMPTY:
-                    raise error_for(rc)
-                elif wait_ns == 0:
-                    raise error_for(_ETIMEDOUT)
+            rc = _mrb_read(*self._read_args)
+            if rc == 0:
+                return _unpack(self._scratch, self._length[0])
+            if rc == _EEMPTY and timeout is not None:
+                return self._read_wait(timeout)
+            return self._read_large(rc)
         finally:
             lock.release()
+
+    def _read_wait(self, timeout: float) -> bytes:
+        """read()'s blocking part; the caller holds the consumer lock."""
+        buf = self._scratch
+        size = self._scratch_size
+        length = self._length
+        deadline = _deadline(timeout)
+        while True:
+            wait_ns = _next_slice_ns(deadline)
+            rc = lib.mrb_read_wait(self._ring, buf, size, length, wait_ns)
+            if rc == 0:
+                return _unpack(buf, length[0])
+            if rc == _EBUFFER_TOO_SMALL:
+                size = length[0]
+                buf = _new_uninitialized("char[]", size)
+            elif rc == _EINTR:
+                continue
+            elif rc != _ETIMEDOUT and rc != _EEMPTY:
+                raise error_for(rc)
+            elif wait_ns == 0:
+                raise error_for(_ETIMEDOUT)
 
     def try_read(self) -> Optional[bytes]:
         """Returns the next message, or None when the ring is empty."""
@@ -435,10 +488,9 @@ class RingBuffer:
         try:
             if self._peeked is not None:
                 self._peeked._detach()
-            length = self._length
-            rc = _mrb_read(self._ring, self._scratch, self._scratch_size, length)
+            rc = _mrb_read(*self._read_args)
             if rc == 0:
-                return _unpack(self._scratch, length[0])
+                return _unpack(self._scratch, self._length[0])
             if rc == _EEMPTY:
                 return None
             return self._read_large(rc)
@@ -485,46 +537,56 @@ class RingBuffer:
         """Returns up to ``max_count`` available messages with one call into C
         (an empty list when there are none).
 
-        With a timeout in seconds, first waits up to that long for at least
-        one message (raising :class:`Timeout`). Raises Closed, ConsumerBusy.
+        With a timeout in seconds (``math.inf`` for none), waits up to that
+        long for at least one message, then raises :class:`Timeout`. Also
+        raises Closed, ConsumerBusy, CorruptError.
         """
         if max_count <= 0:
             raise ValueError(f"max_count must be positive, got {max_count}")
-        if timeout is not None:
-            self._wait_readable(timeout)
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
         self._acquire_consumer()
         try:
-            lengths = self._batch_lengths
-            if lengths is None or len(lengths) < max_count:
-                lengths = self._batch_lengths = _new_uninitialized(
-                    "size_t[]", max_count
-                )
-            buf = self._batch_buffer
-            if buf is None:
-                size = max(_BATCH_BUFFER_BYTES, self._scratch_size)
-                buf = self._batch_buffer = _new_uninitialized("char[]", size)
-            size = len(buf)
-            while True:
-                rc = lib.mrb_read_many(self._ring, buf, size, lengths, max_count)
-                if rc > 0:
-                    break
-                if rc == _EEMPTY:
-                    return []
-                if rc != _EBUFFER_TOO_SMALL:
-                    raise error_for(rc)
-                size = lengths[0]
-                buf = _new_uninitialized("char[]", size)
-            ends = list(accumulate(ffi.unpack(lengths, rc)))
-            batch = ffi.buffer(buf, ends[-1])
-            if ends[-1] <= _SMALL_MESSAGES_BYTES * rc:
-                # Small messages: one copy out of C, then cheap bytes slices.
-                batch = batch[:]
-            return [batch[start:end] for start, end in zip([0, *ends], ends)]
+            messages = self._read_many_now(max_count)
+            if messages or timeout is None:
+                return messages
+            deadline = _deadline(timeout)
+            while not messages:
+                self._wait_readable(deadline)
+                messages = self._read_many_now(max_count)
+            return messages
         finally:
             self._consumer_lock.release()
 
-    def _wait_readable(self, timeout: float) -> None:
-        deadline = _deadline(timeout)
+    def _read_many_now(self, max_count: int) -> List[bytes]:
+        """read_many() without waiting; the caller holds the consumer lock."""
+        lengths = self._batch_lengths
+        if lengths is None or len(lengths) < max_count:
+            lengths = self._batch_lengths = _new_uninitialized("size_t[]", max_count)
+        buf = self._batch_buffer
+        if buf is None:
+            size = max(_BATCH_BUFFER_BYTES, self._scratch_size)
+            buf = self._batch_buffer = _new_uninitialized("char[]", size)
+        size = len(buf)
+        while True:
+            rc = lib.mrb_read_many(self._ring, buf, size, lengths, max_count)
+            if rc > 0:
+                break
+            if rc == _EEMPTY:
+                return []
+            if rc != _EBUFFER_TOO_SMALL:
+                raise error_for(rc)
+            size = lengths[0]
+            buf = _new_uninitialized("char[]", size)
+        ends = list(accumulate(ffi.unpack(lengths, rc)))
+        batch = ffi.buffer(buf, ends[-1])
+        if ends[-1] <= _SMALL_MESSAGES_BYTES * rc:
+            # Small messages: one copy out of C, then cheap bytes slices.
+            batch = batch[:]
+        return [batch[start:end] for start, end in zip([0, *ends], ends)]
+
+    def _wait_readable(self, deadline: float) -> None:
+        """Waits until a message may be readable; Timeout at the deadline."""
         while True:
             wait_ns = _next_slice_ns(deadline)
             rc = lib.mrb_wait_readable(self._ring, wait_ns)

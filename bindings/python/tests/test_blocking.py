@@ -186,3 +186,22 @@ def test_writers_on_many_threads(rb: RingBuffer) -> None:
         assert seq == last[tid] + 1
         last[tid] = seq
     assert all(seq == per_thread - 1 for seq in last.values())
+
+
+def test_write_many_waits_for_room(rb: RingBuffer) -> None:
+    message = b"b" * 400
+    written = rb.write_many([message] * 100)
+    assert 0 < written < 100
+    reader = soon(lambda: rb.read_many(3))
+    assert rb.write_many([message] * 3, timeout=math.inf) >= 1
+    reader.join()
+    with pytest.raises(Timeout):
+        while True:
+            rb.write_many([message] * 3, timeout=0.05)
+
+
+def test_write_many_timeout_validation(rb: RingBuffer) -> None:
+    with pytest.raises(ValueError):
+        rb.write_many([b"x"], timeout=-1)
+    with pytest.raises(ValueError):
+        rb.read_many(1, timeout=float("nan"))

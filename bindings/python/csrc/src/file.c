@@ -264,17 +264,18 @@ int mrb_close(struct mrb_ring *ring)
 	uint32_t old = atomic_fetch_or_explicit(&h->state, MRB_STATE_CLOSING, memory_order_acq_rel);
 	if ((old & MRB_STATE_OPEN) == 0 || (old & MRB_STATE_CLOSING) != 0)
 		return MRB_ECLOSED;
-	/* Wake this handle's sleepers; they see CLOSING and leave. Other
-	 * handles' sleepers wake spuriously and sleep again. */
+	/* Wake this handle's sleepers, if it has calls in progress; they see
+	 * CLOSING and leave. Other handles' sleepers wake spuriously and sleep
+	 * again, which is why an idle handle's close wakes nobody. */
 	for (;;) {
-		atomic_fetch_add_explicit(&h->header->data_seq, 1, memory_order_seq_cst);
-		atomic_fetch_add_explicit(&h->header->space_seq, 1, memory_order_seq_cst);
-		mrbi_futex_wake_all(&h->header->data_seq);
-		mrbi_futex_wake_all(&h->header->space_seq);
 		/* Pairs with the release in mrb_leave. */
 		uint32_t state = atomic_load_explicit(&h->state, memory_order_acquire);
 		if ((state & MRB_STATE_CALLS_MASK) == 0)
 			break;
+		atomic_fetch_add_explicit(&h->header->data_seq, 1, memory_order_seq_cst);
+		atomic_fetch_add_explicit(&h->header->space_seq, 1, memory_order_seq_cst);
+		mrbi_futex_wake_all(&h->header->data_seq);
+		mrbi_futex_wake_all(&h->header->space_seq);
 		struct timespec pause = {0, 100000};
 		nanosleep(&pause, NULL);
 	}
