@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 )
 
 var benchSizes = []int{64, 4096}
@@ -122,7 +123,7 @@ func BenchmarkProducerConsumer(b *testing.B) {
 			}
 		})
 		// The drop-in way: non-blocking calls, yielding while full or empty.
-		b.Run(fmt.Sprintf("%dB/WriteMsg+ReadMsgInto", size), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%dB/Msg/Poll", size), func(b *testing.B) {
 			r, _ := newTestRing(b, benchRingSize)
 			dst := make([]byte, size)
 			b.SetBytes(int64(size))
@@ -147,7 +148,7 @@ func BenchmarkProducerConsumer(b *testing.B) {
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("%dB/Context", size), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%dB/Msg/Context", size), func(b *testing.B) {
 			r, _ := newTestRing(b, benchRingSize)
 			ctx := context.Background()
 			b.SetBytes(int64(size))
@@ -164,41 +165,62 @@ func BenchmarkProducerConsumer(b *testing.B) {
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("%dB/Batch%d", size, benchBatch), func(b *testing.B) {
-			r, _ := newTestRing(b, benchRingSize)
-			batch := make([][]byte, benchBatch)
-			for i := range batch {
-				batch[i] = msg
+		for _, consumer := range []string{"Poll", "Backoff", "Context"} {
+			b.Run(fmt.Sprintf("%dB/Batch%d/%s", size, benchBatch, consumer), func(b *testing.B) {
+				benchBatchProducerConsumer(b, msg, consumer)
+			})
+		}
+	}
+}
+
+// benchBatchProducerConsumer: the producer writes batches, yielding while the
+// ring is full; the consumer reads batches and, while the ring is empty,
+// polls (yielding), backs off (sleeping, so batches build up and the
+// producer's cache lines are left alone), or blocks (ReadBatchContext).
+func benchBatchProducerConsumer(b *testing.B, msg []byte, consumer string) {
+	r, _ := newTestRing(b, benchRingSize)
+	batch := make([][]byte, benchBatch)
+	for i := range batch {
+		batch[i] = msg
+	}
+	buf := make([]byte, benchBatch*len(msg))
+	lengths := make([]int, benchBatch)
+	ctx := context.Background()
+	b.SetBytes(int64(len(msg)))
+	go func() {
+		for done := 0; done < b.N; {
+			n := benchBatch
+			if b.N-done < n {
+				n = b.N - done
 			}
-			buf := make([]byte, benchBatch*size)
-			lengths := make([]int, benchBatch)
-			b.SetBytes(int64(size))
-			go func() {
-				for done := 0; done < b.N; {
-					n := benchBatch
-					if b.N-done < n {
-						n = b.N - done
-					}
-					w, err := r.WriteBatch(batch[:n])
-					done += w
-					if err == ErrBufferFull {
-						runtime.Gosched()
-					} else if err != nil {
-						panic(err)
-					}
-				}
-			}()
-			for read := 0; read < b.N; {
-				got, err := r.ReadBatchInto(buf, lengths)
-				if err == ErrBufferEmpty {
-					runtime.Gosched()
-					continue
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				read += got
+			w, err := r.WriteBatch(batch[:n])
+			done += w
+			if err == ErrBufferFull {
+				runtime.Gosched()
+			} else if err != nil {
+				panic(err)
 			}
-		})
+		}
+	}()
+	for read := 0; read < b.N; {
+		var got int
+		var err error
+		if consumer == "Context" {
+			got, err = r.ReadBatchContext(ctx, buf, lengths)
+		} else {
+			got, err = r.ReadBatchInto(buf, lengths)
+		}
+		if err == ErrBufferEmpty {
+			if consumer == "Backoff" {
+				time.Sleep(time.Microsecond)
+			} else {
+				runtime.Gosched()
+			}
+			continue
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		read += got
 	}
 }

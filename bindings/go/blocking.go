@@ -106,3 +106,28 @@ func (r *RingBuffer) WriteMsgContext(ctx context.Context, msg []byte) error {
 		}
 	}
 }
+
+// ReadBatchContext is ReadBatchInto that waits, until ctx is done, while
+// there is no message (then it returns ctx.Err()).
+func (r *RingBuffer) ReadBatchContext(ctx context.Context, buf []byte, lengths []int) (int, error) {
+	for {
+		n, err := r.ReadBatchInto(buf, lengths)
+		if err != ErrBufferEmpty {
+			return n, err
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		timeout, ok := sliceTimeout(ctx)
+		if !ok {
+			return 0, waitFailed(ctx)
+		}
+		r.readMu.Lock()
+		res := int64(C.mrb_wait_readable(r.ring, timeout))
+		r.readMu.Unlock()
+		runtime.KeepAlive(r)
+		if res != 0 && !retryWait(res) {
+			return 0, codeError(res)
+		}
+	}
+}

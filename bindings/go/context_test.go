@@ -145,3 +145,35 @@ func TestCloseWakesBlockedCalls(t *testing.T) {
 		t.Fatalf("WriteMsgContext after Close: %v; want ErrClosed", err)
 	}
 }
+
+func TestReadBatchContext(t *testing.T) {
+	r, _ := newTestRing(t, 4096)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	buf := make([]byte, 64)
+	lengths := make([]int, 8)
+	got := make(chan int, 1)
+	go func() {
+		n, err := r.ReadBatchContext(ctx, buf, lengths)
+		if err != nil {
+			t.Errorf("ReadBatchContext: %v", err)
+		}
+		got <- n
+	}()
+	if _, err := r.WriteBatch([][]byte{[]byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-got; n != 1 || lengths[0] != 1 || buf[0] != 'a' {
+		t.Fatalf("ReadBatchContext = %d, lengths[0] %d, %q", n, lengths[0], buf[:1])
+	}
+
+	short, cancelShort := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelShort()
+	if n, err := r.ReadBatchContext(short, buf, lengths); n != 0 || err != context.DeadlineExceeded {
+		t.Fatalf("ReadBatchContext(empty, deadline) = %d, %v", n, err)
+	}
+	r.Close()
+	if _, err := r.ReadBatchContext(ctx, buf, lengths); err != ErrClosed {
+		t.Fatalf("ReadBatchContext after Close: %v", err)
+	}
+}

@@ -36,8 +36,9 @@
 //
 // ReadMsgInto reads into a caller's buffer and allocates nothing.
 // WriteBatch, ReadBatch and ReadBatchInto cross into C once per batch.
-// ReadMsgContext and WriteMsgContext block (on a futex in the shared
-// mapping, so a write in any process wakes a reader) until ctx is done.
+// ReadMsgContext, WriteMsgContext and ReadBatchContext block (on a futex in
+// the shared mapping, so a write in any process wakes a reader) until ctx is
+// done; they wait in C in slices of at most 50 ms and check ctx in between.
 // Stats, Capacity and MaxMessageSize inspect the ring. A RingBuffer is safe
 // for concurrent use by many goroutines: writes are concurrent, reads on one
 // handle are serialized by a mutex, and Close may run concurrently with
