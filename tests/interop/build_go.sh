@@ -1,28 +1,27 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Builds a Go main package of this repository offline, against the Go binding
-# in bindings/go (through its go.mod's replace directive), with a private,
-# throw-away Go environment so nothing leaks in from (or out to) the caller.
+# Builds Go main packages of this repository offline, against the Go binding
+# in bindings/go (each package's go.mod points there with a replace
+# directive), in a private, throw-away Go environment so nothing leaks in from
+# (or out to) the caller. One call builds several programs sharing one build
+# cache, so the binding's C core is compiled once.
 #
-#   build_go.sh ROOT PACKAGE_DIR OUT
+#   build_go.sh ROOT PACKAGE_DIR=OUT [PACKAGE_DIR=OUT ...]
 #
-# ROOT is the repository (or Bazel execroot/runfiles) root, PACKAGE_DIR the
-# main package relative to it (e.g. tests/interop/go), OUT the binary to
-# write. The package and bindings/go are copied first (symlinks resolved), so
+# ROOT is the repository (or Bazel execroot/runfiles) root, PACKAGE_DIR a main
+# package relative to it (e.g. tests/interop/go), OUT the binary to write.
+# The packages and bindings/go are copied first (symlinks resolved), so
 # Bazel's symlinked input trees build like a checkout.
+# BUILD_GO_CACHE, if set, is a Go build cache kept between calls.
 set -eu
 
-[ $# -eq 3 ] || {
-	echo "usage: $0 ROOT PACKAGE_DIR OUT" >&2
+[ $# -ge 2 ] || {
+	echo "usage: $0 ROOT PACKAGE_DIR=OUT [PACKAGE_DIR=OUT ...]" >&2
 	exit 2
 }
 root=$1
-package=$2
-out=$3
-case "$out" in
-/*) ;;
-*) out=$(pwd)/$out ;;
-esac
+shift
+caller_dir=$(pwd)
 
 go=
 for candidate in "${GO:-}" "$(command -v go 2>/dev/null || true)" \
@@ -44,14 +43,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$work/src/$package" "$work/src/bindings/go"
-cp -RL "$root/$package/." "$work/src/$package/"
+mkdir -p "$work/src/bindings/go"
 cp -RL "$root/bindings/go/." "$work/src/bindings/go/"
-chmod -R u+w "$work/src"
 
-export HOME="$work/home" GOCACHE="$work/cache" GOPATH="$work/gopath" TMPDIR="$work"
+export HOME="$work/home" GOCACHE="${BUILD_GO_CACHE:-$work/cache}" GOPATH="$work/gopath" TMPDIR="$work"
 export GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=1 GOTELEMETRY=off
 export PATH="$(dirname "$go"):$PATH"
 mkdir -p "$HOME"
-cd "$work/src/$package"
-"$go" build -trimpath -o "$out" .
+for target in "$@"; do
+	package=${target%%=*}
+	out=${target#*=}
+	case "$out" in
+	/*) ;;
+	*) out=$caller_dir/$out ;;
+	esac
+	mkdir -p "$work/src/$package"
+	cp -RL "$root/$package/." "$work/src/$package/"
+	chmod -R u+w "$work/src"
+	(cd "$work/src/$package" && "$go" build -trimpath -o "$out" .)
+done

@@ -1,0 +1,7 @@
+module github.com/mmap-ringbuffer/mmap_ringbuffer/tools/demo/stage
+
+go 1.21
+
+require github.com/mmap-ringbuffer/mmap_ringbuffer/bindings/go v0.0.0
+
+replace github.com/mmap-ringbuffer/mmap_ringbuffer/bindings/go => ../../../bindings/go
