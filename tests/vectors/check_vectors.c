@@ -137,8 +137,9 @@ static int check_messages(const char *name, struct mrb_ring *ring, const char *j
 			fprintf(stderr, "%s: message %u: %s\n", name, index, mrb_strerror(rc));
 			status = 1;
 		} else if (len != (size_t)want_len || memcmp(got, want, len) != 0) {
-			fprintf(stderr, "%s: message %u: got %zu bytes, want %ld (or other bytes)\n",
-			        name, index, len, want_len);
+			fprintf(stderr,
+			        "%s: message %u: got %zu bytes, want %ld (or other bytes)\n", name,
+			        index, len, want_len);
 			status = 1;
 		}
 	}

@@ -21,7 +21,7 @@
 #include "mrb_testing.h"
 
 /* The fixed identity of every vector. */
-#define VECTOR_SALT       0x5eed5eed5eed5eedull /* odd */
+#define VECTOR_SALT       0x5eed5eed5eed5eedull  /* odd */
 #define VECTOR_CREATED_NS 1767225600000000000ull /* 2026-01-01T00:00:00Z */
 #define VECTOR_PID        4242u
 
@@ -175,8 +175,9 @@ static void gen_few_messages(struct vector *v, const char *dir)
 static void gen_wrapped_padding(const char *dir)
 {
 	struct vector v;
-	begin(&v, dir, "wrapped_padding", 256,
-	      "second lap: a 48-byte padding record at offset 208, then two messages from offset 0");
+	begin(
+	    &v, dir, "wrapped_padding", 256,
+	    "second lap: a 48-byte padding record at offset 208, then two messages from offset 0");
 	unsigned char fill[100];
 	memset(fill, 'A', sizeof(fill));
 	put(&v, fill, 100);

@@ -42,10 +42,9 @@ def main() -> int:
                     return finish(count, total, digest, sent, sent_digest, start)
                 seq = struct.unpack_from("<Q", msg)[0]
                 body = msg[8:-4].translate(UNDO_TRANSFORM)
-                expected_start = (seq * 31) % 256
-                if seq != count or body != PATTERN[
-                    expected_start : expected_start + 16 + seq % 241
-                ]:
+                first = (seq * 31) % 256
+                expected = PATTERN[first : first + 16 + seq % 241]
+                if seq != count or body != expected:
                     raise SystemExit(
                         f"python consumer: message {count}: wrong sequence or body"
                     )
@@ -54,8 +53,9 @@ def main() -> int:
                 total += n
 
 
-def finish(count: int, total: int, digest: int, sent: int, sent_digest: int,
-           start: float) -> int:
+def finish(
+    count: int, total: int, digest: int, sent: int, sent_digest: int, start: float
+) -> int:
     elapsed = time.perf_counter() - start if start else 0.0
     rate = count / elapsed if elapsed else 0.0
     mb_rate = total / 1e6 / elapsed if elapsed else 0.0
@@ -71,7 +71,9 @@ def finish(count: int, total: int, digest: int, sent: int, sent_digest: int,
             file=sys.stderr,
         )
         return 1
-    print(f"end to end: {count} messages, body crc32 {digest:08x} matches the producer's")
+    print(
+        f"end to end: {count} messages, body crc32 {digest:08x} matches the producer's"
+    )
     return 0
 
 

@@ -99,9 +99,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "producer: write: %s\n", mrb_strerror(rc));
 		return 1;
 	}
-	printf("C producer       -> ring A: %9llu msgs %8.1f MB in %5.2f s: %10.0f msg/s %7.1f MB/s  "
-	       "(body crc32 %08x)\n",
-	       (unsigned long long)seq, (double)bytes / 1e6, elapsed, (double)seq / elapsed,
-	       (double)bytes / 1e6 / elapsed, digest);
+	printf(
+	    "C producer       -> ring A: %9llu msgs %8.1f MB in %5.2f s: %10.0f msg/s %7.1f MB/s  "
+	    "(body crc32 %08x)\n",
+	    (unsigned long long)seq, (double)bytes / 1e6, elapsed, (double)seq / elapsed,
+	    (double)bytes / 1e6 / elapsed, digest);
 	return 0;
 }

@@ -33,8 +33,9 @@ static int report_mismatch(const char *what, uint64_t index, const uint8_t *got,
 	size_t at = 0;
 	while (at < got_len && at < want_len && got[at] == want[at])
 		at++;
-	fprintf(stderr, "c reader: %s %llu: got %zu bytes, want %zu; first difference at byte %zu\n",
-	        what, (unsigned long long)index, got_len, want_len, at);
+	fprintf(stderr,
+	        "c reader: %s %llu: got %zu bytes, want %zu; first difference at byte %zu\n", what,
+	        (unsigned long long)index, got_len, want_len, at);
 	return 1;
 }
 
@@ -80,7 +81,8 @@ static int read_tagged(struct reader *r, unsigned producers)
 		uint32_t seq = get_u32le(r->got + 1);
 		if (producer >= producers || next[producer] >= r->s->count ||
 		    seq != next[producer]) {
-			fprintf(stderr, "c reader: message %llu: producer %u seq %u, expected seq %llu\n",
+			fprintf(stderr,
+			        "c reader: message %llu: producer %u seq %u, expected seq %llu\n",
 			        (unsigned long long)i, producer, seq,
 			        producer < producers ? (unsigned long long)next[producer] : 0ull);
 			status = 1;
@@ -88,7 +90,8 @@ static int read_tagged(struct reader *r, unsigned producers)
 		}
 		size_t want_len = tagged_message(r->s, producer, seq, r->want);
 		if (len != want_len || memcmp(r->got, r->want, len) != 0)
-			status = report_mismatch("tagged message", i, r->got, len, r->want, want_len);
+			status =
+			    report_mismatch("tagged message", i, r->got, len, r->want, want_len);
 		next[producer]++;
 	}
 	free(next);

@@ -75,7 +75,9 @@ def main() -> int:
                 count = spec.count * args.producers
             extra = ring.try_read()
             if extra is not None:
-                raise Mismatch(f"expected an empty ring at the end, got {len(extra)} bytes")
+                raise Mismatch(
+                    f"expected an empty ring at the end, got {len(extra)} bytes"
+                )
         except Mismatch as failure:
             print(f"py reader: {spec.name}: {failure}", file=sys.stderr)
             return 1
