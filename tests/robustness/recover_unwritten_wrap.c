@@ -19,7 +19,7 @@ int main(void)
 	const char *path = rtest_path("ring");
 	struct mrb_ring ring;
 	rtest_create(&ring, path, 1024);
-	uint8_t msg[MSG_LEN], buf[512];
+	uint8_t msg[160], buf[512];
 	size_t len;
 	/* Move head and tail to 64 bytes before the end of the data region. */
 	for (uint64_t s = 0; s < 10; s++) {
