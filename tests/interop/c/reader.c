@@ -15,6 +15,7 @@ struct reader {
 	uint8_t *want;
 	size_t buf_size;
 	uint64_t bytes;
+	uint64_t switches; /* consecutive tagged messages from different producers */
 };
 
 static int read_one(struct reader *r, uint64_t index, size_t *len)
@@ -63,6 +64,7 @@ static int read_tagged(struct reader *r, unsigned producers)
 {
 	uint64_t *next = calloc(producers, sizeof(*next));
 	uint64_t total = r->s->count * producers;
+	unsigned last = 0;
 	int status = 0;
 	for (uint64_t i = 0; i < total && status == 0; i++) {
 		size_t len;
@@ -93,6 +95,9 @@ static int read_tagged(struct reader *r, unsigned producers)
 			status =
 			    report_mismatch("tagged message", i, r->got, len, r->want, want_len);
 		next[producer]++;
+		if (i > 0 && producer != last)
+			r->switches++;
+		last = producer;
 	}
 	free(next);
 	return status;
@@ -128,11 +133,14 @@ int main(int argc, char **argv)
 			status = 1;
 		}
 	}
-	if (status == 0)
+	if (status == 0 && s.kind == SCENARIO_TAGGED)
+		printf("c reader: %s: %llu messages from %u producers, %llu bytes OK "
+		       "(%llu producer switches)\n",
+		       s.name, (unsigned long long)(s.count * args.producers), args.producers,
+		       (unsigned long long)r.bytes, (unsigned long long)r.switches);
+	else if (status == 0)
 		printf("c reader: %s: %llu messages, %llu bytes OK\n", s.name,
-		       (unsigned long long)(s.kind == SCENARIO_STREAM ? s.count
-		                                                      : s.count * args.producers),
-		       (unsigned long long)r.bytes);
+		       (unsigned long long)s.count, (unsigned long long)r.bytes);
 	free(r.got);
 	free(r.want);
 	mrb_close(&r.ring);

@@ -81,12 +81,14 @@ int scenario_load(const char *spec_path, const char *name, struct scenario *out)
 		           &capacity, &count, &seed, &base, &mult, &mod) != 8 ||
 		    strcmp(line_name, name) != 0)
 			continue;
-		if (mod == 0 || (strcmp(kind, "stream") != 0 && strcmp(kind, "tagged") != 0)) {
+		if (mod == 0 || (strcmp(kind, "stream") != 0 && strcmp(kind, "stored") != 0 &&
+		                 strcmp(kind, "tagged") != 0)) {
 			fprintf(stderr, "bad spec line for %s\n", name);
 			break;
 		}
 		snprintf(out->name, sizeof(out->name), "%s", line_name);
-		out->kind = strcmp(kind, "stream") == 0 ? SCENARIO_STREAM : SCENARIO_TAGGED;
+		/* A stored scenario differs only in how the driver runs it. */
+		out->kind = strcmp(kind, "tagged") == 0 ? SCENARIO_TAGGED : SCENARIO_STREAM;
 		out->capacity = capacity;
 		out->count = count;
 		out->seed = seed;

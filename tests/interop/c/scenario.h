@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 enum scenario_kind {
-	SCENARIO_STREAM, /* one writer, exact bytes */
+	SCENARIO_STREAM, /* one writer, exact bytes ("stream" and "stored") */
 	SCENARIO_TAGGED, /* many producers, sequence numbers and checksums */
 };
 

@@ -45,10 +45,13 @@ func runReader(a *interopArgs) error {
 	defer ring.Close()
 	var count uint64
 	var total int
+	note := ""
 	if s.kind == "stream" {
 		count, total, err = readStream(ring, s)
 	} else {
-		count, total, err = readTagged(ring, s, a.producers)
+		var switches int
+		count, total, switches, err = readTagged(ring, s, a.producers)
+		note = fmt.Sprintf(" (%d producers, %d producer switches)", a.producers, switches)
 	}
 	if err != nil {
 		return err
@@ -57,7 +60,7 @@ func runReader(a *interopArgs) error {
 		return fmt.Errorf("%w: %s: expected an empty ring at the end, got %d bytes, %v",
 			errMismatch, s.name, len(extra), err)
 	}
-	fmt.Printf("go reader: %s: %d messages, %d bytes OK\n", s.name, count, total)
+	fmt.Printf("go reader: %s: %d messages, %d bytes OK%s\n", s.name, count, total, note)
 	return nil
 }
 
@@ -80,32 +83,36 @@ func readStream(ring *ringbuffer.RingBuffer, s *scenario) (uint64, int, error) {
 
 // readTagged checks that each producer's messages arrive complete (crc), in
 // its order, none missing or repeated; producers interleave freely.
-func readTagged(ring *ringbuffer.RingBuffer, s *scenario, producers int) (uint64, int, error) {
+func readTagged(ring *ringbuffer.RingBuffer, s *scenario, producers int) (all uint64, total, switches int, err error) {
 	want := make([]byte, s.maxMessage())
 	next := make([]uint64, producers)
-	all := s.count * uint64(producers)
-	total := 0
+	all = s.count * uint64(producers)
+	last := -1
 	for i := uint64(0); i < all; i++ {
 		got, err := readOne(ring, s, i)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		total += len(got)
 		n := len(got)
 		if n < taggedOverhead || binary.LittleEndian.Uint32(got[n-4:]) != crc32.ChecksumIEEE(got[:n-4]) {
-			return 0, 0, fmt.Errorf("%w: message %d: bad checksum (torn?)", errMismatch, i)
+			return 0, 0, 0, fmt.Errorf("%w: message %d: bad checksum (torn?)", errMismatch, i)
 		}
 		producer := int(got[0])
 		seq := uint64(binary.LittleEndian.Uint32(got[1:]))
 		if producer >= producers || seq != next[producer] || seq >= s.count {
-			return 0, 0, fmt.Errorf("%w: message %d: producer %d seq %d out of order",
+			return 0, 0, 0, fmt.Errorf("%w: message %d: producer %d seq %d out of order",
 				errMismatch, i, producer, seq)
 		}
 		expected := s.taggedMessage(producer, seq, want)
 		if !bytes.Equal(got, expected) {
-			return 0, 0, mismatch("tagged message", i, got, expected)
+			return 0, 0, 0, mismatch("tagged message", i, got, expected)
 		}
 		next[producer]++
+		if last >= 0 && producer != last {
+			switches++
+		}
+		last = producer
 	}
-	return all, total, nil
+	return all, total, switches, nil
 }

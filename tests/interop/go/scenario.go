@@ -89,8 +89,11 @@ func loadScenario(specPath, name string) (*scenario, error) {
 		}
 		s := &scenario{name: name, kind: fields[1], capacity: int(numbers[0]), count: numbers[1],
 			seed: numbers[2], sizeBase: numbers[3], sizeMult: numbers[4], sizeMod: numbers[5]}
-		if (s.kind != "stream" && s.kind != "tagged") || s.sizeMod == 0 {
+		if (s.kind != "stream" && s.kind != "stored" && s.kind != "tagged") || s.sizeMod == 0 {
 			return nil, fmt.Errorf("bad spec line for %s", name)
+		}
+		if s.kind == "stored" {
+			s.kind = "stream" // only the driver runs it differently
 		}
 		return s, nil
 	}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 import sys
 import zlib
+from typing import Tuple
 
 import scenario
 from mmap_ringbuffer import RingBuffer
@@ -37,11 +38,15 @@ def read_stream(ring: RingBuffer, spec: scenario.Scenario) -> int:
     return total
 
 
-def read_tagged(ring: RingBuffer, spec: scenario.Scenario, producers: int) -> int:
+def read_tagged(
+    ring: RingBuffer, spec: scenario.Scenario, producers: int
+) -> Tuple[int, int]:
     """Each producer's messages must arrive complete (crc), in its order, none
-    missing or repeated; producers interleave freely."""
+    missing or repeated; producers interleave freely. Returns the bytes read
+    and how often consecutive messages came from different producers."""
     next_seq = [0] * producers
-    total = 0
+    total = switches = 0
+    last = -1
     for i in range(spec.count * producers):
         got = ring.read(timeout=scenario.TIMEOUT_SECONDS)
         total += len(got)
@@ -59,7 +64,10 @@ def read_tagged(ring: RingBuffer, spec: scenario.Scenario, producers: int) -> in
         if got != want:
             raise describe("tagged message", i, got, want)
         next_seq[producer] += 1
-    return total
+        if last >= 0 and producer != last:
+            switches += 1
+        last = producer
+    return total, switches
 
 
 def main() -> int:
@@ -67,12 +75,14 @@ def main() -> int:
     spec = scenario.load(args.spec, args.scenario)
     with RingBuffer.create(args.path, spec.capacity) as ring:
         try:
+            note = ""
             if spec.kind == "stream":
                 total = read_stream(ring, spec)
                 count = spec.count
             else:
-                total = read_tagged(ring, spec, args.producers)
+                total, switches = read_tagged(ring, spec, args.producers)
                 count = spec.count * args.producers
+                note = f" ({args.producers} producers, {switches} producer switches)"
             extra = ring.try_read()
             if extra is not None:
                 raise Mismatch(
@@ -81,7 +91,7 @@ def main() -> int:
         except Mismatch as failure:
             print(f"py reader: {spec.name}: {failure}", file=sys.stderr)
             return 1
-    print(f"py reader: {spec.name}: {count} messages, {total} bytes OK")
+    print(f"py reader: {spec.name}: {count} messages, {total} bytes OK{note}")
     return 0
 
 

@@ -62,8 +62,10 @@ def load(spec_path: str, name: str) -> Scenario:
             if not fields or fields[0].startswith("#") or fields[0] != name:
                 continue
             kind = fields[1]
-            if kind not in ("stream", "tagged") or int(fields[7]) == 0:
+            if kind not in ("stream", "stored", "tagged") or int(fields[7]) == 0:
                 raise SystemExit(f"bad spec line for {name}")
+            if kind == "stored":
+                kind = "stream"  # only the driver runs it differently
             return Scenario(name, kind, *(int(f) for f in fields[2:8]))
     raise SystemExit(f"no scenario {name} in {spec_path}")
 
