@@ -18,11 +18,11 @@ static void die(const char *what, int rc)
 	exit(1);
 }
 
-#define TRY(expr)                                                                          \
-	do {                                                                               \
-		int64_t rc_ = (expr);                                                      \
-		if (rc_ < 0)                                                               \
-			die(#expr, (int)rc_);                                              \
+#define TRY(expr)                                                                                  \
+	do {                                                                                       \
+		int64_t rc_ = (expr);                                                              \
+		if (rc_ < 0)                                                                       \
+			die(#expr, (int)rc_);                                                      \
 	} while (0)
 
 int main(int argc, char **argv)

@@ -40,12 +40,12 @@ void *__wrap_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 	if (fd < 0 || addr != NULL || (flags & MAP_SHARED) == 0 || length == 0)
 		return __real_mmap(addr, length, prot, flags, fd, offset);
 	size_t size = page_round(length) + 2 * GUARD_BYTES;
-	uint8_t *reservation = __real_mmap(NULL, size, PROT_NONE,
-	                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *reservation =
+	    __real_mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (reservation == MAP_FAILED)
 		return MAP_FAILED;
-	uint8_t *user = __real_mmap(reservation + GUARD_BYTES, length, prot, flags | MAP_FIXED,
-	                            fd, offset);
+	uint8_t *user =
+	    __real_mmap(reservation + GUARD_BYTES, length, prot, flags | MAP_FIXED, fd, offset);
 	if (user == MAP_FAILED) {
 		__real_munmap(reservation, size);
 		return MAP_FAILED;

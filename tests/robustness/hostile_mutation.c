@@ -57,12 +57,12 @@ static int valid_code(int64_t rc)
 	return rc > -4096; /* -errno */
 }
 
-#define CHECK_CODE(expr)                                                                   \
-	do {                                                                               \
-		int64_t rc_ = (expr);                                                      \
-		if (!valid_code(rc_))                                                      \
-			FAIL("%s: %s returned %" PRId64, case_name, #expr, rc_);           \
-		CHECK(mrb_strerror((int)rc_) != NULL);                                     \
+#define CHECK_CODE(expr)                                                                           \
+	do {                                                                                       \
+		int64_t rc_ = (expr);                                                              \
+		if (!valid_code(rc_))                                                              \
+			FAIL("%s: %s returned %" PRId64, case_name, #expr, rc_);                   \
+		CHECK(mrb_strerror((int)rc_) != NULL);                                             \
 	} while (0)
 
 struct bounds {
@@ -259,15 +259,44 @@ static void mutate_field(size_t offset, size_t width, const char *field, int ran
 	uint64_t mask = width == 8 ? UINT64_MAX : (UINT64_C(1) << (8 * width)) - 1;
 	for (size_t bit = 0; bit < 8 * width; bit++)
 		run_case(offset, orig ^ (UINT64_C(1) << bit), width, field, "bit flip");
-	const uint64_t special[] = {
-	    0, 1, 2, 8, 15, 16, 17, UINT64_MAX, UINT64_MAX - 15, INT64_MAX, (uint64_t)INT64_MIN,
-	    0xffffffffu, 0x80000000u, CAPACITY - 16, CAPACITY, CAPACITY + 16, 2 * CAPACITY,
-	    CAPACITY / 2, CAPACITY / 2 + 1, MRB_MAX_CAPACITY, MRB_MAX_CAPACITY + 1,
-	    (uint64_t)getpid(), 4194303, 4194304};
+	const uint64_t special[] = {0,
+	                            1,
+	                            2,
+	                            8,
+	                            15,
+	                            16,
+	                            17,
+	                            UINT64_MAX,
+	                            UINT64_MAX - 15,
+	                            INT64_MAX,
+	                            (uint64_t)INT64_MIN,
+	                            0xffffffffu,
+	                            0x80000000u,
+	                            CAPACITY - 16,
+	                            CAPACITY,
+	                            CAPACITY + 16,
+	                            2 * CAPACITY,
+	                            CAPACITY / 2,
+	                            CAPACITY / 2 + 1,
+	                            MRB_MAX_CAPACITY,
+	                            MRB_MAX_CAPACITY + 1,
+	                            (uint64_t)getpid(),
+	                            4194303,
+	                            4194304};
 	for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
 		run_case(offset, special[i] & mask, width, field, "boundary");
-	const int64_t deltas[] = {1, -1, 8, -8, 16, -16, CAPACITY, -CAPACITY, CAPACITY + 16,
-	                          -(CAPACITY + 16), CAPACITY - 16, 2 * CAPACITY};
+	const int64_t deltas[] = {1,
+	                          -1,
+	                          8,
+	                          -8,
+	                          16,
+	                          -16,
+	                          CAPACITY,
+	                          -CAPACITY,
+	                          CAPACITY + 16,
+	                          -(CAPACITY + 16),
+	                          CAPACITY - 16,
+	                          2 * CAPACITY};
 	for (size_t i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++)
 		run_case(offset, (orig + (uint64_t)deltas[i]) & mask, width, field, "relative");
 	for (int i = 0; i < randoms; i++)
@@ -278,12 +307,18 @@ static void mutate_field(size_t offset, size_t width, const char *field, int ran
 static void mutate_control(size_t offset, uint64_t pos, const char *field)
 {
 	uint64_t orig = original(offset, 8);
-	const uint64_t lengths[] = {0,           1,
-	                            7,           15,
-	                            16,          CAPACITY / 2,
-	                            CAPACITY / 2 + 1, CAPACITY - 16,
-	                            CAPACITY,    CAPACITY + 1,
-	                            CONTROL_LENGTH_MASK, CAPACITY - (pos % CAPACITY),
+	const uint64_t lengths[] = {0,
+	                            1,
+	                            7,
+	                            15,
+	                            16,
+	                            CAPACITY / 2,
+	                            CAPACITY / 2 + 1,
+	                            CAPACITY - 16,
+	                            CAPACITY,
+	                            CAPACITY + 1,
+	                            CONTROL_LENGTH_MASK,
+	                            CAPACITY - (pos % CAPACITY),
 	                            CAPACITY - (pos % CAPACITY) - 16};
 	const uint64_t pids[] = {0, 1, (uint64_t)getpid(), 4194303, 999999};
 	const uint64_t flags[] = {0, CONTROL_PAD, CONTROL_BUSY, CONTROL_PAD | CONTROL_BUSY};

@@ -136,7 +136,8 @@ int main(void)
 		CHECK_RC(mrb_read(&ring, buf, sizeof(buf), &len), MRB_EEMPTY);
 		CHECK_RC(mrb_stats(&ring, &st), 0);
 		if (st.recovered_records != 1 || st.recovered_bytes != ABANDONED_LEN)
-			FAIL("%s: recovered %" PRIu64 " records / %" PRIu64 " bytes, expected 1 / %d",
+			FAIL("%s: recovered %" PRIu64 " records / %" PRIu64
+			     " bytes, expected 1 / %d",
 			     stage_names[stage], st.recovered_records, st.recovered_bytes,
 			     ABANDONED_LEN);
 		CHECK_EQ_U64(st.messages_read, 7);

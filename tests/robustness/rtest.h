@@ -26,37 +26,37 @@
 
 #include "mrb/mrb.h"
 
-#define FAIL(...)                                                                          \
-	do {                                                                               \
-		fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                      \
-		fprintf(stderr, __VA_ARGS__);                                              \
-		fprintf(stderr, "\n");                                                     \
-		exit(1);                                                                   \
+#define FAIL(...)                                                                                  \
+	do {                                                                                       \
+		fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                              \
+		fprintf(stderr, __VA_ARGS__);                                                      \
+		fprintf(stderr, "\n");                                                             \
+		exit(1);                                                                           \
 	} while (0)
 
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond))                                                               \
-			FAIL("%s", #cond);                                                 \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			FAIL("%s", #cond);                                                         \
 	} while (0)
 
 /* Compares two codes and prints both with their messages when they differ. */
-#define CHECK_RC(expr, expected)                                                           \
-	do {                                                                               \
-		long long rtest_got_ = (long long)(expr);                                  \
-		long long rtest_want_ = (long long)(expected);                             \
-		if (rtest_got_ != rtest_want_)                                             \
-			FAIL("%s = %lld (%s), expected %lld (%s)", #expr, rtest_got_,      \
-			     mrb_strerror((int)rtest_got_), rtest_want_,                   \
-			     mrb_strerror((int)rtest_want_));                              \
+#define CHECK_RC(expr, expected)                                                                   \
+	do {                                                                                       \
+		long long rtest_got_ = (long long)(expr);                                          \
+		long long rtest_want_ = (long long)(expected);                                     \
+		if (rtest_got_ != rtest_want_)                                                     \
+			FAIL("%s = %lld (%s), expected %lld (%s)", #expr, rtest_got_,              \
+			     mrb_strerror((int)rtest_got_), rtest_want_,                           \
+			     mrb_strerror((int)rtest_want_));                                      \
 	} while (0)
 
-#define CHECK_EQ_U64(a, b)                                                                 \
-	do {                                                                               \
-		uint64_t rtest_a_ = (uint64_t)(a), rtest_b_ = (uint64_t)(b);               \
-		if (rtest_a_ != rtest_b_)                                                  \
-			FAIL("%s = %" PRIu64 ", expected %s = %" PRIu64, #a, rtest_a_, #b, \
-			     rtest_b_);                                                    \
+#define CHECK_EQ_U64(a, b)                                                                         \
+	do {                                                                                       \
+		uint64_t rtest_a_ = (uint64_t)(a), rtest_b_ = (uint64_t)(b);                       \
+		if (rtest_a_ != rtest_b_)                                                          \
+			FAIL("%s = %" PRIu64 ", expected %s = %" PRIu64, #a, rtest_a_, #b,         \
+			     rtest_b_);                                                            \
 	} while (0)
 
 static inline void rtest_watchdog_fired(int sig)

@@ -117,7 +117,8 @@ static void producer_main(uint32_t stream, uint32_t inc)
 			for (size_t i = 0; i < len; i++) {
 				dst[i] = msg[i];
 				if (i == len / 2) {
-					int64_t until = rtest_now_ns() + 20000 + (int64_t)(seq % 8) * 10000;
+					int64_t until =
+					    rtest_now_ns() + 20000 + (int64_t)(seq % 8) * 10000;
 					while (rtest_now_ns() < until) {
 					}
 				}
@@ -208,8 +209,8 @@ static void spawn_producer(uint32_t stream)
 	uint32_t k = shm->stream[stream].incarnations;
 	CHECK(k < MAX_INCARNATIONS);
 	struct incarnation *inc = &shm->stream[stream].inc[k];
-	inc->start_seq = k == 0 ? 1
-	                        : atomic_load(&shm->stream[stream].inc[k - 1].last_committed) + 1;
+	inc->start_seq =
+	    k == 0 ? 1 : atomic_load(&shm->stream[stream].inc[k - 1].last_committed) + 1;
 	atomic_store(&inc->last_committed, inc->start_seq - 1);
 	shm->stream[stream].incarnations = k + 1;
 	pid_t pid = fork();
@@ -270,8 +271,8 @@ static int check(void)
 	for (uint64_t j = 0; j < n; j++) {
 		struct log_entry *e = &shm->log[j];
 		if (!e->intact)
-			FAIL("log %" PRIu64 ": torn or corrupt message (stream %u inc %u seq %u)", j,
-			     e->stream, e->incarnation, e->seq);
+			FAIL("log %" PRIu64 ": torn or corrupt message (stream %u inc %u seq %u)",
+			     j, e->stream, e->incarnation, e->seq);
 		if (j > 0 && e->consumer != shm->log[j - 1].consumer) {
 			struct log_entry *prev = &shm->log[j - 1];
 			if (e->stream == prev->stream && e->incarnation == prev->incarnation &&
@@ -297,8 +298,9 @@ static int check(void)
 			uint32_t got = next[s][k] - 1;
 			incarnations++;
 			if (got < last)
-				FAIL("stream %d incarnation %u: committed up to %u, only %u arrived",
-				     s, k, last, got);
+				FAIL(
+				    "stream %d incarnation %u: committed up to %u, only %u arrived",
+				    s, k, last, got);
 			if (got > last + 1 || (got == last + 1 && !inc->killed))
 				FAIL("stream %d incarnation %u: %u arrived, only %u committed", s,
 				     k, got, last);
@@ -336,8 +338,8 @@ int main(int argc, char **argv)
 	/* Sized for ~200k messages a second, reserved lazily. */
 	log_capacity = (uint64_t)(kill_ns / 1000000000 + 30) * 200000;
 	size_t shm_size = sizeof(struct shared) + log_capacity * sizeof(struct log_entry);
-	shm = mmap(NULL, shm_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
-	           -1, 0);
+	shm = mmap(NULL, shm_size, PROT_READ | PROT_WRITE,
+	           MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	CHECK(shm != MAP_FAILED);
 	ring_path = rtest_path("storm");
 	struct mrb_ring ring;

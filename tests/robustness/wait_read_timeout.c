@@ -3,9 +3,15 @@
  * Description: a blocking read returns when a message arrives from another
  * process, returns MRB_ETIMEDOUT when its timeout expires with nothing to
  * read, and polls (timeout 0) without blocking; the message is delivered
- * intact and exactly once. The same for mrb_wait_readable.
+ * intact and exactly once. The same for mrb_wait_readable. A signal
+ * interrupting a wait without SA_RESTART gives MRB_EINTR.
  */
 #include "rtest.h"
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
 
 static pid_t write_after(const char *path, long delay_ms, uint64_t seq, size_t len)
 {
@@ -43,7 +49,8 @@ int main(void)
 	 * (the writer waits long past the spin phase). The generous timeout is
 	 * a hang bound only. */
 	for (int round = 0; round < 5; round++) {
-		pid_t writer = write_after(path, 100 + 20 * round, 1000 + (uint64_t)round, 17 + (size_t)round);
+		pid_t writer =
+		    write_after(path, 100 + 20 * round, 1000 + (uint64_t)round, 17 + (size_t)round);
 		CHECK_RC(mrb_read_wait(&ring, buf, sizeof(buf), &len, 30LL * 1000000000), 0);
 		CHECK_EQ_U64(len, 17 + round);
 		CHECK(rtest_matches(buf, len, 1000 + (uint64_t)round));
@@ -72,6 +79,23 @@ int main(void)
 	CHECK_RC(mrb_read_wait(&ring, buf, 4, &len, -1), MRB_EBUFFER_TOO_SMALL);
 	CHECK_EQ_U64(len, 9);
 	CHECK_RC(mrb_read_wait(&ring, buf, sizeof(buf), &len, -1), 0);
+
+	/* A signal (handler installed without SA_RESTART) ends the wait. */
+	struct sigaction sa = {.sa_handler = on_usr1};
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	pid_t parent = getpid();
+	pid_t signaller = fork();
+	CHECK(signaller >= 0);
+	if (signaller == 0) {
+		/* Repeats, in case the first signal lands before the wait. */
+		for (;;) {
+			rtest_sleep_ms(200);
+			kill(parent, SIGUSR1);
+		}
+	}
+	CHECK_RC(mrb_read_wait(&ring, buf, sizeof(buf), &len, -1), MRB_EINTR);
+	rtest_kill(signaller);
 
 	CHECK_RC(mrb_close(&ring), 0);
 	CHECK_RC(mrb_read_wait(&ring, buf, sizeof(buf), &len, -1), MRB_ECLOSED);

@@ -67,8 +67,8 @@ int main(void)
 			CHECK_RC(mrb_wait_writable(&ring, MSG_LEN, 30LL * 1000000000), 0);
 			CHECK_RC(mrb_write(&ring, msg, MSG_LEN), 0);
 		} else {
-			CHECK_RC(mrb_write_wait(&ring, msg, MSG_LEN, round == 0 ? -1
-			                                                  : 30LL * 1000000000),
+			CHECK_RC(mrb_write_wait(&ring, msg, MSG_LEN,
+			                        round == 0 ? -1 : 30LL * 1000000000),
 			         0);
 		}
 		seq++;
