@@ -58,9 +58,9 @@ func NewRingBuffer(filename string, size int, remove bool) (*RingBuffer, error) 
 	return r, err
 }
 
-// createSizeError reports a size that is not in 1..MaxCapacity as
-// ErrInvalidSize, as the original package did (it also matches
-// ErrInvalidArgument, the core's code).
+// createSizeError reports a size outside 1..MaxCapacity as ErrInvalidSize,
+// the original package's name for a bad size; it also matches
+// ErrInvalidArgument, the core's code for it.
 func createSizeError(filename string) error {
 	e := wrapCode("create", filename, int64(C.MRB_EINVAL))
 	e.Err = ErrInvalidSize
