@@ -237,6 +237,26 @@ static void gen_high_positions(const char *dir)
 	finish(&v, dir);
 }
 
+/* An aborted reservation between two messages: a padding record in the
+ * middle of the stream, which readers skip. */
+static void gen_aborted_reservation(const char *dir)
+{
+	struct vector v;
+	begin(&v, dir, "aborted_reservation", 256,
+	      "a message, a 40-byte reservation aborted into padding, a message");
+	put_text(&v, "before the aborted reservation");
+	struct mrb_reservation res;
+	int rc = mrb_reserve(&v.ring, 40, &res);
+	if (rc != 0)
+		fail("reserve", v.name, rc);
+	memset(res.data, 'X', 40);
+	rc = mrb_abort(&v.ring, &res);
+	if (rc != 0)
+		fail("abort", v.name, rc);
+	put_text(&v, "after it");
+	finish(&v, dir);
+}
+
 /* few_messages with format_version 2: every reader must refuse it with its
  * version error. */
 static void gen_version2(struct vector *few, const char *dir)
@@ -281,6 +301,7 @@ int main(int argc, char **argv)
 	gen_partly_consumed(dir);
 	gen_max_message(dir);
 	gen_high_positions(dir);
+	gen_aborted_reservation(dir);
 	gen_version2(&few, dir);
 	return 0;
 }
