@@ -28,24 +28,16 @@ def message(producer: int, seq: int) -> bytes:
 
 def produce(path: str, producer: int, count: int, batch: int) -> None:
     with RingBuffer.open(path) as rb:
-        seq = 0
-        while seq < count:
-            if batch <= 1:
+        if batch <= 1:
+            for seq in range(count):
                 rb.write(message(producer, seq), timeout=math.inf)
-                seq += 1
-                continue
-            chunk = [message(producer, s) for s in range(seq, min(seq + batch, count))]
+            return
+        for first in range(0, count, batch):
+            chunk = [
+                message(producer, s) for s in range(first, min(first + batch, count))
+            ]
             while chunk:
-                try:
-                    written = rb.write_many(chunk)
-                except Exception:
-                    written = 0
-                chunk = chunk[written:]
-                seq += written
-                if chunk and written == 0:
-                    rb.write(chunk[0], timeout=math.inf)
-                    chunk = chunk[1:]
-                    seq += 1
+                chunk = chunk[rb.write_many(chunk, timeout=math.inf) :]
 
 
 def consume(path: str, producers: int, count: int, batch: int, results: Any) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import multiprocessing
 import pathlib
+import queue
+import time
+from typing import Any
 
 import pytest
 
@@ -30,6 +33,21 @@ def finish(*processes: multiprocessing.process.BaseProcess) -> None:
         assert process.exitcode == 0, f"{process.name} exited with {process.exitcode}"
 
 
+def await_result(results: Any, *processes: multiprocessing.process.BaseProcess) -> Any:
+    """The consumer's report; fails at once if any process died first."""
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            return results.get(timeout=0.2)
+        except queue.Empty:
+            for process in processes:
+                if process.exitcode not in (None, 0):
+                    for other in processes:
+                        other.kill()
+                    pytest.fail(f"{process.name} exited with {process.exitcode}")
+    pytest.fail("no result from the consumer")
+
+
 @pytest.mark.parametrize("batch", [1, 32], ids=["per-message", "batched"])
 def test_producers_and_consumer_in_separate_processes(
     ring_path: pathlib.Path, batch: int
@@ -45,7 +63,7 @@ def test_producers_and_consumer_in_separate_processes(
         run(ipc_workers.produce, str(ring_path), p, count, batch)
         for p in range(producers)
     ]
-    summary = results.get(timeout=JOIN_TIMEOUT)
+    summary = await_result(results, consumer, *workers)
     finish(consumer, *workers)
     assert "error" not in summary, summary["error"]
     assert summary["received"] == producers * count
