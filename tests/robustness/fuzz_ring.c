@@ -2,7 +2,11 @@
 /*
  * libFuzzer target: the input is a whole ring file. It is written to disk,
  * opened, and drained with every read API, inspected, recovered, written
- * to and drained again. Built by fuzz_test.sh with clang
+ * to and drained again. The header's reserved bytes 0x40-0x7f (not
+ * validated by open) double as up to 8 "pokes" (u32 offset, u32 value) that
+ * a hostile peer applies to the live mapping after the consumer attached,
+ * which reaches states open-time validation rules out (unaligned or
+ * inconsistent positions, records changed under the consumer). Built by fuzz_test.sh with clang
  * -fsanitize=fuzzer,address,undefined and guard regions around every
  * mapping (guarded_mmap.c), so any access outside the mapping, any UB and
  * any hang (-timeout) is a finding. Seeds: corpus/ (valid rings made by
@@ -93,6 +97,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lo = mrb__test_mapping(&ring);
 	hi = lo + size;
 	max_message = mrb_max_message_size(&ring);
+	mrb_wait_readable(&ring, 0); /* attach as consumer */
+	for (size_t i = 0; i < 8; i++) {
+		uint32_t poke[2];
+		memcpy(poke, data + 0x40 + 8 * i, sizeof(poke));
+		if (poke[0] == 0 && poke[1] == 0)
+			continue;
+		size_t offset = (poke[0] % size) & ~(size_t)3;
+		memcpy((uint8_t *)lo + offset, &poke[1], 4);
+	}
 	struct mrb_stats st;
 	mrb_stats(&ring, &st);
 	mrb_inspect(&ring, on_record, NULL, 0);
