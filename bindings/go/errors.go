@@ -130,7 +130,9 @@ func wrapCode(op, path string, code int64) *Error {
 	if s, ok := sentinels[int(code)]; ok {
 		e.Err = s
 	} else if code < 0 && code > minCoreCode {
-		e.Err = syscall.Errno(-code)
+		errno := syscall.Errno(-code)
+		e.Err = errno
+		e.msg = errno.Error() // Go's wording, as in *fs.PathError
 	}
 	return e
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -63,6 +64,9 @@ func TestCreateInvalidSizes(t *testing.T) {
 		if !errors.Is(err, ErrInvalidSize) {
 			t.Fatalf("NewRingBuffer(size %d): %v does not match ErrInvalidSize", size, err)
 		}
+		if want := "ringbuffer: create " + path + ": invalid ring size " + strconv.Itoa(size) + " (want 1..1099511627776)"; err.Error() != want {
+			t.Fatalf("message %q, want %q", err.Error(), want)
+		}
 		if _, statErr := os.Lstat(path); !errors.Is(statErr, fs.ErrNotExist) {
 			t.Fatalf("NewRingBuffer(size %d) left a file: %v", size, statErr)
 		}
@@ -111,8 +115,8 @@ func TestOperatingSystemErrorsWrapErrno(t *testing.T) {
 		if errors.Is(err, ErrBadFormat) {
 			t.Fatalf("%s: ENOENT matches ErrBadFormat", op)
 		}
-		if !strings.Contains(err.Error(), missing) {
-			t.Fatalf("message %q does not name the path", err.Error())
+		if want := "ringbuffer: " + op + " " + missing + ": no such file or directory"; err.Error() != want {
+			t.Fatalf("message %q, want %q", err.Error(), want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -43,7 +44,7 @@ func NewRingBuffer(filename string, size int, remove bool) (*RingBuffer, error) 
 		return nil, err
 	}
 	if size < 0 {
-		return nil, createSizeError(filename)
+		return nil, createSizeError(filename, size)
 	}
 	var opts C.struct_mrb_create_options
 	if remove {
@@ -53,7 +54,7 @@ func NewRingBuffer(filename string, size int, remove bool) (*RingBuffer, error) 
 		return C.mrb_create(ring, path, C.uint64_t(size), &opts)
 	})
 	if e, ok := err.(*Error); ok && e.Code == int(C.MRB_EINVAL) {
-		return nil, createSizeError(filename)
+		return nil, createSizeError(filename, size)
 	}
 	return r, err
 }
@@ -61,9 +62,10 @@ func NewRingBuffer(filename string, size int, remove bool) (*RingBuffer, error) 
 // createSizeError reports a size outside 1..MaxCapacity as ErrInvalidSize,
 // the original package's name for a bad size; it also matches
 // ErrInvalidArgument, the core's code for it.
-func createSizeError(filename string) error {
+func createSizeError(filename string, size int) error {
 	e := wrapCode("create", filename, int64(C.MRB_EINVAL))
 	e.Err = ErrInvalidSize
+	e.msg = "invalid ring size " + strconv.Itoa(size) + " (want 1.." + strconv.FormatInt(MaxCapacity, 10) + ")"
 	return e
 }
 
