@@ -13,25 +13,26 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 	        "usage: %s PATH --scenario NAME --spec FILE [--producer ID] [--producers N] "
-	        "[--barrier DIR]\n",
+	        "[--barrier DIR] [--from I] [--to J]\n",
 	        prog);
 	exit(2);
 }
 
-static unsigned parse_unsigned(const char *prog, const char *text)
+static uint64_t parse_number(const char *prog, const char *text, uint64_t max)
 {
 	char *end;
 	errno = 0;
-	unsigned long value = strtoul(text, &end, 10);
-	if (errno != 0 || *text == '\0' || *end != '\0' || value > 255)
+	unsigned long long value = strtoull(text, &end, 10);
+	if (errno != 0 || *text < '0' || *text > '9' || *end != '\0' || value > max)
 		usage(prog);
-	return (unsigned)value;
+	return value;
 }
 
 void interop_parse_args(int argc, char **argv, struct interop_args *args)
 {
 	memset(args, 0, sizeof(*args));
 	args->producers = 1;
+	args->to = UINT64_MAX;
 	const char *spec_env = getenv("MRB_INTEROP_SPEC");
 	args->spec = spec_env;
 	for (int i = 1; i < argc; i++) {
@@ -50,9 +51,13 @@ void interop_parse_args(int argc, char **argv, struct interop_args *args)
 		else if (strcmp(arg, "--spec") == 0)
 			args->spec = value;
 		else if (strcmp(arg, "--producer") == 0)
-			args->producer = parse_unsigned(argv[0], value);
+			args->producer = (unsigned)parse_number(argv[0], value, 255);
 		else if (strcmp(arg, "--producers") == 0)
-			args->producers = parse_unsigned(argv[0], value);
+			args->producers = (unsigned)parse_number(argv[0], value, 255);
+		else if (strcmp(arg, "--from") == 0)
+			args->from = parse_number(argv[0], value, UINT64_MAX - 1);
+		else if (strcmp(arg, "--to") == 0)
+			args->to = parse_number(argv[0], value, UINT64_MAX - 1);
 		else if (strcmp(arg, "--barrier") == 0)
 			args->barrier = value;
 		else

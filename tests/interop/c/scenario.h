@@ -31,7 +31,10 @@ struct scenario {
 
 /* Command line shared by the C writer and reader:
  *   PROG PATH --scenario NAME --spec FILE [--producer ID] [--producers N]
- *        [--barrier DIR] */
+ *        [--barrier DIR] [--from I] [--to J]
+ * A reader given --from/--to reads only messages I..J-1 of a stream scenario
+ * (the ring's consumer position must be at I), so that readers in several
+ * processes can take turns. */
 struct interop_args {
 	const char *path;
 	const char *scenario;
@@ -39,6 +42,8 @@ struct interop_args {
 	unsigned producer;
 	unsigned producers;
 	const char *barrier;
+	uint64_t from;
+	uint64_t to; /* UINT64_MAX: the scenario's count */
 };
 
 /* Parses argv or exits with status 2 and a usage message. */

@@ -2,7 +2,7 @@
 // (docs/INTEROP.md):
 //
 //	interop writer PATH --scenario NAME [--spec FILE] [--producer ID] [--barrier DIR]
-//	interop reader PATH --scenario NAME [--spec FILE] [--producers N]
+//	interop reader PATH --scenario NAME [--spec FILE] [--producers N] [--from I] [--to J]
 //	interop vectors DIR
 //
 // Exit status: 0 success, 1 a verification failure, 2 any other error.

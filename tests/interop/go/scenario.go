@@ -109,6 +109,7 @@ type interopArgs struct {
 	producer  int
 	producers int
 	barrier   string
+	from, to  uint64 // a reader's turn: messages from..to-1 of a stream scenario
 }
 
 // parseArgs reads "PATH --scenario NAME [--spec FILE] [--producer ID]
@@ -121,6 +122,8 @@ func parseArgs(command string, args []string) (*interopArgs, error) {
 	fs.IntVar(&a.producer, "producer", 0, "producer id (tagged scenarios)")
 	fs.IntVar(&a.producers, "producers", 1, "number of producers (tagged scenarios)")
 	fs.StringVar(&a.barrier, "barrier", "", "start barrier directory")
+	fs.Uint64Var(&a.from, "from", 0, "first message this reader reads")
+	fs.Uint64Var(&a.to, "to", ^uint64(0), "message this reader stops before")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		a.path, args = args[0], args[1:]
 	}
@@ -131,8 +134,13 @@ func parseArgs(command string, args []string) (*interopArgs, error) {
 		return nil, fmt.Errorf("usage: %s PATH --scenario NAME --spec FILE", command)
 	}
 	s, err := loadScenario(*spec, *name)
+	if err != nil {
+		return nil, err
+	}
 	a.scenario = s
-	return a, err
+	a.to = min(a.to, s.count)
+	a.from = min(a.from, a.to)
+	return a, nil
 }
 
 // barrierWait is the producer side of the start barrier: announce readiness,

@@ -27,9 +27,11 @@ def describe(what: str, index: int, got: bytes, want: bytes) -> Mismatch:
     )
 
 
-def read_stream(ring: RingBuffer, spec: scenario.Scenario) -> int:
+def read_stream(
+    ring: RingBuffer, spec: scenario.Scenario, first: int, stop: int
+) -> int:
     total = 0
-    for i in range(spec.count):
+    for i in range(first, stop):
         got = ring.read(timeout=scenario.TIMEOUT_SECONDS)
         want = spec.stream_message(i)
         if got != want:
@@ -76,14 +78,19 @@ def main() -> int:
     with RingBuffer.create(args.path, spec.capacity) as ring:
         try:
             note = ""
+            stop = spec.count if args.stop is None else min(args.stop, spec.count)
+            first = min(args.first, stop)
             if spec.kind == "stream":
-                total = read_stream(ring, spec)
-                count = spec.count
+                total = read_stream(ring, spec, first, stop)
+                count = stop - first
+                note = f" ({first}..{stop})"
             else:
                 total, switches = read_tagged(ring, spec, args.producers)
                 count = spec.count * args.producers
                 note = f" ({args.producers} producers, {switches} producer switches)"
-            extra = ring.try_read()
+            # Only the last of several turns sees the end of the stream.
+            at_end = spec.kind == "tagged" or stop == spec.count
+            extra = ring.try_read() if at_end else None
             if extra is not None:
                 raise Mismatch(
                     f"expected an empty ring at the end, got {len(extra)} bytes"

@@ -78,6 +78,9 @@ def parse_args(prog: str) -> argparse.Namespace:
     parser.add_argument("--producer", type=int, default=0)
     parser.add_argument("--producers", type=int, default=1)
     parser.add_argument("--barrier")
+    # A reader's turn: messages FROM..TO-1 of a stream scenario.
+    parser.add_argument("--from", dest="first", type=int, default=0)
+    parser.add_argument("--to", dest="stop", type=int)
     args = parser.parse_args()
     if args.spec is None:
         parser.error("--spec FILE (or MRB_INTEROP_SPEC) is required")
