@@ -124,10 +124,12 @@ uint64_t mrb_max_message_size(struct mrb_ring *ring);
 int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns);
 int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns);
 
-/* Binding glue (below): write_many's messages arrive as one joined bytes
- * object plus their lengths, so Python builds no per-message cdata. */
+/* Binding glue (below): batches cross as one joined buffer plus offsets,
+ * so Python handles no per-message C objects. */
 int64_t mrb_py_write_joined(struct mrb_ring *ring, const char *joined,
                             const size_t *lengths, size_t count);
+int64_t mrb_py_read_many(struct mrb_ring *ring, void *buf, size_t buf_size,
+                         size_t *ends, size_t max_count);
 """
 
 # Glue kept in C because a Python loop per message would dominate a batch.
@@ -159,6 +161,18 @@ static int64_t mrb_py_write_joined(struct mrb_ring *ring, const char *joined,
             break;
     }
     return (int64_t)done;
+}
+
+/* mrb_read_many, with the lengths turned into end offsets in `buf` (the
+ * Python side slices there). Errors, and ends[0] on MRB_EBUFFER_TOO_SMALL,
+ * as mrb_read_many. */
+static int64_t mrb_py_read_many(struct mrb_ring *ring, void *buf, size_t buf_size,
+                                size_t *ends, size_t max_count)
+{
+    int64_t rc = mrb_read_many(ring, buf, buf_size, ends, max_count);
+    for (int64_t i = 1; i < rc; i++)
+        ends[i] += ends[i - 1];
+    return rc;
 }
 """
 

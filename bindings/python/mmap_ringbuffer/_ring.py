@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from itertools import accumulate
+from array import array
 import threading
 import time
 from types import TracebackType
@@ -90,14 +90,18 @@ def _next_slice_ns(deadline: float) -> int:
 
 
 _BYTE_STRINGS = frozenset((bytes, bytearray))
+# array.array typecode of C's size_t.
+_SIZE_T_CODE = next(c for c in "QLI" if array(c).itemsize == ffi.sizeof("size_t"))
 
 
-def _byte_lengths(messages: Any) -> List[int]:
-    """Each message's size in bytes (len() counts items, not bytes, for
-    arrays and cast memoryviews)."""
+def _byte_lengths(messages: Any) -> Any:
+    """Each message's size in bytes as a ``size_t[]`` (len() counts items,
+    not bytes, for arrays and cast memoryviews)."""
     if {*map(type, messages)} <= _BYTE_STRINGS:
-        return list(map(len, messages))
-    return [memoryview(m).nbytes for m in messages]
+        sizes = array(_SIZE_T_CODE, map(len, messages))
+    else:
+        sizes = array(_SIZE_T_CODE, [memoryview(m).nbytes for m in messages])
+    return _from_buffer("size_t[]", sizes)
 
 
 class RingBuffer:
@@ -125,7 +129,7 @@ class RingBuffer:
         "_length",
         "_read_args",
         "_batch_buffer",
-        "_batch_lengths",
+        "_batch_ends",
         "_live_views",
         "_lingering_views",
         "_peeked",
@@ -142,7 +146,7 @@ class RingBuffer:
     _length: Any  # size_t *, the consumer calls' length cell
     _read_args: Tuple[Any, Any, int, Any]  # mrb_read's arguments, ready made
     _batch_buffer: Any  # char[], read_many()'s destination
-    _batch_lengths: Any  # size_t[]
+    _batch_ends: Any  # size_t[], read_many()'s message end offsets
     _live_views: Set[_RingView]
     _lingering_views: List[memoryview]
     _peeked: Optional[PeekedMessage]
@@ -163,7 +167,7 @@ class RingBuffer:
         self._length = ffi.new("size_t *")
         self._read_args = (ring, self._scratch, self._scratch_size, self._length)
         self._batch_buffer = None
-        self._batch_lengths = None
+        self._batch_ends = None
         self._live_views = set()
         self._lingering_views = []
         self._peeked = None
@@ -376,7 +380,7 @@ class RingBuffer:
             messages = list(messages)
         if not messages:
             return 0
-        lengths = ffi.new("size_t[]", _byte_lengths(messages))
+        lengths = _byte_lengths(messages)
         joined = b"".join(messages)
         count = len(messages)
         rc = lib.mrb_py_write_joined(self._ring, joined, lengths, count)
@@ -560,25 +564,25 @@ class RingBuffer:
 
     def _read_many_now(self, max_count: int) -> List[bytes]:
         """read_many() without waiting; the caller holds the consumer lock."""
-        lengths = self._batch_lengths
-        if lengths is None or len(lengths) < max_count:
-            lengths = self._batch_lengths = _new_uninitialized("size_t[]", max_count)
+        ends = self._batch_ends
+        if ends is None or len(ends) < max_count:
+            ends = self._batch_ends = _new_uninitialized("size_t[]", max_count)
         buf = self._batch_buffer
         if buf is None:
             size = max(_BATCH_BUFFER_BYTES, self._scratch_size)
             buf = self._batch_buffer = _new_uninitialized("char[]", size)
         size = len(buf)
         while True:
-            rc = lib.mrb_read_many(self._ring, buf, size, lengths, max_count)
+            rc = lib.mrb_py_read_many(self._ring, buf, size, ends, max_count)
             if rc > 0:
                 break
             if rc == _EEMPTY:
                 return []
             if rc != _EBUFFER_TOO_SMALL:
                 raise error_for(rc)
-            size = lengths[0]
+            size = ends[0]
             buf = _new_uninitialized("char[]", size)
-        ends = list(accumulate(ffi.unpack(lengths, rc)))
+        ends = ffi.unpack(ends, rc)
         batch = ffi.buffer(buf, ends[-1])
         if ends[-1] <= _SMALL_MESSAGES_BYTES * rc:
             # Small messages: one copy out of C, then cheap bytes slices.
