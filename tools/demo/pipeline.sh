@@ -89,11 +89,20 @@ if [ -z "$stage" ]; then
 			tools/demo/stage="$stage"
 	fi
 fi
-if ! "$PYTHON" -c "import mmap_ringbuffer" 2>/dev/null; then
-	echo "building the Python binding in place (bindings/python) ..."
-	(cd "$root/bindings/python" && "$PYTHON" ffi_build.py --inplace >/dev/null)
-	"$PYTHON" -c "import mmap_ringbuffer"
+# The Python package of this checkout, with its extension built in place
+# (again whenever the binding's C side is newer than it).
+if [ -z "${PIPELINE_PRODUCER:-}" ]; then
+	extension=$(ls "$root"/bindings/python/mmap_ringbuffer/_mrb_cffi*.so 2>/dev/null | head -n 1)
+	if [ -z "$extension" ] || [ -n "$(find "$root/bindings/python/ffi_build.py" \
+		"$root/bindings/python/csrc" -newer "$extension" -type f)" ]; then
+		echo "building the Python binding in place (bindings/python) ..."
+		(cd "$root/bindings/python" && "$PYTHON" ffi_build.py --inplace >/dev/null)
+	fi
 fi
+"$PYTHON" -c "import mmap_ringbuffer" || {
+	echo "$0: cannot import mmap_ringbuffer with $PYTHON (needs cffi; see tools/setup.sh)" >&2
+	exit 1
+}
 
 # --- run ----------------------------------------------------------------------
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then shm=/dev/shm; else shm=${TMPDIR:-/tmp}; fi
@@ -112,14 +121,36 @@ consumer=$!
 "$stage" "$rings/a.ring" "$rings/b.ring" "$size" >"$rings/stage.out" &
 stage_pid=$!
 pids="$consumer $stage_pid"
+eval "name_$consumer='Python consumer' name_$stage_pid='Go stage'"
 
+"$producer" "$rings/a.ring" "$size" "$mode" "$amount" >"$rings/producer.out" &
+producer_pid=$!
+pids="$pids $producer_pid"
+eval "name_$producer_pid='C producer'"
+
+# Wait for all three; if one fails, stop the others at once instead of
+# letting them wait for traffic that will never come.
 status=0
-"$producer" "$rings/a.ring" "$size" "$mode" "$amount" || status=1
-wait "$stage_pid" || status=1
-cat "$rings/stage.out"
-wait "$consumer" || status=1
-cat "$rings/consumer.out"
+running=$pids
+while [ -n "$running" ]; do
+	still=
+	for pid in $running; do
+		if kill -0 "$pid" 2>/dev/null; then
+			still="$still $pid"
+		elif ! wait "$pid"; then
+			eval "echo \"pipeline: the \$name_$pid failed\"" >&2
+			status=1
+		fi
+	done
+	running=$still
+	if [ "$status" -ne 0 ]; then
+		for pid in $running; do kill "$pid" 2>/dev/null || true; done
+		running=
+	fi
+	[ -z "$running" ] || sleep 0.1
+done
 pids=
+cat "$rings/producer.out" "$rings/stage.out" "$rings/consumer.out"
 if [ "$status" -ne 0 ]; then
 	echo "pipeline: FAILED" >&2
 	exit 1
