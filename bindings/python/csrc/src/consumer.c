@@ -4,6 +4,10 @@
  * header it reads was written by another process and is validated before
  * any length in it is used.
  */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <string.h>
 
 #include "handle.h"

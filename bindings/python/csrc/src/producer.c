@@ -4,6 +4,10 @@
  * write the record header, fill the payload, commit by clearing BUSY.
  * Lock-free; any number of threads and processes.
  */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <string.h>
 
 #include "handle.h"
@@ -75,13 +79,8 @@ static int claim(struct mrb_handle *h, uint64_t record_size, uint64_t *position)
 		if (tail - head > capacity || tail - head + need > capacity) {
 			/* Pairs with the consumer's store in mrbi_publish_head: its
 			 * reads of the freed space happen before our writes. */
-			head = atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
-			/* Read after the head, the tail is never behind it; our
-			 * copy may be, once others produced and the consumer read. */
-			uint64_t fresh =
-			    atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
-			if (fresh - head > capacity || head % MRB_RECORD_ALIGNMENT != 0 ||
-			    fresh % MRB_RECORD_ALIGNMENT != 0)
+			uint64_t fresh;
+			if (mrb_read_positions(hdr, capacity, &head, &fresh) != 0)
 				return MRB_ECORRUPT;
 			atomic_store_explicit(&hdr->consumer_position_cache, head,
 			                      memory_order_release);

@@ -13,6 +13,10 @@
  *    to the next valid record header; if there is none yet, nothing
  *    committed is held back and recovery waits for one.
  */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <time.h>
 
 #include "handle.h"

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "handle.h"
 #include "mrb_testing.h"
 

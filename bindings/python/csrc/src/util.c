@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Small OS helpers: clocks, process liveness, randomness. */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>

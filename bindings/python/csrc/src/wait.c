@@ -14,6 +14,10 @@
  * sequence before the re-check closes the remaining window, because the
  * futex refuses to sleep when the word has moved.
  */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -106,10 +110,8 @@ static int writable(struct mrb_handle *h, size_t len, bool *unfinished)
 {
 	*unfinished = false;
 	struct mrb_file_header *hdr = h->header;
-	/* Head first: a tail read after it is never behind it. */
-	uint64_t head = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
-	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_seq_cst);
-	if (tail - head > h->capacity)
+	uint64_t head, tail;
+	if (mrb_read_positions(hdr, h->capacity, &head, &tail) != 0)
 		return MRB_ECORRUPT;
 	uint64_t record_size = mrb_record_size(len);
 	uint64_t to_end = h->capacity - (tail & h->mask);
