@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import os
-from array import array
 import threading
 import time
+from array import array
 from types import TracebackType
 from typing import (
     Any,
@@ -75,7 +75,7 @@ def _encode_path(path: PathArg) -> bytes:
 def _deadline(timeout: float) -> float:
     """Absolute monotonic deadline; math.inf waits forever."""
     if timeout != timeout or timeout < 0:  # NaN or negative
-        raise ValueError(f"timeout must be >= 0 seconds (or math.inf), got {timeout}")
+        raise ValueError(f"timeout must be >= 0 seconds or math.inf, got {timeout}")
     return time.monotonic() + timeout
 
 

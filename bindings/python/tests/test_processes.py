@@ -7,7 +7,8 @@ import multiprocessing
 import pathlib
 import queue
 import time
-from typing import Any
+from multiprocessing.process import BaseProcess
+from typing import Any, Callable
 
 import pytest
 
@@ -18,13 +19,13 @@ CTX = multiprocessing.get_context("spawn")
 JOIN_TIMEOUT = 120
 
 
-def run(target, *args) -> multiprocessing.process.BaseProcess:  # type: ignore[no-untyped-def]
+def run(target: Callable[..., None], *args: Any) -> BaseProcess:
     process = CTX.Process(target=target, args=args)
     process.start()
     return process
 
 
-def finish(*processes: multiprocessing.process.BaseProcess) -> None:
+def finish(*processes: BaseProcess) -> None:
     for process in processes:
         process.join(JOIN_TIMEOUT)
         if process.is_alive():
@@ -33,7 +34,7 @@ def finish(*processes: multiprocessing.process.BaseProcess) -> None:
         assert process.exitcode == 0, f"{process.name} exited with {process.exitcode}"
 
 
-def await_result(results: Any, *processes: multiprocessing.process.BaseProcess) -> Any:
+def await_result(results: Any, *processes: BaseProcess) -> Any:
     """The consumer's report; fails at once if any process died first."""
     deadline = time.monotonic() + JOIN_TIMEOUT
     while time.monotonic() < deadline:
