@@ -47,7 +47,10 @@ class _RingView:
         return int(self._cdata.len)
 
     def __getitem__(self, key: Any) -> Any:
-        return self.view[key]
+        """An int for an index; a copy (bytes) for a slice, so that no
+        untracked view of ring memory escapes."""
+        item = self.view[key]
+        return item.tobytes() if isinstance(item, memoryview) else item
 
     def tobytes(self) -> bytes:
         """A copy of the message bytes."""

@@ -172,3 +172,13 @@ def test_close_invalidates_peeked_views(rb: RingBuffer) -> None:
     rb.close()
     with pytest.raises(ValueError):
         bytes(held)
+
+
+def test_slices_of_a_peeked_message_are_copies(rb: RingBuffer) -> None:
+    rb.write(b"abcdef")
+    peeked = rb.peek()
+    part = peeked[1:4]
+    assert part == b"bcd" and type(part) is bytes
+    assert peeked[0] == ord("a")
+    peeked.release()
+    assert part == b"bcd"
