@@ -24,6 +24,7 @@ from typing import (
 from ._errors import BufferTooSmall, InvalidArgument, PathArg, error_for
 from ._mrb_cffi import ffi, lib
 from ._stats import RingStats
+from ._types import ReadableBuffer, WritableBuffer
 from ._zero_copy import (
     PeekedMessage,
     Reservation,
@@ -327,7 +328,7 @@ class RingBuffer:
 
     # ---- producer side --------------------------------------------------------
 
-    def write(self, data: Any, timeout: Optional[float] = None) -> None:
+    def write(self, data: ReadableBuffer, timeout: Optional[float] = None) -> None:
         """Writes one message: any contiguous bytes-like object (bytes,
         bytearray, memoryview, array.array, numpy arrays, mmap, ...), passed
         to C without an intermediate copy.
@@ -360,7 +361,7 @@ class RingBuffer:
                 raise error_for(_ETIMEDOUT)
 
     def write_many(
-        self, messages: Iterable[Any], timeout: Optional[float] = None
+        self, messages: Iterable[ReadableBuffer], timeout: Optional[float] = None
     ) -> int:
         """Writes messages in order with one call into C; returns how many
         were written, stopping at the first that does not fit (a prefix of
@@ -512,7 +513,7 @@ class RingBuffer:
                 return _unpack(buf, length[0])
         raise error_for(rc)
 
-    def read_into(self, buffer: Any) -> int:
+    def read_into(self, buffer: WritableBuffer) -> int:
         """Copies the next message into a writable bytes-like object and
         returns its length; the bytes past it are left untouched.
 
