@@ -148,7 +148,7 @@ def test_read_into_too_small_consumes_nothing(rb: RingBuffer) -> None:
 def test_read_into_needs_a_writable_buffer(rb: RingBuffer) -> None:
     rb.write(b"x")
     with pytest.raises((TypeError, BufferError)):
-        rb.read_into(b"readonly")
+        rb.read_into(b"readonly")  # type: ignore[arg-type]
     assert rb.read() == b"x"
 
 
