@@ -106,8 +106,12 @@ static int unfinished_record(struct mrb_handle *h)
 		return MRB_EEMPTY;
 	h->last_liveness_check_ns = now;
 	int64_t busy_timeout = h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : -1;
-	int64_t unwritten_timeout =
-	    h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : MRB_UNWRITTEN_TIMEOUT_NS;
+	/* By default a headerless claim is only skipped if some producer
+	 * process has died: a live one is merely slow, and skipping its claim
+	 * would let its late writes land in space given to others. */
+	int64_t unwritten_timeout = h->recovery_timeout_ns > 0  ? h->recovery_timeout_ns
+	                            : mrbi_any_producer_dead(h) ? MRB_UNWRITTEN_TIMEOUT_NS
+	                                                        : -1;
 	int rc = mrbi_recover_head(h, now, busy_timeout, unwritten_timeout, true);
 	if (rc < 0)
 		return rc;

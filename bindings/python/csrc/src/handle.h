@@ -150,6 +150,8 @@ int mrbi_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **d
                       uint64_t *next);
 /* Recovery of the record blocking the consumer (recover.c). Returns 1 if a
  * record was turned into padding, 0 if not (yet), or an error. */
+/* True if a process that once produced into this ring no longer exists. */
+bool mrbi_any_producer_dead(struct mrb_handle *h);
 int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,
                       int64_t unwritten_timeout_ns, bool check_liveness);
 

@@ -122,11 +122,14 @@ static int reserve(struct mrb_handle *h, size_t len, uint64_t *position)
 {
 	if (len == 0 || len > h->max_message_size)
 		return MRB_EMSGSIZE;
+	/* Registered before the first claim, so that recovery can tell a
+	 * producer that died inside its very first write. */
+	struct mrb_producer_slot *slot = producer_slot(h);
 	int rc = claim(h, mrb_record_size(len), position);
 	if (rc == 0) {
 		write_header(h, *position, mrb_control(len, h->pid, MRB_CONTROL_BUSY));
 	} else if (rc == MRB_EFULL) {
-		atomic_fetch_add_explicit(&producer_slot(h)->full, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
 	}
 	return rc;
 }
