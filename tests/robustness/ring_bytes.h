@@ -14,6 +14,7 @@
 
 #include "mrb/mrb.h"
 #include "mrb_testing.h"
+#include "rtest.h"
 
 #define OFF_MAGIC                   0x000
 #define OFF_FORMAT_VERSION          0x008
@@ -95,6 +96,54 @@ static inline uint64_t record_size(uint64_t length)
 {
 	return (MRB_RECORD_HEADER_SIZE + length + MRB_RECORD_ALIGNMENT - 1) &
 	       ~(uint64_t)(MRB_RECORD_ALIGNMENT - 1);
+}
+
+/*
+ * A producer process that dies between its claim CAS and its first header
+ * store. It opens the ring and registers as a producer (reserve + abort,
+ * which leaves a padding record), reports, then, when told, advances the
+ * producer position by `bytes` without writing any header and exits. The
+ * process really is gone (and reaped) when dead_claim returns, as recovery
+ * of a headerless claim requires a producer process to have died.
+ */
+struct dead_claimer {
+	pid_t pid;
+	int command_fd;
+};
+
+static inline struct dead_claimer dead_claimer_start(const char *path)
+{
+	int command[2], ready[2];
+	CHECK(pipe(command) == 0 && pipe(ready) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct mrb_ring ring;
+		CHECK_RC(mrb_open(&ring, path, 0), 0);
+		struct mrb_reservation res;
+		CHECK_RC(mrb_reserve(&ring, 1, &res), 0);
+		CHECK_RC(mrb_abort(&ring, &res), 0);
+		rtest_send(ready[1], 'r');
+		uint64_t bytes;
+		CHECK(read(command[0], &bytes, sizeof(bytes)) == (ssize_t)sizeof(bytes));
+		_Atomic uint64_t *tail = ring_u64(&ring, OFF_PRODUCER_POSITION);
+		uint64_t position = atomic_load(tail);
+		while (!atomic_compare_exchange_weak(tail, &position, position + bytes)) {
+		}
+		_exit(0);
+	}
+	CHECK(rtest_recv(ready[0]) == 'r');
+	close(ready[0]);
+	close(ready[1]);
+	close(command[0]);
+	return (struct dead_claimer){pid, command[1]};
+}
+
+static inline void dead_claim(struct dead_claimer *c, uint64_t bytes)
+{
+	CHECK(write(c->command_fd, &bytes, sizeof(bytes)) == (ssize_t)sizeof(bytes));
+	close(c->command_fd);
+	rtest_expect_exit0(c->pid, "dead claimer");
 }
 
 #endif /* RING_BYTES_H */
