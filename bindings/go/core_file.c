@@ -8,6 +8,10 @@
  * can ever open a half-initialised ring, and a symlink planted at the path is
  * replaced or refused, never followed.
  */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

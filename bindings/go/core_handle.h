@@ -52,6 +52,7 @@ struct mrb_handle {
 	int64_t stuck_since_ns;
 	int64_t last_liveness_check_ns;
 	int64_t recovery_timeout_ns;
+	int64_t last_waiter_audit_ns;
 };
 
 _Static_assert(sizeof(struct mrb_handle) <= sizeof(struct mrb_ring), "handle fits");
@@ -88,6 +89,37 @@ static inline bool mrb_closing(struct mrb_handle *h)
 	return (atomic_load_explicit(&h->state, memory_order_relaxed) & MRB_STATE_CLOSING) != 0;
 }
 
+/*
+ * Reads the consumer and producer positions as a consistent pair. Two loads
+ * are not a snapshot: between them others may consume and produce more than
+ * a lap. The consumer position is monotonic, so if it reads the same before
+ * and after the producer position, both held together at that moment and
+ * must satisfy the ring invariant; if they do not, the shared memory is
+ * corrupt. Returns 0 or MRB_ECORRUPT.
+ */
+static inline int mrb_read_positions(struct mrb_file_header *hdr, uint64_t capacity,
+                                     uint64_t *head_out, uint64_t *tail_out)
+{
+	uint64_t head = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
+	for (int attempt = 0;; attempt++) {
+		uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_seq_cst);
+		uint64_t again =
+		    atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
+		/* A live consumer moving every time is not corruption; after
+		 * many tries, judge the last pair, which is what a peer that
+		 * keeps rewriting the position deserves. */
+		if (again == head || attempt == 64) {
+			*head_out = again;
+			*tail_out = tail;
+			if (tail - again > capacity || again % MRB_RECORD_ALIGNMENT != 0 ||
+			    tail % MRB_RECORD_ALIGNMENT != 0)
+				return MRB_ECORRUPT;
+			return 0;
+		}
+		head = again;
+	}
+}
+
 #define MRB_PRODUCER_CALL MRB_STATE_CALL
 #define MRB_CONSUMER_CALL (MRB_STATE_CALL | MRB_STATE_CONSUMER_CALL)
 
@@ -120,6 +152,12 @@ int mrbi_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **d
                       uint64_t *next);
 /* Recovery of the record blocking the consumer (recover.c). Returns 1 if a
  * record was turned into padding, 0 if not (yet), or an error. */
+/* This process's producer slot, claimed on first use (producer.c). */
+struct mrb_producer_slot *mrbi_producer_slot(struct mrb_handle *h);
+/* Takes the space-waiter shares of dead processes back out (recover.c). */
+void mrbi_forget_dead_waiters(struct mrb_handle *h);
+/* True if a process that once produced into this ring no longer exists. */
+bool mrbi_any_producer_dead(struct mrb_handle *h);
 int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,
                       int64_t unwritten_timeout_ns, bool check_liveness);
 

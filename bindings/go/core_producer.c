@@ -5,6 +5,10 @@
  * write the record header, fill the payload, commit by clearing BUSY.
  * Lock-free; any number of threads and processes.
  */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <string.h>
 
 #include "core_handle.h"
@@ -24,7 +28,7 @@ static void write_header(struct mrb_handle *h, uint64_t position, uint64_t contr
 	atomic_store_explicit(&rec->stamp, position ^ h->salt, memory_order_release);
 }
 
-static struct mrb_producer_slot *producer_slot(struct mrb_handle *h)
+struct mrb_producer_slot *mrbi_producer_slot(struct mrb_handle *h)
 {
 	int32_t index = atomic_load_explicit(&h->producer_slot, memory_order_relaxed);
 	if (index >= 0)
@@ -76,13 +80,8 @@ static int claim(struct mrb_handle *h, uint64_t record_size, uint64_t *position)
 		if (tail - head > capacity || tail - head + need > capacity) {
 			/* Pairs with the consumer's store in mrbi_publish_head: its
 			 * reads of the freed space happen before our writes. */
-			head = atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
-			/* Read after the head, the tail is never behind it; our
-			 * copy may be, once others produced and the consumer read. */
-			uint64_t fresh =
-			    atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
-			if (fresh - head > capacity || head % MRB_RECORD_ALIGNMENT != 0 ||
-			    fresh % MRB_RECORD_ALIGNMENT != 0)
+			uint64_t fresh;
+			if (mrb_read_positions(hdr, capacity, &head, &fresh) != 0)
 				return MRB_ECORRUPT;
 			atomic_store_explicit(&hdr->consumer_position_cache, head,
 			                      memory_order_release);
@@ -124,11 +123,14 @@ static int reserve(struct mrb_handle *h, size_t len, uint64_t *position)
 {
 	if (len == 0 || len > h->max_message_size)
 		return MRB_EMSGSIZE;
+	/* Registered before the first claim, so that recovery can tell a
+	 * producer that died inside its very first write. */
+	struct mrb_producer_slot *slot = mrbi_producer_slot(h);
 	int rc = claim(h, mrb_record_size(len), position);
 	if (rc == 0) {
 		write_header(h, *position, mrb_control(len, h->pid, MRB_CONTROL_BUSY));
 	} else if (rc == MRB_EFULL) {
-		atomic_fetch_add_explicit(&producer_slot(h)->full, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
 	}
 	return rc;
 }
@@ -152,7 +154,7 @@ static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_
 
 static void count_written(struct mrb_handle *h, uint64_t messages, uint64_t bytes)
 {
-	struct mrb_producer_slot *slot = producer_slot(h);
+	struct mrb_producer_slot *slot = mrbi_producer_slot(h);
 	atomic_fetch_add_explicit(&slot->messages, messages, memory_order_relaxed);
 	atomic_fetch_add_explicit(&slot->bytes, bytes, memory_order_relaxed);
 }

@@ -2,6 +2,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Read-only views of a ring: counters and a walk over the unread records.
  * Neither attaches as consumer, so both work beside a live consumer. */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <string.h>
 
 #include "core_handle.h"
@@ -61,11 +65,9 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 	if (rc != 0)
 		return rc;
 	struct mrb_file_header *hdr = h->header;
-	uint64_t pos = atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
-	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
+	uint64_t pos, tail;
 	int64_t visited = 0;
-	if (tail - pos > h->capacity || pos % MRB_RECORD_ALIGNMENT != 0)
-		rc = MRB_ECORRUPT;
+	rc = mrb_read_positions(hdr, h->capacity, &pos, &tail);
 	while (rc == 0 && pos != tail && (max_records == 0 || (size_t)visited < max_records)) {
 		uint64_t offset = pos & h->mask;
 		const struct mrb_record_header *rec =
