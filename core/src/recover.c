@@ -27,6 +27,17 @@ static void count_recovered(struct mrb_handle *h, uint64_t bytes)
 	atomic_fetch_add_explicit(&h->header->recovered_bytes, bytes, memory_order_relaxed);
 }
 
+static void write_padding(struct mrb_handle *h, uint64_t from, uint64_t to)
+{
+	struct mrb_record_header *rec =
+	    (struct mrb_record_header *)(void *)(h->data + (from & h->mask));
+	atomic_store_explicit(&rec->control,
+	                      mrb_control(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD),
+	                      memory_order_relaxed);
+	/* Pairs with the acquire load of the stamp in mrbi_next_message. */
+	atomic_store_explicit(&rec->stamp, from ^ h->salt, memory_order_release);
+}
+
 /* Finds the first position after head holding a valid record header. */
 static bool next_written_record(struct mrb_handle *h, uint64_t tail, uint64_t *found)
 {
@@ -42,6 +53,34 @@ static bool next_written_record(struct mrb_handle *h, uint64_t tail, uint64_t *f
 			*found = pos;
 			return true;
 		}
+	}
+	return false;
+}
+
+void mrbi_forget_dead_waiters(struct mrb_handle *h)
+{
+	for (int i = 0; i < MRB_SHARED_PRODUCER_SLOT; i++) {
+		struct mrb_producer_slot *slot = &h->header->producers[i];
+		uint32_t owner = atomic_load_explicit(&slot->owner_pid, memory_order_relaxed);
+		uint32_t share = atomic_load_explicit(&slot->space_waiting, memory_order_relaxed);
+		if (owner == 0 || share == 0 || mrbi_process_alive(owner))
+			continue;
+		/* A CAS, so that two auditors never subtract one share twice. */
+		if (atomic_compare_exchange_strong_explicit(&slot->space_waiting, &share, 0,
+		                                            memory_order_relaxed,
+		                                            memory_order_relaxed))
+			atomic_fetch_sub_explicit(&h->header->space_waiters, share,
+			                          memory_order_seq_cst);
+	}
+}
+
+bool mrbi_any_producer_dead(struct mrb_handle *h)
+{
+	for (int i = 0; i < MRB_SHARED_PRODUCER_SLOT; i++) {
+		uint32_t owner =
+		    atomic_load_explicit(&h->header->producers[i].owner_pid, memory_order_relaxed);
+		if (owner != 0 && !mrbi_process_alive(owner))
+			return true;
 	}
 	return false;
 }
@@ -86,12 +125,15 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout
 	uint64_t next;
 	if (!next_written_record(h, tail, &next))
 		return 0;
-	uint64_t gap = next - h->head;
-	atomic_store_explicit(&rec->control,
-	                      mrb_control(gap - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD),
-	                      memory_order_relaxed);
-	atomic_store_explicit(&rec->stamp, h->head ^ h->salt, memory_order_release);
-	count_recovered(h, gap - MRB_RECORD_HEADER_SIZE);
+	/* The dead claim may span the wrap point (its own padding plus a record
+	 * at the start of the next lap, taken in one CAS): pad each side of
+	 * the end separately, later piece first, so no padding record ever
+	 * crosses the end of the data region. */
+	uint64_t lap_end = h->head + (h->capacity - (h->head & h->mask));
+	if (next > lap_end)
+		write_padding(h, lap_end, next);
+	write_padding(h, h->head, next < lap_end ? next : lap_end);
+	count_recovered(h, next - h->head);
 	return 1;
 }
 
