@@ -40,6 +40,7 @@ _T = TypeVar("_T")
 _mrb_write = lib.mrb_write
 _mrb_read = lib.mrb_read
 _from_buffer = ffi.from_buffer
+_get_ident = threading.get_ident
 _unpack: Callable[[Any, int], bytes] = ffi.unpack  # char * -> bytes
 
 _EFULL = lib.MRB_EFULL
@@ -90,6 +91,9 @@ def _next_slice_ns(deadline: float) -> int:
     return min(_WAIT_SLICE_NS, max(1, int(remaining * 1e9)))
 
 
+# mrb_read's arguments, ready made: (ring, scratch buffer, its size, length cell).
+_ReadCells = Tuple[Any, Any, int, Any]
+
 _BYTE_STRINGS = frozenset((bytes, bytearray))
 # array.array typecode of C's size_t.
 _SIZE_T_CODE = next(c for c in "QLI" if array(c).itemsize == ffi.sizeof("size_t"))
@@ -125,6 +129,9 @@ class RingBuffer:
         "_capacity",
         "_max_message_size",
         "_consumer_lock",
+        "_setup_lock",
+        "_reader_thread",
+        "_thread_cells",
         "_scratch",
         "_scratch_size",
         "_length",
@@ -141,11 +148,14 @@ class RingBuffer:
     _path: str
     _capacity: int
     _max_message_size: int
-    _consumer_lock: threading.Lock
+    _consumer_lock: threading.Lock  # read_many()'s buffers, _peeked
+    _setup_lock: threading.Lock
+    _reader_thread: int  # owner of _read_args (0: nobody read yet)
+    _thread_cells: threading.local  # other threads' read() destinations
     _scratch: Any  # char[], read()'s destination
     _scratch_size: int
     _length: Any  # size_t *, the consumer calls' length cell
-    _read_args: Tuple[Any, Any, int, Any]  # mrb_read's arguments, ready made
+    _read_args: _ReadCells  # the owner thread's read() destination
     _batch_buffer: Any  # char[], read_many()'s destination
     _batch_ends: Any  # size_t[], read_many()'s message end offsets
     _live_views: Set[_RingView]
@@ -163,6 +173,9 @@ class RingBuffer:
         self._capacity = int(lib.mrb_capacity(ring))
         self._max_message_size = int(lib.mrb_max_message_size(ring))
         self._consumer_lock = threading.Lock()
+        self._setup_lock = threading.Lock()
+        self._reader_thread = 0
+        self._thread_cells = threading.local()
         self._scratch_size = min(self._max_message_size, _SCRATCH_LIMIT)
         self._scratch = _new_uninitialized("char[]", self._scratch_size)
         self._length = ffi.new("size_t *")
@@ -427,15 +440,34 @@ class RingBuffer:
 
     # ---- consumer side --------------------------------------------------------
 
-    # The scratch buffer and length cell are shared by this handle's consumer
-    # calls, and the GIL is released inside C, so overlapping calls from two
-    # threads are refused with the consumer lock, the way C refuses them. The
-    # hot paths (read, try_read) inline this.
-    def _acquire_consumer(self) -> None:
+    # read()'s destination (scratch buffer and length cell) must not be shared
+    # by two threads: the GIL is released inside C, so one thread could be
+    # filling it while another copies out of it. The first thread to read
+    # owns the handle's cells (a cheap identity check on the hot path); any
+    # other thread gets cells of its own. Overlapping consumer calls are then
+    # refused by C itself (MRB_ECONSUMER_BUSY), exactly as for C callers.
+    def _read_cells(self) -> _ReadCells:
+        """This thread's read() destination, for threads other than the owner."""
+        with self._setup_lock:
+            if self._reader_thread == 0:
+                self._reader_thread = _get_ident()
+                return self._read_args
+            if self._reader_thread == _get_ident():
+                return self._read_args
+        cells: Optional[_ReadCells] = getattr(self._thread_cells, "cells", None)
+        if cells is None:
+            size = self._scratch_size
+            scratch = _new_uninitialized("char[]", size)
+            cells = (self._ring, scratch, size, ffi.new("size_t *"))
+            self._thread_cells.cells = cells
+        return cells
+
+    def _lock_consumer_state(self) -> None:
+        """Guards read_many()'s buffers and the peeked message (ConsumerBusy
+        if another thread holds them)."""
         if not self._consumer_lock.acquire(False):
             raise error_for(lib.MRB_ECONSUMER_BUSY)
         if self._peeked is not None:
-            # Reading consumes the peeked message: its view must not survive.
             self._peeked._detach()
 
     def read(self, timeout: Optional[float] = None) -> bytes:
@@ -449,30 +481,42 @@ class RingBuffer:
         """
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
-        lock = self._consumer_lock
-        if not lock.acquire(False):
-            raise error_for(lib.MRB_ECONSUMER_BUSY)
-        try:
-            if self._peeked is not None:
-                self._peeked._detach()
-            rc = _mrb_read(*self._read_args)
-            if rc == 0:
-                return _unpack(self._scratch, self._length[0])
-            if rc == _EEMPTY and timeout is not None:
-                return self._read_wait(timeout)
-            return self._read_large(rc)
-        finally:
-            lock.release()
+        if _get_ident() == self._reader_thread:
+            cells = self._read_args
+        else:
+            cells = self._read_cells()
+        if self._peeked is not None:
+            # Reading consumes the peeked message: its view must not survive.
+            self._peeked._detach()
+        rc = _mrb_read(*cells)
+        if rc == 0:
+            return _unpack(cells[1], cells[3][0])
+        if rc == _EEMPTY and timeout is not None:
+            return self._read_wait(cells, timeout)
+        return self._read_large(cells, rc)
 
-    def _read_wait(self, timeout: float) -> bytes:
-        """read()'s blocking part; the caller holds the consumer lock."""
-        buf = self._scratch
-        size = self._scratch_size
-        length = self._length
+    def try_read(self) -> Optional[bytes]:
+        """Returns the next message, or None when the ring is empty."""
+        if _get_ident() == self._reader_thread:
+            cells = self._read_args
+        else:
+            cells = self._read_cells()
+        if self._peeked is not None:
+            self._peeked._detach()
+        rc = _mrb_read(*cells)
+        if rc == 0:
+            return _unpack(cells[1], cells[3][0])
+        if rc == _EEMPTY:
+            return None
+        return self._read_large(cells, rc)
+
+    def _read_wait(self, cells: _ReadCells, timeout: float) -> bytes:
+        """read()'s blocking part."""
+        ring, buf, size, length = cells
         deadline = _deadline(timeout)
         while True:
             wait_ns = _next_slice_ns(deadline)
-            rc = lib.mrb_read_wait(self._ring, buf, size, length, wait_ns)
+            rc = lib.mrb_read_wait(ring, buf, size, length, wait_ns)
             if rc == 0:
                 return _unpack(buf, length[0])
             if rc == _EBUFFER_TOO_SMALL:
@@ -485,30 +529,13 @@ class RingBuffer:
             elif wait_ns == 0:
                 raise error_for(_ETIMEDOUT)
 
-    def try_read(self) -> Optional[bytes]:
-        """Returns the next message, or None when the ring is empty."""
-        lock = self._consumer_lock
-        if not lock.acquire(False):
-            raise error_for(lib.MRB_ECONSUMER_BUSY)
-        try:
-            if self._peeked is not None:
-                self._peeked._detach()
-            rc = _mrb_read(*self._read_args)
-            if rc == 0:
-                return _unpack(self._scratch, self._length[0])
-            if rc == _EEMPTY:
-                return None
-            return self._read_large(rc)
-        finally:
-            lock.release()
-
-    def _read_large(self, rc: int) -> bytes:
+    def _read_large(self, cells: _ReadCells, rc: int) -> bytes:
         """Finishes a read the scratch buffer was too small for (or raises)."""
-        length = self._length
+        ring, _, _, length = cells
         while rc == _EBUFFER_TOO_SMALL:
             size = length[0]
             buf = _new_uninitialized("char[]", size)
-            rc = _mrb_read(self._ring, buf, size, length)
+            rc = _mrb_read(ring, buf, size, length)
             if rc == 0:
                 return _unpack(buf, length[0])
         raise error_for(rc)
@@ -521,22 +548,20 @@ class RingBuffer:
         when the message does not fit, BufferEmpty, Closed, ConsumerBusy.
         """
         target = ffi.from_buffer(buffer, require_writable=True)
-        self._acquire_consumer()
-        try:
-            length = self._length
-            rc = lib.mrb_read(self._ring, target, len(target), length)
-            if rc == 0:
-                return int(length[0])
-            exc = error_for(rc)
-            if isinstance(exc, BufferTooSmall):
-                exc.needed = int(length[0])
-                exc.args = (
-                    f"the next message needs {exc.needed} bytes, the buffer "
-                    f"holds {len(target)}; nothing was consumed",
-                )
-            raise exc
-        finally:
-            self._consumer_lock.release()
+        length = ffi.new("size_t *")
+        if self._peeked is not None:
+            self._peeked._detach()
+        rc = lib.mrb_read(self._ring, target, len(target), length)
+        if rc == 0:
+            return int(length[0])
+        exc = error_for(rc)
+        if isinstance(exc, BufferTooSmall):
+            exc.needed = int(length[0])
+            exc.args = (
+                f"the next message needs {exc.needed} bytes, the buffer "
+                f"holds {len(target)}; nothing was consumed",
+            )
+        raise exc
 
     def read_many(self, max_count: int, timeout: Optional[float] = None) -> List[bytes]:
         """Returns up to ``max_count`` available messages with one call into C
@@ -550,7 +575,7 @@ class RingBuffer:
             raise ValueError(f"max_count must be positive, got {max_count}")
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
-        self._acquire_consumer()
+        self._lock_consumer_state()
         try:
             messages = self._read_many_now(max_count)
             if messages or timeout is None:
@@ -612,7 +637,7 @@ class RingBuffer:
         peeked = self._peeked
         if peeked is not None:
             return peeked
-        self._acquire_consumer()
+        self._lock_consumer_state()
         try:
             view = ffi.new("struct mrb_view *")
             rc = lib.mrb_peek(self._ring, view)

@@ -4,6 +4,7 @@ slices short enough for signals (Ctrl-C) and close() from another thread."""
 from __future__ import annotations
 
 import math
+import pathlib
 import signal
 import threading
 import time
@@ -144,25 +145,65 @@ def test_close_wakes_a_blocked_reader(rb: RingBuffer) -> None:
 
 def test_concurrent_consumer_calls_on_one_handle_are_busy(rb: RingBuffer) -> None:
     received: list[bytes] = []
-    started = threading.Event()
 
     def reader() -> None:
-        started.set()
-        received.append(rb.read(timeout=math.inf))
+        while True:
+            try:
+                received.append(rb.read(timeout=math.inf))
+                return
+            except ConsumerBusy:  # the main thread's probe got in first
+                time.sleep(0.001)
 
     thread = threading.Thread(target=reader)
     thread.start()
-    started.wait()
-    # Wait until the reader holds the consumer role of this handle.
-    while not rb._consumer_lock.locked():
+    # Probe until the reader is blocked inside C as this handle's consumer.
+    while True:
+        try:
+            assert rb.try_read() is None
+        except ConsumerBusy:
+            break
         time.sleep(0.001)
     with pytest.raises(ConsumerBusy):
         rb.read()
     with pytest.raises(ConsumerBusy):
-        rb.try_read()
+        rb.read(timeout=0.01)
+    with pytest.raises(ConsumerBusy):
+        rb.read_into(bytearray(64))
+    with pytest.raises(ConsumerBusy):
+        rb.peek()
     rb.write(b"for the thread")
     thread.join()
     assert received == [b"for the thread"]
+
+
+def test_threads_taking_turns_as_consumer(tmp_path: pathlib.Path) -> None:
+    """Sequential consumer calls from several threads share the handle; each
+    thread reads into its own buffer, so large and small messages interleave
+    without one thread seeing another's bytes."""
+    rb = RingBuffer.create(tmp_path / "turns.ring", 8 << 20)
+    # Sizes up to 90 KB: some above the 64 KiB read scratch buffer.
+    messages = [bytes([i]) * (1 + i * 7919 % 90000) for i in range(60)]
+    assert rb.write_many(messages[:10]) == 10
+    got: list[bytes] = []
+    lock = threading.Lock()
+
+    def take(count: int) -> None:
+        for _ in range(count):
+            with lock:
+                got.append(rb.read())
+
+    for turn in range(5):
+        thread = threading.Thread(target=take, args=(2,))
+        thread.start()
+        thread.join()
+    assert rb.write_many(messages[10:]) == 50
+    threads = [threading.Thread(target=take, args=(10,)) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rb.close()
+    assert got == messages
 
 
 def test_writers_on_many_threads(rb: RingBuffer) -> None:
