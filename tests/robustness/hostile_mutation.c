@@ -437,6 +437,7 @@ int main(int argc, char **argv)
 	    {OFF_RECOVERED_BYTES, 8, "recovered_bytes"},
 	    {0x400, 8, "reserved1"},
 	    {OFF_PRODUCERS, 4, "producers[0].owner_pid"},
+	    {OFF_PRODUCERS + 4, 4, "producers[0].space_waiting"},
 	    {OFF_PRODUCERS + 8, 8, "producers[0].messages"},
 	    {OFF_PRODUCERS + 14 * PRODUCER_SLOT_SIZE, 4, "producers[14].owner_pid"},
 	    {OFF_PRODUCERS + 15 * PRODUCER_SLOT_SIZE, 4, "producers[15].owner_pid"},

@@ -334,6 +334,7 @@ int main(int argc, char **argv)
 	if (rng_state == 0)
 		rng_state = 1;
 	printf("STORM_SEED=%" PRIu64 "\n", rng_state);
+	fflush(stdout); /* not inherited by the children's buffers */
 
 	/* Sized for ~200k messages a second, reserved lazily. */
 	log_capacity = (uint64_t)(kill_ns / 1000000000 + 30) * 200000;
