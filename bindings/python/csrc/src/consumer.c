@@ -39,6 +39,10 @@ int mrbi_attach_consumer(struct mrb_handle *h)
 		atomic_store_explicit(&hdr->consumer_owner, 0, memory_order_release);
 		return MRB_ECORRUPT;
 	}
+	/* Only the consumer ever waits for data, so any count left here is
+	 * stale: a consumer killed while asleep never decremented it, and it
+	 * would cost every write a futex wake-up forever. */
+	atomic_store_explicit(&hdr->data_waiters, 0, memory_order_seq_cst);
 	h->owner_token = token;
 	h->head = head;
 	h->published_head = head;
@@ -57,6 +61,9 @@ void mrbi_detach_consumer(struct mrb_handle *h)
 	                                        memory_order_acq_rel, memory_order_relaxed);
 	h->is_consumer = false;
 }
+
+/* How often a consumer that sees space waiters checks for dead ones. */
+#define MRB_WAITER_AUDIT_INTERVAL_NS 10000000
 
 void mrbi_publish_head(struct mrb_handle *h)
 {
@@ -82,6 +89,13 @@ void mrbi_publish_head(struct mrb_handle *h)
 	if (atomic_load_explicit(&hdr->space_waiters, memory_order_seq_cst) != 0) {
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
+		/* A writer killed while asleep leaves its count behind, and every
+		 * publish would pay a wake-up for it; audit now and then. */
+		int64_t now = mrbi_now_ns();
+		if (now - h->last_waiter_audit_ns > MRB_WAITER_AUDIT_INTERVAL_NS) {
+			h->last_waiter_audit_ns = now;
+			mrbi_forget_dead_waiters(h);
+		}
 	}
 }
 

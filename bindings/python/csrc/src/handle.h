@@ -51,6 +51,7 @@ struct mrb_handle {
 	int64_t stuck_since_ns;
 	int64_t last_liveness_check_ns;
 	int64_t recovery_timeout_ns;
+	int64_t last_waiter_audit_ns;
 };
 
 _Static_assert(sizeof(struct mrb_handle) <= sizeof(struct mrb_ring), "handle fits");
@@ -150,6 +151,10 @@ int mrbi_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **d
                       uint64_t *next);
 /* Recovery of the record blocking the consumer (recover.c). Returns 1 if a
  * record was turned into padding, 0 if not (yet), or an error. */
+/* This process's producer slot, claimed on first use (producer.c). */
+struct mrb_producer_slot *mrbi_producer_slot(struct mrb_handle *h);
+/* Takes the space-waiter shares of dead processes back out (recover.c). */
+void mrbi_forget_dead_waiters(struct mrb_handle *h);
 /* True if a process that once produced into this ring no longer exists. */
 bool mrbi_any_producer_dead(struct mrb_handle *h);
 int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,

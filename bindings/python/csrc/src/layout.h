@@ -32,7 +32,9 @@
 
 struct mrb_producer_slot {
 	_Atomic uint32_t owner_pid; /* 0 = free */
-	uint32_t reserved0;
+	/* This process's share of space_waiters, so that the share of a
+	 * process killed while asleep can be taken back out. */
+	_Atomic uint32_t space_waiting;
 	_Atomic uint64_t messages;
 	_Atomic uint64_t bytes;
 	_Atomic uint64_t full;

@@ -27,7 +27,7 @@ static void write_header(struct mrb_handle *h, uint64_t position, uint64_t contr
 	atomic_store_explicit(&rec->stamp, position ^ h->salt, memory_order_release);
 }
 
-static struct mrb_producer_slot *producer_slot(struct mrb_handle *h)
+struct mrb_producer_slot *mrbi_producer_slot(struct mrb_handle *h)
 {
 	int32_t index = atomic_load_explicit(&h->producer_slot, memory_order_relaxed);
 	if (index >= 0)
@@ -124,7 +124,7 @@ static int reserve(struct mrb_handle *h, size_t len, uint64_t *position)
 		return MRB_EMSGSIZE;
 	/* Registered before the first claim, so that recovery can tell a
 	 * producer that died inside its very first write. */
-	struct mrb_producer_slot *slot = producer_slot(h);
+	struct mrb_producer_slot *slot = mrbi_producer_slot(h);
 	int rc = claim(h, mrb_record_size(len), position);
 	if (rc == 0) {
 		write_header(h, *position, mrb_control(len, h->pid, MRB_CONTROL_BUSY));
@@ -153,7 +153,7 @@ static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_
 
 static void count_written(struct mrb_handle *h, uint64_t messages, uint64_t bytes)
 {
-	struct mrb_producer_slot *slot = producer_slot(h);
+	struct mrb_producer_slot *slot = mrbi_producer_slot(h);
 	atomic_fetch_add_explicit(&slot->messages, messages, memory_order_relaxed);
 	atomic_fetch_add_explicit(&slot->bytes, bytes, memory_order_relaxed);
 }

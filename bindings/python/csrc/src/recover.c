@@ -57,6 +57,23 @@ static bool next_written_record(struct mrb_handle *h, uint64_t tail, uint64_t *f
 	return false;
 }
 
+void mrbi_forget_dead_waiters(struct mrb_handle *h)
+{
+	for (int i = 0; i < MRB_SHARED_PRODUCER_SLOT; i++) {
+		struct mrb_producer_slot *slot = &h->header->producers[i];
+		uint32_t owner = atomic_load_explicit(&slot->owner_pid, memory_order_relaxed);
+		uint32_t share = atomic_load_explicit(&slot->space_waiting, memory_order_relaxed);
+		if (owner == 0 || share == 0 || mrbi_process_alive(owner))
+			continue;
+		/* A CAS, so that two auditors never subtract one share twice. */
+		if (atomic_compare_exchange_strong_explicit(&slot->space_waiting, &share, 0,
+		                                            memory_order_relaxed,
+		                                            memory_order_relaxed))
+			atomic_fetch_sub_explicit(&h->header->space_waiters, share,
+			                          memory_order_seq_cst);
+	}
+}
+
 bool mrbi_any_producer_dead(struct mrb_handle *h)
 {
 	for (int i = 0; i < MRB_SHARED_PRODUCER_SLOT; i++) {

@@ -126,8 +126,15 @@ static int writable(struct mrb_handle *h, size_t len, bool *unfinished)
 	return MRB_EFULL;
 }
 
+static void unregister(_Atomic uint32_t *waiters, _Atomic uint32_t *own_share)
+{
+	atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+	if (own_share != NULL)
+		atomic_fetch_sub_explicit(own_share, 1, memory_order_relaxed);
+}
+
 static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic uint32_t *seq,
-                      _Atomic uint32_t *waiters, int64_t timeout_ns)
+                      _Atomic uint32_t *waiters, _Atomic uint32_t *own_share, int64_t timeout_ns)
 {
 	int64_t deadline = timeout_ns > 0 ? mrbi_now_ns() + timeout_ns : 0;
 	bool unfinished = false;
@@ -148,6 +155,8 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		}
 	}
 	for (;;) {
+		if (own_share != NULL)
+			atomic_fetch_add_explicit(own_share, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
 		/* Orders the announcement before the re-check's loads (which are
 		 * acquire loads inside mrbi_next_message). */
@@ -155,25 +164,25 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		uint32_t observed = atomic_load_explicit(seq, memory_order_seq_cst);
 		int rc = ready(h, len, &unfinished);
 		if (rc != MRB_EEMPTY && rc != MRB_EFULL) {
-			atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+			unregister(waiters, own_share);
 			return rc;
 		}
 		if (mrb_closing(h)) {
-			atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+			unregister(waiters, own_share);
 			return MRB_ECLOSED;
 		}
 		int64_t sleep_ns = -1;
 		if (timeout_ns >= 0) {
 			sleep_ns = deadline - mrbi_now_ns();
 			if (sleep_ns <= 0) {
-				atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+				unregister(waiters, own_share);
 				return MRB_ETIMEDOUT;
 			}
 		}
 		if (unfinished && (sleep_ns < 0 || sleep_ns > MRB_UNFINISHED_RECORD_SLICE_NS))
 			sleep_ns = MRB_UNFINISHED_RECORD_SLICE_NS;
 		rc = mrbi_futex_wait(seq, observed, sleep_ns);
-		atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+		unregister(waiters, own_share);
 		if (rc == MRB_EINTR)
 			return rc;
 		if (rc != 0 && rc != MRB_ETIMEDOUT)
@@ -192,7 +201,7 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 	rc = mrbi_attach_consumer(h);
 	if (rc == 0)
 		rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters,
-		                timeout_ns);
+		                NULL, timeout_ns);
 	mrb_leave(h, MRB_CONSUMER_CALL);
 	return rc;
 }
@@ -209,7 +218,7 @@ int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
 		rc = MRB_EMSGSIZE;
 	else
 		rc = wait_until(h, writable, len, &h->header->space_seq, &h->header->space_waiters,
-		                timeout_ns);
+		                &mrbi_producer_slot(h)->space_waiting, timeout_ns);
 	mrb_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }
