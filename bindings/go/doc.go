@@ -45,6 +45,9 @@
 // other calls (they then return ErrClosed). A RingBuffer that is dropped
 // without Close is closed by a finalizer.
 //
+// Put ring files on a tmpfs such as /dev/shm: on a disk file system the
+// kernel also writes the shared pages back to disk, which costs throughput.
+//
 // Errors other than the four original ones are also exported (ErrBadFormat,
 // ErrVersion, ErrConsumerBusy, ErrCorrupt, ErrExists, ErrTimeout, ...). They
 // are *Error values carrying the core's code; failures of NewRingBuffer and
