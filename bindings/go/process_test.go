@@ -20,6 +20,7 @@ const (
 	producerWriterEnv = "MRB_GO_TEST_PRODUCER_WRITER"
 	producerCountEnv  = "MRB_GO_TEST_PRODUCER_COUNT"
 	busyReaderEnv     = "MRB_GO_TEST_BUSY_READER_RING"
+	dyingReaderEnv    = "MRB_GO_TEST_DYING_READER_RING"
 )
 
 const crossProcessMaxBody = 200
@@ -36,6 +37,9 @@ func TestMain(m *testing.M) {
 	}
 	if path := os.Getenv(busyReaderEnv); path != "" {
 		os.Exit(runBusyReaderProcess(path))
+	}
+	if path := os.Getenv(dyingReaderEnv); path != "" {
+		os.Exit(runDyingReaderProcess(path))
 	}
 	os.Exit(m.Run())
 }
@@ -79,6 +83,19 @@ func runBusyReaderProcess(path string) int {
 	} else {
 		fmt.Println("unexpected:", err)
 	}
+	return 0
+}
+
+// runDyingReaderProcess becomes the consumer, reads one message and exits
+// without closing, like a crashed consumer.
+func runDyingReaderProcess(path string) int {
+	r, err := OpenRingBuffer(path)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	msg, err := r.ReadMsg()
+	fmt.Printf("%s %v\n", msg, err)
 	return 0
 }
 
@@ -161,5 +178,26 @@ func TestConsumerBusyAcrossProcesses(t *testing.T) {
 	}
 	if got := string(out); got != "ErrConsumerBusy\n" {
 		t.Fatalf("reader process printed %q", got)
+	}
+}
+
+// A consumer process that dies without Close does not keep the role: the
+// next reader takes over and resumes after the last message it read.
+func TestDeadConsumerIsReplaced(t *testing.T) {
+	r, path := newTestRing(t, 4096)
+	for _, m := range []string{"first", "second"} {
+		if _, err := r.WriteMsg([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), dyingReaderEnv+"="+path)
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "first <nil>\n" {
+		t.Fatalf("reader process: %v, printed %q", err, out)
+	}
+	msg, err := r.ReadMsg()
+	if err != nil || string(msg) != "second" {
+		t.Fatalf("ReadMsg after the consumer died = %q, %v; want \"second\"", msg, err)
 	}
 }
