@@ -95,7 +95,8 @@ var (
 	ErrInterrupted = newSentinel(C.MRB_EINTR)
 	// ErrExists: the file exists and is a ring of another size.
 	ErrExists = newSentinel(C.MRB_EEXIST)
-	// ErrStale: a reservation or view no longer matches the ring.
+	// ErrStale: a reservation or view no longer matches the ring (the C
+	// API's zero-copy calls; this package does not expose them).
 	ErrStale = newSentinel(C.MRB_ESTALE)
 	// ErrIO matches (with errors.Is) every operating-system failure; the
 	// *Error then wraps the syscall.Errno.
