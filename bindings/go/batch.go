@@ -28,10 +28,10 @@ type packedBatch struct {
 
 var packedBatches = sync.Pool{New: func() any { return new(packedBatch) }}
 
-// WriteBatch writes msgs in order with one call into C, stopping at the
-// first that does not fit. It returns how many were written; if fewer than
-// len(msgs), err says why the next one was not (ErrBufferFull,
-// ErrInvalidSize, ...). Safe to call concurrently with other writers; each
+// WriteBatch writes msgs in order with one call into C (a second one finds
+// out why, when it stops early), stopping at the first that does not fit.
+// It returns how many were written; if fewer than len(msgs), err says why
+// the next one was not (ErrBufferFull, ErrInvalidSize, ...). Safe to call concurrently with other writers; each
 // message is written atomically, but messages of concurrent batches may
 // interleave.
 func (r *RingBuffer) WriteBatch(msgs [][]byte) (int, error) {
