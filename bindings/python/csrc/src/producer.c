@@ -68,6 +68,11 @@ static int claim(struct mrb_handle *h, uint64_t record_size, uint64_t *position)
 	const uint64_t capacity = h->capacity;
 	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_relaxed);
 	for (;;) {
+		/* The tail comes from shared memory (initially or from a failed
+		 * CAS): a misaligned one would put an atomic header off its
+		 * natural alignment. */
+		if (tail % MRB_RECORD_ALIGNMENT != 0)
+			return MRB_ECORRUPT;
 		uint64_t offset = tail & h->mask;
 		uint64_t to_end = capacity - offset;
 		uint64_t pad = record_size > to_end ? to_end : 0;
