@@ -8,8 +8,9 @@ for the figures behind this choice).
 Used three ways:
   * ``setup.py`` (``cffi_modules``) compiles the extension from the copies of
     the core sources in ``csrc/`` (kept identical to core/ by sync_core.sh);
-  * Bazel runs ``ffi_build.py --emit-c OUT.c`` and compiles OUT.c together with
-    //core:mrb into ``mmap_ringbuffer/_mrb_cffi.so`` with its own toolchain;
+  * Bazel runs ``ffi_build.py --emit-c OUT.c`` (the interpreter's Python.h by
+    absolute path) and compiles OUT.c together with //core:mrb into
+    ``mmap_ringbuffer/_mrb_cffi.so`` with its own toolchain;
   * ``ffi_build.py --inplace`` compiles next to the sources for development.
 """
 
@@ -17,8 +18,10 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import sys
+import sysconfig
 import tempfile
 
 import cffi
@@ -212,6 +215,18 @@ ffibuilder = make_ffibuilder()
 def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[1] == "--emit-c":
         make_ffibuilder(sources=[]).emit_c_code(argv[2])
+        # Name this interpreter's headers by their absolute paths, so a build
+        # system compiling the file needs no include flag naming a version.
+        with open(argv[2]) as f:
+            code = f.read()
+        include = sysconfig.get_paths()["include"]
+        for header in ("pyconfig.h", "Python.h"):
+            absolute = '"' + os.path.join(include, header) + '"'
+            code = re.sub(
+                rf"(#\s*include\s*)<{re.escape(header)}>", rf"\1{absolute}", code
+            )
+        with open(argv[2], "w") as f:
+            f.write(code)
         return 0
     if len(argv) == 2 and argv[1] == "--inplace":
         with tempfile.TemporaryDirectory() as build_dir:
