@@ -447,7 +447,8 @@ class RingBuffer:
     # other thread gets cells of its own. Overlapping consumer calls are then
     # refused by C itself (MRB_ECONSUMER_BUSY), exactly as for C callers.
     def _read_cells(self) -> _ReadCells:
-        """This thread's read() destination, for threads other than the owner."""
+        """This thread's read() destination: the handle's own cells for the
+        first thread that reads, cells of its own for any other thread."""
         with self._setup_lock:
             if self._reader_thread == 0:
                 self._reader_thread = _get_ident()
