@@ -27,7 +27,9 @@
 static void handle_reset(struct mrb_ring *ring)
 {
 	memset(ring, 0, sizeof(*ring));
-	atomic_init(&mrb_handle_of(ring)->state, 0);
+	atomic_init(&mrb_handle_of(ring)->flags, 0);
+	atomic_init(&mrb_handle_of(ring)->producer_calls, 0);
+	atomic_init(&mrb_handle_of(ring)->consumer_calls, 0);
 	atomic_init(&mrb_handle_of(ring)->producer_slot, -1);
 }
 
@@ -81,7 +83,7 @@ static void handle_init(struct mrb_handle *h, void *map, size_t map_size)
 	h->pid = (uint32_t)getpid();
 	h->recovery_timeout_ns = 0;
 	atomic_store_explicit(&h->producer_slot, -1, memory_order_relaxed);
-	atomic_store_explicit(&h->state, MRB_STATE_OPEN, memory_order_release);
+	atomic_store_explicit(&h->flags, MRB_STATE_OPEN, memory_order_release);
 }
 
 /* Maps and validates an open descriptor. Takes ownership of nothing. */
@@ -265,7 +267,7 @@ int mrb_close(struct mrb_ring *ring)
 	if (ring == NULL)
 		return MRB_EINVAL;
 	struct mrb_handle *h = mrb_handle_of(ring);
-	uint32_t old = atomic_fetch_or_explicit(&h->state, MRB_STATE_CLOSING, memory_order_acq_rel);
+	uint32_t old = atomic_fetch_or_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_seq_cst);
 	if ((old & MRB_STATE_OPEN) == 0 || (old & MRB_STATE_CLOSING) != 0)
 		return MRB_ECLOSED;
 	/* Wake this handle's sleepers, if it has calls in progress; they see
@@ -273,8 +275,8 @@ int mrb_close(struct mrb_ring *ring)
 	 * again, which is why an idle handle's close wakes nobody. */
 	for (;;) {
 		/* Pairs with the release in mrb_leave. */
-		uint32_t state = atomic_load_explicit(&h->state, memory_order_acquire);
-		if ((state & MRB_STATE_CALLS_MASK) == 0)
+		if (atomic_load_explicit(&h->producer_calls, memory_order_seq_cst) == 0 &&
+		    atomic_load_explicit(&h->consumer_calls, memory_order_seq_cst) == 0)
 			break;
 		atomic_fetch_add_explicit(&h->header->data_seq, 1, memory_order_seq_cst);
 		atomic_fetch_add_explicit(&h->header->space_seq, 1, memory_order_seq_cst);
@@ -290,7 +292,7 @@ int mrb_close(struct mrb_ring *ring)
 	munmap(h->header, h->map_size);
 	h->header = NULL;
 	h->data = NULL;
-	atomic_store_explicit(&h->state, MRB_STATE_CLOSING, memory_order_release);
+	atomic_store_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_release);
 	return 0;
 }
 

@@ -8,24 +8,32 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "layout.h"
 #include "mrb/mrb.h"
 
-/* Handle state word: a count of calls in progress (low bits), a count of
- * consumer calls in progress, and the OPEN / CLOSING flags. One atomic add
- * on entry and one on exit cover both the close race and the rule that
- * consumer calls on one handle must not overlap. */
-#define MRB_STATE_CALL          1u
-#define MRB_STATE_CALLS_MASK    0x00ffffffu
-#define MRB_STATE_CONSUMER_CALL (1u << 24)
-#define MRB_STATE_CONSUMER_MASK (0x1fu << 24)
-#define MRB_STATE_OPEN          (1u << 30)
-#define MRB_STATE_CLOSING       (1u << 31)
+/* Handle flags. Calls in progress are counted separately per role (below),
+ * so that mrb_close can wait for them to leave. */
+#define MRB_STATE_OPEN    (1u << 0)
+#define MRB_STATE_CLOSING (1u << 1)
+
+/* Roles of a call, for mrb_enter/mrb_leave. Inspection calls count as
+ * producer calls: both may run concurrently with anything. */
+enum mrb_call_role {
+	MRB_PRODUCER_CALL = 0,
+	MRB_CONSUMER_CALL = 1,
+	MRB_STATE_CALL = MRB_PRODUCER_CALL,
+};
+
+/* 128 bytes: two cache lines, so adjacent-line prefetch cannot couple
+ * the blocks of the handle either. */
+#define MRB_HANDLE_BLOCK 128
 
 struct mrb_handle {
-	_Atomic uint32_t state;
+	/* Read-mostly: written at open and close only. */
+	_Atomic uint32_t flags;
 	uint32_t pid;
 	struct mrb_file_header *header;
 	uint8_t *data;
@@ -36,9 +44,17 @@ struct mrb_handle {
 	uint64_t salt;
 	/* Producer slot index, claimed on first write; -1 before. */
 	_Atomic int32_t producer_slot;
+	uint8_t pad0[MRB_HANDLE_BLOCK - 68];
 
-	/* Consumer state: touched only inside consumer calls, which never
-	 * overlap on one handle (see the state word). */
+	/* Producer calls in progress: their own lines, so that a producer
+	 * thread and the consumer thread sharing a handle do not bounce one
+	 * line between their cores on every call. */
+	_Atomic uint32_t producer_calls;
+	uint8_t pad1[MRB_HANDLE_BLOCK - 4];
+
+	/* Consumer calls in progress and the consumer's state, touched only
+	 * by the (single) thread inside a consumer call. */
+	_Atomic uint32_t consumer_calls;
 	bool is_consumer;
 	uint64_t owner_token;
 	uint64_t head;           /* next record to read */
@@ -54,6 +70,11 @@ struct mrb_handle {
 	int64_t last_waiter_audit_ns;
 };
 
+_Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
+                   MRB_HANDLE_BLOCK,
+               "read-mostly block");
+_Static_assert(offsetof(struct mrb_handle, consumer_calls) == 2 * MRB_HANDLE_BLOCK,
+               "consumer block");
 _Static_assert(sizeof(struct mrb_handle) <= sizeof(struct mrb_ring), "handle fits");
 _Static_assert(_Alignof(struct mrb_handle) <= _Alignof(struct mrb_ring), "handle aligned");
 
@@ -62,30 +83,42 @@ static inline struct mrb_handle *mrb_handle_of(struct mrb_ring *ring)
 	return (struct mrb_handle *)(void *)ring;
 }
 
-/* Enters a call on the handle; on success the caller must mrb_leave. */
-static inline int mrb_enter(struct mrb_handle *h, uint32_t units)
+static inline _Atomic uint32_t *mrb_calls(struct mrb_handle *h, enum mrb_call_role role)
 {
-	uint32_t old = atomic_fetch_add_explicit(&h->state, units, memory_order_acquire);
-	if ((old & MRB_STATE_OPEN) == 0 || (old & MRB_STATE_CLOSING) != 0) {
-		atomic_fetch_sub_explicit(&h->state, units, memory_order_release);
+	return role == MRB_CONSUMER_CALL ? &h->consumer_calls : &h->producer_calls;
+}
+
+/*
+ * Enters a call on the handle; on success the caller must mrb_leave. The
+ * increment and the flags load are seq_cst, as are mrb_close's setting of
+ * CLOSING and its loads of the counts: either close sees this call and
+ * waits for it, or this call sees CLOSING and backs out.
+ */
+static inline int mrb_enter(struct mrb_handle *h, enum mrb_call_role role)
+{
+	_Atomic uint32_t *calls = mrb_calls(h, role);
+	uint32_t old = atomic_fetch_add_explicit(calls, 1, memory_order_seq_cst);
+	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_seq_cst);
+	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0) {
+		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
 		return MRB_ECLOSED;
 	}
-	if ((units & MRB_STATE_CONSUMER_MASK) != 0 && (old & MRB_STATE_CONSUMER_MASK) != 0) {
-		atomic_fetch_sub_explicit(&h->state, units, memory_order_release);
+	if (role == MRB_CONSUMER_CALL && old != 0) {
+		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
 		return MRB_ECONSUMER_BUSY;
 	}
 	return 0;
 }
 
 /* Pairs with the acquire in mrb_close's wait for calls to drain. */
-static inline void mrb_leave(struct mrb_handle *h, uint32_t units)
+static inline void mrb_leave(struct mrb_handle *h, enum mrb_call_role role)
 {
-	atomic_fetch_sub_explicit(&h->state, units, memory_order_release);
+	atomic_fetch_sub_explicit(mrb_calls(h, role), 1, memory_order_release);
 }
 
 static inline bool mrb_closing(struct mrb_handle *h)
 {
-	return (atomic_load_explicit(&h->state, memory_order_relaxed) & MRB_STATE_CLOSING) != 0;
+	return (atomic_load_explicit(&h->flags, memory_order_relaxed) & MRB_STATE_CLOSING) != 0;
 }
 
 /*
@@ -118,9 +151,6 @@ static inline int mrb_read_positions(struct mrb_file_header *hdr, uint64_t capac
 		head = again;
 	}
 }
-
-#define MRB_PRODUCER_CALL MRB_STATE_CALL
-#define MRB_CONSUMER_CALL (MRB_STATE_CALL | MRB_STATE_CONSUMER_CALL)
 
 /* Helpers shared by the translation units (defined in util.c). */
 int64_t mrbi_now_ns(void);

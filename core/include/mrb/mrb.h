@@ -61,7 +61,7 @@ const char *mrb_strerror(int code);
  * Its contents are private. A zero-filled or failed-to-open handle behaves as
  * closed. */
 struct mrb_ring {
-	uint64_t opaque[32];
+	uint64_t opaque[64];
 };
 
 /* ---- Create, open, close -------------------------------------------------- */
