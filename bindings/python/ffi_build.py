@@ -49,7 +49,7 @@ enum mrb_create_flags { MRB_CREATE_REMOVE, MRB_CREATE_EXCLUSIVE, ... };
 
 const char *mrb_strerror(int code);
 
-struct mrb_ring { uint64_t opaque[32]; };
+struct mrb_ring { uint64_t opaque[64]; };
 
 struct mrb_create_options {
     unsigned flags;
