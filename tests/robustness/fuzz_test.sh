@@ -3,7 +3,7 @@
 # sources, since Bazel here cannot switch compilers per target, and runs it
 # for FUZZ_SECONDS (default 20) from the committed seed corpus. Any finding
 # (crash, sanitizer report, out-of-mapping access, hang) fails the test.
-# A longer run: FUZZ_SECONDS=600 bazel test //tests/robustness:fuzz_ring_test
+# A longer run: bazel test //tests/robustness:fuzz_ring_test
 #   --test_env=FUZZ_SECONDS=600 --test_timeout=900 (see docs/ROBUSTNESS.md).
 set -euo pipefail
 
