@@ -10,6 +10,62 @@
 
 #include "core_handle.h"
 
+/*
+ * Walks the records in [pos, tail) as they are now. Stops at the first
+ * claim whose header is not written yet (its length is unknown), reporting
+ * it as UNWRITTEN. Returns the number of records visited or MRB_ECORRUPT.
+ */
+static int64_t walk(struct mrb_handle *h, uint64_t pos, uint64_t tail, mrb_record_visitor visit,
+                    void *ctx, size_t max_records)
+{
+	int64_t visited = 0;
+	while (pos != tail && (max_records == 0 || (size_t)visited < max_records)) {
+		uint64_t offset = pos & h->mask;
+		const struct mrb_record_header *rec =
+		    (const struct mrb_record_header *)(const void *)(h->data + offset);
+		/* Pairs with the release store of the stamp in write_header. */
+		uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
+		uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
+		struct mrb_record_info info = {.position = pos};
+		if (stamp != (pos ^ h->salt)) {
+			info.state = MRB_RECORD_UNWRITTEN;
+			visited++;
+			visit(ctx, &info);
+			break;
+		}
+		uint64_t length = mrb_control_length(control);
+		uint64_t size = mrb_record_size(length);
+		if (size > tail - pos || size > h->capacity - offset)
+			return MRB_ECORRUPT;
+		info.length = length;
+		info.writer_pid = mrb_control_pid(control);
+		info.state = (control & MRB_CONTROL_BUSY)  ? MRB_RECORD_BUSY
+		             : (control & MRB_CONTROL_PAD) ? MRB_RECORD_PADDING
+		                                           : MRB_RECORD_COMMITTED;
+		info.data = h->data + offset + MRB_RECORD_HEADER_SIZE;
+		visited++;
+		if (visit(ctx, &info) != 0)
+			break;
+		pos += size;
+	}
+	return visited;
+}
+
+struct unread {
+	uint64_t messages;
+	uint64_t bytes;
+};
+
+static int count_unread(void *ctx, const struct mrb_record_info *rec)
+{
+	struct unread *u = ctx;
+	if (rec->state == MRB_RECORD_COMMITTED) {
+		u->messages++;
+		u->bytes += rec->length;
+	}
+	return 0;
+}
+
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 {
 	struct mrb_handle *h = mrb_handle_of(ring);
@@ -23,17 +79,24 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 	stats->format_version = atomic_load_explicit(&hdr->format_version, memory_order_relaxed);
 	stats->capacity = h->capacity;
 	stats->max_message_size = h->max_message_size;
-	stats->consumer_position =
-	    atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
-	stats->producer_position =
-	    atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
-	uint64_t used = stats->producer_position - stats->consumer_position;
-	stats->used_bytes = used <= h->capacity ? used : h->capacity;
+	/* The consumer stores its counters before the position they belong
+	 * to; read the position first so the counters are at least as new. */
+	uint64_t head, tail;
+	int consistent = mrb_read_positions(hdr, h->capacity, &head, &tail);
+	stats->consumer_position = head;
+	stats->producer_position = tail;
+	stats->used_bytes = tail - head <= h->capacity ? tail - head : h->capacity;
+	stats->messages_read = atomic_load_explicit(&hdr->messages_read, memory_order_relaxed);
+	stats->bytes_read = atomic_load_explicit(&hdr->bytes_read, memory_order_relaxed);
+	/* Written = read + committed and unread: producers keep no per-message
+	 * counters, which would cost every write two atomic additions. */
+	struct unread unread = {0, 0};
+	if (consistent == 0 && walk(h, head, tail, count_unread, &unread, 0) < 0)
+		unread = (struct unread){0, 0};
+	stats->messages_written = stats->messages_read + unread.messages;
+	stats->bytes_written = stats->bytes_read + unread.bytes;
 	for (int i = 0; i < MRB_PRODUCER_SLOTS; i++) {
 		struct mrb_producer_slot *slot = &hdr->producers[i];
-		stats->messages_written +=
-		    atomic_load_explicit(&slot->messages, memory_order_relaxed);
-		stats->bytes_written += atomic_load_explicit(&slot->bytes, memory_order_relaxed);
 		stats->full_count += atomic_load_explicit(&slot->full, memory_order_relaxed);
 		uint32_t owner = atomic_load_explicit(&slot->owner_pid, memory_order_relaxed);
 		if (i != MRB_SHARED_PRODUCER_SLOT && owner != 0) {
@@ -41,8 +104,6 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 			stats->producers_alive += mrbi_process_alive(owner);
 		}
 	}
-	stats->messages_read = atomic_load_explicit(&hdr->messages_read, memory_order_relaxed);
-	stats->bytes_read = atomic_load_explicit(&hdr->bytes_read, memory_order_relaxed);
 	stats->recovered_records =
 	    atomic_load_explicit(&hdr->recovered_records, memory_order_relaxed);
 	stats->recovered_bytes = atomic_load_explicit(&hdr->recovered_bytes, memory_order_relaxed);
@@ -64,40 +125,10 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 	int rc = mrb_enter(h, MRB_STATE_CALL);
 	if (rc != 0)
 		return rc;
-	struct mrb_file_header *hdr = h->header;
 	uint64_t pos, tail;
-	int64_t visited = 0;
-	rc = mrb_read_positions(hdr, h->capacity, &pos, &tail);
-	while (rc == 0 && pos != tail && (max_records == 0 || (size_t)visited < max_records)) {
-		uint64_t offset = pos & h->mask;
-		const struct mrb_record_header *rec =
-		    (const struct mrb_record_header *)(const void *)(h->data + offset);
-		uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
-		uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
-		struct mrb_record_info info = {.position = pos};
-		if (stamp != (pos ^ h->salt)) {
-			info.state = MRB_RECORD_UNWRITTEN;
-			visited++;
-			visit(ctx, &info);
-			break;
-		}
-		uint64_t length = mrb_control_length(control);
-		uint64_t size = mrb_record_size(length);
-		if (size > tail - pos || size > h->capacity - offset) {
-			rc = MRB_ECORRUPT;
-			break;
-		}
-		info.length = length;
-		info.writer_pid = mrb_control_pid(control);
-		info.state = (control & MRB_CONTROL_BUSY)  ? MRB_RECORD_BUSY
-		             : (control & MRB_CONTROL_PAD) ? MRB_RECORD_PADDING
-		                                           : MRB_RECORD_COMMITTED;
-		info.data = h->data + offset + MRB_RECORD_HEADER_SIZE;
-		visited++;
-		if (visit(ctx, &info) != 0)
-			break;
-		pos += size;
-	}
+	int64_t result = mrb_read_positions(h->header, h->capacity, &pos, &tail);
+	if (result == 0)
+		result = walk(h, pos, tail, visit, ctx, max_records);
 	mrb_leave(h, MRB_STATE_CALL);
-	return rc != 0 ? rc : visited;
+	return result;
 }

@@ -156,13 +156,6 @@ static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_
 	return 0;
 }
 
-static void count_written(struct mrb_handle *h, uint64_t messages, uint64_t bytes)
-{
-	struct mrb_producer_slot *slot = mrbi_producer_slot(h);
-	atomic_fetch_add_explicit(&slot->messages, messages, memory_order_relaxed);
-	atomic_fetch_add_explicit(&slot->bytes, bytes, memory_order_relaxed);
-}
-
 int mrbi_write_locked(struct mrb_handle *h, const void *data, size_t len)
 {
 	uint64_t position;
@@ -182,10 +175,8 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 	if (rc != 0)
 		return rc;
 	rc = mrbi_write_locked(h, data, len);
-	if (rc == 0) {
+	if (rc == 0)
 		mrbi_wake_consumer(h);
-		count_written(h, 1, len);
-	}
 	mrb_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }
@@ -199,7 +190,6 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 	if (rc != 0)
 		return rc;
 	size_t written = 0;
-	uint64_t bytes = 0;
 	for (; written < count; written++) {
 		if (msgs[written].data == NULL && msgs[written].len != 0) {
 			rc = MRB_EINVAL;
@@ -208,12 +198,9 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 		rc = mrbi_write_locked(h, msgs[written].data, msgs[written].len);
 		if (rc != 0)
 			break;
-		bytes += msgs[written].len;
 	}
-	if (written > 0) {
+	if (written > 0)
 		mrbi_wake_consumer(h);
-		count_written(h, written, bytes);
-	}
 	mrb_leave(h, MRB_PRODUCER_CALL);
 	return written > 0 ? (int64_t)written : rc;
 }
@@ -261,8 +248,6 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 	}
 	if (rc == 0) {
 		mrbi_wake_consumer(h);
-		if (publish)
-			count_written(h, 1, res->len);
 		res->data = NULL;
 		res->len = 0;
 	}

@@ -35,8 +35,7 @@ struct mrb_producer_slot {
 	/* This process's share of space_waiters, so that the share of a
 	 * process killed while asleep can be taken back out. */
 	_Atomic uint32_t space_waiting;
-	_Atomic uint64_t messages;
-	_Atomic uint64_t bytes;
+	uint64_t reserved[2]; /* zero */
 	_Atomic uint64_t full;
 	uint8_t pad[MRB_SLOT_SIZE - 32];
 };
