@@ -24,8 +24,9 @@ shift
 caller_dir=$(pwd)
 
 go=
-for candidate in "${GO:-}" "$(command -v go 2>/dev/null || true)" \
-	"${GOROOT_HINT:-/usr/local/go}/bin/go" /usr/local/go/bin/go; do
+# Like tools/setup.sh: /usr/local/go first (Debian's golang-go may be older).
+for candidate in "${GO:-}" "${GOROOT_HINT:-/usr/local/go}/bin/go" /usr/local/go/bin/go \
+	"$(command -v go 2>/dev/null || true)"; do
 	if [ -n "$candidate" ] && [ -x "$candidate" ]; then
 		go=$candidate
 		break
