@@ -257,34 +257,37 @@ static void gen_aborted_reservation(const char *dir)
 	finish(&v, dir);
 }
 
-/* few_messages with format_version 2: every reader must refuse it with its
- * version error. */
-static void gen_version2(struct vector *few, const char *dir)
+/* A copy of few_messages with `value` (a little-endian u32) stored at
+ * `offset`, which every reader must refuse with its version error. */
+static void gen_patched(struct vector *few, const char *dir, const char *name,
+                        const char *description, off_t offset, uint32_t value)
 {
 	char from[4096], to[4096];
 	snprintf(from, sizeof(from), "%s/few_messages.ring", dir);
-	snprintf(to, sizeof(to), "%s/version2.ring", dir);
+	snprintf(to, sizeof(to), "%s/%s.ring", dir, name);
 	int in = open(from, O_RDONLY);
 	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	unsigned char buf[4096];
 	ssize_t n;
 	if (in < 0 || out < 0) {
-		fprintf(stderr, "gen_vectors: version2: %s\n", strerror(errno));
+		fprintf(stderr, "gen_vectors: %s: %s\n", name, strerror(errno));
 		exit(1);
 	}
 	while ((n = read(in, buf, sizeof(buf))) > 0)
 		if (write(out, buf, (size_t)n) != n)
 			n = -1;
-	const unsigned char version2[4] = {2, 0, 0, 0}; /* little-endian u32 at 0x008 */
-	if (n < 0 || pwrite(out, version2, sizeof(version2), 8) != sizeof(version2) ||
+	const unsigned char patch[4] = {(unsigned char)value, (unsigned char)(value >> 8),
+	                                (unsigned char)(value >> 16), (unsigned char)(value >> 24)};
+	if (n < 0 || pwrite(out, patch, sizeof(patch), offset) != sizeof(patch) ||
 	    close(out) != 0) {
-		fprintf(stderr, "gen_vectors: version2: write failed\n");
+		fprintf(stderr, "gen_vectors: %s: write failed\n", name);
 		exit(1);
 	}
 	close(in);
-	few->name = "version2";
-	few->description = "few_messages claiming format_version 2: must be refused";
-	write_description(few, dir, "version");
+	struct vector copy = *few;
+	copy.name = name;
+	copy.description = description;
+	write_description(&copy, dir, "version");
 }
 
 int main(int argc, char **argv)
@@ -302,6 +305,10 @@ int main(int argc, char **argv)
 	gen_max_message(dir);
 	gen_high_positions(dir);
 	gen_aborted_reservation(dir);
-	gen_version2(&few, dir);
+	gen_patched(&few, dir, "version2",
+	            "few_messages claiming format_version 2: must be refused", 0x008, 2);
+	gen_patched(&few, dir, "feature_flags",
+	            "few_messages announcing an unknown feature (feature_flags 1): must be refused",
+	            0x03c, 1);
 	return 0;
 }
