@@ -17,26 +17,17 @@ ring=$WORK/live.ring
 barrier=$WORK/barrier
 mkdir "$barrier"
 
-run_program "$consumer" reader "$ring" --scenario live --producers "$producers" &
+spawn_program "$consumer" reader "$ring" --scenario live --producers "$producers"
 consumer_pid=$!
-producer_pids=
+producers_running=
 id=0
 for lang in $producer_langs; do
-	run_program "$lang" writer "$ring" --scenario live --producer "$id" --barrier "$barrier" &
-	producer_pids="$producer_pids $!"
+	spawn_program "$lang" writer "$ring" --scenario live --producer "$id" --barrier "$barrier"
+	producers_running="$producers_running $!:$lang-producer-$id"
 	id=$((id + 1))
 done
 wait_ready "$barrier" "$producers"
 touch "$barrier/go"
 
-status=0
-for pid in $producer_pids; do
-	wait "$pid" || status=1
-done
-if [ "$status" -ne 0 ]; then
-	# The consumer would only time out waiting for the missing messages.
-	kill "$consumer_pid" 2>/dev/null
-	fail "a producer failed"
-fi
-wait "$consumer_pid" || fail "$consumer consumer"
+wait_all $producers_running "$consumer_pid:$consumer-consumer"
 echo "PASS: producers ($producer_langs) -> $consumer consumer"

@@ -15,13 +15,11 @@ for scenario in $(scenario_names stream); do
 	ring=$WORK/$scenario.ring
 	# Both sides create the ring (create opens an existing ring of the same
 	# size), so either may start first.
-	run_program "$reader" reader "$ring" --scenario "$scenario" &
+	spawn_program "$reader" reader "$ring" --scenario "$scenario"
 	reader_pid=$!
-	if ! run_program "$writer" writer "$ring" --scenario "$scenario"; then
-		kill "$reader_pid" 2>/dev/null
-		fail "$writer writer, scenario $scenario"
-	fi
-	wait "$reader_pid" || fail "$reader reader, scenario $scenario (writer: $writer)"
+	spawn_program "$writer" writer "$ring" --scenario "$scenario"
+	writer_pid=$!
+	wait_all "$writer_pid:$writer-writer,$scenario" "$reader_pid:$reader-reader,$scenario"
 	rm -f "$ring"
 done
 # Stored scenarios: the writer finishes and exits before the reader starts;

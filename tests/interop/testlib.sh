@@ -30,11 +30,21 @@ run_program() {
 	role=$2
 	shift 2
 	case "$lang" in
-	c) if [ "$role" = writer ]; then "$C_WRITER" "$@"; else "$C_READER" "$@"; fi ;;
-	go) "$GO_INTEROP" "$role" "$@" ;;
-	py) "$PYTHON" "$PY_DIR/$role.py" "$@" ;;
+	c) if [ "$role" = writer ]; then $run_exec "$C_WRITER" "$@"; else $run_exec "$C_READER" "$@"; fi ;;
+	go) $run_exec "$GO_INTEROP" "$role" "$@" ;;
+	py) $run_exec "$PYTHON" "$PY_DIR/$role.py" "$@" ;;
 	*) fail "unknown language $lang" ;;
 	esac
+}
+run_exec=
+
+# Starts a program in the background (as run_program); $! is its pid, so
+# wait_all can stop it.
+spawn_program() {
+	(
+		run_exec=exec
+		run_program "$@"
+	) &
 }
 
 # Scenario names of one kind (stream or tagged), from the shared spec.
@@ -51,5 +61,28 @@ wait_ready() {
 		tries=$((tries + 1))
 		[ "$tries" -lt 6000 ] || fail "only $(find "$dir" -name 'ready.*' | wc -l) of $count producers got ready"
 		sleep 0.01
+	done
+}
+
+# Waits for the background processes "PID:NAME ..."; as soon as one fails,
+# stops the others (they would only wait for a partner that is gone) and
+# fails naming it.
+wait_all() {
+	running=$*
+	while [ -n "$running" ]; do
+		still=
+		for entry in $running; do
+			pid=${entry%%:*}
+			if kill -0 "$pid" 2>/dev/null; then
+				still="$still $entry"
+			elif ! wait "$pid"; then
+				for other in $still $running; do
+					[ "$other" = "$entry" ] || kill "${other%%:*}" 2>/dev/null
+				done
+				fail "${entry#*:}"
+			fi
+		done
+		running=$still
+		[ -z "$running" ] || sleep 0.05
 	done
 }
