@@ -18,7 +18,9 @@ bazel_cmd=(bazel)
 [ -n "${BAZEL_OUTPUT_BASE:-}" ] && bazel_cmd+=("--output_base=$BAZEL_OUTPUT_BASE")
 
 # C targets the sanitizers check: the core, the robustness suite, the CLI.
-sanitized_targets=(//core/... //tests/robustness/... //tools/mrb/...)
+sanitized_targets=(//core/... //tests/robustness/... //tools/mrb/...
+	//tests/vectors:vectors_c_test //tests/vectors:vectors_regenerate_test
+	//tests/interop:matrix_c_to_c_test)
 tsan_targets=(//core/...)
 
 log=$(mktemp)
