@@ -34,7 +34,7 @@ from mmap_ringbuffer._mrb_cffi import lib as api_lib  # noqa: E402
 
 # ABI mode cannot ask the compiler, so everything is spelled out.
 ABI_CDEF = """
-struct mrb_ring { uint64_t opaque[32]; };
+struct mrb_ring { uint64_t opaque[64]; };
 int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
                const void *opts);
 int mrb_close(struct mrb_ring *ring);
