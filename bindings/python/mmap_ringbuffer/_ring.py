@@ -548,11 +548,14 @@ class RingBuffer:
         Raises :class:`BufferTooSmall` (with ``.needed``; nothing consumed)
         when the message does not fit, BufferEmpty, Closed, ConsumerBusy.
         """
-        target = ffi.from_buffer(buffer, require_writable=True)
-        length = ffi.new("size_t *")
+        target = _from_buffer(buffer, require_writable=True)
+        if _get_ident() == self._reader_thread:
+            length = self._read_args[3]
+        else:
+            length = self._read_cells()[3]
         if self._peeked is not None:
             self._peeked._detach()
-        rc = lib.mrb_read(self._ring, target, len(target), length)
+        rc = _mrb_read(self._ring, target, len(target), length)
         if rc == 0:
             return int(length[0])
         exc = error_for(rc)
