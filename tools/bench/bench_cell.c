@@ -46,7 +46,7 @@ int64_t bench_wait_for_start(struct bench_control *control)
 }
 
 void bench_producer_finish(struct bench_cell *cell, int producer, uint64_t messages,
-			   uint64_t checksum)
+                           uint64_t checksum)
 {
 	struct bench_party_result *r = &cell->control->producer[producer].result;
 	producer_finished = 1;
@@ -80,7 +80,7 @@ static pid_t spawn(struct bench_cell *cell, int cpu, int producer)
 		bench_pin_to_cpu(cpu);
 	}
 	int rc = producer < 0 ? cell->transport->consume(cell)
-			      : cell->transport->produce(cell, producer);
+	                      : cell->transport->produce(cell, producer);
 	if (!announced_ready) {
 		atomic_fetch_add_explicit(&cell->control->ready, 1, memory_order_release);
 	}
@@ -129,9 +129,10 @@ static int reap_all(pid_t *pids, int count, int64_t deadline_ns, char *error, si
 				if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 					failed = 1;
 					if (error[0] == '\0' && WIFSIGNALED(status)) {
-						snprintf(error, size, "a %s process died of signal %d",
-							 i == 0 ? "consumer" : "producer",
-							 WTERMSIG(status));
+						snprintf(error, size,
+						         "a %s process died of signal %d",
+						         i == 0 ? "consumer" : "producer",
+						         WTERMSIG(status));
 					}
 				}
 			}
@@ -160,13 +161,13 @@ static void collect(struct bench_cell *cell, int children_failed)
 	}
 	if (cell->error[0] == '\0' && c->consumer.messages != sent) {
 		snprintf(cell->error, sizeof(cell->error),
-			 "producers sent %llu messages, consumer verified %llu",
-			 (unsigned long long)sent, (unsigned long long)c->consumer.messages);
+		         "producers sent %llu messages, consumer verified %llu",
+		         (unsigned long long)sent, (unsigned long long)c->consumer.messages);
 	}
 	if (cell->error[0] == '\0' && c->consumer.checksum != sent_sum) {
 		snprintf(cell->error, sizeof(cell->error),
-			 "end checksum mismatch: sent %016llx, received %016llx",
-			 (unsigned long long)sent_sum, (unsigned long long)c->consumer.checksum);
+		         "end checksum mismatch: sent %016llx, received %016llx",
+		         (unsigned long long)sent_sum, (unsigned long long)c->consumer.checksum);
 	}
 	if (cell->error[0] == '\0' && sent == 0) {
 		snprintf(cell->error, sizeof(cell->error), "no message was sent");
@@ -231,7 +232,7 @@ int bench_run_cell(struct bench_cell *cell)
 	if (!spawn_failed) {
 		int64_t ready_deadline = bench_now_ns() + CELL_GRACE_NS;
 		while (atomic_load_explicit(&cell->control->ready, memory_order_acquire) <
-			       children &&
+		           children &&
 		       bench_now_ns() < ready_deadline) {
 			bench_sleep_ns(100000);
 		}
@@ -242,9 +243,9 @@ int bench_run_cell(struct bench_cell *cell)
 		snprintf(cell->error, sizeof(cell->error), "fork: %s", strerror(errno));
 		kill_all(pids, children);
 	}
-	children_failed = reap_all(pids, children,
-				   bench_now_ns() + cell->duration_ns + CELL_GRACE_NS,
-				   cell->error, sizeof(cell->error));
+	children_failed =
+	    reap_all(pids, children, bench_now_ns() + cell->duration_ns + CELL_GRACE_NS,
+	             cell->error, sizeof(cell->error));
 	cell->transport->teardown(cell);
 	collect(cell, children_failed || spawn_failed);
 out:

@@ -44,7 +44,7 @@ struct bench_control {
 struct bench_cell;
 
 struct bench_transport {
-	const char *id;	   /* JSON key, e.g. "mrb_read_batch" */
+	const char *id;    /* JSON key, e.g. "mrb_read_batch" */
 	const char *label; /* table row */
 	/* Parent, before fork: create the pipe, the ring file, ... */
 	int (*setup)(struct bench_cell *cell);
@@ -101,7 +101,7 @@ static inline uint64_t bench_clock_check_mask(size_t message_size)
 
 /* For a producer child: publish what it sent. */
 void bench_producer_finish(struct bench_cell *cell, int producer, uint64_t messages,
-			   uint64_t checksum);
+                           uint64_t checksum);
 
 /* For the consumer: 1 once every producer has finished and the consumer may
  * stop at the next empty poll. */
@@ -116,6 +116,6 @@ int bench_consumer_finish(struct bench_cell *cell, const struct bench_verifier *
 
 /* For either side: record a failure (printf-style) and return -1. */
 int bench_fail(struct bench_party_result *result, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #endif /* MRB_TOOLS_BENCH_BENCH_CELL_H */

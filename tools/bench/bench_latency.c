@@ -60,7 +60,7 @@ static int wait_child(pid_t pid)
 }
 
 void bench_measure_round_trip(struct bench_round_trip *rt, int cpu_a, int cpu_b,
-			      int trips_per_round)
+                              int trips_per_round)
 {
 	memset(rt, 0, sizeof(*rt));
 	struct round_trip_shared *s = bench_map_shared(sizeof(*s));
@@ -100,7 +100,7 @@ void bench_measure_round_trip(struct bench_round_trip *rt, int cpu_a, int cpu_b,
 				value += 2;
 			}
 			s->round_ns[round] =
-				(double)(bench_now_ns() - start) / (double)trips_per_round;
+			    (double)(bench_now_ns() - start) / (double)trips_per_round;
 		}
 		_exit(0);
 	}
@@ -144,10 +144,9 @@ struct wakeup_channel {
 	int fds[2];
 };
 
-typedef int (*wakeup_open_fn)(struct wakeup_channel *ch, int reader, char *error,
-			      size_t size);
+typedef int (*wakeup_open_fn)(struct wakeup_channel *ch, int reader, char *error, size_t size);
 typedef int (*wakeup_read_fn)(struct wakeup_channel *ch, int64_t *sent_ns, char *error,
-			      size_t size);
+                              size_t size);
 typedef int (*wakeup_write_fn)(struct wakeup_channel *ch, int64_t sent_ns);
 typedef void (*wakeup_close_fn)(struct wakeup_channel *ch);
 
@@ -166,8 +165,8 @@ static void wakeup_fail(struct wakeup_shared *s, const char *what)
 }
 
 static void measure_wakeup(struct bench_wakeup *w, const struct wakeup_ops *ops,
-			   struct wakeup_channel *ch, int reader_cpu, int writer_cpu,
-			   int samples, int64_t gap_ns)
+                           struct wakeup_channel *ch, int reader_cpu, int writer_cpu, int samples,
+                           int64_t gap_ns)
 {
 	size_t shared_size = sizeof(struct wakeup_shared) + (size_t)samples * sizeof(int64_t);
 	struct wakeup_shared *s = bench_map_shared(shared_size);
@@ -273,7 +272,7 @@ static int mrb_channel_open(struct wakeup_channel *ch, int reader, char *error, 
 		rc = mrb_read_wait(&ch->ring, &ignored, sizeof(ignored), &len, 0);
 		if (rc != MRB_ETIMEDOUT && rc != MRB_EEMPTY) {
 			snprintf(error, size, "mrb_read_wait on an empty ring: %s",
-				 rc == 0 ? "returned a message" : mrb_strerror(rc));
+			         rc == 0 ? "returned a message" : mrb_strerror(rc));
 			mrb_close(&ch->ring);
 			return -1;
 		}
@@ -284,14 +283,13 @@ static int mrb_channel_open(struct wakeup_channel *ch, int reader, char *error, 
 /* A reader blocked for this long has missed a wake-up. */
 #define WAKEUP_TIMEOUT_NS (INT64_C(5) * 1000000000)
 
-static int mrb_channel_read(struct wakeup_channel *ch, int64_t *sent_ns, char *error,
-			    size_t size)
+static int mrb_channel_read(struct wakeup_channel *ch, int64_t *sent_ns, char *error, size_t size)
 {
 	size_t len = 0;
 	int rc = mrb_read_wait(&ch->ring, sent_ns, sizeof(*sent_ns), &len, WAKEUP_TIMEOUT_NS);
 	if (rc != 0 || len != sizeof(*sent_ns)) {
 		snprintf(error, size, "mrb_read_wait: %s",
-			 rc == 0 ? "wrong message length" : mrb_strerror(rc));
+		         rc == 0 ? "wrong message length" : mrb_strerror(rc));
 		return -1;
 	}
 	return 0;
@@ -308,7 +306,7 @@ static void mrb_channel_close(struct wakeup_channel *ch)
 }
 
 void bench_measure_wakeup_mrb(struct bench_wakeup *w, const char *dir, int reader_cpu,
-			      int writer_cpu, int samples, int64_t gap_ns)
+                              int writer_cpu, int samples, int64_t gap_ns)
 {
 	memset(w, 0, sizeof(*w));
 	w->id = "mrb_read_wait";
@@ -323,16 +321,15 @@ void bench_measure_wakeup_mrb(struct bench_wakeup *w, const char *dir, int reade
 		return;
 	}
 	mrb_close(&ch.ring);
-	static const struct wakeup_ops ops = {
-		mrb_channel_open, mrb_channel_read, mrb_channel_write, mrb_channel_close};
+	static const struct wakeup_ops ops = {mrb_channel_open, mrb_channel_read, mrb_channel_write,
+	                                      mrb_channel_close};
 	measure_wakeup(w, &ops, &ch, reader_cpu, writer_cpu, samples, gap_ns);
 	unlink(path);
 }
 
 /* pipe: the reader blocks in read(). */
 
-static int pipe_channel_open(struct wakeup_channel *ch, int reader, char *error,
-			     size_t size)
+static int pipe_channel_open(struct wakeup_channel *ch, int reader, char *error, size_t size)
 {
 	(void)error;
 	(void)size;
@@ -340,8 +337,7 @@ static int pipe_channel_open(struct wakeup_channel *ch, int reader, char *error,
 	return 0;
 }
 
-static int pipe_channel_read(struct wakeup_channel *ch, int64_t *sent_ns, char *error,
-			     size_t size)
+static int pipe_channel_read(struct wakeup_channel *ch, int64_t *sent_ns, char *error, size_t size)
 {
 	ssize_t n;
 	while ((n = read(ch->fds[0], sent_ns, sizeof(*sent_ns))) < 0 && errno == EINTR) {
@@ -355,8 +351,7 @@ static int pipe_channel_read(struct wakeup_channel *ch, int64_t *sent_ns, char *
 
 static int pipe_channel_write(struct wakeup_channel *ch, int64_t sent_ns)
 {
-	return write(ch->fds[1], &sent_ns, sizeof(sent_ns)) == (ssize_t)sizeof(sent_ns) ? 0
-											  : -1;
+	return write(ch->fds[1], &sent_ns, sizeof(sent_ns)) == (ssize_t)sizeof(sent_ns) ? 0 : -1;
 }
 
 static void pipe_channel_close(struct wakeup_channel *ch)
@@ -365,8 +360,8 @@ static void pipe_channel_close(struct wakeup_channel *ch)
 	close(ch->fds[1]);
 }
 
-void bench_measure_wakeup_pipe(struct bench_wakeup *w, int reader_cpu, int writer_cpu,
-			       int samples, int64_t gap_ns)
+void bench_measure_wakeup_pipe(struct bench_wakeup *w, int reader_cpu, int writer_cpu, int samples,
+                               int64_t gap_ns)
 {
 	memset(w, 0, sizeof(*w));
 	w->id = "pipe";
@@ -377,7 +372,7 @@ void bench_measure_wakeup_pipe(struct bench_wakeup *w, int reader_cpu, int write
 		return;
 	}
 	static const struct wakeup_ops ops = {pipe_channel_open, pipe_channel_read,
-					      pipe_channel_write, pipe_channel_close};
+	                                      pipe_channel_write, pipe_channel_close};
 	measure_wakeup(w, &ops, &ch, reader_cpu, writer_cpu, samples, gap_ns);
 }
 

@@ -22,10 +22,10 @@ struct bench_round_trip {
 };
 
 void bench_measure_round_trip(struct bench_round_trip *rt, int cpu_a, int cpu_b,
-			      int trips_per_round);
+                              int trips_per_round);
 
 struct bench_wakeup {
-	const char *id;	   /* "mrb_read_wait", "pipe" */
+	const char *id;    /* "mrb_read_wait", "pipe" */
 	const char *label; /* table row */
 	int available;
 	char error[200];
@@ -37,9 +37,9 @@ struct bench_wakeup {
 /* The reader runs on reader_cpu, the writer on writer_cpu; one message every
  * gap_ns, after the reader has taken the previous one, so it is asleep. */
 void bench_measure_wakeup_mrb(struct bench_wakeup *w, const char *dir, int reader_cpu,
-			      int writer_cpu, int samples, int64_t gap_ns);
-void bench_measure_wakeup_pipe(struct bench_wakeup *w, int reader_cpu, int writer_cpu,
-			       int samples, int64_t gap_ns);
+                              int writer_cpu, int samples, int64_t gap_ns);
+void bench_measure_wakeup_pipe(struct bench_wakeup *w, int reader_cpu, int writer_cpu, int samples,
+                               int64_t gap_ns);
 void bench_wakeup_free(struct bench_wakeup *w);
 
 #endif /* MRB_TOOLS_BENCH_BENCH_LATENCY_H */

@@ -14,42 +14,40 @@
 #include "bench_transports.h"
 
 const struct bench_row bench_rows[] = {
-	{"pipe", "pipe", &bench_pipe, 1, 0},
-	{"unix_stream", "Unix socket (SOCK_STREAM)", &bench_unix_stream, 1, 0},
-	{"minimal_per_message", "minimal ring, publish per message", &bench_minimal_per_message,
-	 1, 0},
-	{"minimal_per_16k", "minimal ring, publish per 16 KiB", &bench_minimal_per_16k, 1, 0},
-	{"mrb_read", "mrb write + read", &bench_mrb_read, 1, 0},
-	{"mrb_read_batch", "mrb write + read_batch", &bench_mrb_read_batch, 1, 0},
-	{"mrb_read_batch_2p", "mrb 2 producers, write + read_batch", &bench_mrb_read_batch, 2,
-	 0},
-	/* One 64 KiB message per batch is no batch. */
-	{"mrb_write_batch", "mrb write_batch + read_batch", &bench_mrb_write_batch, 1, 4096},
+    {"pipe", "pipe", &bench_pipe, 1, 0},
+    {"unix_stream", "Unix socket (SOCK_STREAM)", &bench_unix_stream, 1, 0},
+    {"minimal_per_message", "minimal ring, publish per message", &bench_minimal_per_message, 1, 0},
+    {"minimal_per_16k", "minimal ring, publish per 16 KiB", &bench_minimal_per_16k, 1, 0},
+    {"mrb_read", "mrb write + read", &bench_mrb_read, 1, 0},
+    {"mrb_read_batch", "mrb write + read_batch", &bench_mrb_read_batch, 1, 0},
+    {"mrb_read_batch_2p", "mrb 2 producers, write + read_batch", &bench_mrb_read_batch, 2, 0},
+    /* One 64 KiB message per batch is no batch. */
+    {"mrb_write_batch", "mrb write_batch + read_batch", &bench_mrb_write_batch, 1, 4096},
 };
 const int bench_row_count = sizeof(bench_rows) / sizeof(bench_rows[0]);
 
 const struct bench_ratio bench_ratios[] = {
-	{"mrb_read_vs_minimal_per_message", "mrb read / minimal per msg", "mrb_read",
-	 "minimal_per_message"},
-	{"mrb_read_batch_vs_minimal_per_16k", "mrb read_batch / minimal 16 KiB", "mrb_read_batch",
-	 "minimal_per_16k"},
-	{"mrb_write_batch_vs_minimal_per_16k", "mrb write_batch / minimal 16 KiB",
-	 "mrb_write_batch", "minimal_per_16k"},
-	{"mrb_read_batch_vs_pipe", "mrb read_batch / pipe", "mrb_read_batch", "pipe"},
-	{"mrb_read_vs_pipe", "mrb read / pipe", "mrb_read", "pipe"},
-	{"mrb_2p_vs_1p", "mrb 2P / 1P (read_batch)", "mrb_read_batch_2p", "mrb_read_batch"},
+    {"mrb_read_vs_minimal_per_message", "mrb read / minimal per msg", "mrb_read",
+     "minimal_per_message"},
+    {"mrb_read_batch_vs_minimal_per_16k", "mrb read_batch / minimal 16 KiB", "mrb_read_batch",
+     "minimal_per_16k"},
+    {"mrb_write_batch_vs_minimal_per_16k", "mrb write_batch / minimal 16 KiB", "mrb_write_batch",
+     "minimal_per_16k"},
+    {"mrb_read_batch_vs_pipe", "mrb read_batch / pipe", "mrb_read_batch", "pipe"},
+    {"mrb_read_vs_pipe", "mrb read / pipe", "mrb_read", "pipe"},
+    {"mrb_2p_vs_1p", "mrb 2P / 1P (read_batch)", "mrb_read_batch_2p", "mrb_read_batch"},
 };
 const int bench_ratio_count = sizeof(bench_ratios) / sizeof(bench_ratios[0]);
 
 const struct bench_target bench_targets[] = {
-	{"64 B: mrb write+read / minimal, publish per message",
-	 "mrb_read_vs_minimal_per_message", 64, 0.7},
-	{"64 B: mrb read_batch / minimal, publish per 16 KiB",
-	 "mrb_read_batch_vs_minimal_per_16k", 64, 0.7},
-	{"64 B: mrb read_batch / pipe", "mrb_read_batch_vs_pipe", 64, 20},
-	{"64 KiB GB/s: mrb read_batch / minimal per 16 KiB", "mrb_read_batch_vs_minimal_per_16k",
-	 65536, 0.8},
-	{"64 B: mrb 2 producers / 1 producer (read_batch)", "mrb_2p_vs_1p", 64, 0.5},
+    {"64 B: mrb write+read / minimal, publish per message", "mrb_read_vs_minimal_per_message", 64,
+     0.7},
+    {"64 B: mrb read_batch / minimal, publish per 16 KiB", "mrb_read_batch_vs_minimal_per_16k", 64,
+     0.7},
+    {"64 B: mrb read_batch / pipe", "mrb_read_batch_vs_pipe", 64, 20},
+    {"64 KiB GB/s: mrb read_batch / minimal per 16 KiB", "mrb_read_batch_vs_minimal_per_16k", 65536,
+     0.8},
+    {"64 B: mrb 2 producers / 1 producer (read_batch)", "mrb_2p_vs_1p", 64, 0.5},
 };
 const int bench_target_count = sizeof(bench_targets) / sizeof(bench_targets[0]);
 
@@ -58,32 +56,32 @@ static const size_t default_sizes[] = {8, 64, 256, 4096, 65536};
 static void usage(FILE *out, const char *prog)
 {
 	fprintf(out,
-		"usage: %s [options]\n"
-		"\n"
-		"Measures mrb against a pipe, a Unix stream socket and a minimal SPSC ring,\n"
-		"producers and consumer in separate processes pinned to separate cores,\n"
-		"every message verified (sequence numbers and checksums). Compare only the\n"
-		"ratios: absolute figures move with the placement of the cores.\n"
-		"\n"
-		"  --quick             a few seconds in all (smoke test)\n"
-		"  --duration-ms N     milliseconds per run of a cell (default 300, quick 40)\n"
-		"  --repeat N          runs per cell, the best counts (default 3, quick 1):\n"
-		"                      other load only ever slows a run down\n"
-		"  --sizes LIST        message sizes in bytes, comma-separated\n"
-		"                      (default 8,64,256,4096,65536)\n"
-		"  --ring-size BYTES   ring data size (default 1048576)\n"
-		"  --dir DIR           where ring files go (default /dev/shm)\n"
-		"  --rows LIST         only these rows, comma-separated ids (pipe, unix_stream,\n"
-		"                      minimal_per_message, minimal_per_16k, mrb_read,\n"
-		"                      mrb_read_batch, mrb_read_batch_2p, mrb_write_batch)\n"
-		"  --wakeup-samples N  blocked-reader wake-ups measured (default 500, quick 40)\n"
-		"  --json              print JSON instead of the table\n"
-		"  --json-out FILE     also write the JSON to FILE\n"
-		"  --no-progress       no progress line on stderr\n"
-		"  --help              this text\n"
-		"\n"
-		"Exit status: 0 all ran and verified, 1 a benchmark failed, 2 usage error.\n",
-		prog);
+	        "usage: %s [options]\n"
+	        "\n"
+	        "Measures mrb against a pipe, a Unix stream socket and a minimal SPSC ring,\n"
+	        "producers and consumer in separate processes pinned to separate cores,\n"
+	        "every message verified (sequence numbers and checksums). Compare only the\n"
+	        "ratios: absolute figures move with the placement of the cores.\n"
+	        "\n"
+	        "  --quick             a few seconds in all (smoke test)\n"
+	        "  --duration-ms N     milliseconds per run of a cell (default 300, quick 40)\n"
+	        "  --repeat N          runs per cell, the best counts (default 3, quick 1):\n"
+	        "                      other load only ever slows a run down\n"
+	        "  --sizes LIST        message sizes in bytes, comma-separated\n"
+	        "                      (default 8,64,256,4096,65536)\n"
+	        "  --ring-size BYTES   ring data size (default 1048576)\n"
+	        "  --dir DIR           where ring files go (default /dev/shm)\n"
+	        "  --rows LIST         only these rows, comma-separated ids (pipe, unix_stream,\n"
+	        "                      minimal_per_message, minimal_per_16k, mrb_read,\n"
+	        "                      mrb_read_batch, mrb_read_batch_2p, mrb_write_batch)\n"
+	        "  --wakeup-samples N  blocked-reader wake-ups measured (default 500, quick 40)\n"
+	        "  --json              print JSON instead of the table\n"
+	        "  --json-out FILE     also write the JSON to FILE\n"
+	        "  --no-progress       no progress line on stderr\n"
+	        "  --help              this text\n"
+	        "\n"
+	        "Exit status: 0 all ran and verified, 1 a benchmark failed, 2 usage error.\n",
+	        prog);
 }
 
 static int parse_u64(const char *text, uint64_t *value)
@@ -203,15 +201,17 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 		} else if (strcmp(a, "--ring-size") == 0) {
 			if (parse_u64(value, &v) != 0 || v < 4096 || (v & (v - 1)) != 0 ||
 			    v > (UINT64_C(1) << 34)) {
-				fprintf(stderr, "%s: --ring-size: a power of two, 4096..2^34\n", prog);
+				fprintf(stderr, "%s: --ring-size: a power of two, 4096..2^34\n",
+				        prog);
 				return -1;
 			}
 			o->ring_bytes = v;
 			i++;
 		} else if (strcmp(a, "--sizes") == 0) {
 			if (parse_sizes(value, o) != 0) {
-				fprintf(stderr, "%s: --sizes: up to %d sizes of 8..67108864 bytes\n",
-					prog, BENCH_MAX_SIZES);
+				fprintf(stderr,
+				        "%s: --sizes: up to %d sizes of 8..67108864 bytes\n", prog,
+				        BENCH_MAX_SIZES);
 				return -1;
 			}
 			i++;
@@ -241,7 +241,7 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 	for (int s = 0; s < o->size_count; s++) {
 		if (o->sizes[s] > o->ring_bytes / 4) {
 			fprintf(stderr, "%s: message size %zu needs --ring-size of at least %zu\n",
-				prog, o->sizes[s], o->sizes[s] * 4);
+			        prog, o->sizes[s], o->sizes[s] * 4);
 			return -1;
 		}
 	}
@@ -256,14 +256,14 @@ static void describe_machine(struct bench_run *run, int argc, char **argv)
 	size_t used = 0;
 	for (int i = 0; i < argc && used + 1 < sizeof(run->command); i++) {
 		int n = snprintf(run->command + used, sizeof(run->command) - used, "%s%s",
-				 i ? " " : "", argv[i]);
+		                 i ? " " : "", argv[i]);
 		used += n > 0 ? (size_t)n : 0;
 	}
 	bench_cpu_model(run->cpu_model, sizeof(run->cpu_model));
 	struct utsname u;
 	if (uname(&u) == 0) {
 		snprintf(run->kernel, sizeof(run->kernel), "%s %s %s", u.sysname, u.release,
-			 u.machine);
+		         u.machine);
 	}
 	run->cpus_online = sysconf(_SC_NPROCESSORS_ONLN);
 	run->allowed_cpu_count = bench_allowed_cpus(run->allowed_cpus, BENCH_MAX_CPUS);
@@ -273,7 +273,7 @@ static void describe_machine(struct bench_run *run, int argc, char **argv)
 	run->consumer_cpu = run->pinned ? run->allowed_cpus[0] : -1;
 	for (int i = 0; i < BENCH_MAX_PRODUCERS; i++) {
 		run->producer_cpu[i] =
-			run->pinned ? run->allowed_cpus[1 + i % (run->allowed_cpu_count - 1)] : -1;
+		    run->pinned ? run->allowed_cpus[1 + i % (run->allowed_cpu_count - 1)] : -1;
 	}
 	int fds[2];
 	if (pipe(fds) == 0) {
@@ -298,7 +298,7 @@ static void run_trial(struct bench_run *run, struct bench_cell *cell, int repeat
 	bench_run_cell(&trial);
 	int index = (int)(cell - run->cells);
 	run->trial_rates[index * BENCH_MAX_REPEATS + repeat] =
-		trial.ok ? trial.messages_per_second : 0;
+	    trial.ok ? trial.messages_per_second : 0;
 	if (!trial.ok) {
 		run->ok = 0;
 		if (cell->error[0] == '\0') {
@@ -323,7 +323,7 @@ static int run_matrix(struct bench_run *run)
 	run->cell_count = bench_row_count * o->size_count;
 	run->cells = calloc((size_t)run->cell_count, sizeof(struct bench_cell));
 	run->trial_rates =
-		calloc((size_t)run->cell_count * BENCH_MAX_REPEATS, sizeof(*run->trial_rates));
+	    calloc((size_t)run->cell_count * BENCH_MAX_REPEATS, sizeof(*run->trial_rates));
 	if (run->cells == NULL || run->trial_rates == NULL) {
 		return -1;
 	}
@@ -350,7 +350,7 @@ static int run_matrix(struct bench_run *run)
 	char what[160];
 	progress(run, done, total, "cross-core round trip");
 	bench_measure_round_trip(&run->round_trip_start, run->consumer_cpu, run->producer_cpu[0],
-				 o->round_trips);
+	                         o->round_trips);
 	/* Size-major, repeats interleaved across rows: the cells a ratio
 	 * compares run close together in time, and a burst of other load or
 	 * a change of core placement hits different rows in different
@@ -363,7 +363,7 @@ static int run_matrix(struct bench_run *run)
 					continue;
 				}
 				snprintf(what, sizeof(what), "%s, %zu-byte messages (run %d/%d)",
-					 bench_rows[r].label, o->sizes[s], repeat + 1, o->repeats);
+				         bench_rows[r].label, o->sizes[s], repeat + 1, o->repeats);
 				progress(run, ++done, total, what);
 				run_trial(run, cell, repeat);
 			}
@@ -374,18 +374,18 @@ static int run_matrix(struct bench_run *run)
 		size_t messages = (size_t)o->path_cost_bytes / o->sizes[s];
 		messages = messages < 256 ? 256 : messages > 200000 ? 200000 : messages;
 		bench_measure_path_cost(&run->path_cost[s], o->sizes[s], o->dir, run->consumer_cpu,
-					(int)messages);
+		                        (int)messages);
 		if (!run->path_cost[s].ok) {
 			run->ok = 0;
 		}
 	}
 	progress(run, ++done, total, "wake-up latency");
-	bench_measure_wakeup_mrb(&run->wakeup_mrb, o->dir, run->consumer_cpu,
-				 run->producer_cpu[0], o->wakeup_samples, o->wakeup_gap_ns);
+	bench_measure_wakeup_mrb(&run->wakeup_mrb, o->dir, run->consumer_cpu, run->producer_cpu[0],
+	                         o->wakeup_samples, o->wakeup_gap_ns);
 	bench_measure_wakeup_pipe(&run->wakeup_pipe, run->consumer_cpu, run->producer_cpu[0],
-				  o->wakeup_samples, o->wakeup_gap_ns);
+	                          o->wakeup_samples, o->wakeup_gap_ns);
 	bench_measure_round_trip(&run->round_trip_end, run->consumer_cpu, run->producer_cpu[0],
-				 o->round_trips);
+	                         o->round_trips);
 	if (o->progress) {
 		fprintf(stderr, "\r\033[K");
 		fflush(stderr);
@@ -427,7 +427,7 @@ int mrb_bench_main(int argc, char **argv)
 			bench_print_json(f, run);
 			if (fclose(f) != 0) {
 				fprintf(stderr, "mrb bench: %s: %s\n", run->opt.json_out,
-					strerror(errno));
+				        strerror(errno));
 				run->ok = 0;
 			}
 		}

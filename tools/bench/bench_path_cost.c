@@ -15,17 +15,17 @@
 #include "minimal_ring.h"
 #include "mrb/mrb.h"
 
-#define PATH_BATCH 16
-#define PATH_ROUNDS 5
+#define PATH_BATCH      16
+#define PATH_ROUNDS     5
 #define PATH_RING_BYTES (4u << 20) /* 16 messages of 64 KiB fit */
 
-const char *const bench_path_ids[BENCH_PATH_COUNT] = {
-	"minimal", "mrb_read", "mrb_read_batch", "mrb_write_batch"};
+const char *const bench_path_ids[BENCH_PATH_COUNT] = {"minimal", "mrb_read", "mrb_read_batch",
+                                                      "mrb_write_batch"};
 const char *const bench_path_labels[BENCH_PATH_COUNT] = {
-	"minimal ring write + read",
-	"mrb write + read",
-	"mrb 16 x write + read_batch",
-	"mrb write_batch(16) + read_batch",
+    "minimal ring write + read",
+    "mrb write + read",
+    "mrb 16 x write + read_batch",
+    "mrb write_batch(16) + read_batch",
 };
 
 struct path_state {
@@ -52,7 +52,7 @@ static void stamp_next(struct path_state *s, unsigned char *msg)
 
 /* Moves `count` messages along one path; returns 0 or -1 (error set). */
 static int run_path(struct path_state *s, enum bench_path path, int count, char *error,
-		    size_t size_of_error)
+                    size_t size_of_error)
 {
 	size_t size = s->body.size, len;
 	unsigned char *msg = s->body.bytes;
@@ -93,7 +93,8 @@ static int run_path(struct path_state *s, enum bench_path path, int count, char 
 				stamp_next(s, msg);
 				rc = mrb_write(&s->ring, msg, size);
 			}
-			got = rc == 0 ? mrb_read_batch(&s->ring, verify_handler, &s->verifier, 0) : rc;
+			got = rc == 0 ? mrb_read_batch(&s->ring, verify_handler, &s->verifier, 0)
+			              : rc;
 			rc = got == PATH_BATCH ? 0 : got < 0 ? (int)got : -1;
 			i += PATH_BATCH;
 			break;
@@ -113,9 +114,9 @@ static int run_path(struct path_state *s, enum bench_path path, int count, char 
 		}
 		if (rc != 0 || s->verifier.failed) {
 			snprintf(error, size_of_error, "%s: %s", bench_path_labels[path],
-				 s->verifier.failed ? s->verifier.what
-				 : rc == -1	    ? "lost or extra messages"
-						    : mrb_strerror(rc));
+			         s->verifier.failed ? s->verifier.what
+			         : rc == -1         ? "lost or extra messages"
+			                            : mrb_strerror(rc));
 			return -1;
 		}
 	}
@@ -123,7 +124,7 @@ static int run_path(struct path_state *s, enum bench_path path, int count, char 
 }
 
 static int setup(struct path_state *s, size_t size, const char *path, char *error,
-		 size_t size_of_error)
+                 size_t size_of_error)
 {
 	memset(s, 0, sizeof(*s));
 	s->copy = aligned_alloc(64, (size + 63) & ~(size_t)63);
@@ -152,8 +153,8 @@ static int setup(struct path_state *s, size_t size, const char *path, char *erro
 	return 0;
 }
 
-void bench_measure_path_cost(struct bench_path_cost *cost, size_t size, const char *dir,
-			     int cpu, int messages_per_round)
+void bench_measure_path_cost(struct bench_path_cost *cost, size_t size, const char *dir, int cpu,
+                             int messages_per_round)
 {
 	memset(cost, 0, sizeof(*cost));
 	cost->size = size;
@@ -186,7 +187,7 @@ void bench_measure_path_cost(struct bench_path_cost *cost, size_t size, const ch
 			for (int p = 0; p < BENCH_PATH_COUNT; p++) {
 				int64_t start = bench_now_ns();
 				if (run_path(&s, (enum bench_path)p, rounded, shared->error,
-					     sizeof(shared->error)) != 0) {
+				             sizeof(shared->error)) != 0) {
 					_exit(1);
 				}
 				double ns = (double)(bench_now_ns() - start) / rounded;
@@ -210,7 +211,7 @@ void bench_measure_path_cost(struct bench_path_cost *cost, size_t size, const ch
 			       sizeof(cost->ns_per_message));
 		} else {
 			snprintf(cost->error, sizeof(cost->error), "%s",
-				 shared->error[0] ? shared->error : "the measuring process died");
+			         shared->error[0] ? shared->error : "the measuring process died");
 		}
 	}
 	unlink(path);

@@ -12,8 +12,8 @@
 #include <stddef.h>
 
 enum bench_path {
-	BENCH_PATH_MINIMAL,	    /* minimal ring write + peek/copy/release */
-	BENCH_PATH_MRB_READ,	    /* mrb_write + mrb_read */
+	BENCH_PATH_MINIMAL,         /* minimal ring write + peek/copy/release */
+	BENCH_PATH_MRB_READ,        /* mrb_write + mrb_read */
 	BENCH_PATH_MRB_READ_BATCH,  /* 16 x mrb_write + mrb_read_batch */
 	BENCH_PATH_MRB_WRITE_BATCH, /* mrb_write_batch(16) + mrb_read_batch */
 	BENCH_PATH_COUNT,
@@ -29,7 +29,7 @@ struct bench_path_cost {
 extern const char *const bench_path_ids[BENCH_PATH_COUNT];
 extern const char *const bench_path_labels[BENCH_PATH_COUNT];
 
-void bench_measure_path_cost(struct bench_path_cost *cost, size_t size, const char *dir,
-			     int cpu, int messages_per_round);
+void bench_measure_path_cost(struct bench_path_cost *cost, size_t size, const char *dir, int cpu,
+                             int messages_per_round);
 
 #endif /* MRB_TOOLS_BENCH_BENCH_PATH_COST_H */

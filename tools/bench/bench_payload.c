@@ -30,8 +30,7 @@ void bench_body_free(struct bench_body *body)
 	body->bytes = NULL;
 }
 
-void bench_verifier_init(struct bench_verifier *v, const struct bench_body *body,
-			 int producers)
+void bench_verifier_init(struct bench_verifier *v, const struct bench_body *body, int producers)
 {
 	memset(v, 0, sizeof(*v));
 	v->size = body->size;
@@ -51,24 +50,22 @@ int bench_verifier_fail(struct bench_verifier *v, const void *msg, size_t len)
 	}
 	unsigned producer = (unsigned)(stamp >> 56);
 	if (len != v->size) {
-		snprintf(v->what, sizeof(v->what),
-			 "message %llu has length %zu, expected %zu",
-			 (unsigned long long)v->messages, len, v->size);
+		snprintf(v->what, sizeof(v->what), "message %llu has length %zu, expected %zu",
+		         (unsigned long long)v->messages, len, v->size);
 	} else if (producer >= (unsigned)v->producers) {
 		snprintf(v->what, sizeof(v->what),
-			 "message %llu names producer %u of %d (stamp %016llx)",
-			 (unsigned long long)v->messages, producer, v->producers,
-			 (unsigned long long)stamp);
+		         "message %llu names producer %u of %d (stamp %016llx)",
+		         (unsigned long long)v->messages, producer, v->producers,
+		         (unsigned long long)stamp);
 	} else if ((stamp & BENCH_STAMP_SEQ_MASK) != v->next_seq[producer]) {
-		snprintf(v->what, sizeof(v->what),
-			 "producer %u: sequence %llu, expected %llu", producer,
-			 (unsigned long long)(stamp & BENCH_STAMP_SEQ_MASK),
-			 (unsigned long long)v->next_seq[producer]);
+		snprintf(v->what, sizeof(v->what), "producer %u: sequence %llu, expected %llu",
+		         producer, (unsigned long long)(stamp & BENCH_STAMP_SEQ_MASK),
+		         (unsigned long long)v->next_seq[producer]);
 	} else {
 		snprintf(v->what, sizeof(v->what),
-			 "producer %u sequence %llu: payload checksum mismatch (torn or "
-			 "corrupted bytes)",
-			 producer, (unsigned long long)v->next_seq[producer]);
+		         "producer %u sequence %llu: payload checksum mismatch (torn or "
+		         "corrupted bytes)",
+		         producer, (unsigned long long)v->next_seq[producer]);
 	}
 	return -1;
 }

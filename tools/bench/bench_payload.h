@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define BENCH_MAX_PRODUCERS 4
+#define BENCH_MAX_PRODUCERS  4
 #define BENCH_STAMP_SEQ_MASK ((UINT64_C(1) << 56) - 1)
 
 static inline uint64_t bench_stamp(int producer, uint64_t seq)
@@ -84,8 +84,7 @@ struct bench_verifier {
 	char what[200];
 };
 
-void bench_verifier_init(struct bench_verifier *v, const struct bench_body *body,
-			 int producers);
+void bench_verifier_init(struct bench_verifier *v, const struct bench_body *body, int producers);
 
 int bench_verifier_fail(struct bench_verifier *v, const void *msg, size_t len);
 

@@ -7,7 +7,7 @@
 #include "bench_transports.h"
 
 const struct bench_cell *bench_find_cell(const struct bench_run *run, const char *row_id,
-					 size_t size)
+                                         size_t size)
 {
 	for (int r = 0; r < bench_row_count; r++) {
 		if (strcmp(bench_rows[r].id, row_id) != 0) {
@@ -33,8 +33,7 @@ const struct bench_ratio *bench_find_ratio(const char *id)
 	return NULL;
 }
 
-double bench_ratio_value(const struct bench_run *run, const struct bench_ratio *ratio,
-			 size_t size)
+double bench_ratio_value(const struct bench_run *run, const struct bench_ratio *ratio, size_t size)
 {
 	const struct bench_cell *a = bench_find_cell(run, ratio->numerator, size);
 	const struct bench_cell *b = bench_find_cell(run, ratio->denominator, size);
@@ -71,7 +70,7 @@ static const char *number(double v, char *buf, size_t len)
 	return buf;
 }
 
-#define LABEL_WIDTH 38
+#define LABEL_WIDTH  38
 #define COLUMN_WIDTH 15
 
 static void print_header(FILE *out, const struct bench_run *run, const char *title)
@@ -97,8 +96,8 @@ static void print_wakeup(FILE *out, const struct bench_wakeup *w)
 {
 	if (w->available) {
 		fprintf(out, "  %-16s p50 %7.1f us   p99 %7.1f us   (min %.1f, max %.1f)\n",
-			w->label, (double)w->p50_ns / 1e3, (double)w->p99_ns / 1e3,
-			(double)w->min_ns / 1e3, (double)w->max_ns / 1e3);
+		        w->label, (double)w->p50_ns / 1e3, (double)w->p99_ns / 1e3,
+		        (double)w->min_ns / 1e3, (double)w->max_ns / 1e3);
 	} else {
 		fprintf(out, "  %-16s unavailable: %s\n", w->label, w->error);
 	}
@@ -108,12 +107,12 @@ void bench_print_table(FILE *out, const struct bench_run *run)
 {
 	const struct bench_options *o = &run->opt;
 	fprintf(out, "mrb bench: %s, best of %d run%s of %lld ms per cell, ring %llu KiB in %s\n",
-		o->quick ? "quick" : "full", o->repeats, o->repeats == 1 ? "" : "s",
-		(long long)(o->duration_ns / 1000000),
-		(unsigned long long)(o->ring_bytes / 1024), o->dir);
+	        o->quick ? "quick" : "full", o->repeats, o->repeats == 1 ? "" : "s",
+	        (long long)(o->duration_ns / 1000000), (unsigned long long)(o->ring_bytes / 1024),
+	        o->dir);
 	fprintf(out, "machine: %s, %ld CPUs online; consumer on CPU %d, producers on CPU %d%s\n",
-		run->cpu_model, run->cpus_online, run->consumer_cpu, run->producer_cpu[0],
-		run->pinned ? "" : " (NOT pinned: fewer than 2 CPUs allowed)");
+	        run->cpu_model, run->cpus_online, run->consumer_cpu, run->producer_cpu[0],
+	        run->pinned ? "" : " (NOT pinned: fewer than 2 CPUs allowed)");
 	fprintf(out, "cross-core round trip (~100 ns near, ~500 ns far): ");
 	print_round_trip(out, "start", &run->round_trip_start);
 	fprintf(out, ", ");
@@ -132,8 +131,8 @@ void bench_print_table(FILE *out, const struct bench_run *run)
 				snprintf(text, sizeof(text), "FAILED");
 			} else {
 				snprintf(text, sizeof(text), "%s (%s)",
-					 number(cell->messages_per_second / 1e6, a, sizeof(a)),
-					 number(cell->bytes_per_second / 1e9, b, sizeof(b)));
+				         number(cell->messages_per_second / 1e6, a, sizeof(a)),
+				         number(cell->bytes_per_second / 1e9, b, sizeof(b)));
 			}
 			fprintf(out, "%*s", COLUMN_WIDTH, text);
 		}
@@ -156,7 +155,10 @@ void bench_print_table(FILE *out, const struct bench_run *run)
 		double v = bench_ratio_value(run, bench_find_ratio(t->ratio), t->size);
 		char a[32];
 		fprintf(out, "  %-56s %6s  (>= %g)  %s\n", t->label, number(v, a, sizeof(a)),
-			t->minimum, isnan(v) ? "not measured" : v >= t->minimum ? "met" : "MISSED");
+		        t->minimum,
+		        isnan(v)          ? "not measured"
+		        : v >= t->minimum ? "met"
+		                          : "MISSED");
 	}
 	fprintf(out, "\n");
 	print_header(out, run, "path cost on one core, ns/message");
@@ -166,7 +168,7 @@ void bench_print_table(FILE *out, const struct bench_run *run)
 			const struct bench_path_cost *c = &run->path_cost[s];
 			char a[32];
 			fprintf(out, "%*s", COLUMN_WIDTH,
-				c->ok ? number(c->ns_per_message[p], a, sizeof(a)) : "FAILED");
+			        c->ok ? number(c->ns_per_message[p], a, sizeof(a)) : "FAILED");
 		}
 		fprintf(out, "\n");
 	}
@@ -174,12 +176,13 @@ void bench_print_table(FILE *out, const struct bench_run *run)
 		if (!run->path_cost[s].ok) {
 			char buf[32];
 			fprintf(out, "  path cost, %s: %s\n",
-				size_label(o->sizes[s], buf, sizeof(buf)), run->path_cost[s].error);
+			        size_label(o->sizes[s], buf, sizeof(buf)), run->path_cost[s].error);
 		}
 	}
-	fprintf(out, "\nwake-up latency of a blocked reader (write -> read returns), %d samples, "
-		     "%lld us apart:\n",
-		o->wakeup_samples, (long long)(o->wakeup_gap_ns / 1000));
+	fprintf(out,
+	        "\nwake-up latency of a blocked reader (write -> read returns), %d samples, "
+	        "%lld us apart:\n",
+	        o->wakeup_samples, (long long)(o->wakeup_gap_ns / 1000));
 	print_wakeup(out, &run->wakeup_mrb);
 	print_wakeup(out, &run->wakeup_pipe);
 
@@ -192,7 +195,7 @@ void bench_print_table(FILE *out, const struct bench_run *run)
 			}
 			char buf[32];
 			fprintf(out, "  %s, %s: %s\n", bench_rows[i / o->size_count].label,
-				size_label(cell->message_size, buf, sizeof(buf)), cell->error);
+			        size_label(cell->message_size, buf, sizeof(buf)), cell->error);
 		}
 	}
 }
@@ -257,9 +260,9 @@ static void json_wakeup(FILE *out, const struct bench_wakeup *w, int64_t gap_ns)
 	fprintf(out, ", \"gap_ns\": %lld, \"samples\": %d", (long long)gap_ns, w->samples);
 	if (w->available) {
 		fprintf(out,
-			", \"p50_ns\": %lld, \"p99_ns\": %lld, \"min_ns\": %lld, \"max_ns\": %lld",
-			(long long)w->p50_ns, (long long)w->p99_ns, (long long)w->min_ns,
-			(long long)w->max_ns);
+		        ", \"p50_ns\": %lld, \"p99_ns\": %lld, \"min_ns\": %lld, \"max_ns\": %lld",
+		        (long long)w->p50_ns, (long long)w->p99_ns, (long long)w->min_ns,
+		        (long long)w->max_ns);
 	}
 	fprintf(out, ", \"samples_ns\": [");
 	for (int i = 0; i < w->samples && w->sample_ns != NULL; i++) {
@@ -273,24 +276,27 @@ void bench_print_json(FILE *out, const struct bench_run *run)
 	const struct bench_options *o = &run->opt;
 	fprintf(out, "{\n  \"schema\": \"mrb-bench/1\",\n  \"command\": ");
 	json_string(out, run->command);
-	fprintf(out, ",\n  \"ok\": %s,\n  \"machine\": {\"cpu_model\": ", run->ok ? "true" : "false");
+	fprintf(out,
+	        ",\n  \"ok\": %s,\n  \"machine\": {\"cpu_model\": ", run->ok ? "true" : "false");
 	json_string(out, run->cpu_model);
 	fprintf(out, ", \"cpus_online\": %ld, \"kernel\": ", run->cpus_online);
 	json_string(out, run->kernel);
-	fprintf(out, "},\n  \"config\": {\"quick\": %s, \"duration_ms\": %lld, \"repeats\": %d, "
-		     "\"ring_bytes\": %llu, \"dir\": ",
-		o->quick ? "true" : "false", (long long)(o->duration_ns / 1000000), o->repeats,
-		(unsigned long long)o->ring_bytes);
+	fprintf(out,
+	        "},\n  \"config\": {\"quick\": %s, \"duration_ms\": %lld, \"repeats\": %d, "
+	        "\"ring_bytes\": %llu, \"dir\": ",
+	        o->quick ? "true" : "false", (long long)(o->duration_ns / 1000000), o->repeats,
+	        (unsigned long long)o->ring_bytes);
 	json_string(out, o->dir);
 	fprintf(out, ", \"sizes\": [");
 	for (int s = 0; s < o->size_count; s++) {
 		fprintf(out, "%s%zu", s ? ", " : "", o->sizes[s]);
 	}
-	fprintf(out, "], \"pinned\": %s, \"consumer_cpu\": %d, \"producer_cpus\": [%d, %d], "
-		     "\"unix_socket\": \"SOCK_STREAM\", \"batch_bytes\": %u, "
-		     "\"pipe_buffer_bytes\": %d},\n",
-		run->pinned ? "true" : "false", run->consumer_cpu, run->producer_cpu[0],
-		run->producer_cpu[1], BENCH_BATCH_BYTES, run->pipe_buffer_bytes);
+	fprintf(out,
+	        "], \"pinned\": %s, \"consumer_cpu\": %d, \"producer_cpus\": [%d, %d], "
+	        "\"unix_socket\": \"SOCK_STREAM\", \"batch_bytes\": %u, "
+	        "\"pipe_buffer_bytes\": %d},\n",
+	        run->pinned ? "true" : "false", run->consumer_cpu, run->producer_cpu[0],
+	        run->producer_cpu[1], BENCH_BATCH_BYTES, run->pipe_buffer_bytes);
 	fprintf(out, "  \"round_trip\": {\"start\": ");
 	json_round_trip(out, &run->round_trip_start);
 	fprintf(out, ", \"end\": ");
@@ -308,10 +314,11 @@ void bench_print_json(FILE *out, const struct bench_run *run)
 		json_string(out, row->id);
 		fprintf(out, ", \"label\": ");
 		json_string(out, row->label);
-		fprintf(out, ", \"size\": %zu, \"producers\": %d, \"ok\": %s, \"messages\": %llu, "
-			     "\"seconds\": ",
-			cell->message_size, row->producers, cell->ok ? "true" : "false",
-			(unsigned long long)cell->messages);
+		fprintf(out,
+		        ", \"size\": %zu, \"producers\": %d, \"ok\": %s, \"messages\": %llu, "
+		        "\"seconds\": ",
+		        cell->message_size, row->producers, cell->ok ? "true" : "false",
+		        (unsigned long long)cell->messages);
 		json_number(out, cell->seconds);
 		fprintf(out, ", \"messages_per_second\": ");
 		json_number(out, cell->ok ? cell->messages_per_second : NAN);
@@ -359,14 +366,16 @@ void bench_print_json(FILE *out, const struct bench_run *run)
 		fprintf(out, ", \"size\": %zu, \"minimum\": %g, \"value\": ", t->size, t->minimum);
 		json_number(out, v);
 		fprintf(out, ", \"met\": %s}%s\n",
-			isnan(v) ? "null" : v >= t->minimum ? "true" : "false",
-			i + 1 < bench_target_count ? "," : "");
+		        isnan(v)          ? "null"
+		        : v >= t->minimum ? "true"
+		                          : "false",
+		        i + 1 < bench_target_count ? "," : "");
 	}
 	fprintf(out, "  ],\n  \"path_cost\": [\n");
 	for (int s = 0; s < o->size_count; s++) {
 		const struct bench_path_cost *c = &run->path_cost[s];
 		fprintf(out, "    {\"size\": %zu, \"ok\": %s, \"ns_per_message\": {", o->sizes[s],
-			c->ok ? "true" : "false");
+		        c->ok ? "true" : "false");
 		for (int p = 0; p < BENCH_PATH_COUNT; p++) {
 			fprintf(out, "%s\"%s\": ", p ? ", " : "", bench_path_ids[p]);
 			json_number(out, c->ok ? c->ns_per_message[p] : NAN);

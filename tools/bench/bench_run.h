@@ -12,8 +12,8 @@
 #include "bench_latency.h"
 #include "bench_path_cost.h"
 
-#define BENCH_MAX_SIZES 8
-#define BENCH_MAX_CPUS 64
+#define BENCH_MAX_SIZES   8
+#define BENCH_MAX_CPUS    64
 #define BENCH_MAX_REPEATS 16
 
 struct bench_options {
@@ -91,11 +91,10 @@ struct bench_run {
 };
 
 const struct bench_cell *bench_find_cell(const struct bench_run *run, const char *row_id,
-					 size_t size);
+                                         size_t size);
 
 /* NaN when either side is missing or failed. */
-double bench_ratio_value(const struct bench_run *run, const struct bench_ratio *ratio,
-			 size_t size);
+double bench_ratio_value(const struct bench_run *run, const struct bench_ratio *ratio, size_t size);
 const struct bench_ratio *bench_find_ratio(const char *id);
 
 void bench_print_table(FILE *out, const struct bench_run *run);

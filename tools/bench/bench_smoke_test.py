@@ -150,7 +150,9 @@ class BenchSmokeTest(unittest.TestCase):
         )
         self.assertEqual(proc.returncode, 2)
         self.assertIn("--sizes", proc.stderr)
-        proc = subprocess.run([bench_path(), "--help"], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.run(
+            [bench_path(), "--help"], stdout=subprocess.PIPE, text=True
+        )
         self.assertEqual(proc.returncode, 0)
         self.assertIn("--quick", proc.stdout)
 

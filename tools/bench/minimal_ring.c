@@ -2,7 +2,7 @@
 #include "minimal_ring.h"
 
 void minimal_ring_attach(struct minimal_ring_side *side, void *mapping, uint64_t capacity,
-			 uint64_t publish_every)
+                         uint64_t publish_every)
 {
 	side->shared = mapping;
 	side->data = (unsigned char *)mapping + MINIMAL_RING_HEADER;

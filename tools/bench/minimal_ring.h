@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MINIMAL_RING_HEADER 256u
+#define MINIMAL_RING_HEADER  256u
 #define MINIMAL_RING_PADDING UINT64_MAX
 
 struct minimal_ring_positions {
@@ -29,7 +29,7 @@ struct minimal_ring_positions {
 };
 
 _Static_assert(sizeof(struct minimal_ring_positions) <= MINIMAL_RING_HEADER,
-	       "positions fit before the data");
+               "positions fit before the data");
 
 /* One side's private view: the shared positions plus its own cursor. */
 struct minimal_ring_side {
@@ -44,7 +44,7 @@ struct minimal_ring_side {
 
 /* `mapping` holds MINIMAL_RING_HEADER + capacity zeroed bytes. */
 void minimal_ring_attach(struct minimal_ring_side *side, void *mapping, uint64_t capacity,
-			 uint64_t publish_every);
+                         uint64_t publish_every);
 
 static inline uint64_t minimal_ring_record_size(size_t len)
 {
@@ -60,16 +60,14 @@ static inline void minimal_ring_publish_write(struct minimal_ring_side *p)
 }
 
 /* Returns 0, or -1 when the message does not fit now. */
-static inline int minimal_ring_write(struct minimal_ring_side *p, const void *msg,
-				     size_t len)
+static inline int minimal_ring_write(struct minimal_ring_side *p, const void *msg, size_t len)
 {
 	uint64_t offset = p->pos & (p->capacity - 1);
 	uint64_t to_end = p->capacity - offset;
 	uint64_t record = minimal_ring_record_size(len);
 	uint64_t needed = record <= to_end ? record : to_end + record;
 	if (p->pos + needed - p->peer_cached > p->capacity) {
-		p->peer_cached =
-			atomic_load_explicit(&p->shared->read_pos, memory_order_acquire);
+		p->peer_cached = atomic_load_explicit(&p->shared->read_pos, memory_order_acquire);
 		if (p->pos + needed - p->peer_cached > p->capacity) {
 			minimal_ring_publish_write(p);
 			return -1;
@@ -105,7 +103,7 @@ static inline const void *minimal_ring_peek(struct minimal_ring_side *c, size_t 
 	for (;;) {
 		if (c->pos == c->peer_cached) {
 			c->peer_cached =
-				atomic_load_explicit(&c->shared->write_pos, memory_order_acquire);
+			    atomic_load_explicit(&c->shared->write_pos, memory_order_acquire);
 			if (c->pos == c->peer_cached) {
 				minimal_ring_publish_read(c);
 				return NULL;

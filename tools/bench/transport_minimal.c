@@ -17,12 +17,11 @@ static size_t mapping_size(const struct bench_cell *cell)
 static int minimal_setup(struct bench_cell *cell)
 {
 	snprintf(cell->path, sizeof(cell->path), "%s/mrb-bench-minimal-%d.ring", cell->dir,
-		 (int)getpid());
+	         (int)getpid());
 	int err = 0;
 	void *map = bench_map_new_file(cell->path, mapping_size(cell), &err);
 	if (map == NULL) {
-		snprintf(cell->error, sizeof(cell->error), "%s: %s", cell->path,
-			 strerror(-err));
+		snprintf(cell->error, sizeof(cell->error), "%s: %s", cell->path, strerror(-err));
 		return -1;
 	}
 	munmap(map, mapping_size(cell));
@@ -35,7 +34,7 @@ static void minimal_teardown(struct bench_cell *cell)
 }
 
 static void *attach(struct bench_cell *cell, struct bench_party_result *result,
-		    struct minimal_ring_side *side, uint64_t publish_every)
+                    struct minimal_ring_side *side, uint64_t publish_every)
 {
 	int err = 0;
 	void *map = bench_map_file(cell->path, mapping_size(cell), &err);
@@ -150,19 +149,19 @@ static int per_16k_consume(struct bench_cell *cell)
 }
 
 const struct bench_transport bench_minimal_per_message = {
-	.id = "minimal_per_message",
-	.label = "minimal ring, publish per message",
-	.setup = minimal_setup,
-	.produce = per_message_produce,
-	.consume = per_message_consume,
-	.teardown = minimal_teardown,
+    .id = "minimal_per_message",
+    .label = "minimal ring, publish per message",
+    .setup = minimal_setup,
+    .produce = per_message_produce,
+    .consume = per_message_consume,
+    .teardown = minimal_teardown,
 };
 
 const struct bench_transport bench_minimal_per_16k = {
-	.id = "minimal_per_16k",
-	.label = "minimal ring, publish per 16 KiB",
-	.setup = minimal_setup,
-	.produce = per_16k_produce,
-	.consume = per_16k_consume,
-	.teardown = minimal_teardown,
+    .id = "minimal_per_16k",
+    .label = "minimal ring, publish per 16 KiB",
+    .setup = minimal_setup,
+    .produce = per_16k_produce,
+    .consume = per_16k_consume,
+    .teardown = minimal_teardown,
 };

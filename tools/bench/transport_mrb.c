@@ -10,21 +10,20 @@
 
 static int mrb_setup(struct bench_cell *cell)
 {
-	snprintf(cell->path, sizeof(cell->path), "%s/mrb-bench-%d.ring", cell->dir,
-		 (int)getpid());
+	snprintf(cell->path, sizeof(cell->path), "%s/mrb-bench-%d.ring", cell->dir, (int)getpid());
 	struct mrb_ring ring;
 	struct mrb_create_options opts = {.flags = MRB_CREATE_REMOVE, .mode = 0600};
 	int rc = mrb_create(&ring, cell->path, cell->ring_bytes, &opts);
 	if (rc != 0) {
 		snprintf(cell->error, sizeof(cell->error), "mrb_create(%s): %s", cell->path,
-			 mrb_strerror(rc));
+		         mrb_strerror(rc));
 		return -1;
 	}
 	if (mrb_max_message_size(&ring) < cell->message_size) {
 		snprintf(cell->error, sizeof(cell->error),
-			 "ring of %llu bytes accepts messages up to %llu bytes",
-			 (unsigned long long)cell->ring_bytes,
-			 (unsigned long long)mrb_max_message_size(&ring));
+		         "ring of %llu bytes accepts messages up to %llu bytes",
+		         (unsigned long long)cell->ring_bytes,
+		         (unsigned long long)mrb_max_message_size(&ring));
 		mrb_close(&ring);
 		unlink(cell->path);
 		return -1;
@@ -39,7 +38,7 @@ static void mrb_teardown(struct bench_cell *cell)
 }
 
 static int open_ring(struct bench_cell *cell, struct mrb_ring *ring,
-		     struct bench_party_result *result)
+                     struct bench_party_result *result)
 {
 	int rc = mrb_open(ring, cell->path, 0);
 	if (rc != 0) {
@@ -149,7 +148,7 @@ static int attach_consumer(struct mrb_ring *ring, struct bench_party_result *res
 	int rc = mrb_read(ring, probe, sizeof(probe), &len);
 	if (rc != MRB_EEMPTY) {
 		return bench_fail(result, "attaching as consumer: %s",
-				  rc == 0 ? "ring not empty" : mrb_strerror(rc));
+		                  rc == 0 ? "ring not empty" : mrb_strerror(rc));
 	}
 	return 0;
 }
@@ -232,28 +231,28 @@ static int read_batch_consume(struct bench_cell *cell)
 }
 
 const struct bench_transport bench_mrb_read = {
-	.id = "mrb_read",
-	.label = "mrb write + read",
-	.setup = mrb_setup,
-	.produce = write_produce,
-	.consume = read_consume,
-	.teardown = mrb_teardown,
+    .id = "mrb_read",
+    .label = "mrb write + read",
+    .setup = mrb_setup,
+    .produce = write_produce,
+    .consume = read_consume,
+    .teardown = mrb_teardown,
 };
 
 const struct bench_transport bench_mrb_read_batch = {
-	.id = "mrb_read_batch",
-	.label = "mrb write + read_batch",
-	.setup = mrb_setup,
-	.produce = write_produce,
-	.consume = read_batch_consume,
-	.teardown = mrb_teardown,
+    .id = "mrb_read_batch",
+    .label = "mrb write + read_batch",
+    .setup = mrb_setup,
+    .produce = write_produce,
+    .consume = read_batch_consume,
+    .teardown = mrb_teardown,
 };
 
 const struct bench_transport bench_mrb_write_batch = {
-	.id = "mrb_write_batch",
-	.label = "mrb write_batch + read_batch",
-	.setup = mrb_setup,
-	.produce = write_batch_produce,
-	.consume = read_batch_consume,
-	.teardown = mrb_teardown,
+    .id = "mrb_write_batch",
+    .label = "mrb write_batch + read_batch",
+    .setup = mrb_setup,
+    .produce = write_batch_produce,
+    .consume = read_batch_consume,
+    .teardown = mrb_teardown,
 };

@@ -132,19 +132,19 @@ static int stream_consume(struct bench_cell *cell)
 }
 
 const struct bench_transport bench_pipe = {
-	.id = "pipe",
-	.label = "pipe",
-	.setup = pipe_setup,
-	.produce = stream_produce,
-	.consume = stream_consume,
-	.teardown = stream_teardown,
+    .id = "pipe",
+    .label = "pipe",
+    .setup = pipe_setup,
+    .produce = stream_produce,
+    .consume = stream_consume,
+    .teardown = stream_teardown,
 };
 
 const struct bench_transport bench_unix_stream = {
-	.id = "unix_stream",
-	.label = "Unix socket (SOCK_STREAM)",
-	.setup = unix_stream_setup,
-	.produce = stream_produce,
-	.consume = stream_consume,
-	.teardown = stream_teardown,
+    .id = "unix_stream",
+    .label = "Unix socket (SOCK_STREAM)",
+    .setup = unix_stream_setup,
+    .produce = stream_produce,
+    .consume = stream_consume,
+    .teardown = stream_teardown,
 };
