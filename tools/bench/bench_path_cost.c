@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* sched_setaffinity, F_GETPIPE_SZ, and POSIX under -std=c11. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "bench_path_cost.h"
 
 #include <errno.h>

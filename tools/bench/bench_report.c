@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* sched_setaffinity, F_GETPIPE_SZ, and POSIX under -std=c11. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 /* The human table and the JSON document, both from a finished bench_run. */
 #include <math.h>
 #include <string.h>

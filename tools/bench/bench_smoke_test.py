@@ -5,6 +5,7 @@ test); only that every benchmark ran, verified what it moved, and reported
 well-formed numbers.
 """
 
+import importlib.util
 import json
 import math
 import os
@@ -28,11 +29,15 @@ ROWS = {
 }
 
 
-def bench_path():
-    path = runfiles.Create().Rlocation("mmap_ringbuffer/tools/bench/mrb_bench")
+def runfile(name):
+    path = runfiles.Create().Rlocation("mmap_ringbuffer/tools/bench/" + name)
     if path is None or not os.path.exists(path):
-        raise RuntimeError("mrb_bench not found in runfiles")
+        raise RuntimeError(name + " not found in runfiles")
     return path
+
+
+def bench_path():
+    return runfile("mrb_bench")
 
 
 def ring_dir():
@@ -140,6 +145,34 @@ class BenchSmokeTest(unittest.TestCase):
             self.assertIn(label, out)
         self.assertNotIn("not measured", out)
         self.assertEqual(out.count(" met") + out.count("MISSED"), 5, out)
+
+    def test_markdown_renders_every_table(self):
+        proc = subprocess.run(
+            [sys.executable, runfile("markdown.py"), self.json_file],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for heading in ("Million messages/s", "Ratios", "Targets", "Path cost"):
+            self.assertIn(heading, proc.stdout)
+        self.assertIn("| mrb write + read |", proc.stdout)
+
+    @unittest.skipUnless(
+        importlib.util.find_spec("matplotlib"), "matplotlib not installed"
+    )
+    def test_plot_writes_both_pngs(self):
+        out_dir = tempfile.mkdtemp()
+        proc = subprocess.run(
+            [sys.executable, runfile("plot.py"), self.json_file, "--out", out_dir],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for name in ("core-throughput.png", "core-wakeup.png"):
+            with open(os.path.join(out_dir, name), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
 
     def test_usage_errors_exit_2(self):
         proc = subprocess.run(

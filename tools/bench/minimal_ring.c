@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* sched_setaffinity, F_GETPIPE_SZ, and POSIX under -std=c11. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "minimal_ring.h"
 
 void minimal_ring_attach(struct minimal_ring_side *side, void *mapping, uint64_t capacity,

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* sched_setaffinity, F_GETPIPE_SZ, and POSIX under -std=c11. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 /* The minimal SPSC ring as a transport, with its two publishing policies. */
 #include <stdlib.h>
 #include <string.h>

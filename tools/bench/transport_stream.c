@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* sched_setaffinity, F_GETPIPE_SZ, and POSIX under -std=c11. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 /* Byte-stream baselines: a pipe and a Unix stream socket. */
 #include <errno.h>
 #include <stdlib.h>
