@@ -96,7 +96,8 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout
 		return 0;
 	struct mrb_record_header *rec =
 	    (struct mrb_record_header *)(void *)(h->data + (h->head & h->mask));
-	int64_t stuck_for = h->stuck_position == h->head ? now_ns - h->stuck_since_ns : 0;
+	int64_t stuck_for =
+	    h->stuck_position == h->head && h->stuck_since_ns != 0 ? now_ns - h->stuck_since_ns : 0;
 	uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
 	uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
 
@@ -157,7 +158,7 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 	 * disable automatic recovery during the probe. */
 	int64_t saved_timeout = h->recovery_timeout_ns;
 	h->recovery_timeout_ns = -1;
-	rc = mrbi_next_message(h, true, &data, &length, &next);
+	rc = mrbi_next_message(h, MRB_TAIL_ALWAYS, &data, &length, &next);
 	h->recovery_timeout_ns = saved_timeout;
 	if (rc == MRB_EEMPTY && h->head != h->tail_cache) {
 		/* Something is claimed but unfinished: observe it for the

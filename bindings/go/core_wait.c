@@ -92,14 +92,17 @@ void mrbi_wake_consumer(struct mrb_handle *h)
 /* What a waiter waits for; returns 0 when ready, MRB_EEMPTY / MRB_EFULL when
  * not, another code on error. *unfinished tells a reader that a claimed
  * record (rather than an empty ring) is what holds it back. */
-typedef int (*ready_fn)(struct mrb_handle *h, size_t len, bool *unfinished);
+typedef int (*ready_fn)(struct mrb_handle *h, size_t len, bool thorough, bool *unfinished);
 
-static int readable(struct mrb_handle *h, size_t len, bool *unfinished)
+/* `thorough`: just before sleeping, look at the producer position too, so a
+ * claim whose header never appears (its writer died) is noticed. */
+static int readable(struct mrb_handle *h, size_t len, bool thorough, bool *unfinished)
 {
 	(void)len;
 	const uint8_t *data;
 	uint64_t length, next;
-	int rc = mrbi_next_message(h, true, &data, &length, &next);
+	int rc = mrbi_next_message(h, thorough ? MRB_TAIL_ALWAYS : MRB_TAIL_SOMETIMES, &data,
+	                           &length, &next);
 	*unfinished = rc == MRB_EEMPTY && h->head != h->tail_cache;
 	/* Padding skipped on the way is space producers may be waiting for. */
 	mrbi_publish_head(h);
@@ -107,8 +110,9 @@ static int readable(struct mrb_handle *h, size_t len, bool *unfinished)
 }
 
 /* Conservative: room for the record plus the worst-case gap at the end. */
-static int writable(struct mrb_handle *h, size_t len, bool *unfinished)
+static int writable(struct mrb_handle *h, size_t len, bool thorough, bool *unfinished)
 {
+	(void)thorough;
 	*unfinished = false;
 	struct mrb_file_header *hdr = h->header;
 	uint64_t head, tail;
@@ -141,7 +145,7 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 	bool unfinished = false;
 	int64_t spin_until = mrbi_now_ns() + MRB_SPIN_NS;
 	for (int i = 0, yields = 0; yields <= MRB_YIELD_ITERATIONS; i++) {
-		int rc = ready(h, len, &unfinished);
+		int rc = ready(h, len, false, &unfinished);
 		if (rc != MRB_EEMPTY && rc != MRB_EFULL)
 			return rc;
 		if (timeout_ns == 0)
@@ -163,7 +167,7 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		 * acquire loads inside mrbi_next_message). */
 		atomic_thread_fence(memory_order_seq_cst);
 		uint32_t observed = atomic_load_explicit(seq, memory_order_seq_cst);
-		int rc = ready(h, len, &unfinished);
+		int rc = ready(h, len, true, &unfinished);
 		if (rc != MRB_EEMPTY && rc != MRB_EFULL) {
 			unregister(waiters, own_share);
 			return rc;

@@ -104,14 +104,29 @@ void mrbi_publish_head(struct mrb_handle *h)
 /* A claim whose header never appeared is skipped after this long. */
 #define MRB_UNWRITTEN_TIMEOUT_NS 1000000000
 
+/* Polls of an unfinished head record between two looks at the clock: the
+ * recovery deadlines are milliseconds, a poll is nanoseconds. */
+#define MRB_POLLS_PER_CLOCK_READ 64
+/* Empty polls between two reads of the producer position (see below). */
+#define MRB_POLLS_PER_TAIL_READ 64
+
 /* The record at head is claimed but not committed: maybe recover it. */
 static int unfinished_record(struct mrb_handle *h)
 {
 	if (h->recovery_timeout_ns < 0)
 		return MRB_EEMPTY;
-	int64_t now = mrbi_now_ns();
 	if (h->stuck_position != h->head) {
+		/* Usually a writer in the middle of its copy; the clock starts
+		 * only if the record is still there many polls later. */
 		h->stuck_position = h->head;
+		h->stuck_since_ns = 0;
+		h->stuck_polls = 0;
+		return MRB_EEMPTY;
+	}
+	if (++h->stuck_polls % MRB_POLLS_PER_CLOCK_READ != 0)
+		return MRB_EEMPTY;
+	int64_t now = mrbi_now_ns();
+	if (h->stuck_since_ns == 0) {
 		h->stuck_since_ns = now;
 		h->last_liveness_check_ns = now;
 		return MRB_EEMPTY;
@@ -132,22 +147,31 @@ static int unfinished_record(struct mrb_handle *h)
 	return rc > 0 ? 0 : MRB_EEMPTY;
 }
 
-int mrbi_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **data, uint64_t *len,
-                      uint64_t *next)
+/* Reads the producer position; is anything claimed beyond head? */
+static int refresh_tail(struct mrb_handle *h)
 {
-	struct mrb_file_header *hdr = h->header;
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+	if (tail - h->head > h->capacity || tail % MRB_RECORD_ALIGNMENT != 0)
+		return MRB_ECORRUPT;
+	h->tail_cache = tail;
+	return tail == h->head ? MRB_EEMPTY : 0;
+}
+
+/*
+ * The consumer learns of new records from their headers, not from the
+ * producer position: a valid stamp at head proves the space was claimed
+ * (headers are written only after the claim), so the consumer leaves the
+ * producers' CAS line alone and each message costs one line transfer, not
+ * two. The producer position is read only to tell an empty ring from a
+ * claim whose header is not written yet, which matters only for recovery:
+ * every poll in MRB_TAIL_ALWAYS mode, every MRB_POLLS_PER_TAIL_READ-th
+ * empty poll in MRB_TAIL_SOMETIMES mode, never in MRB_TAIL_NEVER mode.
+ */
+int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8_t **data,
+                      uint64_t *len, uint64_t *next)
+{
 	for (;;) {
-		if (h->head == h->tail_cache) {
-			if (!refresh_tail)
-				return MRB_EEMPTY;
-			uint64_t tail =
-			    atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
-			if (tail - h->head > h->capacity || tail % MRB_RECORD_ALIGNMENT != 0)
-				return MRB_ECORRUPT;
-			h->tail_cache = tail;
-			if (tail == h->head)
-				return MRB_EEMPTY;
-		}
+		bool claimed = h->head != h->tail_cache;
 		uint64_t offset = h->head & h->mask;
 		const struct mrb_record_header *rec =
 		    (const struct mrb_record_header *)(const void *)(h->data + offset);
@@ -157,26 +181,41 @@ int mrbi_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **d
 		uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
 		/* Acquire pairs with the commit CAS: the payload is visible. */
 		uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
-		if (stamp != (h->head ^ h->salt) || (control & MRB_CONTROL_BUSY) != 0) {
-			int rc = unfinished_record(h);
+		if (stamp == (h->head ^ h->salt)) {
+			uint64_t length = mrb_control_length(control);
+			uint64_t record_size = mrb_record_size(length);
+			if (record_size > h->capacity - offset ||
+			    (claimed && record_size > h->tail_cache - h->head))
+				return MRB_ECORRUPT;
+			bool pad = (control & MRB_CONTROL_PAD) != 0;
+			if (!pad && (length == 0 || length > h->max_message_size))
+				return MRB_ECORRUPT;
+			if (!claimed)
+				h->tail_cache = h->head + record_size; /* at least this much */
+			h->empty_polls = 0;
+			if ((control & MRB_CONTROL_BUSY) == 0) {
+				if (pad) {
+					h->head += record_size;
+					continue;
+				}
+				*data = h->data + offset + MRB_RECORD_HEADER_SIZE;
+				*len = length;
+				*next = h->head + record_size;
+				return 0;
+			}
+		} else if (!claimed) {
+			/* Nothing known beyond head: empty, or a claim in flight. */
+			if (mode == MRB_TAIL_NEVER ||
+			    (mode == MRB_TAIL_SOMETIMES &&
+			     ++h->empty_polls % MRB_POLLS_PER_TAIL_READ != 0))
+				return MRB_EEMPTY;
+			int rc = refresh_tail(h);
 			if (rc != 0)
 				return rc;
-			continue;
 		}
-		uint64_t length = mrb_control_length(control);
-		uint64_t record_size = mrb_record_size(length);
-		if (record_size > h->tail_cache - h->head || record_size > h->capacity - offset)
-			return MRB_ECORRUPT;
-		if (control & MRB_CONTROL_PAD) {
-			h->head += record_size;
-			continue;
-		}
-		if (length == 0 || length > h->max_message_size)
-			return MRB_ECORRUPT;
-		*data = h->data + offset + MRB_RECORD_HEADER_SIZE;
-		*len = length;
-		*next = h->head + record_size;
-		return 0;
+		int rc = unfinished_record(h);
+		if (rc != 0)
+			return rc;
 	}
 }
 
@@ -214,7 +253,7 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 		return rc;
 	const uint8_t *data;
 	uint64_t length, next;
-	rc = mrbi_next_message(h, true, &data, &length, &next);
+	rc = mrbi_next_message(h, MRB_TAIL_SOMETIMES, &data, &length, &next);
 	if (rc == 0) {
 		*len = (size_t)length;
 		if (length > buf_size) {
@@ -241,7 +280,8 @@ int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t 
 	while (count < max_count) {
 		const uint8_t *data;
 		uint64_t length, next;
-		rc = mrbi_next_message(h, count == 0, &data, &length, &next);
+		rc = mrbi_next_message(h, count == 0 ? MRB_TAIL_SOMETIMES : MRB_TAIL_NEVER, &data,
+		                       &length, &next);
 		if (rc != 0)
 			break;
 		if (length > buf_size - used) {
@@ -269,12 +309,14 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 	if (rc != 0)
 		return rc;
 	size_t count = 0;
-	/* The tail is read once: a batch ends at what was there when it began,
-	 * so a fast producer cannot keep one call running forever. */
-	while (max_count == 0 || count < max_count) {
+	/* A batch covers at most one lap of the ring, so a fast producer cannot
+	 * keep one call running forever. */
+	const uint64_t start = h->head;
+	while ((max_count == 0 || count < max_count) && h->head - start < h->capacity) {
 		const uint8_t *data;
 		uint64_t length, next;
-		rc = mrbi_next_message(h, count == 0, &data, &length, &next);
+		rc = mrbi_next_message(h, count == 0 ? MRB_TAIL_SOMETIMES : MRB_TAIL_NEVER, &data,
+		                       &length, &next);
 		if (rc != 0)
 			break;
 		count++;
@@ -296,7 +338,7 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 		return rc;
 	const uint8_t *data;
 	uint64_t length, next;
-	rc = mrbi_next_message(h, true, &data, &length, &next);
+	rc = mrbi_next_message(h, MRB_TAIL_SOMETIMES, &data, &length, &next);
 	if (rc == 0) {
 		view->data = data;
 		view->len = (size_t)length;

@@ -189,6 +189,16 @@ TEST_F(File, EveryHeaderFieldIsValidated)
 	}
 }
 
+// Reads until something other than "empty" comes back: the consumer looks
+// at the producer position only every so many empty polls.
+static int ReadPastEmpty(struct mrb_ring *ring, char *buf, size_t size, size_t *len)
+{
+	int rc = MRB_EEMPTY;
+	for (int i = 0; i < 1000 && rc == MRB_EEMPTY; i++)
+		rc = mrb_read(ring, buf, size, len);
+	return rc;
+}
+
 TEST_F(File, CorruptRecordsAreReportedNotFollowed)
 {
 	ASSERT_EQ(0, Create(1024));
@@ -204,7 +214,6 @@ TEST_F(File, CorruptRecordsAreReportedNotFollowed)
 	};
 	const uint64_t pid_bits = good & ~((1ull << 40) - 1);
 	const Case cases[] = {
-	    {"length beyond producer position", pid_bits | 100},
 	    {"length beyond ring", pid_bits | 5000},
 	    {"length 2^40-1", pid_bits | ((1ull << 40) - 1)},
 	    {"zero length message", pid_bits | 0},
@@ -219,12 +228,27 @@ TEST_F(File, CorruptRecordsAreReportedNotFollowed)
 	*control = good;
 	ASSERT_EQ(0, mrb_read(&ring_, buf, sizeof(buf), &len));
 	EXPECT_EQ(std::string("abcdef"), std::string(buf, len));
-	// A producer position pushed beyond the ring is caught on read.
+
+	// A producer position pushed beyond the ring is caught on read and write.
 	uint64_t *producer = reinterpret_cast<uint64_t *>(base + 0x80);
 	const uint64_t saved = *producer;
 	*producer = saved + 4096;
-	EXPECT_EQ(MRB_ECORRUPT, mrb_read(&ring_, buf, sizeof(buf), &len));
+	EXPECT_EQ(MRB_ECORRUPT, ReadPastEmpty(&ring_, buf, sizeof(buf), &len));
 	EXPECT_EQ(MRB_ECORRUPT, mrb_write(&ring_, "x", 1));
 	*producer = saved;
-	EXPECT_EQ(MRB_EEMPTY, mrb_read(&ring_, buf, sizeof(buf), &len));
+	EXPECT_EQ(MRB_EEMPTY, ReadPastEmpty(&ring_, buf, sizeof(buf), &len));
+
+	// A length that passes the producer position but stays inside the data
+	// region: a valid stamp proves a claim, so the consumer (which does not
+	// read the producer position per message) hands out those bytes --
+	// never anything outside the mapping -- and the corruption surfaces as
+	// soon as the positions are compared again.
+	ASSERT_EQ(0, mrb_write(&ring_, "abcdef", 6));
+	uint64_t *second = reinterpret_cast<uint64_t *>(base + MRB_HEADER_SIZE + 32);
+	*second = (*second & ~((1ull << 40) - 1)) | 100;
+	ASSERT_EQ(0, mrb_read(&ring_, buf, sizeof(buf), &len));
+	EXPECT_EQ(100u, len);
+	EXPECT_EQ(MRB_ECORRUPT, ReadPastEmpty(&ring_, buf, sizeof(buf), &len));
+	mrb_close(&ring_);
+	EXPECT_EQ(MRB_ECORRUPT, mrb_open(&ring_, path_.c_str(), 0));
 }

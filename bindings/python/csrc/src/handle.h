@@ -64,7 +64,9 @@ struct mrb_handle {
 	uint64_t unpublished_bytes;
 	/* Crash recovery bookkeeping for the record blocking `head`. */
 	uint64_t stuck_position;
-	int64_t stuck_since_ns;
+	uint64_t stuck_polls;
+	uint64_t empty_polls;
+	int64_t stuck_since_ns; /* 0 until timing starts */
 	int64_t last_liveness_check_ns;
 	int64_t recovery_timeout_ns;
 	int64_t last_waiter_audit_ns;
@@ -175,10 +177,16 @@ void mrbi_publish_head(struct mrb_handle *h);
 int mrbi_attach_consumer(struct mrb_handle *h);
 void mrbi_detach_consumer(struct mrb_handle *h);
 int mrbi_write_locked(struct mrb_handle *h, const void *data, size_t len);
+/* How eagerly mrbi_next_message reads the producer position (consumer.c). */
+enum mrb_tail_mode {
+	MRB_TAIL_NEVER,
+	MRB_TAIL_SOMETIMES,
+	MRB_TAIL_ALWAYS,
+};
 /* Positions the consumer on the next committed message without consuming it;
  * skips padding and, when due, recovers abandoned records. */
-int mrbi_next_message(struct mrb_handle *h, bool refresh_tail, const uint8_t **data, uint64_t *len,
-                      uint64_t *next);
+int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8_t **data,
+                      uint64_t *len, uint64_t *next);
 /* Recovery of the record blocking the consumer (recover.c). Returns 1 if a
  * record was turned into padding, 0 if not (yet), or an error. */
 /* This process's producer slot, claimed on first use (producer.c). */
