@@ -259,19 +259,31 @@ uint64_t mrb_capacity(struct mrb_ring *ring);         /* 0 if closed */
 uint64_t mrb_max_message_size(struct mrb_ring *ring); /* 0 if closed */
 
 /* ---- Crash recovery ----------------------------------------------------------
- * A producer that dies between reserving and committing leaves a record that
- * holds the consumer back. mrb_recover(), called by the consumer's handle,
- * turns the record at the consumer position into padding when its writer
- * process is gone, or when it has blocked the consumer for at least
- * stale_after_ns (pass a negative value to use only the liveness check).
- * Returns the number of records recovered (0 or 1 per call) or an error. The
- * read calls do the liveness check themselves (see mrb_set_recovery_timeout).
+ * A producer that dies between claiming space and committing leaves a record
+ * that holds the consumer back. Recovery turns it into padding, which the
+ * consumer skips, and counts it (mrb_stats: recovered_records/_bytes). No
+ * committed message is lost and no partial message is ever delivered.
+ *
+ * The read calls recover by themselves: a BUSY record whose writer process is
+ * gone is skipped about 10 ms after it starts blocking the consumer; a claim
+ * whose header never appeared (its writer died between the claim and the
+ * header store) is skipped after 1 s, up to the next valid record, provided
+ * some producer process of this ring has died (a live one is only slow).
+ *
+ * mrb_recover(), called by the consumer's handle (it attaches as consumer,
+ * MRB_ECONSUMER_BUSY if another live handle is the consumer), skips the
+ * record blocking the consumer now if its writer is gone; with
+ * stale_after_ns >= 0 it also observes the record for that long (blocking)
+ * and skips it if it is still unfinished, whoever wrote it. Returns the
+ * number of records recovered (0 or 1) or an error.
  */
 int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns);
 
 /* Sets how long a read call lets an unfinished record block the consumer
- * before skipping it even if its writer still seems alive. Default 0: only
- * skip records whose writer process is gone. Per handle. */
+ * before skipping it even if its writer still seems alive (hung writers).
+ * 0 (default): the automatic rules above; < 0: no automatic recovery. A
+ * writer that commits after its record was skipped gets MRB_ESTALE.
+ * Per handle, consumer side. */
 int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns);
 
 /* ---- Non-consuming inspection of unread records (tools, debugging) ---------- */
