@@ -36,7 +36,7 @@ static inline int gomrb_write(struct mrb_ring *ring, const unsigned char *data, 
 }
 
 static inline int gomrb_write_wait(struct mrb_ring *ring, const unsigned char *data, size_t len,
-				   int64_t timeout_ns)
+                                   int64_t timeout_ns)
 {
 	return mrb_write_wait(ring, data, len, timeout_ns);
 }
@@ -49,7 +49,7 @@ static inline int64_t gomrb_read(struct mrb_ring *ring, unsigned char *buf, size
 }
 
 static inline int64_t gomrb_read_wait(struct mrb_ring *ring, unsigned char *buf, size_t cap,
-				      int64_t timeout_ns)
+                                      int64_t timeout_ns)
 {
 	size_t len = 0;
 	int rc = mrb_read_wait(ring, buf, cap, &len, timeout_ns);
@@ -57,7 +57,7 @@ static inline int64_t gomrb_read_wait(struct mrb_ring *ring, unsigned char *buf,
 }
 
 static inline int64_t gomrb_read_many(struct mrb_ring *ring, unsigned char *buf, size_t cap,
-				      size_t *lengths, size_t max_count)
+                                      size_t *lengths, size_t max_count)
 {
 	return mrb_read_many(ring, buf, cap, lengths, max_count);
 }
@@ -66,7 +66,7 @@ static inline int64_t gomrb_read_many(struct mrb_ring *ring, unsigned char *buf,
 // chunks of mrb_write_batch calls. Returns how many were written, or the
 // first message's error if none was.
 static inline int64_t gomrb_write_packed(struct mrb_ring *ring, const unsigned char *data,
-					 const size_t *lens, size_t count)
+                                         const size_t *lens, size_t count)
 {
 	enum { chunk = 64 };
 	struct mrb_iovec iov[chunk];
