@@ -169,7 +169,8 @@ def test_garbage_record_area_is_not_a_message(ring_path: pathlib.Path) -> None:
 def test_random_damage_never_crashes(tmp_path: pathlib.Path) -> None:
     """Flips random bytes of valid rings in a child interpreter: every
     outcome must be a message or a RingBufferError, never a crash."""
-    script = textwrap.dedent("""
+    script = textwrap.dedent(
+        """
         import os, random, sys
         from mmap_ringbuffer import RingBuffer, RingBufferError
 
@@ -201,7 +202,8 @@ def test_random_damage_never_crashes(tmp_path: pathlib.Path) -> None:
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
             os.unlink(path)
         print(sorted(outcomes.items()))
-        """)
+        """
+    )
     done = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path)],
         capture_output=True,
