@@ -12,7 +12,7 @@ int mrb__test_set_positions(struct mrb_ring *ring, uint64_t position)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || position % MRB_RECORD_ALIGNMENT != 0)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_STATE_CALL);
+	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
 	if (rc != 0)
 		return rc;
 	struct mrb_file_header *hdr = h->header;
@@ -27,7 +27,7 @@ int mrb__test_set_positions(struct mrb_ring *ring, uint64_t position)
 		                      memory_order_release);
 		atomic_store_explicit(&hdr->producer_position, position, memory_order_release);
 	}
-	mrb_leave(h, MRB_STATE_CALL);
+	mrb_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }
 
@@ -43,7 +43,7 @@ int mrb__test_set_identity(struct mrb_ring *ring, uint64_t salt, uint64_t create
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || (salt & 1) == 0 || pid == 0 || pid > MRB_CONTROL_PID_MASK)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_STATE_CALL);
+	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
 	if (rc != 0)
 		return rc;
 	struct mrb_file_header *hdr = h->header;
@@ -56,6 +56,6 @@ int mrb__test_set_identity(struct mrb_ring *ring, uint64_t salt, uint64_t create
 		h->salt = salt;
 		h->pid = pid;
 	}
-	mrb_leave(h, MRB_STATE_CALL);
+	mrb_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }

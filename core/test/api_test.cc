@@ -44,7 +44,7 @@ TEST_F(Api, CreateRefusesInvalidArguments)
 	EXPECT_EQ(MRB_EINVAL, mrb_create(nullptr, path_.c_str(), 1024, nullptr));
 	struct mrb_create_options bad_mode = {0, 010000};
 	EXPECT_EQ(MRB_EINVAL, mrb_create(&ring_, path_.c_str(), 1024, &bad_mode));
-	EXPECT_EQ(MRB_EINVAL, mrb_open(&ring_, path_.c_str(), 1));
+	EXPECT_EQ(MRB_EINVAL, mrb_open(&ring_, path_.c_str(), 2));
 	EXPECT_EQ(-ENOENT, mrb_open(&ring_, path_.c_str(), 0));
 	// A failed open leaves a closed handle, never a half-open one.
 	EXPECT_EQ(MRB_ECLOSED, mrb_write(&ring_, "x", 1));
@@ -382,4 +382,36 @@ TEST(Strerror, EveryCodeHasAMessage)
 	EXPECT_EQ(std::string("success"), mrb_strerror(0));
 	EXPECT_NE(std::string("unknown error"), mrb_strerror(-ENOENT));
 	EXPECT_EQ(std::string("unknown error"), mrb_strerror(12345));
+}
+
+TEST_F(Api, ReadOnlyHandleInspectsButNeverWrites)
+{
+	ASSERT_EQ(0, Create(1024));
+	ASSERT_EQ(0, mrb_write(&ring_, "seen", 4));
+	struct mrb_ring ro;
+	ASSERT_EQ(0, mrb_open(&ro, path_.c_str(), MRB_OPEN_READONLY));
+	EXPECT_EQ(1024u, mrb_capacity(&ro));
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&ro, &st));
+	EXPECT_EQ(1u, st.messages_written);
+	Seen seen;
+	ASSERT_EQ(1, mrb_inspect(&ro, Record, &seen, 0));
+	EXPECT_EQ(0, memcmp(seen.records[0].data, "seen", 4));
+	char buf[16];
+	size_t len;
+	struct mrb_reservation res;
+	struct mrb_view view;
+	EXPECT_EQ(-EROFS, mrb_write(&ro, "x", 1));
+	EXPECT_EQ(-EROFS, mrb_reserve(&ro, 1, &res));
+	EXPECT_EQ(-EROFS, mrb_read(&ro, buf, sizeof(buf), &len));
+	EXPECT_EQ(-EROFS, mrb_peek(&ro, &view));
+	EXPECT_EQ(-EROFS, mrb_wait_readable(&ro, 0));
+	EXPECT_EQ(-EROFS, mrb_recover(&ro, -1));
+	EXPECT_EQ(MRB_EINVAL, mrb_open(&ro, path_.c_str(), 2));
+	ASSERT_EQ(0, mrb_open(&ro, path_.c_str(), MRB_OPEN_READONLY));
+	EXPECT_EQ(0, mrb_close(&ro));
+	// The read-only handle consumed nothing and took no role.
+	int rc;
+	auto msg = ReadOne(&ring_, &rc);
+	EXPECT_EQ(std::string("seen"), std::string(msg.begin(), msg.end()));
 }

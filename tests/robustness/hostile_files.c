@@ -122,7 +122,7 @@ int main(void)
 	expect_open(rtest_path("missing"), -ENOENT, "missing file");
 
 	CHECK_RC(mrb_open(&ring, NULL, 0), MRB_EINVAL);
-	CHECK_RC(mrb_open(&ring, valid, 1), MRB_EINVAL);
+	CHECK_RC(mrb_open(&ring, valid, 2), MRB_EINVAL);
 	CHECK_RC(mrb_open(NULL, valid, 0), MRB_EINVAL);
 
 	/* The valid ring is still intact after all of it. */

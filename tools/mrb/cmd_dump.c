@@ -114,7 +114,7 @@ int cmd_dump(int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage_error("dump", "expected exactly one PATH");
 
-	rc = mrb_open(&ring, argv[optind], 0);
+	rc = mrb_open(&ring, argv[optind], MRB_OPEN_READONLY);
 	if (rc != 0)
 		return cli_fail("dump", argv[optind], rc);
 	printf("%-14s %-10s %10s %8s  %s\n", "POSITION", "STATE", "LENGTH", "PID", "PREVIEW");

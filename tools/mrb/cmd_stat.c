@@ -137,7 +137,7 @@ int cmd_stat(int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage_error("stat", "expected exactly one PATH");
 
-	rc = mrb_open(&ring, argv[optind], 0);
+	rc = mrb_open(&ring, argv[optind], MRB_OPEN_READONLY);
 	if (rc != 0)
 		return cli_fail("stat", argv[optind], rc);
 	rc = mrb_stats(&ring, &st);

@@ -102,13 +102,21 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
  * Opens an existing ring. Validates magic, version, header size, capacity
  * against the file's real size, and the shared positions before trusting
  * anything. Symlinks at `path` are not followed (O_NOFOLLOW).
- * `flags` is reserved and must be 0.
+ * `flags`: 0 or MRB_OPEN_READONLY.
  *
  * Errors: MRB_EFORMAT (missing header, truncated, foreign, corrupt),
  * MRB_EVERSION, MRB_ECORRUPT (positions inconsistent), MRB_EINVAL, -errno
  * (-ENOENT for a missing file, -ELOOP for a symlink, ...).
  */
 int mrb_open(struct mrb_ring *ring, const char *path, unsigned flags);
+
+enum mrb_open_flags {
+	/* Open and map the file read-only, for monitoring (needs only read
+	 * permission): mrb_stats, mrb_inspect, mrb_capacity and
+	 * mrb_max_message_size work; producer, consumer and recovery calls
+	 * return -EROFS. */
+	MRB_OPEN_READONLY = 1u << 0,
+};
 
 /*
  * Closes the handle: wakes this handle's blocked calls (they return

@@ -71,7 +71,7 @@ static int validate_header(const struct mrb_file_header *hdr, uint64_t file_size
 	return 0;
 }
 
-static void handle_init(struct mrb_handle *h, void *map, size_t map_size)
+static void handle_init(struct mrb_handle *h, void *map, size_t map_size, bool readonly)
 {
 	h->header = map;
 	h->data = (uint8_t *)map + MRB_HEADER_SIZE;
@@ -83,22 +83,26 @@ static void handle_init(struct mrb_handle *h, void *map, size_t map_size)
 	h->pid = (uint32_t)getpid();
 	h->recovery_timeout_ns = 0;
 	atomic_store_explicit(&h->producer_slot, -1, memory_order_relaxed);
-	atomic_store_explicit(&h->flags, MRB_STATE_OPEN, memory_order_release);
+	atomic_store_explicit(&h->flags, MRB_STATE_OPEN | (readonly ? MRB_STATE_READONLY : 0),
+	                      memory_order_release);
 }
 
 /* Maps and validates an open descriptor. Takes ownership of nothing. */
-static int map_ring(struct mrb_ring *ring, int fd)
+static int map_ring(struct mrb_ring *ring, int fd, bool readonly)
 {
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR; /* as O_RDWR reports it, for read-only opens too */
 	if (!S_ISREG(st.st_mode))
 		return MRB_EFORMAT;
 	if (st.st_size < (off_t)MRB_HEADER_SIZE ||
 	    (uint64_t)st.st_size > MRB_HEADER_SIZE + MRB_MAX_CAPACITY)
 		return MRB_EFORMAT;
 	size_t size = (size_t)st.st_size;
-	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *map =
+	    mmap(NULL, size, readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return -errno;
 	int rc = validate_header(map, size);
@@ -106,7 +110,7 @@ static int map_ring(struct mrb_ring *ring, int fd)
 		munmap(map, size);
 		return rc;
 	}
-	handle_init(mrb_handle_of(ring), map, size);
+	handle_init(mrb_handle_of(ring), map, size, readonly);
 	return 0;
 }
 
@@ -115,12 +119,15 @@ int mrb_open(struct mrb_ring *ring, const char *path, unsigned flags)
 	if (ring == NULL)
 		return MRB_EINVAL;
 	handle_reset(ring);
-	if (path == NULL || flags != 0)
+	if (path == NULL || (flags & ~(unsigned)MRB_OPEN_READONLY) != 0)
 		return MRB_EINVAL;
-	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	bool readonly = (flags & MRB_OPEN_READONLY) != 0;
+	/* O_NONBLOCK: a FIFO planted at the path must not block the open
+	 * (read-only opens of a FIFO wait for a writer); no effect on files. */
+	int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	int rc = map_ring(ring, fd);
+	int rc = map_ring(ring, fd, readonly);
 	close(fd);
 	return rc;
 }
@@ -257,7 +264,7 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
 		return open_existing(ring, path, capacity);
 	}
 	if (rc == 0)
-		rc = map_ring(ring, fd);
+		rc = map_ring(ring, fd, false);
 	close(fd);
 	return rc;
 }
@@ -278,10 +285,13 @@ int mrb_close(struct mrb_ring *ring)
 		if (atomic_load_explicit(&h->producer_calls, memory_order_seq_cst) == 0 &&
 		    atomic_load_explicit(&h->consumer_calls, memory_order_seq_cst) == 0)
 			break;
-		atomic_fetch_add_explicit(&h->header->data_seq, 1, memory_order_seq_cst);
-		atomic_fetch_add_explicit(&h->header->space_seq, 1, memory_order_seq_cst);
-		mrbi_futex_wake_all(&h->header->data_seq);
-		mrbi_futex_wake_all(&h->header->space_seq);
+		/* A read-only handle has no sleepers, and cannot write. */
+		if ((old & MRB_STATE_READONLY) == 0) {
+			atomic_fetch_add_explicit(&h->header->data_seq, 1, memory_order_seq_cst);
+			atomic_fetch_add_explicit(&h->header->space_seq, 1, memory_order_seq_cst);
+			mrbi_futex_wake_all(&h->header->data_seq);
+			mrbi_futex_wake_all(&h->header->space_seq);
+		}
 		struct timespec pause = {0, 100000};
 		nanosleep(&pause, NULL);
 	}

@@ -6,6 +6,7 @@
 #ifndef MRB_HANDLE_H
 #define MRB_HANDLE_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,15 +17,16 @@
 
 /* Handle flags. Calls in progress are counted separately per role (below),
  * so that mrb_close can wait for them to leave. */
-#define MRB_STATE_OPEN    (1u << 0)
-#define MRB_STATE_CLOSING (1u << 1)
+#define MRB_STATE_OPEN     (1u << 0)
+#define MRB_STATE_CLOSING  (1u << 1)
+#define MRB_STATE_READONLY (1u << 2)
 
 /* Roles of a call, for mrb_enter/mrb_leave. Inspection calls count as
  * producer calls: both may run concurrently with anything. */
 enum mrb_call_role {
 	MRB_PRODUCER_CALL = 0,
 	MRB_CONSUMER_CALL = 1,
-	MRB_STATE_CALL = MRB_PRODUCER_CALL,
+	MRB_STATE_CALL = 2, /* reads the ring only: allowed on read-only handles */
 };
 
 /* 128 bytes: two cache lines, so adjacent-line prefetch cannot couple
@@ -87,6 +89,8 @@ static inline struct mrb_handle *mrb_handle_of(struct mrb_ring *ring)
 
 static inline _Atomic uint32_t *mrb_calls(struct mrb_handle *h, enum mrb_call_role role)
 {
+	/* Inspection calls share the producers' counter: both may overlap
+	 * anything, and close only needs the total. */
 	return role == MRB_CONSUMER_CALL ? &h->consumer_calls : &h->producer_calls;
 }
 
@@ -104,6 +108,10 @@ static inline int mrb_enter(struct mrb_handle *h, enum mrb_call_role role)
 	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0) {
 		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
 		return MRB_ECLOSED;
+	}
+	if ((flags & MRB_STATE_READONLY) != 0 && role != MRB_STATE_CALL) {
+		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
+		return -EROFS;
 	}
 	if (role == MRB_CONSUMER_CALL && old != 0) {
 		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
