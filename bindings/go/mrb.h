@@ -146,8 +146,10 @@ struct mrb_iovec {
 /*
  * Writes messages msgs[0..count) in order, stopping at the first that does
  * not fit. Returns how many were written (0..count) or, if the first one
- * fails, its error (MRB_EFULL, MRB_EMSGSIZE, ...). Cheaper per message than
- * mrb_write (one entry/exit and one wake-up check per batch).
+ * fails, its error (MRB_EFULL, MRB_EMSGSIZE, MRB_EINVAL, ...). Much cheaper
+ * per message than mrb_write: consecutive messages (up to 64 or 64 KiB) are
+ * claimed with one CAS and committed last to first, so the consumer finds a
+ * whole run ready at once; one entry/exit and one wake-up check per call.
  */
 int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, size_t count);
 
