@@ -39,6 +39,7 @@ const struct bench_ratio bench_ratios[] = {
      "minimal_per_16k"},
     {"mrb_read_batch_vs_pipe", "mrb read_batch / pipe", "mrb_read_batch", "pipe"},
     {"mrb_read_vs_pipe", "mrb read / pipe", "mrb_read", "pipe"},
+    {"mrb_write_batch_vs_pipe", "mrb write_batch / pipe", "mrb_write_batch", "pipe"},
     {"mrb_2p_vs_1p", "mrb 2P / 1P (read_batch)", "mrb_read_batch_2p", "mrb_read_batch"},
 };
 const int bench_ratio_count = sizeof(bench_ratios) / sizeof(bench_ratios[0]);
