@@ -111,8 +111,10 @@ void mrbi_publish_head(struct mrb_handle *h)
 /* Empty polls between two reads of the producer position (see below). */
 #define MRB_POLLS_PER_TAIL_READ 64
 
-/* The record at head is claimed but not committed: maybe recover it. */
-static int unfinished_record(struct mrb_handle *h)
+/* The record at head is claimed but not committed: maybe recover it.
+ * `every_poll`: look at the clock on every call (for the rare polls made
+ * just before sleeping), not only every MRB_POLLS_PER_CLOCK_READ-th. */
+static int unfinished_record(struct mrb_handle *h, bool every_poll)
 {
 	if (h->recovery_timeout_ns < 0)
 		return MRB_EEMPTY;
@@ -124,7 +126,7 @@ static int unfinished_record(struct mrb_handle *h)
 		h->stuck_polls = 0;
 		return MRB_EEMPTY;
 	}
-	if (++h->stuck_polls % MRB_POLLS_PER_CLOCK_READ != 0)
+	if (++h->stuck_polls % MRB_POLLS_PER_CLOCK_READ != 0 && !every_poll)
 		return MRB_EEMPTY;
 	int64_t now = mrbi_now_ns();
 	if (h->stuck_since_ns == 0) {
@@ -214,7 +216,7 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 			if (rc != 0)
 				return rc;
 		}
-		int rc = unfinished_record(h);
+		int rc = unfinished_record(h, mode == MRB_TAIL_ALWAYS);
 		if (rc != 0)
 			return rc;
 	}
