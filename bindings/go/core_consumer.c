@@ -13,7 +13,7 @@
 
 #include "core_handle.h"
 
-int mrbi_attach_consumer(struct mrb_handle *h)
+static int attach_consumer(struct mrb_handle *h)
 {
 	if (h->is_consumer)
 		return 0;
@@ -222,18 +222,18 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 	}
 }
 
-static int consumer_enter(struct mrb_handle *h)
+int mrbi_consumer_enter(struct mrb_handle *h)
 {
 	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
-	rc = mrbi_attach_consumer(h);
+	rc = attach_consumer(h);
 	if (rc != 0)
 		mrb_leave(h, MRB_CONSUMER_CALL);
 	return rc;
 }
 
-static void consumer_leave(struct mrb_handle *h)
+void mrbi_consumer_leave(struct mrb_handle *h)
 {
 	mrbi_publish_head(h);
 	mrb_leave(h, MRB_CONSUMER_CALL);
@@ -251,7 +251,7 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || len == NULL || (buf == NULL && buf_size != 0))
 		return MRB_EINVAL;
-	int rc = consumer_enter(h);
+	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
 	const uint8_t *data;
@@ -266,7 +266,7 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 			consume(h, length, next);
 		}
 	}
-	consumer_leave(h);
+	mrbi_consumer_leave(h);
 	return rc;
 }
 
@@ -276,7 +276,7 @@ int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t 
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || lengths == NULL || max_count == 0 || (buf == NULL && buf_size != 0))
 		return MRB_EINVAL;
-	int rc = consumer_enter(h);
+	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
 	size_t count = 0, used = 0;
@@ -299,7 +299,7 @@ int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t 
 		lengths[count++] = (size_t)length;
 		consume(h, length, next);
 	}
-	consumer_leave(h);
+	mrbi_consumer_leave(h);
 	return count > 0 ? (int64_t)count : rc;
 }
 
@@ -308,7 +308,7 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || handler == NULL)
 		return MRB_EINVAL;
-	int rc = consumer_enter(h);
+	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
 	size_t count = 0;
@@ -327,7 +327,7 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 		if (handler(ctx, data, (size_t)length) != 0)
 			break;
 	}
-	consumer_leave(h);
+	mrbi_consumer_leave(h);
 	return count > 0 ? (int64_t)count : rc;
 }
 
@@ -336,7 +336,7 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || view == NULL)
 		return MRB_EINVAL;
-	int rc = consumer_enter(h);
+	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
 	const uint8_t *data;
@@ -348,7 +348,7 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 		view->position = h->head;
 		view->next = next;
 	}
-	consumer_leave(h);
+	mrbi_consumer_leave(h);
 	return rc;
 }
 
@@ -357,7 +357,7 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || view == NULL)
 		return MRB_EINVAL;
-	int rc = consumer_enter(h);
+	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
 	if (view->position != h->head || view->next <= h->head ||
@@ -367,6 +367,6 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 	} else {
 		consume(h, view->len, view->next);
 	}
-	consumer_leave(h);
+	mrbi_consumer_leave(h);
 	return rc;
 }

@@ -144,14 +144,9 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
+	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	rc = mrbi_attach_consumer(h);
-	if (rc != 0) {
-		mrb_leave(h, MRB_CONSUMER_CALL);
-		return rc;
-	}
 	const uint8_t *data;
 	uint64_t length, next;
 	/* Move past padding and see whether anything blocks the head at all;
@@ -176,8 +171,7 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 	} else if (rc == 0 || rc == MRB_EEMPTY) {
 		rc = 0;
 	}
-	mrbi_publish_head(h);
-	mrb_leave(h, MRB_CONSUMER_CALL);
+	mrbi_consumer_leave(h);
 	return rc;
 }
 

@@ -182,9 +182,12 @@ void mrbi_futex_wake_all(_Atomic uint32_t *word);
 /* Producer/consumer internals shared across files. */
 void mrbi_wake_consumer(struct mrb_handle *h);
 void mrbi_publish_head(struct mrb_handle *h);
-int mrbi_attach_consumer(struct mrb_handle *h);
+/* Enters a consumer call and attaches the handle as the ring's consumer
+ * (MRB_ECONSUMER_BUSY if another live handle is); the leave publishes the
+ * consumer position once for the whole call. */
+int mrbi_consumer_enter(struct mrb_handle *h);
+void mrbi_consumer_leave(struct mrb_handle *h);
 void mrbi_detach_consumer(struct mrb_handle *h);
-int mrbi_write_locked(struct mrb_handle *h, const void *data, size_t len);
 /* How eagerly mrbi_next_message reads the producer position (consumer.c). */
 enum mrb_tail_mode {
 	MRB_TAIL_NEVER,

@@ -156,7 +156,7 @@ static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_
 	return 0;
 }
 
-int mrbi_write_locked(struct mrb_handle *h, const void *data, size_t len)
+static int write_one(struct mrb_handle *h, const void *data, size_t len)
 {
 	uint64_t position;
 	int rc = reserve(h, len, &position);
@@ -174,7 +174,7 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
 	if (rc != 0)
 		return rc;
-	rc = mrbi_write_locked(h, data, len);
+	rc = write_one(h, data, len);
 	if (rc == 0)
 		mrbi_wake_consumer(h);
 	mrb_leave(h, MRB_PRODUCER_CALL);

@@ -199,14 +199,12 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
+	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	rc = mrbi_attach_consumer(h);
-	if (rc == 0)
-		rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters,
-		                NULL, timeout_ns);
-	mrb_leave(h, MRB_CONSUMER_CALL);
+	rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters, NULL,
+	                timeout_ns);
+	mrbi_consumer_leave(h);
 	return rc;
 }
 
