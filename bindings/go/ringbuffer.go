@@ -2,6 +2,7 @@ package ringbuffer
 
 /*
 #include <stdlib.h>
+#include <string.h>
 #include "shim.h"
 */
 import "C"
@@ -27,6 +28,11 @@ type RingBuffer struct {
 	// unreachable, so calls after Close see a closed handle, never freed
 	// memory. Every method ends with runtime.KeepAlive(r) for that reason.
 	ring *C.struct_mrb_ring
+	// Every call reads ring; the reader's lock and buffers below change on
+	// every read. On one cache line they would make each write miss while a
+	// reader runs on another core (measured: 175 against 110 ns per message
+	// between a producer and a consumer goroutine).
+	_ [cacheLinePad - unsafe.Sizeof(uintptr(0))]byte
 
 	readMu  sync.Mutex
 	scratch []byte     // ReadMsg's buffer, grown on demand; guarded by readMu
@@ -89,11 +95,17 @@ func checkPath(op, filename string) error {
 	return nil
 }
 
+// cacheLinePad is two cache lines: adjacent-line prefetch pairs lines.
+const cacheLinePad = 128
+
 func openWith(op, filename string, open func(*C.struct_mrb_ring, *C.char) C.int) (*RingBuffer, error) {
-	ring := (*C.struct_mrb_ring)(C.calloc(1, C.sizeof_struct_mrb_ring))
+	// Aligned so that the handle's per-role blocks (the producers' call
+	// counter, the consumer's state) sit on cache lines of their own.
+	ring := (*C.struct_mrb_ring)(C.aligned_alloc(cacheLinePad, C.sizeof_struct_mrb_ring))
 	if ring == nil {
 		panic("ringbuffer: out of C memory")
 	}
+	C.memset(unsafe.Pointer(ring), 0, C.sizeof_struct_mrb_ring)
 	path := C.CString(filename)
 	defer C.free(unsafe.Pointer(path))
 	if rc := open(ring, path); rc != 0 {
