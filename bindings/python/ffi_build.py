@@ -133,6 +133,14 @@ int64_t mrb_py_write_joined(struct mrb_ring *ring, const char *joined,
                             const size_t *lengths, size_t count);
 int64_t mrb_py_read_many(struct mrb_ring *ring, void *buf, size_t buf_size,
                          size_t *ends, size_t max_count);
+struct mrb_py_reader {
+    struct mrb_ring *ring;
+    char *buf;
+    size_t size;
+    size_t len;
+};
+int64_t mrb_py_read(struct mrb_py_reader *reader);
+int mrb_py_write(struct mrb_ring *ring, const char *data, size_t len);
 """
 
 # Glue kept in C because a Python loop per message would dominate a batch.
@@ -176,6 +184,33 @@ static int64_t mrb_py_read_many(struct mrb_ring *ring, void *buf, size_t buf_siz
     for (int64_t i = 1; i < rc; i++)
         ends[i] += ends[i - 1];
     return rc;
+}
+
+/* read()'s destination, passed as one pointer: each argument cffi converts
+ * costs tens of nanoseconds, as much as the core's read of a small message. */
+struct mrb_py_reader {
+    struct mrb_ring *ring;
+    char *buf;
+    size_t size;
+    size_t len;
+};
+
+/* mrb_read into the reader's buffer. Returns the message length, or a
+ * negative core code (with MRB_EBUFFER_TOO_SMALL, `len` is the size needed),
+ * so that Python need not read the length back out of a C cell. */
+static int64_t mrb_py_read(struct mrb_py_reader *reader)
+{
+    size_t len = 0;
+    int rc = mrb_read(reader->ring, reader->buf, reader->size, &len);
+    reader->len = len;
+    return rc == 0 ? (int64_t)len : rc;
+}
+
+/* mrb_write taking `const char *`: cffi passes a bytes object to it as the
+ * object's own storage, with no type dispatch. */
+static int mrb_py_write(struct mrb_ring *ring, const char *data, size_t len)
+{
+    return mrb_write(ring, data, len);
 }
 """
 

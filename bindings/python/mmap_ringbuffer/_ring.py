@@ -21,7 +21,7 @@ from typing import (
     TypeVar,
 )
 
-from ._errors import BufferTooSmall, InvalidArgument, PathArg, error_for
+from ._errors import BufferEmpty, BufferTooSmall, InvalidArgument, PathArg, error_for
 from ._mrb_cffi import ffi, lib
 from ._stats import RingStats
 from ._types import ReadableBuffer, WritableBuffer
@@ -37,8 +37,9 @@ _T = TypeVar("_T")
 
 # Hot paths bind the C functions once: a module global is cheaper to reach
 # than an attribute of lib.
-_mrb_write = lib.mrb_write
+_mrb_write = lib.mrb_py_write
 _mrb_read = lib.mrb_read
+_mrb_read_owned = lib.mrb_py_read
 _from_buffer = ffi.from_buffer
 _get_ident = threading.get_ident
 _unpack: Callable[[Any, int], bytes] = ffi.unpack  # char * -> bytes
@@ -136,6 +137,8 @@ class RingBuffer:
         "_scratch_size",
         "_length",
         "_read_args",
+        "_reader",
+        "_scratch_view",
         "_batch_buffer",
         "_batch_ends",
         "_live_views",
@@ -156,6 +159,8 @@ class RingBuffer:
     _scratch_size: int
     _length: Any  # size_t *, the consumer calls' length cell
     _read_args: _ReadCells  # the owner thread's read() destination
+    _reader: Any  # struct mrb_py_reader *, the same destination in one cell
+    _scratch_view: memoryview  # of _scratch: slicing it to bytes is cheapest
     _batch_buffer: Any  # char[], read_many()'s destination
     _batch_ends: Any  # size_t[], read_many()'s message end offsets
     _live_views: Set[_RingView]
@@ -180,6 +185,11 @@ class RingBuffer:
         self._scratch = _new_uninitialized("char[]", self._scratch_size)
         self._length = ffi.new("size_t *")
         self._read_args = (ring, self._scratch, self._scratch_size, self._length)
+        self._reader = ffi.new(
+            "struct mrb_py_reader *",
+            {"ring": ring, "buf": self._scratch, "size": self._scratch_size},
+        )
+        self._scratch_view = memoryview(ffi.buffer(self._scratch))
         self._batch_buffer = None
         self._batch_ends = None
         self._live_views = set()
@@ -482,6 +492,19 @@ class RingBuffer:
         """
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
+        if _get_ident() != self._reader_thread or self._peeked is not None:
+            return self._read_other(timeout)
+        # The common case, kept to one C call and one copy out.
+        n = _mrb_read_owned(self._reader)
+        if n >= 0:
+            return self._scratch_view[:n].tobytes()
+        if n == _EEMPTY and timeout is not None:
+            return self._read_wait(self._read_args, timeout)
+        return self._read_large(self._read_args, n, self._reader.len)
+
+    def _read_other(self, timeout: Optional[float]) -> bytes:
+        """read() from a thread other than the first reader, or while a
+        peeked message is held."""
         if _get_ident() == self._reader_thread:
             cells = self._read_args
         else:
@@ -494,22 +517,21 @@ class RingBuffer:
             return _unpack(cells[1], cells[3][0])
         if rc == _EEMPTY and timeout is not None:
             return self._read_wait(cells, timeout)
-        return self._read_large(cells, rc)
+        return self._read_large(cells, rc, cells[3][0])
 
     def try_read(self) -> Optional[bytes]:
         """Returns the next message, or None when the ring is empty."""
-        if _get_ident() == self._reader_thread:
-            cells = self._read_args
-        else:
-            cells = self._read_cells()
-        if self._peeked is not None:
-            self._peeked._detach()
-        rc = _mrb_read(*cells)
-        if rc == 0:
-            return _unpack(cells[1], cells[3][0])
-        if rc == _EEMPTY:
+        if _get_ident() != self._reader_thread or self._peeked is not None:
+            try:
+                return self._read_other(None)
+            except BufferEmpty:
+                return None
+        n = _mrb_read_owned(self._reader)
+        if n >= 0:
+            return self._scratch_view[:n].tobytes()
+        if n == _EEMPTY:
             return None
-        return self._read_large(cells, rc)
+        return self._read_large(self._read_args, n, self._reader.len)
 
     def _read_wait(self, cells: _ReadCells, timeout: float) -> bytes:
         """read()'s blocking part."""
@@ -530,15 +552,17 @@ class RingBuffer:
             elif wait_ns == 0:
                 raise error_for(_ETIMEDOUT)
 
-    def _read_large(self, cells: _ReadCells, rc: int) -> bytes:
-        """Finishes a read the scratch buffer was too small for (or raises)."""
+    def _read_large(self, cells: _ReadCells, rc: int, needed: int) -> bytes:
+        """Finishes a read the scratch buffer was too small for (``needed``
+        bytes), or raises for another code."""
         ring, _, _, length = cells
         while rc == _EBUFFER_TOO_SMALL:
-            size = length[0]
+            size = needed
             buf = _new_uninitialized("char[]", size)
             rc = _mrb_read(ring, buf, size, length)
             if rc == 0:
                 return _unpack(buf, length[0])
+            needed = length[0]
         raise error_for(rc)
 
     def read_into(self, buffer: WritableBuffer) -> int:
