@@ -50,6 +50,14 @@ func retryWait(res int64) bool {
 // (then it returns ctx.Err()). A write from any process wakes it. Other
 // errors as ReadMsg; Close from another goroutine makes it return ErrClosed.
 func (r *RingBuffer) ReadMsgContext(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// A message already there is taken without reading the deadline or the
+	// clock: the common case of a busy ring.
+	if msg, err := r.ReadMsg(); err != ErrBufferEmpty {
+		return msg, err
+	}
 	for {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -88,6 +96,13 @@ func (r *RingBuffer) readWaitSlice(timeout C.int64_t) ([]byte, int64, error) {
 // it returns ctx.Err()). Reads in any process wake it. Other errors as
 // WriteMsg; a message that can never fit gives ErrInvalidSize at once.
 func (r *RingBuffer) WriteMsgContext(ctx context.Context, msg []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Room already there is taken without reading the deadline or the clock.
+	if _, err := r.WriteMsg(msg); err != ErrBufferFull {
+		return err
+	}
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
