@@ -30,6 +30,8 @@ static void handle_reset(struct mrb_ring *ring)
 	memset(ring, 0, sizeof(*ring));
 	atomic_init(&mrb_handle_of(ring)->flags, 0);
 	atomic_init(&mrb_handle_of(ring)->producer_calls, 0);
+	atomic_init(&mrb_handle_of(ring)->owner_calls, 0);
+	atomic_init(&mrb_handle_of(ring)->producer_thread, 0);
 	atomic_init(&mrb_handle_of(ring)->consumer_calls, 0);
 	atomic_init(&mrb_handle_of(ring)->producer_slot, -1);
 }
@@ -83,6 +85,9 @@ static void handle_init(struct mrb_handle *h, void *map, size_t map_size, bool r
 	h->salt = h->header->stamp_salt;
 	h->pid = (uint32_t)getpid();
 	h->recovery_timeout_ns = 0;
+	/* Only writable handles publish or sleep; registering is idempotent
+	 * and costs a system call per open. */
+	h->barriers = readonly ? 0 : mrbi_barrier_register();
 	atomic_store_explicit(&h->producer_slot, -1, memory_order_relaxed);
 	atomic_store_explicit(&h->flags, MRB_STATE_OPEN | (readonly ? MRB_STATE_READONLY : 0),
 	                      memory_order_release);
@@ -278,12 +283,17 @@ int mrb_close(struct mrb_ring *ring)
 	uint32_t old = atomic_fetch_or_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_seq_cst);
 	if ((old & MRB_STATE_OPEN) == 0 || (old & MRB_STATE_CLOSING) != 0)
 		return MRB_ECLOSED;
+	/* The producer thread's half of the handshake in mrb_producer_enter:
+	 * after this, its call count is visible or it sees CLOSING. */
+	if (atomic_load_explicit(&h->producer_thread, memory_order_seq_cst) != 0)
+		mrbi_barrier_private();
 	/* Wake this handle's sleepers, if it has calls in progress; they see
 	 * CLOSING and leave. Other handles' sleepers wake spuriously and sleep
 	 * again, which is why an idle handle's close wakes nobody. */
 	for (;;) {
-		/* Pairs with the release in mrb_leave. */
+		/* Pairs with the releases in mrb_leave, mrb_producer_leave. */
 		if (atomic_load_explicit(&h->producer_calls, memory_order_seq_cst) == 0 &&
+		    atomic_load_explicit(&h->owner_calls, memory_order_seq_cst) == 0 &&
 		    atomic_load_explicit(&h->consumer_calls, memory_order_seq_cst) == 0)
 			break;
 		/* A read-only handle has no sleepers, and cannot write. */

@@ -24,6 +24,24 @@ int mrb__test_set_positions(struct mrb_ring *ring, uint64_t position);
 int mrb__test_set_identity(struct mrb_ring *ring, uint64_t salt, uint64_t created_unix_ns,
                            uint32_t pid);
 
+/* How a handle orders its wake-up handshakes (barrier.c), for tests. */
+enum mrb_test_barriers {
+	/* What open found: membarrier(2) if the kernel allows it. */
+	MRB_TEST_BARRIERS_DEFAULT = 0,
+	/* As without membarrier: writers read the waiter counts with a
+	 * read-modify-write, sleepers sleep in bounded slices, all producer
+	 * calls count atomically. */
+	MRB_TEST_BARRIERS_NONE = 1,
+	/* As NONE, but sleepers sleep without bound, trusting every waker to
+	 * use the read-modify-write: a lost wake-up then hangs, which is what
+	 * a test of that protocol needs. All handles on the ring must use it. */
+	MRB_TEST_BARRIERS_RMW_ONLY = 2,
+};
+
+/* Sets the handle's barrier mode. Before its first producer call only:
+ * MRB_EINVAL after it (a producer thread may already rely on membarrier). */
+int mrb__test_set_barriers(struct mrb_ring *ring, enum mrb_test_barriers mode);
+
 /* The file's mapping base, for tests that corrupt shared memory in place. */
 void *mrb__test_mapping(struct mrb_ring *ring);
 

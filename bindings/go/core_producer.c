@@ -140,20 +140,26 @@ static int reserve(struct mrb_handle *h, size_t len, uint64_t *position)
 	return rc;
 }
 
-/* Clears BUSY. A CAS, not a store: if recovery already turned the record
- * into padding (its writer looked dead or hung), the commit must not
- * resurrect it. seq_cst orders the commit before the waiter check in
- * mrbi_wake_consumer (Dekker pairing with wait.c). */
+/*
+ * Clears BUSY with a release store (the payload is visible to a reader that
+ * sees the new control word). Checked first: if recovery already turned the
+ * record into padding (its writer looked dead or hung), the commit must not
+ * resurrect it. Not a CAS: a locked instruction here would stall until this
+ * line, which the consumer is polling, had crossed to its core, on every
+ * message. Only a recovery that skips a live writer (a grace period, see
+ * docs/ROBUSTNESS.md) can fall between the check and the store, and such a
+ * writer's late payload stores are as unsafe.
+ */
 static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_t final_flags)
 {
 	struct mrb_record_header *rec = record_at(h, position);
-	uint64_t expected = mrb_control(len, h->pid, MRB_CONTROL_BUSY);
 	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (position ^ h->salt))
 		return MRB_ESTALE;
-	if (!atomic_compare_exchange_strong_explicit(&rec->control, &expected,
-	                                             mrb_control(len, h->pid, final_flags),
-	                                             memory_order_seq_cst, memory_order_relaxed))
+	if (atomic_load_explicit(&rec->control, memory_order_relaxed) !=
+	    mrb_control(len, h->pid, MRB_CONTROL_BUSY))
 		return MRB_ESTALE;
+	atomic_store_explicit(&rec->control, mrb_control(len, h->pid, final_flags),
+	                      memory_order_release);
 	return 0;
 }
 
@@ -172,13 +178,14 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || (data == NULL && len != 0))
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	bool owner;
+	int rc = mrb_producer_enter(h, &owner);
 	if (rc != 0)
 		return rc;
 	rc = write_one(h, data, len);
 	if (rc == 0)
 		mrbi_wake_consumer(h);
-	mrb_leave(h, MRB_PRODUCER_CALL);
+	mrb_producer_leave(h, owner);
 	return rc;
 }
 
@@ -246,7 +253,8 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || (msgs == NULL && count != 0))
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	bool owner;
+	int rc = mrb_producer_enter(h, &owner);
 	if (rc != 0)
 		return rc;
 	size_t written = 0;
@@ -276,7 +284,7 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 	}
 	if (written > 0)
 		mrbi_wake_consumer(h);
-	mrb_leave(h, MRB_PRODUCER_CALL);
+	mrb_producer_leave(h, owner);
 	return written > 0 ? (int64_t)written : result;
 }
 
@@ -285,7 +293,8 @@ int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || res == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	bool owner;
+	int rc = mrb_producer_enter(h, &owner);
 	if (rc != 0)
 		return rc;
 	uint64_t position;
@@ -295,7 +304,7 @@ int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
 		res->len = len;
 		res->position = position;
 	}
-	mrb_leave(h, MRB_PRODUCER_CALL);
+	mrb_producer_leave(h, owner);
 	return rc;
 }
 
@@ -313,7 +322,8 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || res == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	bool owner;
+	int rc = mrb_producer_enter(h, &owner);
 	if (rc != 0)
 		return rc;
 	if (!reservation_plausible(h, res)) {
@@ -326,7 +336,7 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 		res->data = NULL;
 		res->len = 0;
 	}
-	mrb_leave(h, MRB_PRODUCER_CALL);
+	mrb_producer_leave(h, owner);
 	return rc;
 }
 

@@ -82,11 +82,11 @@ void mrbi_publish_head(struct mrb_handle *h)
 		h->unpublished_bytes = 0;
 	}
 	/* Release: our reads of the freed records happen before a producer's
-	 * acquire load in claim() lets it overwrite them. seq_cst: ordered
-	 * before the waiter check below (Dekker pairing with wait.c). */
-	atomic_store_explicit(&hdr->consumer_position, h->head, memory_order_seq_cst);
+	 * acquire load in claim() lets it overwrite them; ordered before the
+	 * waiter check below (the handshake with wait.c). */
+	atomic_store_explicit(&hdr->consumer_position, h->head, memory_order_release);
 	h->published_head = h->head;
-	if (atomic_load_explicit(&hdr->space_waiters, memory_order_seq_cst) != 0) {
+	if (mrb_waiters_after_publish(h, &hdr->space_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
 		/* A writer killed while asleep leaves its count behind, and every

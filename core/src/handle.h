@@ -7,6 +7,7 @@
 #define MRB_HANDLE_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,6 +30,13 @@ enum mrb_call_role {
 	MRB_STATE_CALL = 2, /* reads the ring only: allowed on read-only handles */
 };
 
+/* Asymmetric barriers this process registered for (barrier.c). */
+#define MRB_BARRIER_GLOBAL  (1u << 0) /* membarrier GLOBAL_EXPEDITED */
+#define MRB_BARRIER_PRIVATE (1u << 1) /* membarrier PRIVATE_EXPEDITED */
+/* Tests only: sleepers trust every waker to order with a read-modify-write
+ * (mrb__test_set_barriers). */
+#define MRB_BARRIER_TRUST_WAKERS (1u << 2)
+
 /* 128 bytes: two cache lines, so adjacent-line prefetch cannot couple
  * the blocks of the handle either. */
 #define MRB_HANDLE_BLOCK 128
@@ -46,13 +54,20 @@ struct mrb_handle {
 	uint64_t salt;
 	/* Producer slot index, claimed on first write; -1 before. */
 	_Atomic int32_t producer_slot;
-	uint8_t pad0[MRB_HANDLE_BLOCK - 68];
+	unsigned barriers; /* MRB_BARRIER_*, fixed at open */
+	/* The first thread to produce through the handle (0 before): its
+	 * calls are counted in owner_calls, with plain stores. */
+	_Atomic uintptr_t producer_thread;
+	uint8_t pad0[MRB_HANDLE_BLOCK - 80];
 
 	/* Producer calls in progress: their own lines, so that a producer
 	 * thread and the consumer thread sharing a handle do not bounce one
-	 * line between their cores on every call. */
+	 * line between their cores on every call. producer_calls counts other
+	 * threads' calls and inspection calls (atomic increments); owner_calls
+	 * is written only by producer_thread. */
 	_Atomic uint32_t producer_calls;
-	uint8_t pad1[MRB_HANDLE_BLOCK - 4];
+	_Atomic uint32_t owner_calls;
+	uint8_t pad1[MRB_HANDLE_BLOCK - 8];
 
 	/* Consumer calls in progress and the consumer's state, touched only
 	 * by the (single) thread inside a consumer call. */
@@ -126,6 +141,72 @@ static inline void mrb_leave(struct mrb_handle *h, enum mrb_call_role role)
 	atomic_fetch_sub_explicit(mrb_calls(h, role), 1, memory_order_release);
 }
 
+/*
+ * Enters a producer call. The handle's producer thread counts its calls with
+ * a plain store and orders it before its load of the flags with a compiler
+ * barrier only: mrb_close, after setting CLOSING, runs
+ * membarrier(PRIVATE_EXPEDITED), which puts a full barrier between the two
+ * on that thread's CPU, so again either close sees the call or the call sees
+ * CLOSING (barrier.c). Without the barrier, a locked increment before and
+ * after every write would each wait for the previous record's line to reach
+ * the consumer's core. Other threads use mrb_enter. *owner tells
+ * mrb_producer_leave which counter to use.
+ */
+static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner)
+{
+	uintptr_t self = (uintptr_t)pthread_self();
+	uintptr_t thread = atomic_load_explicit(&h->producer_thread, memory_order_relaxed);
+	if (thread == 0 && (h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
+	    atomic_compare_exchange_strong_explicit(&h->producer_thread, &thread, self,
+	                                            memory_order_relaxed, memory_order_relaxed))
+		thread = self;
+	if (thread != self) {
+		*owner = false;
+		return mrb_enter(h, MRB_PRODUCER_CALL);
+	}
+	/* Only this thread writes owner_calls (a signal handler's nested call
+	 * restores it before returning), so load + store is an increment. */
+	uint32_t calls = atomic_load_explicit(&h->owner_calls, memory_order_relaxed);
+	atomic_store_explicit(&h->owner_calls, calls + 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
+	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0) {
+		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
+		return MRB_ECLOSED;
+	}
+	*owner = true;
+	return 0;
+}
+
+/* Pairs with the acquire in mrb_close's wait for calls to drain. */
+static inline void mrb_producer_leave(struct mrb_handle *h, bool owner)
+{
+	if (!owner) {
+		mrb_leave(h, MRB_PRODUCER_CALL);
+		return;
+	}
+	uint32_t calls = atomic_load_explicit(&h->owner_calls, memory_order_relaxed);
+	atomic_store_explicit(&h->owner_calls, calls - 1, memory_order_release);
+}
+
+/*
+ * Reads a waiter count after a store that published progress (a commit, a
+ * released record), ordered after that store (barrier.c). With membarrier
+ * the sleepers make a compiler barrier enough. Without it, a read-modify-
+ * write of the count: a sleeper's increment then either comes first in the
+ * count's modification order (and is read here) or reads this RMW's value,
+ * which makes the progress visible to the sleeper's re-check.
+ */
+static inline uint32_t mrb_waiters_after_publish(const struct mrb_handle *h,
+                                                 _Atomic uint32_t *waiters)
+{
+	if ((h->barriers & MRB_BARRIER_GLOBAL) != 0) {
+		atomic_signal_fence(memory_order_seq_cst);
+		return atomic_load_explicit(waiters, memory_order_relaxed);
+	}
+	return atomic_fetch_add_explicit(waiters, 0, memory_order_seq_cst);
+}
+
 static inline bool mrb_closing(struct mrb_handle *h)
 {
 	return (atomic_load_explicit(&h->flags, memory_order_relaxed) & MRB_STATE_CLOSING) != 0;
@@ -174,6 +255,12 @@ static inline void mrb_cpu_relax(void)
 	__asm__ __volatile__("yield");
 #endif
 }
+
+/* Asymmetric barriers (barrier.c): registration at open returns the
+ * MRB_BARRIER_* bits obtained; the others return 0 or -errno. */
+unsigned mrbi_barrier_register(void);
+int mrbi_barrier_global(void);
+int mrbi_barrier_private(void);
 
 /* Futex-style sleep on a 32-bit word in shared memory (wait.c). */
 int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);

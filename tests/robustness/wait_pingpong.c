@@ -7,7 +7,14 @@
  * messages. Random short delays put the other side in every phase of arming
  * its wait. A single lost wake-up hangs the exchange, which the watchdog
  * turns into a failure. Every message is checked (sequence and bytes).
- * Usage: wait_pingpong [round_trips]
+ *
+ * The barrier mode picks the handshake under test (core/src/barrier.c):
+ * "default" is membarrier where the kernel has it (wakers publish with a
+ * compiler barrier only), "rmw" forces the fallback on both processes
+ * (wakers read the waiter count with a read-modify-write; sleepers sleep
+ * without bound so that a lost wake-up still hangs), "mixed" gives the child
+ * the no-membarrier fallback and the parent the default.
+ * Usage: wait_pingpong [round_trips [default|rmw|mixed]]
  */
 #include "ring_bytes.h"
 #include "rtest.h"
@@ -34,6 +41,23 @@ static void jitter(uint64_t *rng)
 		return;
 	}
 	rtest_sleep_ms(1);
+}
+
+static enum mrb_test_barriers barriers_for(const char *mode, int child)
+{
+	if (strcmp(mode, "default") == 0)
+		return MRB_TEST_BARRIERS_DEFAULT;
+	if (strcmp(mode, "rmw") == 0)
+		return MRB_TEST_BARRIERS_RMW_ONLY;
+	if (strcmp(mode, "mixed") == 0)
+		return child ? MRB_TEST_BARRIERS_NONE : MRB_TEST_BARRIERS_DEFAULT;
+	FAIL("unknown barrier mode %s", mode);
+}
+
+static void open_with(struct mrb_ring *ring, const char *path, enum mrb_test_barriers barriers)
+{
+	CHECK_RC(mrb_open(ring, path, 0), 0);
+	CHECK_RC(mrb__test_set_barriers(ring, barriers), 0);
 }
 
 static void send_seq(struct mrb_ring *ring, uint64_t seq)
@@ -65,6 +89,7 @@ static void expect_seq(struct mrb_ring *ring, uint64_t seq, int use_wait_readabl
 int main(int argc, char **argv)
 {
 	uint64_t round_trips = argc > 1 ? strtoull(argv[1], NULL, 10) : 20000;
+	const char *mode = argc > 2 ? argv[2] : "default";
 	/* Hang bound, scaled for sanitizer builds on a shared 2-core box. */
 	rtest_watchdog(240);
 	const char *ping_path = rtest_path("ping");
@@ -83,9 +108,10 @@ int main(int argc, char **argv)
 	CHECK(child >= 0);
 	if (child == 0) {
 		struct mrb_ring in, out, s;
-		CHECK_RC(mrb_open(&in, ping_path, 0), 0);
-		CHECK_RC(mrb_open(&out, pong_path, 0), 0);
-		CHECK_RC(mrb_open(&s, stream_path, 0), 0);
+		enum mrb_test_barriers barriers = barriers_for(mode, 1);
+		open_with(&in, ping_path, barriers);
+		open_with(&out, pong_path, barriers);
+		open_with(&s, stream_path, barriers);
 		uint64_t rng = 0x1234567u;
 		for (uint64_t i = 0; i < round_trips; i++) {
 			expect_seq(&in, i, (i & 1) != 0);
@@ -108,9 +134,10 @@ int main(int argc, char **argv)
 	}
 
 	struct mrb_ring out, in, s;
-	CHECK_RC(mrb_open(&out, ping_path, 0), 0);
-	CHECK_RC(mrb_open(&in, pong_path, 0), 0);
-	CHECK_RC(mrb_open(&s, stream_path, 0), 0);
+	enum mrb_test_barriers barriers = barriers_for(mode, 0);
+	open_with(&out, ping_path, barriers);
+	open_with(&in, pong_path, barriers);
+	open_with(&s, stream_path, barriers);
 	uint64_t rng = 0x9abcdefu;
 	int64_t start = rtest_now_ns();
 	for (uint64_t i = 0; i < round_trips; i++) {

@@ -30,6 +30,26 @@ int mrb__test_set_positions(struct mrb_ring *ring, uint64_t position)
 	return rc;
 }
 
+int mrb__test_set_barriers(struct mrb_ring *ring, enum mrb_test_barriers mode)
+{
+	struct mrb_handle *h = mrb_handle_of(ring);
+	if (ring == NULL || mode < MRB_TEST_BARRIERS_DEFAULT || mode > MRB_TEST_BARRIERS_RMW_ONLY)
+		return MRB_EINVAL;
+	int rc = mrb_enter(h, MRB_STATE_CALL);
+	if (rc != 0)
+		return rc;
+	bool writable =
+	    (atomic_load_explicit(&h->flags, memory_order_relaxed) & MRB_STATE_READONLY) == 0;
+	if (atomic_load_explicit(&h->producer_thread, memory_order_relaxed) != 0)
+		rc = MRB_EINVAL;
+	else if (mode == MRB_TEST_BARRIERS_DEFAULT)
+		h->barriers = writable ? mrbi_barrier_register() : 0;
+	else
+		h->barriers = mode == MRB_TEST_BARRIERS_RMW_ONLY ? MRB_BARRIER_TRUST_WAKERS : 0;
+	mrb_leave(h, MRB_STATE_CALL);
+	return rc;
+}
+
 void *mrb__test_mapping(struct mrb_ring *ring)
 {
 	struct mrb_handle *h = mrb_handle_of(ring);

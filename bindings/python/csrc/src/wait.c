@@ -8,9 +8,12 @@
  * (not FUTEX_PRIVATE: the word is in a MAP_SHARED file mapping, so any
  * process's wake reaches it). The side that makes progress bumps the word and
  * wakes only if the count is non-zero, so nobody pays a system call for
- * wake-ups no one waits for. The count increment, the re-check, the
- * progress store and the count load are all seq_cst: either the waiter's
- * re-check sees the progress, or the waker sees the waiter. Re-reading the
+ * wake-ups no one waits for. Either the waiter's re-check sees the
+ * progress, or the waker sees the waiter: the waiter orders its count
+ * increment before the re-check with a fence and membarrier(2), the waker
+ * its progress store before the count load with a compiler barrier
+ * (barrier.c; a read-modify-write of the count if this process could not
+ * register). Re-reading the
  * sequence before the re-check closes the remaining window, because the
  * futex refuses to sleep when the word has moved.
  */
@@ -35,6 +38,10 @@
 /* While a claimed record blocks the head, sleep in short slices so the
  * recovery check in the read path keeps running. */
 #define MRB_UNFINISHED_RECORD_SLICE_NS 10000000
+/* Without membarrier a waker's progress may be missed by the re-check (the
+ * waker only has a compiler barrier): sleep in slices this short, which
+ * bounds the delay such a miss can cause. */
+#define MRB_UNORDERED_SLICE_NS 1000000
 
 int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
 {
@@ -82,7 +89,7 @@ void mrbi_futex_wake_all(_Atomic uint32_t *word)
 void mrbi_wake_consumer(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
-	if (atomic_load_explicit(&hdr->data_waiters, memory_order_seq_cst) != 0) {
+	if (mrb_waiters_after_publish(h, &hdr->data_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->data_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->data_seq);
 	}
@@ -163,8 +170,13 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 			atomic_fetch_add_explicit(own_share, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
 		/* Orders the announcement before the re-check's loads (which are
-		 * acquire loads inside mrbi_next_message). */
+		 * acquire loads inside mrbi_next_message), here and, through
+		 * membarrier, in every waker between its progress and its look
+		 * at the count. */
 		atomic_thread_fence(memory_order_seq_cst);
+		bool ordered =
+		    (h->barriers & MRB_BARRIER_TRUST_WAKERS) != 0 ||
+		    ((h->barriers & MRB_BARRIER_GLOBAL) != 0 && mrbi_barrier_global() == 0);
 		uint32_t observed = atomic_load_explicit(seq, memory_order_seq_cst);
 		int rc = ready(h, len, true, &unfinished);
 		if (rc != MRB_EEMPTY && rc != MRB_EFULL) {
@@ -185,6 +197,8 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		}
 		if (unfinished && (sleep_ns < 0 || sleep_ns > MRB_UNFINISHED_RECORD_SLICE_NS))
 			sleep_ns = MRB_UNFINISHED_RECORD_SLICE_NS;
+		if (!ordered && (sleep_ns < 0 || sleep_ns > MRB_UNORDERED_SLICE_NS))
+			sleep_ns = MRB_UNORDERED_SLICE_NS;
 		rc = mrbi_futex_wait(seq, observed, sleep_ns);
 		unregister(waiters, own_share);
 		if (rc == MRB_EINTR)
