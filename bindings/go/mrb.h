@@ -60,7 +60,9 @@ const char *mrb_strerror(int code);
 
 /* Handle storage, owned by the caller (stack, heap or a binding's allocator).
  * Its contents are private. A zero-filled or failed-to-open handle behaves as
- * closed. */
+ * closed. A handle shared by a producer thread and a consumer thread is
+ * fastest aligned to 128 bytes (aligned_alloc(128, ...), alignas): its
+ * per-role parts then sit on cache lines of their own. */
 struct mrb_ring {
 	uint64_t opaque[64];
 };
@@ -104,6 +106,11 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
  * against the file's real size, and the shared positions before trusting
  * anything. Symlinks at `path` are not followed (O_NOFOLLOW).
  * `flags`: 0 or MRB_OPEN_READONLY.
+ *
+ * A writable open (and mrb_create) also registers the process for
+ * membarrier(2) expedited barriers, once per process; the wake-up handshake
+ * relies on it (docs/FORMAT.md section 6) and falls back to fences where the
+ * kernel refuses.
  *
  * Errors: MRB_EFORMAT (missing header, truncated, foreign, corrupt),
  * MRB_EVERSION, MRB_ECORRUPT (positions inconsistent), MRB_EINVAL, -errno
