@@ -189,6 +189,25 @@ func BenchmarkProducerConsumer(b *testing.B) {
 				}
 			}
 		})
+		// The same with the consumer's allocation-free blocking read.
+		b.Run(fmt.Sprintf("%dB/Msg/ContextInto", size), func(b *testing.B) {
+			r := newBenchRing(b)
+			ctx := context.Background()
+			dst := make([]byte, size)
+			b.SetBytes(int64(size))
+			go func() {
+				for i := 0; i < b.N; i++ {
+					if err := r.WriteMsgContext(ctx, msg); err != nil {
+						panic(err)
+					}
+				}
+			}()
+			for i := 0; i < b.N; i++ {
+				if _, err := r.ReadMsgIntoContext(ctx, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		for _, consumer := range []string{"Poll", "Backoff", "Context"} {
 			b.Run(fmt.Sprintf("%dB/Batch%d/%s", size, benchBatch, consumer), func(b *testing.B) {
 				benchBatchProducerConsumer(b, msg, consumer)

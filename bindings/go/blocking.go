@@ -122,6 +122,43 @@ func (r *RingBuffer) WriteMsgContext(ctx context.Context, msg []byte) error {
 	}
 }
 
+// ReadMsgIntoContext is ReadMsgInto that waits, until ctx is done, while
+// there is no message (then it returns ctx.Err()). It allocates nothing.
+func (r *RingBuffer) ReadMsgIntoContext(ctx context.Context, dst []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	for {
+		n, err := r.ReadMsgInto(dst)
+		if err != ErrBufferEmpty {
+			return n, err
+		}
+		if err := r.waitReadable(ctx); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// waitReadable waits one slice for a message; nil when one may be there
+// (or the slice ended), ctx's error or the ring's otherwise.
+func (r *RingBuffer) waitReadable(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	timeout, ok := sliceTimeout(ctx)
+	if !ok {
+		return waitFailed(ctx)
+	}
+	r.readMu.Lock()
+	res := int64(C.mrb_wait_readable(r.ring, timeout))
+	r.readMu.Unlock()
+	runtime.KeepAlive(r)
+	if res != 0 && !retryWait(res) {
+		return codeError(res)
+	}
+	return nil
+}
+
 // ReadBatchContext is ReadBatchInto that waits, until ctx is done, while
 // there is no message (then it returns ctx.Err()).
 func (r *RingBuffer) ReadBatchContext(ctx context.Context, buf []byte, lengths []int) (int, error) {
@@ -130,19 +167,8 @@ func (r *RingBuffer) ReadBatchContext(ctx context.Context, buf []byte, lengths [
 		if err != ErrBufferEmpty {
 			return n, err
 		}
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		timeout, ok := sliceTimeout(ctx)
-		if !ok {
-			return 0, waitFailed(ctx)
-		}
-		r.readMu.Lock()
-		res := int64(C.mrb_wait_readable(r.ring, timeout))
-		r.readMu.Unlock()
-		runtime.KeepAlive(r)
-		if res != 0 && !retryWait(res) {
-			return 0, codeError(res)
+		if err := r.waitReadable(ctx); err != nil {
+			return 0, err
 		}
 	}
 }

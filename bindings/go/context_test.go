@@ -177,3 +177,48 @@ func TestReadBatchContext(t *testing.T) {
 		t.Fatalf("ReadBatchContext after Close: %v", err)
 	}
 }
+
+func TestReadMsgIntoContext(t *testing.T) {
+	r, _ := newTestRing(t, 4096)
+	dst := make([]byte, 64)
+	// A message already there: returned without waiting.
+	if _, err := r.WriteMsg([]byte("ready")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.ReadMsgIntoContext(context.Background(), dst); err != nil || string(dst[:n]) != "ready" {
+		t.Fatalf("ReadMsgIntoContext = %q, %v", dst[:n], err)
+	}
+	// Woken by a write from another goroutine.
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		r.WriteMsg([]byte("later"))
+	}()
+	if n, err := r.ReadMsgIntoContext(context.Background(), dst); err != nil || string(dst[:n]) != "later" {
+		t.Fatalf("ReadMsgIntoContext = %q, %v", dst[:n], err)
+	}
+	// Too small a buffer: the size needed, nothing consumed.
+	if _, err := r.WriteMsg(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.ReadMsgIntoContext(context.Background(), dst); err != ErrBufferTooSmall || n != 100 {
+		t.Fatalf("ReadMsgIntoContext(small) = %d, %v; want 100, ErrBufferTooSmall", n, err)
+	}
+	if n, err := r.ReadMsgIntoContext(context.Background(), make([]byte, 100)); err != nil || n != 100 {
+		t.Fatalf("ReadMsgIntoContext = %d, %v", n, err)
+	}
+	// Deadline, and a context already done (checked before the ring).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := r.ReadMsgIntoContext(ctx, dst); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ReadMsgIntoContext: %v; want context.DeadlineExceeded", err)
+	}
+	r.WriteMsg([]byte("kept"))
+	done, cancelDone := context.WithCancel(context.Background())
+	cancelDone()
+	if _, err := r.ReadMsgIntoContext(done, dst); err != context.Canceled {
+		t.Fatalf("ReadMsgIntoContext(cancelled): %v; want context.Canceled", err)
+	}
+	if n, err := r.ReadMsgInto(dst); err != nil || string(dst[:n]) != "kept" {
+		t.Fatalf("ReadMsgInto = %q, %v", dst[:n], err)
+	}
+}

@@ -36,7 +36,8 @@
 //
 // ReadMsgInto reads into a caller's buffer and allocates nothing.
 // WriteBatch, ReadBatch and ReadBatchInto cross into C once per batch.
-// ReadMsgContext, WriteMsgContext and ReadBatchContext block (on a futex in
+// ReadMsgContext, ReadMsgIntoContext (allocation-free), WriteMsgContext and
+// ReadBatchContext block (on a futex in
 // the shared mapping, so a write in any process wakes a reader) until ctx is
 // done; they wait in C in slices of at most 50 ms and check ctx in between.
 // Stats, Capacity and MaxMessageSize inspect the ring. A RingBuffer is safe
