@@ -95,6 +95,20 @@ def _next_slice_ns(deadline: float) -> int:
 # mrb_read's arguments, ready made: (ring, scratch buffer, its size, length cell).
 _ReadCells = Tuple[Any, Any, int, Any]
 
+# The handle is aligned to this, so that its producer and consumer parts sit
+# on cache lines of their own (two lines: adjacent-line prefetch pairs them).
+_HANDLE_ALIGNMENT = 128
+
+
+def _new_handle() -> Tuple[Any, Any]:
+    """A zeroed ``struct mrb_ring *`` aligned to _HANDLE_ALIGNMENT, and the
+    storage that owns it (keep both: the pointer alone does not)."""
+    storage = ffi.new("char[]", ffi.sizeof("struct mrb_ring") + _HANDLE_ALIGNMENT)
+    address = int(ffi.cast("uintptr_t", storage))
+    offset = -address % _HANDLE_ALIGNMENT
+    return ffi.cast("struct mrb_ring *", storage + offset), storage
+
+
 _BYTE_STRINGS = frozenset((bytes, bytearray))
 # array.array typecode of C's size_t.
 _SIZE_T_CODE = next(c for c in "QLI" if array(c).itemsize == ffi.sizeof("size_t"))
@@ -126,6 +140,7 @@ class RingBuffer:
 
     __slots__ = (
         "_ring",
+        "_ring_storage",
         "_path",
         "_capacity",
         "_max_message_size",
@@ -147,7 +162,8 @@ class RingBuffer:
         "__weakref__",
     )
 
-    _ring: Any  # struct mrb_ring *, owned
+    _ring: Any  # struct mrb_ring *, into _ring_storage
+    _ring_storage: Any  # char[], owns the handle's memory
     _path: str
     _capacity: int
     _max_message_size: int
@@ -171,9 +187,10 @@ class RingBuffer:
         raise TypeError(_NOT_CONSTRUCTIBLE)
 
     @classmethod
-    def _from_handle(cls, ring: Any, path: PathArg) -> "RingBuffer":
+    def _from_handle(cls, ring: Any, storage: Any, path: PathArg) -> "RingBuffer":
         self = cls.__new__(cls)
         self._ring = ring
+        self._ring_storage = storage
         self._path = os.fsdecode(path)
         self._capacity = int(lib.mrb_capacity(ring))
         self._max_message_size = int(lib.mrb_max_message_size(ring))
@@ -228,11 +245,11 @@ class RingBuffer:
             lib.MRB_CREATE_EXCLUSIVE if exclusive else 0
         )
         options.mode = mode
-        ring = ffi.new("struct mrb_ring *")
+        ring, storage = _new_handle()
         rc = lib.mrb_create(ring, encoded, min(size, 2**64 - 1), options)
         if rc < 0:
             raise error_for(rc, path)
-        return cls._from_handle(ring, path)
+        return cls._from_handle(ring, storage, path)
 
     @classmethod
     def open(cls, path: PathArg) -> "RingBuffer":
@@ -243,11 +260,11 @@ class RingBuffer:
         ``path`` is refused with ELOOP).
         """
         encoded = _encode_path(path)
-        ring = ffi.new("struct mrb_ring *")
+        ring, storage = _new_handle()
         rc = lib.mrb_open(ring, encoded, 0)
         if rc < 0:
             raise error_for(rc, path)
-        return cls._from_handle(ring, path)
+        return cls._from_handle(ring, storage, path)
 
     # ---- lifetime -------------------------------------------------------------
 

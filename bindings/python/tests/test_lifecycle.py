@@ -221,3 +221,19 @@ def test_path_with_nul_byte(tmp_path: pathlib.Path) -> None:
         RingBuffer.create(str(tmp_path / "a\0b"), 4096)
     with pytest.raises(ValueError, match="null"):
         RingBuffer.open(str(tmp_path / "a\0b"))
+
+
+def test_handles_are_cache_line_aligned(ring_path: pathlib.Path) -> None:
+    """The C handle's producer and consumer parts must not share a cache
+    line (a producer thread and a consumer thread on one handle would
+    otherwise slow each other down on every call)."""
+    from mmap_ringbuffer._mrb_cffi import ffi
+
+    with RingBuffer.create(ring_path, 4096) as created, RingBuffer.open(
+        ring_path
+    ) as opened:
+        for rb in (created, opened):
+            assert int(ffi.cast("uintptr_t", rb._ring)) % 128 == 0
+            rb.write(b"aligned")
+        assert created.read() == b"aligned"
+        assert created.read() == b"aligned"
