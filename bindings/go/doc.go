@@ -29,8 +29,12 @@
 // messages. Sizes are rounded up to a power of two (at least 256 bytes); a
 // record takes a 16-byte header and is 16-byte aligned, and MaxMessageSize
 // reports the largest message accepted (half the size, so a
-// 1024-byte message does not fit a 1024-byte ring, as before). New files get
-// mode 0600 (the original used 0644 minus umask).
+// 1024-byte message does not fit a 1024-byte ring, as before). Small
+// messages therefore take more room than in the original: a 256-byte ring
+// holds eight 4-byte messages where the original's 4-byte length prefix let
+// it hold about thirty (the header carries the stamp and writer pid that
+// validation and crash recovery need); size tiny rings accordingly. New
+// files get mode 0600 (the original used 0644 minus umask).
 //
 // # Beyond the original
 //
