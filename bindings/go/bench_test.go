@@ -173,16 +173,7 @@ func BenchmarkProducerConsumer(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("%dB/Msg/Context", size), func(b *testing.B) {
-			r := newBenchRing(b)
-			ctx := context.Background()
-			b.SetBytes(int64(size))
-			go func() {
-				for i := 0; i < b.N; i++ {
-					if err := r.WriteMsgContext(ctx, msg); err != nil {
-						panic(err)
-					}
-				}
-			}()
+			r, ctx := blockingProducer(b, msg)
 			for i := 0; i < b.N; i++ {
 				if _, err := r.ReadMsgContext(ctx); err != nil {
 					b.Fatal(err)
@@ -191,17 +182,8 @@ func BenchmarkProducerConsumer(b *testing.B) {
 		})
 		// The same with the consumer's allocation-free blocking read.
 		b.Run(fmt.Sprintf("%dB/Msg/ContextInto", size), func(b *testing.B) {
-			r := newBenchRing(b)
-			ctx := context.Background()
+			r, ctx := blockingProducer(b, msg)
 			dst := make([]byte, size)
-			b.SetBytes(int64(size))
-			go func() {
-				for i := 0; i < b.N; i++ {
-					if err := r.WriteMsgContext(ctx, msg); err != nil {
-						panic(err)
-					}
-				}
-			}()
 			for i := 0; i < b.N; i++ {
 				if _, err := r.ReadMsgIntoContext(ctx, dst); err != nil {
 					b.Fatal(err)
@@ -214,6 +196,22 @@ func BenchmarkProducerConsumer(b *testing.B) {
 			})
 		}
 	}
+}
+
+// blockingProducer starts a goroutine writing b.N copies of msg with
+// WriteMsgContext into a new ring, for a blocking consumer to read.
+func blockingProducer(b *testing.B, msg []byte) (*RingBuffer, context.Context) {
+	r := newBenchRing(b)
+	ctx := context.Background()
+	b.SetBytes(int64(len(msg)))
+	go func() {
+		for i := 0; i < b.N; i++ {
+			if err := r.WriteMsgContext(ctx, msg); err != nil {
+				panic(err)
+			}
+		}
+	}()
+	return r, ctx
 }
 
 // benchBatchProducerConsumer: the producer writes batches, yielding while the
