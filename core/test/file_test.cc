@@ -199,6 +199,36 @@ static int ReadPastEmpty(struct mrb_ring *ring, char *buf, size_t size, size_t *
 	return rc;
 }
 
+// After a large message mrb_read prefetches the next record, trusting its
+// header only as far as the end of the data region: a corrupt length there
+// must neither fault nor change what is read, and is reported when reached.
+TEST_F(File, PrefetchAfterLargeMessageToleratesCorruptNextHeader)
+{
+	ASSERT_EQ(0, Create(8192));
+	std::vector<uint8_t> big(2000), buf(4096);
+	for (size_t i = 0; i < big.size(); i++)
+		big[i] = (uint8_t)(i * 7);
+	ASSERT_EQ(0, mrb_write(&ring_, big.data(), big.size()));
+	ASSERT_EQ(0, mrb_write(&ring_, big.data(), big.size()));
+	ASSERT_EQ(0, mrb_write(&ring_, "tail", 4));
+	auto *base = static_cast<uint8_t *>(mrb__test_mapping(&ring_));
+	// A 2000-byte message takes a 16 + 2000 = 2016-byte record (16-aligned).
+	uint64_t *third = reinterpret_cast<uint64_t *>(base + MRB_HEADER_SIZE + 2 * 2016);
+	const uint64_t good = *third;
+	*third = (good & ~((1ull << 40) - 1)) | ((1ull << 40) - 1); // length 2^40-1
+	size_t len = 0;
+	ASSERT_EQ(0, mrb_read(&ring_, buf.data(), buf.size(), &len));
+	ASSERT_EQ(big.size(), len);
+	EXPECT_EQ(0, memcmp(big.data(), buf.data(), len));
+	ASSERT_EQ(0, mrb_read(&ring_, buf.data(), buf.size(), &len)); // prefetches the bad one
+	ASSERT_EQ(big.size(), len);
+	EXPECT_EQ(0, memcmp(big.data(), buf.data(), len));
+	EXPECT_EQ(MRB_ECORRUPT, mrb_read(&ring_, buf.data(), buf.size(), &len));
+	*third = good;
+	ASSERT_EQ(0, mrb_read(&ring_, buf.data(), buf.size(), &len));
+	EXPECT_EQ(std::string("tail"), std::string(reinterpret_cast<char *>(buf.data()), len));
+}
+
 TEST_F(File, CorruptRecordsAreReportedNotFollowed)
 {
 	ASSERT_EQ(0, Create(1024));
