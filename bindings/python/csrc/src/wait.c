@@ -13,9 +13,9 @@
  * increment before the re-check with a fence and membarrier(2), the waker
  * its progress store before the count load with a compiler barrier
  * (barrier.c; a read-modify-write of the count if this process could not
- * register). Re-reading the
- * sequence before the re-check closes the remaining window, because the
- * futex refuses to sleep when the word has moved.
+ * register). Re-reading the sequence before the re-check closes the
+ * remaining window, because the futex refuses to sleep when the word has
+ * moved.
  */
 /* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
 #ifndef _GNU_SOURCE
