@@ -140,6 +140,8 @@ struct mrb_py_reader {
     size_t len;
 };
 int64_t mrb_py_read(struct mrb_py_reader *reader);
+int64_t mrb_py_read_wait(struct mrb_py_reader *reader, int64_t timeout_ns);
+int64_t mrb_py_read_to(struct mrb_py_reader *reader, char *buf, size_t size);
 int mrb_py_write(struct mrb_ring *ring, const char *data, size_t len);
 """
 
@@ -186,8 +188,9 @@ static int64_t mrb_py_read_many(struct mrb_ring *ring, void *buf, size_t buf_siz
     return rc;
 }
 
-/* read()'s destination, passed as one pointer: each argument cffi converts
- * costs tens of nanoseconds, as much as the core's read of a small message. */
+/* A thread's read destination (ring, buffer, its size, the last length),
+ * passed as one pointer: each argument cffi converts costs tens of
+ * nanoseconds, as much as the core's read of a small message. */
 struct mrb_py_reader {
     struct mrb_ring *ring;
     char *buf;
@@ -195,15 +198,34 @@ struct mrb_py_reader {
     size_t len;
 };
 
-/* mrb_read into the reader's buffer. Returns the message length, or a
- * negative core code (with MRB_EBUFFER_TOO_SMALL, `len` is the size needed),
- * so that Python need not read the length back out of a C cell. */
-static int64_t mrb_py_read(struct mrb_py_reader *reader)
+/* The reads of read(), read_into() and their waits: the message goes to
+ * `buf` (the reader's own buffer, or the caller's); the result is its
+ * length or a negative core code, and reader->len is the length (the size
+ * needed with MRB_EBUFFER_TOO_SMALL), so that Python need not read a
+ * length back out of a separate C cell. */
+static int64_t mrb_py_read_into_buffer(struct mrb_py_reader *reader, char *buf, size_t size,
+                                       int wait, int64_t timeout_ns)
 {
     size_t len = 0;
-    int rc = mrb_read(reader->ring, reader->buf, reader->size, &len);
+    int rc = wait ? mrb_read_wait(reader->ring, buf, size, &len, timeout_ns)
+                  : mrb_read(reader->ring, buf, size, &len);
     reader->len = len;
     return rc == 0 ? (int64_t)len : rc;
+}
+
+static int64_t mrb_py_read(struct mrb_py_reader *reader)
+{
+    return mrb_py_read_into_buffer(reader, reader->buf, reader->size, 0, 0);
+}
+
+static int64_t mrb_py_read_wait(struct mrb_py_reader *reader, int64_t timeout_ns)
+{
+    return mrb_py_read_into_buffer(reader, reader->buf, reader->size, 1, timeout_ns);
+}
+
+static int64_t mrb_py_read_to(struct mrb_py_reader *reader, char *buf, size_t size)
+{
+    return mrb_py_read_into_buffer(reader, buf, size, 0, 0);
 }
 
 /* mrb_write taking `const char *`: cffi passes a bytes object to it as the

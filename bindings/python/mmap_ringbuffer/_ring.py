@@ -10,7 +10,6 @@ from array import array
 from types import TracebackType
 from typing import (
     Any,
-    Callable,
     Iterable,
     Iterator,
     List,
@@ -21,7 +20,7 @@ from typing import (
     TypeVar,
 )
 
-from ._errors import BufferEmpty, BufferTooSmall, InvalidArgument, PathArg, error_for
+from ._errors import BufferTooSmall, InvalidArgument, PathArg, error_for
 from ._mrb_cffi import ffi, lib
 from ._stats import RingStats
 from ._types import ReadableBuffer, WritableBuffer
@@ -38,11 +37,10 @@ _T = TypeVar("_T")
 # Hot paths bind the C functions once: a module global is cheaper to reach
 # than an attribute of lib.
 _mrb_write = lib.mrb_py_write
-_mrb_read = lib.mrb_read
-_mrb_read_owned = lib.mrb_py_read
+_mrb_read = lib.mrb_py_read
+_mrb_read_to = lib.mrb_py_read_to
 _from_buffer = ffi.from_buffer
 _get_ident = threading.get_ident
-_unpack: Callable[[Any, int], bytes] = ffi.unpack  # char * -> bytes
 
 _EFULL = lib.MRB_EFULL
 _EEMPTY = lib.MRB_EEMPTY
@@ -92,8 +90,17 @@ def _next_slice_ns(deadline: float) -> int:
     return min(_WAIT_SLICE_NS, max(1, int(remaining * 1e9)))
 
 
-# mrb_read's arguments, ready made: (ring, scratch buffer, its size, length cell).
-_ReadCells = Tuple[Any, Any, int, Any]
+# A thread's read destination: the C reader (ring, buffer, size, last
+# length), a memoryview of its buffer (slicing that to bytes is the cheapest
+# copy out), and the buffer itself, which the C reader only points to.
+_Reader = Tuple[Any, memoryview, Any]
+
+
+def _new_reader(ring: Any, size: int) -> _Reader:
+    buf = _new_uninitialized("char[]", size)
+    reader = ffi.new("struct mrb_py_reader *", {"ring": ring, "buf": buf, "size": size})
+    return reader, memoryview(ffi.buffer(buf)), buf
+
 
 # The handle is aligned to this, so that its producer and consumer parts sit
 # on cache lines of their own (two lines: adjacent-line prefetch pairs them).
@@ -148,10 +155,8 @@ class RingBuffer:
         "_setup_lock",
         "_reader_thread",
         "_thread_cells",
-        "_scratch",
         "_scratch_size",
-        "_length",
-        "_read_args",
+        "_own_reader",
         "_reader",
         "_scratch_view",
         "_batch_buffer",
@@ -169,14 +174,12 @@ class RingBuffer:
     _max_message_size: int
     _consumer_lock: threading.Lock  # read_many()'s buffers, _peeked
     _setup_lock: threading.Lock
-    _reader_thread: int  # owner of _read_args (0: nobody read yet)
-    _thread_cells: threading.local  # other threads' read() destinations
-    _scratch: Any  # char[], read()'s destination
-    _scratch_size: int
-    _length: Any  # size_t *, the consumer calls' length cell
-    _read_args: _ReadCells  # the owner thread's read() destination
-    _reader: Any  # struct mrb_py_reader *, the same destination in one cell
-    _scratch_view: memoryview  # of _scratch: slicing it to bytes is cheapest
+    _reader_thread: int  # owner of _own_reader (0: nobody read yet)
+    _thread_cells: threading.local  # other threads' read destinations
+    _scratch_size: int  # the size of every reader's buffer
+    _own_reader: _Reader  # the first reading thread's destination
+    _reader: Any  # _own_reader's C reader, for read()'s hot path
+    _scratch_view: memoryview  # _own_reader's view, for read()'s hot path
     _batch_buffer: Any  # char[], read_many()'s destination
     _batch_ends: Any  # size_t[], read_many()'s message end offsets
     _live_views: Set[_RingView]
@@ -199,14 +202,8 @@ class RingBuffer:
         self._reader_thread = 0
         self._thread_cells = threading.local()
         self._scratch_size = min(self._max_message_size, _SCRATCH_LIMIT)
-        self._scratch = _new_uninitialized("char[]", self._scratch_size)
-        self._length = ffi.new("size_t *")
-        self._read_args = (ring, self._scratch, self._scratch_size, self._length)
-        self._reader = ffi.new(
-            "struct mrb_py_reader *",
-            {"ring": ring, "buf": self._scratch, "size": self._scratch_size},
-        )
-        self._scratch_view = memoryview(ffi.buffer(self._scratch))
+        self._own_reader = _new_reader(ring, self._scratch_size)
+        self._reader, self._scratch_view, _ = self._own_reader
         self._batch_buffer = None
         self._batch_ends = None
         self._live_views = set()
@@ -467,28 +464,29 @@ class RingBuffer:
 
     # ---- consumer side --------------------------------------------------------
 
-    # read()'s destination (scratch buffer and length cell) must not be shared
-    # by two threads: the GIL is released inside C, so one thread could be
-    # filling it while another copies out of it. The first thread to read
-    # owns the handle's cells (a cheap identity check on the hot path); any
-    # other thread gets cells of its own. Overlapping consumer calls are then
+    # read()'s destination (buffer and length) must not be shared by two
+    # threads: the GIL is released inside C, so one thread could be filling
+    # it while another copies out of it. The first thread to read owns the
+    # handle's reader (a cheap identity check on the hot path); any other
+    # thread gets a reader of its own. Overlapping consumer calls are then
     # refused by C itself (MRB_ECONSUMER_BUSY), exactly as for C callers.
-    def _read_cells(self) -> _ReadCells:
-        """This thread's read() destination: the handle's own cells for the
-        first thread that reads, cells of its own for any other thread."""
+    def _prepare_read(self) -> _Reader:
+        """This thread's read destination (the handle's own for the first
+        thread that reads, one of its own for any other thread), after
+        consuming-and-forgetting a held peeked message."""
+        if self._peeked is not None:
+            # Reading consumes the peeked message: its view must not survive.
+            self._peeked._detach()
         with self._setup_lock:
             if self._reader_thread == 0:
                 self._reader_thread = _get_ident()
-                return self._read_args
             if self._reader_thread == _get_ident():
-                return self._read_args
-        cells: Optional[_ReadCells] = getattr(self._thread_cells, "cells", None)
-        if cells is None:
-            size = self._scratch_size
-            scratch = _new_uninitialized("char[]", size)
-            cells = (self._ring, scratch, size, ffi.new("size_t *"))
-            self._thread_cells.cells = cells
-        return cells
+                return self._own_reader
+        reader: Optional[_Reader] = getattr(self._thread_cells, "reader", None)
+        if reader is None:
+            reader = _new_reader(self._ring, self._scratch_size)
+            self._thread_cells.reader = reader
+        return reader
 
     def _lock_consumer_state(self) -> None:
         """Guards read_many()'s buffers and the peeked message (ConsumerBusy
@@ -509,77 +507,56 @@ class RingBuffer:
         """
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
-        if _get_ident() != self._reader_thread or self._peeked is not None:
-            return self._read_other(timeout)
-        # The common case, kept to one C call and one copy out.
-        n = _mrb_read_owned(self._reader)
-        if n >= 0:
-            return self._scratch_view[:n].tobytes()
-        if n == _EEMPTY and timeout is not None:
-            return self._read_wait(self._read_args, timeout)
-        return self._read_large(self._read_args, n, self._reader.len)
-
-    def _read_other(self, timeout: Optional[float]) -> bytes:
-        """read() from a thread other than the first reader, or while a
-        peeked message is held."""
-        if _get_ident() == self._reader_thread:
-            cells = self._read_args
+        if _get_ident() == self._reader_thread and self._peeked is None:
+            reader, view = self._reader, self._scratch_view
         else:
-            cells = self._read_cells()
-        if self._peeked is not None:
-            # Reading consumes the peeked message: its view must not survive.
-            self._peeked._detach()
-        rc = _mrb_read(*cells)
-        if rc == 0:
-            return _unpack(cells[1], cells[3][0])
-        if rc == _EEMPTY and timeout is not None:
-            return self._read_wait(cells, timeout)
-        return self._read_large(cells, rc, cells[3][0])
+            reader, view, _ = self._prepare_read()
+        n = _mrb_read(reader)
+        if n >= 0:
+            return view[:n].tobytes()
+        if n == _EEMPTY and timeout is not None:
+            return self._read_wait(reader, view, timeout)
+        return self._read_large(reader, n)
 
     def try_read(self) -> Optional[bytes]:
         """Returns the next message, or None when the ring is empty."""
-        if _get_ident() != self._reader_thread or self._peeked is not None:
-            try:
-                return self._read_other(None)
-            except BufferEmpty:
-                return None
-        n = _mrb_read_owned(self._reader)
+        if _get_ident() == self._reader_thread and self._peeked is None:
+            reader, view = self._reader, self._scratch_view
+        else:
+            reader, view, _ = self._prepare_read()
+        n = _mrb_read(reader)
         if n >= 0:
-            return self._scratch_view[:n].tobytes()
+            return view[:n].tobytes()
         if n == _EEMPTY:
             return None
-        return self._read_large(self._read_args, n, self._reader.len)
+        return self._read_large(reader, n)
 
-    def _read_wait(self, cells: _ReadCells, timeout: float) -> bytes:
+    def _read_wait(self, reader: Any, view: memoryview, timeout: float) -> bytes:
         """read()'s blocking part."""
-        ring, buf, size, length = cells
         deadline = _deadline(timeout)
         while True:
             wait_ns = _next_slice_ns(deadline)
-            rc = lib.mrb_read_wait(ring, buf, size, length, wait_ns)
-            if rc == 0:
-                return _unpack(buf, length[0])
-            if rc == _EBUFFER_TOO_SMALL:
-                size = length[0]
-                buf = _new_uninitialized("char[]", size)
-            elif rc == _EINTR:
+            n = lib.mrb_py_read_wait(reader, wait_ns)
+            if n >= 0:
+                return view[:n].tobytes()
+            if n == _EBUFFER_TOO_SMALL:
+                return self._read_large(reader, n)
+            if n == _EINTR:
                 continue
-            elif rc != _ETIMEDOUT and rc != _EEMPTY:
-                raise error_for(rc)
-            elif wait_ns == 0:
+            if n != _ETIMEDOUT and n != _EEMPTY:
+                raise error_for(n)
+            if wait_ns == 0:
                 raise error_for(_ETIMEDOUT)
 
-    def _read_large(self, cells: _ReadCells, rc: int, needed: int) -> bytes:
-        """Finishes a read the scratch buffer was too small for (``needed``
-        bytes), or raises for another code."""
-        ring, _, _, length = cells
+    def _read_large(self, reader: Any, rc: int) -> bytes:
+        """Finishes a read the reader's buffer was too small for (its
+        ``len`` is the size needed), or raises for another code."""
         while rc == _EBUFFER_TOO_SMALL:
-            size = needed
+            size = reader.len
             buf = _new_uninitialized("char[]", size)
-            rc = _mrb_read(ring, buf, size, length)
-            if rc == 0:
-                return _unpack(buf, length[0])
-            needed = length[0]
+            rc = _mrb_read_to(reader, buf, size)
+            if rc >= 0:
+                return ffi.buffer(buf, rc)[:]
         raise error_for(rc)
 
     def read_into(self, buffer: WritableBuffer) -> int:
@@ -590,18 +567,13 @@ class RingBuffer:
         when the message does not fit, BufferEmpty, Closed, ConsumerBusy.
         """
         target = _from_buffer(buffer, require_writable=True)
-        if _get_ident() == self._reader_thread:
-            length = self._read_args[3]
-        else:
-            length = self._read_cells()[3]
-        if self._peeked is not None:
-            self._peeked._detach()
-        rc = _mrb_read(self._ring, target, len(target), length)
-        if rc == 0:
-            return int(length[0])
-        exc = error_for(rc)
+        reader = self._prepare_read()[0]
+        n = _mrb_read_to(reader, target, len(target))
+        if n >= 0:
+            return n
+        exc = error_for(n)
         if isinstance(exc, BufferTooSmall):
-            exc.needed = int(length[0])
+            exc.needed = int(reader.len)
             exc.args = (
                 f"the next message needs {exc.needed} bytes, the buffer "
                 f"holds {len(target)}; nothing was consumed",
