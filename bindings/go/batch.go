@@ -49,7 +49,7 @@ func (r *RingBuffer) WriteBatch(msgs [][]byte) (int, error) {
 	written := 0
 	data := b.data
 	for written < len(msgs) {
-		res := int64(C.gomrb_write_packed(r.ring, bytePointer(data),
+		res := int64(C.gomrb_write_packed(r.handle(), bytePointer(data),
 			(*C.size_t)(unsafe.Pointer(&b.lengths[written])), C.size_t(len(msgs)-written)))
 		runtime.KeepAlive(r)
 		if res < 0 {
@@ -81,7 +81,7 @@ func (r *RingBuffer) ReadBatch(maxCount int) ([][]byte, error) {
 		r.lengths = make([]C.size_t, maxCount)
 	}
 	for {
-		res := int64(C.gomrb_read_many(r.ring, bytePointer(r.scratch),
+		res := int64(C.gomrb_read_many(r.handle(), bytePointer(r.scratch),
 			C.size_t(len(r.scratch)), unsafe.SliceData(r.lengths), C.size_t(maxCount)))
 		runtime.KeepAlive(r)
 		if res == int64(C.MRB_EBUFFER_TOO_SMALL) {
@@ -116,7 +116,7 @@ func (r *RingBuffer) ReadBatchInto(buf []byte, lengths []int) (int, error) {
 		return 0, ErrInvalidArgument
 	}
 	r.readMu.Lock()
-	res := int64(C.gomrb_read_many(r.ring, bytePointer(buf), C.size_t(len(buf)),
+	res := int64(C.gomrb_read_many(r.handle(), bytePointer(buf), C.size_t(len(buf)),
 		(*C.size_t)(unsafe.Pointer(unsafe.SliceData(lengths))), C.size_t(len(lengths))))
 	r.readMu.Unlock()
 	runtime.KeepAlive(r)

@@ -79,7 +79,7 @@ func (r *RingBuffer) readWaitSlice(timeout C.int64_t) ([]byte, int64, error) {
 	r.readMu.Lock()
 	defer r.readMu.Unlock()
 	for {
-		res := int64(C.gomrb_read_wait(r.ring, bytePointer(r.scratch),
+		res := int64(C.gomrb_read_wait(r.handle(), bytePointer(r.scratch),
 			C.size_t(len(r.scratch)), timeout))
 		runtime.KeepAlive(r)
 		if retryWait(res) {
@@ -111,7 +111,7 @@ func (r *RingBuffer) WriteMsgContext(ctx context.Context, msg []byte) error {
 		if !ok {
 			return waitFailed(ctx)
 		}
-		res := int64(C.gomrb_write_wait(r.ring, bytePointer(msg), C.size_t(len(msg)), timeout))
+		res := int64(C.gomrb_write_wait(r.handle(), bytePointer(msg), C.size_t(len(msg)), timeout))
 		runtime.KeepAlive(r)
 		switch {
 		case res == 0:
@@ -150,7 +150,7 @@ func (r *RingBuffer) waitReadable(ctx context.Context) error {
 		return waitFailed(ctx)
 	}
 	r.readMu.Lock()
-	res := int64(C.mrb_wait_readable(r.ring, timeout))
+	res := int64(C.mrb_wait_readable(r.handle(), timeout))
 	r.readMu.Unlock()
 	runtime.KeepAlive(r)
 	if res != 0 && !retryWait(res) {

@@ -238,3 +238,41 @@ func claimedGoMinor(t *testing.T) int {
 	minor, _ := strconv.Atoi(string(m[1]))
 	return minor
 }
+
+// Without cgo the package cannot work; a user's build must fail with one
+// line saying so, not with an "undefined" error at every use.
+func TestBuildWithoutCgoSaysWhy(t *testing.T) {
+	goCmd := goCommand(t)
+	work := t.TempDir()
+	module := filepath.Join(work, "module")
+	copyAsModuleZip(t, ".", module)
+	consumer := filepath.Join(work, "consumer")
+	if err := os.Mkdir(consumer, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	goMod := "module example.com/consumer\n\ngo 1.21\n\n" +
+		"require " + modulePath + " v0.0.0-00010101000000-000000000000\n\n" +
+		"replace " + modulePath + " => ../module\n"
+	for name, content := range map[string]string{"go.mod": goMod, "main.go": consumerProgram} {
+		if err := os.WriteFile(filepath.Join(consumer, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(goCmd, "build", "-o", os.DevNull, ".")
+	cmd.Dir = consumer
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off",
+		"GOTOOLCHAIN=local", "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("go build with CGO_ENABLED=0 succeeded:\n%s", out)
+	}
+	var errorLines []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			errorLines = append(errorLines, line)
+		}
+	}
+	if len(errorLines) != 1 || !strings.Contains(errorLines[0], `"ringbuffer needs cgo: set CGO_ENABLED=1, have a C compiler"`) {
+		t.Fatalf("go build with CGO_ENABLED=0 said:\n%s", out)
+	}
+}

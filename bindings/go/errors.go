@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 )
 
@@ -55,53 +56,87 @@ func (e *Error) Is(target error) bool {
 // Every enum mrb_error value lies below this; -errno values lie above.
 const minCoreCode = -1000
 
-func newSentinel(code C.int) *Error {
-	return &Error{Code: int(code), msg: C.GoString(C.mrb_strerror(code))}
-}
+// The sentinels carry the core's code and message as literals, so that go
+// doc shows them; literalMismatches (run by the tests) checks them against
+// mrb.h and mrb_strerror.
 
 // The original package's errors.
 var (
 	// ErrBufferFull: not enough free space; nothing was written.
-	ErrBufferFull = newSentinel(C.MRB_EFULL)
+	ErrBufferFull = &Error{Code: -1001, msg: "ring buffer full"}
 	// ErrInvalidSize: an empty message, one above MaxMessageSize, or a ring
 	// size that is not positive or is above MaxCapacity.
-	ErrInvalidSize = newSentinel(C.MRB_EMSGSIZE)
+	ErrInvalidSize = &Error{Code: -1003, msg: "invalid message size (empty or larger than the maximum)"}
 	// ErrBufferEmpty: no message to read.
-	ErrBufferEmpty = newSentinel(C.MRB_EEMPTY)
-	// ErrClosed: the RingBuffer was closed.
-	ErrClosed = newSentinel(C.MRB_ECLOSED)
+	ErrBufferEmpty = &Error{Code: -1002, msg: "ring buffer empty"}
+	// ErrClosed: the RingBuffer was closed, or is a zero value that was
+	// never opened.
+	ErrClosed = &Error{Code: -1004, msg: "ring buffer handle is closed"}
 )
 
 // The core's other errors.
 var (
 	// ErrBadFormat: not a ring file, or its header is invalid.
-	ErrBadFormat = newSentinel(C.MRB_EFORMAT)
+	ErrBadFormat = &Error{Code: -1005, msg: "not a valid ring buffer file (bad magic, header, or size)"}
 	// ErrVersion: a ring file of an unsupported format version.
-	ErrVersion = newSentinel(C.MRB_EVERSION)
+	ErrVersion = &Error{Code: -1006, msg: "unsupported ring buffer format version"}
 	// ErrConsumerBusy: another live handle (in any process) is the consumer.
-	ErrConsumerBusy = newSentinel(C.MRB_ECONSUMER_BUSY)
+	ErrConsumerBusy = &Error{Code: -1007, msg: "another consumer is attached to this ring buffer"}
 	// ErrCorrupt: the shared positions or a record are invalid.
-	ErrCorrupt = newSentinel(C.MRB_ECORRUPT)
-	// ErrInvalidArgument: an invalid argument, e.g. a path containing NUL.
-	ErrInvalidArgument = newSentinel(C.MRB_EINVAL)
+	ErrCorrupt = &Error{Code: -1008, msg: "ring buffer data is corrupt (invalid position or record)"}
+	// ErrInvalidArgument: an invalid argument, e.g. a path containing NUL
+	// or a mode with bits above 0o777.
+	ErrInvalidArgument = &Error{Code: -1009, msg: "invalid argument"}
 	// ErrTimeout: a blocking wait's timeout expired. The context variants
 	// return the context's error instead.
-	ErrTimeout = newSentinel(C.MRB_ETIMEDOUT)
+	ErrTimeout = &Error{Code: -1010, msg: "timed out"}
 	// ErrBufferTooSmall: the destination cannot hold the next message, which
 	// was not consumed.
-	ErrBufferTooSmall = newSentinel(C.MRB_EBUFFER_TOO_SMALL)
+	ErrBufferTooSmall = &Error{Code: -1011, msg: "destination buffer too small for the next message"}
 	// ErrInterrupted: a blocking call was interrupted by a signal. The
 	// context variants retry instead of returning it.
-	ErrInterrupted = newSentinel(C.MRB_EINTR)
-	// ErrExists: the file exists and is a ring of another size.
-	ErrExists = newSentinel(C.MRB_EEXIST)
+	ErrInterrupted = &Error{Code: -1012, msg: "interrupted by a signal"}
+	// ErrExists: the file exists and is a ring of another size (or exists
+	// at all, with CreateOptions.Exclusive).
+	ErrExists = &Error{Code: -1013, msg: "file exists (exclusive create, or a ring of another size)"}
 	// ErrStale: a reservation or view no longer matches the ring (the C
 	// API's zero-copy calls; this package does not expose them).
-	ErrStale = newSentinel(C.MRB_ESTALE)
+	ErrStale = &Error{Code: -1014, msg: "reservation or view is no longer valid"}
 	// ErrIO matches (with errors.Is) every operating-system failure; the
 	// *Error then wraps the syscall.Errno.
 	ErrIO = errors.New("ringbuffer: operating-system error")
 )
+
+// coreCodes names each sentinel's code in mrb.h.
+var coreCodes = map[*Error]C.int{
+	ErrBufferFull: C.MRB_EFULL, ErrInvalidSize: C.MRB_EMSGSIZE, ErrBufferEmpty: C.MRB_EEMPTY,
+	ErrClosed: C.MRB_ECLOSED, ErrBadFormat: C.MRB_EFORMAT, ErrVersion: C.MRB_EVERSION,
+	ErrConsumerBusy: C.MRB_ECONSUMER_BUSY, ErrCorrupt: C.MRB_ECORRUPT,
+	ErrInvalidArgument: C.MRB_EINVAL, ErrTimeout: C.MRB_ETIMEDOUT,
+	ErrBufferTooSmall: C.MRB_EBUFFER_TOO_SMALL, ErrInterrupted: C.MRB_EINTR,
+	ErrExists: C.MRB_EEXIST, ErrStale: C.MRB_ESTALE,
+}
+
+// literalMismatches lists every sentinel whose literal code or message, and
+// every constant whose literal value, differs from the core's.
+func literalMismatches() []string {
+	var bad []string
+	if MaxCapacity != int64(C.MRB_MAX_CAPACITY) {
+		bad = append(bad, fmt.Sprintf("MaxCapacity %d: core has %d", MaxCapacity, int64(C.MRB_MAX_CAPACITY)))
+	}
+	for s, code := range coreCodes {
+		if s.Code != int(code) || s.msg != strerror(int64(code)) {
+			bad = append(bad, fmt.Sprintf("%q (code %d): core has code %d, %q",
+				s.msg, s.Code, int(code), strerror(int64(code))))
+		}
+	}
+	return bad
+}
+
+// strerror is the core's message for code.
+func strerror(code int64) string {
+	return C.GoString(C.mrb_strerror(C.int(code)))
+}
 
 var sentinels = map[int]*Error{}
 
@@ -127,7 +162,7 @@ func codeError(code int64) error {
 
 // wrapCode returns an *Error with the operation and path for code.
 func wrapCode(op, path string, code int64) *Error {
-	e := &Error{Op: op, Path: path, Code: int(code), msg: C.GoString(C.mrb_strerror(C.int(code)))}
+	e := &Error{Op: op, Path: path, Code: int(code), msg: strerror(code)}
 	if s, ok := sentinels[int(code)]; ok {
 		e.Err = s
 	} else if code < 0 && code > minCoreCode {

@@ -8,6 +8,7 @@ package ringbuffer
 import "C"
 
 import (
+	"io/fs"
 	"runtime"
 	"strconv"
 	"strings"
@@ -15,8 +16,9 @@ import (
 	"unsafe"
 )
 
-// MaxCapacity is the largest ring size the core accepts (1 TiB).
-const MaxCapacity = int64(C.MRB_MAX_CAPACITY)
+// MaxCapacity is the largest ring size the core accepts: 1 TiB
+// (MRB_MAX_CAPACITY).
+const MaxCapacity int64 = 1 << 40
 
 // RingBuffer is a handle on a ring file. It is safe for concurrent use by
 // many goroutines: writes run concurrently (lock-free in the C core); reads
@@ -45,24 +47,65 @@ type RingBuffer struct {
 // without, an existing ring of the same size is opened as it is, keeping its
 // unread messages, and any other existing file is left untouched and
 // reported (ErrExists for a ring of another size, ErrBadFormat, ...).
+// A new file gets mode 0600; CreateRingBuffer takes a mode.
 func NewRingBuffer(filename string, size int, remove bool) (*RingBuffer, error) {
+	return CreateRingBuffer(filename, size, CreateOptions{Remove: remove})
+}
+
+// CreateOptions are the options of CreateRingBuffer. The zero value is
+// NewRingBuffer's behaviour with remove false.
+type CreateOptions struct {
+	// Remove replaces an existing file atomically; its unread messages are
+	// lost.
+	Remove bool
+	// Exclusive fails with ErrExists if the file exists. Not with Remove.
+	Exclusive bool
+	// Mode is the new file's permission bits (0o001..0o777), applied
+	// exactly, whatever the umask; 0 means 0o600. Other bits (setuid,
+	// setgid, sticky, a file type) are refused with ErrInvalidArgument.
+	// An existing ring that is opened keeps its mode.
+	Mode fs.FileMode
+}
+
+// CreateRingBuffer is NewRingBuffer with options: exclusive creation and the
+// file's mode.
+func CreateRingBuffer(filename string, size int, opts CreateOptions) (*RingBuffer, error) {
 	if err := checkPath("create", filename); err != nil {
 		return nil, err
 	}
 	if size < 0 {
 		return nil, createSizeError(filename, size)
 	}
-	var opts C.struct_mrb_create_options
-	if remove {
-		opts.flags = C.MRB_CREATE_REMOVE
+	if opts.Mode&^fs.ModePerm != 0 {
+		return nil, invalidArgument("create", filename,
+			"invalid mode "+opts.Mode.String()+" (want permission bits 0..0777; 0 means 0600)")
 	}
+	if opts.Remove && opts.Exclusive {
+		return nil, invalidArgument("create", filename, "Remove and Exclusive exclude each other")
+	}
+	var copts C.struct_mrb_create_options
+	if opts.Remove {
+		copts.flags |= C.MRB_CREATE_REMOVE
+	}
+	if opts.Exclusive {
+		copts.flags |= C.MRB_CREATE_EXCLUSIVE
+	}
+	copts.mode = C.mode_t(opts.Mode)
 	r, err := openWith("create", filename, func(ring *C.struct_mrb_ring, path *C.char) C.int {
-		return C.mrb_create(ring, path, C.uint64_t(size), &opts)
+		return C.mrb_create(ring, path, C.uint64_t(size), &copts)
 	})
 	if e, ok := err.(*Error); ok && e.Code == int(C.MRB_EINVAL) {
 		return nil, createSizeError(filename, size)
 	}
 	return r, err
+}
+
+// invalidArgument is an *Error matching ErrInvalidArgument that says which
+// argument is wrong.
+func invalidArgument(op, filename, msg string) error {
+	e := wrapCode(op, filename, int64(C.MRB_EINVAL))
+	e.msg = msg
+	return e
 }
 
 // createSizeError reports a size outside 1..MaxCapacity as ErrInvalidSize,
@@ -117,6 +160,18 @@ func openWith(op, filename string, open func(*C.struct_mrb_ring, *C.char) C.int)
 	return r, nil
 }
 
+// closedRing is a zero-filled C handle, which the core treats as closed: a
+// zero-value RingBuffer uses it, so its methods return ErrClosed.
+var closedRing = (*C.struct_mrb_ring)(C.calloc(1, C.sizeof_struct_mrb_ring))
+
+// handle returns the C handle (closedRing for a zero-value RingBuffer).
+func (r *RingBuffer) handle() *C.struct_mrb_ring {
+	if r.ring == nil {
+		return closedRing
+	}
+	return r.ring
+}
+
 // finalize closes a RingBuffer its owner forgot to close and frees its C
 // memory. No call can be in progress: they all keep r reachable.
 func (r *RingBuffer) finalize() {
@@ -128,7 +183,7 @@ func (r *RingBuffer) finalize() {
 // consumer role is released and the file unmapped. Closing twice returns
 // ErrClosed. The file itself stays, with its unread messages.
 func (r *RingBuffer) Close() error {
-	rc := C.mrb_close(r.ring)
+	rc := C.mrb_close(r.handle())
 	runtime.KeepAlive(r)
 	if rc != 0 {
 		return codeError(int64(rc))
@@ -141,7 +196,7 @@ func (r *RingBuffer) Close() error {
 // empty or longer than MaxMessageSize), ErrClosed or ErrCorrupt. It never
 // blocks; see WriteMsgContext.
 func (r *RingBuffer) WriteMsg(msg []byte) (bool, error) {
-	rc := C.gomrb_write(r.ring, bytePointer(msg), C.size_t(len(msg)))
+	rc := C.gomrb_write(r.handle(), bytePointer(msg), C.size_t(len(msg)))
 	runtime.KeepAlive(r)
 	if rc != 0 {
 		return false, codeError(int64(rc))
@@ -157,7 +212,7 @@ func (r *RingBuffer) ReadMsg() ([]byte, error) {
 	r.readMu.Lock()
 	defer r.readMu.Unlock()
 	for {
-		res := C.gomrb_read(r.ring, bytePointer(r.scratch), C.size_t(len(r.scratch)))
+		res := C.gomrb_read(r.handle(), bytePointer(r.scratch), C.size_t(len(r.scratch)))
 		runtime.KeepAlive(r)
 		msg, retry, err := r.takeFromScratch(int64(res))
 		if !retry {
@@ -209,7 +264,7 @@ func tooSmall(res int64) (int, bool) {
 // ErrBufferTooSmall, and the message stays unread. Other errors as ReadMsg.
 func (r *RingBuffer) ReadMsgInto(dst []byte) (int, error) {
 	r.readMu.Lock()
-	res := int64(C.gomrb_read(r.ring, bytePointer(dst), C.size_t(len(dst))))
+	res := int64(C.gomrb_read(r.handle(), bytePointer(dst), C.size_t(len(dst))))
 	r.readMu.Unlock()
 	runtime.KeepAlive(r)
 	return intoResult(res)
@@ -228,7 +283,7 @@ func intoResult(res int64) (int, error) {
 // Capacity returns the ring's data capacity in bytes (size rounded up to a
 // power of two), or 0 after Close.
 func (r *RingBuffer) Capacity() int {
-	c := C.mrb_capacity(r.ring)
+	c := C.mrb_capacity(r.handle())
 	runtime.KeepAlive(r)
 	return int(c)
 }
@@ -236,7 +291,7 @@ func (r *RingBuffer) Capacity() int {
 // MaxMessageSize returns the largest message the ring accepts, or 0 after
 // Close.
 func (r *RingBuffer) MaxMessageSize() int {
-	m := C.mrb_max_message_size(r.ring)
+	m := C.mrb_max_message_size(r.handle())
 	runtime.KeepAlive(r)
 	return int(m)
 }

@@ -37,7 +37,7 @@ type Stats struct {
 // handle, including one that is not the consumer.
 func (r *RingBuffer) Stats() (Stats, error) {
 	var s C.struct_mrb_stats
-	rc := C.mrb_stats(r.ring, &s)
+	rc := C.mrb_stats(r.handle(), &s)
 	runtime.KeepAlive(r)
 	if rc != 0 {
 		return Stats{}, codeError(int64(rc))
@@ -63,4 +63,20 @@ func (r *RingBuffer) Stats() (Stats, error) {
 		CreatorPID:       int(s.creator_pid),
 		Created:          time.Unix(0, int64(s.created_unix_ns)),
 	}, nil
+}
+
+// GetHeadTail is the original package's view of the positions, kept for
+// code that calls it: head is where the next message will be written and
+// tail where the next one will be read. Here they are the low 32 bits of the
+// ring's 64-bit producer and consumer positions (bytes since the ring was
+// created, record headers and padding included), not offsets into the file
+// as in the original; for rings below 4 GiB, head == tail exactly when the
+// ring is empty and head-tail (uint32 arithmetic) is UsedBytes. Use Stats
+// for the full positions. After Close, or on error, both are 0.
+func (r *RingBuffer) GetHeadTail() (head, tail uint32) {
+	s, err := r.Stats()
+	if err != nil {
+		return 0, 0
+	}
+	return uint32(s.ProducerPosition), uint32(s.ConsumerPosition)
 }

@@ -384,6 +384,15 @@ TEST(Strerror, EveryCodeHasAMessage)
 	EXPECT_EQ(std::string("unknown error"), mrb_strerror(12345));
 }
 
+TEST(Version, LinkedLibraryMatchesHeader)
+{
+	EXPECT_STREQ(MRB_VERSION, mrb_version());
+	std::string want = std::to_string(MRB_VERSION_MAJOR) + "." +
+	                   std::to_string(MRB_VERSION_MINOR) + "." +
+	                   std::to_string(MRB_VERSION_PATCH);
+	EXPECT_EQ(want, mrb_version());
+}
+
 TEST_F(Api, ReadOnlyHandleInspectsButNeverWrites)
 {
 	ASSERT_EQ(0, Create(1024));

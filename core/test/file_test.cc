@@ -102,6 +102,27 @@ TEST_F(File, CreateOverExistingRing)
 	EXPECT_EQ(MRB_EEMPTY, rc);
 }
 
+// The mode is the permission bits, applied exactly; 0 means 0600, and a bit
+// above 0777 (setuid, setgid, sticky, a file type) is refused, creating
+// nothing.
+TEST_F(File, CreateModeIsPermissionBitsOnly)
+{
+	struct stat st;
+	for (mode_t mode : {0, 0640, 0777, 0001}) {
+		struct mrb_create_options opts = {MRB_CREATE_REMOVE, mode};
+		ASSERT_EQ(0, mrb_create(&ring_, path_.c_str(), 1024, &opts)) << mode;
+		mrb_close(&ring_);
+		ASSERT_EQ(0, stat(path_.c_str(), &st));
+		EXPECT_EQ(mode == 0 ? 0600u : mode, st.st_mode & 07777u) << mode;
+	}
+	ASSERT_EQ(0, unlink(path_.c_str()));
+	for (mode_t mode : {01000, 02600, 04600, 07777, 010600}) {
+		struct mrb_create_options opts = {0, mode};
+		EXPECT_EQ(MRB_EINVAL, mrb_create(&ring_, path_.c_str(), 1024, &opts)) << mode;
+		EXPECT_EQ(-1, stat(path_.c_str(), &st)) << mode;
+	}
+}
+
 TEST_F(File, CreateNeverClobbersAForeignFile)
 {
 	WriteFile(std::vector<uint8_t>(5000, 'z'));

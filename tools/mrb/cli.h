@@ -39,6 +39,15 @@ int cli_fail(const char *cmd, const char *what, int code);
  * CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* For getopt_long's '?' (unknown option or missing value): getopt has
+ * already named the option on stderr; adds the --help hint and returns
+ * CLI_EXIT_USAGE. */
+int cli_getopt_error(const char *cmd);
+
+/* Writes `bytes` with the largest K/M/G/T suffix that divides it exactly
+ * ("4G", "1536K", "100"). */
+void cli_format_size(uint64_t bytes, char *buf, size_t size);
+
 /* Prepares getopt_long for a subcommand: getopt's own messages then read
  * "mrb <cmd>: ...". */
 void cli_getopt_begin(char **argv, const char *cmd_label);
@@ -59,7 +68,8 @@ int cli_parse_u64(const char *text, uint64_t *out);
  * nanoseconds; forever is -1. Returns 0 or -1. */
 int cli_parse_seconds(const char *text, int64_t *timeout_ns);
 
-/* Parses an octal permission mode (e.g. "0640"). Returns 0 or -1. */
+/* Parses octal permission bits (e.g. "0640"): at most 0777, so setuid, setgid
+ * and sticky bits are refused. Returns 0 or -1. */
 int cli_parse_mode(const char *text, unsigned *mode);
 
 /* Writes `len` bytes as printable text: printable ASCII as is, backslash and

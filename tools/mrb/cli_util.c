@@ -63,6 +63,27 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
+int cli_getopt_error(const char *cmd)
+{
+	fprintf(stderr, "Try '%s %s --help'.\n", cli_program, cmd);
+	return CLI_EXIT_USAGE;
+}
+
+void cli_format_size(uint64_t bytes, char *buf, size_t size)
+{
+	static const char suffixes[] = "KMGT";
+	unsigned i = 0;
+
+	while (i < 4 && bytes != 0 && bytes % 1024 == 0) {
+		bytes /= 1024;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, size, "%llu", (unsigned long long)bytes);
+	else
+		snprintf(buf, size, "%llu%c", (unsigned long long)bytes, suffixes[i - 1]);
+}
+
 void cli_getopt_begin(char **argv, const char *cmd_label)
 {
 	argv[0] = (char *)cmd_label;
@@ -183,7 +204,7 @@ int cli_parse_mode(const char *text, unsigned *mode)
 		if (*p < '0' || *p > '7')
 			return -1;
 		value = value * 8 + (unsigned)(*p - '0');
-		if (value > 07777)
+		if (value > 0777)
 			return -1;
 	}
 	*mode = value;

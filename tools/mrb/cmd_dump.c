@@ -101,14 +101,22 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case 'n':
 			if (cli_parse_u64(optarg, &limit) != 0 || limit == 0 || limit > SIZE_MAX)
-				return cli_usage_error("dump", "invalid limit '%s'", optarg);
+				return cli_usage_error(
+				    "dump",
+				    "invalid --limit '%s': want a whole number of "
+				    "records, at least 1",
+				    optarg);
 			break;
 		case 'p':
 			if (cli_parse_u64(optarg, &dump.preview) != 0)
-				return cli_usage_error("dump", "invalid preview '%s'", optarg);
+				return cli_usage_error(
+				    "dump",
+				    "invalid --preview '%s': want a whole number "
+				    "of bytes (0 for none)",
+				    optarg);
 			break;
 		default:
-			return cli_usage_error("dump", "bad arguments");
+			return cli_getopt_error("dump");
 		}
 	}
 	if (optind != argc - 1)

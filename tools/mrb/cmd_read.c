@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -15,13 +21,16 @@ static const char read_help[] =
     "(only one process at a time may be). By default each message is printed\n"
     "followed by a newline; with --framed each is a 4-byte little-endian\n"
     "length followed by the bytes, which is exact for binary data.\n"
-    "A message is consumed only after it has been written and flushed to\n"
-    "stdout, so a failing stdout or a kill loses nothing (the message being\n"
-    "printed may be printed again by the next reader).\n"
+    "A message is consumed only after it was written out: flushed to a file or\n"
+    "terminal, or, on a pipe or socket, taken out of it by the reading process\n"
+    "(the next message is written only then). So a failing stdout, a reader\n"
+    "that stops early (mrb read RING | head -1) or a kill loses nothing; the\n"
+    "message being written may be written again by the next reader.\n"
     "\n"
     "Without --follow or --timeout, reads what is there now and stops at the\n"
     "first empty ring. --timeout S waits up to S seconds for each next message;\n"
-    "--follow waits forever. SIGINT or SIGTERM ends the command cleanly.\n"
+    "--follow waits forever. SIGINT or SIGTERM ends the command between two\n"
+    "messages.\n"
     "\n"
     "Options:\n"
     "  -n, --count N          stop after N messages\n"
@@ -33,9 +42,10 @@ static const char read_help[] =
     "  -h, --help             show this help\n"
     "\n"
     "Exit codes: 0 ok (also on SIGINT/SIGTERM), 2 usage, 3 not found or\n"
-    "I/O error (including stdout), 4 not a ring or corrupt, 5 --count N\n"
-    "given and fewer than N messages arrived, 6 another process is the\n"
-    "consumer, 8 --framed and a message above 4 GiB.\n";
+    "I/O error (including stdout), 4 not a ring or corrupt, 5 --timeout\n"
+    "expired before any message arrived, or --count N given and fewer than\n"
+    "N messages were read (also on SIGINT/SIGTERM), 6 another process is\n"
+    "the consumer, 8 --framed and a message above 4 GiB.\n";
 
 /* Waits are cut into slices so a signal that lands just before a wait starts
  * is still noticed within one slice. */
@@ -89,6 +99,61 @@ static int put_message(const struct mrb_view *view, int framed)
 	return fflush(stdout) == 0 ? 0 : -1;
 }
 
+/* Bytes written to a pipe or a socket stay in the kernel until the reading
+ * process takes them; if it exits first (mrb read RING | head -1), they are
+ * gone. So on those, a message counts as written out only once the reader
+ * has taken all of it. */
+enum out_kind { OUT_FILE, OUT_PIPE, OUT_SOCKET };
+
+static enum out_kind stdout_kind(void)
+{
+	struct stat st;
+
+	if (fstat(STDOUT_FILENO, &st) != 0)
+		return OUT_FILE;
+	if (S_ISFIFO(st.st_mode))
+		return OUT_PIPE;
+	if (S_ISSOCK(st.st_mode))
+		return OUT_SOCKET;
+	return OUT_FILE;
+}
+
+/* Waits until the reader of a pipe or socket on stdout has taken every byte
+ * written to it. Returns 0, 1 on a stop request, -EPIPE when the reader went
+ * away first, or another -errno. The kernel signals no "drained" event:
+ * yield first (a waiting reader takes the bytes within microseconds), then
+ * sleep in steps growing to 1 ms, checking for a vanished reader each time. */
+static int wait_taken(enum out_kind kind)
+{
+	long sleep_ns = 10000;
+	unsigned yields = 0;
+
+	if (kind == OUT_FILE)
+		return 0;
+	for (;;) {
+		struct pollfd pfd = {STDOUT_FILENO, 0, 0};
+		struct timespec pause = {0, 0};
+		int pending = 0;
+
+		if (ioctl(STDOUT_FILENO, kind == OUT_PIPE ? FIONREAD : SIOCOUTQ, &pending) != 0)
+			return kind == OUT_PIPE ? -errno : 0; /* a socket that cannot tell */
+		if (pending == 0)
+			return 0;
+		if (stop_requested)
+			return 1;
+		if (yields < 64) {
+			yields++;
+			sched_yield();
+		} else {
+			pause.tv_nsec = sleep_ns;
+			if (sleep_ns < 1000000)
+				sleep_ns *= 2;
+		}
+		if (ppoll(&pfd, 1, &pause, NULL) > 0 && (pfd.revents & (POLLERR | POLLHUP)))
+			return -EPIPE;
+	}
+}
+
 /* Waits until the ring may be readable. Returns 0 to look again, 1 when the
  * wait is over (timeout or stop request), or a negative library code. */
 static int wait_for_message(struct mrb_ring *ring, int64_t timeout_ns)
@@ -125,8 +190,10 @@ int cmd_read(int argc, char **argv)
 	};
 	struct mrb_ring ring;
 	uint64_t count = 0, delivered = 0;
-	int have_count = 0, follow = 0, framed = 0, have_timeout = 0;
+	int have_count = 0, follow = 0, framed = 0, have_timeout = 0, timed_out = 0;
+	const char *timeout_text = NULL;
 	int64_t timeout_ns = 0;
+	enum out_kind out;
 	int opt, rc, exit_code = CLI_EXIT_OK;
 
 	if (cli_wants_help(argc, argv)) {
@@ -138,7 +205,10 @@ int cmd_read(int argc, char **argv)
 		switch (opt) {
 		case 'n':
 			if (cli_parse_u64(optarg, &count) != 0 || count == 0)
-				return cli_usage_error("read", "invalid count '%s'", optarg);
+				return cli_usage_error("read",
+				                       "invalid --count '%s': want a whole number "
+				                       "of messages, at least 1",
+				                       optarg);
 			have_count = 1;
 			break;
 		case 'F':
@@ -149,11 +219,16 @@ int cmd_read(int argc, char **argv)
 			break;
 		case 't':
 			if (cli_parse_seconds(optarg, &timeout_ns) != 0)
-				return cli_usage_error("read", "invalid timeout '%s'", optarg);
+				return cli_usage_error(
+				    "read",
+				    "invalid --timeout '%s': want seconds (e.g. 2 "
+				    "or 0.5) or inf",
+				    optarg);
 			have_timeout = 1;
+			timeout_text = optarg;
 			break;
 		default:
-			return cli_usage_error("read", "bad arguments");
+			return cli_getopt_error("read");
 		}
 	}
 	if (optind != argc - 1)
@@ -162,6 +237,7 @@ int cmd_read(int argc, char **argv)
 		timeout_ns = follow ? -1 : 0;
 
 	install_signal_handlers();
+	out = stdout_kind();
 	rc = mrb_open(&ring, argv[optind], 0);
 	if (rc != 0)
 		return cli_fail("read", argv[optind], rc);
@@ -178,8 +254,17 @@ int cmd_read(int argc, char **argv)
 				exit_code = CLI_EXIT_MSGSIZE;
 				break;
 			}
-			if (put_message(&view, framed) != 0) {
-				exit_code = cli_fail("read", "stdout", errno ? -errno : -EIO);
+			errno = 0;
+			rc = put_message(&view, framed) == 0 ? wait_taken(out)
+			                                     : (errno ? -errno : -EIO);
+			if (rc == 1)
+				break; /* stopped before the reader took it: keep it */
+			if (rc != 0) {
+				exit_code = cli_fail("read", "stdout", rc);
+				fprintf(stderr,
+				        "mrb read: %llu messages were read; the one being written "
+				        "and those after it stay in the ring\n",
+				        (unsigned long long)delivered);
 				break;
 			}
 			rc = mrb_release(&ring, &view);
@@ -194,21 +279,32 @@ int cmd_read(int argc, char **argv)
 			exit_code = cli_fail("read", argv[optind], rc);
 			break;
 		}
-		if (timeout_ns == 0)
+		if (timeout_ns == 0) {
+			timed_out = have_timeout;
 			break;
+		}
 		rc = wait_for_message(&ring, timeout_ns);
-		if (rc == 1)
+		if (rc == 1) {
+			timed_out = !stop_requested;
 			break;
+		}
 		if (rc < 0) {
 			exit_code = cli_fail("read", argv[optind], rc);
 			break;
 		}
 	}
 	mrb_close(&ring);
-	if (exit_code == CLI_EXIT_OK && have_count && delivered < count && !stop_requested) {
-		fprintf(stderr, "mrb read: %llu of %llu messages read\n",
-		        (unsigned long long)delivered, (unsigned long long)count);
-		exit_code = CLI_EXIT_FULL_TIMEOUT;
+	if (exit_code != CLI_EXIT_OK)
+		return exit_code;
+	if (have_count && delivered < count) {
+		fprintf(stderr, "mrb read: %llu of %llu messages read%s\n",
+		        (unsigned long long)delivered, (unsigned long long)count,
+		        stop_requested ? " (interrupted)" : "");
+		return CLI_EXIT_FULL_TIMEOUT;
 	}
-	return exit_code;
+	if (timed_out && delivered == 0) {
+		fprintf(stderr, "mrb read: no message within %s seconds\n", timeout_text);
+		return CLI_EXIT_FULL_TIMEOUT;
+	}
+	return CLI_EXIT_OK;
 }

@@ -15,7 +15,7 @@ static const char recover_help[] =
     "the consumer (that process's reads do the same check themselves).\n"
     "\n"
     "Options:\n"
-    "  -s, --stale-ms N   also skip records unfinished for at least N ms\n"
+    "      --stale-ms N   also skip records unfinished for at least N ms\n"
     "  -h, --help         show this help\n"
     "\n"
     "Exit codes: 0 ok (whether or not anything was recovered), 2 usage,\n"
@@ -38,7 +38,7 @@ static int describe_head(void *ctx, const struct mrb_record_info *rec)
 int cmd_recover(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"stale-ms", required_argument, NULL, 's'},
+	    {"stale-ms", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -53,10 +53,14 @@ int cmd_recover(int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	cli_getopt_begin(argv, "mrb recover");
-	while ((opt = getopt_long(argc, argv, "s:h", options, NULL)) != -1) {
-		if (opt != 's' || cli_parse_u64(optarg, &stale_ms) != 0 ||
-		    stale_ms > INT64_MAX / 1000000)
-			return cli_usage_error("recover", "bad arguments");
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (opt != 'S')
+			return cli_getopt_error("recover");
+		if (cli_parse_u64(optarg, &stale_ms) != 0 || stale_ms > INT64_MAX / 1000000)
+			return cli_usage_error("recover",
+			                       "invalid --stale-ms '%s': want whole milliseconds, "
+			                       "0 .. %lld",
+			                       optarg, (long long)(INT64_MAX / 1000000));
 		stale_ns = (int64_t)stale_ms * 1000000;
 	}
 	if (optind != argc - 1)

@@ -10,16 +10,35 @@ static const char stat_help[] =
     "\n"
     "Shows the ring's format version, capacity, maximum message size, producer\n"
     "and consumer positions, fill level, counters and the liveness of its\n"
-    "consumer and producers. Consumes nothing and never attaches as consumer,\n"
-    "so it is safe while other processes use the ring. The values are read\n"
-    "one by one from live memory, not as one atomic snapshot.\n"
+    "consumer and producers. Consumes nothing and never attaches as consumer\n"
+    "(the file is opened read-only), so it is safe while other processes use\n"
+    "the ring. The values are read one by one from live memory, not as one\n"
+    "atomic snapshot. Messages read are counted by the consumer; unread ones\n"
+    "are counted by walking the records; \"written\" is their sum (writers\n"
+    "keep no count). A record that fails validation is reported as corrupt.\n"
     "\n"
     "Options:\n"
     "  -j, --json   print one JSON object (keys as in docs/CLI.md)\n"
     "  -h, --help   show this help\n"
     "\n"
     "Exit codes: 0 ok, 2 usage, 3 not found or I/O error, 4 not a ring,\n"
-    "unsupported version or corrupt.\n";
+    "unsupported version or corrupt (the output is still printed).\n";
+
+/* The unread messages. mrb_stats counts them by walking the records (writers
+ * keep no count) and treats a walk that fails validation as zero unread, so
+ * stat walks them again with mrb_inspect to tell corruption apart. */
+struct unread {
+	int corrupt; /* the walk's error code, or 0 */
+	uint64_t messages;
+	uint64_t bytes;
+};
+
+static int visit_nothing(void *ctx, const struct mrb_record_info *rec)
+{
+	(void)ctx;
+	(void)rec;
+	return 0;
+}
 
 static double fill_percent(const struct mrb_stats *st)
 {
@@ -37,23 +56,59 @@ static void format_time(uint64_t unix_ns, char *buf, size_t size)
 		snprintf(buf, size, "unknown");
 }
 
-static void put_json_string(FILE *out, const char *s)
+/* Length of the well-formed UTF-8 sequence at s (1..4), or 0. */
+static size_t utf8_sequence(const unsigned char *s)
 {
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	uint32_t cp;
+	size_t n;
 
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* A JSON string. JSON text is Unicode, and a path is any bytes: a byte that
+ * is not part of well-formed UTF-8 becomes U+FFFD. */
+static void put_json_string(FILE *out, const char *text)
+{
+	const unsigned char *s = (const unsigned char *)text;
+
+	fputc('"', out);
+	while (*s) {
+		size_t n = utf8_sequence(s);
+
+		if (n == 0) {
+			fputs("\\ufffd", out);
+			s++;
+		} else if (*s == '"' || *s == '\\') {
+			fprintf(out, "\\%c", *s++);
+		} else if (*s < 0x20) {
+			fprintf(out, "\\u%04x", *s++);
+		} else {
+			fwrite(s, 1, n, out);
+			s += n;
+		}
 	}
 	fputc('"', out);
 }
 
-static void print_json(const char *path, const struct mrb_stats *st)
+static void print_json(const char *path, const struct mrb_stats *st, const struct unread *u)
 {
 	char created[32];
 
@@ -67,8 +122,17 @@ static void print_json(const char *path, const struct mrb_stats *st)
 	printf(", \"consumer_position\": %llu", (unsigned long long)st->consumer_position);
 	printf(", \"used_bytes\": %llu", (unsigned long long)st->used_bytes);
 	printf(", \"fill_percent\": %.2f", fill_percent(st));
-	printf(", \"messages_written\": %llu", (unsigned long long)st->messages_written);
-	printf(", \"bytes_written\": %llu", (unsigned long long)st->bytes_written);
+	if (u->corrupt) {
+		printf(", \"messages_written\": null, \"bytes_written\": null");
+		printf(", \"unread_messages\": null, \"unread_bytes\": null");
+	} else {
+		printf(", \"messages_written\": %llu",
+		       (unsigned long long)(st->messages_read + u->messages));
+		printf(", \"bytes_written\": %llu",
+		       (unsigned long long)(st->bytes_read + u->bytes));
+		printf(", \"unread_messages\": %llu", (unsigned long long)u->messages);
+		printf(", \"unread_bytes\": %llu", (unsigned long long)u->bytes);
+	}
 	printf(", \"messages_read\": %llu", (unsigned long long)st->messages_read);
 	printf(", \"bytes_read\": %llu", (unsigned long long)st->bytes_read);
 	printf(", \"full_count\": %llu", (unsigned long long)st->full_count);
@@ -80,10 +144,11 @@ static void print_json(const char *path, const struct mrb_stats *st)
 	printf(", \"producers_alive\": %u", st->producers_alive);
 	printf(", \"creator_pid\": %u", st->creator_pid);
 	printf(", \"created_unix_ns\": %llu", (unsigned long long)st->created_unix_ns);
-	printf(", \"created_utc\": \"%s\"}\n", created);
+	printf(", \"created_utc\": \"%s\"", created);
+	printf(", \"corrupt\": %s}\n", u->corrupt ? "true" : "false");
 }
 
-static void print_text(const char *path, const struct mrb_stats *st)
+static void print_text(const char *path, const struct mrb_stats *st, const struct unread *u)
 {
 	char created[32];
 
@@ -96,10 +161,18 @@ static void print_text(const char *path, const struct mrb_stats *st)
 	printf("consumer position  %llu\n", (unsigned long long)st->consumer_position);
 	printf("used               %llu bytes (%.2f%%)\n", (unsigned long long)st->used_bytes,
 	       fill_percent(st));
-	printf("written            %llu messages, %llu bytes\n",
-	       (unsigned long long)st->messages_written, (unsigned long long)st->bytes_written);
 	printf("read               %llu messages, %llu bytes\n",
 	       (unsigned long long)st->messages_read, (unsigned long long)st->bytes_read);
+	if (u->corrupt) {
+		printf("unread             unknown: %s\n", mrb_strerror(u->corrupt));
+		printf("written            unknown (read + unread)\n");
+	} else {
+		printf("unread             %llu messages, %llu bytes\n",
+		       (unsigned long long)u->messages, (unsigned long long)u->bytes);
+		printf("written            %llu messages, %llu bytes (read + unread)\n",
+		       (unsigned long long)st->messages_written,
+		       (unsigned long long)st->bytes_written);
+	}
 	printf("refused as full    %llu writes\n", (unsigned long long)st->full_count);
 	printf("recovered          %llu records, %llu bytes\n",
 	       (unsigned long long)st->recovered_records, (unsigned long long)st->recovered_bytes);
@@ -121,7 +194,9 @@ int cmd_stat(int argc, char **argv)
 	};
 	struct mrb_ring ring;
 	struct mrb_stats st;
+	struct unread unread = {0, 0, 0};
 	int json = 0;
+	int64_t walked;
 	int opt, rc;
 
 	if (cli_wants_help(argc, argv)) {
@@ -131,7 +206,7 @@ int cmd_stat(int argc, char **argv)
 	cli_getopt_begin(argv, "mrb stat");
 	while ((opt = getopt_long(argc, argv, "jh", options, NULL)) != -1) {
 		if (opt != 'j')
-			return cli_usage_error("stat", "bad arguments");
+			return cli_getopt_error("stat");
 		json = 1;
 	}
 	if (optind != argc - 1)
@@ -141,12 +216,24 @@ int cmd_stat(int argc, char **argv)
 	if (rc != 0)
 		return cli_fail("stat", argv[optind], rc);
 	rc = mrb_stats(&ring, &st);
+	if (rc == 0) {
+		walked = mrb_inspect(&ring, visit_nothing, NULL, 0);
+		if (walked < 0)
+			unread.corrupt = (int)walked;
+		/* The same snapshot as the read counters. */
+		unread.messages = st.messages_written - st.messages_read;
+		unread.bytes = st.bytes_written - st.bytes_read;
+	}
 	mrb_close(&ring);
 	if (rc != 0)
 		return cli_fail("stat", argv[optind], rc);
 	if (json)
-		print_json(argv[optind], &st);
+		print_json(argv[optind], &st, &unread);
 	else
-		print_text(argv[optind], &st);
+		print_text(argv[optind], &st, &unread);
+	if (unread.corrupt) {
+		fflush(stdout);
+		return cli_fail("stat", argv[optind], unread.corrupt);
+	}
 	return CLI_EXIT_OK;
 }

@@ -52,7 +52,8 @@ int main(int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
-		printf("mrb (mmap_ringbuffer), ring format version %u\n", MRB_FORMAT_VERSION);
+		printf("mrb %s (mmap_ringbuffer, ring format version %u)\n", mrb_version(),
+		       MRB_FORMAT_VERSION);
 		return CLI_EXIT_OK;
 	}
 	for (size_t i = 0; i < SUBCOMMAND_COUNT; i++) {

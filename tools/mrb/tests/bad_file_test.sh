@@ -35,6 +35,23 @@ printf '\377' | dd of="$WORK/future" bs=1 seek=8 conv=notrunc 2>/dev/null
 expect_exit 4 "$MRB" stat "$WORK/future" 2>"$WORK/err"
 grep -qi version "$WORK/err" || fail "future version stderr: $(cat "$WORK/err")"
 
+# A ring whose first record is corrupt (its length runs past the producer
+# position): stat prints what it can, says the unread and written counts are
+# unknown instead of 0, and exits 4 like dump and read.
+"$MRB" create "$WORK/corrupt" --size 4K >/dev/null
+printf 'one\ntwo\n' | "$MRB" write "$WORK/corrupt"
+printf '\377\377' | dd of="$WORK/corrupt" bs=1 seek=4096 conv=notrunc 2>/dev/null
+expect_exit 4 "$MRB" stat "$WORK/corrupt" >"$WORK/out" 2>"$WORK/err"
+assert_eq "mrb stat: $WORK/corrupt: ring buffer data is corrupt (invalid position or record)" "$(cat "$WORK/err")" "stat stderr"
+grep -q '^unread  *unknown: ring buffer data is corrupt' "$WORK/out" || fail "stat unread: $(cat "$WORK/out")"
+grep -q '^written  *unknown (read + unread)$' "$WORK/out" || fail "stat written: $(cat "$WORK/out")"
+expect_exit 4 "$MRB" stat "$WORK/corrupt" --json >"$WORK/corrupt.json" 2>/dev/null
+assert_eq true "$(json_field "$WORK/corrupt.json" corrupt)" "corrupt"
+assert_eq None "$(json_field "$WORK/corrupt.json" messages_written)" "messages_written of a corrupt ring"
+assert_eq 64 "$(json_field "$WORK/corrupt.json" producer_position)" "producer_position of a corrupt ring"
+expect_exit 4 "$MRB" dump "$WORK/corrupt" >/dev/null 2>&1
+expect_exit 4 "$MRB" read "$WORK/corrupt" >/dev/null 2>&1
+
 # A symlink to a good ring is refused (O_NOFOLLOW): exit 3.
 "$MRB" create "$WORK/good" --size 4K >/dev/null
 ln -s "$WORK/good" "$WORK/link"
@@ -56,6 +73,33 @@ expect_exit 2 "$MRB" stat "$WORK/good" extra 2>/dev/null
 expect_exit 2 "$MRB" stat --bogus "$WORK/good" 2>"$WORK/err"
 grep -q "mrb stat --help" "$WORK/err" || fail "usage hint: $(cat "$WORK/err")"
 expect_exit 2 "$MRB" dump "$WORK/good" --limit 0 2>/dev/null
-expect_exit 2 "$MRB" recover "$WORK/good" --stale-ms x 2>/dev/null
+# Each bad value names its option and what is allowed.
+expect_usage() { # expect_usage STDERR_FIRST_LINE COMMAND...
+	first_line=$1
+	shift
+	expect_exit 2 "$@" 2>"$WORK/err"
+	assert_eq "$first_line" "$(head -n 1 "$WORK/err")" "'$*' stderr"
+}
+expect_usage "mrb recover: invalid --stale-ms 'abc': want whole milliseconds, 0 .. 9223372036854" \
+	"$MRB" recover "$WORK/good" --stale-ms abc
+expect_usage "mrb dump: invalid --limit '0': want a whole number of records, at least 1" \
+	"$MRB" dump "$WORK/good" --limit 0
+expect_usage "mrb dump: invalid --preview 'x': want a whole number of bytes (0 for none)" \
+	"$MRB" dump "$WORK/good" --preview x
+expect_usage "mrb read: invalid --count '-3': want a whole number of messages, at least 1" \
+	"$MRB" read "$WORK/good" --count -3
+expect_usage "mrb read: invalid --timeout 'soon': want seconds (e.g. 2 or 0.5) or inf" \
+	"$MRB" read "$WORK/good" --timeout soon
+expect_usage "mrb write: invalid --timeout '-1': want seconds (e.g. 2 or 0.5) or inf" \
+	"$MRB" write "$WORK/good" --timeout -1
+expect_usage "mrb create: invalid --size '12X': want a byte count such as 4096, 64K or 1G" \
+	"$MRB" create "$WORK/new" --size 12X
+# An unknown option or a missing value: getopt names it, then the hint.
+expect_exit 2 "$MRB" dump "$WORK/good" --bogus 2>"$WORK/err"
+printf '%s\n' "mrb dump: unrecognized option '--bogus'" "Try 'mrb dump --help'." >"$WORK/err.expected"
+assert_same_file "$WORK/err.expected" "$WORK/err" "unknown option"
+expect_exit 2 "$MRB" read "$WORK/good" --count 2>"$WORK/err"
+printf '%s\n' "mrb read: option '--count' requires an argument" "Try 'mrb read --help'." >"$WORK/err.expected"
+assert_same_file "$WORK/err.expected" "$WORK/err" "missing value"
 
 echo PASS

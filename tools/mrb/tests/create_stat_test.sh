@@ -7,8 +7,20 @@ set -eu
 
 ring=$WORK/ring
 
-# 3K rounds up to the next power of two.
-"$MRB" create "$ring" --size 3K >"$WORK/create.out"
+# A size that is not a power of two is refused, naming the nearest ones;
+# nothing is created.
+expect_exit 2 "$MRB" create "$ring" --size 3K 2>"$WORK/err"
+printf '%s\n' "mrb create: --size 3K is not a power of two; the nearest sizes are 2K (2048 bytes) and 4K (4096 bytes)" \
+	"Try 'mrb create --help'." >"$WORK/err.expected"
+assert_same_file "$WORK/err.expected" "$WORK/err" "--size 3K"
+expect_exit 2 "$MRB" create "$ring" --size 3G 2>"$WORK/err"
+grep -q '^mrb create: --size 3G is not a power of two; the nearest sizes are 2G (2147483648 bytes) and 4G (4294967296 bytes)$' "$WORK/err" ||
+	fail "--size 3G: $(cat "$WORK/err")"
+expect_exit 2 "$MRB" create "$ring" --size 100 2>"$WORK/err"
+grep -q '^mrb create: --size 100 is below the minimum, 256$' "$WORK/err" || fail "--size 100: $(cat "$WORK/err")"
+[ ! -e "$ring" ] || fail "a refused size created a file"
+
+"$MRB" create "$ring" --size 4K >"$WORK/create.out"
 grep -q "capacity 4096 bytes" "$WORK/create.out" || fail "create output: $(cat "$WORK/create.out")"
 assert_eq 600 "$(stat -c %a "$ring")" "default mode"
 assert_eq $((4096 + 4096)) "$(stat -c %s "$ring")" "file size = header + capacity"
@@ -43,7 +55,11 @@ assert_eq 0 "$(json_field "$WORK/three.json" consumer_pid)" "stat attached as co
 # The text form carries the same numbers.
 "$MRB" stat "$ring" >"$WORK/three.txt"
 grep -q '^used  *112 bytes (2.73%)$' "$WORK/three.txt" || fail "text stat: $(cat "$WORK/three.txt")"
-grep -q '^written  *3 messages, 38 bytes$' "$WORK/three.txt" || fail "text stat written"
+grep -q '^unread  *3 messages, 38 bytes$' "$WORK/three.txt" || fail "text stat unread"
+grep -q '^written  *3 messages, 38 bytes (read + unread)$' "$WORK/three.txt" || fail "text stat written"
+assert_eq 3 "$(json_field "$WORK/three.json" unread_messages)" "unread_messages"
+assert_eq 38 "$(json_field "$WORK/three.json" unread_bytes)" "unread_bytes"
+assert_eq false "$(json_field "$WORK/three.json" corrupt)" "corrupt"
 grep -q '^consumer  *none$' "$WORK/three.txt" || fail "text stat consumer"
 
 # Reading one message moves the consumer position past its 32-byte record.
@@ -78,12 +94,41 @@ assert_eq 256 "$(json_field /dev/stdin capacity <<JSON
 $("$MRB" stat "$WORK/g" --json)
 JSON
 )" "minimum capacity"
-for bad in 0 -1 12X 1.5M K "" 99999999999999999999; do
+for bad in 0 -1 12X 1.5M K "" 99999999999999999999 1000 3K; do
 	expect_exit 2 "$MRB" create "$WORK/bad" --size "$bad"
 done
 expect_exit 2 "$MRB" create "$WORK/bad" --size 2T
 expect_exit 2 "$MRB" create "$WORK/bad"
-expect_exit 2 "$MRB" create "$WORK/bad" --size 1K --mode 0999
+# --mode: permission bits only; 0 would be the default, so it is refused too.
+for bad in 0999 01600 04600 07777 0 rw abc ""; do
+	expect_exit 2 "$MRB" create "$WORK/bad" --size 1K --mode "$bad" 2>"$WORK/err"
+	grep -q "^mrb create: invalid --mode '$bad': want octal permission bits 0001..0777 (default 0600)\$" "$WORK/err" ||
+		fail "--mode $bad: $(cat "$WORK/err")"
+done
 [ ! -e "$WORK/bad" ] || fail "a failed create left a file"
+
+# An existing ring keeps its mode; an explicit --mode that differs is
+# reported (exit 7), the file untouched.
+"$MRB" create "$WORK/m" --size 1K >/dev/null
+expect_exit 7 "$MRB" create "$WORK/m" --size 1K --mode 0777 >"$WORK/out" 2>"$WORK/err"
+assert_eq "mrb create: $WORK/m: an existing ring has mode 0600, not 0777; it was kept as it is (--force replaces it)" \
+	"$(cat "$WORK/err")" "mode mismatch"
+[ ! -s "$WORK/out" ] || fail "mode mismatch printed to stdout"
+assert_eq 600 "$(stat -c %a "$WORK/m")" "mode after a mismatch"
+"$MRB" create "$WORK/m" --size 1K --mode 0600 >/dev/null
+"$MRB" create "$WORK/m" --size 1K --mode 0777 --force >/dev/null
+assert_eq 777 "$(stat -c %a "$WORK/m")" "--force --mode"
+
+# stat --json of a path that is not UTF-8 is still valid JSON (the bad byte
+# becomes U+FFFD); quotes, backslashes and control characters are escaped.
+odd=$(printf '%s/caf\351 "q" \\ \001.ring' "$WORK")
+"$MRB" create "$odd" --size 1K >/dev/null
+"$MRB" stat "$odd" --json >"$WORK/odd.json"
+"$PYTHON" - "$WORK/odd.json" "$WORK" <<'PY' || fail "stat --json of a non-UTF-8 path: $(od -c "$WORK/odd.json" | head -3)"
+import json, sys
+with open(sys.argv[1], "rb") as f:
+    data = json.loads(f.read().decode("utf-8"))
+assert data["path"] == sys.argv[2] + '/caf\ufffd "q" \\ \x01.ring', repr(data["path"])
+PY
 
 echo PASS

@@ -240,7 +240,7 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
 	mode_t mode = opts != NULL && opts->mode != 0 ? opts->mode : 0600;
 	if (path == NULL || size == 0 || size > MRB_MAX_CAPACITY ||
 	    (flags & ~(unsigned)(MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE)) != 0 ||
-	    (flags & MRB_CREATE_REMOVE && flags & MRB_CREATE_EXCLUSIVE) || (mode & ~07777u) != 0)
+	    (flags & MRB_CREATE_REMOVE && flags & MRB_CREATE_EXCLUSIVE) || (mode & ~0777u) != 0)
 		return MRB_EINVAL;
 	uint64_t capacity = round_up_capacity(size);
 

@@ -57,6 +57,22 @@ enum mrb_error {
 /* A message for any code this library returns (never NULL, static storage). */
 const char *mrb_strerror(int code);
 
+/* The release version, one number for the C library, the Go module (tag
+ * bindings/go/vX.Y.Z) and the Python package; this is the one place that
+ * defines it (CHANGELOG.md). MRB_VERSION is "MAJOR.MINOR.PATCH". */
+#define MRB_VERSION_MAJOR   0
+#define MRB_VERSION_MINOR   1
+#define MRB_VERSION_PATCH   0
+#define MRB_VERSION_STR_(x) #x
+#define MRB_VERSION_STR(x)  MRB_VERSION_STR_(x)
+#define MRB_VERSION                                                                                \
+	MRB_VERSION_STR(MRB_VERSION_MAJOR)                                                         \
+	"." MRB_VERSION_STR(MRB_VERSION_MINOR) "." MRB_VERSION_STR(MRB_VERSION_PATCH)
+
+/* The MRB_VERSION of the library linked at run time (a shared library may be
+ * newer than the header a program was compiled with). Static storage. */
+const char *mrb_version(void);
+
 /* Handle storage, owned by the caller (stack, heap or a binding's allocator).
  * Its contents are private. A zero-filled or failed-to-open handle behaves as
  * closed. A handle shared by a producer thread and a consumer thread is
@@ -78,13 +94,17 @@ enum mrb_create_flags {
 
 struct mrb_create_options {
 	unsigned flags; /* enum mrb_create_flags */
-	mode_t mode;    /* permission bits applied exactly (umask ignored); 0 means 0600 */
+	/* Permission bits 0001..0777, applied exactly (umask ignored); 0 means
+	 * the default, 0600. Any other bit (setuid, setgid, sticky, file type)
+	 * gives MRB_EINVAL. An existing ring that is opened keeps its mode. */
+	mode_t mode;
 };
 
 /*
  * Creates a ring of at least `size` data bytes at `path` and opens it.
  * The data capacity is `size` rounded up to a power of two, at least
- * MRB_MIN_CAPACITY; sizes of 0 or above MRB_MAX_CAPACITY give MRB_EINVAL.
+ * MRB_MIN_CAPACITY; sizes of 0 or above MRB_MAX_CAPACITY give MRB_EINVAL,
+ * as do unknown flags, both flags together and a mode above 0777.
  * The file (MRB_HEADER_SIZE + capacity bytes) is built under a temporary name
  * in the same directory and published by link/rename, so no process ever
  * sees a half-initialised ring.
