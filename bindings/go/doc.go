@@ -1,15 +1,81 @@
-// Package ringbuffer is the Go binding of mmap_ringbuffer: a many-producer,
-// single-consumer message ring in a memory-mapped file, shared by
-// goroutines, processes and languages (C, Go, Python) through one C library.
+// Package ringbuffer passes messages between goroutines, processes and
+// programs written in C, Go or Python through a ring buffer in a
+// memory-mapped file: any number of writers, one reader at a time,
+// variable-length messages, lock-free. It is the Go binding of the
+// mmap_ringbuffer C library, which cgo compiles into the package.
 //
-// It is a drop-in replacement for the pure-Go package
+//	rb, err := ringbuffer.NewRingBuffer("/dev/shm/events.ring", 1<<20, false)
+//	if err != nil {
+//		return err
+//	}
+//	defer rb.Close()
+//	rb.WriteMsg([]byte("hello"))        // any goroutine, any process
+//	msg, err := rb.ReadMsgContext(ctx)  // the consumer: waits for a message
+//
+// # Opening a ring
+//
+// NewRingBuffer creates a ring file of a size rounded up to a power of two
+// (at least 256 bytes), or opens an existing ring of that size as it is,
+// with its unread messages; remove replaces whatever is there.
+// CreateRingBuffer adds an exclusive create and the file's mode (default
+// 0600). OpenRingBuffer opens an existing ring. Every file is validated
+// before use. Put ring files on a tmpfs such as /dev/shm: on a disk file
+// system the kernel also writes the shared pages back to disk.
+//
+// # Writing and reading
+//
+// WriteMsg copies a message into the ring, or returns ErrBufferFull at once;
+// ReadMsg returns the next message in a new slice, or ErrBufferEmpty at
+// once. A message is 1 to MaxMessageSize bytes (half the capacity); each
+// takes a 16-byte header and is 16-byte aligned. ReadMsgInto reads into a
+// caller's buffer and allocates nothing. WriteBatch, ReadBatch and
+// ReadBatchInto cross into C once per batch. ReadMsgContext,
+// ReadMsgIntoContext, WriteMsgContext and ReadBatchContext block (on a
+// futex in the shared mapping, so a write in any process wakes a reader)
+// until ctx is done; they wait in C in slices of at most 50 ms and check ctx
+// in between. Stats, GetHeadTail, Capacity and MaxMessageSize inspect the
+// ring.
+//
+// A RingBuffer is safe for concurrent use by many goroutines: writes are
+// concurrent (lock-free claims in the C core), reads on one handle are
+// serialized by a mutex, and Close may run concurrently with other calls
+// (they then return ErrClosed). A ring has one consumer at a time across
+// all processes: another handle's reads get ErrConsumerBusy while it lives,
+// and a dead consumer's role is taken over. A RingBuffer that is dropped
+// without Close is closed by a finalizer; a zero RingBuffer behaves as a
+// closed one.
+//
+// # Errors
+//
+// Failures reported by the C core are *Error values carrying its code (the
+// context variants return ctx.Err() once ctx is done). Calls on an open ring
+// return the sentinels themselves (ErrBufferFull, ErrBufferEmpty, ErrClosed,
+// ErrCorrupt, ...), so == works; NewRingBuffer, CreateRingBuffer and
+// OpenRingBuffer return an *Error with the operation and path that wraps the
+// sentinel, or a syscall.Errno for an operating-system failure: use
+// errors.Is(err, ErrBadFormat), errors.Is(err, fs.ErrNotExist) or
+// errors.Is(err, ErrIO).
+//
+// # Requirements and versions
+//
+// cgo (CGO_ENABLED=1, the default for native builds) and a C11 compiler on
+// Linux; Go 1.21 or newer. Without cgo the build stops with the single error
+// "ringbuffer needs cgo: set CGO_ENABLED=1, have a C compiler". Version
+// returns the release version, one number for the C library, this module
+// and the Python package; the module, in the bindings/go directory of its
+// repository, is tagged bindings/go/vX.Y.Z for it (CHANGELOG.md).
+//
+// # Compatibility with github.com/EBWi11/mmap_ringbuffer
+//
+// This package is a drop-in replacement for the pure-Go package
 // github.com/EBWi11/mmap_ringbuffer: NewRingBuffer, OpenRingBuffer,
-// WriteMsg, ReadMsg, Close and the errors ErrBufferFull, ErrInvalidSize,
-// ErrBufferEmpty and ErrClosed keep their names and meanings (compare with ==
-// or errors.Is), so switching needs only the import path. The file format is
-// not the original's: a file written by one cannot be read by the other.
-//
-// # What changed from the original
+// WriteMsg, ReadMsg, GetHeadTail, Close and the errors ErrBufferFull,
+// ErrInvalidSize, ErrBufferEmpty and ErrClosed keep their names and
+// meanings (compare with == or errors.Is), so switching needs only the
+// import path. GetHeadTail returns the positions as byte counts since the
+// ring was created (their low 32 bits), not offsets into the file. The file
+// format is not the original's: a file written by one cannot be read by the
+// other.
 //
 // The original is not safe across processes: it has no memory ordering on
 // the shared positions and serializes writers with a per-process mutex. It
@@ -18,47 +84,15 @@
 // the ring (seen with a 256-byte ring, and after about 470,000 mixed-size
 // messages in a 64 KiB ring, between goroutines and between processes). It
 // zeroes the file even when remove is false, and its README's
-// producer-consumer example never terminates.
+// producer-consumer example never terminates. Here records never straddle
+// the wrap point and every position read from the file is validated.
 //
-// Here the C core does the work: writers in any number of goroutines and
-// processes claim space lock-free; the single consumer is tracked in the
-// file (a second reading handle gets ErrConsumerBusy, and a dead consumer's
-// role is taken over); records never straddle the wrap point; every
-// position read from the file is validated. NewRingBuffer with remove false
-// opens an existing ring of the same size as it is, with its unread
-// messages. Sizes are rounded up to a power of two (at least 256 bytes); a
-// record takes a 16-byte header and is 16-byte aligned, and MaxMessageSize
-// reports the largest message accepted (half the size, so a
-// 1024-byte message does not fit a 1024-byte ring, as before). Small
-// messages therefore take more room than in the original: a 256-byte ring
-// holds eight 4-byte messages where the original's 4-byte length prefix let
-// it hold about thirty (the header carries the stamp and writer pid that
-// validation and crash recovery need); size tiny rings accordingly. New
-// files get mode 0600 (the original used 0644 minus umask).
-//
-// # Beyond the original
-//
-// ReadMsgInto reads into a caller's buffer and allocates nothing.
-// WriteBatch, ReadBatch and ReadBatchInto cross into C once per batch.
-// ReadMsgContext, ReadMsgIntoContext (allocation-free), WriteMsgContext and
-// ReadBatchContext block (on a futex in
-// the shared mapping, so a write in any process wakes a reader) until ctx is
-// done; they wait in C in slices of at most 50 ms and check ctx in between.
-// Stats, Capacity and MaxMessageSize inspect the ring. A RingBuffer is safe
-// for concurrent use by many goroutines: writes are concurrent, reads on one
-// handle are serialized by a mutex, and Close may run concurrently with
-// other calls (they then return ErrClosed). A RingBuffer that is dropped
-// without Close is closed by a finalizer.
-//
-// Put ring files on a tmpfs such as /dev/shm: on a disk file system the
-// kernel also writes the shared pages back to disk, which costs throughput.
-//
-// Errors other than the four original ones are also exported (ErrBadFormat,
-// ErrVersion, ErrConsumerBusy, ErrCorrupt, ErrExists, ErrTimeout, ...). They
-// are *Error values carrying the core's code; failures of NewRingBuffer and
-// OpenRingBuffer are an *Error with the operation and path wrapping the
-// sentinel, or wrapping a syscall.Errno for an operating-system failure, so
-// errors.Is(err, fs.ErrNotExist) and errors.Is(err, ErrIO) work.
+// Small messages take more room than in the original: a 256-byte ring holds
+// eight 4-byte messages where the original's 4-byte length prefix let it
+// hold about thirty (the header carries the stamp and writer pid that
+// validation and crash recovery need); size tiny rings accordingly. A
+// 1024-byte message does not fit a 1024-byte ring, as before. New files get
+// mode 0600 (the original used 0644 minus umask).
 //
 // # Build design
 //
