@@ -7,16 +7,43 @@
 #       only the public mrb_* symbols exported, via core/mrb.map)
 #   PREFIX/lib/pkgconfig/mmap_ringbuffer.pc
 #   PREFIX/bin/mrb
-# Usage: tools/install.sh [--no-bench] PREFIX
-# Environment: CC (default cc), AR (default ar), CFLAGS (default -O2 -g),
-#   DESTDIR (staging root for packagers: files go to DESTDIR/PREFIX, while
-#   the .pc file names PREFIX; PREFIX must then be absolute).
-# See docs/INSTALL.md.
+#   PREFIX/share/man/man1/mrb.1, PREFIX/share/man/man3/mrb.3
+# See usage below and docs/INSTALL.md.
 set -eu
+
+help_text() {
+	cat <<'HELP'
+Usage: tools/install.sh [--no-bench] PREFIX
+
+Builds mmap_ringbuffer with a plain C compiler (no Bazel) and installs:
+  PREFIX/include/mrb/mrb.h                 the C API
+  PREFIX/lib/libmmap_ringbuffer.a          static library
+  PREFIX/lib/libmmap_ringbuffer.so         shared library (soname .so.1)
+  PREFIX/lib/pkgconfig/mmap_ringbuffer.pc  for pkg-config
+  PREFIX/bin/mrb                           the command-line tool
+  PREFIX/share/man/man1/mrb.1              mrb(1)
+  PREFIX/share/man/man3/mrb.3              mrb(3), the C library
+
+Options:
+  --no-bench   build mrb without the benchmark engine ('mrb bench')
+  -h, --help   show this help
+
+Environment: CC (default cc), AR (default ar), CFLAGS (default -O2 -g),
+DESTDIR (staging root for packagers: files go to DESTDIR/PREFIX, while the
+.pc file names PREFIX; PREFIX must then be absolute).
+
+Then: cc app.c $(pkg-config --cflags --libs mmap_ringbuffer), with
+PKG_CONFIG_PATH=PREFIX/lib/pkgconfig unless PREFIX is /usr or /usr/local.
+Outside the loader's default directories, a program linked against the
+shared library needs LD_LIBRARY_PATH=PREFIX/lib, or -Wl,-rpath,PREFIX/lib
+at link time, or the static library (pkg-config --static, cc -static).
+See docs/INSTALL.md.
+HELP
+}
 
 usage() {
 	echo "Usage: $0 [--no-bench] PREFIX" >&2
-	echo "Builds with \$CC (default cc) and installs into PREFIX." >&2
+	echo "Try '$0 --help'." >&2
 	exit 2
 }
 
@@ -26,7 +53,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-bench) with_bench=no ;;
 	-h | --help)
-		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+		help_text
 		exit 0
 		;;
 	-*) usage ;;
@@ -39,8 +66,21 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$prefix" ] || usage
 
-# The library version: the major number is the soname and matches the
-# symbol version node in core/mrb.map (MRB_1).
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+# The release version (pkg-config's Version) is defined once, in mrb.h.
+version_part() { sed -n "s/^#define MRB_VERSION_$1 *\([0-9][0-9]*\)\$/\1/p" "$root/core/include/mrb/mrb.h"; }
+version=$(version_part MAJOR).$(version_part MINOR).$(version_part PATCH)
+case "$version" in
+*[0-9].*[0-9].*[0-9]) ;;
+*)
+	echo "install.sh: no MRB_VERSION_* in core/include/mrb/mrb.h" >&2
+	exit 1
+	;;
+esac
+# The shared library's file names follow its ABI, not the release (as
+# libtool does): the major number is the soname and matches the symbol
+# version node in core/mrb.map (MRB_1).
 lib_major=1
 lib_version=1.0.0
 
@@ -49,7 +89,6 @@ AR=${AR:-ar}
 CFLAGS=${CFLAGS:--O2 -g}
 warnings="-Wall -Wextra"
 
-root=$(cd "$(dirname "$0")/.." && pwd)
 destdir=${DESTDIR:-}
 if [ -n "$destdir" ]; then
 	case "$prefix" in
@@ -129,7 +168,7 @@ includedir=\${prefix}/include
 
 Name: mmap_ringbuffer
 Description: Many-producer, single-consumer message ring in a memory-mapped file
-Version: $lib_version
+Version: $version
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -lmmap_ringbuffer
 Libs.private: -pthread
@@ -137,7 +176,8 @@ PC
 
 # --- install ------------------------------------------------------------------
 say "installing into $dest"
-install -d "$dest/include/mrb" "$dest/lib/pkgconfig" "$dest/bin"
+install -d "$dest/include/mrb" "$dest/lib/pkgconfig" "$dest/bin" \
+	"$dest/share/man/man1" "$dest/share/man/man3"
 install -m 0644 "$root/core/include/mrb/mrb.h" "$dest/include/mrb/mrb.h"
 install -m 0644 "$build/libmmap_ringbuffer.a" "$dest/lib/"
 install -m 0755 "$build/libmmap_ringbuffer.so.$lib_version" "$dest/lib/"
@@ -146,5 +186,14 @@ ln -sf "libmmap_ringbuffer.so.$lib_version" \
 ln -sf "libmmap_ringbuffer.so.$lib_major" "$dest/lib/libmmap_ringbuffer.so"
 install -m 0644 "$build/mmap_ringbuffer.pc" "$dest/lib/pkgconfig/"
 install -m 0755 "$build/mrb" "$dest/bin/mrb"
-say "done. Build against it with:"
+install -m 0644 "$root/docs/man/mrb.1" "$dest/share/man/man1/mrb.1"
+install -m 0644 "$root/docs/man/mrb.3" "$dest/share/man/man3/mrb.3"
+say "done (version $version). Build against it with:"
 say "  PKG_CONFIG_PATH=$prefix/lib/pkgconfig cc app.c \$(pkg-config --cflags --libs mmap_ringbuffer)"
+case "$prefix" in
+/usr | /usr/local) ;;
+*)
+	say "and run programs linked against the shared library with"
+	say "  LD_LIBRARY_PATH=$prefix/lib (or link with -Wl,-rpath,$prefix/lib)"
+	;;
+esac
