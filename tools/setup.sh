@@ -7,7 +7,10 @@
 #   tools/setup.sh --check    only report what is missing (exit 1 if any)
 #
 # Everything comes from Debian's archive (Bazel is Debian's bazel-bootstrap
-# 4.2); Go comes from the machine (/usr/local/go) or Debian's golang-go.
+# 4.2). Go: bindings/go needs Go >= 1.21 (go.mod). A Go that new already on
+# the machine (/usr/local/go, or go on PATH) is used; otherwise golang-go
+# comes from bookworm-backports (Debian 12's own golang-go is 1.19), whose
+# source this script adds.
 set -euo pipefail
 
 packages=(
@@ -48,16 +51,45 @@ else
 	missing+=(libclang-rt-14-dev)
 fi
 
-go_bin=""
-for candidate in /usr/local/go/bin/go "$(command -v go || true)"; do
-	if [ -n "$candidate" ] && [ -x "$candidate" ]; then
-		go_bin=$candidate
-		break
+# The first Go >= 1.21 among /usr/local/go and PATH, or nothing.
+find_go() {
+	local candidate version minor
+	for candidate in /usr/local/go/bin/go "$(command -v go || true)"; do
+		[ -n "$candidate" ] && [ -x "$candidate" ] || continue
+		version=$("$candidate" env GOVERSION 2>/dev/null || true)
+		case "$version" in
+		go1.*)
+			minor=${version#go1.}
+			minor=${minor%%[!0-9]*}
+			if [ "${minor:-0}" -ge 21 ]; then
+				echo "$candidate"
+				return
+			fi
+			;;
+		esac
+	done
+}
+go_bin=$(find_go)
+go_from_backports=no
+if [ -z "$go_bin" ]; then
+	. /etc/os-release
+	if [ "${VERSION_CODENAME:-}" = bookworm ]; then
+		go_from_backports=yes
+	else
+		missing+=(golang-go)
 	fi
-done
-[ -n "$go_bin" ] || missing+=(golang-go)
+fi
+backports_list=/etc/apt/sources.list.d/mmap-ringbuffer-bookworm-backports.list
+
+# The Debian mirror apt already uses (deb822 or one-line sources).
+debian_mirror() {
+	sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		grep -v -e security -e backports | head -n 1
+	awk '$1 == "deb" && $3 == "bookworm" { print $2 }' /etc/apt/sources.list 2>/dev/null | head -n 1
+}
 
 if [ "${1:-}" = "--check" ]; then
+	[ "$go_from_backports" = no ] || missing+=("golang-go(bookworm-backports)")
 	if [ ${#missing[@]} -eq 0 ]; then
 		echo "setup: nothing missing"
 		exit 0
@@ -66,15 +98,31 @@ if [ "${1:-}" = "--check" ]; then
 	exit 1
 fi
 
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "setup: installing ${missing[*]}"
+if [ ${#missing[@]} -gt 0 ] || [ "$go_from_backports" = yes ]; then
+	echo "setup: installing ${missing[*]}${missing[*]:+ }$([ "$go_from_backports" = no ] || echo "golang-go from bookworm-backports")"
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	if [ "$go_from_backports" = yes ] && [ ! -e "$backports_list" ] &&
+		! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		mirror=$(debian_mirror | head -n 1)
+		if [ -z "$mirror" ]; then
+			echo "setup: error: Go >= 1.21 is needed; add bookworm-backports to apt's" \
+				"sources or install Go at /usr/local/go, then run this again" >&2
+			exit 1
+		fi
+		echo "setup: adding bookworm-backports ($mirror) to apt's sources, for golang-go >= 1.21"
+		echo "deb $mirror bookworm-backports main" | $sudo tee "$backports_list" >/dev/null
+	fi
 	# Refresh the package lists only when an install needs them (stale
 	# lists give 404s); keeps a second run offline and instant.
 	$sudo apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
-		"${missing[@]}"
+	if [ "$go_from_backports" = yes ]; then
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+			-t bookworm-backports golang-go
+	fi
+	[ ${#missing[@]} -eq 0 ] ||
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+			"${missing[@]}"
 	# A clang installed just now brings its runtime's name only now.
 	clang_major=$(clang -dumpversion | cut -d. -f1)
 	if ! dpkg-query -W -f='${Status}' "libclang-rt-${clang_major}-dev" 2>/dev/null |
@@ -87,12 +135,10 @@ else
 	echo "setup: nothing to install"
 fi
 
-go_bin=${go_bin:-$(command -v go)}
-go_version=$("$go_bin" env GOVERSION 2>/dev/null || "$go_bin" version | awk '{print $3}')
-echo "setup: go $go_version at $go_bin; $(bazel --version 2>/dev/null || echo "bazel missing")"
-case "$go_version" in
-go1.1[0-9]* | go1.20*)
-	echo "setup: warning: bindings/go needs Go >= 1.21 (found $go_version);" \
-		"install a newer Go at /usr/local/go" >&2
-	;;
-esac
+go_bin=$(find_go)
+if [ -z "$go_bin" ]; then
+	echo "setup: error: bindings/go needs Go >= 1.21 and none was found or installed;" \
+		"install one at /usr/local/go or on PATH" >&2
+	exit 1
+fi
+echo "setup: go $("$go_bin" env GOVERSION) at $go_bin; $(bazel --version 2>/dev/null || echo "bazel missing")"

@@ -19,3 +19,8 @@ cc -std=c11 -Wall -Wextra -Werror -I"$include" -o "$work/hello" "$work/hello.c" 
 out=$("$work/hello")
 echo "$out"
 [ "$out" = "read 5 bytes: hello" ]
+# It cleans up after itself.
+if [ -e /dev/shm/hello.ring ]; then
+	echo "the example left /dev/shm/hello.ring behind" >&2
+	exit 1
+fi
