@@ -112,10 +112,15 @@ say() { echo "install.sh: $*"; }
 # --- the library: one set of position-independent objects for both forms ----
 say "compiling the core with $CC"
 mkdir -p "$build/core"
-for src in "$root"/core/src/*.c; do
-	# testing.c holds test-only hooks (mrb__test_*) that may rewrite a ring's
-	# positions; an installed library must not carry them.
-	[ "$(basename "$src")" != testing.c ] || continue
+# The sources of core/sources.bzl's MRB_SRCS, as in every build (the test-only
+# hooks of MRB_TEST_SRCS are never installed).
+core_srcs=$(sed -n '/^MRB_SRCS = \[/,/^\]/s/^ *"\([^"]*\)",.*/\1/p' "$root/core/sources.bzl")
+[ -n "$core_srcs" ] || {
+	echo "install.sh: no MRB_SRCS in $root/core/sources.bzl" >&2
+	exit 1
+}
+for rel in $core_srcs; do
+	src=$root/core/$rel
 	obj="$build/core/$(basename "$src" .c).o"
 	# shellcheck disable=SC2086 # CFLAGS is a list of flags
 	$CC -std=c11 -D_GNU_SOURCE $warnings $CFLAGS -fPIC \

@@ -28,6 +28,7 @@ packages=(
 	python3-pip
 	python3-setuptools
 	python3-wheel
+	python3-build       # python -m build: the Python sdist and wheel (pip install test)
 	python3-matplotlib  # tools/bench/plot.py (benchmark report figures)
 	git
 	ca-certificates

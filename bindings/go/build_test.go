@@ -1,14 +1,15 @@
 package ringbuffer
 
-// Tests of how the package builds: the core copies, the module zip, the Go
-// version go.mod claims.
+// Tests of how the package builds: the generated core, the module zip, the
+// Go version go.mod claims.
 
 import (
+	"archive/zip"
 	"bufio"
+	"debug/elf"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -22,15 +23,17 @@ import (
 
 const modulePath = "github.com/mmap-ringbuffer/mmap_ringbuffer/bindings/go"
 
-// The checked-in copies of the core must equal what sync_core.sh makes from
-// ../../core (skipped outside the repository, e.g. in a module download).
-func TestCoreCopiesInSync(t *testing.T) {
-	if _, err := os.Stat("../../core/include/mrb/mrb.h"); err != nil {
+// The checked-in mrb.h and core_amalgamation.c must equal what gen_core.go
+// makes from ../../core (skipped outside the repository, e.g. in a module
+// download).
+func TestCoreGenerated(t *testing.T) {
+	if _, err := os.Stat("../../core/sources.bzl"); err != nil {
 		t.Skip("no ../../core here:", err)
 	}
-	out, err := exec.Command("sh", "sync_core.sh", "--check").CombinedOutput()
-	if err != nil {
-		t.Fatalf("sync_core.sh --check: %v\n%s", err, out)
+	cmd := exec.Command(goCommand(t), "run", "gen_core.go", "-check")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go run gen_core.go -check: %v\n%s", err, out)
 	}
 }
 
@@ -46,45 +49,76 @@ func goCommand(t *testing.T) string {
 	return p
 }
 
-// copyAsModuleZip copies the module in dir to dst the way a module zip
-// carries it: regular files only (symlinks are dropped), no nested modules,
-// nothing from outside dir.
-func copyAsModuleZip(t *testing.T, dir, dst string) {
+// writeModuleProxy publishes the module in dir as version in a GOPROXY
+// directory (file:// protocol: @v/list, .info, .mod, .zip) and returns the
+// proxy's root. The zip follows the go command's rules: every regular file
+// under dir, at modulePath@version/, except nested modules, vendor and VCS
+// directories; symlinks are dropped. The go command checks the zip again
+// when it extracts it.
+func writeModuleProxy(t *testing.T, dir, version string) string {
 	t.Helper()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	proxy := t.TempDir()
+	at := filepath.Join(proxy, filepath.FromSlash(modulePath), "@v")
+	if err := os.MkdirAll(at, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	zf, err := os.Create(filepath.Join(at, version+".zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(zf)
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, path)
 		if d.IsDir() {
-			if rel != "." {
-				if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-					return filepath.SkipDir
-				}
+			switch d.Name() {
+			case "vendor", ".git", ".hg", ".svn", ".bzr":
+				return filepath.SkipDir
 			}
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil && rel != "." {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		src, err := os.Open(path)
+		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		defer src.Close()
-		out, err := os.Create(filepath.Join(dst, rel))
+		w, err := zw.Create(modulePath + "@" + version + "/" + filepath.ToSlash(rel))
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(out, src); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
+		_, err = w.Write(data)
+		return err
 	})
+	if err == nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = zf.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	goMod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"list":            version + "\n",
+		version + ".info": `{"Version":"` + version + `","Time":"2026-01-01T00:00:00Z"}`,
+		version + ".mod":  string(goMod),
+	} {
+		if err := os.WriteFile(filepath.Join(at, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return proxy
 }
 
 const consumerProgram = `package main
@@ -113,37 +147,42 @@ func main() {
 }
 `
 
-// A user who fetches the module gets only this directory, as a zip: it must
-// build (cgo compiling the core copies) and work with nothing else.
+// A user who fetches the module gets only this directory, as a zip from a
+// module proxy: the go command must download, verify and extract it, and
+// build (cgo compiling the generated core) and run a program with nothing
+// else, in a directory outside the repository.
 func TestModuleZipBuild(t *testing.T) {
 	goCmd := goCommand(t)
+	const version = "v0.1.0"
+	proxy := writeModuleProxy(t, ".", version)
 	work := t.TempDir()
-	module := filepath.Join(work, "module")
-	copyAsModuleZip(t, ".", module)
-
 	consumer := filepath.Join(work, "consumer")
 	if err := os.Mkdir(consumer, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	goMod := "module example.com/consumer\n\ngo 1.21\n\n" +
-		"require " + modulePath + " v0.0.0-00010101000000-000000000000\n\n" +
-		"replace " + modulePath + " => ../module\n"
+	goMod := "module example.com/consumer\n\ngo 1.21\n\nrequire " + modulePath + " " + version + "\n"
 	for name, content := range map[string]string{"go.mod": goMod, "main.go": consumerProgram} {
 		if err := os.WriteFile(filepath.Join(consumer, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(goCmd, "run", ".", filepath.Join(work, "ring.mrb"))
+	exe := filepath.Join(work, "consumer.exe")
+	cmd := exec.Command(goCmd, "build", "-modcacherw", "-o", exe, ".")
 	cmd.Dir = consumer
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off",
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=file://"+proxy,
+		"GOSUMDB=off", "GOMODCACHE="+filepath.Join(work, "modcache"), "GOWORK=off",
 		"GOTOOLCHAIN=local", "CGO_ENABLED=1")
-	out, err := cmd.CombinedOutput()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build in a consumer module: %v\n%s", err, out)
+	}
+	out, err := exec.Command(exe, filepath.Join(work, "ring.mrb")).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go run in a consumer module: %v\n%s", err, out)
+		t.Fatalf("consumer: %v\n%s", err, out)
 	}
 	if got, want := string(out), "built from the module alone, capacity 4096\n"; got != want {
 		t.Fatalf("consumer printed %q, want %q", got, want)
 	}
+	checkShippedSymbols(t, exe)
 }
 
 // go.mod claims a minimum Go version. The compiler enforces the language
@@ -243,24 +282,23 @@ func claimedGoMinor(t *testing.T) int {
 // line saying so, not with an "undefined" error at every use.
 func TestBuildWithoutCgoSaysWhy(t *testing.T) {
 	goCmd := goCommand(t)
+	const version = "v0.1.0"
+	proxy := writeModuleProxy(t, ".", version)
 	work := t.TempDir()
-	module := filepath.Join(work, "module")
-	copyAsModuleZip(t, ".", module)
 	consumer := filepath.Join(work, "consumer")
 	if err := os.Mkdir(consumer, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	goMod := "module example.com/consumer\n\ngo 1.21\n\n" +
-		"require " + modulePath + " v0.0.0-00010101000000-000000000000\n\n" +
-		"replace " + modulePath + " => ../module\n"
+	goMod := "module example.com/consumer\n\ngo 1.21\n\nrequire " + modulePath + " " + version + "\n"
 	for name, content := range map[string]string{"go.mod": goMod, "main.go": consumerProgram} {
 		if err := os.WriteFile(filepath.Join(consumer, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(goCmd, "build", "-o", os.DevNull, ".")
+	cmd := exec.Command(goCmd, "build", "-modcacherw", "-o", os.DevNull, ".")
 	cmd.Dir = consumer
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off",
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=file://"+proxy,
+		"GOSUMDB=off", "GOMODCACHE="+filepath.Join(work, "modcache"), "GOWORK=off",
 		"GOTOOLCHAIN=local", "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	if err == nil {
@@ -274,5 +312,43 @@ func TestBuildWithoutCgoSaysWhy(t *testing.T) {
 	}
 	if len(errorLines) != 1 || !strings.Contains(errorLines[0], `"ringbuffer needs cgo: set CGO_ENABLED=1, have a C compiler"`) {
 		t.Fatalf("go build with CGO_ENABLED=0 said:\n%s", out)
+	}
+}
+
+// checkShippedSymbols checks the C linked into the Go program exe is the
+// shipped core only: no test hook (mrb__test_*, core/src/testing.c) at all,
+// and no C symbol exported from the dynamic symbol table.
+func checkShippedSymbols(t *testing.T, exe string) {
+	t.Helper()
+	f, err := elf.Open(exe)
+	if err != nil {
+		t.Skip("not an ELF binary:", err)
+	}
+	defer f.Close()
+	symbols, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, s := range symbols {
+		found[s.Name] = true
+		if strings.HasPrefix(s.Name, "mrb__test_") {
+			t.Errorf("test-only symbol %s linked into %s", s.Name, exe)
+		}
+	}
+	// The core is there, or this checks nothing.
+	for _, name := range []string{"mrb_write", "mrb_read_len", "mrb_write_packed"} {
+		if !found[name] {
+			t.Errorf("core symbol %s missing from %s", name, exe)
+		}
+	}
+	dynamic, err := f.DynamicSymbols()
+	if err != nil && err != elf.ErrNoSymbols {
+		t.Fatal(err)
+	}
+	for _, s := range dynamic {
+		if s.Section != elf.SHN_UNDEF && strings.HasPrefix(s.Name, "mrb") {
+			t.Errorf("C symbol %s exported from %s", s.Name, exe)
+		}
 	}
 }

@@ -1,8 +1,12 @@
 package ringbuffer
 
-// The C core is compiled into this package by cgo from the flat copies
-// mrb.h and core_*.c/core_*.h that sync_core.sh generates from ../../core
-// (see "Build design" in doc.go). These flags match core/BUILD.bazel.
+// The C core is compiled into this package by cgo from two generated files:
+// mrb.h (the public header) and core_amalgamation.c (every core source of
+// core/sources.bzl as one translation unit). gen_core.go writes them from
+// ../../core; never edit them by hand (see "Build design" in doc.go).
+// These flags match core/BUILD.bazel.
+
+//go:generate go run gen_core.go
 
 /*
 #cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2

@@ -98,23 +98,22 @@
 //
 // The package needs cgo and a C11 compiler, and nothing else: no prebuilt
 // library, no Bazel. cgo compiles every .c file in the package directory, so
-// the C core is present here as generated copies, flattened: mrb.h (from
-// core/include/mrb/mrb.h) and core_NAME.c / core_NAME.h (from
-// core/src/NAME.*), their #include lines rewritten to the flat names.
-// bindings/go/sync_core.sh produces them; never edit them by hand.
+// the C core is present here as generated files: mrb.h (a copy of
+// core/include/mrb/mrb.h) and core_amalgamation.c (every core source of
+// core/sources.bzl as one translation unit). gen_core.go writes them
+// (`go generate`); never edit them by hand.
 //
-// Why copies: a .c file here that #includes ../../core/src/x.c builds, but
-// Go's build cache hashes only the files in the package directory, so an
-// edit to the included file leaves a stale cached build; symlinks would
-// avoid that but Go module zips drop them, so `go get` would fail. Plain
-// copies in the package directory are hashed by the cache, so an edit to a
-// copy always rebuilds, and they travel in the module zip.
+// Why generated files in the package: a .c file here that #includes
+// ../../core/src/x.c builds, but Go's build cache hashes only the files in
+// the package directory, so an edit to the included file leaves a stale
+// cached build; symlinks would avoid that but Go module zips drop them, so
+// `go get` would fail. Files in the package directory are hashed by the
+// cache and travel in the module zip.
 //
-// Why the copies cannot drift from core/: `sync_core.sh --check` fails when
-// any copy differs from its source, a core file has no copy, or a copy has
-// no source; it runs as a Bazel test (//bindings/go:sync_check_test), and
-// TestCoreCopiesInSync runs it from `go test` whenever ../../core exists.
-// TestModuleZipBuild copies only this directory's regular files elsewhere
-// and builds and runs a consumer module against it, as a module proxy user
-// would.
+// Why they cannot drift from core/: `go run gen_core.go -check` fails when
+// they differ from what core/ gives; it runs as a Bazel test
+// (//bindings/go:generated_check_test), and TestCoreGenerated runs it from
+// `go test` whenever ../../core exists. TestModuleZipBuild publishes this
+// directory as a module zip in a file:// module proxy and builds and runs a
+// consumer module from it, as a module proxy user would.
 package ringbuffer

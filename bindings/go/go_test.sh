@@ -2,7 +2,8 @@
 # Bazel test: `go vet` and `go test -race -short` of the Go binding, with no
 # rules_go. The package and the core are copied (symlinks dereferenced) out
 # of the runfiles tree into a scratch repository layout, so the module-zip
-# test sees regular files and the sync test finds ../../core.
+# test sees regular files and TestCoreGenerated finds ../../core.
+# With --generated-check: only `go run gen_core.go -check`.
 set -eu
 
 go=""
@@ -28,6 +29,9 @@ export GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=1 GOWORK=off
 export PATH="$(dirname "$go"):$PATH"
 
 cd "$scratch/repo/bindings/go"
+if [ "${1:-}" = --generated-check ]; then
+	exec "$go" run gen_core.go -check
+fi
 "$go" version
 echo "== go vet"
 "$go" vet ./...

@@ -225,14 +225,14 @@ func (r *RingBuffer) ReadMsg() ([]byte, error) {
 // r.scratch: it copies out the message, or grows r.scratch and asks for a
 // retry, or converts the error.
 func (r *RingBuffer) takeFromScratch(res int64) (msg []byte, retry bool, err error) {
+	if res > int64(len(r.scratch)) {
+		r.growScratch(int(res))
+		return nil, true, nil
+	}
 	if res >= 0 {
 		msg = make([]byte, res)
 		copy(msg, r.scratch)
 		return msg, false, nil
-	}
-	if needed, ok := tooSmall(res); ok {
-		r.growScratch(needed)
-		return nil, true, nil
 	}
 	return nil, false, codeError(res)
 }
@@ -251,14 +251,6 @@ func (r *RingBuffer) growScratch(needed int) {
 	r.scratch = make([]byte, size)
 }
 
-// tooSmall decodes the size needed from a read helper's result.
-func tooSmall(res int64) (int, bool) {
-	if res < int64(C.GOMRB_TOO_SMALL)/2 {
-		return int(res - int64(C.GOMRB_TOO_SMALL)), true
-	}
-	return 0, false
-}
-
 // ReadMsgInto copies the next message into dst and returns its length. It
 // allocates nothing. If dst is too small it returns the size needed and
 // ErrBufferTooSmall, and the message stays unread. Other errors as ReadMsg.
@@ -267,15 +259,17 @@ func (r *RingBuffer) ReadMsgInto(dst []byte) (int, error) {
 	res := int64(C.gomrb_read(r.handle(), bytePointer(dst), C.size_t(len(dst))))
 	r.readMu.Unlock()
 	runtime.KeepAlive(r)
-	return intoResult(res)
+	return intoResult(res, len(dst))
 }
 
-func intoResult(res int64) (int, error) {
+// intoResult interprets a read helper's result for a read into a buffer of
+// size capacity: the message length, or the size needed, or an error.
+func intoResult(res int64, capacity int) (int, error) {
+	if res > int64(capacity) {
+		return int(res), ErrBufferTooSmall
+	}
 	if res >= 0 {
 		return int(res), nil
-	}
-	if needed, ok := tooSmall(res); ok {
-		return needed, ErrBufferTooSmall
 	}
 	return 0, codeError(res)
 }

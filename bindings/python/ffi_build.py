@@ -5,21 +5,27 @@ real ``mrb/mrb.h``, so any drift between them fails the build instead of
 corrupting memory at run time, and calls skip libffi (see bench/bench_abi_api.py
 for the figures behind this choice).
 
-Used three ways:
-  * ``setup.py`` (``cffi_modules``) compiles the extension from the copies of
-    the core sources in ``csrc/`` (kept identical to core/ by sync_core.sh);
+The extension is the cffi module, the C glue in ``mrb_py.c`` and the core
+sources that ``core/sources.bzl`` lists (MRB_SRCS), compiled from the core
+itself: ``../../core`` in the repository, or ``csrc/``, where
+``build_backend.py`` copies the core when it makes an sdist. It exports one
+symbol, ``PyInit__mrb_cffi`` (``mrb_cffi.map``). Used three ways:
+  * ``build_backend.py`` (the PEP 517 backend pip and ``python -m build`` use)
+    calls ``build_extension``;
   * Bazel runs ``ffi_build.py --emit-c OUT.c`` (the interpreter's Python.h by
-    absolute path) and compiles OUT.c together with //core:mrb into
-    ``mmap_ringbuffer/_mrb_cffi.so`` with its own toolchain;
-  * ``ffi_build.py --inplace`` compiles next to the sources for development.
+    absolute path) and compiles OUT.c with ``mrb_py.c`` and //core:mrb;
+  * ``ffi_build.py --inplace`` builds next to the sources for development.
+
+``ffi_build.py --stub`` writes class _Lib of ``mmap_ringbuffer/_mrb_cffi.pyi``
+from CDEF (``--inplace`` does too); ``--check-stub`` is a Bazel test.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import re
-import shutil
+import shlex
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -27,10 +33,10 @@ import tempfile
 import cffi
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CSRC = os.path.join(HERE, "csrc")
 
-# The subset of mrb/mrb.h the binding uses, in cffi's cdef dialect. Enum values
-# and macros are "..." so the compiler supplies them from the real header.
+# The subset of mrb/mrb.h (and mrb_py.h) the binding uses, in cffi's cdef
+# dialect. Enum values and macros are "..." so the compiler supplies them from
+# the real header.
 CDEF = """
 #define MRB_FORMAT_VERSION ...
 #define MRB_HEADER_SIZE ...
@@ -127,8 +133,7 @@ uint64_t mrb_max_message_size(struct mrb_ring *ring);
 int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns);
 int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns);
 
-/* Binding glue (below): batches cross as one joined buffer plus offsets,
- * so Python handles no per-message C objects. */
+/* mrb_py.h: the binding's C glue. */
 int64_t mrb_py_write_joined(struct mrb_ring *ring, const char *joined,
                             const size_t *lengths, size_t count);
 int64_t mrb_py_read_many(struct mrb_ring *ring, void *buf, size_t buf_size,
@@ -145,153 +150,166 @@ int64_t mrb_py_read_to(struct mrb_py_reader *reader, char *buf, size_t size);
 int mrb_py_write(struct mrb_ring *ring, const char *data, size_t len);
 """
 
-# Glue kept in C because a Python loop per message would dominate a batch.
-GLUE = r"""
-#include "mrb/mrb.h"
-
-enum { MRB_PY_IOV_CHUNK = 256 };
-
-/* Writes `count` messages laid end to end in `joined`, stopping at the first
- * that does not fit: same result convention as mrb_write_batch. */
-static int64_t mrb_py_write_joined(struct mrb_ring *ring, const char *joined,
-                                   const size_t *lengths, size_t count)
-{
-    struct mrb_iovec iov[MRB_PY_IOV_CHUNK];
-    size_t done = 0;
-    while (done < count) {
-        size_t n = count - done < MRB_PY_IOV_CHUNK ? count - done
-                                                   : MRB_PY_IOV_CHUNK;
-        for (size_t i = 0; i < n; i++) {
-            iov[i].data = joined;
-            iov[i].len = lengths[done + i];
-            joined += lengths[done + i];
-        }
-        int64_t rc = mrb_write_batch(ring, iov, n);
-        if (rc < 0)
-            return done > 0 ? (int64_t)done : rc;
-        done += (size_t)rc;
-        if ((size_t)rc < n)
-            break;
-    }
-    return (int64_t)done;
-}
-
-/* mrb_read_many, with the lengths turned into end offsets in `buf` (the
- * Python side slices there). Errors, and ends[0] on MRB_EBUFFER_TOO_SMALL,
- * as mrb_read_many. */
-static int64_t mrb_py_read_many(struct mrb_ring *ring, void *buf, size_t buf_size,
-                                size_t *ends, size_t max_count)
-{
-    int64_t rc = mrb_read_many(ring, buf, buf_size, ends, max_count);
-    for (int64_t i = 1; i < rc; i++)
-        ends[i] += ends[i - 1];
-    return rc;
-}
-
-/* A thread's read destination (ring, buffer, its size, the last length),
- * passed as one pointer: each argument cffi converts costs tens of
- * nanoseconds, as much as the core's read of a small message. */
-struct mrb_py_reader {
-    struct mrb_ring *ring;
-    char *buf;
-    size_t size;
-    size_t len;
-};
-
-/* The reads of read(), read_into() and their waits: the message goes to
- * `buf` (the reader's own buffer, or the caller's); the result is its
- * length or a negative core code, and reader->len is the length (the size
- * needed with MRB_EBUFFER_TOO_SMALL), so that Python need not read a
- * length back out of a separate C cell. */
-static int64_t mrb_py_read_into_buffer(struct mrb_py_reader *reader, char *buf, size_t size,
-                                       int wait, int64_t timeout_ns)
-{
-    size_t len = 0;
-    int rc = wait ? mrb_read_wait(reader->ring, buf, size, &len, timeout_ns)
-                  : mrb_read(reader->ring, buf, size, &len);
-    reader->len = len;
-    return rc == 0 ? (int64_t)len : rc;
-}
-
-static int64_t mrb_py_read(struct mrb_py_reader *reader)
-{
-    return mrb_py_read_into_buffer(reader, reader->buf, reader->size, 0, 0);
-}
-
-static int64_t mrb_py_read_wait(struct mrb_py_reader *reader, int64_t timeout_ns)
-{
-    return mrb_py_read_into_buffer(reader, reader->buf, reader->size, 1, timeout_ns);
-}
-
-static int64_t mrb_py_read_to(struct mrb_py_reader *reader, char *buf, size_t size)
-{
-    return mrb_py_read_into_buffer(reader, buf, size, 0, 0);
-}
-
-/* mrb_write taking `const char *`: cffi passes a bytes object to it as the
- * object's own storage, with no type dispatch. */
-static int mrb_py_write(struct mrb_ring *ring, const char *data, size_t len)
-{
-    return mrb_write(ring, data, len);
-}
-"""
-
 MODULE_NAME = "mmap_ringbuffer._mrb_cffi"
+# The file name of the built module: the stable ABI (cffi's generated code
+# defines Py_LIMITED_API), so one build serves every Python 3 version.
+MODULE_FILE = "_mrb_cffi.abi3.so"
 
 
-def core_sources(absolute: bool = False) -> list[str]:
-    """The copied core C files; relative to this directory by default, as
-    setuptools wants."""
-    found = sorted(glob.glob(os.path.join(CSRC, "src", "*.c")))
-    return found if absolute else [os.path.relpath(p, HERE) for p in found]
+def core_dir() -> str:
+    """The core sources: ``csrc/`` in an unpacked sdist, else the
+    repository's ``core/``."""
+    copied = os.path.join(HERE, "csrc")
+    if os.path.isfile(os.path.join(copied, "sources.bzl")):
+        return copied
+    core = os.path.normpath(os.path.join(HERE, "..", "..", "core"))
+    if not os.path.isfile(os.path.join(core, "sources.bzl")):
+        raise FileNotFoundError(
+            f"no core sources: neither {copied} (an sdist's copy) nor {core}"
+        )
+    return core
 
 
-def make_ffibuilder(
-    sources: list[str] | None = None, absolute: bool = False
-) -> cffi.FFI:
-    """Returns the FFI builder; ``sources`` defaults to the csrc/ copies."""
-    include_dirs = [os.path.join(CSRC, "include"), os.path.join(CSRC, "src")]
-    if not absolute:
-        include_dirs = [os.path.relpath(d, HERE) for d in include_dirs]
+def source_list(core: str, name: str = "MRB_SRCS") -> list[str]:
+    """The paths (relative to ``core``) in one list of ``core/sources.bzl``."""
+    with open(os.path.join(core, "sources.bzl")) as f:
+        text = f.read()
+    match = re.search(rf"^{name} = \[\n(.*?)^\]", text, re.M | re.S)
+    if match is None:
+        raise ValueError(f"{core}/sources.bzl has no list {name}")
+    return re.findall(r'^\s*"([^"]+)",', match.group(1), re.M)
+
+
+def make_ffibuilder() -> cffi.FFI:
+    """The FFI builder: the cdef above and a module source that includes the
+    glue's header (the glue and the core are compiled as their own files)."""
     builder = cffi.FFI()
     builder.cdef(CDEF)
-    builder.set_source(
-        MODULE_NAME,
-        GLUE,
-        sources=core_sources(absolute) if sources is None else sources,
-        include_dirs=include_dirs,
-        define_macros=[("_GNU_SOURCE", None)],
-        extra_compile_args=["-O2"],
-    )
+    builder.set_source(MODULE_NAME, '#include "mrb_py.h"')
     return builder
 
 
-ffibuilder = make_ffibuilder()
+def emit_c(path: str) -> None:
+    """Writes the C source of the cffi module, with this interpreter's
+    headers named by absolute path (a build system compiling it then needs
+    no include flag naming a Python version)."""
+    make_ffibuilder().emit_c_code(path)
+    with open(path) as f:
+        code = f.read()
+    include = sysconfig.get_paths()["include"]
+    for header in ("pyconfig.h", "Python.h"):
+        absolute = '"' + os.path.join(include, header) + '"'
+        code = re.sub(rf"(#\s*include\s*)<{re.escape(header)}>", rf"\1{absolute}", code)
+    with open(path, "w") as f:
+        f.write(code)
+
+
+def build_extension(out_path: str) -> None:
+    """Compiles the extension module to ``out_path`` with this interpreter's
+    C compiler (``CC``, ``CFLAGS`` from the environment are honoured)."""
+    core = core_dir()
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    cflags = shlex.split(os.environ.get("CFLAGS", "-O2 -g"))
+    common = ["-std=c11", "-D_GNU_SOURCE", "-fPIC", "-Wall", "-Wextra", *cflags]
+    includes = ["-I" + os.path.join(core, "include"), "-I" + HERE]
+    with tempfile.TemporaryDirectory() as tmp:
+        module_c = os.path.join(tmp, "_mrb_cffi.c")
+        emit_c(module_c)
+        units = [
+            (module_c, ["-Wno-unused-parameter", "-Wno-missing-field-initializers"]),
+            (os.path.join(HERE, "mrb_py.c"), []),
+        ] + [(os.path.join(core, src), []) for src in source_list(core)]
+        objects = []
+        for i, (source, extra) in enumerate(units):
+            obj = os.path.join(tmp, f"{i}.o")
+            _run([*cc, *common, *extra, *includes, "-c", source, "-o", obj])
+            objects.append(obj)
+        version_script = os.path.join(HERE, "mrb_cffi.map")
+        _run(
+            [*cc, "-shared", *cflags, "-o", out_path, *objects, "-pthread"]
+            + ["-Wl,--version-script=" + version_script]
+        )
+
+
+def _run(cmd: list[str]) -> None:
+    print(" ".join(shlex.quote(c) for c in cmd), file=sys.stderr)
+    subprocess.run(cmd, check=True)
+
+
+# The type stub of the extension: its class _Lib is generated from CDEF.
+STUB = os.path.join(HERE, "mmap_ringbuffer", "_mrb_cffi.pyi")
+_STUB_BEGIN = "class _Lib:\n"
+_STUB_END = "\nffi: _FFI\n"
+
+
+def lib_stub() -> str:
+    """The body of ``class _Lib`` in _mrb_cffi.pyi: every constant (macro,
+    enum member) and function of CDEF, C data typed as Any, integers as int,
+    laid out as black lays out a stub."""
+    text = re.sub(r"/\*.*?\*/", "", CDEF, flags=re.S)
+    lines = [f"    {name}: int" for name in re.findall(r"#define (\w+) \.\.\.", text)]
+    for body in re.findall(r"\benum \w+ \{(.*?)\};", text, re.S):
+        members = [m.strip() for m in body.split(",")]
+        lines += [f"    {m}: int" for m in members if m and m != "..."]
+    # What remains at top level besides functions: structs, enums, typedefs.
+    text = re.sub(r"\b(struct|enum) \w+ \{.*?\};", "", text, flags=re.S)
+    text = re.sub(r"#define .*|typedef .*?;", "", text)
+    for result, name, params in re.findall(r"([\w\s*]+?)\s*\b(\w+)\(([^()]*)\);", text):
+        args = ["self"]
+        for param in params.split(","):
+            param = " ".join(param.split())
+            arg = re.search(r"(\w+)$", param).group(1)
+            args.append(f"{arg}: {'Any' if '*' in param else 'int'}")
+        returns = "Any" if "*" in result else "int"
+        lines.append(_stub_def(name, args, returns))
+    return "\n".join(lines) + "\n"
+
+
+def _stub_def(name: str, args: list[str], returns: str) -> str:
+    one_line = f"    def {name}({', '.join(args)}) -> {returns}: ..."
+    if len(one_line) <= 88:
+        return one_line
+    inner = "        " + ", ".join(args)
+    if len(inner) <= 88:
+        return f"    def {name}(\n{inner}\n    ) -> {returns}: ..."
+    each = "".join(f"        {a},\n" for a in args)
+    return f"    def {name}(\n{each}    ) -> {returns}: ..."
+
+
+def update_stub(check: bool) -> int:
+    """Rewrites class _Lib in the stub, or (check) reports a difference."""
+    with open(STUB) as f:
+        stub = f.read()
+    start = stub.index(_STUB_BEGIN) + len(_STUB_BEGIN)
+    end = stub.index(_STUB_END, start)
+    new = stub[:start] + lib_stub() + stub[end:]
+    if new == stub:
+        return 0
+    if check:
+        print(
+            f"{STUB}: class _Lib differs from ffi_build.py's CDEF; run"
+            " ffi_build.py --stub",
+            file=sys.stderr,
+        )
+        return 1
+    with open(STUB, "w") as f:
+        f.write(new)
+    return 0
 
 
 def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[1] == "--emit-c":
-        make_ffibuilder(sources=[]).emit_c_code(argv[2])
-        # Name this interpreter's headers by their absolute paths, so a build
-        # system compiling the file needs no include flag naming a version.
-        with open(argv[2]) as f:
-            code = f.read()
-        include = sysconfig.get_paths()["include"]
-        for header in ("pyconfig.h", "Python.h"):
-            absolute = '"' + os.path.join(include, header) + '"'
-            code = re.sub(
-                rf"(#\s*include\s*)<{re.escape(header)}>", rf"\1{absolute}", code
-            )
-        with open(argv[2], "w") as f:
-            f.write(code)
+        emit_c(argv[2])
         return 0
     if len(argv) == 2 and argv[1] == "--inplace":
-        with tempfile.TemporaryDirectory() as build_dir:
-            builder = make_ffibuilder(absolute=True)
-            built = builder.compile(tmpdir=build_dir)
-            shutil.copy(built, os.path.join(HERE, "mmap_ringbuffer"))
-        return 0
-    print(f"usage: {argv[0]} --emit-c OUT.c | --inplace", file=sys.stderr)
+        build_extension(os.path.join(HERE, "mmap_ringbuffer", MODULE_FILE))
+        return update_stub(check=False)
+    if len(argv) == 2 and argv[1] in ("--stub", "--check-stub"):
+        return update_stub(check=argv[1] == "--check-stub")
+    print(
+        f"usage: {argv[0]} --emit-c OUT.c | --inplace | --stub | --check-stub",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -76,8 +76,11 @@ if [ -z "$producer" ]; then
 	mkdir -p "$build"
 	if [ ! -x "$producer" ] || [ -n "$(find "$here/producer.c" "$root/core" -newer "$producer" -type f)" ]; then
 		echo "building the C producer (core from core/src) ..."
-		${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -I"$root/core/include" -I"$root/core/src" \
-			-o "$producer" "$here/producer.c" "$root"/core/src/*.c -lpthread
+		core_srcs=$(sed -n '/^MRB_SRCS = \[/,/^\]/s|^ *"\([^"]*\)",.*|'"$root"'/core/\1|p' \
+			"$root/core/sources.bzl")
+		# shellcheck disable=SC2086 # a list of paths without spaces
+		${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -I"$root/core/include" \
+			-o "$producer" "$here/producer.c" $core_srcs -lpthread
 	fi
 fi
 if [ -z "$stage" ]; then
@@ -94,7 +97,7 @@ fi
 if [ -z "${PIPELINE_PRODUCER:-}" ]; then
 	extension=$(ls "$root"/bindings/python/mmap_ringbuffer/_mrb_cffi*.so 2>/dev/null | head -n 1)
 	if [ -z "$extension" ] || [ -n "$(find "$root/bindings/python/ffi_build.py" \
-		"$root/bindings/python/csrc" -newer "$extension" -type f)" ]; then
+		"$root/bindings/python/mrb_py.c" "$root/core" -newer "$extension" -type f)" ]; then
 		echo "building the Python binding in place (bindings/python) ..."
 		(cd "$root/bindings/python" && "$PYTHON" ffi_build.py --inplace >/dev/null)
 	fi

@@ -5,8 +5,8 @@ the per-call overhead that decided the binding's design.
 
     /usr/bin/python3 bench/bench_abi_api.py [--lib libmmap_ringbuffer.so]
 
-Without --lib the shared library is compiled from csrc/ with the same flags
-as the extension (cc -O2 -shared -fPIC). Both modes call the same C code on
+Without --lib the shared library is compiled from the core sources the
+extension uses (ffi_build.py: core/sources.bzl) with cc -O2 -shared -fPIC. Both modes call the same C code on
 rings of the same size; the runs are interleaved and the best of --repeat is
 reported, with the ratio ABI/API (above 1: ABI mode is slower).
 """
@@ -14,7 +14,6 @@ reported, with the ratio ABI/API (above 1: ABI mode is slower).
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import subprocess
 import sys
@@ -45,7 +44,11 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len);
 
 
 def build_shared_library(out_dir: str) -> str:
-    sources = sorted(glob.glob(os.path.join(PACKAGE_ROOT, "csrc", "src", "*.c")))
+    sys.path.insert(0, PACKAGE_ROOT)
+    import ffi_build
+
+    core = ffi_build.core_dir()
+    sources = [os.path.join(core, src) for src in ffi_build.source_list(core)]
     target = os.path.join(out_dir, "libmmap_ringbuffer.so")
     cc = os.environ.get("CC", "cc")
     subprocess.run(
@@ -56,8 +59,7 @@ def build_shared_library(out_dir: str) -> str:
             "-fPIC",
             "-D_GNU_SOURCE",
             "-pthread",
-            "-I" + os.path.join(PACKAGE_ROOT, "csrc", "include"),
-            "-I" + os.path.join(PACKAGE_ROOT, "csrc", "src"),
+            "-I" + os.path.join(core, "include"),
             "-o",
             target,
             *sources,
@@ -144,7 +146,7 @@ def main() -> int:
 
         print(
             f"best of {args.repeat} x {args.number} calls; library: "
-            f"{'given' if args.lib else 'built from csrc/'}"
+            f"{'given' if args.lib else 'built from the core'}"
         )
         print()
         print(f"| {'operation':<30} | {'ABI ns':>7} | {'API ns':>7} | {'ABI/API':>7} |")

@@ -351,6 +351,37 @@ typedef int (*mrb_record_visitor)(void *ctx, const struct mrb_record_info *rec);
  */
 int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, size_t max_records);
 
+/*
+ * Calls shaped for bindings (core/src/ffi.c): no out-parameters and no arrays
+ * of structs, so that one crossing from Go or Python into C carries a whole
+ * call with plain arguments and one plain result.
+ */
+
+/*
+ * Writes count messages stored back to back at data, message i being lens[i]
+ * bytes, with mrb_write_batch; stops at the first that does not fit. Returns
+ * how many were written (0 < n <= count; 0 when count is 0), or, when the
+ * first message is not written, its error (MRB_EFULL, MRB_EMSGSIZE,
+ * MRB_ECLOSED, ...). Any handle, any thread; never blocks.
+ */
+int64_t mrb_write_packed(struct mrb_ring *ring, const void *data, const size_t *lens, size_t count);
+
+/*
+ * Copies the next message into buf and returns its length (>= 1). If the
+ * message is longer than buf_size, nothing is copied or consumed and the
+ * result is still its length: call again with a buffer that large. Otherwise
+ * a negative code as mrb_read (MRB_EEMPTY, MRB_ECLOSED, MRB_ECONSUMER_BUSY,
+ * MRB_ECORRUPT). Consumer; never blocks.
+ */
+int64_t mrb_read_len(struct mrb_ring *ring, void *buf, size_t buf_size);
+
+/*
+ * mrb_read_len, waiting up to timeout_ns (< 0: forever) for a message as
+ * mrb_read_wait does: MRB_ETIMEDOUT, MRB_EINTR, or as mrb_read_len. Consumer;
+ * blocks.
+ */
+int64_t mrb_read_len_wait(struct mrb_ring *ring, void *buf, size_t buf_size, int64_t timeout_ns);
+
 #ifdef __cplusplus
 }
 #endif

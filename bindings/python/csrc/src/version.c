@@ -1,7 +1,0 @@
-/* SPDX-License-Identifier: MIT */
-#include "mrb/mrb.h"
-
-const char *mrb_version(void)
-{
-	return MRB_VERSION;
-}
