@@ -87,6 +87,18 @@ done | paste -sd.)
 	fail "pkg-config version $(pkg-config --modversion mmap_ringbuffer), mrb.h $want_version"
 "$prefix/bin/mrb" --version | grep -q "^mrb $want_version " || fail "bin/mrb --version"
 
+# --no-bench: mrb without the benchmark engine says so, exit 10.
+sh "$install_sh" --no-bench "$work/prefix-nobench" >"$work/install-nobench.log" 2>&1 || {
+	cat "$work/install-nobench.log" >&2
+	fail "install.sh --no-bench failed"
+}
+set +e
+"$work/prefix-nobench/bin/mrb" bench >bench.out 2>bench.err
+rc=$?
+set -e
+[ "$rc" -eq 10 ] || fail "mrb bench without the engine exited $rc"
+grep -q "without the benchmark engine" bench.err || fail "mrb bench stderr: $(cat bench.err)"
+
 # The man pages are found through the prefix.
 [ "$(MANPATH="$prefix/share/man" man -w 1 mrb)" = "$prefix/share/man/man1/mrb.1" ] || fail "man -w 1 mrb"
 [ "$(MANPATH="$prefix/share/man" man -w 3 mrb)" = "$prefix/share/man/man3/mrb.3" ] || fail "man -w 3 mrb"

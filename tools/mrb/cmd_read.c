@@ -146,11 +146,18 @@ static int wait_taken(enum out_kind kind)
 			sched_yield();
 		} else {
 			pause.tv_nsec = sleep_ns;
-			if (sleep_ns < 1000000)
-				sleep_ns *= 2;
+			sleep_ns = sleep_ns < 500000 ? sleep_ns * 2 : 1000000;
 		}
-		if (ppoll(&pfd, 1, &pause, NULL) > 0 && (pfd.revents & (POLLERR | POLLHUP)))
+		if (ppoll(&pfd, 1, &pause, NULL) > 0 && (pfd.revents & (POLLERR | POLLHUP))) {
+			/* The reader is gone. A pipe keeps what it did not take, so
+			 * it may have taken everything just before leaving; a socket
+			 * drops its unread bytes, so the message counts as lost and
+			 * stays in the ring (at worst it is delivered twice). */
+			if (kind == OUT_PIPE && ioctl(STDOUT_FILENO, FIONREAD, &pending) == 0 &&
+			    pending == 0)
+				return 0;
 			return -EPIPE;
+		}
 	}
 }
 

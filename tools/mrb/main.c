@@ -27,6 +27,7 @@ static void print_help(FILE *out)
 {
 	fprintf(out, "Usage: mrb COMMAND [OPTIONS] [PATH]\n"
 	             "       mrb COMMAND --help\n"
+	             "       mrb --version\n"
 	             "\n"
 	             "Inspect and drive mmap_ringbuffer ring files.\n"
 	             "\n"
