@@ -18,9 +18,9 @@ type Stats struct {
 	ProducerPosition uint64
 	ConsumerPosition uint64
 	UsedBytes        uint64 // ProducerPosition - ConsumerPosition
-	MessagesWritten  uint64
-	BytesWritten     uint64 // payload bytes
-	MessagesRead     uint64
+	MessagesWritten  uint64 // derived, not counted: MessagesRead + the unread messages
+	BytesWritten     uint64 // payload bytes; derived like MessagesWritten
+	MessagesRead     uint64 // counted by the consumer
 	BytesRead        uint64
 	FullCount        uint64 // writes refused as full
 	RecoveredRecords uint64 // records of crashed writers skipped
