@@ -29,13 +29,13 @@ class Ffi : public RingTest
 TEST_F(Ffi, WritePackedWritesEachMessageWithItsBytes)
 {
 	ASSERT_EQ(0, Create(1 << 16));
-	// 150 messages: more than one internal mrb_write_batch chunk (64).
+	// 600 messages: more than two internal mrb_write_batch chunks (256).
 	std::vector<size_t> lens;
-	for (size_t i = 0; i < 150; i++)
+	for (size_t i = 0; i < 600; i++)
 		lens.push_back(1 + (i * 7) % 40);
 	std::vector<uint8_t> packed;
 	Pack(1, lens, &packed);
-	EXPECT_EQ(150, mrb_write_packed(&ring_, packed.data(), lens.data(), lens.size()));
+	EXPECT_EQ(600, mrb_write_packed(&ring_, packed.data(), lens.data(), lens.size()));
 	for (size_t i = 0; i < lens.size(); i++) {
 		int rc;
 		std::vector<uint8_t> got = ReadOne(&ring_, &rc);
@@ -66,18 +66,26 @@ TEST_F(Ffi, WritePackedStopsAtTheFirstMessageThatDoesNotFit)
 
 TEST_F(Ffi, WritePackedStopsAcrossChunksAndKeepsOffsets)
 {
-	// 4096 bytes hold 128 messages of 16 bytes (32 bytes each with header):
-	// the third chunk of 64 stops part way.
-	ASSERT_EQ(0, Create(4096));
-	std::vector<size_t> lens(200, 16);
+	// Message 300, in the second internal chunk of 256, is empty (invalid):
+	// the call writes the 300 before it and stops there.
+	ASSERT_EQ(0, Create(1 << 16));
+	std::vector<size_t> lens(600, 16);
+	lens[300] = 0;
 	std::vector<uint8_t> packed;
 	Pack(3, lens, &packed);
-	EXPECT_EQ(128, mrb_write_packed(&ring_, packed.data(), lens.data(), lens.size()));
-	for (size_t i = 0; i < 128; i++) {
+	EXPECT_EQ(300, mrb_write_packed(&ring_, packed.data(), lens.data(), lens.size()));
+	// The rest, from message 301 on: 299 more, at their own offsets.
+	EXPECT_EQ(299, mrb_write_packed(&ring_, packed.data() + 300 * 16, lens.data() + 301, 299));
+	for (size_t i = 0; i < 600; i++) {
+		if (i == 300)
+			continue;
 		int rc;
 		EXPECT_EQ(Pattern(3, i, 16), ReadOne(&ring_, &rc)) << "message " << i;
 		ASSERT_EQ(0, rc);
 	}
+	int rc;
+	ReadOne(&ring_, &rc);
+	EXPECT_EQ(MRB_EEMPTY, rc);
 }
 
 TEST_F(Ffi, WritePackedReportsInvalidMessagesAndHandles)
