@@ -3,9 +3,10 @@
 Why not setuptools: the wheel holds one stable-ABI extension built from the
 C core by ``ffi_build.build_extension``, so it is tagged ``cpXY-abi3``, and its
 metadata carries the SPDX license expression and LICENSE (core metadata 2.4),
-which Debian 12's setuptools (66) cannot write. Standard library only, so
-``pip install`` and ``python -m build`` work offline (``--no-build-isolation``
-/ ``--no-isolation``: cffi comes from the system).
+which Debian 12's setuptools (66) cannot write. Standard library only (and
+tomli before Python 3.11), so ``pip install`` and ``python -m build`` work
+offline (``--no-build-isolation`` / ``--no-isolation``: cffi comes from the
+system).
 
 * ``build_sdist`` writes ``NAME-VERSION.tar.gz``: the package directory, the
   repository's LICENSE, and the core sources of core/sources.bzl copied into
