@@ -53,9 +53,10 @@ else
 fi
 
 # The first Go >= 1.21 among /usr/local/go and PATH, or nothing.
+# (MRB_SETUP_GO_CANDIDATES replaces the list, for tools/setup_go_test.sh.)
 find_go() {
 	local candidate version minor
-	for candidate in /usr/local/go/bin/go "$(command -v go || true)"; do
+	for candidate in ${MRB_SETUP_GO_CANDIDATES:-/usr/local/go/bin/go $(command -v go || true)}; do
 		[ -n "$candidate" ] && [ -x "$candidate" ] || continue
 		version=$("$candidate" env GOVERSION 2>/dev/null || true)
 		case "$version" in
