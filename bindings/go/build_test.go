@@ -352,3 +352,44 @@ func checkShippedSymbols(t *testing.T, exe string) {
 		}
 	}
 }
+
+// gen_core.go makes one translation unit of sources that each compile
+// alone: a static function of one source and a static variable of another
+// with the same name, used as a callback and a value, and a macro of one
+// source defined again by the next.
+func TestGenCoreKeepsSourcesApart(t *testing.T) {
+	goCmd := goCommand(t)
+	core, out := t.TempDir(), t.TempDir()
+	files := map[string]string{
+		"include/mrb/mrb.h": "int mrb_a(void);\nint mrb_b(void);\n",
+		"sources.bzl":       "MRB_SRCS = [\n    \"src/a.c\",\n    \"src/b.c\",\n]\n",
+		"src/h.h":           "#ifndef H_H\n#define H_H\nstruct s {\n\tint (*fn)(int);\n};\n#endif\n",
+		"src/a.c": "#include \"mrb/mrb.h\"\n#include \"h.h\"\n#define LIMIT 1\n" +
+			"static int helper(int x)\n{\n\treturn x + LIMIT;\n}\n" +
+			"int mrb_a(void)\n{\n\tstruct s v = {helper};\n\treturn v.fn(1);\n}\n",
+		"src/b.c": "#include \"mrb/mrb.h\"\n#include \"h.h\"\n#define LIMIT 2\n" +
+			"static int helper = LIMIT;\n" +
+			"int mrb_b(void)\n{\n\treturn helper;\n}\n",
+	}
+	for name, content := range files {
+		path := filepath.Join(core, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen := exec.Command(goCmd, "run", "gen_core.go", "-core", core, "-out", out)
+	gen.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	if msg, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("gen_core: %v\n%s", err, msg)
+	}
+	cc := exec.Command("cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-c",
+		"core_amalgamation.c", "-o", "core.o")
+	cc.Dir = out
+	if msg, err := cc.CombinedOutput(); err != nil {
+		amalgamation, _ := os.ReadFile(filepath.Join(out, "core_amalgamation.c"))
+		t.Fatalf("cc: %v\n%s\n%s", err, msg, amalgamation)
+	}
+}
