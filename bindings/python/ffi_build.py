@@ -65,6 +65,7 @@ struct mrb_create_options {
 int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
                const struct mrb_create_options *opts);
 int mrb_open(struct mrb_ring *ring, const char *path, unsigned flags);
+enum mrb_open_flags { MRB_OPEN_READONLY, ... };
 int mrb_close(struct mrb_ring *ring);
 
 int mrb_write(struct mrb_ring *ring, const void *data, size_t len);

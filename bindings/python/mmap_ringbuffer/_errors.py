@@ -78,6 +78,12 @@ class Interrupted(RingBufferError, InterruptedError):
     """A blocking call was interrupted by a signal."""
 
 
+class ForkedError(RingBufferError):
+    """The handle was opened in another process: a child made by fork()
+    inherits the parent's handles but cannot use them (the parent keeps its
+    consumer role and its messages). Open the ring again in the child."""
+
+
 _ERRORS: Dict[int, Type[RingBufferError]] = {
     lib.MRB_EFULL: BufferFull,
     lib.MRB_EEMPTY: BufferEmpty,
@@ -106,6 +112,16 @@ _ERRNO_OF: Dict[Type[RingBufferError], int] = {
 def strerror(code: int) -> str:
     """The core's message for any code it returns."""
     return ffi.string(lib.mrb_strerror(code)).decode("utf-8", "replace")
+
+
+def forked_error(code: int, opened_by: int) -> ForkedError:
+    """ForkedError for a handle opened by process ``opened_by``."""
+    exc = ForkedError(
+        f"this handle was opened by process {opened_by}; process {os.getpid()} "
+        "(a forked child) cannot use it: open the ring again in this process"
+    )
+    exc.code = code
+    return exc
 
 
 def error_for(code: int, path: Optional[PathArg] = None) -> Exception:

@@ -2,121 +2,78 @@
 
 from __future__ import annotations
 
-import math
+import errno
 import os
 import threading
-import time
+import weakref
 from array import array
 from types import TracebackType
 from typing import (
     Any,
+    FrozenSet,
     Iterable,
     Iterator,
     List,
+    NoReturn,
     Optional,
-    Set,
-    Tuple,
     Type,
-    TypeVar,
 )
 
-from ._errors import BufferTooSmall, InvalidArgument, PathArg, error_for
+from ._args import (
+    bytes_like_error,
+    count,
+    encode_path,
+    message_size,
+    message_size_error,
+    stale_after_ns,
+    timeout_seconds,
+)
+from ._errors import (
+    BufferTooSmall,
+    InvalidArgument,
+    PathArg,
+    error_for,
+    forked_error,
+    strerror,
+)
 from ._mrb_cffi import ffi, lib
+from ._reader import SCRATCH_LIMIT, BatchReader, ThreadReaders, read_large
 from ._stats import RingStats
 from ._types import ReadableBuffer, WritableBuffer
-from ._zero_copy import (
-    PeekedMessage,
-    Reservation,
-    _RingView,
-    readonly_view,
-    writable_view,
-)
-
-_T = TypeVar("_T")
+from ._wait import deadline, wait_in_slices
+from ._zero_copy import PeekedMessage, Reservation, Views
 
 # Hot paths bind the C functions once: a module global is cheaper to reach
 # than an attribute of lib.
 _mrb_write = lib.mrb_py_write
 _mrb_read = lib.mrb_py_read
-_mrb_read_to = lib.mrb_py_read_to
+_mrb_read_wait = lib.mrb_py_read_wait
 _from_buffer = ffi.from_buffer
 _get_ident = threading.get_ident
 
 _EFULL = lib.MRB_EFULL
 _EEMPTY = lib.MRB_EEMPTY
-_ETIMEDOUT = lib.MRB_ETIMEDOUT
-_EINTR = lib.MRB_EINTR
+_ECLOSED = lib.MRB_ECLOSED
+_EINVAL = lib.MRB_EINVAL
+_EMSGSIZE = lib.MRB_EMSGSIZE
 _EBUFFER_TOO_SMALL = lib.MRB_EBUFFER_TOO_SMALL
-
-# Blocking calls wait in slices of at most this long and return to Python in
-# between, so signal handlers (Ctrl-C -> KeyboardInterrupt) run promptly.
-_WAIT_SLICE_NS = 100_000_000
-
-# read()'s reusable destination; larger messages get a buffer of their size.
-_SCRATCH_LIMIT = 64 * 1024
-# read_many() slices messages of at most this average size out of one bytes
-# copy of the batch (cheaper per message); larger ones straight from C memory.
-_SMALL_MESSAGES_BYTES = 512
-# read_many()'s default destination size.
-_BATCH_BUFFER_BYTES = 256 * 1024
-
-# Buffers the C side overwrites need no zero-filling.
-_new_uninitialized = ffi.new_allocator(should_clear_after_alloc=False)
-
-_NOT_CONSTRUCTIBLE = "use RingBuffer.create(path, size) or RingBuffer.open(path)"
-
-
-def _encode_path(path: PathArg) -> bytes:
-    encoded = os.fsencode(path)
-    if b"\0" in encoded:
-        raise ValueError("embedded null byte in path")
-    return encoded
-
-
-def _deadline(timeout: float) -> float:
-    """Absolute monotonic deadline; math.inf waits forever."""
-    if timeout != timeout or timeout < 0:  # NaN or negative
-        raise ValueError(f"timeout must be >= 0 seconds or math.inf, got {timeout}")
-    return time.monotonic() + timeout
-
-
-def _next_slice_ns(deadline: float) -> int:
-    """Nanoseconds to wait in the next slice; 0 means "poll one last time"."""
-    if deadline == math.inf:
-        return _WAIT_SLICE_NS
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        return 0
-    return min(_WAIT_SLICE_NS, max(1, int(remaining * 1e9)))
-
-
-# A thread's read destination: the C reader (ring, buffer, size, last
-# length), a memoryview of its buffer (slicing that to bytes is the cheapest
-# copy out), and the buffer itself, which the C reader only points to.
-_Reader = Tuple[Any, memoryview, Any]
-
-
-def _new_reader(ring: Any, size: int) -> _Reader:
-    buf = _new_uninitialized("char[]", size)
-    reader = ffi.new("struct mrb_py_reader *", {"ring": ring, "buf": buf, "size": size})
-    return reader, memoryview(ffi.buffer(buf)), buf
-
 
 # The handle is aligned to this, so that its producer and consumer parts sit
 # on cache lines of their own (two lines: adjacent-line prefetch pairs them).
 _HANDLE_ALIGNMENT = 128
+_HANDLE_SIZE = ffi.sizeof("struct mrb_ring")
 
 
-def _new_handle() -> Tuple[Any, Any]:
-    """A zeroed ``struct mrb_ring *`` aligned to _HANDLE_ALIGNMENT, and the
-    storage that owns it (keep both: the pointer alone does not)."""
-    storage = ffi.new("char[]", ffi.sizeof("struct mrb_ring") + _HANDLE_ALIGNMENT)
+def _new_handle() -> Any:
+    """A zeroed ``struct mrb_ring *`` aligned to _HANDLE_ALIGNMENT. The
+    pointer does not own its memory: keep the returned storage with it."""
+    storage = ffi.new("char[]", _HANDLE_SIZE + _HANDLE_ALIGNMENT)
     address = int(ffi.cast("uintptr_t", storage))
     offset = -address % _HANDLE_ALIGNMENT
     return ffi.cast("struct mrb_ring *", storage + offset), storage
 
 
-_BYTE_STRINGS = frozenset((bytes, bytearray))
+_BYTE_STRINGS: FrozenSet[type] = frozenset((bytes, bytearray))
 # array.array typecode of C's size_t.
 _SIZE_T_CODE = next(c for c in "QLI" if array(c).itemsize == ffi.sizeof("size_t"))
 
@@ -127,8 +84,55 @@ def _byte_lengths(messages: Any) -> Any:
     if {*map(type, messages)} <= _BYTE_STRINGS:
         sizes = array(_SIZE_T_CODE, map(len, messages))
     else:
-        sizes = array(_SIZE_T_CODE, [memoryview(m).nbytes for m in messages])
+        nbytes = []
+        for message in messages:
+            try:
+                nbytes.append(memoryview(message).nbytes)
+            except TypeError:
+                raise bytes_like_error("each message", message) from None
+        sizes = array(_SIZE_T_CODE, nbytes)
     return _from_buffer("size_t[]", sizes)
+
+
+class _HandleErrors:
+    """Turns a handle's negative return codes into exceptions."""
+
+    __slots__ = ("opened_by", "readonly")
+
+    def __init__(self, readonly: bool) -> None:
+        self.opened_by = os.getpid()
+        self.readonly = readonly
+
+    def __call__(self, code: int) -> Exception:
+        if code == _ECLOSED and os.getpid() != self.opened_by:
+            return forked_error(code, self.opened_by)
+        if code == -errno.EROFS and self.readonly:
+            return OSError(
+                errno.EROFS,
+                "the handle is read-only (opened with readonly=True): only "
+                "stats(), capacity and max_message_size work",
+            )
+        return error_for(code)
+
+
+# Every open handle, so that a forked child can disown the ones it inherited.
+_open_handles: "weakref.WeakSet[RingBuffer]" = weakref.WeakSet()
+
+
+def _disown_inherited_handles() -> None:
+    """Runs in a child process right after fork(): the handles it inherited
+    belong to the parent (its consumer role, its producer slot). Zeroing the
+    child's copy of each C handle makes every call on it fail (the C core
+    treats a zeroed handle as closed) without touching the shared ring;
+    _HandleErrors turns that failure into ForkedError."""
+    for handle in list(_open_handles):
+        ffi.memmove(handle._ring, bytes(_HANDLE_SIZE), _HANDLE_SIZE)
+        handle._readers.after_fork()
+    _open_handles.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_disown_inherited_handles)
 
 
 class RingBuffer:
@@ -139,77 +143,56 @@ class RingBuffer:
     byte strings of 1 to :attr:`max_message_size` bytes, delivered in order,
     exactly once.
 
-    Construct with :meth:`create` or :meth:`open`; use as a context manager or
-    call :meth:`close`. Writes are safe from many threads at once; the
-    consumer methods (read*, peek, iteration) of one handle raise
-    :class:`ConsumerBusy` when called concurrently, as in C.
+    ``RingBuffer(path)`` opens an existing ring, like :meth:`open`;
+    :meth:`create` makes one. Use it as a context manager or call
+    :meth:`close`. Writes are safe from many threads at once; the consumer
+    methods (read*, peek, iteration) of one handle raise
+    :class:`ConsumerBusy` when called concurrently, as in C. A handle
+    belongs to the process that opened it: in a child made by fork() every
+    call raises :class:`ForkedError`.
     """
 
     __slots__ = (
         "_ring",
-        "_ring_storage",
+        "_storage",
         "_path",
         "_capacity",
         "_max_message_size",
+        "_errors",
+        "_readers",
+        "_batch",
+        "_views",
         "_consumer_lock",
-        "_setup_lock",
-        "_reader_thread",
-        "_thread_cells",
-        "_scratch_size",
-        "_own_reader",
-        "_reader",
-        "_scratch_view",
-        "_batch_buffer",
-        "_batch_ends",
-        "_live_views",
-        "_lingering_views",
-        "_peeked",
         "__weakref__",
     )
 
-    _ring: Any  # struct mrb_ring *, into _ring_storage
-    _ring_storage: Any  # char[], owns the handle's memory
-    _path: str
-    _capacity: int
-    _max_message_size: int
-    _consumer_lock: threading.Lock  # read_many()'s buffers, _peeked
-    _setup_lock: threading.Lock
-    _reader_thread: int  # owner of _own_reader (0: nobody read yet)
-    _thread_cells: threading.local  # other threads' read destinations
-    _scratch_size: int  # the size of every reader's buffer
-    _own_reader: _Reader  # the first reading thread's destination
-    _reader: Any  # _own_reader's C reader, for read()'s hot path
-    _scratch_view: memoryview  # _own_reader's view, for read()'s hot path
-    _batch_buffer: Any  # char[], read_many()'s destination
-    _batch_ends: Any  # size_t[], read_many()'s message end offsets
-    _live_views: Set[_RingView]
-    _lingering_views: List[memoryview]
-    _peeked: Optional[PeekedMessage]
+    def __init__(self, path: PathArg, *, readonly: bool = False) -> None:
+        """Opens the existing ring at ``path``: see :meth:`open`."""
+        if getattr(self, "_ring", None) is not None:
+            raise TypeError("RingBuffer.__init__() called on an initialized handle")
+        ring, storage = _new_handle()
+        flags = lib.MRB_OPEN_READONLY if readonly else 0
+        rc = lib.mrb_open(ring, encode_path(path), flags)
+        if rc < 0:
+            raise error_for(rc, path)
+        self._setup(ring, storage, path, readonly)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError(_NOT_CONSTRUCTIBLE)
-
-    @classmethod
-    def _from_handle(cls, ring: Any, storage: Any, path: PathArg) -> "RingBuffer":
-        self = cls.__new__(cls)
-        self._ring = ring
-        self._ring_storage = storage
+    def _setup(self, ring: Any, storage: Any, path: PathArg, readonly: bool) -> None:
+        self._ring: Any = ring  # struct mrb_ring *, into _storage
+        self._storage: Any = storage  # char[], owns the handle's memory
         self._path = os.fsdecode(path)
         self._capacity = int(lib.mrb_capacity(ring))
         self._max_message_size = int(lib.mrb_max_message_size(ring))
+        self._errors = errors = _HandleErrors(readonly)
+        # read(), try_read(), read_into(); read_many(); reserve(), peek().
+        size = min(self._max_message_size, SCRATCH_LIMIT)
+        self._readers = ThreadReaders(ring, size)
+        self._batch = BatchReader(ring)
+        self._views = Views(ring, errors)
+        # Serializes read_many() and peek() (the batch buffers, the peeked
+        # message): a concurrent call gets ConsumerBusy, as from C.
         self._consumer_lock = threading.Lock()
-        self._setup_lock = threading.Lock()
-        self._reader_thread = 0
-        self._thread_cells = threading.local()
-        self._scratch_size = min(self._max_message_size, _SCRATCH_LIMIT)
-        self._own_reader = _new_reader(ring, self._scratch_size)
-        self._reader, self._scratch_view, _ = self._own_reader
-        self._batch_buffer = None
-        self._batch_ends = None
-        self._live_views = set()
-        self._lingering_views = []
-        self._peeked = None
-        return self
+        _open_handles.add(self)
 
     @classmethod
     def create(
@@ -220,48 +203,91 @@ class RingBuffer:
         remove: bool = False,
         mode: int = 0o600,
         exclusive: bool = False,
-    ) -> "RingBuffer":
+    ) -> RingBuffer:
         """Creates a ring of at least ``size`` data bytes at ``path`` and opens it.
 
-        The capacity is ``size`` rounded up to a power of two (at least 256).
-        Without flags an existing ring of the same capacity is opened as it is,
-        unread messages kept; ``remove=True`` replaces whatever is at ``path``
-        atomically; ``exclusive=True`` raises :class:`RingExists` if ``path``
-        exists. ``mode`` is applied exactly (the umask is ignored).
+        The capacity is ``size`` rounded up to a power of two (at least 256,
+        at most 1 TiB). Without flags an existing ring of the same capacity
+        is opened as it is, unread messages kept (and its mode unchanged);
+        ``remove=True`` replaces whatever is at ``path`` atomically;
+        ``exclusive=True`` raises :class:`RingExists` if ``path`` exists
+        (the two cannot be combined). ``mode`` is the new file's permission
+        bits, 0o000 to 0o777, applied exactly (the umask is ignored); 0
+        means the default, 0o600.
 
-        Raises InvalidArgument (size 0 or too large), RingExists, FormatError,
-        VersionError, or OSError.
+        Raises TypeError, InvalidArgument (a size, mode or flag combination
+        the core refuses; the message names it and the allowed range),
+        RingExists, FormatError, VersionError, or OSError.
         """
         if not isinstance(size, int) or isinstance(size, bool):
             raise TypeError(f"size must be an int, not {type(size).__name__}")
-        if size < 0:
-            raise InvalidArgument(f"size must be positive, got {size}")
-        encoded = _encode_path(path)
+        if isinstance(mode, bool) or not isinstance(mode, int):
+            raise TypeError(
+                f"mode must be an int (permission bits such as 0o600), "
+                f"not {type(mode).__name__}"
+            )
+        encoded = encode_path(path)
         options = ffi.new("struct mrb_create_options *")
         options.flags = (lib.MRB_CREATE_REMOVE if remove else 0) | (
             lib.MRB_CREATE_EXCLUSIVE if exclusive else 0
         )
-        options.mode = mode
+        try:
+            options.mode = mode
+        except OverflowError:  # not representable as a mode_t
+            raise _create_refused(size, mode, remove, exclusive) from None
+        if size < 0:  # not representable as a uint64_t
+            raise _create_refused(size, mode, remove, exclusive)
         ring, storage = _new_handle()
         rc = lib.mrb_create(ring, encoded, min(size, 2**64 - 1), options)
+        if rc == _EINVAL:
+            raise _create_refused(size, mode, remove, exclusive)
         if rc < 0:
             raise error_for(rc, path)
-        return cls._from_handle(ring, storage, path)
+        self = cls.__new__(cls)
+        self._setup(ring, storage, path, False)
+        return self
 
     @classmethod
-    def open(cls, path: PathArg) -> "RingBuffer":
+    def open(cls, path: PathArg, *, readonly: bool = False) -> RingBuffer:
         """Opens an existing ring file, validating it first.
+
+        ``readonly=True`` maps it read-only, for monitoring: it needs only
+        read permission, and stats(), capacity and max_message_size work
+        while writes, reads and recover() raise OSError (EROFS).
 
         Raises FormatError (not a ring, truncated, corrupt), VersionError, or
         OSError (FileNotFoundError, PermissionError, ...; a symlink at
         ``path`` is refused with ELOOP).
         """
-        encoded = _encode_path(path)
-        ring, storage = _new_handle()
-        rc = lib.mrb_open(ring, encoded, 0)
-        if rc < 0:
-            raise error_for(rc, path)
-        return cls._from_handle(ring, storage, path)
+        return cls(path, readonly=readonly)
+
+    @staticmethod
+    def remove(path: PathArg, *, missing_ok: bool = False) -> None:
+        """Deletes the ring file at ``path``, after checking that it is one:
+        a file that is not a ring (FormatError) is left in place. A ring of
+        another format version, or a corrupt one, is removed.
+
+        Handles already open on the ring keep working on it, nameless;
+        processes that open ``path`` afterwards get FileNotFoundError, or
+        the new ring a later create() makes there (a separate ring).
+        FileNotFoundError if nothing is at ``path``, unless ``missing_ok``.
+        Not atomic against another process replacing the file meanwhile.
+        """
+        encoded = encode_path(path)
+        ring, _storage = _new_handle()
+        rc = lib.mrb_open(ring, encoded, lib.MRB_OPEN_READONLY)
+        try:
+            if rc == -errno.ENOENT and missing_ok:
+                return
+            if rc < 0 and rc not in (lib.MRB_EVERSION, lib.MRB_ECORRUPT):
+                raise error_for(rc, path)
+            try:
+                os.unlink(encoded)
+            except FileNotFoundError:
+                if not missing_ok:
+                    raise
+        finally:
+            lib.mrb_close(ring)
 
     # ---- lifetime -------------------------------------------------------------
 
@@ -273,35 +299,22 @@ class RingBuffer:
         made from it), raises BufferError and leaves the handle open, since
         unmapping would leave that object pointing at freed memory.
         """
-        if not self._release_views():
+        if not self._views.release_all():
             raise BufferError(
                 "cannot close: a view of ring memory is still exported "
                 "(release objects made from reservation/peek views first)"
             )
         rc = lib.mrb_close(self._ring)
-        if rc < 0 and rc != lib.MRB_ECLOSED:
+        _open_handles.discard(self)
+        if rc < 0 and rc != _ECLOSED:
             raise error_for(rc, self._path)
-
-    def _release_views(self) -> bool:
-        """Aborts open reservations and releases every view handed out;
-        False if some view is still exported (unmapping would be unsafe)."""
-        for ring_view in list(self._live_views):
-            ring_view._invalidate()
-        still_exported = []
-        for view in self._lingering_views:
-            try:
-                view.release()
-            except BufferError:
-                still_exported.append(view)
-        self._lingering_views = still_exported
-        return not still_exported
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` succeeded."""
+        """True once :meth:`close` succeeded (and in a forked child)."""
         return lib.mrb_capacity(self._ring) == 0
 
-    def __enter__(self: _T) -> _T:
+    def __enter__(self) -> RingBuffer:
         return self
 
     def __exit__(
@@ -316,23 +329,21 @@ class RingBuffer:
         # An unreachable handle gives up its mapping (and consumer role) like a
         # file object would. At interpreter shutdown the module may be gone.
         try:
-            if getattr(self, "_ring", None) is not None and self._release_views():
+            if getattr(self, "_ring", None) is not None and self._views.release_all():
                 lib.mrb_close(self._ring)
         except Exception:
             pass
 
-    def _retire_view(self, view: memoryview) -> None:
-        """Releases a view handed to the user, or remembers it for close()."""
-        try:
-            view.release()
-        except BufferError:
-            self._lingering_views.append(view)
-
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"capacity={self._capacity}"
+        if self.readonly:
+            state += " readonly"
         return f"<RingBuffer path={self._path!r} {state}>"
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> NoReturn:
+        """Refuses: a handle (its mapping, its consumer role) belongs to the
+        process that opened it and cannot be pickled. Pass the path and call
+        RingBuffer.open(path) in the other process."""
         raise TypeError(
             "a RingBuffer handle cannot be pickled; pass its path and call "
             "RingBuffer.open(path) in the other process"
@@ -355,12 +366,17 @@ class RingBuffer:
         """The path the ring was created or opened at."""
         return self._path
 
+    @property
+    def readonly(self) -> bool:
+        """True for a handle opened with ``readonly=True``."""
+        return self._errors.readonly
+
     def stats(self) -> RingStats:
         """A snapshot of the ring's counters and positions."""
         raw = ffi.new("struct mrb_stats *")
         rc = lib.mrb_stats(self._ring, raw)
         if rc < 0:
-            raise error_for(rc, self._path)
+            raise self._errors(rc)
         return RingStats.from_c(raw)
 
     # ---- producer side --------------------------------------------------------
@@ -373,29 +389,30 @@ class RingBuffer:
         With ``timeout=None`` never blocks and raises :class:`BufferFull`
         when there is no room; with a timeout in seconds (``math.inf`` for
         none) waits for room and raises :class:`Timeout` when it expires.
-        Also raises InvalidSize (empty or above max_message_size), Closed.
+        Also raises InvalidSize (empty or above max_message_size), Closed,
+        TypeError (not bytes-like), ValueError (a negative or NaN timeout).
         """
-        if timeout is not None and not timeout >= 0:
-            raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
-        if type(data) is not bytes:
-            data = _from_buffer(data)
-        rc = _mrb_write(self._ring, data, len(data))
+        # The float check inline keeps the common case out of a call.
+        if timeout is not None and (type(timeout) is not float or not timeout >= 0):
+            timeout = timeout_seconds(timeout)
+        buf: Any = data
+        if type(buf) is not bytes:
+            try:
+                buf = _from_buffer(buf)
+            except (TypeError, BufferError):
+                raise bytes_like_error("data", data) from None
+        rc = _mrb_write(self._ring, buf, len(buf))
         if not rc:
             return
-        if timeout is None or rc != _EFULL:
-            raise error_for(rc)
-        deadline = _deadline(timeout)
-        while True:
-            wait_ns = _next_slice_ns(deadline)
-            rc = lib.mrb_write_wait(self._ring, data, len(data), wait_ns)
+        if timeout is not None and rc == _EFULL:
+            rc = wait_in_slices(
+                lib.mrb_write_wait, (self._ring, buf, len(buf)), deadline(timeout)
+            )
             if rc >= 0:
                 return
-            if rc == _EINTR:
-                continue
-            if rc != _ETIMEDOUT and rc != _EFULL:
-                raise error_for(rc)
-            if wait_ns == 0:
-                raise error_for(_ETIMEDOUT)
+        if rc == _EMSGSIZE:
+            raise self._invalid_size("data", len(buf))
+        raise self._errors(rc)
 
     def write_many(
         self, messages: Iterable[ReadableBuffer], timeout: Optional[float] = None
@@ -412,8 +429,8 @@ class RingBuffer:
         joined into one buffer first (one copy per batch, cheaper than a C
         object per message).
         """
-        if timeout is not None and not timeout >= 0:
-            raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
+        if timeout is not None:
+            timeout = timeout_seconds(timeout)
         if not isinstance(messages, (list, tuple)):
             messages = list(messages)
         if not messages:
@@ -422,79 +439,47 @@ class RingBuffer:
         joined = b"".join(messages)
         count = len(messages)
         rc = lib.mrb_py_write_joined(self._ring, joined, lengths, count)
+        if rc == _EFULL and timeout is not None:
+            until = deadline(timeout)
+            while rc == _EFULL:
+                rc = wait_in_slices(
+                    lib.mrb_wait_writable, (self._ring, lengths[0]), until
+                )
+                if rc >= 0:
+                    rc = lib.mrb_py_write_joined(self._ring, joined, lengths, count)
         if rc >= 0:
-            return rc
-        if rc != _EFULL or timeout is None:
-            raise error_for(rc)
-        deadline = _deadline(timeout)
-        while True:
-            self._wait_writable(lengths[0], deadline)
-            rc = lib.mrb_py_write_joined(self._ring, joined, lengths, count)
-            if rc >= 0:
-                return rc
-            if rc != _EFULL:
-                raise error_for(rc)
-
-    def _wait_writable(self, size: int, deadline: float) -> None:
-        """Waits until a ``size``-byte message may fit; Timeout at the deadline."""
-        while True:
-            wait_ns = _next_slice_ns(deadline)
-            rc = lib.mrb_wait_writable(self._ring, size, wait_ns)
-            if rc >= 0:
-                return
-            if rc == _EINTR:
-                continue
-            if rc != _ETIMEDOUT and rc != _EFULL:
-                raise error_for(rc)
-            if wait_ns == 0:
-                raise error_for(_ETIMEDOUT)
+            return int(rc)
+        if rc == _EMSGSIZE:
+            raise self._invalid_size("the first message", lengths[0])
+        raise self._errors(rc)
 
     def reserve(self, size: int) -> Reservation:
         """Reserves room for a ``size``-byte message to fill in place.
 
         Returns a :class:`Reservation` whose ``view`` is a writable
         memoryview over the ring; commit() or abort() it (or use it as a
-        context manager). Raises BufferFull, InvalidSize, Closed.
+        context manager). Raises BufferFull, InvalidSize (``size`` not 1 to
+        max_message_size), Closed, TypeError (not an int).
         """
+        size = message_size(size, "size", self._max_message_size)
         res = ffi.new("struct mrb_reservation *")
         rc = lib.mrb_reserve(self._ring, size, res)
+        if rc == _EMSGSIZE:
+            raise self._invalid_size("size", size)
         if rc < 0:
-            raise error_for(rc)
-        return Reservation(self, res, writable_view(res.data, size))
+            raise self._errors(rc)
+        return Reservation(self._views, res, self)
+
+    def _invalid_size(self, what: str, size: int) -> Exception:
+        """InvalidSize for a message size the core refused, with the range
+        (or Closed / ForkedError: a closed handle has no maximum)."""
+        if self._max_message_size == 0 or self.closed:
+            return self._errors(_ECLOSED)
+        exc = message_size_error(what, size, self._max_message_size)
+        exc.code = _EMSGSIZE
+        return exc
 
     # ---- consumer side --------------------------------------------------------
-
-    # read()'s destination (buffer and length) must not be shared by two
-    # threads: the GIL is released inside C, so one thread could be filling
-    # it while another copies out of it. The first thread to read owns the
-    # handle's reader (a cheap identity check on the hot path); any other
-    # thread gets a reader of its own. Overlapping consumer calls are then
-    # refused by C itself (MRB_ECONSUMER_BUSY), exactly as for C callers.
-    def _prepare_read(self) -> _Reader:
-        """This thread's read destination (the handle's own for the first
-        thread that reads, one of its own for any other thread), after
-        consuming-and-forgetting a held peeked message."""
-        if self._peeked is not None:
-            # Reading consumes the peeked message: its view must not survive.
-            self._peeked._detach()
-        with self._setup_lock:
-            if self._reader_thread == 0:
-                self._reader_thread = _get_ident()
-            if self._reader_thread == _get_ident():
-                return self._own_reader
-        reader: Optional[_Reader] = getattr(self._thread_cells, "reader", None)
-        if reader is None:
-            reader = _new_reader(self._ring, self._scratch_size)
-            self._thread_cells.reader = reader
-        return reader
-
-    def _lock_consumer_state(self) -> None:
-        """Guards read_many()'s buffers and the peeked message (ConsumerBusy
-        if another thread holds them)."""
-        if not self._consumer_lock.acquire(False):
-            raise error_for(lib.MRB_ECONSUMER_BUSY)
-        if self._peeked is not None:
-            self._peeked._detach()
 
     def read(self, timeout: Optional[float] = None) -> bytes:
         """Returns the next message as bytes.
@@ -503,27 +488,32 @@ class RingBuffer:
         when nothing is available; with a timeout in seconds (``math.inf``
         for none) waits, with the GIL released, and raises :class:`Timeout`
         when it expires. Ctrl-C interrupts the wait. Also raises Closed,
-        ConsumerBusy, CorruptError.
+        ConsumerBusy, CorruptError, TypeError/ValueError (a bad timeout).
         """
-        if timeout is not None and not timeout >= 0:
-            raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
-        if _get_ident() == self._reader_thread and self._peeked is None:
-            reader, view = self._reader, self._scratch_view
+        # The float check inline keeps the common case out of a call.
+        if timeout is not None and (type(timeout) is not float or not timeout >= 0):
+            timeout = timeout_seconds(timeout)
+        readers = self._readers
+        if readers.owner == _get_ident() and self._views.peeked is None:
+            reader, view = readers.own_c, readers.own_view
         else:
-            reader, view, _ = self._prepare_read()
+            reader, view = self._reader_for_this_thread()
         n = _mrb_read(reader)
         if n >= 0:
             return view[:n].tobytes()
         if n == _EEMPTY and timeout is not None:
-            return self._read_wait(reader, view, timeout)
+            n = wait_in_slices(_mrb_read_wait, (reader,), deadline(timeout))
+            if n >= 0:
+                return view[:n].tobytes()
         return self._read_large(reader, n)
 
     def try_read(self) -> Optional[bytes]:
         """Returns the next message, or None when the ring is empty."""
-        if _get_ident() == self._reader_thread and self._peeked is None:
-            reader, view = self._reader, self._scratch_view
+        readers = self._readers
+        if readers.owner == _get_ident() and self._views.peeked is None:
+            reader, view = readers.own_c, readers.own_view
         else:
-            reader, view, _ = self._prepare_read()
+            reader, view = self._reader_for_this_thread()
         n = _mrb_read(reader)
         if n >= 0:
             return view[:n].tobytes()
@@ -531,47 +521,43 @@ class RingBuffer:
             return None
         return self._read_large(reader, n)
 
-    def _read_wait(self, reader: Any, view: memoryview, timeout: float) -> bytes:
-        """read()'s blocking part."""
-        deadline = _deadline(timeout)
-        while True:
-            wait_ns = _next_slice_ns(deadline)
-            n = lib.mrb_py_read_wait(reader, wait_ns)
-            if n >= 0:
-                return view[:n].tobytes()
-            if n == _EBUFFER_TOO_SMALL:
-                return self._read_large(reader, n)
-            if n == _EINTR:
-                continue
-            if n != _ETIMEDOUT and n != _EEMPTY:
-                raise error_for(n)
-            if wait_ns == 0:
-                raise error_for(_ETIMEDOUT)
+    def _reader_for_this_thread(self) -> Any:
+        """(C reader, view of its buffer) of the calling thread, after
+        invalidating a peeked message (reading consumes it)."""
+        self._views.forget_peeked()
+        reader = self._readers.for_this_thread()
+        return reader.c, reader.view
 
     def _read_large(self, reader: Any, rc: int) -> bytes:
-        """Finishes a read the reader's buffer was too small for (its
-        ``len`` is the size needed), or raises for another code."""
-        while rc == _EBUFFER_TOO_SMALL:
-            size = reader.len
-            buf = _new_uninitialized("char[]", size)
-            rc = _mrb_read_to(reader, buf, size)
-            if rc >= 0:
-                return ffi.buffer(buf, rc)[:]
-        raise error_for(rc)
+        """Finishes a read the reader's buffer was too small for, or raises
+        for any other code."""
+        if rc == _EBUFFER_TOO_SMALL:
+            result = read_large(reader)
+            if not isinstance(result, int):
+                return result
+            rc = result
+        raise self._errors(rc)
 
     def read_into(self, buffer: WritableBuffer) -> int:
         """Copies the next message into a writable bytes-like object and
         returns its length; the bytes past it are left untouched.
 
         Raises :class:`BufferTooSmall` (with ``.needed``; nothing consumed)
-        when the message does not fit, BufferEmpty, Closed, ConsumerBusy.
+        when the message does not fit, BufferEmpty, Closed, ConsumerBusy,
+        TypeError (not a writable bytes-like object).
         """
-        target = _from_buffer(buffer, require_writable=True)
-        reader = self._prepare_read()[0]
-        n = _mrb_read_to(reader, target, len(target))
+        try:
+            target = _from_buffer(buffer, require_writable=True)
+        except (TypeError, BufferError):
+            raise TypeError(
+                "buffer must be a writable contiguous bytes-like object "
+                f"(bytearray, memoryview, array, mmap, ...), not {type(buffer).__name__}"
+            ) from None
+        reader = self._reader_for_this_thread()[0]
+        n = lib.mrb_py_read_to(reader, target, len(target))
         if n >= 0:
-            return n
-        exc = error_for(n)
+            return int(n)
+        exc = self._errors(n)
         if isinstance(exc, BufferTooSmall):
             exc.needed = int(reader.len)
             exc.args = (
@@ -581,88 +567,49 @@ class RingBuffer:
         raise exc
 
     def read_many(self, max_count: int, timeout: Optional[float] = None) -> List[bytes]:
-        """Returns up to ``max_count`` available messages with one call into C
-        (an empty list when there are none).
+        """Returns up to ``max_count`` available messages (at most 65536 per
+        call) with one call into C; an empty list when there are none.
 
         With a timeout in seconds (``math.inf`` for none), waits up to that
         long for at least one message, then raises :class:`Timeout`. Also
-        raises Closed, ConsumerBusy, CorruptError.
+        raises Closed, ConsumerBusy, CorruptError, TypeError/ValueError
+        (``max_count`` not an int >= 1, a bad timeout).
         """
-        if max_count <= 0:
-            raise ValueError(f"max_count must be positive, got {max_count}")
-        if timeout is not None and not timeout >= 0:
-            raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
-        self._lock_consumer_state()
+        max_count = count(max_count, "max_count")
+        if timeout is not None:
+            timeout = timeout_seconds(timeout)
+        if not self._consumer_lock.acquire(False):
+            raise error_for(lib.MRB_ECONSUMER_BUSY)
         try:
-            messages = self._read_many_now(max_count)
-            if messages or timeout is None:
-                return messages
-            deadline = _deadline(timeout)
-            while not messages:
-                self._wait_readable(deadline)
-                messages = self._read_many_now(max_count)
-            return messages
+            self._views.forget_peeked()
+            messages = self._batch.read(max_count)
+            if messages == [] and timeout is not None:
+                until = deadline(timeout)
+                while messages == []:
+                    rc = wait_in_slices(lib.mrb_wait_readable, (self._ring,), until)
+                    messages = self._batch.read(max_count) if rc >= 0 else rc
         finally:
             self._consumer_lock.release()
-
-    def _read_many_now(self, max_count: int) -> List[bytes]:
-        """read_many() without waiting; the caller holds the consumer lock."""
-        ends = self._batch_ends
-        if ends is None or len(ends) < max_count:
-            ends = self._batch_ends = _new_uninitialized("size_t[]", max_count)
-        buf = self._batch_buffer
-        if buf is None:
-            size = max(_BATCH_BUFFER_BYTES, self._scratch_size)
-            buf = self._batch_buffer = _new_uninitialized("char[]", size)
-        size = len(buf)
-        while True:
-            rc = lib.mrb_py_read_many(self._ring, buf, size, ends, max_count)
-            if rc > 0:
-                break
-            if rc == _EEMPTY:
-                return []
-            if rc != _EBUFFER_TOO_SMALL:
-                raise error_for(rc)
-            size = ends[0]
-            buf = _new_uninitialized("char[]", size)
-        ends = ffi.unpack(ends, rc)
-        batch = ffi.buffer(buf, ends[-1])
-        if ends[-1] <= _SMALL_MESSAGES_BYTES * rc:
-            # Small messages: one copy out of C, then cheap bytes slices.
-            batch = batch[:]
-        return [batch[start:end] for start, end in zip([0, *ends], ends)]
-
-    def _wait_readable(self, deadline: float) -> None:
-        """Waits until a message may be readable; Timeout at the deadline."""
-        while True:
-            wait_ns = _next_slice_ns(deadline)
-            rc = lib.mrb_wait_readable(self._ring, wait_ns)
-            if rc >= 0:
-                return
-            if rc == _EINTR:
-                continue
-            if rc != _ETIMEDOUT and rc != _EEMPTY:
-                raise error_for(rc)
-            if wait_ns == 0:
-                raise error_for(_ETIMEDOUT)
+        if isinstance(messages, int):
+            raise self._errors(messages)
+        return messages
 
     def peek(self) -> PeekedMessage:
         """Returns the next message in place, read-only, without consuming it;
         call its ``release()`` to consume it. Peeking again before that
         returns the same message. Raises BufferEmpty, Closed, ConsumerBusy.
         """
-        peeked = self._peeked
+        peeked = self._views.peeked
         if peeked is not None:
             return peeked
-        self._lock_consumer_state()
+        if not self._consumer_lock.acquire(False):
+            raise error_for(lib.MRB_ECONSUMER_BUSY)
         try:
             view = ffi.new("struct mrb_view *")
             rc = lib.mrb_peek(self._ring, view)
             if rc < 0:
-                raise error_for(rc)
-            peeked = PeekedMessage(self, view, readonly_view(view.data, view.len))
-            self._peeked = peeked
-            return peeked
+                raise self._errors(rc)
+            return PeekedMessage(self._views, view, self)
         finally:
             self._consumer_lock.release()
 
@@ -678,11 +625,39 @@ class RingBuffer:
 
     def recover(self, stale_after: Optional[float] = None) -> int:
         """Skips an abandoned record blocking the consumer: one whose writer
-        process is gone, or (given ``stale_after`` seconds) one that has
-        blocked it that long. Returns the number of records skipped (0 or 1).
+        process is gone, or (given ``stale_after`` seconds, a finite number
+        >= 0) one that has blocked it that long, observed for up to that
+        long. Returns the number of records skipped (0 or 1).
         """
-        stale_ns = -1 if stale_after is None else int(stale_after * 1e9)
+        stale_ns = -1 if stale_after is None else stale_after_ns(stale_after)
         rc = lib.mrb_recover(self._ring, stale_ns)
         if rc < 0:
-            raise error_for(rc)
+            raise self._errors(rc)
         return int(rc)
+
+
+def _create_refused(size: int, mode: int, remove: bool, exclusive: bool) -> Exception:
+    """InvalidArgument for arguments create() cannot use: what the C core
+    refused (MRB_EINVAL) or what cannot even be passed to it, naming the
+    argument and the range it accepts."""
+    problems = []
+    if remove and exclusive:
+        problems.append(
+            "remove=True and exclusive=True cannot be combined (remove "
+            "replaces an existing file, exclusive refuses one)"
+        )
+    if not 1 <= size <= lib.MRB_MAX_CAPACITY:
+        problems.append(f"invalid ring size {size} (want 1..{lib.MRB_MAX_CAPACITY})")
+    if not 0 <= mode <= 0o777:
+        shown = oct(mode) if mode >= 0 else str(mode)
+        problems.append(
+            f"invalid mode {shown} (want permission bits 0o000..0o777; "
+            "0 means the default, 0o600)"
+        )
+    message = "; ".join(problems) or (
+        f"{strerror(_EINVAL)} (size={size}, mode={oct(mode)}, remove={remove}, "
+        f"exclusive={exclusive})"
+    )
+    exc = InvalidArgument(message)
+    exc.code = _EINVAL
+    return exc

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-import mmap
 import sys
-from array import array
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Union
 
-if sys.version_info >= (3, 12):
+if TYPE_CHECKING:
+    # The type checker's own definition (typeshed): collections.abc.Buffer
+    # where it knows PEP 688 (then numpy arrays and any class with
+    # __buffer__ match), else bytes, bytearray, memoryview, array, mmap,
+    # ctypes objects and pickle.PickleBuffer.
+    from _typeshed import ReadableBuffer as ReadableBuffer
+    from _typeshed import WriteableBuffer
+
+    #: A buffer C may write into.
+    WritableBuffer = WriteableBuffer
+elif sys.version_info >= (3, 12):
     from collections.abc import Buffer
 
     #: Anything exposing a contiguous buffer (bytes, bytearray, memoryview,
-    #: array.array, mmap, numpy arrays, ...).
+    #: array.array, mmap, ctypes objects, numpy arrays, ...).
     ReadableBuffer = Buffer
     #: A buffer C may write into (bytearray, memoryview of one, array, mmap).
     WritableBuffer = Buffer
-elif TYPE_CHECKING:
-    ReadableBuffer = Union[bytes, bytearray, memoryview, array[Any], mmap.mmap]
-    WritableBuffer = Union[bytearray, memoryview, array[Any], mmap.mmap]
-else:  # array is not subscriptable at run time before 3.12
-    ReadableBuffer = Union[bytes, bytearray, memoryview, array, mmap.mmap]
-    WritableBuffer = Union[bytearray, memoryview, array, mmap.mmap]
+else:  # for run-time introspection (typing.get_type_hints) only
+    import ctypes
+    import mmap
+    from array import array
+
+    ReadableBuffer = Union[bytes, bytearray, memoryview, array, mmap.mmap, ctypes.Array]
+    WritableBuffer = Union[bytearray, memoryview, array, mmap.mmap, ctypes.Array]

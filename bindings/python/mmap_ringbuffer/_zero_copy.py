@@ -6,30 +6,86 @@ released when the reservation is committed or aborted, the message released,
 or the ring closed, so that using it afterwards raises ValueError instead of
 touching memory that may be reused or unmapped. Slices taken from the view
 are not tracked: do not keep them past that point.
+
+A handle keeps its zero-copy objects in a :class:`Views` registry; the
+objects talk to that registry (the C ring, the error mapping, the set of
+live views), never to the handle itself.
 """
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Optional, Type
+from typing import Any, Callable, List, Optional, Set, Type
 
-from ._errors import StaleError, error_for
+from ._errors import StaleError
 from ._mrb_cffi import ffi, lib
 
-if TYPE_CHECKING:
-    from ._ring import RingBuffer
+_mrb_abort = lib.mrb_abort
+
+
+class Views:
+    """One handle's zero-copy state: its live reservations and peeked
+    message, and the views that could not be released yet."""
+
+    __slots__ = ("ring", "error", "peeked", "_live", "_lingering")
+
+    def __init__(self, ring: Any, error: Callable[[int], Exception]) -> None:
+        #: The handle's ``struct mrb_ring *``.
+        self.ring = ring
+        #: The handle's mapping of negative codes to exceptions.
+        self.error = error
+        #: The message peek() returned and nobody released yet.
+        self.peeked: Optional[PeekedMessage] = None
+        self._live: Set[_RingView] = set()
+        self._lingering: List[memoryview] = []
+
+    def forget_peeked(self) -> None:
+        """Invalidates the peeked message (a read is about to consume it)."""
+        if self.peeked is not None:
+            self.peeked._detach()
+
+    def release_all(self) -> bool:
+        """Aborts open reservations and releases every view handed out;
+        False if some view is still exported (unmapping would be unsafe)."""
+        for ring_view in list(self._live):
+            ring_view._invalidate()
+        still_exported = []
+        for view in self._lingering:
+            try:
+                view.release()
+            except BufferError:
+                still_exported.append(view)
+        self._lingering = still_exported
+        return not still_exported
+
+    def _add(self, ring_view: _RingView) -> None:
+        self._live.add(ring_view)
+
+    def _retire(self, ring_view: _RingView, view: memoryview) -> None:
+        """Releases a finished object's view, or remembers it for
+        release_all() while something still holds a buffer export of it."""
+        self._live.discard(ring_view)
+        try:
+            view.release()
+        except BufferError:
+            self._lingering.append(view)
 
 
 class _RingView:
     """Common part: a memoryview over ring memory registered with its ring."""
 
-    __slots__ = ("_owner", "_cdata", "_view")
+    __slots__ = ("_views", "_cdata", "_view", "_handle")
 
-    def __init__(self, owner: "RingBuffer", cdata: Any, view: memoryview) -> None:
-        self._owner = owner
+    def __init__(
+        self, views: Views, cdata: Any, view: memoryview, handle: object
+    ) -> None:
+        self._views = views
         self._cdata = cdata
         self._view: Optional[memoryview] = view
-        owner._live_views.add(self)
+        # The RingBuffer: kept alive while this object is, so that its
+        # mapping and consumer role outlive the view.
+        self._handle = handle
+        views._add(self)
 
     @property
     def view(self) -> memoryview:
@@ -62,20 +118,19 @@ class _RingView:
     def _detach(self) -> None:
         """Invalidates the view; called before the C side lets go of it."""
         view, self._view = self._view, None
-        self._owner._live_views.discard(self)
         if view is not None:
-            self._owner._retire_view(view)
+            self._views._retire(self, view)
 
     def _finish(self, call: Callable[[Any, Any], int]) -> None:
         if self._view is None:
             raise StaleError("already finished")
         self._detach()
-        rc = call(self._owner._ring, self._cdata)
+        rc = call(self._views.ring, self._cdata)
         if rc < 0:
-            raise error_for(rc)
+            raise self._views.error(rc)
 
     def _invalidate(self) -> None:
-        """Called by RingBuffer.close(): give the space back, drop the view."""
+        """Called when the handle closes: give the space back, drop the view."""
         self._detach()
 
 
@@ -93,6 +148,11 @@ class Reservation(_RingView):
 
     __slots__ = ()
 
+    def __init__(self, views: Views, res: Any, handle: object) -> None:
+        """Wraps a filled-in ``struct mrb_reservation *`` (internal: use
+        RingBuffer.reserve())."""
+        super().__init__(views, res, memoryview(ffi.buffer(res.data, res.len)), handle)
+
     def __setitem__(self, key: Any, value: Any) -> None:
         self.view[key] = value
 
@@ -102,14 +162,14 @@ class Reservation(_RingView):
 
     def abort(self) -> None:
         """Discards the reservation; the consumer skips it."""
-        self._finish(lib.mrb_abort)
+        self._finish(_mrb_abort)
 
     def _invalidate(self) -> None:
         if self._view is not None:
             self._detach()
-            lib.mrb_abort(self._owner._ring, self._cdata)
+            _mrb_abort(self._views.ring, self._cdata)
 
-    def __enter__(self) -> "Reservation":
+    def __enter__(self) -> Reservation:
         return self
 
     def __exit__(
@@ -135,17 +195,23 @@ class PeekedMessage(_RingView):
 
     __slots__ = ()
 
+    def __init__(self, views: Views, view: Any, handle: object) -> None:
+        """Wraps a filled-in ``struct mrb_view *`` and becomes the handle's
+        peeked message (internal: use RingBuffer.peek())."""
+        memory = memoryview(ffi.buffer(view.data, view.len)).toreadonly()
+        super().__init__(views, view, memory, handle)
+        views.peeked = self
+
     def release(self) -> None:
         """Consumes the message; the view becomes invalid."""
-        self._owner._peeked = None
         self._finish(lib.mrb_release)
 
     def _detach(self) -> None:
-        if self._owner._peeked is self:
-            self._owner._peeked = None
+        if self._views.peeked is self:
+            self._views.peeked = None
         super()._detach()
 
-    def __enter__(self) -> "PeekedMessage":
+    def __enter__(self) -> PeekedMessage:
         return self
 
     def __exit__(
@@ -160,13 +226,3 @@ class PeekedMessage(_RingView):
             self.release()
         else:
             self._detach()
-
-
-def writable_view(pointer: Any, length: int) -> memoryview:
-    """A writable memoryview over ``length`` bytes at a C pointer."""
-    return memoryview(ffi.buffer(pointer, length))
-
-
-def readonly_view(pointer: Any, length: int) -> memoryview:
-    """A read-only memoryview over ``length`` bytes at a C pointer."""
-    return memoryview(ffi.buffer(pointer, length)).toreadonly()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import pathlib
+import pydoc
 import typing
 
 import pytest
@@ -48,3 +49,52 @@ def test_exported_names() -> None:
 def test_typing_marker_ships_with_the_package() -> None:
     package = pathlib.Path(mmap_ringbuffer.__file__).parent
     assert (package / "py.typed").exists()
+
+
+def test_help_shows_the_real_interface() -> None:
+    text = pydoc.render_doc(RingBuffer, renderer=pydoc.plaintext)
+    assert "RingBuffer(path: 'PathArg', *, readonly: 'bool' = False)" in text
+    assert "*args" not in text and "**kwargs" not in text
+    assert "__annotations__" not in text  # no private field leaks
+    assert "\"'" not in text  # no doubly quoted annotations
+    assert "Helper for pickle" not in text
+    assert "cannot be pickled" in inspect.getdoc(RingBuffer.__reduce__)  # type: ignore[operator]
+    assert str(inspect.signature(RingBuffer.create)) == (
+        "(path: 'PathArg', size: 'int', *, remove: 'bool' = False, "
+        "mode: 'int' = 384, exclusive: 'bool' = False) -> 'RingBuffer'"
+    )
+
+
+def test_private_modules_import_no_cycle() -> None:
+    """Each private module imports only modules listed before it here, so
+    none of them is part of an import cycle."""
+    import ast
+
+    order = [
+        "_errors",
+        "_args",
+        "_types",
+        "_stats",
+        "_wait",
+        "_reader",
+        "_zero_copy",
+        "_ring",
+    ]
+    package = pathlib.Path(mmap_ringbuffer.__file__).parent
+    assert sorted(
+        p.stem for p in package.glob("_*.py") if p.stem != "__init__"
+    ) == sorted(order)
+    for index, name in enumerate(order):
+        tree = ast.parse((package / f"{name}.py").read_text())
+        imported = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and not node.module
+            for alias in node.names
+        }
+        imported.discard("_mrb_cffi")
+        assert imported <= set(order[:index]), (name, imported - set(order[:index]))

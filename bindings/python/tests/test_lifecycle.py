@@ -12,6 +12,7 @@ import pytest
 
 from mmap_ringbuffer import (
     BufferEmpty,
+    FormatError,
     InvalidArgument,
     RingBuffer,
     RingBufferError,
@@ -80,9 +81,16 @@ def test_properties_survive_close(rb: RingBuffer, ring_path: pathlib.Path) -> No
     assert rb.path == str(ring_path)
 
 
-def test_direct_construction_is_refused() -> None:
-    with pytest.raises(TypeError, match="RingBuffer.create"):
-        RingBuffer()
+def test_constructor_opens_an_existing_ring(ring_path: pathlib.Path) -> None:
+    with RingBuffer.create(ring_path, 4096) as created:
+        created.write(b"via the constructor")
+    with RingBuffer(ring_path) as opened:
+        assert opened.capacity == 4096
+        assert opened.read() == b"via the constructor"
+    with pytest.raises(TypeError, match="positional"):
+        RingBuffer(ring_path, 4096)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="initialized handle"):
+        opened.__init__(ring_path)  # type: ignore[misc]
 
 
 def test_handle_cannot_be_pickled(rb: RingBuffer) -> None:
@@ -237,3 +245,78 @@ def test_handles_are_cache_line_aligned(ring_path: pathlib.Path) -> None:
             rb.write(b"aligned")
         assert created.read() == b"aligned"
         assert created.read() == b"aligned"
+
+
+def test_readonly_open_inspects_and_refuses_the_rest(ring_path: pathlib.Path) -> None:
+    with RingBuffer.create(ring_path, 4096) as rb:
+        rb.write(b"unread")
+        with RingBuffer.open(ring_path, readonly=True) as ro:
+            assert ro.readonly and not rb.readonly
+            assert ro.capacity == 4096
+            assert ro.max_message_size == rb.max_message_size
+            assert ro.stats().messages_written == 1
+            assert (
+                repr(ro)
+                == f"<RingBuffer path={str(ring_path)!r} capacity=4096 readonly>"
+            )
+            calls = {
+                "write": lambda: ro.write(b"x"),
+                "write_many": lambda: ro.write_many([b"x"]),
+                "reserve": lambda: ro.reserve(1),
+                "read": lambda: ro.read(),
+                "try_read": lambda: ro.try_read(),
+                "read_many": lambda: ro.read_many(1),
+                "peek": lambda: ro.peek(),
+                "recover": lambda: ro.recover(),
+            }
+            for name, call in calls.items():
+                with pytest.raises(OSError) as info:
+                    call()
+                assert info.value.errno == errno.EROFS, name
+                assert "read-only (opened with readonly=True)" in str(info.value)
+        with RingBuffer(ring_path, readonly=True) as ro:
+            assert ro.readonly
+        assert rb.read() == b"unread"  # nothing was consumed
+
+
+def test_remove_deletes_a_ring(ring_path: pathlib.Path) -> None:
+    with RingBuffer.create(ring_path, 4096) as rb:
+        RingBuffer.remove(ring_path)
+        assert not ring_path.exists()
+        rb.write(b"still works")  # the open handle keeps the nameless ring
+        assert rb.read() == b"still works"
+        with pytest.raises(FileNotFoundError):
+            RingBuffer.open(ring_path)
+        with RingBuffer.create(ring_path, 4096) as new:  # a separate ring
+            new.write(b"new")
+            assert rb.try_read() is None
+            assert new.read() == b"new"
+
+
+def test_remove_missing(ring_path: pathlib.Path) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        RingBuffer.remove(ring_path)
+    assert info.value.filename == ring_path
+    assert RingBuffer.remove(ring_path, missing_ok=True) is None
+
+
+def test_remove_keeps_what_is_not_a_ring(tmp_path: pathlib.Path) -> None:
+    foreign = tmp_path / "notes.txt"
+    foreign.write_bytes(b"not a ring" * 1000)
+    with pytest.raises(FormatError):
+        RingBuffer.remove(foreign)
+    assert foreign.read_bytes() == b"not a ring" * 1000
+    with pytest.raises(IsADirectoryError):
+        RingBuffer.remove(tmp_path)
+    assert tmp_path.is_dir()
+
+
+def test_remove_refuses_a_symlink(tmp_path: pathlib.Path) -> None:
+    target = tmp_path / "real.ring"
+    RingBuffer.create(target, 4096).close()
+    link = tmp_path / "link.ring"
+    link.symlink_to(target)
+    with pytest.raises(OSError) as info:
+        RingBuffer.remove(link)
+    assert info.value.errno == errno.ELOOP
+    assert link.is_symlink() and target.exists()
