@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
 import threading
 import weakref
@@ -50,6 +51,8 @@ _mrb_read = lib.mrb_py_read
 _mrb_read_wait = lib.mrb_py_read_wait
 _from_buffer = ffi.from_buffer
 _get_ident = threading.get_ident
+
+_INF = math.inf
 
 _EFULL = lib.MRB_EFULL
 _EEMPTY = lib.MRB_EEMPTY
@@ -392,8 +395,11 @@ class RingBuffer:
         Also raises InvalidSize (empty or above max_message_size), Closed,
         TypeError (not bytes-like), ValueError (a negative or NaN timeout).
         """
-        # The float check inline keeps the common case out of a call.
-        if timeout is not None and (type(timeout) is not float or not timeout >= 0):
+        if (  # inline: math.inf and other valid floats skip the call
+            timeout is not None
+            and timeout is not _INF
+            and (type(timeout) is not float or not timeout >= 0)
+        ):
             timeout = timeout_seconds(timeout)
         buf: Any = data
         if type(buf) is not bytes:
@@ -490,8 +496,11 @@ class RingBuffer:
         when it expires. Ctrl-C interrupts the wait. Also raises Closed,
         ConsumerBusy, CorruptError, TypeError/ValueError (a bad timeout).
         """
-        # The float check inline keeps the common case out of a call.
-        if timeout is not None and (type(timeout) is not float or not timeout >= 0):
+        if (  # inline: math.inf and other valid floats skip the call
+            timeout is not None
+            and timeout is not _INF
+            and (type(timeout) is not float or not timeout >= 0)
+        ):
             timeout = timeout_seconds(timeout)
         readers = self._readers
         if readers.owner == _get_ident() and self._views.peeked is None:
