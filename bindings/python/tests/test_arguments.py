@@ -193,6 +193,26 @@ def test_create_reports_every_refused_argument(ring_path: pathlib.Path) -> None:
 MODE_RULE = "(want permission bits 0o000..0o777; 0 means the default, 0o600)"
 
 
+@pytest.mark.parametrize("mode", [0o1000, 0o4600, 0o2600, 0o1777, 0o7777, 0o100600])
+def test_create_mode_beyond_permission_bits(ring_path: pathlib.Path, mode: int) -> None:
+    """setuid, setgid, sticky and file-type bits: refused by the core
+    (MRB_EINVAL), reported with the argument and its range."""
+    with pytest.raises(InvalidArgument) as info:
+        RingBuffer.create(ring_path, 4096, mode=mode)
+    assert str(info.value) == f"invalid mode {oct(mode)} {MODE_RULE}"
+    assert info.value.code == lib.MRB_EINVAL
+    assert not ring_path.exists()
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o644, 0o400, 0o001])
+def test_create_mode_permission_bits_are_applied_exactly(
+    tmp_path: pathlib.Path, mode: int
+) -> None:
+    path = tmp_path / f"mode-{mode:o}.ring"
+    with RingBuffer.create(path, 4096, mode=mode):
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
 @pytest.mark.parametrize("mode", [-1, 2**32, 2**70])
 def test_create_mode_not_a_mode_t(ring_path: pathlib.Path, mode: int) -> None:
     with pytest.raises(InvalidArgument) as info:
