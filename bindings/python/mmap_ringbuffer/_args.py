@@ -1,10 +1,10 @@
 """Argument conversion: Python values checked and turned into what the C
 calls take, with errors that name the argument and the range it accepts.
 
-Only conversion lives here. Whether a value is acceptable to the ring (a
-message size, a ring size, a mode) is the C core's decision; these helpers
-only refuse what cannot be passed to C at all (wrong type, negative where C
-takes an unsigned integer, NaN...).
+Whether a value is acceptable to the ring (a message size, a ring size, a
+mode) is the C core's decision. These helpers refuse only what cannot be
+passed to C at all (wrong type, a negative number where C takes an unsigned
+one, NaN...), and word the errors for what C refused.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from __future__ import annotations
 import numbers
 import operator
 import os
-from typing import Optional
+from array import array
+from typing import Any, FrozenSet, Optional
 
-from ._errors import InvalidSize, PathArg
+from ._errors import InvalidArgument, InvalidSize, PathArg, strerror
+from ._mrb_cffi import ffi, lib
 
 _TIMEOUT_RULE = "None or a number of seconds >= 0 (math.inf: no limit)"
 
@@ -100,3 +102,51 @@ def encode_path(path: PathArg) -> bytes:
     if b"\0" in encoded:
         raise ValueError("embedded null byte in path")
     return encoded
+
+
+_BYTE_STRINGS: FrozenSet[type] = frozenset((bytes, bytearray))
+# array.array typecode of C's size_t.
+_SIZE_T_CODE = next(c for c in "QLI" if array(c).itemsize == ffi.sizeof("size_t"))
+
+
+def message_lengths(messages: Any) -> Any:
+    """Each message's size in bytes as a ``size_t[]`` (len() counts items,
+    not bytes, for arrays and cast memoryviews)."""
+    if {*map(type, messages)} <= _BYTE_STRINGS:
+        sizes = array(_SIZE_T_CODE, map(len, messages))
+    else:
+        nbytes = []
+        for message in messages:
+            try:
+                nbytes.append(memoryview(message).nbytes)
+            except TypeError:
+                raise bytes_like_error("each message", message) from None
+        sizes = array(_SIZE_T_CODE, nbytes)
+    return ffi.from_buffer("size_t[]", sizes)
+
+
+def create_refused(size: int, mode: int, remove: bool, exclusive: bool) -> Exception:
+    """InvalidArgument for arguments create() cannot use: what the C core
+    refused (MRB_EINVAL) or what cannot even be passed to it, naming the
+    argument and the range it accepts."""
+    problems = []
+    if remove and exclusive:
+        problems.append(
+            "remove=True and exclusive=True cannot be combined (remove "
+            "replaces an existing file, exclusive refuses one)"
+        )
+    if not 1 <= size <= lib.MRB_MAX_CAPACITY:
+        problems.append(f"invalid ring size {size} (want 1..{lib.MRB_MAX_CAPACITY})")
+    if not 0 <= mode <= 0o777:
+        shown = oct(mode) if mode >= 0 else str(mode)
+        problems.append(
+            f"invalid mode {shown} (want permission bits 0o000..0o777; "
+            "0 means the default, 0o600)"
+        )
+    message = "; ".join(problems) or (
+        f"{strerror(lib.MRB_EINVAL)} (size={size}, mode={oct(mode)}, remove={remove}, "
+        f"exclusive={exclusive})"
+    )
+    exc = InvalidArgument(message)
+    exc.code = lib.MRB_EINVAL
+    return exc

@@ -144,3 +144,24 @@ def error_for(code: int, path: Optional[PathArg] = None) -> Exception:
         exc = cls(message)
     exc.code = code
     return exc
+
+
+class HandleErrors:
+    """Turns a handle's negative return codes into exceptions."""
+
+    __slots__ = ("opened_by", "readonly")
+
+    def __init__(self, readonly: bool) -> None:
+        self.opened_by = os.getpid()
+        self.readonly = readonly
+
+    def __call__(self, code: int) -> Exception:
+        if code == lib.MRB_ECLOSED and os.getpid() != self.opened_by:
+            return forked_error(code, self.opened_by)
+        if code == -errno.EROFS and self.readonly:
+            return OSError(
+                errno.EROFS,
+                "the handle is read-only (opened with readonly=True): only "
+                "stats(), capacity and max_message_size work",
+            )
+        return error_for(code)

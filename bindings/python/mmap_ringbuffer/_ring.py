@@ -7,36 +7,21 @@ import math
 import os
 import threading
 import weakref
-from array import array
 from types import TracebackType
-from typing import (
-    Any,
-    FrozenSet,
-    Iterable,
-    Iterator,
-    List,
-    NoReturn,
-    Optional,
-    Type,
-)
+from typing import Any, Iterable, Iterator, List, NoReturn, Optional, Type
 
 from ._args import (
     bytes_like_error,
     count,
+    create_refused,
     encode_path,
+    message_lengths,
     message_size,
     message_size_error,
     stale_after_ns,
     timeout_seconds,
 )
-from ._errors import (
-    BufferTooSmall,
-    InvalidArgument,
-    PathArg,
-    error_for,
-    forked_error,
-    strerror,
-)
+from ._errors import BufferTooSmall, HandleErrors, PathArg, error_for
 from ._mrb_cffi import ffi, lib
 from ._reader import SCRATCH_LIMIT, BatchReader, ThreadReaders, read_large
 from ._stats import RingStats
@@ -76,48 +61,6 @@ def _new_handle() -> Any:
     return ffi.cast("struct mrb_ring *", storage + offset), storage
 
 
-_BYTE_STRINGS: FrozenSet[type] = frozenset((bytes, bytearray))
-# array.array typecode of C's size_t.
-_SIZE_T_CODE = next(c for c in "QLI" if array(c).itemsize == ffi.sizeof("size_t"))
-
-
-def _byte_lengths(messages: Any) -> Any:
-    """Each message's size in bytes as a ``size_t[]`` (len() counts items,
-    not bytes, for arrays and cast memoryviews)."""
-    if {*map(type, messages)} <= _BYTE_STRINGS:
-        sizes = array(_SIZE_T_CODE, map(len, messages))
-    else:
-        nbytes = []
-        for message in messages:
-            try:
-                nbytes.append(memoryview(message).nbytes)
-            except TypeError:
-                raise bytes_like_error("each message", message) from None
-        sizes = array(_SIZE_T_CODE, nbytes)
-    return _from_buffer("size_t[]", sizes)
-
-
-class _HandleErrors:
-    """Turns a handle's negative return codes into exceptions."""
-
-    __slots__ = ("opened_by", "readonly")
-
-    def __init__(self, readonly: bool) -> None:
-        self.opened_by = os.getpid()
-        self.readonly = readonly
-
-    def __call__(self, code: int) -> Exception:
-        if code == _ECLOSED and os.getpid() != self.opened_by:
-            return forked_error(code, self.opened_by)
-        if code == -errno.EROFS and self.readonly:
-            return OSError(
-                errno.EROFS,
-                "the handle is read-only (opened with readonly=True): only "
-                "stats(), capacity and max_message_size work",
-            )
-        return error_for(code)
-
-
 # Every open handle, so that a forked child can disown the ones it inherited.
 _open_handles: "weakref.WeakSet[RingBuffer]" = weakref.WeakSet()
 
@@ -127,7 +70,7 @@ def _disown_inherited_handles() -> None:
     belong to the parent (its consumer role, its producer slot). Zeroing the
     child's copy of each C handle makes every call on it fail (the C core
     treats a zeroed handle as closed) without touching the shared ring;
-    _HandleErrors turns that failure into ForkedError."""
+    HandleErrors turns that failure into ForkedError."""
     for handle in list(_open_handles):
         ffi.memmove(handle._ring, bytes(_HANDLE_SIZE), _HANDLE_SIZE)
         handle._readers.after_fork()
@@ -186,7 +129,7 @@ class RingBuffer:
         self._path = os.fsdecode(path)
         self._capacity = int(lib.mrb_capacity(ring))
         self._max_message_size = int(lib.mrb_max_message_size(ring))
-        self._errors = errors = _HandleErrors(readonly)
+        self._errors = errors = HandleErrors(readonly)
         # read(), try_read(), read_into(); read_many(); reserve(), peek().
         size = min(self._max_message_size, SCRATCH_LIMIT)
         self._readers = ThreadReaders(ring, size)
@@ -237,13 +180,13 @@ class RingBuffer:
         try:
             options.mode = mode
         except OverflowError:  # not representable as a mode_t
-            raise _create_refused(size, mode, remove, exclusive) from None
+            raise create_refused(size, mode, remove, exclusive) from None
         if size < 0:  # not representable as a uint64_t
-            raise _create_refused(size, mode, remove, exclusive)
+            raise create_refused(size, mode, remove, exclusive)
         ring, storage = _new_handle()
         rc = lib.mrb_create(ring, encoded, min(size, 2**64 - 1), options)
         if rc == _EINVAL:
-            raise _create_refused(size, mode, remove, exclusive)
+            raise create_refused(size, mode, remove, exclusive)
         if rc < 0:
             raise error_for(rc, path)
         self = cls.__new__(cls)
@@ -441,10 +384,10 @@ class RingBuffer:
             messages = list(messages)
         if not messages:
             return 0
-        lengths = _byte_lengths(messages)
+        lengths = message_lengths(messages)
         joined = b"".join(messages)
-        count = len(messages)
-        rc = lib.mrb_py_write_joined(self._ring, joined, lengths, count)
+        total = len(messages)
+        rc = lib.mrb_py_write_joined(self._ring, joined, lengths, total)
         if rc == _EFULL and timeout is not None:
             until = deadline(timeout)
             while rc == _EFULL:
@@ -452,7 +395,7 @@ class RingBuffer:
                     lib.mrb_wait_writable, (self._ring, lengths[0]), until
                 )
                 if rc >= 0:
-                    rc = lib.mrb_py_write_joined(self._ring, joined, lengths, count)
+                    rc = lib.mrb_py_write_joined(self._ring, joined, lengths, total)
         if rc >= 0:
             return int(rc)
         if rc == _EMSGSIZE:
@@ -643,30 +586,3 @@ class RingBuffer:
         if rc < 0:
             raise self._errors(rc)
         return int(rc)
-
-
-def _create_refused(size: int, mode: int, remove: bool, exclusive: bool) -> Exception:
-    """InvalidArgument for arguments create() cannot use: what the C core
-    refused (MRB_EINVAL) or what cannot even be passed to it, naming the
-    argument and the range it accepts."""
-    problems = []
-    if remove and exclusive:
-        problems.append(
-            "remove=True and exclusive=True cannot be combined (remove "
-            "replaces an existing file, exclusive refuses one)"
-        )
-    if not 1 <= size <= lib.MRB_MAX_CAPACITY:
-        problems.append(f"invalid ring size {size} (want 1..{lib.MRB_MAX_CAPACITY})")
-    if not 0 <= mode <= 0o777:
-        shown = oct(mode) if mode >= 0 else str(mode)
-        problems.append(
-            f"invalid mode {shown} (want permission bits 0o000..0o777; "
-            "0 means the default, 0o600)"
-        )
-    message = "; ".join(problems) or (
-        f"{strerror(_EINVAL)} (size={size}, mode={oct(mode)}, remove={remove}, "
-        f"exclusive={exclusive})"
-    )
-    exc = InvalidArgument(message)
-    exc.code = _EINVAL
-    return exc
