@@ -53,7 +53,7 @@ def stale_after_ns(stale_after: object) -> int:
     return int(nanoseconds)
 
 
-def count(value: object, name: str) -> int:
+def positive_int(value: object, name: str) -> int:
     """A positive int (``max_count``): TypeError / ValueError otherwise."""
     try:
         number = operator.index(value)  # type: ignore[arg-type]

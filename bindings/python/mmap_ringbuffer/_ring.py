@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator, List, NoReturn, Optional, Type
 
 from ._args import (
     bytes_like_error,
-    count,
+    positive_int,
     create_refused,
     encode_path,
     message_lengths,
@@ -527,7 +527,7 @@ class RingBuffer:
         raises Closed, ConsumerBusy, CorruptError, TypeError/ValueError
         (``max_count`` not an int >= 1, a bad timeout).
         """
-        max_count = count(max_count, "max_count")
+        max_count = positive_int(max_count, "max_count")
         if timeout is not None:
             timeout = timeout_seconds(timeout)
         if not self._consumer_lock.acquire(False):
