@@ -12,12 +12,12 @@ from typing import Any, Iterable, Iterator, List, NoReturn, Optional, Type
 
 from ._args import (
     bytes_like_error,
-    positive_int,
     create_refused,
     encode_path,
     message_lengths,
     message_size,
     message_size_error,
+    positive_int,
     stale_after_ns,
     timeout_seconds,
 )
