@@ -27,7 +27,12 @@ def timeout_seconds(timeout: object, name: str = "timeout") -> float:
     TypeError for anything but a real number (bool and str included),
     ValueError for a negative number or NaN.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+    kind = type(timeout)
+    if (
+        kind is not float
+        and kind is not int
+        and (kind is bool or not isinstance(timeout, numbers.Real))
+    ):
         raise TypeError(f"{name} must be {_TIMEOUT_RULE}, not {type(timeout).__name__}")
     seconds = float(timeout)
     if not seconds >= 0:  # negative or NaN
