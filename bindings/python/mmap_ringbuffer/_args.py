@@ -13,7 +13,7 @@ import numbers
 import operator
 import os
 from array import array
-from typing import Any, FrozenSet, Optional
+from typing import Any, FrozenSet
 
 from ._errors import InvalidArgument, InvalidSize, PathArg, strerror
 from ._mrb_cffi import ffi, lib
@@ -27,22 +27,13 @@ def timeout_seconds(timeout: object, name: str = "timeout") -> float:
     TypeError for anything but a real number (bool and str included),
     ValueError for a negative number or NaN.
     """
-    kind = type(timeout)
-    if (
-        kind is not float
-        and kind is not int
-        and (kind is bool or not isinstance(timeout, numbers.Real))
-    ):
+    # float and int first in the tuple: they match without the ABC check.
+    if isinstance(timeout, bool) or not isinstance(timeout, (float, int, numbers.Real)):
         raise TypeError(f"{name} must be {_TIMEOUT_RULE}, not {type(timeout).__name__}")
     seconds = float(timeout)
     if not seconds >= 0:  # negative or NaN
         raise ValueError(f"{name} must be {_TIMEOUT_RULE}, got {timeout!r}")
     return seconds
-
-
-def optional_timeout(timeout: object) -> Optional[float]:
-    """timeout_seconds(), with None passed through (never wait)."""
-    return None if timeout is None else timeout_seconds(timeout)
 
 
 def stale_after_ns(stale_after: object) -> int:
