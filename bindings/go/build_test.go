@@ -167,11 +167,12 @@ func TestModuleZipBuild(t *testing.T) {
 		}
 	}
 	exe := filepath.Join(work, "consumer.exe")
-	cmd := exec.Command(goCmd, "build", "-modcacherw", "-o", exe, ".")
-	cmd.Dir = consumer
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=file://"+proxy,
+	env := append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=file://"+proxy,
 		"GOSUMDB=off", "GOMODCACHE="+filepath.Join(work, "modcache"), "GOWORK=off",
 		"GOTOOLCHAIN=local", "CGO_ENABLED=1")
+	cmd := exec.Command(goCmd, "build", "-modcacherw", "-o", exe, ".")
+	cmd.Dir = consumer
+	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build in a consumer module: %v\n%s", err, out)
 	}
@@ -183,6 +184,17 @@ func TestModuleZipBuild(t *testing.T) {
 		t.Fatalf("consumer printed %q, want %q", got, want)
 	}
 	checkShippedSymbols(t, exe)
+
+	// The same program as a shared object (-buildmode=c-shared, as a C
+	// program would load Go code): the C core stays private to it.
+	lib := filepath.Join(work, "consumer.so")
+	cmd = exec.Command(goCmd, "build", "-modcacherw", "-buildmode=c-shared", "-o", lib, ".")
+	cmd.Dir = consumer
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build -buildmode=c-shared: %v\n%s", err, out)
+	}
+	checkShippedSymbols(t, lib)
 }
 
 // go.mod claims a minimum Go version. The compiler enforces the language
@@ -315,9 +327,10 @@ func TestBuildWithoutCgoSaysWhy(t *testing.T) {
 	}
 }
 
-// checkShippedSymbols checks the C linked into the Go program exe is the
-// shipped core only: no test hook (mrb__test_*, core/src/testing.c) at all,
-// and no C symbol exported from the dynamic symbol table.
+// checkShippedSymbols checks the C linked into the Go program or shared
+// object exe is the shipped core only: no test hook (mrb__test_*,
+// core/src/testing.c) at all, and no C symbol of the core exported from the
+// dynamic symbol table (core.go compiles it with -fvisibility=hidden).
 func checkShippedSymbols(t *testing.T, exe string) {
 	t.Helper()
 	f, err := elf.Open(exe)
