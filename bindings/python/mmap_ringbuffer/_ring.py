@@ -8,7 +8,16 @@ import os
 import threading
 import weakref
 from types import TracebackType
-from typing import Any, Iterable, Iterator, List, NoReturn, Optional, Type
+from typing import (
+    Any,
+    Iterable,
+    Iterator,
+    List,
+    NoReturn,
+    Optional,
+    Sequence,
+    Type,
+)
 
 from ._args import (
     bytes_like_error,
@@ -380,13 +389,14 @@ class RingBuffer:
         """
         if timeout is not None:
             timeout = timeout_seconds(timeout)
-        if not isinstance(messages, (list, tuple)):
-            messages = list(messages)
-        if not messages:
+        items: Sequence[Any] = (
+            messages if isinstance(messages, (list, tuple)) else list(messages)
+        )
+        if not items:
             return 0
-        lengths = message_lengths(messages)
-        joined = b"".join(messages)
-        total = len(messages)
+        lengths = message_lengths(items)
+        joined = b"".join(items)
+        total = len(items)
         rc = lib.mrb_py_write_joined(self._ring, joined, lengths, total)
         if rc == _EFULL and timeout is not None:
             until = deadline(timeout)

@@ -24,6 +24,12 @@ GOOD = """
     from mmap_ringbuffer import PeekedMessage, Reservation, RingBuffer, RingStats
 
 
+    class Frame:  # shaped like a numpy array to a type checker (PEP 688)
+
+        def __buffer__(self, flags: int) -> memoryview:
+            return memoryview(bytearray(8))
+
+
     def produce(path: str) -> int:
         with RingBuffer.create(path, 1 << 16, mode=0o640, exclusive=False) as rb:
             rb.write(b"bytes")
@@ -33,6 +39,7 @@ GOOD = """
             rb.write(mmap.mmap(-1, 16))
             rb.write((ctypes.c_char * 4)())  # a ctypes array
             rb.write(ctypes.c_uint64(7))  # a ctypes scalar
+            rb.write(Frame(), timeout=None)  # a PEP 688 buffer (numpy arrays)
             with rb.reserve(8) as slot:
                 slot[:] = b"in place"
             reservation: Reservation = rb.reserve(1)
@@ -45,6 +52,7 @@ GOOD = """
             target = (ctypes.c_char * 64)()
             size: int = rb.read_into(target)
             size += rb.read_into(bytearray(64))
+            size += rb.read_into(Frame())
             first: bytes = rb.read(timeout=1)
             maybe: Optional[bytes] = rb.try_read()
             peeked: PeekedMessage = rb.peek()
@@ -70,6 +78,7 @@ BAD = """
     rb = RingBuffer("p", 3)  # flagged: the constructor opens; create(path, size)
     rb.write("hello")  # flagged: text is not bytes-like
     rb.write(42)  # flagged
+    rb.write(object())  # flagged: no buffer
     rb.write_many(["a", "b"])  # flagged
     rb.read(timeout="a")  # flagged
     rb.read_many(1.5)  # flagged
