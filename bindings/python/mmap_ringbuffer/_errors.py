@@ -74,14 +74,14 @@ class StaleError(RingBufferError):
     """A reservation or peeked message no longer matches the ring."""
 
 
-class Interrupted(RingBufferError, InterruptedError):
-    """A blocking call was interrupted by a signal."""
-
-
 class ForkedError(RingBufferError):
     """The handle was opened in another process: a child made by fork()
     inherits the parent's handles but cannot use them (the parent keeps its
     consumer role and its messages). Open the ring again in the child."""
+
+
+class Interrupted(RingBufferError, InterruptedError):
+    """A blocking call was interrupted by a signal."""
 
 
 _ERRORS: Dict[int, Type[RingBufferError]] = {
