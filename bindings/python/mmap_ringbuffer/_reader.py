@@ -70,7 +70,7 @@ class ThreadReaders:
 
     def __init__(self, ring: Any, size: int) -> None:
         #: The thread owning the handle's own reader (0 until some thread
-        #: reads); its parts, for read()'s hot path:
+        #: reads), and that reader's parts as read()'s hot path uses them.
         self.owner = 0
         self._own = new_reader(ring, size)
         self.own_c = self._own.c
