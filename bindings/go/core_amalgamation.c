@@ -87,24 +87,68 @@
 
 #define MRB_MAGIC      "MMAPRBUF"
 #define MRB_MAGIC_SIZE 8
+/* Format version 1's header size: the smallest file that can name its
+ * version (and be refused with MRB_EVERSION, or upgraded). */
+#define MRB_V1_HEADER_SIZE 4096
 
 /* Hot fields sit in their own 128-byte slot: two cache lines, because
  * adjacent-line prefetch would otherwise couple neighbouring slots. */
-#define MRB_SLOT_SIZE      128
-#define MRB_PRODUCER_SLOTS 16
-/* The last producer slot is never owned: it absorbs the counters of
- * processes that find every other slot taken. */
-#define MRB_SHARED_PRODUCER_SLOT (MRB_PRODUCER_SLOTS - 1)
+#define MRB_SLOT_SIZE 128
+
+/* Producer slots: one per writing handle, so that every claim can be
+ * attributed to its writer (format version 2, docs/FORMAT.md section 7). */
+#define MRB_PRODUCER_SLOTS       128
+#define MRB_PRODUCER_SLOT_OFFSET 0x1000
+
+/* Who a process is, in a form that survives pid reuse: the pid, the
+ * process's start time in clock ticks since boot (field 22 of
+ * /proc/PID/stat, 0 if unknown) and the inode of its pid namespace
+ * (/proc/self/ns/pid, 0 if unknown). Two processes of different pid
+ * namespaces cannot judge each other's liveness; a judge then assumes
+ * "alive" (util.c). */
+#define MRB_MAX_PID 4194304u /* PID_MAX_LIMIT on 64-bit Linux */
+struct mrb_identity {
+	uint32_t pid;
+	uint64_t start_time;
+	uint64_t pid_ns;
+};
+
+/*
+ * A producer slot (256 bytes), owned by one writing handle. `owner` is
+ * pid | generation << 32; pid 0 means free, and the generation counts
+ * acquisitions, so a record header naming the slot and a generation can tell
+ * its writer from a later owner of the slot. The owner's identity is valid
+ * when identity_gen equals the owner's generation.
+ *
+ * Lanes: a thread inside a producer call of the handle holds one lane. It
+ * announces the position it is about to claim (`claiming`: the position | 1,
+ * 0 when idle) before its CAS on the producer position, and the end of the
+ * claim (`claim_end`) right after it, and clears the announcement when its
+ * call is done: recovery attributes a claim whose header never appeared to
+ * its writer from these words (recover.c).
+ */
+#define MRB_SLOT_LANES 12
+struct mrb_lane {
+	_Atomic uint64_t claiming;
+	_Atomic uint64_t claim_end;
+};
 
 struct mrb_producer_slot {
-	_Atomic uint32_t owner_pid; /* 0 = free */
-	/* This process's share of space_waiters, so that the share of a
+	_Atomic uint64_t owner;
+	_Atomic uint64_t owner_start_time;
+	_Atomic uint64_t owner_pid_ns;
+	_Atomic uint32_t identity_gen;
+	/* This handle's share of space_waiters, so that the share of a
 	 * process killed while asleep can be taken back out. */
 	_Atomic uint32_t space_waiting;
-	uint64_t reserved[2]; /* zero */
 	_Atomic uint64_t full;
-	uint8_t pad[MRB_SLOT_SIZE - 32];
+	uint8_t reserved[24]; /* zero */
+	struct mrb_lane lanes[MRB_SLOT_LANES];
 };
+#define MRB_PRODUCER_SLOT_SIZE 256
+
+#define MRB_SLOT_PID(owner) ((uint32_t)(owner))
+#define MRB_SLOT_GEN(owner) ((uint32_t)((owner) >> 32))
 
 struct mrb_file_header {
 	/* 0x000: identity, written once before format_version is published. */
@@ -121,8 +165,12 @@ struct mrb_file_header {
 	uint32_t creator_pid;
 	uint32_t record_header_size;
 	uint32_t record_alignment;
-	uint32_t feature_flags; /* must be 0 in format version 1 */
-	uint8_t reserved0[0x080 - 0x040];
+	uint32_t feature_flags; /* must be 0 in format version 2 */
+	uint32_t producer_slot_offset;
+	uint32_t producer_slot_count;
+	/* One more than the highest producer slot ever owned: scans stop here. */
+	_Atomic uint32_t producer_slots_used;
+	uint8_t reserved0[0x080 - 0x04c];
 
 	/* 0x080: producer position, advanced by CAS to claim space. */
 	_Atomic uint64_t producer_position;
@@ -137,12 +185,15 @@ struct mrb_file_header {
 	_Atomic uint64_t consumer_position;
 	uint8_t pad3[MRB_SLOT_SIZE - 8];
 
-	/* 0x200: consumer ownership (pid | nonce << 32, 0 = none) and counters,
-	 * written only by the owning consumer. */
+	/* 0x200: consumer ownership (pid | nonce << 32, 0 = none), the owner's
+	 * identity (struct mrb_identity) and counters, written only by the
+	 * owning consumer. */
 	_Atomic uint64_t consumer_owner;
 	_Atomic uint64_t messages_read;
 	_Atomic uint64_t bytes_read;
-	uint8_t pad4[MRB_SLOT_SIZE - 24];
+	_Atomic uint64_t consumer_start_time;
+	_Atomic uint64_t consumer_pid_ns;
+	uint8_t pad4[MRB_SLOT_SIZE - 40];
 
 	/* 0x280: futex word bumped when data arrives and someone waits. */
 	_Atomic uint32_t data_seq;
@@ -154,37 +205,57 @@ struct mrb_file_header {
 	_Atomic uint32_t space_waiters;
 	uint8_t pad6[MRB_SLOT_SIZE - 8];
 
-	/* 0x380: crash recovery. */
+	/* 0x380: crash recovery counters. */
 	_Atomic uint64_t recovered_records;
 	_Atomic uint64_t recovered_bytes;
-	uint8_t pad7[MRB_SLOT_SIZE - 16];
+	/* Records of live writers skipped by the opt-in hung-writer timeout,
+	 * and how many of them were delivered late after all. */
+	_Atomic uint64_t skipped_live;
+	_Atomic uint64_t delivered_late;
+	uint8_t pad7[MRB_SLOT_SIZE - 32];
 
-	/* 0x400 - 0x7ff: reserved for future versions, zero. */
-	uint8_t reserved1[0x800 - 0x400];
+	/* 0x400 - 0xfff: reserved, zero. */
+	uint8_t reserved1[MRB_PRODUCER_SLOT_OFFSET - 0x400];
 
-	/* 0x800: per-process producer counters and liveness. */
+	/* 0x1000: producer slots. */
 	struct mrb_producer_slot producers[MRB_PRODUCER_SLOTS];
+
+	/* 0x9000 - 0xffff: reserved for subscriber and worker-group tables,
+	 * zero. */
+	uint8_t reserved2[MRB_HEADER_SIZE - MRB_PRODUCER_SLOT_OFFSET -
+	                  MRB_PRODUCER_SLOTS * MRB_PRODUCER_SLOT_SIZE];
 };
 
-_Static_assert(sizeof(struct mrb_producer_slot) == MRB_SLOT_SIZE, "slot size");
+_Static_assert(sizeof(struct mrb_producer_slot) == MRB_PRODUCER_SLOT_SIZE, "slot size");
 _Static_assert(offsetof(struct mrb_file_header, format_version) == 0x008, "layout");
 _Static_assert(offsetof(struct mrb_file_header, capacity) == 0x010, "layout");
 _Static_assert(offsetof(struct mrb_file_header, stamp_salt) == 0x020, "layout");
 _Static_assert(offsetof(struct mrb_file_header, feature_flags) == 0x03c, "layout");
+_Static_assert(offsetof(struct mrb_file_header, producer_slot_offset) == 0x040, "layout");
+_Static_assert(offsetof(struct mrb_file_header, producer_slots_used) == 0x048, "layout");
 _Static_assert(offsetof(struct mrb_file_header, producer_position) == 0x080, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position_cache) == 0x100, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position) == 0x180, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_owner) == 0x200, "layout");
+_Static_assert(offsetof(struct mrb_file_header, consumer_start_time) == 0x218, "layout");
 _Static_assert(offsetof(struct mrb_file_header, data_seq) == 0x280, "layout");
 _Static_assert(offsetof(struct mrb_file_header, space_seq) == 0x300, "layout");
 _Static_assert(offsetof(struct mrb_file_header, recovered_records) == 0x380, "layout");
-_Static_assert(offsetof(struct mrb_file_header, producers) == 0x800, "layout");
+_Static_assert(offsetof(struct mrb_file_header, skipped_live) == 0x390, "layout");
+_Static_assert(offsetof(struct mrb_file_header, producers) == MRB_PRODUCER_SLOT_OFFSET,
+               "layout");
+_Static_assert(offsetof(struct mrb_producer_slot, identity_gen) == 0x18, "layout");
+_Static_assert(offsetof(struct mrb_producer_slot, space_waiting) == 0x1c, "layout");
+_Static_assert(offsetof(struct mrb_producer_slot, full) == 0x20, "layout");
+_Static_assert(offsetof(struct mrb_producer_slot, lanes) == 0x40, "layout");
 _Static_assert(sizeof(struct mrb_file_header) == MRB_HEADER_SIZE, "header size");
 
 /*
  * Record header, 16 bytes at a 16-byte aligned ring offset:
- *   control: bits 0-39 payload length, bits 40-61 writer pid, bit 62 PAD,
- *            bit 63 BUSY (reserved, not yet committed)
+ *   control: bits 0-39 payload length, bits 40-46 writer's producer slot,
+ *            bits 47-60 the slot's generation (low 14 bits) when the record
+ *            was written, bit 61 reserved (0), bit 62 PAD, bit 63 BUSY
+ *            (reserved, not yet committed)
  *   stamp:   the record's absolute position XOR stamp_salt
  * Writers store control first (relaxed) and the stamp second (release); a
  * reader that sees the right stamp (acquire) therefore sees at least that
@@ -197,15 +268,23 @@ struct mrb_record_header {
 _Static_assert(sizeof(struct mrb_record_header) == MRB_RECORD_HEADER_SIZE, "record header");
 
 #define MRB_CONTROL_LENGTH_MASK ((UINT64_C(1) << 40) - 1)
-#define MRB_CONTROL_PID_SHIFT   40
-#define MRB_CONTROL_PID_MASK    ((UINT64_C(1) << 22) - 1)
+#define MRB_CONTROL_SLOT_SHIFT  40
+#define MRB_CONTROL_SLOT_MASK   ((UINT64_C(1) << 7) - 1)
+#define MRB_CONTROL_GEN_SHIFT   47
+#define MRB_CONTROL_GEN_MASK    ((UINT64_C(1) << 14) - 1)
 #define MRB_CONTROL_PAD         (UINT64_C(1) << 62)
 #define MRB_CONTROL_BUSY        (UINT64_C(1) << 63)
 
-static inline uint64_t mrb_control(uint64_t length, uint32_t pid, uint64_t flags)
+/* The writer field of a control word: slot and generation, pre-shifted. */
+static inline uint64_t mrb_writer_bits(uint32_t slot, uint32_t generation)
 {
-	return (length & MRB_CONTROL_LENGTH_MASK) |
-	       ((uint64_t)(pid & MRB_CONTROL_PID_MASK) << MRB_CONTROL_PID_SHIFT) | flags;
+	return ((uint64_t)(slot & MRB_CONTROL_SLOT_MASK) << MRB_CONTROL_SLOT_SHIFT) |
+	       ((uint64_t)(generation & MRB_CONTROL_GEN_MASK) << MRB_CONTROL_GEN_SHIFT);
+}
+
+static inline uint64_t mrb_control(uint64_t length, uint64_t writer_bits, uint64_t flags)
+{
+	return (length & MRB_CONTROL_LENGTH_MASK) | writer_bits | flags;
 }
 
 static inline uint64_t mrb_control_length(uint64_t control)
@@ -213,9 +292,14 @@ static inline uint64_t mrb_control_length(uint64_t control)
 	return control & MRB_CONTROL_LENGTH_MASK;
 }
 
-static inline uint32_t mrb_control_pid(uint64_t control)
+static inline uint32_t mrb_control_slot(uint64_t control)
 {
-	return (uint32_t)((control >> MRB_CONTROL_PID_SHIFT) & MRB_CONTROL_PID_MASK);
+	return (uint32_t)((control >> MRB_CONTROL_SLOT_SHIFT) & MRB_CONTROL_SLOT_MASK);
+}
+
+static inline uint32_t mrb_control_gen(uint64_t control)
+{
+	return (uint32_t)((control >> MRB_CONTROL_GEN_SHIFT) & MRB_CONTROL_GEN_MASK);
 }
 
 /* Space a record of `length` payload bytes takes, header and alignment
@@ -255,6 +339,18 @@ enum mrb_call_role {
  * the blocks of the handle either. */
 #define MRB_HANDLE_BLOCK 128
 
+/* A claim of a live writer that the opt-in hung-writer timeout skipped:
+ * the consumer reads on past it but does not release its space, so the
+ * writer's late stores land nowhere else, and delivers what it commits
+ * late (recover.c). */
+struct mrb_skipped_claim {
+	uint64_t start;
+	uint64_t end;
+	uint64_t owner; /* the slot's owner word when skipped */
+	uint32_t slot;
+	uint32_t active;
+};
+
 struct mrb_handle {
 	/* Read-mostly: written at open and close only. */
 	_Atomic uint32_t flags;
@@ -266,13 +362,22 @@ struct mrb_handle {
 	uint64_t mask;
 	uint64_t max_message_size;
 	uint64_t salt;
-	/* Producer slot index, claimed on first write; -1 before. */
-	_Atomic int32_t producer_slot;
 	unsigned barriers; /* MRB_BARRIER_*, fixed at open */
+	uint32_t unused0;
 	/* The first thread to produce through the handle (0 before): its
 	 * calls are counted in owner_calls, with plain stores. */
 	_Atomic uintptr_t producer_thread;
-	uint8_t pad0[MRB_HANDLE_BLOCK - 80];
+	/* The handle's producer slot, acquired on first write: control-word
+	 * bits naming the slot and its generation, | MRB_WRITER_SET; 0 before.
+	 * Set once by CAS, so every thread of the handle agrees on it. */
+	_Atomic uint64_t writer;
+	/* A private page that fork(2) hands to a child zero-filled
+	 * (MADV_WIPEONFORK): a zero word means "not the opener" (fork.c). */
+	const _Atomic uint32_t *fork_guard;
+	/* The opener's start time and pid namespace (struct mrb_identity). */
+	uint64_t start_time;
+	uint64_t pid_ns;
+	uint8_t pad0[MRB_HANDLE_BLOCK - 112];
 
 	/* Producer calls in progress: their own lines, so that a producer
 	 * thread and the consumer thread sharing a handle do not bounce one
@@ -281,7 +386,10 @@ struct mrb_handle {
 	 * is written only by producer_thread. */
 	_Atomic uint32_t producer_calls;
 	_Atomic uint32_t owner_calls;
-	uint8_t pad1[MRB_HANDLE_BLOCK - 8];
+	/* Lanes 1.. of the slot taken by threads other than producer_thread
+	 * (a bit each); lane 0 is producer_thread's. */
+	_Atomic uint32_t lanes_busy;
+	uint8_t pad1[MRB_HANDLE_BLOCK - 12];
 
 	/* Consumer calls in progress and the consumer's state, touched only
 	 * by the (single) thread inside a consumer call. */
@@ -301,6 +409,14 @@ struct mrb_handle {
 	int64_t last_liveness_check_ns;
 	int64_t recovery_timeout_ns;
 	int64_t last_waiter_audit_ns;
+	/* The skipped claim of a hung writer, and the cursor that delivers
+	 * its records late once they are committed (late_end 0: none). */
+	struct mrb_skipped_claim skipped;
+	uint64_t late_pos;
+	uint64_t late_end;
+	/* The thread running this handle's read_batch handler or inspect
+	 * visitor (0 when none), so that a close from inside it is refused. */
+	_Atomic uintptr_t callback_thread;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -314,6 +430,18 @@ _Static_assert(_Alignof(struct mrb_handle) <= _Alignof(struct mrb_ring), "handle
 static inline struct mrb_handle *mrb_handle_of(struct mrb_ring *ring)
 {
 	return (struct mrb_handle *)(void *)ring;
+}
+
+uint32_t mrbi_getpid(void);
+
+/* False in a child that inherited the handle across fork(2): the guard page
+ * reads zero there (fork.c). Where MADV_WIPEONFORK is unavailable the
+ * guard is NULL and the pid is compared instead. */
+static inline bool mrb_in_opener(const struct mrb_handle *h)
+{
+	if (h->fork_guard != NULL)
+		return atomic_load_explicit(h->fork_guard, memory_order_relaxed) != 0;
+	return mrbi_getpid() == h->pid;
 }
 
 static inline _Atomic uint32_t *mrb_calls(struct mrb_handle *h, enum mrb_call_role role)
@@ -337,6 +465,10 @@ static inline int mrb_enter(struct mrb_handle *h, enum mrb_call_role role)
 	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0) {
 		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
 		return MRB_ECLOSED;
+	}
+	if (!mrb_in_opener(h)) {
+		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
+		return MRB_EFORKED;
 	}
 	if ((flags & MRB_STATE_READONLY) != 0 && role != MRB_STATE_CALL) {
 		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
@@ -364,10 +496,13 @@ static inline void mrb_leave(struct mrb_handle *h, enum mrb_call_role role)
  * CLOSING (barrier.c). Without the barrier, a locked increment before and
  * after every write would each wait for the previous record's line to reach
  * the consumer's core. Other threads use mrb_enter. *owner tells
- * mrb_producer_leave which counter to use.
+ * mrb_producer_leave which counter to use; *lane0 that the call may use
+ * lane 0 of the handle's producer slot (the producer thread, not nested in
+ * a signal handler inside another of its calls).
  */
-static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner)
+static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
 {
+	*lane0 = false;
 	uintptr_t self = (uintptr_t)pthread_self();
 	uintptr_t thread = atomic_load_explicit(&h->producer_thread, memory_order_relaxed);
 	if (thread == 0 && (h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
@@ -388,7 +523,16 @@ static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner)
 		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
 		return MRB_ECLOSED;
 	}
+	if ((flags & MRB_STATE_READONLY) != 0) {
+		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
+		return -EROFS;
+	}
+	if (!mrb_in_opener(h)) {
+		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
+		return MRB_EFORKED;
+	}
 	*owner = true;
+	*lane0 = calls == 0;
 	return 0;
 }
 
@@ -459,8 +603,17 @@ static inline int mrb_read_positions(struct mrb_file_header *hdr, uint64_t capac
 
 /* Helpers shared by the translation units (defined in util.c). */
 int64_t mrbi_now_ns(void);
-bool mrbi_process_alive(uint32_t pid);
+uint32_t mrbi_getpid(void);
+/* now + timeout without overflow; a negative timeout means "never". */
+int64_t mrbi_deadline(int64_t now_ns, int64_t timeout_ns);
 uint64_t mrbi_random64(void);
+/* This process's identity (struct mrb_identity in layout.h). */
+void mrbi_identity_self(struct mrb_identity *id);
+/* Liveness of a process named in shared memory. Only a definite answer
+ * ("no such process", or a pid now held by a process that started at
+ * another time) is MRBI_DEAD; anything that cannot be checked is alive. */
+enum mrbi_liveness { MRBI_ALIVE, MRBI_DEAD };
+enum mrbi_liveness mrbi_liveness(const struct mrb_identity *id);
 static inline void mrb_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -499,16 +652,56 @@ enum mrb_tail_mode {
  * skips padding and, when due, recovers abandoned records. */
 int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8_t **data,
                       uint64_t *len, uint64_t *next);
-/* Recovery of the record blocking the consumer (recover.c). Returns 1 if a
- * record was turned into padding, 0 if not (yet), or an error. */
-/* This process's producer slot, claimed on first use (producer.c). */
-struct mrb_producer_slot *mrbi_producer_slot(struct mrb_handle *h);
-/* Takes the space-waiter shares of dead processes back out (recover.c). */
+/* The fork guard page (fork.c); NULL where MADV_WIPEONFORK is missing. */
+const _Atomic uint32_t *mrbi_fork_guard_create(void);
+void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard);
+
+/* Producer slots and lanes (slots.c). */
+#define MRB_WRITER_SET MRB_CONTROL_BUSY
+static inline uint64_t mrb_writer_bits_of(const struct mrb_handle *h)
+{
+	return atomic_load_explicit(&h->writer, memory_order_relaxed) & ~MRB_WRITER_SET;
+}
+/* The handle's slot, acquired on first use: MRB_ENOSLOT if every slot is
+ * owned by a live handle (or holds a dead one's unrecovered claim). */
+int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot);
+/* Gives the slot up at close: its claims are all finished by then. */
+void mrbi_slot_release(struct mrb_handle *h);
+/* Takes a lane of the handle's slot for one producer call; lane0 as given
+ * by mrb_producer_enter. Returns 0 or an error of mrbi_slot_acquire. */
+int mrbi_lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane);
+void mrbi_lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane);
+/* Is the owner of slot `index` (of `generation` low bits, or any when
+ * MRBI_ANY_GENERATION) gone for good? Reads the owner word into *owner. */
+#define MRBI_ANY_GENERATION UINT32_MAX
+bool mrbi_slot_writer_dead(struct mrb_handle *h, uint32_t index, uint32_t generation,
+                           uint64_t *owner);
+/* Takes the space-waiter shares of dead handles back out. */
 void mrbi_forget_dead_waiters(struct mrb_handle *h);
-/* True if a process that once produced into this ring no longer exists. */
-bool mrbi_any_producer_dead(struct mrb_handle *h);
-int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,
-                      int64_t unwritten_timeout_ns, bool check_liveness);
+
+/* Crash recovery of the record blocking the consumer (recover.c): returns 1
+ * if the consumer can move (a record was padded or skipped), 0 if not yet,
+ * or an error. hung_timeout_ns >= 0 lets it skip a live writer's claim that
+ * has blocked the consumer that long. */
+int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout_ns);
+/* The hung writer's skipped claim: delivers its records late once the
+ * writer is done with them (recover.c). Called by mrbi_next_message while
+ * h->skipped.active or h->late_end; returns as mrbi_next_message does,
+ * or MRB_EAGAIN_HEAD to read on at the head. */
+#define MRB_EAGAIN_HEAD 1
+int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8_t **data,
+                           uint64_t *len, uint64_t *next);
+/* The position the consumer may release: its head, or the start of a
+ * skipped or late-delivered claim behind it. */
+static inline uint64_t mrbi_release_position(const struct mrb_handle *h)
+{
+	uint64_t pos = h->head;
+	if (h->skipped.active && h->skipped.start < pos)
+		pos = h->skipped.start;
+	if (h->late_end != 0 && h->late_pos < pos)
+		pos = h->late_pos;
+	return pos;
+}
 
 #endif /* MRB_HANDLE_H */
 #line 36 "core/src/barrier.c"
@@ -579,7 +772,99 @@ int mrbi_barrier_private(void)
 #endif
 #include <string.h>
 
+
+/* ---- core/src/record.h ---- */
+#line 1 "core/src/record.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The record protocol in one place: where a record lives, how a writer
+ * publishes its header and how a reader observes one. Every other file goes
+ * through these, so each ordering is written (and argued) once.
+ */
+#ifndef MRB_RECORD_H
+#define MRB_RECORD_H
+
+#line 11 "core/src/record.h"
+
+static inline struct mrb_record_header *record_at(const struct mrb_handle *h, uint64_t position)
+{
+	return (struct mrb_record_header *)(void *)(h->data + (position & h->mask));
+}
+
+static inline uint8_t *record_payload(const struct mrb_handle *h, uint64_t position)
+{
+	return h->data + (position & h->mask) + MRB_RECORD_HEADER_SIZE;
+}
+
+/* Control first, stamp second: the release on the stamp makes the control
+ * value (and every store before it) visible to a reader whose acquire load
+ * in record_observe sees the stamp. */
+static inline void record_publish(const struct mrb_handle *h, uint64_t position, uint64_t control)
+{
+	struct mrb_record_header *rec = record_at(h, position);
+	atomic_store_explicit(&rec->control, control, memory_order_relaxed);
+	atomic_store_explicit(&rec->stamp, position ^ h->salt, memory_order_release);
+}
+
+/*
+ * Reads the header at `position`. Returns false if no header was written
+ * there for this position (a stale or zeroed stamp). The stamp load
+ * (acquire) pairs with record_publish; the control load (acquire) pairs with
+ * the commit's release store in producer.c, so a reader that sees BUSY clear
+ * sees the payload.
+ */
+static inline bool record_observe(const struct mrb_handle *h, uint64_t position,
+                                  uint64_t *control)
+{
+	const struct mrb_record_header *rec = record_at(h, position);
+	uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
+	*control = atomic_load_explicit(&rec->control, memory_order_acquire);
+	return stamp == (position ^ h->salt);
+}
+
+/* The record's size if its header is plausible for a record at `position`
+ * ending at or before `limit`: it stays inside the data region; 0 if not.
+ * The control word is untrusted. */
+static inline uint64_t record_checked_size(const struct mrb_handle *h, uint64_t position,
+                                           uint64_t control, uint64_t limit)
+{
+	uint64_t size = mrb_record_size(mrb_control_length(control));
+	if (size > h->capacity - (position & h->mask) || size > limit - position)
+		return 0;
+	return size;
+}
+
+/* Fills [from, to) with padding records, one on each side of the end of the
+ * data region, later piece first, so no padding record ever crosses the end
+ * and a reader never sees the first piece before the second. Only the
+ * consumer pads space it does not own (recover.c), so plain stores
+ * suffice. */
+static inline void record_pad_range(const struct mrb_handle *h, uint64_t from, uint64_t to)
+{
+	uint64_t lap_end = from + (h->capacity - (from & h->mask));
+	if (to > lap_end) {
+		record_publish(h, lap_end,
+		               mrb_control(to - lap_end - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
+		to = lap_end;
+	}
+	record_publish(h, from, mrb_control(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
+}
+
+#endif /* MRB_RECORD_H */
 #line 14 "core/src/consumer.c"
+
+/* Is the consumer named by `owner` (pid | nonce << 32) gone for good? */
+static bool consumer_dead(struct mrb_file_header *hdr, uint64_t owner)
+{
+	struct mrb_identity id = {.pid = (uint32_t)owner};
+	id.start_time = atomic_load_explicit(&hdr->consumer_start_time, memory_order_relaxed);
+	id.pid_ns = atomic_load_explicit(&hdr->consumer_pid_ns, memory_order_relaxed);
+	/* The identity belongs to `owner` only if the owner did not change
+	 * while it was read; otherwise judge by the pid alone. */
+	if (atomic_load_explicit(&hdr->consumer_owner, memory_order_acquire) != owner)
+		id.start_time = id.pid_ns = 0;
+	return mrbi_liveness(&id) == MRBI_DEAD;
+}
 
 static int attach_consumer(struct mrb_handle *h)
 {
@@ -592,11 +877,16 @@ static int attach_consumer(struct mrb_handle *h)
 	uint64_t token = nonce | h->pid;
 	uint64_t owner = atomic_load_explicit(&hdr->consumer_owner, memory_order_acquire);
 	for (;;) {
-		/* A live owner keeps the role; a dead one's is taken over, and
-		 * its unreleased messages are read again (at-least-once across
-		 * a consumer crash). */
-		if (owner != 0 && mrbi_process_alive((uint32_t)owner))
+		/* A live owner keeps the role, and so does one whose liveness
+		 * cannot be judged (another pid namespace); a dead one's is
+		 * taken over, and its unreleased messages are read again
+		 * (at-least-once across a consumer crash). */
+		if (owner != 0 && !consumer_dead(hdr, owner))
 			return MRB_ECONSUMER_BUSY;
+		/* Identity first, owner second: a judge that sees this token
+		 * and then the same token again has read our identity. */
+		atomic_store_explicit(&hdr->consumer_start_time, h->start_time, memory_order_relaxed);
+		atomic_store_explicit(&hdr->consumer_pid_ns, h->pid_ns, memory_order_relaxed);
 		if (atomic_compare_exchange_weak_explicit(&hdr->consumer_owner, &owner, token,
 		                                          memory_order_acq_rel,
 		                                          memory_order_acquire))
@@ -619,6 +909,8 @@ static int attach_consumer(struct mrb_handle *h)
 	h->unpublished_messages = 0;
 	h->unpublished_bytes = 0;
 	h->stuck_position = UINT64_MAX;
+	h->skipped.active = 0;
+	h->late_end = 0;
 	h->is_consumer = true;
 	return 0;
 }
@@ -626,8 +918,11 @@ static int attach_consumer(struct mrb_handle *h)
 void mrbi_detach_consumer(struct mrb_handle *h)
 {
 	uint64_t token = h->owner_token;
-	atomic_compare_exchange_strong_explicit(&h->header->consumer_owner, &token, 0,
-	                                        memory_order_acq_rel, memory_order_relaxed);
+	if (atomic_compare_exchange_strong_explicit(&h->header->consumer_owner, &token, 0,
+	                                            memory_order_acq_rel, memory_order_relaxed)) {
+		atomic_store_explicit(&h->header->consumer_start_time, 0, memory_order_relaxed);
+		atomic_store_explicit(&h->header->consumer_pid_ns, 0, memory_order_relaxed);
+	}
 	h->is_consumer = false;
 }
 
@@ -637,7 +932,8 @@ void mrbi_detach_consumer(struct mrb_handle *h)
 void mrbi_publish_head(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
-	if (h->head == h->published_head)
+	uint64_t release = mrbi_release_position(h);
+	if (release == h->published_head)
 		return;
 	if (h->unpublished_messages != 0) {
 		/* Single writer (the owning consumer): plain add, no RMW. */
@@ -653,8 +949,8 @@ void mrbi_publish_head(struct mrb_handle *h)
 	/* Release: our reads of the freed records happen before a producer's
 	 * acquire load in claim() lets it overwrite them; ordered before the
 	 * waiter check below (the handshake with wait.c). */
-	atomic_store_explicit(&hdr->consumer_position, h->head, memory_order_release);
-	h->published_head = h->head;
+	atomic_store_explicit(&hdr->consumer_position, release, memory_order_release);
+	h->published_head = release;
 	if (mrb_waiters_after_publish(h, &hdr->space_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
@@ -670,8 +966,6 @@ void mrbi_publish_head(struct mrb_handle *h)
 
 /* Records blocking the consumer longer than this get a liveness check. */
 #define MRB_LIVENESS_CHECK_AFTER_NS 10000000
-/* A claim whose header never appeared is skipped after this long. */
-#define MRB_UNWRITTEN_TIMEOUT_NS 1000000000
 
 /* Polls of an unfinished head record between two looks at the clock: the
  * recovery deadlines are milliseconds, a poll is nanoseconds. */
@@ -705,16 +999,14 @@ static int unfinished_record(struct mrb_handle *h, bool every_poll)
 	if (now - h->last_liveness_check_ns < MRB_LIVENESS_CHECK_AFTER_NS)
 		return MRB_EEMPTY;
 	h->last_liveness_check_ns = now;
-	int64_t busy_timeout = h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : -1;
-	/* By default a headerless claim is only skipped if some producer
-	 * process has died: a live one is merely slow, and skipping its claim
-	 * would let its late writes land in space given to others. */
-	int64_t unwritten_timeout = h->recovery_timeout_ns > 0  ? h->recovery_timeout_ns
-	                            : mrbi_any_producer_dead(h) ? MRB_UNWRITTEN_TIMEOUT_NS
-	                                                        : -1;
-	int rc = mrbi_recover_head(h, now, busy_timeout, unwritten_timeout, true);
+	/* Dead writers' claims are skipped at once; a live writer's only by
+	 * the opt-in hung-writer timeout (recovery_timeout_ns > 0). */
+	int64_t hung_timeout = h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : -1;
+	int rc = mrbi_recover_head(h, now, hung_timeout);
 	if (rc < 0)
 		return rc;
+	if (rc > 0)
+		h->stuck_position = UINT64_MAX;
 	return rc > 0 ? 0 : MRB_EEMPTY;
 }
 
@@ -741,18 +1033,19 @@ static int refresh_tail(struct mrb_handle *h)
 int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8_t **data,
                       uint64_t *len, uint64_t *next)
 {
+	uint32_t slot_seen = UINT32_MAX;
 	for (;;) {
+		/* A hung writer's skipped claim: deliver what it committed
+		 * first, once it is done with it (recover.c). */
+		if (h->skipped.active || h->late_end != 0) {
+			int rc = mrbi_next_late_message(h, slot_seen, data, len, next);
+			if (rc != MRB_EAGAIN_HEAD)
+				return rc;
+		}
 		bool claimed = h->head != h->tail_cache;
 		uint64_t offset = h->head & h->mask;
-		const struct mrb_record_header *rec =
-		    (const struct mrb_record_header *)(const void *)(h->data + offset);
-		/* Pairs with the release store of the stamp in producer.c
-		 * write_header: the control word read next is at least as new
-		 * as the one written with this stamp. */
-		uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
-		/* Acquire pairs with the commit CAS: the payload is visible. */
-		uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
-		if (stamp == (h->head ^ h->salt)) {
+		uint64_t control;
+		if (record_observe(h, h->head, &control)) {
 			uint64_t length = mrb_control_length(control);
 			uint64_t record_size = mrb_record_size(length);
 			if (record_size > h->capacity - offset ||
@@ -767,6 +1060,14 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 			if ((control & MRB_CONTROL_BUSY) == 0) {
 				if (pad) {
 					h->head += record_size;
+					continue;
+				}
+				if (h->skipped.active &&
+				    mrb_control_slot(control) == h->skipped.slot &&
+				    slot_seen == UINT32_MAX) {
+					/* The skipped writer's next message: settle
+					 * its earlier claim first (its order). */
+					slot_seen = h->skipped.slot;
 					continue;
 				}
 				*data = h->data + offset + MRB_RECORD_HEADER_SIZE;
@@ -807,9 +1108,21 @@ void mrbi_consumer_leave(struct mrb_handle *h)
 	mrb_leave(h, MRB_CONSUMER_CALL);
 }
 
+/* The position of the record mrbi_next_message returned last: the head,
+ * or a late record of a hung writer's skipped claim behind it. */
+static uint64_t cursor(const struct mrb_handle *h)
+{
+	return h->late_end != 0 ? h->late_pos : h->head;
+}
+
 static void consume(struct mrb_handle *h, uint64_t len, uint64_t next)
 {
-	h->head = next;
+	if (h->late_end != 0) {
+		h->late_pos = next;
+		atomic_fetch_add_explicit(&h->header->delivered_late, 1, memory_order_relaxed);
+	} else {
+		h->head = next;
+	}
 	h->unpublished_messages++;
 	h->unpublished_bytes += len;
 }
@@ -831,9 +1144,10 @@ static void consume(struct mrb_handle *h, uint64_t len, uint64_t next)
  */
 static void prefetch_next(const struct mrb_handle *h)
 {
+	if (h->late_end != 0)
+		return;
 	uint64_t offset = h->head & h->mask;
-	const struct mrb_record_header *rec =
-	    (const struct mrb_record_header *)(const void *)(h->data + offset);
+	const struct mrb_record_header *rec = record_at(h, h->head);
 	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (h->head ^ h->salt))
 		return;
 	uint64_t control = atomic_load_explicit(&rec->control, memory_order_relaxed);
@@ -928,7 +1242,11 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 			break;
 		count++;
 		consume(h, length, next);
-		if (handler(ctx, data, (size_t)length) != 0)
+		atomic_store_explicit(&h->callback_thread, (uintptr_t)pthread_self(),
+		                      memory_order_relaxed);
+		int stop = handler(ctx, data, (size_t)length);
+		atomic_store_explicit(&h->callback_thread, 0, memory_order_relaxed);
+		if (stop != 0)
 			break;
 	}
 	mrbi_consumer_leave(h);
@@ -949,7 +1267,7 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 	if (rc == 0) {
 		view->data = data;
 		view->len = (size_t)length;
-		view->position = h->head;
+		view->position = cursor(h);
 		view->next = next;
 	}
 	mrbi_consumer_leave(h);
@@ -964,9 +1282,9 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	if (view->position != h->head || view->next <= h->head ||
-	    view->next - h->head != mrb_record_size(view->len) ||
-	    view->data != h->data + (h->head & h->mask) + MRB_RECORD_HEADER_SIZE) {
+	uint64_t at = cursor(h);
+	if (view->position != at || view->next <= at ||
+	    view->next - at != mrb_record_size(view->len) || view->data != record_payload(h, at)) {
 		rc = MRB_ESTALE;
 	} else {
 		consume(h, view->len, view->next);
@@ -976,7 +1294,6 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 }
 #undef MRB_WAITER_AUDIT_INTERVAL_NS
 #undef MRB_LIVENESS_CHECK_AFTER_NS
-#undef MRB_UNWRITTEN_TIMEOUT_NS
 #undef MRB_POLLS_PER_CLOCK_READ
 #undef MRB_POLLS_PER_TAIL_READ
 #undef MRB_PREFETCH_AFTER_BYTES
@@ -1009,7 +1326,8 @@ const char *mrb_strerror(int code)
 	case MRB_EFORMAT:
 		return "not a valid ring buffer file (bad magic, header, or size)";
 	case MRB_EVERSION:
-		return "unsupported ring buffer format version";
+		return "unsupported ring buffer format version (convert a format 1 ring with "
+		       "`mrb upgrade`)";
 	case MRB_ECONSUMER_BUSY:
 		return "another consumer is attached to this ring buffer";
 	case MRB_ECORRUPT:
@@ -1026,6 +1344,17 @@ const char *mrb_strerror(int code)
 		return "file exists (exclusive create, or a ring of another size)";
 	case MRB_ESTALE:
 		return "reservation or view is no longer valid";
+	case MRB_EFORKED:
+		return "ring buffer handle was opened by another process (inherited across fork); "
+		       "open the ring again in this process";
+	case MRB_ENOSLOT:
+		return "no free producer slot: every slot of this ring is owned by a live "
+		       "writing handle";
+	case MRB_EFOREIGN:
+		return "existing ring file is owned by another user or grants more "
+		       "permissions than requested; refusing to adopt it";
+	case MRB_EINCALLBACK:
+		return "cannot close a ring buffer handle from inside its own callback";
 	default:
 		break;
 	}
@@ -1143,7 +1472,9 @@ static void handle_reset(struct mrb_ring *ring)
 	atomic_init(&mrb_handle_of(ring)->owner_calls, 0);
 	atomic_init(&mrb_handle_of(ring)->producer_thread, 0);
 	atomic_init(&mrb_handle_of(ring)->consumer_calls, 0);
-	atomic_init(&mrb_handle_of(ring)->producer_slot, -1);
+	atomic_init(&mrb_handle_of(ring)->writer, 0);
+	atomic_init(&mrb_handle_of(ring)->lanes_busy, 0);
+	atomic_init(&mrb_handle_of(ring)->callback_thread, 0);
 }
 
 static bool positions_valid(uint64_t head, uint64_t tail, uint64_t capacity)
@@ -1155,7 +1486,7 @@ static bool positions_valid(uint64_t head, uint64_t tail, uint64_t capacity)
 /* Validates an untrusted mapping of file_size bytes. */
 static int validate_header(const struct mrb_file_header *hdr, uint64_t file_size)
 {
-	if (memcmp(hdr->magic, MRB_MAGIC, MRB_MAGIC_SIZE) != 0)
+	if (file_size < MRB_V1_HEADER_SIZE || memcmp(hdr->magic, MRB_MAGIC, MRB_MAGIC_SIZE) != 0)
 		return MRB_EFORMAT;
 	/* Pairs with the release store that publishes a new ring in create. */
 	uint32_t version = atomic_load_explicit(&hdr->format_version, memory_order_acquire);
@@ -1165,10 +1496,14 @@ static int validate_header(const struct mrb_file_header *hdr, uint64_t file_size
 		return MRB_EVERSION;
 	if (hdr->feature_flags != 0)
 		return MRB_EVERSION;
+	if (file_size < MRB_HEADER_SIZE)
+		return MRB_EFORMAT;
 	uint64_t capacity = hdr->capacity;
 	if (hdr->header_size != MRB_HEADER_SIZE ||
 	    hdr->record_header_size != MRB_RECORD_HEADER_SIZE ||
-	    hdr->record_alignment != MRB_RECORD_ALIGNMENT)
+	    hdr->record_alignment != MRB_RECORD_ALIGNMENT ||
+	    hdr->producer_slot_offset != MRB_PRODUCER_SLOT_OFFSET ||
+	    hdr->producer_slot_count != MRB_PRODUCER_SLOTS)
 		return MRB_EFORMAT;
 	if (capacity < MRB_MIN_CAPACITY || capacity > MRB_MAX_CAPACITY ||
 	    (capacity & (capacity - 1)) != 0)
@@ -1184,8 +1519,11 @@ static int validate_header(const struct mrb_file_header *hdr, uint64_t file_size
 	return 0;
 }
 
-static void handle_init(struct mrb_handle *h, void *map, size_t map_size, bool readonly)
+static int handle_init(struct mrb_handle *h, void *map, size_t map_size, bool readonly)
 {
+	const _Atomic uint32_t *guard = mrbi_fork_guard_create();
+	struct mrb_identity self;
+	mrbi_identity_self(&self);
 	h->header = map;
 	h->data = (uint8_t *)map + MRB_HEADER_SIZE;
 	h->map_size = map_size;
@@ -1193,14 +1531,18 @@ static void handle_init(struct mrb_handle *h, void *map, size_t map_size, bool r
 	h->mask = h->capacity - 1;
 	h->max_message_size = h->header->max_message_size;
 	h->salt = h->header->stamp_salt;
-	h->pid = (uint32_t)getpid();
+	h->pid = self.pid;
+	h->start_time = self.start_time;
+	h->pid_ns = self.pid_ns;
+	h->fork_guard = guard;
 	h->recovery_timeout_ns = 0;
 	/* Only writable handles publish or sleep; registering is idempotent
 	 * and costs a system call per open. */
 	h->barriers = readonly ? 0 : mrbi_barrier_register();
-	atomic_store_explicit(&h->producer_slot, -1, memory_order_relaxed);
+	atomic_store_explicit(&h->writer, 0, memory_order_relaxed);
 	atomic_store_explicit(&h->flags, MRB_STATE_OPEN | (readonly ? MRB_STATE_READONLY : 0),
 	                      memory_order_release);
+	return 0;
 }
 
 /* Maps and validates an open descriptor. Takes ownership of nothing. */
@@ -1213,7 +1555,7 @@ static int map_ring(struct mrb_ring *ring, int fd, bool readonly)
 		return -EISDIR; /* as O_RDWR reports it, for read-only opens too */
 	if (!S_ISREG(st.st_mode))
 		return MRB_EFORMAT;
-	if (st.st_size < (off_t)MRB_HEADER_SIZE ||
+	if (st.st_size < (off_t)MRB_V1_HEADER_SIZE ||
 	    (uint64_t)st.st_size > MRB_HEADER_SIZE + MRB_MAX_CAPACITY)
 		return MRB_EFORMAT;
 	size_t size = (size_t)st.st_size;
@@ -1226,8 +1568,7 @@ static int map_ring(struct mrb_ring *ring, int fd, bool readonly)
 		munmap(map, size);
 		return rc;
 	}
-	handle_init(mrb_handle_of(ring), map, size, readonly);
-	return 0;
+	return handle_init(mrb_handle_of(ring), map, size, readonly);
 }
 
 int mrb_open(struct mrb_ring *ring, const char *path, unsigned flags)
@@ -1270,6 +1611,8 @@ static void header_init(struct mrb_file_header *hdr, uint64_t capacity)
 	hdr->record_header_size = MRB_RECORD_HEADER_SIZE;
 	hdr->record_alignment = MRB_RECORD_ALIGNMENT;
 	hdr->feature_flags = 0;
+	hdr->producer_slot_offset = MRB_PRODUCER_SLOT_OFFSET;
+	hdr->producer_slot_count = MRB_PRODUCER_SLOTS;
 	/* Pairs with the acquire in validate_header: everything above is
 	 * visible to whoever sees a non-zero version. */
 	atomic_store_explicit(&hdr->format_version, MRB_FORMAT_VERSION, memory_order_release);
@@ -1279,8 +1622,12 @@ static void header_init(struct mrb_file_header *hdr, uint64_t capacity)
 static int build_temporary(const char *path, uint64_t capacity, mode_t mode, char *tmp_path,
                            size_t tmp_size, int *fd_out)
 {
+	/* A short name of its own in the target's directory, so that any name
+	 * valid for the ring (up to NAME_MAX) leaves room for it. */
+	const char *slash = strrchr(path, '/');
+	int dir_len = slash != NULL ? (int)(slash - path) + 1 : 0;
 	for (int attempt = 0; attempt < 16; attempt++) {
-		int n = snprintf(tmp_path, tmp_size, "%s.tmp-%08x", path,
+		int n = snprintf(tmp_path, tmp_size, "%.*s.mrb-%08x.tmp", dir_len, path,
 		                 (unsigned)(mrbi_random64() & 0xffffffffu));
 		if (n < 0 || (size_t)n >= tmp_size)
 			return -ENAMETOOLONG;
@@ -1327,10 +1674,26 @@ static int build_temporary(const char *path, uint64_t capacity, mode_t mode, cha
 	return -EEXIST;
 }
 
-/* Opens `path` if it is a ring of `capacity`; MRB_EEXIST if another size. */
-static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capacity)
+/*
+ * Opens `path` if it is a ring of `capacity`; MRB_EEXIST if another size.
+ * Create never adopts a file planted by someone else: in a sticky,
+ * world-writable directory such as /dev/shm another user could otherwise
+ * pre-create the path, read what we write and truncate it under us. So the
+ * file must belong to this user and grant no permission beyond `mode`.
+ */
+static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capacity, mode_t mode)
 {
-	int rc = mrb_open(ring, path, 0);
+	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int rc = fstat(fd, &st) != 0 ? -errno : 0;
+	if (rc == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_uid != geteuid() || (st.st_mode & 07777 & ~mode) != 0))
+		rc = MRB_EFOREIGN;
+	if (rc == 0)
+		rc = map_ring(ring, fd, false);
+	close(fd);
 	if (rc != 0)
 		return rc;
 	if (mrb_handle_of(ring)->capacity != capacity) {
@@ -1356,7 +1719,7 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
 	uint64_t capacity = round_up_capacity(size);
 
 	if ((flags & (MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE)) == 0) {
-		int rc = open_existing(ring, path, capacity);
+		int rc = open_existing(ring, path, capacity, mode);
 		if (rc != -ENOENT)
 			return rc;
 	}
@@ -1377,7 +1740,7 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
 		/* Another process created it between our check and link: use
 		 * theirs, as if it had been there first. */
 		close(fd);
-		return open_existing(ring, path, capacity);
+		return open_existing(ring, path, capacity, mode);
 	}
 	if (rc == 0)
 		rc = map_ring(ring, fd, false);
@@ -1390,9 +1753,28 @@ int mrb_close(struct mrb_ring *ring)
 	if (ring == NULL)
 		return MRB_EINVAL;
 	struct mrb_handle *h = mrb_handle_of(ring);
+	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
+	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
+		return MRB_ECLOSED;
+	/* From inside this handle's own read_batch handler or inspect visitor
+	 * the wait below would wait for the calling thread itself. */
+	if (atomic_load_explicit(&h->callback_thread, memory_order_relaxed) ==
+	    (uintptr_t)pthread_self())
+		return MRB_EINCALLBACK;
 	uint32_t old = atomic_fetch_or_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_seq_cst);
 	if ((old & MRB_STATE_OPEN) == 0 || (old & MRB_STATE_CLOSING) != 0)
 		return MRB_ECLOSED;
+	/* A child's inherited copy: the calls it counts are the parent's, and
+	 * the roles and slot it names are the parent's too. Unmap only. */
+	if (!mrb_in_opener(h)) {
+		munmap(h->header, h->map_size);
+		mrbi_fork_guard_destroy(h->fork_guard);
+		h->header = NULL;
+		h->data = NULL;
+		h->fork_guard = NULL;
+		atomic_store_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_release);
+		return 0;
+	}
 	/* The producer thread's half of the handshake in mrb_producer_enter:
 	 * after this, its call count is visible or it sees CLOSING. */
 	if (atomic_load_explicit(&h->producer_thread, memory_order_seq_cst) != 0)
@@ -1420,9 +1802,13 @@ int mrb_close(struct mrb_ring *ring)
 		mrbi_publish_head(h);
 		mrbi_detach_consumer(h);
 	}
+	if ((old & MRB_STATE_READONLY) == 0)
+		mrbi_slot_release(h);
 	munmap(h->header, h->map_size);
+	mrbi_fork_guard_destroy(h->fork_guard);
 	h->header = NULL;
 	h->data = NULL;
+	h->fork_guard = NULL;
 	atomic_store_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_release);
 	return 0;
 }
@@ -1447,13 +1833,66 @@ uint64_t mrb_max_message_size(struct mrb_ring *ring)
 	return max;
 }
 
+/* ---- core/src/fork.c ---- */
+#line 1 "core/src/fork.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Telling the opener of a handle from a child that inherited it across
+ * fork(2). A child's copy of a handle must not touch the ring's shared state
+ * (the parent may be the consumer, or asleep in a call), so every call checks
+ * a word in a private page mapped with MADV_WIPEONFORK: the kernel hands the
+ * child that page zero-filled. One load from a private, cached line per call;
+ * no getpid() (a system call) and no global state.
+ */
+/* glibc: MADV_WIPEONFORK */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sys/mman.h>
+#include <unistd.h>
+
+#line 18 "core/src/fork.c"
+
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18 /* Linux 4.14 */
+#endif
+
+#define MRB_FORK_GUARD_SIZE 4096
+
+const _Atomic uint32_t *mrbi_fork_guard_create(void)
+{
+	void *page = mmap(NULL, MRB_FORK_GUARD_SIZE, PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		return NULL;
+	if (madvise(page, MRB_FORK_GUARD_SIZE, MADV_WIPEONFORK) != 0) {
+		/* An old kernel: mrb_in_opener compares pids instead. */
+		munmap(page, MRB_FORK_GUARD_SIZE);
+		return NULL;
+	}
+	_Atomic uint32_t *word = page;
+	atomic_store_explicit(word, 1, memory_order_relaxed);
+	return word;
+}
+
+void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard)
+{
+	if (guard != NULL)
+		munmap((void *)(uintptr_t)guard, MRB_FORK_GUARD_SIZE);
+}
+#undef MADV_WIPEONFORK
+#undef MRB_FORK_GUARD_SIZE
+
 /* ---- core/src/producer.c ---- */
 #line 1 "core/src/producer.c"
 /* SPDX-License-Identifier: MIT */
 /*
- * The producer side: claim space by CAS on the 64-bit producer position,
- * write the record header, fill the payload, commit by clearing BUSY.
- * Lock-free; any number of threads and processes.
+ * The producer side: announce, claim space by CAS on the 64-bit producer
+ * position, write the record header(s), fill the payload, commit by clearing
+ * BUSY. Lock-free; any number of threads and processes. Every claim is
+ * announced in a lane of the handle's producer slot before the CAS, so that
+ * recovery can tell whose claim a header-less record is (slots.c,
+ * recover.c).
  */
 /* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
 #ifndef _GNU_SOURCE
@@ -1461,59 +1900,22 @@ uint64_t mrb_max_message_size(struct mrb_ring *ring)
 #endif
 #include <string.h>
 
-#line 14 "core/src/producer.c"
-
-static struct mrb_record_header *record_at(struct mrb_handle *h, uint64_t position)
-{
-	return (struct mrb_record_header *)(void *)(h->data + (position & h->mask));
-}
-
-/* Control first, stamp second: the release on the stamp makes the control
- * value visible to a reader whose acquire load sees the stamp (consumer.c,
- * read_header). */
-static void write_header(struct mrb_handle *h, uint64_t position, uint64_t control)
-{
-	struct mrb_record_header *rec = record_at(h, position);
-	atomic_store_explicit(&rec->control, control, memory_order_relaxed);
-	atomic_store_explicit(&rec->stamp, position ^ h->salt, memory_order_release);
-}
-
-struct mrb_producer_slot *mrbi_producer_slot(struct mrb_handle *h)
-{
-	int32_t index = atomic_load_explicit(&h->producer_slot, memory_order_relaxed);
-	if (index >= 0)
-		return &h->header->producers[index];
-	struct mrb_producer_slot *slots = h->header->producers;
-	index = MRB_SHARED_PRODUCER_SLOT;
-	for (int pass = 0; pass < 2 && index == MRB_SHARED_PRODUCER_SLOT; pass++) {
-		for (int i = 0; i < MRB_SHARED_PRODUCER_SLOT; i++) {
-			uint32_t owner =
-			    atomic_load_explicit(&slots[i].owner_pid, memory_order_relaxed);
-			if (owner == h->pid) {
-				index = i;
-				break;
-			}
-			/* First pass takes a free slot, second a dead process's. */
-			bool takeable = pass == 0 ? owner == 0 : !mrbi_process_alive(owner);
-			if (takeable && atomic_compare_exchange_strong_explicit(
-			                    &slots[i].owner_pid, &owner, h->pid,
-			                    memory_order_relaxed, memory_order_relaxed)) {
-				index = i;
-				break;
-			}
-		}
-	}
-	atomic_store_explicit(&h->producer_slot, index, memory_order_relaxed);
-	return &slots[index];
-}
+#line 17 "core/src/producer.c"
 
 /*
  * Claims space for a record of `record_size` bytes. If the record does not
- * fit before the end of the data region, the same claim takes the gap and
- * fills it with a padding record, so records never wrap. On success returns
- * 0 and the record's position; MRB_EFULL if there is no room.
+ * fit before the end of the data region, the same claim takes the gap: the
+ * caller writes a padding record there (after the record's own header, see
+ * publish_claim), so records never wrap. On success returns 0, the record's
+ * position and the gap's size; MRB_EFULL if there is no room.
+ *
+ * Each attempt first announces its start in `lane` (release: a reader that
+ * sees a later value of the lane sees this call's earlier headers too); the
+ * CAS (release) then makes the announcement visible to anyone who reads the
+ * producer position past it with acquire. The claim's end follows the CAS.
  */
-static int claim(struct mrb_handle *h, uint64_t record_size, uint64_t *position)
+static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
+                 uint64_t *position, uint64_t *gap)
 {
 	struct mrb_file_header *hdr = h->header;
 	const uint64_t capacity = h->capacity;
@@ -1550,43 +1952,63 @@ static int claim(struct mrb_handle *h, uint64_t record_size, uint64_t *position)
 				 * consumer skip it so that the next try fits. */
 				if (pad == 0 || tail - head + pad > capacity)
 					return MRB_EFULL;
+				atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
 				if (atomic_compare_exchange_weak_explicit(
 				        &hdr->producer_position, &tail, tail + pad,
 				        memory_order_acq_rel, memory_order_relaxed)) {
-					write_header(h, tail,
-					             mrb_control(pad - MRB_RECORD_HEADER_SIZE,
-					                         h->pid, MRB_CONTROL_PAD));
+					atomic_store_explicit(&lane->claim_end, tail + pad,
+					                      memory_order_relaxed);
+					record_publish(h, tail,
+					               mrb_control(pad - MRB_RECORD_HEADER_SIZE,
+					                           mrb_writer_bits_of(h),
+					                           MRB_CONTROL_PAD));
 					tail += pad;
 				}
 				continue;
 			}
 		}
+		atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
 		if (atomic_compare_exchange_weak_explicit(&hdr->producer_position, &tail,
 		                                          tail + need, memory_order_acq_rel,
 		                                          memory_order_relaxed)) {
-			if (pad != 0)
-				write_header(h, tail,
-				             mrb_control(pad - MRB_RECORD_HEADER_SIZE, h->pid,
-				                         MRB_CONTROL_PAD));
+			atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
 			*position = tail + pad;
+			*gap = pad;
 			return 0;
 		}
 	}
 }
 
-static int reserve(struct mrb_handle *h, size_t len, uint64_t *position)
+/* Writes the claimed record's header (BUSY), then the gap's padding in
+ * front of it: a reader that passes the padding always finds the record's
+ * header, so a claim is never half-visible at the wrap point. */
+static void publish_claim(struct mrb_handle *h, uint64_t position, uint64_t gap, uint64_t control)
+{
+	record_publish(h, position, control);
+	if (gap != 0)
+		record_publish(h, position - gap,
+		               mrb_control(gap - MRB_RECORD_HEADER_SIZE, mrb_writer_bits_of(h),
+		                           MRB_CONTROL_PAD));
+}
+
+static void count_full(struct mrb_handle *h)
+{
+	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(
+	    atomic_load_explicit(&h->writer, memory_order_relaxed))];
+	atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
+}
+
+static int reserve(struct mrb_handle *h, struct mrb_lane *lane, size_t len, uint64_t *position)
 {
 	if (len == 0 || len > h->max_message_size)
 		return MRB_EMSGSIZE;
-	/* Registered before the first claim, so that recovery can tell a
-	 * producer that died inside its very first write. */
-	struct mrb_producer_slot *slot = mrbi_producer_slot(h);
-	int rc = claim(h, mrb_record_size(len), position);
-	if (rc == 0) {
-		write_header(h, *position, mrb_control(len, h->pid, MRB_CONTROL_BUSY));
-	} else if (rc == MRB_EFULL) {
-		atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
-	}
+	uint64_t gap;
+	int rc = claim(h, lane, mrb_record_size(len), position, &gap);
+	if (rc == 0)
+		publish_claim(h, *position, gap,
+		              mrb_control(len, mrb_writer_bits_of(h), MRB_CONTROL_BUSY));
+	else if (rc == MRB_EFULL)
+		count_full(h);
 	return rc;
 }
 
@@ -1603,23 +2025,25 @@ static int reserve(struct mrb_handle *h, size_t len, uint64_t *position)
 static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_t final_flags)
 {
 	struct mrb_record_header *rec = record_at(h, position);
+	uint64_t writer = mrb_writer_bits_of(h);
 	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (position ^ h->salt))
 		return MRB_ESTALE;
 	if (atomic_load_explicit(&rec->control, memory_order_relaxed) !=
-	    mrb_control(len, h->pid, MRB_CONTROL_BUSY))
+	    mrb_control(len, writer, MRB_CONTROL_BUSY))
 		return MRB_ESTALE;
-	atomic_store_explicit(&rec->control, mrb_control(len, h->pid, final_flags),
+	/* Pairs with the acquire load of control in record_observe. */
+	atomic_store_explicit(&rec->control, mrb_control(len, writer, final_flags),
 	                      memory_order_release);
 	return 0;
 }
 
-static int write_one(struct mrb_handle *h, const void *data, size_t len)
+static int write_one(struct mrb_handle *h, struct mrb_lane *lane, const void *data, size_t len)
 {
 	uint64_t position;
-	int rc = reserve(h, len, &position);
+	int rc = reserve(h, lane, len, &position);
 	if (rc != 0)
 		return rc;
-	memcpy(h->data + (position & h->mask) + MRB_RECORD_HEADER_SIZE, data, len);
+	memcpy(record_payload(h, position), data, len);
 	return commit(h, position, len, 0);
 }
 
@@ -1628,11 +2052,16 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || (data == NULL && len != 0))
 		return MRB_EINVAL;
-	bool owner;
-	int rc = mrb_producer_enter(h, &owner);
+	bool owner, lane0;
+	int rc = mrb_producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
-	rc = write_one(h, data, len);
+	struct mrb_lane *lane;
+	rc = mrbi_lane_take(h, lane0, &lane);
+	if (rc == 0) {
+		rc = write_one(h, lane, data, len);
+		mrbi_lane_give(h, lane0, lane);
+	}
 	if (rc == 0)
 		mrbi_wake_consumer(h);
 	mrb_producer_leave(h, owner);
@@ -1667,35 +2096,34 @@ static size_t batch_run(struct mrb_handle *h, const struct mrb_iovec *msgs, size
 
 /*
  * Writes a run of messages with one claim: consecutive records in one space
- * taken by a single CAS. All headers are written BUSY first; the records are
- * committed last to first, so a consumer waiting at the first one finds the
- * whole run ready at once instead of chasing the producer record by record.
+ * taken by a single CAS. The first record's header is written BUSY and the
+ * others' committed; the single commit of the first record then makes the
+ * whole run visible at once (the consumer reads in order and cannot pass a
+ * BUSY record), with one store on the line the consumer polls. If the
+ * writer dies before that commit, recovery pads the whole claim, whose end
+ * the lane announced: a batch loses at most a suffix (recover.c).
  */
-static int64_t write_run(struct mrb_handle *h, const struct mrb_iovec *msgs, size_t n,
-                         uint64_t run_size)
+static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane,
+                         const struct mrb_iovec *msgs, size_t n, uint64_t run_size)
 {
-	uint64_t position;
-	struct mrb_producer_slot *slot = mrbi_producer_slot(h);
-	int rc = claim(h, run_size, &position);
+	uint64_t position, gap;
+	int rc = claim(h, lane, run_size, &position, &gap);
 	if (rc != 0) {
 		if (rc == MRB_EFULL)
-			atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
+			count_full(h);
 		return rc;
 	}
-	uint64_t at = position;
-	for (size_t i = 0; i < n; i++) {
-		write_header(h, at, mrb_control(msgs[i].len, h->pid, MRB_CONTROL_BUSY));
-		memcpy(h->data + (at & h->mask) + MRB_RECORD_HEADER_SIZE, msgs[i].data,
-		       msgs[i].len);
+	uint64_t writer = mrb_writer_bits_of(h);
+	publish_claim(h, position, gap, mrb_control(msgs[0].len, writer, MRB_CONTROL_BUSY));
+	uint64_t at = position + mrb_record_size(msgs[0].len);
+	for (size_t i = 1; i < n; i++) {
+		record_publish(h, at, mrb_control(msgs[i].len, writer, 0));
+		memcpy(record_payload(h, at), msgs[i].data, msgs[i].len);
 		at += mrb_record_size(msgs[i].len);
 	}
-	int64_t committed = (int64_t)n;
-	for (size_t i = n; i-- > 0;) {
-		at -= mrb_record_size(msgs[i].len);
-		if (commit(h, at, msgs[i].len, 0) != 0)
-			committed = MRB_ESTALE; /* recovery took it: report, go on */
-	}
-	return committed;
+	memcpy(record_payload(h, position), msgs[0].data, msgs[0].len);
+	/* Recovery took it (its writer looked hung): report, go on. */
+	return commit(h, position, msgs[0].len, 0) == 0 ? (int64_t)n : MRB_ESTALE;
 }
 
 int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, size_t count)
@@ -1703,10 +2131,16 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || (msgs == NULL && count != 0))
 		return MRB_EINVAL;
-	bool owner;
-	int rc = mrb_producer_enter(h, &owner);
+	bool owner, lane0;
+	int rc = mrb_producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
+	struct mrb_lane *lane;
+	rc = mrbi_lane_take(h, lane0, &lane);
+	if (rc != 0) {
+		mrb_producer_leave(h, owner);
+		return rc;
+	}
 	size_t written = 0;
 	int64_t result = 0;
 	while (written < count) {
@@ -1720,7 +2154,7 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 		}
 		/* A full ring may still take fewer: halve the run until one fits. */
 		for (;;) {
-			result = write_run(h, msgs + written, n, run_size);
+			result = write_run(h, lane, msgs + written, n, run_size);
 			if (result != MRB_EFULL || n == 1)
 				break;
 			n /= 2;
@@ -1732,6 +2166,7 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 			break;
 		written += (size_t)result;
 	}
+	mrbi_lane_give(h, lane0, lane);
 	if (written > 0)
 		mrbi_wake_consumer(h);
 	mrb_producer_leave(h, owner);
@@ -1743,16 +2178,23 @@ int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || res == NULL)
 		return MRB_EINVAL;
-	bool owner;
-	int rc = mrb_producer_enter(h, &owner);
+	bool owner, lane0;
+	int rc = mrb_producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
-	uint64_t position;
-	rc = reserve(h, len, &position);
+	struct mrb_lane *lane;
+	rc = mrbi_lane_take(h, lane0, &lane);
 	if (rc == 0) {
-		res->data = h->data + (position & h->mask) + MRB_RECORD_HEADER_SIZE;
-		res->len = len;
-		res->position = position;
+		uint64_t position;
+		rc = reserve(h, lane, len, &position);
+		/* The header now names this handle's slot: the reservation
+		 * needs no announcement while the caller fills it. */
+		mrbi_lane_give(h, lane0, lane);
+		if (rc == 0) {
+			res->data = record_payload(h, position);
+			res->len = len;
+			res->position = position;
+		}
 	}
 	mrb_producer_leave(h, owner);
 	return rc;
@@ -1764,7 +2206,7 @@ static bool reservation_plausible(struct mrb_handle *h, const struct mrb_reserva
 {
 	return res->len != 0 && res->len <= h->max_message_size &&
 	       res->position % MRB_RECORD_ALIGNMENT == 0 &&
-	       res->data == h->data + (res->position & h->mask) + MRB_RECORD_HEADER_SIZE;
+	       res->data == record_payload(h, res->position);
 }
 
 static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res, bool publish)
@@ -1772,11 +2214,12 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || res == NULL)
 		return MRB_EINVAL;
-	bool owner;
-	int rc = mrb_producer_enter(h, &owner);
+	bool owner, lane0;
+	int rc = mrb_producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
-	if (!reservation_plausible(h, res)) {
+	if (atomic_load_explicit(&h->writer, memory_order_acquire) == 0 ||
+	    !reservation_plausible(h, res)) {
 		rc = MRB_ESTALE;
 	} else {
 		rc = commit(h, res->position, res->len, publish ? 0 : MRB_CONTROL_PAD);
@@ -1806,26 +2249,38 @@ int mrb_abort(struct mrb_ring *ring, struct mrb_reservation *res)
 #line 1 "core/src/recover.c"
 /* SPDX-License-Identifier: MIT */
 /*
- * Crash recovery: a producer that dies between claiming space and committing
- * leaves a record that holds the consumer back forever. Recovery turns such
- * a record into padding, which the consumer skips, and counts it.
+ * Crash recovery: a writer that dies between claiming space and committing
+ * leaves a claim that holds the consumer back forever. Recovery attributes
+ * the claim in front of the consumer to its writer, and skips it only if
+ * that writer is gone for good, or, when the consumer opted in, has held it
+ * longer than the hung-writer timeout. It never guesses from other
+ * processes' fate.
  *
- * Two shapes of abandoned claim exist:
- *  - BUSY: the header was written, so its length and writer pid are known.
- *    Skipped once the writer is gone (kill(pid, 0) says ESRCH), or once it
- *    has blocked the consumer longer than a caller-chosen timeout.
- *  - unwritten: the writer died between the CAS on the producer position and
- *    its header store, so the length is unknown. Skipped after a timeout, up
- *    to the next valid record header; if there is none yet, nothing
- *    committed is held back and recovery waits for one.
+ * Two shapes of unfinished claim exist:
+ *  - BUSY: the header was written, so its length and its writer (producer
+ *    slot and the slot's generation) are known.
+ *  - header-less: the writer is between its claim (CAS) and its header
+ *    store. Writers announce every claim in a lane of their slot before the
+ *    CAS and keep the announcement until their call is done, so a live
+ *    claimer of position X is always found announcing X (slots.c). No live
+ *    announcer means the claimer is dead; the claim then ends at its
+ *    announced end, or at the first header or announced claim after it.
+ *
+ * A dead writer's claim is padded: from its start to the announced end of
+ * the whole claim, so that a batch whose first record never committed loses
+ * the rest of its run too, never a message in the middle.
+ *
+ * A live writer's claim skipped by the hung-writer timeout is not padded:
+ * the consumer reads on past it but keeps its release position at the
+ * claim, so the writer's late stores land in space nobody else can have;
+ * once the writer is done (or dead), whatever it committed there is
+ * delivered late, and the space is released.
  */
 /* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <time.h>
-
-#line 23 "core/src/recover.c"
+#line 35 "core/src/recover.c"
 
 static void count_recovered(struct mrb_handle *h, uint64_t bytes)
 {
@@ -1833,116 +2288,252 @@ static void count_recovered(struct mrb_handle *h, uint64_t bytes)
 	atomic_fetch_add_explicit(&h->header->recovered_bytes, bytes, memory_order_relaxed);
 }
 
-static void write_padding(struct mrb_handle *h, uint64_t from, uint64_t to)
+static uint32_t slots_used(const struct mrb_handle *h)
 {
-	struct mrb_record_header *rec =
-	    (struct mrb_record_header *)(void *)(h->data + (from & h->mask));
-	atomic_store_explicit(&rec->control,
-	                      mrb_control(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD),
-	                      memory_order_relaxed);
-	/* Pairs with the acquire load of the stamp in mrbi_next_message. */
-	atomic_store_explicit(&rec->stamp, from ^ h->salt, memory_order_release);
+	uint32_t used = atomic_load_explicit(&h->header->producer_slots_used, memory_order_acquire);
+	return used < MRB_PRODUCER_SLOTS ? used : MRB_PRODUCER_SLOTS;
 }
 
-/* Finds the first position after head holding a valid record header. */
-static bool next_written_record(struct mrb_handle *h, uint64_t tail, uint64_t *found)
+/* What the lanes say about position x, as of one pass over them. */
+struct claim_survey {
+	bool live;           /* a live writer announces a claim covering x */
+	uint32_t live_slot;  /* ... in this slot */
+	uint64_t live_owner; /* ... owned as this */
+	uint64_t end;        /* end of the claim covering x if announced, else 0 */
+	uint64_t boundary;   /* first announced claim start after x, or tail */
+};
+
+/* A lane's announced claim covers x if it starts at x, or before x with an
+ * end after it. Announcements are untrusted: only an end within (x, tail]
+ * is used. */
+static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail,
+                          struct claim_survey *out)
 {
-	for (uint64_t pos = h->head + MRB_RECORD_ALIGNMENT; pos < tail;
-	     pos += MRB_RECORD_ALIGNMENT) {
-		const struct mrb_record_header *rec =
-		    (const struct mrb_record_header *)(const void *)(h->data + (pos & h->mask));
-		if (atomic_load_explicit(&rec->stamp, memory_order_acquire) != (pos ^ h->salt))
+	*out = (struct claim_survey){.boundary = tail};
+	uint32_t used = slots_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_producer_slot *slot = &h->header->producers[i];
+		for (int l = 0; l < MRB_SLOT_LANES; l++) {
+			/* Acquire pairs with the writer's release stores of the
+			 * lane: a lane seen idle or moved on proves the headers of
+			 * the claim it announced before are visible. */
+			uint64_t claiming =
+			    atomic_load_explicit(&slot->lanes[l].claiming, memory_order_acquire);
+			if (claiming == 0)
+				continue;
+			uint64_t start = claiming & ~UINT64_C(1);
+			if (start - x - 1 < out->boundary - x - 1 && start % MRB_RECORD_ALIGNMENT == 0)
+				out->boundary = start; /* x < start < boundary */
+			uint64_t end =
+			    atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
+			bool end_known = end - x - 1 < tail - x && end > start;
+			bool covers = start == x || (x - start < h->capacity && end_known);
+			if (!covers)
+				continue;
+			uint64_t owner;
+			if (!mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner)) {
+				out->live = true;
+				out->live_slot = i;
+				out->live_owner = owner;
+			}
+			if (end_known && end % MRB_RECORD_ALIGNMENT == 0)
+				out->end = end;
+		}
+	}
+}
+
+/* The first position in (x, limit) holding a plausible record header, or
+ * limit. Only called once a dead claim at x is established, and bounded by
+ * the next announced claim: no rescans of the whole ring. */
+static uint64_t next_header(struct mrb_handle *h, uint64_t x, uint64_t limit)
+{
+	for (uint64_t pos = x + MRB_RECORD_ALIGNMENT; pos < limit; pos += MRB_RECORD_ALIGNMENT) {
+		uint64_t control;
+		if (record_observe(h, pos, &control) && record_checked_size(h, pos, control, limit) != 0)
+			return pos;
+	}
+	return limit;
+}
+
+/* Does a lane of slot `index` still announce a claim covering x? *end is
+ * that claim's end when announced (within (x, tail]), else 0. */
+static bool lane_covers(struct mrb_handle *h, uint32_t index, uint64_t x, uint64_t tail,
+                        uint64_t *end)
+{
+	struct mrb_producer_slot *slot = &h->header->producers[index];
+	*end = 0;
+	for (int l = 0; l < MRB_SLOT_LANES; l++) {
+		uint64_t claiming = atomic_load_explicit(&slot->lanes[l].claiming, memory_order_acquire);
+		if (claiming == 0)
 			continue;
-		uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
-		uint64_t size = mrb_record_size(mrb_control_length(control));
-		if (size <= tail - pos && size <= h->capacity - (pos & h->mask)) {
-			*found = pos;
+		uint64_t start = claiming & ~UINT64_C(1);
+		uint64_t claim_end = atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
+		bool end_known = claim_end - x - 1 < tail - x && claim_end > start &&
+		                 claim_end % MRB_RECORD_ALIGNMENT == 0;
+		if (start == x || (x - start < h->capacity && end_known)) {
+			*end = end_known ? claim_end : 0;
 			return true;
 		}
 	}
 	return false;
 }
 
-void mrbi_forget_dead_waiters(struct mrb_handle *h)
+/* Skips [x, end) of a live writer for now (hung-writer timeout). One such
+ * claim at a time: a second hung writer waits for the first to resolve. */
+static int skip_live(struct mrb_handle *h, uint64_t x, uint64_t end, uint32_t slot,
+                     uint64_t owner)
 {
-	for (int i = 0; i < MRB_SHARED_PRODUCER_SLOT; i++) {
-		struct mrb_producer_slot *slot = &h->header->producers[i];
-		uint32_t owner = atomic_load_explicit(&slot->owner_pid, memory_order_relaxed);
-		uint32_t share = atomic_load_explicit(&slot->space_waiting, memory_order_relaxed);
-		if (owner == 0 || share == 0 || mrbi_process_alive(owner))
-			continue;
-		/* A CAS, so that two auditors never subtract one share twice. */
-		if (atomic_compare_exchange_strong_explicit(&slot->space_waiting, &share, 0,
-		                                            memory_order_relaxed,
-		                                            memory_order_relaxed))
-			atomic_fetch_sub_explicit(&h->header->space_waiters, share,
-			                          memory_order_seq_cst);
-	}
-}
-
-bool mrbi_any_producer_dead(struct mrb_handle *h)
-{
-	for (int i = 0; i < MRB_SHARED_PRODUCER_SLOT; i++) {
-		uint32_t owner =
-		    atomic_load_explicit(&h->header->producers[i].owner_pid, memory_order_relaxed);
-		if (owner != 0 && !mrbi_process_alive(owner))
-			return true;
-	}
-	return false;
-}
-
-int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,
-                      int64_t unwritten_timeout_ns, bool check_liveness)
-{
-	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
-	if (tail - h->head > h->capacity)
-		return MRB_ECORRUPT;
-	if (tail == h->head)
+	if (h->skipped.active || h->late_end != 0)
 		return 0;
-	struct mrb_record_header *rec =
-	    (struct mrb_record_header *)(void *)(h->data + (h->head & h->mask));
-	int64_t stuck_for =
-	    h->stuck_position == h->head && h->stuck_since_ns != 0 ? now_ns - h->stuck_since_ns : 0;
-	uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
-	uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
+	h->skipped = (struct mrb_skipped_claim){
+	    .start = x, .end = end, .owner = owner, .slot = slot, .active = 1};
+	h->head = end;
+	atomic_fetch_add_explicit(&h->header->skipped_live, 1, memory_order_relaxed);
+	return 1;
+}
 
-	if (stamp == (h->head ^ h->salt)) {
+int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout_ns)
+{
+	const uint64_t x = h->head;
+	/* Acquire: every claim up to tail, and its announcement, is visible. */
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+	if (tail - x > h->capacity || tail % MRB_RECORD_ALIGNMENT != 0)
+		return MRB_ECORRUPT;
+	h->tail_cache = tail;
+	if (tail == x)
+		return 0;
+	bool hung = hung_timeout_ns >= 0 && h->stuck_position == x && h->stuck_since_ns != 0 &&
+	            now_ns - h->stuck_since_ns >= hung_timeout_ns;
+
+	uint64_t control;
+	if (record_observe(h, x, &control)) {
 		if ((control & MRB_CONTROL_BUSY) == 0)
-			return 0; /* committed meanwhile */
-		uint64_t length = mrb_control_length(control);
-		uint64_t size = mrb_record_size(length);
-		if (size > tail - h->head || size > h->capacity - (h->head & h->mask))
+			return 1; /* committed meanwhile */
+		uint64_t size = record_checked_size(h, x, control, tail);
+		if (size == 0)
 			return MRB_ECORRUPT;
-		bool dead = check_liveness && !mrbi_process_alive(mrb_control_pid(control));
-		bool hung = busy_timeout_ns >= 0 && stuck_for >= busy_timeout_ns;
-		if (!dead && !hung)
-			return 0;
+		uint32_t slot = mrb_control_slot(control);
+		uint64_t owner;
+		if (slot >= MRB_PRODUCER_SLOTS)
+			return MRB_ECORRUPT;
+		bool dead = mrbi_slot_writer_dead(h, slot, mrb_control_gen(control), &owner);
+		uint64_t end;
+		lane_covers(h, slot, x, tail, &end);
+		if (end < x + size)
+			end = x + size;
+		if (!dead)
+			return hung ? skip_live(h, x, end, slot, owner) : 0;
 		uint64_t padded = (control & ~MRB_CONTROL_BUSY) | MRB_CONTROL_PAD;
-		/* A CAS: if the writer commits at the last moment, it wins. */
+		/* A CAS: a writer judged dead cannot commit, but the record
+		 * may be stale input; never pad over a commit. */
+		struct mrb_record_header *rec = record_at(h, x);
 		if (!atomic_compare_exchange_strong_explicit(&rec->control, &control, padded,
 		                                             memory_order_acq_rel,
 		                                             memory_order_relaxed))
-			return 0;
-		count_recovered(h, length);
+			return 1;
+		/* The rest of the dead writer's claim: a batch's later records. */
+		if (end > x + size)
+			record_pad_range(h, x + size, end);
+		/* Payload bytes of a lone record; the span of a longer claim. */
+		count_recovered(h, end == x + size ? mrb_control_length(control) : end - x);
 		return 1;
 	}
 
-	if (unwritten_timeout_ns < 0 || stuck_for < unwritten_timeout_ns)
+	struct claim_survey survey;
+	survey_claims(h, x, tail, &survey);
+	/* The header may have landed since the first look. */
+	if (record_observe(h, x, &control))
 		return 0;
-	uint64_t next;
-	if (!next_written_record(h, tail, &next))
-		return 0;
-	/* The dead claim may span the wrap point (its own padding plus a record
-	 * at the start of the next lap, taken in one CAS): pad each side of
-	 * the end separately, later piece first, so no padding record ever
-	 * crosses the end of the data region. */
-	uint64_t lap_end = h->head + (h->capacity - (h->head & h->mask));
-	if (next > lap_end)
-		write_padding(h, lap_end, next);
-	write_padding(h, h->head, next < lap_end ? next : lap_end);
-	count_recovered(h, next - h->head);
+	if (survey.live) {
+		if (!hung)
+			return 0;
+		uint64_t end = survey.end != 0 ? survey.end : next_header(h, x, survey.boundary);
+		return skip_live(h, x, end, survey.live_slot, survey.live_owner);
+	}
+	uint64_t end = survey.end != 0 ? survey.end : next_header(h, x, survey.boundary);
+	record_pad_range(h, x, end);
+	count_recovered(h, end - x);
 	return 1;
 }
+
+/* Has the hung writer finished the skipped claim (or died)? */
+static bool skipped_claim_settled(struct mrb_handle *h)
+{
+	struct mrb_skipped_claim *s = &h->skipped;
+	uint64_t owner;
+	if (mrbi_slot_writer_dead(h, s->slot, MRBI_ANY_GENERATION, &owner) || owner != s->owner)
+		return true;
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+	uint64_t end;
+	return !lane_covers(h, s->slot, s->start, tail, &end);
+}
+
+int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8_t **data,
+                           uint64_t *len, uint64_t *next)
+{
+	if (h->skipped.active) {
+		/* Resolve before reading on when the writer shows up again (its
+		 * order), or now and then. */
+		if (slot_seen != h->skipped.slot && ++h->stuck_polls % 64 != 0)
+			return MRB_EAGAIN_HEAD;
+		if (!skipped_claim_settled(h))
+			return MRB_EAGAIN_HEAD;
+		h->late_pos = h->skipped.start;
+		h->late_end = h->skipped.end;
+		h->skipped.active = 0;
+	}
+	while (h->late_end != 0) {
+		uint64_t pos = h->late_pos;
+		if (pos >= h->late_end) {
+			h->late_end = 0;
+			break;
+		}
+		uint64_t control;
+		if (!record_observe(h, pos, &control)) {
+			/* The writer left without writing here: nothing to deliver. */
+			count_recovered(h, h->late_end - pos);
+			h->late_end = 0;
+			break;
+		}
+		uint64_t size = record_checked_size(h, pos, control, h->late_end);
+		if (size == 0)
+			return MRB_ECORRUPT;
+		if ((control & MRB_CONTROL_BUSY) != 0) {
+			uint64_t owner;
+			uint32_t slot = mrb_control_slot(control);
+			if (slot < MRB_PRODUCER_SLOTS &&
+			    !mrbi_slot_writer_dead(h, slot, mrb_control_gen(control), &owner)) {
+				/* Still held (an open reservation): skip it again. */
+				h->skipped = (struct mrb_skipped_claim){.start = pos,
+				                                        .end = h->late_end,
+				                                        .owner = owner,
+				                                        .slot = slot,
+				                                        .active = 1};
+				h->late_end = 0;
+				return MRB_EAGAIN_HEAD;
+			}
+			count_recovered(h, h->late_end - pos);
+			h->late_end = 0;
+			break;
+		}
+		if ((control & MRB_CONTROL_PAD) != 0) {
+			h->late_pos = pos + size;
+			continue;
+		}
+		if (mrb_control_length(control) == 0 ||
+		    mrb_control_length(control) > h->max_message_size)
+			return MRB_ECORRUPT;
+		*data = record_payload(h, pos);
+		*len = mrb_control_length(control);
+		*next = pos + size;
+		return 0;
+	}
+	return MRB_EAGAIN_HEAD;
+}
+
+/* How long mrb_recover sleeps between looks at the record it observes:
+ * short enough that close, a commit or a death is noticed promptly. */
+#define MRB_RECOVER_SLICE_NS 10000000
 
 int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 {
@@ -1955,27 +2546,43 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 	const uint8_t *data;
 	uint64_t length, next;
 	/* Move past padding and see whether anything blocks the head at all;
-	 * disable automatic recovery during the probe. */
+	 * automatic recovery is off during the probes. */
 	int64_t saved_timeout = h->recovery_timeout_ns;
 	h->recovery_timeout_ns = -1;
 	rc = mrbi_next_message(h, MRB_TAIL_ALWAYS, &data, &length, &next);
-	h->recovery_timeout_ns = saved_timeout;
 	if (rc == MRB_EEMPTY && h->head != h->tail_cache) {
-		/* Something is claimed but unfinished: observe it for the
-		 * stale period (a one-shot caller has no history), then act. */
+		int64_t now = mrbi_now_ns();
 		h->stuck_position = h->head;
-		h->stuck_since_ns = mrbi_now_ns();
-		rc = mrbi_recover_head(h, h->stuck_since_ns, -1, -1, true);
-		if (rc == 0 && stale_after_ns >= 0) {
-			struct timespec ts = {(time_t)(stale_after_ns / 1000000000),
-			                      (long)(stale_after_ns % 1000000000)};
-			nanosleep(&ts, NULL);
-			rc = mrbi_recover_head(h, mrbi_now_ns(), stale_after_ns, stale_after_ns,
-			                       true);
+		h->stuck_since_ns = now;
+		rc = mrbi_recover_head(h, now, -1);
+		int64_t deadline = mrbi_deadline(now, stale_after_ns);
+		while (rc == 0 && stale_after_ns >= 0) {
+			if (mrb_closing(h)) {
+				rc = MRB_ECLOSED;
+				break;
+			}
+			int64_t left = deadline - mrbi_now_ns();
+			if (left <= 0) {
+				rc = mrbi_recover_head(h, mrbi_now_ns(), stale_after_ns);
+				break;
+			}
+			/* Close bumps data_seq and wakes sleepers on it. */
+			uint32_t seq = atomic_load_explicit(&h->header->data_seq, memory_order_acquire);
+			mrbi_futex_wait(&h->header->data_seq, seq,
+			                left < MRB_RECOVER_SLICE_NS ? left : MRB_RECOVER_SLICE_NS);
+			uint64_t stuck = h->head;
+			int probe = mrbi_next_message(h, MRB_TAIL_ALWAYS, &data, &length, &next);
+			if (probe != MRB_EEMPTY || h->head != stuck || h->head == h->tail_cache) {
+				rc = probe < 0 && probe != MRB_EEMPTY ? probe : 0;
+				break; /* it finished, or moved on by itself */
+			}
+			h->stuck_since_ns = now;
+			rc = mrbi_recover_head(h, mrbi_now_ns(), -1);
 		}
 	} else if (rc == 0 || rc == MRB_EEMPTY) {
 		rc = 0;
 	}
+	h->recovery_timeout_ns = saved_timeout;
 	mrbi_consumer_leave(h);
 	return rc;
 }
@@ -1992,6 +2599,238 @@ int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns)
 	mrb_leave(h, MRB_CONSUMER_CALL);
 	return 0;
 }
+#undef MRB_RECOVER_SLICE_NS
+
+/* ---- core/src/slots.c ---- */
+#line 1 "core/src/slots.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Producer slots: every writing handle owns one, so that every claim in the
+ * ring can be attributed to its writer. A slot is acquired on the handle's
+ * first write and released at close; the slot of a handle whose process died
+ * is taken over only once nothing in the ring still needs its evidence.
+ */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sched.h>
+
+#line 15 "core/src/slots.c"
+
+/* Reads the identity of the slot's owner `owner` (the word already read).
+ * Returns false if the slot changed hands meanwhile. */
+static bool slot_identity(struct mrb_producer_slot *slot, uint64_t owner, struct mrb_identity *id)
+{
+	id->pid = MRB_SLOT_PID(owner);
+	id->start_time = 0;
+	id->pid_ns = 0;
+	/* Pairs with the release store of identity_gen in take_slot: the
+	 * identity fields written before it are visible. */
+	if (atomic_load_explicit(&slot->identity_gen, memory_order_acquire) == MRB_SLOT_GEN(owner)) {
+		id->start_time = atomic_load_explicit(&slot->owner_start_time, memory_order_relaxed);
+		id->pid_ns = atomic_load_explicit(&slot->owner_pid_ns, memory_order_relaxed);
+	}
+	return atomic_load_explicit(&slot->owner, memory_order_acquire) == owner;
+}
+
+bool mrbi_slot_writer_dead(struct mrb_handle *h, uint32_t index, uint32_t generation,
+                           uint64_t *owner_out)
+{
+	struct mrb_producer_slot *slot = &h->header->producers[index];
+	uint64_t owner = atomic_load_explicit(&slot->owner, memory_order_acquire);
+	*owner_out = owner;
+	/* Released, or acquired again since: the writer's handle is gone
+	 * (closed or dead), so nothing it claimed will ever be finished. */
+	if (MRB_SLOT_PID(owner) == 0)
+		return true;
+	if (generation != MRBI_ANY_GENERATION &&
+	    (MRB_SLOT_GEN(owner) & MRB_CONTROL_GEN_MASK) != generation)
+		return true;
+	struct mrb_identity id;
+	if (!slot_identity(slot, owner, &id))
+		return generation != MRBI_ANY_GENERATION; /* it changed hands: see above */
+	return mrbi_liveness(&id) == MRBI_DEAD;
+}
+
+/* A dead owner's slot may be taken over once none of its announced claims
+ * lies ahead of the consumer: recovery needs their ends (recover.c). */
+static bool evidence_settled(struct mrb_handle *h, struct mrb_producer_slot *slot)
+{
+	uint64_t released = atomic_load_explicit(&h->header->consumer_position, memory_order_acquire);
+	for (int i = 0; i < MRB_SLOT_LANES; i++) {
+		uint64_t claiming = atomic_load_explicit(&slot->lanes[i].claiming, memory_order_acquire);
+		if (claiming != 0 && (claiming & ~UINT64_C(1)) - released < (UINT64_C(1) << 62))
+			return false;
+	}
+	return true;
+}
+
+static void raise_slots_used(struct mrb_file_header *hdr, uint32_t used)
+{
+	uint32_t seen = atomic_load_explicit(&hdr->producer_slots_used, memory_order_relaxed);
+	while (seen < used && !atomic_compare_exchange_weak_explicit(&hdr->producer_slots_used,
+	                                                             &seen, used,
+	                                                             memory_order_release,
+	                                                             memory_order_relaxed)) {
+	}
+}
+
+/* CAS from `owner` (free, or a dead owner whose evidence is settled) to
+ * this handle, then publish its identity. */
+static bool take_slot(struct mrb_handle *h, uint32_t index, uint64_t owner)
+{
+	struct mrb_file_header *hdr = h->header;
+	struct mrb_producer_slot *slot = &hdr->producers[index];
+	uint32_t generation = MRB_SLOT_GEN(owner) + 1;
+	uint64_t mine = (uint64_t)generation << 32 | h->pid;
+	if (!atomic_compare_exchange_strong_explicit(&slot->owner, &owner, mine,
+	                                             memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	/* A dead owner killed asleep in a write wait left its share. */
+	uint32_t share = atomic_exchange_explicit(&slot->space_waiting, 0, memory_order_relaxed);
+	if (share != 0)
+		atomic_fetch_sub_explicit(&hdr->space_waiters, share, memory_order_seq_cst);
+	for (int i = 0; i < MRB_SLOT_LANES; i++) {
+		atomic_store_explicit(&slot->lanes[i].claiming, 0, memory_order_relaxed);
+		atomic_store_explicit(&slot->lanes[i].claim_end, 0, memory_order_relaxed);
+	}
+	atomic_store_explicit(&slot->owner_start_time, h->start_time, memory_order_relaxed);
+	atomic_store_explicit(&slot->owner_pid_ns, h->pid_ns, memory_order_relaxed);
+	/* Pairs with the acquire in slot_identity. */
+	atomic_store_explicit(&slot->identity_gen, generation, memory_order_release);
+	raise_slots_used(hdr, index + 1);
+	return true;
+}
+
+int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
+{
+	struct mrb_producer_slot *slots = h->header->producers;
+	uint64_t writer = atomic_load_explicit(&h->writer, memory_order_acquire);
+	if (writer != 0) {
+		*slot_out = &slots[mrb_control_slot(writer)];
+		return 0;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < MRB_PRODUCER_SLOTS; i++) {
+			uint64_t owner = atomic_load_explicit(&slots[i].owner, memory_order_acquire);
+			bool takeable;
+			if (pass == 0) {
+				takeable = MRB_SLOT_PID(owner) == 0;
+			} else {
+				uint64_t seen;
+				takeable = MRB_SLOT_PID(owner) != 0 &&
+				           mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen) &&
+				           seen == owner && evidence_settled(h, &slots[i]);
+			}
+			if (!takeable || !take_slot(h, i, owner))
+				continue;
+			/* Several threads of the handle may race here on its first
+			 * write; the first to set h->writer keeps its slot. */
+			uint64_t mine =
+			    mrb_writer_bits(i, MRB_SLOT_GEN(owner) + 1) | MRB_WRITER_SET;
+			uint64_t expected = 0;
+			if (atomic_compare_exchange_strong_explicit(&h->writer, &expected, mine,
+			                                            memory_order_acq_rel,
+			                                            memory_order_acquire)) {
+				*slot_out = &slots[i];
+				return 0;
+			}
+			uint64_t taken = atomic_load_explicit(&slots[i].owner, memory_order_relaxed);
+			atomic_store_explicit(&slots[i].owner, taken & ~UINT64_C(0xffffffff),
+			                      memory_order_release);
+			*slot_out = &slots[mrb_control_slot(expected)];
+			return 0;
+		}
+	}
+	return MRB_ENOSLOT;
+}
+
+void mrbi_slot_release(struct mrb_handle *h)
+{
+	uint64_t writer = atomic_load_explicit(&h->writer, memory_order_acquire);
+	if (writer == 0)
+		return;
+	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(writer)];
+	for (int i = 0; i < MRB_SLOT_LANES; i++)
+		atomic_store_explicit(&slot->lanes[i].claiming, 0, memory_order_release);
+	atomic_store_explicit(&slot->identity_gen, 0, memory_order_relaxed);
+	atomic_store_explicit(&slot->owner_start_time, 0, memory_order_relaxed);
+	atomic_store_explicit(&slot->owner_pid_ns, 0, memory_order_relaxed);
+	uint64_t mine = atomic_load_explicit(&slot->owner, memory_order_relaxed);
+	/* Keep the generation: records of this handle still BUSY (abandoned
+	 * reservations) then name a released slot, which recovery pads. */
+	if (MRB_SLOT_PID(mine) == h->pid)
+		atomic_compare_exchange_strong_explicit(&slot->owner, &mine,
+		                                        mine & ~UINT64_C(0xffffffff),
+		                                        memory_order_release, memory_order_relaxed);
+	atomic_store_explicit(&h->writer, 0, memory_order_relaxed);
+}
+
+int mrbi_lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane)
+{
+	struct mrb_producer_slot *slot;
+	int rc = mrbi_slot_acquire(h, &slot);
+	if (rc != 0)
+		return rc;
+	if (lane0) {
+		*lane = &slot->lanes[0];
+		return 0;
+	}
+	/* More threads in producer calls on one handle than lanes: wait for
+	 * one of them to finish its call (each holds a lane for one call). */
+	for (unsigned spins = 0;; spins++) {
+		uint32_t busy = atomic_load_explicit(&h->lanes_busy, memory_order_relaxed);
+		uint32_t free_lanes = ~busy & (((UINT32_C(1) << MRB_SLOT_LANES) - 1) & ~UINT32_C(1));
+		if (free_lanes != 0) {
+			uint32_t bit = free_lanes & -free_lanes;
+			if (atomic_compare_exchange_weak_explicit(&h->lanes_busy, &busy, busy | bit,
+			                                          memory_order_acquire,
+			                                          memory_order_relaxed)) {
+				*lane = &slot->lanes[__builtin_ctz(bit)];
+				return 0;
+			}
+			continue;
+		}
+		if (spins < 64)
+			mrb_cpu_relax();
+		else
+			sched_yield();
+	}
+}
+
+void mrbi_lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane)
+{
+	/* Release: the call's headers are visible to whoever sees the lane
+	 * idle (recover.c reads lanes with acquire). */
+	atomic_store_explicit(&lane->claiming, 0, memory_order_release);
+	if (lane0)
+		return;
+	struct mrb_producer_slot *slot =
+	    &h->header->producers[mrb_control_slot(atomic_load_explicit(&h->writer, memory_order_relaxed))];
+	uint32_t bit = UINT32_C(1) << (uint32_t)(lane - slot->lanes);
+	atomic_fetch_and_explicit(&h->lanes_busy, ~bit, memory_order_release);
+}
+
+void mrbi_forget_dead_waiters(struct mrb_handle *h)
+{
+	uint32_t used = atomic_load_explicit(&h->header->producer_slots_used, memory_order_acquire);
+	if (used > MRB_PRODUCER_SLOTS)
+		used = MRB_PRODUCER_SLOTS;
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_producer_slot *slot = &h->header->producers[i];
+		uint32_t share = atomic_load_explicit(&slot->space_waiting, memory_order_relaxed);
+		uint64_t owner;
+		if (share == 0 || !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner))
+			continue;
+		/* A CAS, so that two auditors never subtract one share twice. */
+		if (atomic_compare_exchange_strong_explicit(&slot->space_waiting, &share, 0,
+		                                            memory_order_relaxed,
+		                                            memory_order_relaxed))
+			atomic_fetch_sub_explicit(&h->header->space_waiters, share,
+			                          memory_order_seq_cst);
+	}
+}
 
 /* ---- core/src/stats.c ---- */
 #line 1 "core/src/stats.c"
@@ -2005,6 +2844,19 @@ int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns)
 #include <string.h>
 
 #line 11 "core/src/stats.c"
+
+/* The pid of the handle that wrote a record, if its slot still belongs to
+ * that handle (else 0: closed, or died and taken over). */
+static uint32_t writer_pid(struct mrb_handle *h, uint64_t control)
+{
+	uint32_t slot = mrb_control_slot(control);
+	if (slot >= MRB_PRODUCER_SLOTS)
+		return 0;
+	uint64_t owner = atomic_load_explicit(&h->header->producers[slot].owner, memory_order_relaxed);
+	if ((MRB_SLOT_GEN(owner) & MRB_CONTROL_GEN_MASK) != mrb_control_gen(control))
+		return 0;
+	return MRB_SLOT_PID(owner);
+}
 
 /*
  * Walks the records in [pos, tail) as they are now. Stops at the first
@@ -2034,7 +2886,7 @@ static int64_t walk(struct mrb_handle *h, uint64_t pos, uint64_t tail, mrb_recor
 		if (size > tail - pos || size > h->capacity - offset)
 			return MRB_ECORRUPT;
 		info.length = length;
-		info.writer_pid = mrb_control_pid(control);
+		info.writer_pid = writer_pid(h, control);
 		info.state = (control & MRB_CONTROL_BUSY)  ? MRB_RECORD_BUSY
 		             : (control & MRB_CONTROL_PAD) ? MRB_RECORD_PADDING
 		                                           : MRB_RECORD_COMMITTED;
@@ -2091,13 +2943,15 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 		unread = (struct unread){0, 0};
 	stats->messages_written = stats->messages_read + unread.messages;
 	stats->bytes_written = stats->bytes_read + unread.bytes;
-	for (int i = 0; i < MRB_PRODUCER_SLOTS; i++) {
+	for (uint32_t i = 0; i < MRB_PRODUCER_SLOTS; i++) {
 		struct mrb_producer_slot *slot = &hdr->producers[i];
 		stats->full_count += atomic_load_explicit(&slot->full, memory_order_relaxed);
-		uint32_t owner = atomic_load_explicit(&slot->owner_pid, memory_order_relaxed);
-		if (i != MRB_SHARED_PRODUCER_SLOT && owner != 0) {
+		uint64_t owner = atomic_load_explicit(&slot->owner, memory_order_relaxed);
+		if (MRB_SLOT_PID(owner) != 0) {
 			stats->producers++;
-			stats->producers_alive += mrbi_process_alive(owner);
+			uint64_t seen;
+			stats->producers_alive +=
+			    !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen);
 		}
 	}
 	stats->recovered_records =
@@ -2105,8 +2959,14 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 	stats->recovered_bytes = atomic_load_explicit(&hdr->recovered_bytes, memory_order_relaxed);
 	uint64_t owner = atomic_load_explicit(&hdr->consumer_owner, memory_order_relaxed);
 	uint32_t consumer_pid = (uint32_t)owner;
-	stats->consumer_pid = consumer_pid <= MRB_CONTROL_PID_MASK ? (int32_t)consumer_pid : -1;
-	stats->consumer_alive = owner != 0 && mrbi_process_alive(consumer_pid);
+	stats->consumer_pid = consumer_pid <= MRB_MAX_PID ? (int32_t)consumer_pid : -1;
+	struct mrb_identity consumer = {
+	    .pid = consumer_pid,
+	    .start_time = atomic_load_explicit(&hdr->consumer_start_time, memory_order_relaxed),
+	    .pid_ns = atomic_load_explicit(&hdr->consumer_pid_ns, memory_order_relaxed)};
+	stats->consumer_alive = owner != 0 && mrbi_liveness(&consumer) == MRBI_ALIVE;
+	stats->skipped_live = atomic_load_explicit(&hdr->skipped_live, memory_order_relaxed);
+	stats->delivered_late = atomic_load_explicit(&hdr->delivered_late, memory_order_relaxed);
 	stats->creator_pid = hdr->creator_pid;
 	stats->created_unix_ns = hdr->created_unix_ns;
 	mrb_leave(h, MRB_STATE_CALL);
@@ -2123,8 +2983,12 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 		return rc;
 	uint64_t pos, tail;
 	int64_t result = mrb_read_positions(h->header, h->capacity, &pos, &tail);
-	if (result == 0)
+	if (result == 0) {
+		atomic_store_explicit(&h->callback_thread, (uintptr_t)pthread_self(),
+		                      memory_order_relaxed);
 		result = walk(h, pos, tail, visit, ctx, max_records);
+		atomic_store_explicit(&h->callback_thread, 0, memory_order_relaxed);
+	}
 	mrb_leave(h, MRB_STATE_CALL);
 	return result;
 }
@@ -2138,6 +3002,11 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -2147,7 +3016,7 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 #include <sys/random.h>
 #endif
 
-#line 18 "core/src/util.c"
+#line 23 "core/src/util.c"
 
 int64_t mrbi_now_ns(void)
 {
@@ -2156,15 +3025,79 @@ int64_t mrbi_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A pid read from shared memory is untrusted: 0, negative values (process
- * groups for kill) and pids above the kernel's limit are never "alive". */
-bool mrbi_process_alive(uint32_t pid)
+uint32_t mrbi_getpid(void)
 {
-	if (pid == 0 || pid > MRB_CONTROL_PID_MASK)
-		return false;
-	if (kill((pid_t)pid, 0) == 0)
-		return true;
-	return errno == EPERM;
+	return (uint32_t)getpid();
+}
+
+int64_t mrbi_deadline(int64_t now_ns, int64_t timeout_ns)
+{
+	if (timeout_ns < 0 || timeout_ns > INT64_MAX - now_ns)
+		return INT64_MAX;
+	return now_ns + timeout_ns;
+}
+
+/* Field 22 of /proc/PID/stat: the start time in clock ticks since boot.
+ * The command name (field 2) may hold spaces and parentheses, so parsing
+ * starts after its last ')'. 0 if unknown. */
+static uint64_t process_start_time(uint32_t pid)
+{
+	char path[48], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%u/stat", (unsigned)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	if (p == NULL)
+		return 0;
+	/* After ")": field 3 (state) is the first; skip to field 22. */
+	for (int field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL)
+		return 0;
+	return strtoull(p + 1, NULL, 10);
+}
+
+static uint64_t pid_namespace(void)
+{
+	struct stat st;
+	if (stat("/proc/self/ns/pid", &st) != 0)
+		return 0;
+	return (uint64_t)st.st_ino;
+}
+
+void mrbi_identity_self(struct mrb_identity *id)
+{
+	id->pid = (uint32_t)getpid();
+	id->start_time = process_start_time(id->pid);
+	id->pid_ns = pid_namespace();
+}
+
+/* A pid read from shared memory is untrusted: 0, negative values (process
+ * groups for kill) and pids above the kernel's limit name nobody. */
+enum mrbi_liveness mrbi_liveness(const struct mrb_identity *id)
+{
+	if (id->pid == 0 || id->pid > MRB_MAX_PID)
+		return MRBI_DEAD;
+	/* Another pid namespace: its pids mean other processes here. */
+	uint64_t ns = pid_namespace();
+	if (id->pid_ns != 0 && ns != 0 && id->pid_ns != ns)
+		return MRBI_ALIVE;
+	if (kill((pid_t)id->pid, 0) != 0 && errno == ESRCH)
+		return MRBI_DEAD;
+	/* The pid exists (or cannot be checked: EPERM, a seccomp filter). If
+	 * its start time is known and differs, the pid was reused. */
+	if (id->start_time != 0) {
+		uint64_t now = process_start_time(id->pid);
+		if (now != 0 && now != id->start_time)
+			return MRBI_DEAD;
+	}
+	return MRBI_ALIVE;
 }
 
 uint64_t mrbi_random64(void)
@@ -2347,7 +3280,7 @@ static void unregister(_Atomic uint32_t *waiters, _Atomic uint32_t *own_share)
 static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic uint32_t *seq,
                       _Atomic uint32_t *waiters, _Atomic uint32_t *own_share, int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns > 0 ? mrbi_now_ns() + timeout_ns : 0;
+	int64_t deadline = mrbi_deadline(mrbi_now_ns(), timeout_ns);
 	bool unfinished = false;
 	int64_t spin_until = mrbi_now_ns() + MRB_SPIN_NS;
 	for (int i = 0, yields = 0; yields <= MRB_YIELD_ITERATIONS; i++) {
@@ -2430,11 +3363,14 @@ int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
 	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
 	if (rc != 0)
 		return rc;
+	struct mrb_producer_slot *slot = NULL;
 	if (len == 0 || len > h->max_message_size)
 		rc = MRB_EMSGSIZE;
 	else
+		rc = mrbi_slot_acquire(h, &slot);
+	if (rc == 0)
 		rc = wait_until(h, writable, len, &h->header->space_seq, &h->header->space_waiters,
-		                &mrbi_producer_slot(h)->space_waiting, timeout_ns);
+		                &slot->space_waiting, timeout_ns);
 	mrb_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }
@@ -2443,6 +3379,8 @@ static int64_t remaining(int64_t timeout_ns, int64_t deadline)
 {
 	if (timeout_ns < 0)
 		return -1;
+	if (deadline == INT64_MAX)
+		return -1;
 	int64_t left = deadline - mrbi_now_ns();
 	return left > 0 ? left : 0;
 }
@@ -2450,7 +3388,7 @@ static int64_t remaining(int64_t timeout_ns, int64_t deadline)
 int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len,
                   int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns > 0 ? mrbi_now_ns() + timeout_ns : 0;
+	int64_t deadline = mrbi_deadline(mrbi_now_ns(), timeout_ns);
 	for (;;) {
 		int rc = mrb_read(ring, buf, buf_size, len);
 		if (rc != MRB_EEMPTY)
@@ -2463,7 +3401,7 @@ int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len
 
 int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns > 0 ? mrbi_now_ns() + timeout_ns : 0;
+	int64_t deadline = mrbi_deadline(mrbi_now_ns(), timeout_ns);
 	for (;;) {
 		int rc = mrb_write(ring, data, len);
 		if (rc != MRB_EFULL)

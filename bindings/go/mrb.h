@@ -28,8 +28,8 @@ extern "C" {
 #endif
 
 /* Format constants shared with every implementation (docs/FORMAT.md). */
-#define MRB_FORMAT_VERSION     1u
-#define MRB_HEADER_SIZE        4096u
+#define MRB_FORMAT_VERSION     2u
+#define MRB_HEADER_SIZE        65536u
 #define MRB_RECORD_HEADER_SIZE 16u
 #define MRB_RECORD_ALIGNMENT   16u
 #define MRB_MIN_CAPACITY       256ull
@@ -53,6 +53,10 @@ enum mrb_error {
 	MRB_EINTR = -1012,             /* a blocking call was interrupted by a signal */
 	MRB_EEXIST = -1013,            /* file exists (exclusive create, or another size) */
 	MRB_ESTALE = -1014,            /* reservation/view no longer matches the ring */
+	MRB_EFORKED = -1015,           /* handle used in a process other than its opener */
+	MRB_ENOSLOT = -1016,           /* every producer slot is owned by a live handle */
+	MRB_EFOREIGN = -1017,          /* existing file owned by another user or too open */
+	MRB_EINCALLBACK = -1018,       /* close called from inside this handle's callback */
 };
 
 /* A message for any code this library returns (never NULL, static storage). */
@@ -288,6 +292,8 @@ struct mrb_stats {
 	uint32_t producers_alive;
 	uint32_t creator_pid;
 	uint64_t created_unix_ns;
+	uint64_t skipped_live;   /* live writers' claims skipped by the hung-writer timeout */
+	uint64_t delivered_late; /* messages of such claims delivered after all */
 };
 
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats);

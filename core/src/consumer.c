@@ -10,7 +10,20 @@
 #endif
 #include <string.h>
 
-#include "handle.h"
+#include "record.h"
+
+/* Is the consumer named by `owner` (pid | nonce << 32) gone for good? */
+static bool consumer_dead(struct mrb_file_header *hdr, uint64_t owner)
+{
+	struct mrb_identity id = {.pid = (uint32_t)owner};
+	id.start_time = atomic_load_explicit(&hdr->consumer_start_time, memory_order_relaxed);
+	id.pid_ns = atomic_load_explicit(&hdr->consumer_pid_ns, memory_order_relaxed);
+	/* The identity belongs to `owner` only if the owner did not change
+	 * while it was read; otherwise judge by the pid alone. */
+	if (atomic_load_explicit(&hdr->consumer_owner, memory_order_acquire) != owner)
+		id.start_time = id.pid_ns = 0;
+	return mrbi_liveness(&id) == MRBI_DEAD;
+}
 
 static int attach_consumer(struct mrb_handle *h)
 {
@@ -23,11 +36,16 @@ static int attach_consumer(struct mrb_handle *h)
 	uint64_t token = nonce | h->pid;
 	uint64_t owner = atomic_load_explicit(&hdr->consumer_owner, memory_order_acquire);
 	for (;;) {
-		/* A live owner keeps the role; a dead one's is taken over, and
-		 * its unreleased messages are read again (at-least-once across
-		 * a consumer crash). */
-		if (owner != 0 && mrbi_process_alive((uint32_t)owner))
+		/* A live owner keeps the role, and so does one whose liveness
+		 * cannot be judged (another pid namespace); a dead one's is
+		 * taken over, and its unreleased messages are read again
+		 * (at-least-once across a consumer crash). */
+		if (owner != 0 && !consumer_dead(hdr, owner))
 			return MRB_ECONSUMER_BUSY;
+		/* Identity first, owner second: a judge that sees this token
+		 * and then the same token again has read our identity. */
+		atomic_store_explicit(&hdr->consumer_start_time, h->start_time, memory_order_relaxed);
+		atomic_store_explicit(&hdr->consumer_pid_ns, h->pid_ns, memory_order_relaxed);
 		if (atomic_compare_exchange_weak_explicit(&hdr->consumer_owner, &owner, token,
 		                                          memory_order_acq_rel,
 		                                          memory_order_acquire))
@@ -50,6 +68,8 @@ static int attach_consumer(struct mrb_handle *h)
 	h->unpublished_messages = 0;
 	h->unpublished_bytes = 0;
 	h->stuck_position = UINT64_MAX;
+	h->skipped.active = 0;
+	h->late_end = 0;
 	h->is_consumer = true;
 	return 0;
 }
@@ -57,8 +77,11 @@ static int attach_consumer(struct mrb_handle *h)
 void mrbi_detach_consumer(struct mrb_handle *h)
 {
 	uint64_t token = h->owner_token;
-	atomic_compare_exchange_strong_explicit(&h->header->consumer_owner, &token, 0,
-	                                        memory_order_acq_rel, memory_order_relaxed);
+	if (atomic_compare_exchange_strong_explicit(&h->header->consumer_owner, &token, 0,
+	                                            memory_order_acq_rel, memory_order_relaxed)) {
+		atomic_store_explicit(&h->header->consumer_start_time, 0, memory_order_relaxed);
+		atomic_store_explicit(&h->header->consumer_pid_ns, 0, memory_order_relaxed);
+	}
 	h->is_consumer = false;
 }
 
@@ -68,7 +91,8 @@ void mrbi_detach_consumer(struct mrb_handle *h)
 void mrbi_publish_head(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
-	if (h->head == h->published_head)
+	uint64_t release = mrbi_release_position(h);
+	if (release == h->published_head)
 		return;
 	if (h->unpublished_messages != 0) {
 		/* Single writer (the owning consumer): plain add, no RMW. */
@@ -84,8 +108,8 @@ void mrbi_publish_head(struct mrb_handle *h)
 	/* Release: our reads of the freed records happen before a producer's
 	 * acquire load in claim() lets it overwrite them; ordered before the
 	 * waiter check below (the handshake with wait.c). */
-	atomic_store_explicit(&hdr->consumer_position, h->head, memory_order_release);
-	h->published_head = h->head;
+	atomic_store_explicit(&hdr->consumer_position, release, memory_order_release);
+	h->published_head = release;
 	if (mrb_waiters_after_publish(h, &hdr->space_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
@@ -101,8 +125,6 @@ void mrbi_publish_head(struct mrb_handle *h)
 
 /* Records blocking the consumer longer than this get a liveness check. */
 #define MRB_LIVENESS_CHECK_AFTER_NS 10000000
-/* A claim whose header never appeared is skipped after this long. */
-#define MRB_UNWRITTEN_TIMEOUT_NS 1000000000
 
 /* Polls of an unfinished head record between two looks at the clock: the
  * recovery deadlines are milliseconds, a poll is nanoseconds. */
@@ -136,16 +158,14 @@ static int unfinished_record(struct mrb_handle *h, bool every_poll)
 	if (now - h->last_liveness_check_ns < MRB_LIVENESS_CHECK_AFTER_NS)
 		return MRB_EEMPTY;
 	h->last_liveness_check_ns = now;
-	int64_t busy_timeout = h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : -1;
-	/* By default a headerless claim is only skipped if some producer
-	 * process has died: a live one is merely slow, and skipping its claim
-	 * would let its late writes land in space given to others. */
-	int64_t unwritten_timeout = h->recovery_timeout_ns > 0  ? h->recovery_timeout_ns
-	                            : mrbi_any_producer_dead(h) ? MRB_UNWRITTEN_TIMEOUT_NS
-	                                                        : -1;
-	int rc = mrbi_recover_head(h, now, busy_timeout, unwritten_timeout, true);
+	/* Dead writers' claims are skipped at once; a live writer's only by
+	 * the opt-in hung-writer timeout (recovery_timeout_ns > 0). */
+	int64_t hung_timeout = h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : -1;
+	int rc = mrbi_recover_head(h, now, hung_timeout);
 	if (rc < 0)
 		return rc;
+	if (rc > 0)
+		h->stuck_position = UINT64_MAX;
 	return rc > 0 ? 0 : MRB_EEMPTY;
 }
 
@@ -172,18 +192,19 @@ static int refresh_tail(struct mrb_handle *h)
 int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8_t **data,
                       uint64_t *len, uint64_t *next)
 {
+	uint32_t slot_seen = UINT32_MAX;
 	for (;;) {
+		/* A hung writer's skipped claim: deliver what it committed
+		 * first, once it is done with it (recover.c). */
+		if (h->skipped.active || h->late_end != 0) {
+			int rc = mrbi_next_late_message(h, slot_seen, data, len, next);
+			if (rc != MRB_EAGAIN_HEAD)
+				return rc;
+		}
 		bool claimed = h->head != h->tail_cache;
 		uint64_t offset = h->head & h->mask;
-		const struct mrb_record_header *rec =
-		    (const struct mrb_record_header *)(const void *)(h->data + offset);
-		/* Pairs with the release store of the stamp in producer.c
-		 * write_header: the control word read next is at least as new
-		 * as the one written with this stamp. */
-		uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
-		/* Acquire pairs with the commit CAS: the payload is visible. */
-		uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
-		if (stamp == (h->head ^ h->salt)) {
+		uint64_t control;
+		if (record_observe(h, h->head, &control)) {
 			uint64_t length = mrb_control_length(control);
 			uint64_t record_size = mrb_record_size(length);
 			if (record_size > h->capacity - offset ||
@@ -198,6 +219,14 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 			if ((control & MRB_CONTROL_BUSY) == 0) {
 				if (pad) {
 					h->head += record_size;
+					continue;
+				}
+				if (h->skipped.active &&
+				    mrb_control_slot(control) == h->skipped.slot &&
+				    slot_seen == UINT32_MAX) {
+					/* The skipped writer's next message: settle
+					 * its earlier claim first (its order). */
+					slot_seen = h->skipped.slot;
 					continue;
 				}
 				*data = h->data + offset + MRB_RECORD_HEADER_SIZE;
@@ -238,9 +267,21 @@ void mrbi_consumer_leave(struct mrb_handle *h)
 	mrb_leave(h, MRB_CONSUMER_CALL);
 }
 
+/* The position of the record mrbi_next_message returned last: the head,
+ * or a late record of a hung writer's skipped claim behind it. */
+static uint64_t cursor(const struct mrb_handle *h)
+{
+	return h->late_end != 0 ? h->late_pos : h->head;
+}
+
 static void consume(struct mrb_handle *h, uint64_t len, uint64_t next)
 {
-	h->head = next;
+	if (h->late_end != 0) {
+		h->late_pos = next;
+		atomic_fetch_add_explicit(&h->header->delivered_late, 1, memory_order_relaxed);
+	} else {
+		h->head = next;
+	}
 	h->unpublished_messages++;
 	h->unpublished_bytes += len;
 }
@@ -262,9 +303,10 @@ static void consume(struct mrb_handle *h, uint64_t len, uint64_t next)
  */
 static void prefetch_next(const struct mrb_handle *h)
 {
+	if (h->late_end != 0)
+		return;
 	uint64_t offset = h->head & h->mask;
-	const struct mrb_record_header *rec =
-	    (const struct mrb_record_header *)(const void *)(h->data + offset);
+	const struct mrb_record_header *rec = record_at(h, h->head);
 	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (h->head ^ h->salt))
 		return;
 	uint64_t control = atomic_load_explicit(&rec->control, memory_order_relaxed);
@@ -359,7 +401,11 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 			break;
 		count++;
 		consume(h, length, next);
-		if (handler(ctx, data, (size_t)length) != 0)
+		atomic_store_explicit(&h->callback_thread, (uintptr_t)pthread_self(),
+		                      memory_order_relaxed);
+		int stop = handler(ctx, data, (size_t)length);
+		atomic_store_explicit(&h->callback_thread, 0, memory_order_relaxed);
+		if (stop != 0)
 			break;
 	}
 	mrbi_consumer_leave(h);
@@ -380,7 +426,7 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 	if (rc == 0) {
 		view->data = data;
 		view->len = (size_t)length;
-		view->position = h->head;
+		view->position = cursor(h);
 		view->next = next;
 	}
 	mrbi_consumer_leave(h);
@@ -395,9 +441,9 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	if (view->position != h->head || view->next <= h->head ||
-	    view->next - h->head != mrb_record_size(view->len) ||
-	    view->data != h->data + (h->head & h->mask) + MRB_RECORD_HEADER_SIZE) {
+	uint64_t at = cursor(h);
+	if (view->position != at || view->next <= at ||
+	    view->next - at != mrb_record_size(view->len) || view->data != record_payload(h, at)) {
 		rc = MRB_ESTALE;
 	} else {
 		consume(h, view->len, view->next);

@@ -23,7 +23,8 @@ const char *mrb_strerror(int code)
 	case MRB_EFORMAT:
 		return "not a valid ring buffer file (bad magic, header, or size)";
 	case MRB_EVERSION:
-		return "unsupported ring buffer format version";
+		return "unsupported ring buffer format version (convert a format 1 ring with "
+		       "`mrb upgrade`)";
 	case MRB_ECONSUMER_BUSY:
 		return "another consumer is attached to this ring buffer";
 	case MRB_ECORRUPT:
@@ -40,6 +41,17 @@ const char *mrb_strerror(int code)
 		return "file exists (exclusive create, or a ring of another size)";
 	case MRB_ESTALE:
 		return "reservation or view is no longer valid";
+	case MRB_EFORKED:
+		return "ring buffer handle was opened by another process (inherited across fork); "
+		       "open the ring again in this process";
+	case MRB_ENOSLOT:
+		return "no free producer slot: every slot of this ring is owned by a live "
+		       "writing handle";
+	case MRB_EFOREIGN:
+		return "existing ring file is owned by another user or grants more "
+		       "permissions than requested; refusing to adopt it";
+	case MRB_EINCALLBACK:
+		return "cannot close a ring buffer handle from inside its own callback";
 	default:
 		break;
 	}

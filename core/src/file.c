@@ -32,7 +32,9 @@ static void handle_reset(struct mrb_ring *ring)
 	atomic_init(&mrb_handle_of(ring)->owner_calls, 0);
 	atomic_init(&mrb_handle_of(ring)->producer_thread, 0);
 	atomic_init(&mrb_handle_of(ring)->consumer_calls, 0);
-	atomic_init(&mrb_handle_of(ring)->producer_slot, -1);
+	atomic_init(&mrb_handle_of(ring)->writer, 0);
+	atomic_init(&mrb_handle_of(ring)->lanes_busy, 0);
+	atomic_init(&mrb_handle_of(ring)->callback_thread, 0);
 }
 
 static bool positions_valid(uint64_t head, uint64_t tail, uint64_t capacity)
@@ -44,7 +46,7 @@ static bool positions_valid(uint64_t head, uint64_t tail, uint64_t capacity)
 /* Validates an untrusted mapping of file_size bytes. */
 static int validate_header(const struct mrb_file_header *hdr, uint64_t file_size)
 {
-	if (memcmp(hdr->magic, MRB_MAGIC, MRB_MAGIC_SIZE) != 0)
+	if (file_size < MRB_V1_HEADER_SIZE || memcmp(hdr->magic, MRB_MAGIC, MRB_MAGIC_SIZE) != 0)
 		return MRB_EFORMAT;
 	/* Pairs with the release store that publishes a new ring in create. */
 	uint32_t version = atomic_load_explicit(&hdr->format_version, memory_order_acquire);
@@ -54,10 +56,14 @@ static int validate_header(const struct mrb_file_header *hdr, uint64_t file_size
 		return MRB_EVERSION;
 	if (hdr->feature_flags != 0)
 		return MRB_EVERSION;
+	if (file_size < MRB_HEADER_SIZE)
+		return MRB_EFORMAT;
 	uint64_t capacity = hdr->capacity;
 	if (hdr->header_size != MRB_HEADER_SIZE ||
 	    hdr->record_header_size != MRB_RECORD_HEADER_SIZE ||
-	    hdr->record_alignment != MRB_RECORD_ALIGNMENT)
+	    hdr->record_alignment != MRB_RECORD_ALIGNMENT ||
+	    hdr->producer_slot_offset != MRB_PRODUCER_SLOT_OFFSET ||
+	    hdr->producer_slot_count != MRB_PRODUCER_SLOTS)
 		return MRB_EFORMAT;
 	if (capacity < MRB_MIN_CAPACITY || capacity > MRB_MAX_CAPACITY ||
 	    (capacity & (capacity - 1)) != 0)
@@ -73,8 +79,11 @@ static int validate_header(const struct mrb_file_header *hdr, uint64_t file_size
 	return 0;
 }
 
-static void handle_init(struct mrb_handle *h, void *map, size_t map_size, bool readonly)
+static int handle_init(struct mrb_handle *h, void *map, size_t map_size, bool readonly)
 {
+	const _Atomic uint32_t *guard = mrbi_fork_guard_create();
+	struct mrb_identity self;
+	mrbi_identity_self(&self);
 	h->header = map;
 	h->data = (uint8_t *)map + MRB_HEADER_SIZE;
 	h->map_size = map_size;
@@ -82,14 +91,18 @@ static void handle_init(struct mrb_handle *h, void *map, size_t map_size, bool r
 	h->mask = h->capacity - 1;
 	h->max_message_size = h->header->max_message_size;
 	h->salt = h->header->stamp_salt;
-	h->pid = (uint32_t)getpid();
+	h->pid = self.pid;
+	h->start_time = self.start_time;
+	h->pid_ns = self.pid_ns;
+	h->fork_guard = guard;
 	h->recovery_timeout_ns = 0;
 	/* Only writable handles publish or sleep; registering is idempotent
 	 * and costs a system call per open. */
 	h->barriers = readonly ? 0 : mrbi_barrier_register();
-	atomic_store_explicit(&h->producer_slot, -1, memory_order_relaxed);
+	atomic_store_explicit(&h->writer, 0, memory_order_relaxed);
 	atomic_store_explicit(&h->flags, MRB_STATE_OPEN | (readonly ? MRB_STATE_READONLY : 0),
 	                      memory_order_release);
+	return 0;
 }
 
 /* Maps and validates an open descriptor. Takes ownership of nothing. */
@@ -102,7 +115,7 @@ static int map_ring(struct mrb_ring *ring, int fd, bool readonly)
 		return -EISDIR; /* as O_RDWR reports it, for read-only opens too */
 	if (!S_ISREG(st.st_mode))
 		return MRB_EFORMAT;
-	if (st.st_size < (off_t)MRB_HEADER_SIZE ||
+	if (st.st_size < (off_t)MRB_V1_HEADER_SIZE ||
 	    (uint64_t)st.st_size > MRB_HEADER_SIZE + MRB_MAX_CAPACITY)
 		return MRB_EFORMAT;
 	size_t size = (size_t)st.st_size;
@@ -115,8 +128,7 @@ static int map_ring(struct mrb_ring *ring, int fd, bool readonly)
 		munmap(map, size);
 		return rc;
 	}
-	handle_init(mrb_handle_of(ring), map, size, readonly);
-	return 0;
+	return handle_init(mrb_handle_of(ring), map, size, readonly);
 }
 
 int mrb_open(struct mrb_ring *ring, const char *path, unsigned flags)
@@ -159,6 +171,8 @@ static void header_init(struct mrb_file_header *hdr, uint64_t capacity)
 	hdr->record_header_size = MRB_RECORD_HEADER_SIZE;
 	hdr->record_alignment = MRB_RECORD_ALIGNMENT;
 	hdr->feature_flags = 0;
+	hdr->producer_slot_offset = MRB_PRODUCER_SLOT_OFFSET;
+	hdr->producer_slot_count = MRB_PRODUCER_SLOTS;
 	/* Pairs with the acquire in validate_header: everything above is
 	 * visible to whoever sees a non-zero version. */
 	atomic_store_explicit(&hdr->format_version, MRB_FORMAT_VERSION, memory_order_release);
@@ -168,8 +182,12 @@ static void header_init(struct mrb_file_header *hdr, uint64_t capacity)
 static int build_temporary(const char *path, uint64_t capacity, mode_t mode, char *tmp_path,
                            size_t tmp_size, int *fd_out)
 {
+	/* A short name of its own in the target's directory, so that any name
+	 * valid for the ring (up to NAME_MAX) leaves room for it. */
+	const char *slash = strrchr(path, '/');
+	int dir_len = slash != NULL ? (int)(slash - path) + 1 : 0;
 	for (int attempt = 0; attempt < 16; attempt++) {
-		int n = snprintf(tmp_path, tmp_size, "%s.tmp-%08x", path,
+		int n = snprintf(tmp_path, tmp_size, "%.*s.mrb-%08x.tmp", dir_len, path,
 		                 (unsigned)(mrbi_random64() & 0xffffffffu));
 		if (n < 0 || (size_t)n >= tmp_size)
 			return -ENAMETOOLONG;
@@ -216,10 +234,26 @@ static int build_temporary(const char *path, uint64_t capacity, mode_t mode, cha
 	return -EEXIST;
 }
 
-/* Opens `path` if it is a ring of `capacity`; MRB_EEXIST if another size. */
-static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capacity)
+/*
+ * Opens `path` if it is a ring of `capacity`; MRB_EEXIST if another size.
+ * Create never adopts a file planted by someone else: in a sticky,
+ * world-writable directory such as /dev/shm another user could otherwise
+ * pre-create the path, read what we write and truncate it under us. So the
+ * file must belong to this user and grant no permission beyond `mode`.
+ */
+static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capacity, mode_t mode)
 {
-	int rc = mrb_open(ring, path, 0);
+	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int rc = fstat(fd, &st) != 0 ? -errno : 0;
+	if (rc == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_uid != geteuid() || (st.st_mode & 07777 & ~mode) != 0))
+		rc = MRB_EFOREIGN;
+	if (rc == 0)
+		rc = map_ring(ring, fd, false);
+	close(fd);
 	if (rc != 0)
 		return rc;
 	if (mrb_handle_of(ring)->capacity != capacity) {
@@ -245,7 +279,7 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
 	uint64_t capacity = round_up_capacity(size);
 
 	if ((flags & (MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE)) == 0) {
-		int rc = open_existing(ring, path, capacity);
+		int rc = open_existing(ring, path, capacity, mode);
 		if (rc != -ENOENT)
 			return rc;
 	}
@@ -266,7 +300,7 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
 		/* Another process created it between our check and link: use
 		 * theirs, as if it had been there first. */
 		close(fd);
-		return open_existing(ring, path, capacity);
+		return open_existing(ring, path, capacity, mode);
 	}
 	if (rc == 0)
 		rc = map_ring(ring, fd, false);
@@ -279,9 +313,28 @@ int mrb_close(struct mrb_ring *ring)
 	if (ring == NULL)
 		return MRB_EINVAL;
 	struct mrb_handle *h = mrb_handle_of(ring);
+	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
+	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
+		return MRB_ECLOSED;
+	/* From inside this handle's own read_batch handler or inspect visitor
+	 * the wait below would wait for the calling thread itself. */
+	if (atomic_load_explicit(&h->callback_thread, memory_order_relaxed) ==
+	    (uintptr_t)pthread_self())
+		return MRB_EINCALLBACK;
 	uint32_t old = atomic_fetch_or_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_seq_cst);
 	if ((old & MRB_STATE_OPEN) == 0 || (old & MRB_STATE_CLOSING) != 0)
 		return MRB_ECLOSED;
+	/* A child's inherited copy: the calls it counts are the parent's, and
+	 * the roles and slot it names are the parent's too. Unmap only. */
+	if (!mrb_in_opener(h)) {
+		munmap(h->header, h->map_size);
+		mrbi_fork_guard_destroy(h->fork_guard);
+		h->header = NULL;
+		h->data = NULL;
+		h->fork_guard = NULL;
+		atomic_store_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_release);
+		return 0;
+	}
 	/* The producer thread's half of the handshake in mrb_producer_enter:
 	 * after this, its call count is visible or it sees CLOSING. */
 	if (atomic_load_explicit(&h->producer_thread, memory_order_seq_cst) != 0)
@@ -309,9 +362,13 @@ int mrb_close(struct mrb_ring *ring)
 		mrbi_publish_head(h);
 		mrbi_detach_consumer(h);
 	}
+	if ((old & MRB_STATE_READONLY) == 0)
+		mrbi_slot_release(h);
 	munmap(h->header, h->map_size);
+	mrbi_fork_guard_destroy(h->fork_guard);
 	h->header = NULL;
 	h->data = NULL;
+	h->fork_guard = NULL;
 	atomic_store_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_release);
 	return 0;
 }

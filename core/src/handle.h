@@ -41,6 +41,18 @@ enum mrb_call_role {
  * the blocks of the handle either. */
 #define MRB_HANDLE_BLOCK 128
 
+/* A claim of a live writer that the opt-in hung-writer timeout skipped:
+ * the consumer reads on past it but does not release its space, so the
+ * writer's late stores land nowhere else, and delivers what it commits
+ * late (recover.c). */
+struct mrb_skipped_claim {
+	uint64_t start;
+	uint64_t end;
+	uint64_t owner; /* the slot's owner word when skipped */
+	uint32_t slot;
+	uint32_t active;
+};
+
 struct mrb_handle {
 	/* Read-mostly: written at open and close only. */
 	_Atomic uint32_t flags;
@@ -52,13 +64,22 @@ struct mrb_handle {
 	uint64_t mask;
 	uint64_t max_message_size;
 	uint64_t salt;
-	/* Producer slot index, claimed on first write; -1 before. */
-	_Atomic int32_t producer_slot;
 	unsigned barriers; /* MRB_BARRIER_*, fixed at open */
+	uint32_t unused0;
 	/* The first thread to produce through the handle (0 before): its
 	 * calls are counted in owner_calls, with plain stores. */
 	_Atomic uintptr_t producer_thread;
-	uint8_t pad0[MRB_HANDLE_BLOCK - 80];
+	/* The handle's producer slot, acquired on first write: control-word
+	 * bits naming the slot and its generation, | MRB_WRITER_SET; 0 before.
+	 * Set once by CAS, so every thread of the handle agrees on it. */
+	_Atomic uint64_t writer;
+	/* A private page that fork(2) hands to a child zero-filled
+	 * (MADV_WIPEONFORK): a zero word means "not the opener" (fork.c). */
+	const _Atomic uint32_t *fork_guard;
+	/* The opener's start time and pid namespace (struct mrb_identity). */
+	uint64_t start_time;
+	uint64_t pid_ns;
+	uint8_t pad0[MRB_HANDLE_BLOCK - 112];
 
 	/* Producer calls in progress: their own lines, so that a producer
 	 * thread and the consumer thread sharing a handle do not bounce one
@@ -67,7 +88,10 @@ struct mrb_handle {
 	 * is written only by producer_thread. */
 	_Atomic uint32_t producer_calls;
 	_Atomic uint32_t owner_calls;
-	uint8_t pad1[MRB_HANDLE_BLOCK - 8];
+	/* Lanes 1.. of the slot taken by threads other than producer_thread
+	 * (a bit each); lane 0 is producer_thread's. */
+	_Atomic uint32_t lanes_busy;
+	uint8_t pad1[MRB_HANDLE_BLOCK - 12];
 
 	/* Consumer calls in progress and the consumer's state, touched only
 	 * by the (single) thread inside a consumer call. */
@@ -87,6 +111,14 @@ struct mrb_handle {
 	int64_t last_liveness_check_ns;
 	int64_t recovery_timeout_ns;
 	int64_t last_waiter_audit_ns;
+	/* The skipped claim of a hung writer, and the cursor that delivers
+	 * its records late once they are committed (late_end 0: none). */
+	struct mrb_skipped_claim skipped;
+	uint64_t late_pos;
+	uint64_t late_end;
+	/* The thread running this handle's read_batch handler or inspect
+	 * visitor (0 when none), so that a close from inside it is refused. */
+	_Atomic uintptr_t callback_thread;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -100,6 +132,18 @@ _Static_assert(_Alignof(struct mrb_handle) <= _Alignof(struct mrb_ring), "handle
 static inline struct mrb_handle *mrb_handle_of(struct mrb_ring *ring)
 {
 	return (struct mrb_handle *)(void *)ring;
+}
+
+uint32_t mrbi_getpid(void);
+
+/* False in a child that inherited the handle across fork(2): the guard page
+ * reads zero there (fork.c). Where MADV_WIPEONFORK is unavailable the
+ * guard is NULL and the pid is compared instead. */
+static inline bool mrb_in_opener(const struct mrb_handle *h)
+{
+	if (h->fork_guard != NULL)
+		return atomic_load_explicit(h->fork_guard, memory_order_relaxed) != 0;
+	return mrbi_getpid() == h->pid;
 }
 
 static inline _Atomic uint32_t *mrb_calls(struct mrb_handle *h, enum mrb_call_role role)
@@ -123,6 +167,10 @@ static inline int mrb_enter(struct mrb_handle *h, enum mrb_call_role role)
 	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0) {
 		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
 		return MRB_ECLOSED;
+	}
+	if (!mrb_in_opener(h)) {
+		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
+		return MRB_EFORKED;
 	}
 	if ((flags & MRB_STATE_READONLY) != 0 && role != MRB_STATE_CALL) {
 		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
@@ -150,10 +198,13 @@ static inline void mrb_leave(struct mrb_handle *h, enum mrb_call_role role)
  * CLOSING (barrier.c). Without the barrier, a locked increment before and
  * after every write would each wait for the previous record's line to reach
  * the consumer's core. Other threads use mrb_enter. *owner tells
- * mrb_producer_leave which counter to use.
+ * mrb_producer_leave which counter to use; *lane0 that the call may use
+ * lane 0 of the handle's producer slot (the producer thread, not nested in
+ * a signal handler inside another of its calls).
  */
-static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner)
+static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
 {
+	*lane0 = false;
 	uintptr_t self = (uintptr_t)pthread_self();
 	uintptr_t thread = atomic_load_explicit(&h->producer_thread, memory_order_relaxed);
 	if (thread == 0 && (h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
@@ -174,7 +225,16 @@ static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner)
 		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
 		return MRB_ECLOSED;
 	}
+	if ((flags & MRB_STATE_READONLY) != 0) {
+		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
+		return -EROFS;
+	}
+	if (!mrb_in_opener(h)) {
+		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
+		return MRB_EFORKED;
+	}
 	*owner = true;
+	*lane0 = calls == 0;
 	return 0;
 }
 
@@ -245,8 +305,17 @@ static inline int mrb_read_positions(struct mrb_file_header *hdr, uint64_t capac
 
 /* Helpers shared by the translation units (defined in util.c). */
 int64_t mrbi_now_ns(void);
-bool mrbi_process_alive(uint32_t pid);
+uint32_t mrbi_getpid(void);
+/* now + timeout without overflow; a negative timeout means "never". */
+int64_t mrbi_deadline(int64_t now_ns, int64_t timeout_ns);
 uint64_t mrbi_random64(void);
+/* This process's identity (struct mrb_identity in layout.h). */
+void mrbi_identity_self(struct mrb_identity *id);
+/* Liveness of a process named in shared memory. Only a definite answer
+ * ("no such process", or a pid now held by a process that started at
+ * another time) is MRBI_DEAD; anything that cannot be checked is alive. */
+enum mrbi_liveness { MRBI_ALIVE, MRBI_DEAD };
+enum mrbi_liveness mrbi_liveness(const struct mrb_identity *id);
 static inline void mrb_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -285,15 +354,55 @@ enum mrb_tail_mode {
  * skips padding and, when due, recovers abandoned records. */
 int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8_t **data,
                       uint64_t *len, uint64_t *next);
-/* Recovery of the record blocking the consumer (recover.c). Returns 1 if a
- * record was turned into padding, 0 if not (yet), or an error. */
-/* This process's producer slot, claimed on first use (producer.c). */
-struct mrb_producer_slot *mrbi_producer_slot(struct mrb_handle *h);
-/* Takes the space-waiter shares of dead processes back out (recover.c). */
+/* The fork guard page (fork.c); NULL where MADV_WIPEONFORK is missing. */
+const _Atomic uint32_t *mrbi_fork_guard_create(void);
+void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard);
+
+/* Producer slots and lanes (slots.c). */
+#define MRB_WRITER_SET MRB_CONTROL_BUSY
+static inline uint64_t mrb_writer_bits_of(const struct mrb_handle *h)
+{
+	return atomic_load_explicit(&h->writer, memory_order_relaxed) & ~MRB_WRITER_SET;
+}
+/* The handle's slot, acquired on first use: MRB_ENOSLOT if every slot is
+ * owned by a live handle (or holds a dead one's unrecovered claim). */
+int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot);
+/* Gives the slot up at close: its claims are all finished by then. */
+void mrbi_slot_release(struct mrb_handle *h);
+/* Takes a lane of the handle's slot for one producer call; lane0 as given
+ * by mrb_producer_enter. Returns 0 or an error of mrbi_slot_acquire. */
+int mrbi_lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane);
+void mrbi_lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane);
+/* Is the owner of slot `index` (of `generation` low bits, or any when
+ * MRBI_ANY_GENERATION) gone for good? Reads the owner word into *owner. */
+#define MRBI_ANY_GENERATION UINT32_MAX
+bool mrbi_slot_writer_dead(struct mrb_handle *h, uint32_t index, uint32_t generation,
+                           uint64_t *owner);
+/* Takes the space-waiter shares of dead handles back out. */
 void mrbi_forget_dead_waiters(struct mrb_handle *h);
-/* True if a process that once produced into this ring no longer exists. */
-bool mrbi_any_producer_dead(struct mrb_handle *h);
-int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,
-                      int64_t unwritten_timeout_ns, bool check_liveness);
+
+/* Crash recovery of the record blocking the consumer (recover.c): returns 1
+ * if the consumer can move (a record was padded or skipped), 0 if not yet,
+ * or an error. hung_timeout_ns >= 0 lets it skip a live writer's claim that
+ * has blocked the consumer that long. */
+int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout_ns);
+/* The hung writer's skipped claim: delivers its records late once the
+ * writer is done with them (recover.c). Called by mrbi_next_message while
+ * h->skipped.active or h->late_end; returns as mrbi_next_message does,
+ * or MRB_EAGAIN_HEAD to read on at the head. */
+#define MRB_EAGAIN_HEAD 1
+int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8_t **data,
+                           uint64_t *len, uint64_t *next);
+/* The position the consumer may release: its head, or the start of a
+ * skipped or late-delivered claim behind it. */
+static inline uint64_t mrbi_release_position(const struct mrb_handle *h)
+{
+	uint64_t pos = h->head;
+	if (h->skipped.active && h->skipped.start < pos)
+		pos = h->skipped.start;
+	if (h->late_end != 0 && h->late_pos < pos)
+		pos = h->late_pos;
+	return pos;
+}
 
 #endif /* MRB_HANDLE_H */

@@ -21,24 +21,68 @@
 
 #define MRB_MAGIC      "MMAPRBUF"
 #define MRB_MAGIC_SIZE 8
+/* Format version 1's header size: the smallest file that can name its
+ * version (and be refused with MRB_EVERSION, or upgraded). */
+#define MRB_V1_HEADER_SIZE 4096
 
 /* Hot fields sit in their own 128-byte slot: two cache lines, because
  * adjacent-line prefetch would otherwise couple neighbouring slots. */
-#define MRB_SLOT_SIZE      128
-#define MRB_PRODUCER_SLOTS 16
-/* The last producer slot is never owned: it absorbs the counters of
- * processes that find every other slot taken. */
-#define MRB_SHARED_PRODUCER_SLOT (MRB_PRODUCER_SLOTS - 1)
+#define MRB_SLOT_SIZE 128
+
+/* Producer slots: one per writing handle, so that every claim can be
+ * attributed to its writer (format version 2, docs/FORMAT.md section 7). */
+#define MRB_PRODUCER_SLOTS       128
+#define MRB_PRODUCER_SLOT_OFFSET 0x1000
+
+/* Who a process is, in a form that survives pid reuse: the pid, the
+ * process's start time in clock ticks since boot (field 22 of
+ * /proc/PID/stat, 0 if unknown) and the inode of its pid namespace
+ * (/proc/self/ns/pid, 0 if unknown). Two processes of different pid
+ * namespaces cannot judge each other's liveness; a judge then assumes
+ * "alive" (util.c). */
+#define MRB_MAX_PID 4194304u /* PID_MAX_LIMIT on 64-bit Linux */
+struct mrb_identity {
+	uint32_t pid;
+	uint64_t start_time;
+	uint64_t pid_ns;
+};
+
+/*
+ * A producer slot (256 bytes), owned by one writing handle. `owner` is
+ * pid | generation << 32; pid 0 means free, and the generation counts
+ * acquisitions, so a record header naming the slot and a generation can tell
+ * its writer from a later owner of the slot. The owner's identity is valid
+ * when identity_gen equals the owner's generation.
+ *
+ * Lanes: a thread inside a producer call of the handle holds one lane. It
+ * announces the position it is about to claim (`claiming`: the position | 1,
+ * 0 when idle) before its CAS on the producer position, and the end of the
+ * claim (`claim_end`) right after it, and clears the announcement when its
+ * call is done: recovery attributes a claim whose header never appeared to
+ * its writer from these words (recover.c).
+ */
+#define MRB_SLOT_LANES 12
+struct mrb_lane {
+	_Atomic uint64_t claiming;
+	_Atomic uint64_t claim_end;
+};
 
 struct mrb_producer_slot {
-	_Atomic uint32_t owner_pid; /* 0 = free */
-	/* This process's share of space_waiters, so that the share of a
+	_Atomic uint64_t owner;
+	_Atomic uint64_t owner_start_time;
+	_Atomic uint64_t owner_pid_ns;
+	_Atomic uint32_t identity_gen;
+	/* This handle's share of space_waiters, so that the share of a
 	 * process killed while asleep can be taken back out. */
 	_Atomic uint32_t space_waiting;
-	uint64_t reserved[2]; /* zero */
 	_Atomic uint64_t full;
-	uint8_t pad[MRB_SLOT_SIZE - 32];
+	uint8_t reserved[24]; /* zero */
+	struct mrb_lane lanes[MRB_SLOT_LANES];
 };
+#define MRB_PRODUCER_SLOT_SIZE 256
+
+#define MRB_SLOT_PID(owner) ((uint32_t)(owner))
+#define MRB_SLOT_GEN(owner) ((uint32_t)((owner) >> 32))
 
 struct mrb_file_header {
 	/* 0x000: identity, written once before format_version is published. */
@@ -55,8 +99,12 @@ struct mrb_file_header {
 	uint32_t creator_pid;
 	uint32_t record_header_size;
 	uint32_t record_alignment;
-	uint32_t feature_flags; /* must be 0 in format version 1 */
-	uint8_t reserved0[0x080 - 0x040];
+	uint32_t feature_flags; /* must be 0 in format version 2 */
+	uint32_t producer_slot_offset;
+	uint32_t producer_slot_count;
+	/* One more than the highest producer slot ever owned: scans stop here. */
+	_Atomic uint32_t producer_slots_used;
+	uint8_t reserved0[0x080 - 0x04c];
 
 	/* 0x080: producer position, advanced by CAS to claim space. */
 	_Atomic uint64_t producer_position;
@@ -71,12 +119,15 @@ struct mrb_file_header {
 	_Atomic uint64_t consumer_position;
 	uint8_t pad3[MRB_SLOT_SIZE - 8];
 
-	/* 0x200: consumer ownership (pid | nonce << 32, 0 = none) and counters,
-	 * written only by the owning consumer. */
+	/* 0x200: consumer ownership (pid | nonce << 32, 0 = none), the owner's
+	 * identity (struct mrb_identity) and counters, written only by the
+	 * owning consumer. */
 	_Atomic uint64_t consumer_owner;
 	_Atomic uint64_t messages_read;
 	_Atomic uint64_t bytes_read;
-	uint8_t pad4[MRB_SLOT_SIZE - 24];
+	_Atomic uint64_t consumer_start_time;
+	_Atomic uint64_t consumer_pid_ns;
+	uint8_t pad4[MRB_SLOT_SIZE - 40];
 
 	/* 0x280: futex word bumped when data arrives and someone waits. */
 	_Atomic uint32_t data_seq;
@@ -88,37 +139,57 @@ struct mrb_file_header {
 	_Atomic uint32_t space_waiters;
 	uint8_t pad6[MRB_SLOT_SIZE - 8];
 
-	/* 0x380: crash recovery. */
+	/* 0x380: crash recovery counters. */
 	_Atomic uint64_t recovered_records;
 	_Atomic uint64_t recovered_bytes;
-	uint8_t pad7[MRB_SLOT_SIZE - 16];
+	/* Records of live writers skipped by the opt-in hung-writer timeout,
+	 * and how many of them were delivered late after all. */
+	_Atomic uint64_t skipped_live;
+	_Atomic uint64_t delivered_late;
+	uint8_t pad7[MRB_SLOT_SIZE - 32];
 
-	/* 0x400 - 0x7ff: reserved for future versions, zero. */
-	uint8_t reserved1[0x800 - 0x400];
+	/* 0x400 - 0xfff: reserved, zero. */
+	uint8_t reserved1[MRB_PRODUCER_SLOT_OFFSET - 0x400];
 
-	/* 0x800: per-process producer counters and liveness. */
+	/* 0x1000: producer slots. */
 	struct mrb_producer_slot producers[MRB_PRODUCER_SLOTS];
+
+	/* 0x9000 - 0xffff: reserved for subscriber and worker-group tables,
+	 * zero. */
+	uint8_t reserved2[MRB_HEADER_SIZE - MRB_PRODUCER_SLOT_OFFSET -
+	                  MRB_PRODUCER_SLOTS * MRB_PRODUCER_SLOT_SIZE];
 };
 
-_Static_assert(sizeof(struct mrb_producer_slot) == MRB_SLOT_SIZE, "slot size");
+_Static_assert(sizeof(struct mrb_producer_slot) == MRB_PRODUCER_SLOT_SIZE, "slot size");
 _Static_assert(offsetof(struct mrb_file_header, format_version) == 0x008, "layout");
 _Static_assert(offsetof(struct mrb_file_header, capacity) == 0x010, "layout");
 _Static_assert(offsetof(struct mrb_file_header, stamp_salt) == 0x020, "layout");
 _Static_assert(offsetof(struct mrb_file_header, feature_flags) == 0x03c, "layout");
+_Static_assert(offsetof(struct mrb_file_header, producer_slot_offset) == 0x040, "layout");
+_Static_assert(offsetof(struct mrb_file_header, producer_slots_used) == 0x048, "layout");
 _Static_assert(offsetof(struct mrb_file_header, producer_position) == 0x080, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position_cache) == 0x100, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position) == 0x180, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_owner) == 0x200, "layout");
+_Static_assert(offsetof(struct mrb_file_header, consumer_start_time) == 0x218, "layout");
 _Static_assert(offsetof(struct mrb_file_header, data_seq) == 0x280, "layout");
 _Static_assert(offsetof(struct mrb_file_header, space_seq) == 0x300, "layout");
 _Static_assert(offsetof(struct mrb_file_header, recovered_records) == 0x380, "layout");
-_Static_assert(offsetof(struct mrb_file_header, producers) == 0x800, "layout");
+_Static_assert(offsetof(struct mrb_file_header, skipped_live) == 0x390, "layout");
+_Static_assert(offsetof(struct mrb_file_header, producers) == MRB_PRODUCER_SLOT_OFFSET,
+               "layout");
+_Static_assert(offsetof(struct mrb_producer_slot, identity_gen) == 0x18, "layout");
+_Static_assert(offsetof(struct mrb_producer_slot, space_waiting) == 0x1c, "layout");
+_Static_assert(offsetof(struct mrb_producer_slot, full) == 0x20, "layout");
+_Static_assert(offsetof(struct mrb_producer_slot, lanes) == 0x40, "layout");
 _Static_assert(sizeof(struct mrb_file_header) == MRB_HEADER_SIZE, "header size");
 
 /*
  * Record header, 16 bytes at a 16-byte aligned ring offset:
- *   control: bits 0-39 payload length, bits 40-61 writer pid, bit 62 PAD,
- *            bit 63 BUSY (reserved, not yet committed)
+ *   control: bits 0-39 payload length, bits 40-46 writer's producer slot,
+ *            bits 47-60 the slot's generation (low 14 bits) when the record
+ *            was written, bit 61 reserved (0), bit 62 PAD, bit 63 BUSY
+ *            (reserved, not yet committed)
  *   stamp:   the record's absolute position XOR stamp_salt
  * Writers store control first (relaxed) and the stamp second (release); a
  * reader that sees the right stamp (acquire) therefore sees at least that
@@ -131,15 +202,23 @@ struct mrb_record_header {
 _Static_assert(sizeof(struct mrb_record_header) == MRB_RECORD_HEADER_SIZE, "record header");
 
 #define MRB_CONTROL_LENGTH_MASK ((UINT64_C(1) << 40) - 1)
-#define MRB_CONTROL_PID_SHIFT   40
-#define MRB_CONTROL_PID_MASK    ((UINT64_C(1) << 22) - 1)
+#define MRB_CONTROL_SLOT_SHIFT  40
+#define MRB_CONTROL_SLOT_MASK   ((UINT64_C(1) << 7) - 1)
+#define MRB_CONTROL_GEN_SHIFT   47
+#define MRB_CONTROL_GEN_MASK    ((UINT64_C(1) << 14) - 1)
 #define MRB_CONTROL_PAD         (UINT64_C(1) << 62)
 #define MRB_CONTROL_BUSY        (UINT64_C(1) << 63)
 
-static inline uint64_t mrb_control(uint64_t length, uint32_t pid, uint64_t flags)
+/* The writer field of a control word: slot and generation, pre-shifted. */
+static inline uint64_t mrb_writer_bits(uint32_t slot, uint32_t generation)
 {
-	return (length & MRB_CONTROL_LENGTH_MASK) |
-	       ((uint64_t)(pid & MRB_CONTROL_PID_MASK) << MRB_CONTROL_PID_SHIFT) | flags;
+	return ((uint64_t)(slot & MRB_CONTROL_SLOT_MASK) << MRB_CONTROL_SLOT_SHIFT) |
+	       ((uint64_t)(generation & MRB_CONTROL_GEN_MASK) << MRB_CONTROL_GEN_SHIFT);
+}
+
+static inline uint64_t mrb_control(uint64_t length, uint64_t writer_bits, uint64_t flags)
+{
+	return (length & MRB_CONTROL_LENGTH_MASK) | writer_bits | flags;
 }
 
 static inline uint64_t mrb_control_length(uint64_t control)
@@ -147,9 +226,14 @@ static inline uint64_t mrb_control_length(uint64_t control)
 	return control & MRB_CONTROL_LENGTH_MASK;
 }
 
-static inline uint32_t mrb_control_pid(uint64_t control)
+static inline uint32_t mrb_control_slot(uint64_t control)
 {
-	return (uint32_t)((control >> MRB_CONTROL_PID_SHIFT) & MRB_CONTROL_PID_MASK);
+	return (uint32_t)((control >> MRB_CONTROL_SLOT_SHIFT) & MRB_CONTROL_SLOT_MASK);
+}
+
+static inline uint32_t mrb_control_gen(uint64_t control)
+{
+	return (uint32_t)((control >> MRB_CONTROL_GEN_SHIFT) & MRB_CONTROL_GEN_MASK);
 }
 
 /* Space a record of `length` payload bytes takes, header and alignment

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The producer side: claim space by CAS on the 64-bit producer position,
- * write the record header, fill the payload, commit by clearing BUSY.
- * Lock-free; any number of threads and processes.
+ * The producer side: announce, claim space by CAS on the 64-bit producer
+ * position, write the record header(s), fill the payload, commit by clearing
+ * BUSY. Lock-free; any number of threads and processes. Every claim is
+ * announced in a lane of the handle's producer slot before the CAS, so that
+ * recovery can tell whose claim a header-less record is (slots.c,
+ * recover.c).
  */
 /* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
 #ifndef _GNU_SOURCE
@@ -10,59 +13,22 @@
 #endif
 #include <string.h>
 
-#include "handle.h"
-
-static struct mrb_record_header *record_at(struct mrb_handle *h, uint64_t position)
-{
-	return (struct mrb_record_header *)(void *)(h->data + (position & h->mask));
-}
-
-/* Control first, stamp second: the release on the stamp makes the control
- * value visible to a reader whose acquire load sees the stamp (consumer.c,
- * read_header). */
-static void write_header(struct mrb_handle *h, uint64_t position, uint64_t control)
-{
-	struct mrb_record_header *rec = record_at(h, position);
-	atomic_store_explicit(&rec->control, control, memory_order_relaxed);
-	atomic_store_explicit(&rec->stamp, position ^ h->salt, memory_order_release);
-}
-
-struct mrb_producer_slot *mrbi_producer_slot(struct mrb_handle *h)
-{
-	int32_t index = atomic_load_explicit(&h->producer_slot, memory_order_relaxed);
-	if (index >= 0)
-		return &h->header->producers[index];
-	struct mrb_producer_slot *slots = h->header->producers;
-	index = MRB_SHARED_PRODUCER_SLOT;
-	for (int pass = 0; pass < 2 && index == MRB_SHARED_PRODUCER_SLOT; pass++) {
-		for (int i = 0; i < MRB_SHARED_PRODUCER_SLOT; i++) {
-			uint32_t owner =
-			    atomic_load_explicit(&slots[i].owner_pid, memory_order_relaxed);
-			if (owner == h->pid) {
-				index = i;
-				break;
-			}
-			/* First pass takes a free slot, second a dead process's. */
-			bool takeable = pass == 0 ? owner == 0 : !mrbi_process_alive(owner);
-			if (takeable && atomic_compare_exchange_strong_explicit(
-			                    &slots[i].owner_pid, &owner, h->pid,
-			                    memory_order_relaxed, memory_order_relaxed)) {
-				index = i;
-				break;
-			}
-		}
-	}
-	atomic_store_explicit(&h->producer_slot, index, memory_order_relaxed);
-	return &slots[index];
-}
+#include "record.h"
 
 /*
  * Claims space for a record of `record_size` bytes. If the record does not
- * fit before the end of the data region, the same claim takes the gap and
- * fills it with a padding record, so records never wrap. On success returns
- * 0 and the record's position; MRB_EFULL if there is no room.
+ * fit before the end of the data region, the same claim takes the gap: the
+ * caller writes a padding record there (after the record's own header, see
+ * publish_claim), so records never wrap. On success returns 0, the record's
+ * position and the gap's size; MRB_EFULL if there is no room.
+ *
+ * Each attempt first announces its start in `lane` (release: a reader that
+ * sees a later value of the lane sees this call's earlier headers too); the
+ * CAS (release) then makes the announcement visible to anyone who reads the
+ * producer position past it with acquire. The claim's end follows the CAS.
  */
-static int claim(struct mrb_handle *h, uint64_t record_size, uint64_t *position)
+static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
+                 uint64_t *position, uint64_t *gap)
 {
 	struct mrb_file_header *hdr = h->header;
 	const uint64_t capacity = h->capacity;
@@ -99,43 +65,63 @@ static int claim(struct mrb_handle *h, uint64_t record_size, uint64_t *position)
 				 * consumer skip it so that the next try fits. */
 				if (pad == 0 || tail - head + pad > capacity)
 					return MRB_EFULL;
+				atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
 				if (atomic_compare_exchange_weak_explicit(
 				        &hdr->producer_position, &tail, tail + pad,
 				        memory_order_acq_rel, memory_order_relaxed)) {
-					write_header(h, tail,
-					             mrb_control(pad - MRB_RECORD_HEADER_SIZE,
-					                         h->pid, MRB_CONTROL_PAD));
+					atomic_store_explicit(&lane->claim_end, tail + pad,
+					                      memory_order_relaxed);
+					record_publish(h, tail,
+					               mrb_control(pad - MRB_RECORD_HEADER_SIZE,
+					                           mrb_writer_bits_of(h),
+					                           MRB_CONTROL_PAD));
 					tail += pad;
 				}
 				continue;
 			}
 		}
+		atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
 		if (atomic_compare_exchange_weak_explicit(&hdr->producer_position, &tail,
 		                                          tail + need, memory_order_acq_rel,
 		                                          memory_order_relaxed)) {
-			if (pad != 0)
-				write_header(h, tail,
-				             mrb_control(pad - MRB_RECORD_HEADER_SIZE, h->pid,
-				                         MRB_CONTROL_PAD));
+			atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
 			*position = tail + pad;
+			*gap = pad;
 			return 0;
 		}
 	}
 }
 
-static int reserve(struct mrb_handle *h, size_t len, uint64_t *position)
+/* Writes the claimed record's header (BUSY), then the gap's padding in
+ * front of it: a reader that passes the padding always finds the record's
+ * header, so a claim is never half-visible at the wrap point. */
+static void publish_claim(struct mrb_handle *h, uint64_t position, uint64_t gap, uint64_t control)
+{
+	record_publish(h, position, control);
+	if (gap != 0)
+		record_publish(h, position - gap,
+		               mrb_control(gap - MRB_RECORD_HEADER_SIZE, mrb_writer_bits_of(h),
+		                           MRB_CONTROL_PAD));
+}
+
+static void count_full(struct mrb_handle *h)
+{
+	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(
+	    atomic_load_explicit(&h->writer, memory_order_relaxed))];
+	atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
+}
+
+static int reserve(struct mrb_handle *h, struct mrb_lane *lane, size_t len, uint64_t *position)
 {
 	if (len == 0 || len > h->max_message_size)
 		return MRB_EMSGSIZE;
-	/* Registered before the first claim, so that recovery can tell a
-	 * producer that died inside its very first write. */
-	struct mrb_producer_slot *slot = mrbi_producer_slot(h);
-	int rc = claim(h, mrb_record_size(len), position);
-	if (rc == 0) {
-		write_header(h, *position, mrb_control(len, h->pid, MRB_CONTROL_BUSY));
-	} else if (rc == MRB_EFULL) {
-		atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
-	}
+	uint64_t gap;
+	int rc = claim(h, lane, mrb_record_size(len), position, &gap);
+	if (rc == 0)
+		publish_claim(h, *position, gap,
+		              mrb_control(len, mrb_writer_bits_of(h), MRB_CONTROL_BUSY));
+	else if (rc == MRB_EFULL)
+		count_full(h);
 	return rc;
 }
 
@@ -152,23 +138,25 @@ static int reserve(struct mrb_handle *h, size_t len, uint64_t *position)
 static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_t final_flags)
 {
 	struct mrb_record_header *rec = record_at(h, position);
+	uint64_t writer = mrb_writer_bits_of(h);
 	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (position ^ h->salt))
 		return MRB_ESTALE;
 	if (atomic_load_explicit(&rec->control, memory_order_relaxed) !=
-	    mrb_control(len, h->pid, MRB_CONTROL_BUSY))
+	    mrb_control(len, writer, MRB_CONTROL_BUSY))
 		return MRB_ESTALE;
-	atomic_store_explicit(&rec->control, mrb_control(len, h->pid, final_flags),
+	/* Pairs with the acquire load of control in record_observe. */
+	atomic_store_explicit(&rec->control, mrb_control(len, writer, final_flags),
 	                      memory_order_release);
 	return 0;
 }
 
-static int write_one(struct mrb_handle *h, const void *data, size_t len)
+static int write_one(struct mrb_handle *h, struct mrb_lane *lane, const void *data, size_t len)
 {
 	uint64_t position;
-	int rc = reserve(h, len, &position);
+	int rc = reserve(h, lane, len, &position);
 	if (rc != 0)
 		return rc;
-	memcpy(h->data + (position & h->mask) + MRB_RECORD_HEADER_SIZE, data, len);
+	memcpy(record_payload(h, position), data, len);
 	return commit(h, position, len, 0);
 }
 
@@ -177,11 +165,16 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || (data == NULL && len != 0))
 		return MRB_EINVAL;
-	bool owner;
-	int rc = mrb_producer_enter(h, &owner);
+	bool owner, lane0;
+	int rc = mrb_producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
-	rc = write_one(h, data, len);
+	struct mrb_lane *lane;
+	rc = mrbi_lane_take(h, lane0, &lane);
+	if (rc == 0) {
+		rc = write_one(h, lane, data, len);
+		mrbi_lane_give(h, lane0, lane);
+	}
 	if (rc == 0)
 		mrbi_wake_consumer(h);
 	mrb_producer_leave(h, owner);
@@ -216,35 +209,34 @@ static size_t batch_run(struct mrb_handle *h, const struct mrb_iovec *msgs, size
 
 /*
  * Writes a run of messages with one claim: consecutive records in one space
- * taken by a single CAS. All headers are written BUSY first; the records are
- * committed last to first, so a consumer waiting at the first one finds the
- * whole run ready at once instead of chasing the producer record by record.
+ * taken by a single CAS. The first record's header is written BUSY and the
+ * others' committed; the single commit of the first record then makes the
+ * whole run visible at once (the consumer reads in order and cannot pass a
+ * BUSY record), with one store on the line the consumer polls. If the
+ * writer dies before that commit, recovery pads the whole claim, whose end
+ * the lane announced: a batch loses at most a suffix (recover.c).
  */
-static int64_t write_run(struct mrb_handle *h, const struct mrb_iovec *msgs, size_t n,
-                         uint64_t run_size)
+static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane,
+                         const struct mrb_iovec *msgs, size_t n, uint64_t run_size)
 {
-	uint64_t position;
-	struct mrb_producer_slot *slot = mrbi_producer_slot(h);
-	int rc = claim(h, run_size, &position);
+	uint64_t position, gap;
+	int rc = claim(h, lane, run_size, &position, &gap);
 	if (rc != 0) {
 		if (rc == MRB_EFULL)
-			atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
+			count_full(h);
 		return rc;
 	}
-	uint64_t at = position;
-	for (size_t i = 0; i < n; i++) {
-		write_header(h, at, mrb_control(msgs[i].len, h->pid, MRB_CONTROL_BUSY));
-		memcpy(h->data + (at & h->mask) + MRB_RECORD_HEADER_SIZE, msgs[i].data,
-		       msgs[i].len);
+	uint64_t writer = mrb_writer_bits_of(h);
+	publish_claim(h, position, gap, mrb_control(msgs[0].len, writer, MRB_CONTROL_BUSY));
+	uint64_t at = position + mrb_record_size(msgs[0].len);
+	for (size_t i = 1; i < n; i++) {
+		record_publish(h, at, mrb_control(msgs[i].len, writer, 0));
+		memcpy(record_payload(h, at), msgs[i].data, msgs[i].len);
 		at += mrb_record_size(msgs[i].len);
 	}
-	int64_t committed = (int64_t)n;
-	for (size_t i = n; i-- > 0;) {
-		at -= mrb_record_size(msgs[i].len);
-		if (commit(h, at, msgs[i].len, 0) != 0)
-			committed = MRB_ESTALE; /* recovery took it: report, go on */
-	}
-	return committed;
+	memcpy(record_payload(h, position), msgs[0].data, msgs[0].len);
+	/* Recovery took it (its writer looked hung): report, go on. */
+	return commit(h, position, msgs[0].len, 0) == 0 ? (int64_t)n : MRB_ESTALE;
 }
 
 int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, size_t count)
@@ -252,10 +244,16 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || (msgs == NULL && count != 0))
 		return MRB_EINVAL;
-	bool owner;
-	int rc = mrb_producer_enter(h, &owner);
+	bool owner, lane0;
+	int rc = mrb_producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
+	struct mrb_lane *lane;
+	rc = mrbi_lane_take(h, lane0, &lane);
+	if (rc != 0) {
+		mrb_producer_leave(h, owner);
+		return rc;
+	}
 	size_t written = 0;
 	int64_t result = 0;
 	while (written < count) {
@@ -269,7 +267,7 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 		}
 		/* A full ring may still take fewer: halve the run until one fits. */
 		for (;;) {
-			result = write_run(h, msgs + written, n, run_size);
+			result = write_run(h, lane, msgs + written, n, run_size);
 			if (result != MRB_EFULL || n == 1)
 				break;
 			n /= 2;
@@ -281,6 +279,7 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 			break;
 		written += (size_t)result;
 	}
+	mrbi_lane_give(h, lane0, lane);
 	if (written > 0)
 		mrbi_wake_consumer(h);
 	mrb_producer_leave(h, owner);
@@ -292,16 +291,23 @@ int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || res == NULL)
 		return MRB_EINVAL;
-	bool owner;
-	int rc = mrb_producer_enter(h, &owner);
+	bool owner, lane0;
+	int rc = mrb_producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
-	uint64_t position;
-	rc = reserve(h, len, &position);
+	struct mrb_lane *lane;
+	rc = mrbi_lane_take(h, lane0, &lane);
 	if (rc == 0) {
-		res->data = h->data + (position & h->mask) + MRB_RECORD_HEADER_SIZE;
-		res->len = len;
-		res->position = position;
+		uint64_t position;
+		rc = reserve(h, lane, len, &position);
+		/* The header now names this handle's slot: the reservation
+		 * needs no announcement while the caller fills it. */
+		mrbi_lane_give(h, lane0, lane);
+		if (rc == 0) {
+			res->data = record_payload(h, position);
+			res->len = len;
+			res->position = position;
+		}
 	}
 	mrb_producer_leave(h, owner);
 	return rc;
@@ -313,7 +319,7 @@ static bool reservation_plausible(struct mrb_handle *h, const struct mrb_reserva
 {
 	return res->len != 0 && res->len <= h->max_message_size &&
 	       res->position % MRB_RECORD_ALIGNMENT == 0 &&
-	       res->data == h->data + (res->position & h->mask) + MRB_RECORD_HEADER_SIZE;
+	       res->data == record_payload(h, res->position);
 }
 
 static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res, bool publish)
@@ -321,11 +327,12 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 	struct mrb_handle *h = mrb_handle_of(ring);
 	if (ring == NULL || res == NULL)
 		return MRB_EINVAL;
-	bool owner;
-	int rc = mrb_producer_enter(h, &owner);
+	bool owner, lane0;
+	int rc = mrb_producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
-	if (!reservation_plausible(h, res)) {
+	if (atomic_load_explicit(&h->writer, memory_order_acquire) == 0 ||
+	    !reservation_plausible(h, res)) {
 		rc = MRB_ESTALE;
 	} else {
 		rc = commit(h, res->position, res->len, publish ? 0 : MRB_CONTROL_PAD);

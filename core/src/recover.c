@@ -1,25 +1,37 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Crash recovery: a producer that dies between claiming space and committing
- * leaves a record that holds the consumer back forever. Recovery turns such
- * a record into padding, which the consumer skips, and counts it.
+ * Crash recovery: a writer that dies between claiming space and committing
+ * leaves a claim that holds the consumer back forever. Recovery attributes
+ * the claim in front of the consumer to its writer, and skips it only if
+ * that writer is gone for good, or, when the consumer opted in, has held it
+ * longer than the hung-writer timeout. It never guesses from other
+ * processes' fate.
  *
- * Two shapes of abandoned claim exist:
- *  - BUSY: the header was written, so its length and writer pid are known.
- *    Skipped once the writer is gone (kill(pid, 0) says ESRCH), or once it
- *    has blocked the consumer longer than a caller-chosen timeout.
- *  - unwritten: the writer died between the CAS on the producer position and
- *    its header store, so the length is unknown. Skipped after a timeout, up
- *    to the next valid record header; if there is none yet, nothing
- *    committed is held back and recovery waits for one.
+ * Two shapes of unfinished claim exist:
+ *  - BUSY: the header was written, so its length and its writer (producer
+ *    slot and the slot's generation) are known.
+ *  - header-less: the writer is between its claim (CAS) and its header
+ *    store. Writers announce every claim in a lane of their slot before the
+ *    CAS and keep the announcement until their call is done, so a live
+ *    claimer of position X is always found announcing X (slots.c). No live
+ *    announcer means the claimer is dead; the claim then ends at its
+ *    announced end, or at the first header or announced claim after it.
+ *
+ * A dead writer's claim is padded: from its start to the announced end of
+ * the whole claim, so that a batch whose first record never committed loses
+ * the rest of its run too, never a message in the middle.
+ *
+ * A live writer's claim skipped by the hung-writer timeout is not padded:
+ * the consumer reads on past it but keeps its release position at the
+ * claim, so the writer's late stores land in space nobody else can have;
+ * once the writer is done (or dead), whatever it committed there is
+ * delivered late, and the space is released.
  */
 /* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <time.h>
-
-#include "handle.h"
+#include "record.h"
 
 static void count_recovered(struct mrb_handle *h, uint64_t bytes)
 {
@@ -27,116 +39,252 @@ static void count_recovered(struct mrb_handle *h, uint64_t bytes)
 	atomic_fetch_add_explicit(&h->header->recovered_bytes, bytes, memory_order_relaxed);
 }
 
-static void write_padding(struct mrb_handle *h, uint64_t from, uint64_t to)
+static uint32_t slots_used(const struct mrb_handle *h)
 {
-	struct mrb_record_header *rec =
-	    (struct mrb_record_header *)(void *)(h->data + (from & h->mask));
-	atomic_store_explicit(&rec->control,
-	                      mrb_control(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD),
-	                      memory_order_relaxed);
-	/* Pairs with the acquire load of the stamp in mrbi_next_message. */
-	atomic_store_explicit(&rec->stamp, from ^ h->salt, memory_order_release);
+	uint32_t used = atomic_load_explicit(&h->header->producer_slots_used, memory_order_acquire);
+	return used < MRB_PRODUCER_SLOTS ? used : MRB_PRODUCER_SLOTS;
 }
 
-/* Finds the first position after head holding a valid record header. */
-static bool next_written_record(struct mrb_handle *h, uint64_t tail, uint64_t *found)
+/* What the lanes say about position x, as of one pass over them. */
+struct claim_survey {
+	bool live;           /* a live writer announces a claim covering x */
+	uint32_t live_slot;  /* ... in this slot */
+	uint64_t live_owner; /* ... owned as this */
+	uint64_t end;        /* end of the claim covering x if announced, else 0 */
+	uint64_t boundary;   /* first announced claim start after x, or tail */
+};
+
+/* A lane's announced claim covers x if it starts at x, or before x with an
+ * end after it. Announcements are untrusted: only an end within (x, tail]
+ * is used. */
+static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail,
+                          struct claim_survey *out)
 {
-	for (uint64_t pos = h->head + MRB_RECORD_ALIGNMENT; pos < tail;
-	     pos += MRB_RECORD_ALIGNMENT) {
-		const struct mrb_record_header *rec =
-		    (const struct mrb_record_header *)(const void *)(h->data + (pos & h->mask));
-		if (atomic_load_explicit(&rec->stamp, memory_order_acquire) != (pos ^ h->salt))
+	*out = (struct claim_survey){.boundary = tail};
+	uint32_t used = slots_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_producer_slot *slot = &h->header->producers[i];
+		for (int l = 0; l < MRB_SLOT_LANES; l++) {
+			/* Acquire pairs with the writer's release stores of the
+			 * lane: a lane seen idle or moved on proves the headers of
+			 * the claim it announced before are visible. */
+			uint64_t claiming =
+			    atomic_load_explicit(&slot->lanes[l].claiming, memory_order_acquire);
+			if (claiming == 0)
+				continue;
+			uint64_t start = claiming & ~UINT64_C(1);
+			if (start - x - 1 < out->boundary - x - 1 && start % MRB_RECORD_ALIGNMENT == 0)
+				out->boundary = start; /* x < start < boundary */
+			uint64_t end =
+			    atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
+			bool end_known = end - x - 1 < tail - x && end > start;
+			bool covers = start == x || (x - start < h->capacity && end_known);
+			if (!covers)
+				continue;
+			uint64_t owner;
+			if (!mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner)) {
+				out->live = true;
+				out->live_slot = i;
+				out->live_owner = owner;
+			}
+			if (end_known && end % MRB_RECORD_ALIGNMENT == 0)
+				out->end = end;
+		}
+	}
+}
+
+/* The first position in (x, limit) holding a plausible record header, or
+ * limit. Only called once a dead claim at x is established, and bounded by
+ * the next announced claim: no rescans of the whole ring. */
+static uint64_t next_header(struct mrb_handle *h, uint64_t x, uint64_t limit)
+{
+	for (uint64_t pos = x + MRB_RECORD_ALIGNMENT; pos < limit; pos += MRB_RECORD_ALIGNMENT) {
+		uint64_t control;
+		if (record_observe(h, pos, &control) && record_checked_size(h, pos, control, limit) != 0)
+			return pos;
+	}
+	return limit;
+}
+
+/* Does a lane of slot `index` still announce a claim covering x? *end is
+ * that claim's end when announced (within (x, tail]), else 0. */
+static bool lane_covers(struct mrb_handle *h, uint32_t index, uint64_t x, uint64_t tail,
+                        uint64_t *end)
+{
+	struct mrb_producer_slot *slot = &h->header->producers[index];
+	*end = 0;
+	for (int l = 0; l < MRB_SLOT_LANES; l++) {
+		uint64_t claiming = atomic_load_explicit(&slot->lanes[l].claiming, memory_order_acquire);
+		if (claiming == 0)
 			continue;
-		uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
-		uint64_t size = mrb_record_size(mrb_control_length(control));
-		if (size <= tail - pos && size <= h->capacity - (pos & h->mask)) {
-			*found = pos;
+		uint64_t start = claiming & ~UINT64_C(1);
+		uint64_t claim_end = atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
+		bool end_known = claim_end - x - 1 < tail - x && claim_end > start &&
+		                 claim_end % MRB_RECORD_ALIGNMENT == 0;
+		if (start == x || (x - start < h->capacity && end_known)) {
+			*end = end_known ? claim_end : 0;
 			return true;
 		}
 	}
 	return false;
 }
 
-void mrbi_forget_dead_waiters(struct mrb_handle *h)
+/* Skips [x, end) of a live writer for now (hung-writer timeout). One such
+ * claim at a time: a second hung writer waits for the first to resolve. */
+static int skip_live(struct mrb_handle *h, uint64_t x, uint64_t end, uint32_t slot,
+                     uint64_t owner)
 {
-	for (int i = 0; i < MRB_SHARED_PRODUCER_SLOT; i++) {
-		struct mrb_producer_slot *slot = &h->header->producers[i];
-		uint32_t owner = atomic_load_explicit(&slot->owner_pid, memory_order_relaxed);
-		uint32_t share = atomic_load_explicit(&slot->space_waiting, memory_order_relaxed);
-		if (owner == 0 || share == 0 || mrbi_process_alive(owner))
-			continue;
-		/* A CAS, so that two auditors never subtract one share twice. */
-		if (atomic_compare_exchange_strong_explicit(&slot->space_waiting, &share, 0,
-		                                            memory_order_relaxed,
-		                                            memory_order_relaxed))
-			atomic_fetch_sub_explicit(&h->header->space_waiters, share,
-			                          memory_order_seq_cst);
-	}
-}
-
-bool mrbi_any_producer_dead(struct mrb_handle *h)
-{
-	for (int i = 0; i < MRB_SHARED_PRODUCER_SLOT; i++) {
-		uint32_t owner =
-		    atomic_load_explicit(&h->header->producers[i].owner_pid, memory_order_relaxed);
-		if (owner != 0 && !mrbi_process_alive(owner))
-			return true;
-	}
-	return false;
-}
-
-int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t busy_timeout_ns,
-                      int64_t unwritten_timeout_ns, bool check_liveness)
-{
-	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
-	if (tail - h->head > h->capacity)
-		return MRB_ECORRUPT;
-	if (tail == h->head)
+	if (h->skipped.active || h->late_end != 0)
 		return 0;
-	struct mrb_record_header *rec =
-	    (struct mrb_record_header *)(void *)(h->data + (h->head & h->mask));
-	int64_t stuck_for =
-	    h->stuck_position == h->head && h->stuck_since_ns != 0 ? now_ns - h->stuck_since_ns : 0;
-	uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
-	uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
+	h->skipped = (struct mrb_skipped_claim){
+	    .start = x, .end = end, .owner = owner, .slot = slot, .active = 1};
+	h->head = end;
+	atomic_fetch_add_explicit(&h->header->skipped_live, 1, memory_order_relaxed);
+	return 1;
+}
 
-	if (stamp == (h->head ^ h->salt)) {
+int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout_ns)
+{
+	const uint64_t x = h->head;
+	/* Acquire: every claim up to tail, and its announcement, is visible. */
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+	if (tail - x > h->capacity || tail % MRB_RECORD_ALIGNMENT != 0)
+		return MRB_ECORRUPT;
+	h->tail_cache = tail;
+	if (tail == x)
+		return 0;
+	bool hung = hung_timeout_ns >= 0 && h->stuck_position == x && h->stuck_since_ns != 0 &&
+	            now_ns - h->stuck_since_ns >= hung_timeout_ns;
+
+	uint64_t control;
+	if (record_observe(h, x, &control)) {
 		if ((control & MRB_CONTROL_BUSY) == 0)
-			return 0; /* committed meanwhile */
-		uint64_t length = mrb_control_length(control);
-		uint64_t size = mrb_record_size(length);
-		if (size > tail - h->head || size > h->capacity - (h->head & h->mask))
+			return 1; /* committed meanwhile */
+		uint64_t size = record_checked_size(h, x, control, tail);
+		if (size == 0)
 			return MRB_ECORRUPT;
-		bool dead = check_liveness && !mrbi_process_alive(mrb_control_pid(control));
-		bool hung = busy_timeout_ns >= 0 && stuck_for >= busy_timeout_ns;
-		if (!dead && !hung)
-			return 0;
+		uint32_t slot = mrb_control_slot(control);
+		uint64_t owner;
+		if (slot >= MRB_PRODUCER_SLOTS)
+			return MRB_ECORRUPT;
+		bool dead = mrbi_slot_writer_dead(h, slot, mrb_control_gen(control), &owner);
+		uint64_t end;
+		lane_covers(h, slot, x, tail, &end);
+		if (end < x + size)
+			end = x + size;
+		if (!dead)
+			return hung ? skip_live(h, x, end, slot, owner) : 0;
 		uint64_t padded = (control & ~MRB_CONTROL_BUSY) | MRB_CONTROL_PAD;
-		/* A CAS: if the writer commits at the last moment, it wins. */
+		/* A CAS: a writer judged dead cannot commit, but the record
+		 * may be stale input; never pad over a commit. */
+		struct mrb_record_header *rec = record_at(h, x);
 		if (!atomic_compare_exchange_strong_explicit(&rec->control, &control, padded,
 		                                             memory_order_acq_rel,
 		                                             memory_order_relaxed))
-			return 0;
-		count_recovered(h, length);
+			return 1;
+		/* The rest of the dead writer's claim: a batch's later records. */
+		if (end > x + size)
+			record_pad_range(h, x + size, end);
+		/* Payload bytes of a lone record; the span of a longer claim. */
+		count_recovered(h, end == x + size ? mrb_control_length(control) : end - x);
 		return 1;
 	}
 
-	if (unwritten_timeout_ns < 0 || stuck_for < unwritten_timeout_ns)
+	struct claim_survey survey;
+	survey_claims(h, x, tail, &survey);
+	/* The header may have landed since the first look. */
+	if (record_observe(h, x, &control))
 		return 0;
-	uint64_t next;
-	if (!next_written_record(h, tail, &next))
-		return 0;
-	/* The dead claim may span the wrap point (its own padding plus a record
-	 * at the start of the next lap, taken in one CAS): pad each side of
-	 * the end separately, later piece first, so no padding record ever
-	 * crosses the end of the data region. */
-	uint64_t lap_end = h->head + (h->capacity - (h->head & h->mask));
-	if (next > lap_end)
-		write_padding(h, lap_end, next);
-	write_padding(h, h->head, next < lap_end ? next : lap_end);
-	count_recovered(h, next - h->head);
+	if (survey.live) {
+		if (!hung)
+			return 0;
+		uint64_t end = survey.end != 0 ? survey.end : next_header(h, x, survey.boundary);
+		return skip_live(h, x, end, survey.live_slot, survey.live_owner);
+	}
+	uint64_t end = survey.end != 0 ? survey.end : next_header(h, x, survey.boundary);
+	record_pad_range(h, x, end);
+	count_recovered(h, end - x);
 	return 1;
 }
+
+/* Has the hung writer finished the skipped claim (or died)? */
+static bool skipped_claim_settled(struct mrb_handle *h)
+{
+	struct mrb_skipped_claim *s = &h->skipped;
+	uint64_t owner;
+	if (mrbi_slot_writer_dead(h, s->slot, MRBI_ANY_GENERATION, &owner) || owner != s->owner)
+		return true;
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+	uint64_t end;
+	return !lane_covers(h, s->slot, s->start, tail, &end);
+}
+
+int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8_t **data,
+                           uint64_t *len, uint64_t *next)
+{
+	if (h->skipped.active) {
+		/* Resolve before reading on when the writer shows up again (its
+		 * order), or now and then. */
+		if (slot_seen != h->skipped.slot && ++h->stuck_polls % 64 != 0)
+			return MRB_EAGAIN_HEAD;
+		if (!skipped_claim_settled(h))
+			return MRB_EAGAIN_HEAD;
+		h->late_pos = h->skipped.start;
+		h->late_end = h->skipped.end;
+		h->skipped.active = 0;
+	}
+	while (h->late_end != 0) {
+		uint64_t pos = h->late_pos;
+		if (pos >= h->late_end) {
+			h->late_end = 0;
+			break;
+		}
+		uint64_t control;
+		if (!record_observe(h, pos, &control)) {
+			/* The writer left without writing here: nothing to deliver. */
+			count_recovered(h, h->late_end - pos);
+			h->late_end = 0;
+			break;
+		}
+		uint64_t size = record_checked_size(h, pos, control, h->late_end);
+		if (size == 0)
+			return MRB_ECORRUPT;
+		if ((control & MRB_CONTROL_BUSY) != 0) {
+			uint64_t owner;
+			uint32_t slot = mrb_control_slot(control);
+			if (slot < MRB_PRODUCER_SLOTS &&
+			    !mrbi_slot_writer_dead(h, slot, mrb_control_gen(control), &owner)) {
+				/* Still held (an open reservation): skip it again. */
+				h->skipped = (struct mrb_skipped_claim){.start = pos,
+				                                        .end = h->late_end,
+				                                        .owner = owner,
+				                                        .slot = slot,
+				                                        .active = 1};
+				h->late_end = 0;
+				return MRB_EAGAIN_HEAD;
+			}
+			count_recovered(h, h->late_end - pos);
+			h->late_end = 0;
+			break;
+		}
+		if ((control & MRB_CONTROL_PAD) != 0) {
+			h->late_pos = pos + size;
+			continue;
+		}
+		if (mrb_control_length(control) == 0 ||
+		    mrb_control_length(control) > h->max_message_size)
+			return MRB_ECORRUPT;
+		*data = record_payload(h, pos);
+		*len = mrb_control_length(control);
+		*next = pos + size;
+		return 0;
+	}
+	return MRB_EAGAIN_HEAD;
+}
+
+/* How long mrb_recover sleeps between looks at the record it observes:
+ * short enough that close, a commit or a death is noticed promptly. */
+#define MRB_RECOVER_SLICE_NS 10000000
 
 int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 {
@@ -149,27 +297,43 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 	const uint8_t *data;
 	uint64_t length, next;
 	/* Move past padding and see whether anything blocks the head at all;
-	 * disable automatic recovery during the probe. */
+	 * automatic recovery is off during the probes. */
 	int64_t saved_timeout = h->recovery_timeout_ns;
 	h->recovery_timeout_ns = -1;
 	rc = mrbi_next_message(h, MRB_TAIL_ALWAYS, &data, &length, &next);
-	h->recovery_timeout_ns = saved_timeout;
 	if (rc == MRB_EEMPTY && h->head != h->tail_cache) {
-		/* Something is claimed but unfinished: observe it for the
-		 * stale period (a one-shot caller has no history), then act. */
+		int64_t now = mrbi_now_ns();
 		h->stuck_position = h->head;
-		h->stuck_since_ns = mrbi_now_ns();
-		rc = mrbi_recover_head(h, h->stuck_since_ns, -1, -1, true);
-		if (rc == 0 && stale_after_ns >= 0) {
-			struct timespec ts = {(time_t)(stale_after_ns / 1000000000),
-			                      (long)(stale_after_ns % 1000000000)};
-			nanosleep(&ts, NULL);
-			rc = mrbi_recover_head(h, mrbi_now_ns(), stale_after_ns, stale_after_ns,
-			                       true);
+		h->stuck_since_ns = now;
+		rc = mrbi_recover_head(h, now, -1);
+		int64_t deadline = mrbi_deadline(now, stale_after_ns);
+		while (rc == 0 && stale_after_ns >= 0) {
+			if (mrb_closing(h)) {
+				rc = MRB_ECLOSED;
+				break;
+			}
+			int64_t left = deadline - mrbi_now_ns();
+			if (left <= 0) {
+				rc = mrbi_recover_head(h, mrbi_now_ns(), stale_after_ns);
+				break;
+			}
+			/* Close bumps data_seq and wakes sleepers on it. */
+			uint32_t seq = atomic_load_explicit(&h->header->data_seq, memory_order_acquire);
+			mrbi_futex_wait(&h->header->data_seq, seq,
+			                left < MRB_RECOVER_SLICE_NS ? left : MRB_RECOVER_SLICE_NS);
+			uint64_t stuck = h->head;
+			int probe = mrbi_next_message(h, MRB_TAIL_ALWAYS, &data, &length, &next);
+			if (probe != MRB_EEMPTY || h->head != stuck || h->head == h->tail_cache) {
+				rc = probe < 0 && probe != MRB_EEMPTY ? probe : 0;
+				break; /* it finished, or moved on by itself */
+			}
+			h->stuck_since_ns = now;
+			rc = mrbi_recover_head(h, mrbi_now_ns(), -1);
 		}
 	} else if (rc == 0 || rc == MRB_EEMPTY) {
 		rc = 0;
 	}
+	h->recovery_timeout_ns = saved_timeout;
 	mrbi_consumer_leave(h);
 	return rc;
 }

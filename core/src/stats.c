@@ -7,7 +7,20 @@
 #endif
 #include <string.h>
 
-#include "handle.h"
+#include "record.h"
+
+/* The pid of the handle that wrote a record, if its slot still belongs to
+ * that handle (else 0: closed, or died and taken over). */
+static uint32_t writer_pid(struct mrb_handle *h, uint64_t control)
+{
+	uint32_t slot = mrb_control_slot(control);
+	if (slot >= MRB_PRODUCER_SLOTS)
+		return 0;
+	uint64_t owner = atomic_load_explicit(&h->header->producers[slot].owner, memory_order_relaxed);
+	if ((MRB_SLOT_GEN(owner) & MRB_CONTROL_GEN_MASK) != mrb_control_gen(control))
+		return 0;
+	return MRB_SLOT_PID(owner);
+}
 
 /*
  * Walks the records in [pos, tail) as they are now. Stops at the first
@@ -37,7 +50,7 @@ static int64_t walk(struct mrb_handle *h, uint64_t pos, uint64_t tail, mrb_recor
 		if (size > tail - pos || size > h->capacity - offset)
 			return MRB_ECORRUPT;
 		info.length = length;
-		info.writer_pid = mrb_control_pid(control);
+		info.writer_pid = writer_pid(h, control);
 		info.state = (control & MRB_CONTROL_BUSY)  ? MRB_RECORD_BUSY
 		             : (control & MRB_CONTROL_PAD) ? MRB_RECORD_PADDING
 		                                           : MRB_RECORD_COMMITTED;
@@ -94,13 +107,15 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 		unread = (struct unread){0, 0};
 	stats->messages_written = stats->messages_read + unread.messages;
 	stats->bytes_written = stats->bytes_read + unread.bytes;
-	for (int i = 0; i < MRB_PRODUCER_SLOTS; i++) {
+	for (uint32_t i = 0; i < MRB_PRODUCER_SLOTS; i++) {
 		struct mrb_producer_slot *slot = &hdr->producers[i];
 		stats->full_count += atomic_load_explicit(&slot->full, memory_order_relaxed);
-		uint32_t owner = atomic_load_explicit(&slot->owner_pid, memory_order_relaxed);
-		if (i != MRB_SHARED_PRODUCER_SLOT && owner != 0) {
+		uint64_t owner = atomic_load_explicit(&slot->owner, memory_order_relaxed);
+		if (MRB_SLOT_PID(owner) != 0) {
 			stats->producers++;
-			stats->producers_alive += mrbi_process_alive(owner);
+			uint64_t seen;
+			stats->producers_alive +=
+			    !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen);
 		}
 	}
 	stats->recovered_records =
@@ -108,8 +123,14 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 	stats->recovered_bytes = atomic_load_explicit(&hdr->recovered_bytes, memory_order_relaxed);
 	uint64_t owner = atomic_load_explicit(&hdr->consumer_owner, memory_order_relaxed);
 	uint32_t consumer_pid = (uint32_t)owner;
-	stats->consumer_pid = consumer_pid <= MRB_CONTROL_PID_MASK ? (int32_t)consumer_pid : -1;
-	stats->consumer_alive = owner != 0 && mrbi_process_alive(consumer_pid);
+	stats->consumer_pid = consumer_pid <= MRB_MAX_PID ? (int32_t)consumer_pid : -1;
+	struct mrb_identity consumer = {
+	    .pid = consumer_pid,
+	    .start_time = atomic_load_explicit(&hdr->consumer_start_time, memory_order_relaxed),
+	    .pid_ns = atomic_load_explicit(&hdr->consumer_pid_ns, memory_order_relaxed)};
+	stats->consumer_alive = owner != 0 && mrbi_liveness(&consumer) == MRBI_ALIVE;
+	stats->skipped_live = atomic_load_explicit(&hdr->skipped_live, memory_order_relaxed);
+	stats->delivered_late = atomic_load_explicit(&hdr->delivered_late, memory_order_relaxed);
 	stats->creator_pid = hdr->creator_pid;
 	stats->created_unix_ns = hdr->created_unix_ns;
 	mrb_leave(h, MRB_STATE_CALL);
@@ -126,8 +147,12 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 		return rc;
 	uint64_t pos, tail;
 	int64_t result = mrb_read_positions(h->header, h->capacity, &pos, &tail);
-	if (result == 0)
+	if (result == 0) {
+		atomic_store_explicit(&h->callback_thread, (uintptr_t)pthread_self(),
+		                      memory_order_relaxed);
 		result = walk(h, pos, tail, visit, ctx, max_records);
+		atomic_store_explicit(&h->callback_thread, 0, memory_order_relaxed);
+	}
 	mrb_leave(h, MRB_STATE_CALL);
 	return result;
 }

@@ -60,7 +60,7 @@ int mrb__test_set_identity(struct mrb_ring *ring, uint64_t salt, uint64_t create
                            uint32_t pid)
 {
 	struct mrb_handle *h = mrb_handle_of(ring);
-	if (ring == NULL || (salt & 1) == 0 || pid == 0 || pid > MRB_CONTROL_PID_MASK)
+	if (ring == NULL || (salt & 1) == 0 || pid == 0 || pid > MRB_MAX_PID)
 		return MRB_EINVAL;
 	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
 	if (rc != 0)
@@ -73,7 +73,6 @@ int mrb__test_set_identity(struct mrb_ring *ring, uint64_t salt, uint64_t create
 		hdr->created_unix_ns = created_unix_ns;
 		hdr->creator_pid = pid;
 		h->salt = salt;
-		h->pid = pid;
 	}
 	mrb_leave(h, MRB_PRODUCER_CALL);
 	return rc;

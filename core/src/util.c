@@ -5,6 +5,11 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -23,15 +28,79 @@ int64_t mrbi_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A pid read from shared memory is untrusted: 0, negative values (process
- * groups for kill) and pids above the kernel's limit are never "alive". */
-bool mrbi_process_alive(uint32_t pid)
+uint32_t mrbi_getpid(void)
 {
-	if (pid == 0 || pid > MRB_CONTROL_PID_MASK)
-		return false;
-	if (kill((pid_t)pid, 0) == 0)
-		return true;
-	return errno == EPERM;
+	return (uint32_t)getpid();
+}
+
+int64_t mrbi_deadline(int64_t now_ns, int64_t timeout_ns)
+{
+	if (timeout_ns < 0 || timeout_ns > INT64_MAX - now_ns)
+		return INT64_MAX;
+	return now_ns + timeout_ns;
+}
+
+/* Field 22 of /proc/PID/stat: the start time in clock ticks since boot.
+ * The command name (field 2) may hold spaces and parentheses, so parsing
+ * starts after its last ')'. 0 if unknown. */
+static uint64_t process_start_time(uint32_t pid)
+{
+	char path[48], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%u/stat", (unsigned)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	if (p == NULL)
+		return 0;
+	/* After ")": field 3 (state) is the first; skip to field 22. */
+	for (int field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL)
+		return 0;
+	return strtoull(p + 1, NULL, 10);
+}
+
+static uint64_t pid_namespace(void)
+{
+	struct stat st;
+	if (stat("/proc/self/ns/pid", &st) != 0)
+		return 0;
+	return (uint64_t)st.st_ino;
+}
+
+void mrbi_identity_self(struct mrb_identity *id)
+{
+	id->pid = (uint32_t)getpid();
+	id->start_time = process_start_time(id->pid);
+	id->pid_ns = pid_namespace();
+}
+
+/* A pid read from shared memory is untrusted: 0, negative values (process
+ * groups for kill) and pids above the kernel's limit name nobody. */
+enum mrbi_liveness mrbi_liveness(const struct mrb_identity *id)
+{
+	if (id->pid == 0 || id->pid > MRB_MAX_PID)
+		return MRBI_DEAD;
+	/* Another pid namespace: its pids mean other processes here. */
+	uint64_t ns = pid_namespace();
+	if (id->pid_ns != 0 && ns != 0 && id->pid_ns != ns)
+		return MRBI_ALIVE;
+	if (kill((pid_t)id->pid, 0) != 0 && errno == ESRCH)
+		return MRBI_DEAD;
+	/* The pid exists (or cannot be checked: EPERM, a seccomp filter). If
+	 * its start time is known and differs, the pid was reused. */
+	if (id->start_time != 0) {
+		uint64_t now = process_start_time(id->pid);
+		if (now != 0 && now != id->start_time)
+			return MRBI_DEAD;
+	}
+	return MRBI_ALIVE;
 }
 
 uint64_t mrbi_random64(void)

@@ -147,7 +147,7 @@ static void unregister(_Atomic uint32_t *waiters, _Atomic uint32_t *own_share)
 static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic uint32_t *seq,
                       _Atomic uint32_t *waiters, _Atomic uint32_t *own_share, int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns > 0 ? mrbi_now_ns() + timeout_ns : 0;
+	int64_t deadline = mrbi_deadline(mrbi_now_ns(), timeout_ns);
 	bool unfinished = false;
 	int64_t spin_until = mrbi_now_ns() + MRB_SPIN_NS;
 	for (int i = 0, yields = 0; yields <= MRB_YIELD_ITERATIONS; i++) {
@@ -230,11 +230,14 @@ int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
 	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
 	if (rc != 0)
 		return rc;
+	struct mrb_producer_slot *slot = NULL;
 	if (len == 0 || len > h->max_message_size)
 		rc = MRB_EMSGSIZE;
 	else
+		rc = mrbi_slot_acquire(h, &slot);
+	if (rc == 0)
 		rc = wait_until(h, writable, len, &h->header->space_seq, &h->header->space_waiters,
-		                &mrbi_producer_slot(h)->space_waiting, timeout_ns);
+		                &slot->space_waiting, timeout_ns);
 	mrb_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }
@@ -243,6 +246,8 @@ static int64_t remaining(int64_t timeout_ns, int64_t deadline)
 {
 	if (timeout_ns < 0)
 		return -1;
+	if (deadline == INT64_MAX)
+		return -1;
 	int64_t left = deadline - mrbi_now_ns();
 	return left > 0 ? left : 0;
 }
@@ -250,7 +255,7 @@ static int64_t remaining(int64_t timeout_ns, int64_t deadline)
 int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len,
                   int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns > 0 ? mrbi_now_ns() + timeout_ns : 0;
+	int64_t deadline = mrbi_deadline(mrbi_now_ns(), timeout_ns);
 	for (;;) {
 		int rc = mrb_read(ring, buf, buf_size, len);
 		if (rc != MRB_EEMPTY)
@@ -263,7 +268,7 @@ int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len
 
 int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns > 0 ? mrbi_now_ns() + timeout_ns : 0;
+	int64_t deadline = mrbi_deadline(mrbi_now_ns(), timeout_ns);
 	for (;;) {
 		int rc = mrb_write(ring, data, len);
 		if (rc != MRB_EFULL)

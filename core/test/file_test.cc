@@ -126,6 +126,7 @@ TEST_F(File, CreateModeIsPermissionBitsOnly)
 TEST_F(File, CreateNeverClobbersAForeignFile)
 {
 	WriteFile(std::vector<uint8_t>(5000, 'z'));
+	ASSERT_EQ(0, chmod(path_.c_str(), 0600));
 	EXPECT_EQ(MRB_EFORMAT, Create(1024));
 	EXPECT_EQ(std::vector<uint8_t>(5000, 'z'), ReadFile());
 }
@@ -158,7 +159,7 @@ TEST_F(File, MissingEmptyTruncatedAndForeignFiles)
 	EXPECT_EQ(MRB_EFORMAT, OpenBytes(std::vector<uint8_t>(100, 0)));
 	EXPECT_EQ(MRB_EFORMAT, OpenBytes(std::vector<uint8_t>(4096 + 1024, 0)));
 	EXPECT_EQ(MRB_EFORMAT, OpenBytes(std::vector<uint8_t>(8192, 0xff)));
-	auto valid = ValidRingWith(0x40, 0, 8); // reserved bytes are not checked
+	auto valid = ValidRingWith(0x50, 0, 8); // reserved bytes are not checked
 	auto truncated = valid;
 	truncated.resize(truncated.size() - 16);
 	EXPECT_EQ(MRB_EFORMAT, OpenBytes(truncated));
@@ -187,7 +188,8 @@ TEST_F(File, EveryHeaderFieldIsValidated)
 	const Case cases[] = {
 	    {"magic", 0x000, 0x4655425250414d4dull ^ 1, 8, MRB_EFORMAT},
 	    {"version 0 (unfinished)", 0x008, 0, 4, MRB_EFORMAT},
-	    {"version 2", 0x008, 2, 4, MRB_EVERSION},
+	    {"version 1 (convert with mrb upgrade)", 0x008, 1, 4, MRB_EVERSION},
+	    {"version 3", 0x008, 3, 4, MRB_EVERSION},
 	    {"version max", 0x008, 0xffffffff, 4, MRB_EVERSION},
 	    {"header size", 0x00c, 8192, 4, MRB_EFORMAT},
 	    {"capacity not power of two", 0x010, 1000, 8, MRB_EFORMAT},
@@ -198,6 +200,8 @@ TEST_F(File, EveryHeaderFieldIsValidated)
 	    {"record header size", 0x034, 8, 4, MRB_EFORMAT},
 	    {"record alignment", 0x038, 8, 4, MRB_EFORMAT},
 	    {"feature flags", 0x03c, 1, 4, MRB_EVERSION},
+	    {"producer slot offset", 0x040, 0x800, 4, MRB_EFORMAT},
+	    {"producer slot count", 0x044, 16, 4, MRB_EFORMAT},
 	    {"producer misaligned", 0x080, 40, 8, MRB_ECORRUPT},
 	    {"producer beyond capacity", 0x080, 4096, 8, MRB_ECORRUPT},
 	    {"consumer ahead of producer", 0x180, 64, 8, MRB_ECORRUPT},

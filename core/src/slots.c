@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Producer slots: every writing handle owns one, so that every claim in the
+ * ring can be attributed to its writer. A slot is acquired on the handle's
+ * first write and released at close; the slot of a handle whose process died
+ * is taken over only once nothing in the ring still needs its evidence.
+ */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sched.h>
+
+#include "handle.h"
+
+/* Reads the identity of the slot's owner `owner` (the word already read).
+ * Returns false if the slot changed hands meanwhile. */
+static bool slot_identity(struct mrb_producer_slot *slot, uint64_t owner, struct mrb_identity *id)
+{
+	id->pid = MRB_SLOT_PID(owner);
+	id->start_time = 0;
+	id->pid_ns = 0;
+	/* Pairs with the release store of identity_gen in take_slot: the
+	 * identity fields written before it are visible. */
+	if (atomic_load_explicit(&slot->identity_gen, memory_order_acquire) == MRB_SLOT_GEN(owner)) {
+		id->start_time = atomic_load_explicit(&slot->owner_start_time, memory_order_relaxed);
+		id->pid_ns = atomic_load_explicit(&slot->owner_pid_ns, memory_order_relaxed);
+	}
+	return atomic_load_explicit(&slot->owner, memory_order_acquire) == owner;
+}
+
+bool mrbi_slot_writer_dead(struct mrb_handle *h, uint32_t index, uint32_t generation,
+                           uint64_t *owner_out)
+{
+	struct mrb_producer_slot *slot = &h->header->producers[index];
+	uint64_t owner = atomic_load_explicit(&slot->owner, memory_order_acquire);
+	*owner_out = owner;
+	/* Released, or acquired again since: the writer's handle is gone
+	 * (closed or dead), so nothing it claimed will ever be finished. */
+	if (MRB_SLOT_PID(owner) == 0)
+		return true;
+	if (generation != MRBI_ANY_GENERATION &&
+	    (MRB_SLOT_GEN(owner) & MRB_CONTROL_GEN_MASK) != generation)
+		return true;
+	struct mrb_identity id;
+	if (!slot_identity(slot, owner, &id))
+		return generation != MRBI_ANY_GENERATION; /* it changed hands: see above */
+	return mrbi_liveness(&id) == MRBI_DEAD;
+}
+
+/* A dead owner's slot may be taken over once none of its announced claims
+ * lies ahead of the consumer: recovery needs their ends (recover.c). */
+static bool evidence_settled(struct mrb_handle *h, struct mrb_producer_slot *slot)
+{
+	uint64_t released = atomic_load_explicit(&h->header->consumer_position, memory_order_acquire);
+	for (int i = 0; i < MRB_SLOT_LANES; i++) {
+		uint64_t claiming = atomic_load_explicit(&slot->lanes[i].claiming, memory_order_acquire);
+		if (claiming != 0 && (claiming & ~UINT64_C(1)) - released < (UINT64_C(1) << 62))
+			return false;
+	}
+	return true;
+}
+
+static void raise_slots_used(struct mrb_file_header *hdr, uint32_t used)
+{
+	uint32_t seen = atomic_load_explicit(&hdr->producer_slots_used, memory_order_relaxed);
+	while (seen < used && !atomic_compare_exchange_weak_explicit(&hdr->producer_slots_used,
+	                                                             &seen, used,
+	                                                             memory_order_release,
+	                                                             memory_order_relaxed)) {
+	}
+}
+
+/* CAS from `owner` (free, or a dead owner whose evidence is settled) to
+ * this handle, then publish its identity. */
+static bool take_slot(struct mrb_handle *h, uint32_t index, uint64_t owner)
+{
+	struct mrb_file_header *hdr = h->header;
+	struct mrb_producer_slot *slot = &hdr->producers[index];
+	uint32_t generation = MRB_SLOT_GEN(owner) + 1;
+	uint64_t mine = (uint64_t)generation << 32 | h->pid;
+	if (!atomic_compare_exchange_strong_explicit(&slot->owner, &owner, mine,
+	                                             memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	/* A dead owner killed asleep in a write wait left its share. */
+	uint32_t share = atomic_exchange_explicit(&slot->space_waiting, 0, memory_order_relaxed);
+	if (share != 0)
+		atomic_fetch_sub_explicit(&hdr->space_waiters, share, memory_order_seq_cst);
+	for (int i = 0; i < MRB_SLOT_LANES; i++) {
+		atomic_store_explicit(&slot->lanes[i].claiming, 0, memory_order_relaxed);
+		atomic_store_explicit(&slot->lanes[i].claim_end, 0, memory_order_relaxed);
+	}
+	atomic_store_explicit(&slot->owner_start_time, h->start_time, memory_order_relaxed);
+	atomic_store_explicit(&slot->owner_pid_ns, h->pid_ns, memory_order_relaxed);
+	/* Pairs with the acquire in slot_identity. */
+	atomic_store_explicit(&slot->identity_gen, generation, memory_order_release);
+	raise_slots_used(hdr, index + 1);
+	return true;
+}
+
+int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
+{
+	struct mrb_producer_slot *slots = h->header->producers;
+	uint64_t writer = atomic_load_explicit(&h->writer, memory_order_acquire);
+	if (writer != 0) {
+		*slot_out = &slots[mrb_control_slot(writer)];
+		return 0;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < MRB_PRODUCER_SLOTS; i++) {
+			uint64_t owner = atomic_load_explicit(&slots[i].owner, memory_order_acquire);
+			bool takeable;
+			if (pass == 0) {
+				takeable = MRB_SLOT_PID(owner) == 0;
+			} else {
+				uint64_t seen;
+				takeable = MRB_SLOT_PID(owner) != 0 &&
+				           mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen) &&
+				           seen == owner && evidence_settled(h, &slots[i]);
+			}
+			if (!takeable || !take_slot(h, i, owner))
+				continue;
+			/* Several threads of the handle may race here on its first
+			 * write; the first to set h->writer keeps its slot. */
+			uint64_t mine =
+			    mrb_writer_bits(i, MRB_SLOT_GEN(owner) + 1) | MRB_WRITER_SET;
+			uint64_t expected = 0;
+			if (atomic_compare_exchange_strong_explicit(&h->writer, &expected, mine,
+			                                            memory_order_acq_rel,
+			                                            memory_order_acquire)) {
+				*slot_out = &slots[i];
+				return 0;
+			}
+			uint64_t taken = atomic_load_explicit(&slots[i].owner, memory_order_relaxed);
+			atomic_store_explicit(&slots[i].owner, taken & ~UINT64_C(0xffffffff),
+			                      memory_order_release);
+			*slot_out = &slots[mrb_control_slot(expected)];
+			return 0;
+		}
+	}
+	return MRB_ENOSLOT;
+}
+
+void mrbi_slot_release(struct mrb_handle *h)
+{
+	uint64_t writer = atomic_load_explicit(&h->writer, memory_order_acquire);
+	if (writer == 0)
+		return;
+	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(writer)];
+	for (int i = 0; i < MRB_SLOT_LANES; i++)
+		atomic_store_explicit(&slot->lanes[i].claiming, 0, memory_order_release);
+	atomic_store_explicit(&slot->identity_gen, 0, memory_order_relaxed);
+	atomic_store_explicit(&slot->owner_start_time, 0, memory_order_relaxed);
+	atomic_store_explicit(&slot->owner_pid_ns, 0, memory_order_relaxed);
+	uint64_t mine = atomic_load_explicit(&slot->owner, memory_order_relaxed);
+	/* Keep the generation: records of this handle still BUSY (abandoned
+	 * reservations) then name a released slot, which recovery pads. */
+	if (MRB_SLOT_PID(mine) == h->pid)
+		atomic_compare_exchange_strong_explicit(&slot->owner, &mine,
+		                                        mine & ~UINT64_C(0xffffffff),
+		                                        memory_order_release, memory_order_relaxed);
+	atomic_store_explicit(&h->writer, 0, memory_order_relaxed);
+}
+
+int mrbi_lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane)
+{
+	struct mrb_producer_slot *slot;
+	int rc = mrbi_slot_acquire(h, &slot);
+	if (rc != 0)
+		return rc;
+	if (lane0) {
+		*lane = &slot->lanes[0];
+		return 0;
+	}
+	/* More threads in producer calls on one handle than lanes: wait for
+	 * one of them to finish its call (each holds a lane for one call). */
+	for (unsigned spins = 0;; spins++) {
+		uint32_t busy = atomic_load_explicit(&h->lanes_busy, memory_order_relaxed);
+		uint32_t free_lanes = ~busy & (((UINT32_C(1) << MRB_SLOT_LANES) - 1) & ~UINT32_C(1));
+		if (free_lanes != 0) {
+			uint32_t bit = free_lanes & -free_lanes;
+			if (atomic_compare_exchange_weak_explicit(&h->lanes_busy, &busy, busy | bit,
+			                                          memory_order_acquire,
+			                                          memory_order_relaxed)) {
+				*lane = &slot->lanes[__builtin_ctz(bit)];
+				return 0;
+			}
+			continue;
+		}
+		if (spins < 64)
+			mrb_cpu_relax();
+		else
+			sched_yield();
+	}
+}
+
+void mrbi_lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane)
+{
+	/* Release: the call's headers are visible to whoever sees the lane
+	 * idle (recover.c reads lanes with acquire). */
+	atomic_store_explicit(&lane->claiming, 0, memory_order_release);
+	if (lane0)
+		return;
+	struct mrb_producer_slot *slot =
+	    &h->header->producers[mrb_control_slot(atomic_load_explicit(&h->writer, memory_order_relaxed))];
+	uint32_t bit = UINT32_C(1) << (uint32_t)(lane - slot->lanes);
+	atomic_fetch_and_explicit(&h->lanes_busy, ~bit, memory_order_release);
+}
+
+void mrbi_forget_dead_waiters(struct mrb_handle *h)
+{
+	uint32_t used = atomic_load_explicit(&h->header->producer_slots_used, memory_order_acquire);
+	if (used > MRB_PRODUCER_SLOTS)
+		used = MRB_PRODUCER_SLOTS;
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_producer_slot *slot = &h->header->producers[i];
+		uint32_t share = atomic_load_explicit(&slot->space_waiting, memory_order_relaxed);
+		uint64_t owner;
+		if (share == 0 || !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner))
+			continue;
+		/* A CAS, so that two auditors never subtract one share twice. */
+		if (atomic_compare_exchange_strong_explicit(&slot->space_waiting, &share, 0,
+		                                            memory_order_relaxed,
+		                                            memory_order_relaxed))
+			atomic_fetch_sub_explicit(&h->header->space_waiters, share,
+			                          memory_order_seq_cst);
+	}
+}
