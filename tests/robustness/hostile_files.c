@@ -96,10 +96,13 @@ int main(void)
 	uint32_t version = 0;
 	memcpy(ring_image + OFF_FORMAT_VERSION, &version, 4);
 	expect_sized(sizeof(ring_image), MRB_EFORMAT, "creation never finished");
-	version = 2;
-	memcpy(ring_image + OFF_FORMAT_VERSION, &version, 4);
-	expect_sized(sizeof(ring_image), MRB_EVERSION, "format version 2");
 	version = 1;
+	memcpy(ring_image + OFF_FORMAT_VERSION, &version, 4);
+	expect_sized(sizeof(ring_image), MRB_EVERSION, "format version 1");
+	version = 3;
+	memcpy(ring_image + OFF_FORMAT_VERSION, &version, 4);
+	expect_sized(sizeof(ring_image), MRB_EVERSION, "format version 3");
+	version = MRB_FORMAT_VERSION;
 	memcpy(ring_image + OFF_FORMAT_VERSION, &version, 4);
 	memset(ring_image, 'X', 8);
 	expect_sized(sizeof(ring_image), MRB_EFORMAT, "foreign magic");

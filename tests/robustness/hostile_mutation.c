@@ -320,14 +320,15 @@ static void mutate_control(size_t offset, uint64_t pos, const char *field)
 	                            CONTROL_LENGTH_MASK,
 	                            CAPACITY - (pos % CAPACITY),
 	                            CAPACITY - (pos % CAPACITY) - 16};
-	const uint64_t pids[] = {0, 1, (uint64_t)getpid(), 4194303, 999999};
+	/* Writer fields: slot | generation << 7, own slot and foreign ones. */
+	const uint64_t writers[] = {0, 1, 127, 127 | (CONTROL_GEN_MASK << 7), 3 | (5 << 7)};
 	const uint64_t flags[] = {0, CONTROL_PAD, CONTROL_BUSY, CONTROL_PAD | CONTROL_BUSY};
 	for (size_t l = 0; l < sizeof(lengths) / sizeof(lengths[0]); l++)
 		for (size_t f = 0; f < 4; f++)
-			for (size_t p = 0; p < sizeof(pids) / sizeof(pids[0]); p += 2)
+			for (size_t p = 0; p < sizeof(writers) / sizeof(writers[0]); p += 2)
 				run_case(offset,
 				         (lengths[l] & CONTROL_LENGTH_MASK) |
-				             (pids[p] << CONTROL_PID_SHIFT) | flags[f],
+				             (writers[p] << CONTROL_SLOT_SHIFT) | flags[f],
 				         8, field, "control");
 	(void)orig;
 }
@@ -435,13 +436,25 @@ int main(int argc, char **argv)
 	    {OFF_SPACE_WAITERS, 4, "space_waiters"},
 	    {OFF_RECOVERED_RECORDS, 8, "recovered_records"},
 	    {OFF_RECOVERED_BYTES, 8, "recovered_bytes"},
+	    {OFF_PRODUCER_SLOTS_USED, 4, "producer_slots_used"},
+	    {OFF_CONSUMER_START_TIME, 8, "consumer_start_time"},
+	    {OFF_CONSUMER_PID_NS, 8, "consumer_pid_ns"},
+	    {OFF_SKIPPED_LIVE, 8, "skipped_live"},
 	    {0x400, 8, "reserved1"},
-	    {OFF_PRODUCERS, 4, "producers[0].owner_pid"},
-	    {OFF_PRODUCERS + 4, 4, "producers[0].space_waiting"},
-	    {OFF_PRODUCERS + 8, 8, "producers[0].messages"},
-	    {OFF_PRODUCERS + 14 * PRODUCER_SLOT_SIZE, 4, "producers[14].owner_pid"},
-	    {OFF_PRODUCERS + 15 * PRODUCER_SLOT_SIZE, 4, "producers[15].owner_pid"},
-	    {OFF_PRODUCERS + 15 * PRODUCER_SLOT_SIZE + 24, 8, "producers[15].full"},
+	    {OFF_PRODUCERS + SLOT_OWNER, 8, "producers[0].owner"},
+	    {OFF_PRODUCERS + SLOT_OWNER, 4, "producers[0].owner.pid"},
+	    {OFF_PRODUCERS + SLOT_START_TIME, 8, "producers[0].owner_start_time"},
+	    {OFF_PRODUCERS + SLOT_PID_NS, 8, "producers[0].owner_pid_ns"},
+	    {OFF_PRODUCERS + SLOT_IDENTITY_GEN, 4, "producers[0].identity_gen"},
+	    {OFF_PRODUCERS + SLOT_SPACE_WAITING, 4, "producers[0].space_waiting"},
+	    {OFF_PRODUCERS + SLOT_FULL, 8, "producers[0].full"},
+	    {OFF_PRODUCERS + SLOT_LANES, 8, "producers[0].lanes[0].claiming"},
+	    {OFF_PRODUCERS + SLOT_LANES + 8, 8, "producers[0].lanes[0].claim_end"},
+	    {OFF_PRODUCERS + SLOT_LANES + 11 * LANE_SIZE, 8, "producers[0].lanes[11].claiming"},
+	    {OFF_PRODUCERS + PRODUCER_SLOT_SIZE + SLOT_LANES, 8, "producers[1].lanes[0].claiming"},
+	    {OFF_PRODUCERS + PRODUCER_SLOT_SIZE + SLOT_LANES + 8, 8,
+	     "producers[1].lanes[0].claim_end"},
+	    {OFF_PRODUCERS + 127 * PRODUCER_SLOT_SIZE, 8, "producers[127].owner"},
 	};
 	for (int kind = 0; kind < 4; kind++) {
 		build_base(kind);

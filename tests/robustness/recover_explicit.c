@@ -3,10 +3,13 @@
  * Description: explicit recovery and the hung-writer timeout. A BUSY record
  * of a live (stopped) writer is left alone by mrb_recover(ring, -1) and by
  * the read path's liveness check; mrb_recover with a grace period, or a read
- * after mrb_set_recovery_timeout, turns it into padding even though the
- * writer lives, and the writer's late commit then fails with MRB_ESTALE
- * instead of resurrecting it. A dead writer's record goes with
- * mrb_recover(ring, -1). Recovery on an empty or healthy ring does nothing.
+ * after mrb_set_recovery_timeout, skips it even though the writer lives:
+ * the messages behind it are delivered, but its space stays unreleased
+ * (consumer_position stays at the skipped record, so the writer's late
+ * stores can land nowhere else), and when the writer commits after all its
+ * message is delivered late, not lost (skipped_live, delivered_late). A dead
+ * writer's record goes with mrb_recover(ring, -1). Recovery on an empty or
+ * healthy ring does nothing.
  */
 #include "ring_bytes.h"
 #include "rtest.h"
@@ -76,15 +79,26 @@ int main(void)
 	CHECK_RC(mrb_recover(&ring, -1), 0);
 	CHECK_RC(mrb_read_wait(&ring, buf, sizeof(buf), &len, 100 * 1000000LL), MRB_ETIMEDOUT);
 	/* With a grace period it is skipped although the writer lives. */
+	CHECK_RC(mrb_stats(&ring, &st), 0);
+	uint64_t held_at = st.consumer_position;
 	CHECK_RC(mrb_recover(&ring, 20 * 1000000LL), 1);
 	read_seq(&ring, 1);
-	rtest_send(to_child[1], 'c');
-	CHECK_RC(rtest_recv(from_child[0]), 1); /* the late commit: MRB_ESTALE */
-	rtest_expect_exit0(writer, "hung writer");
 	CHECK_RC(mrb_read(&ring, buf, sizeof(buf), &len), MRB_EEMPTY);
 	CHECK_RC(mrb_stats(&ring, &st), 0);
-	CHECK_EQ_U64(st.recovered_records, 1);
-	CHECK_EQ_U64(st.recovered_bytes, 100);
+	CHECK_EQ_U64(st.consumer_position, held_at); /* space not released */
+	CHECK_EQ_U64(st.skipped_live, 1);
+	rtest_send(to_child[1], 'c');
+	CHECK_RC(rtest_recv(from_child[0]), 0); /* the late commit succeeds */
+	rtest_expect_exit0(writer, "hung writer");
+	CHECK_RC(mrb_read_wait(&ring, buf, sizeof(buf), &len, 30LL * 1000000000), 0);
+	CHECK_EQ_U64(len, 100); /* ... and its message arrives late */
+	for (size_t i = 0; i < len; i++)
+		CHECK(buf[i] == 0xEE);
+	CHECK_RC(mrb_read(&ring, buf, sizeof(buf), &len), MRB_EEMPTY);
+	CHECK_RC(mrb_stats(&ring, &st), 0);
+	CHECK_EQ_U64(st.recovered_records, 0);
+	CHECK_EQ_U64(st.delivered_late, 1);
+	CHECK_EQ_U64(st.consumer_position, st.producer_position);
 
 	/* The same through the read path with a per-handle timeout. */
 	CHECK_RC(mrb_set_recovery_timeout(&ring, 50 * 1000000LL), 0);
@@ -92,10 +106,13 @@ int main(void)
 	write_seq(&ring, 2);
 	read_seq(&ring, 2);
 	rtest_send(to_child[1], 'c');
-	CHECK_RC(rtest_recv(from_child[0]), 1);
+	CHECK_RC(rtest_recv(from_child[0]), 0);
 	rtest_expect_exit0(writer, "hung writer");
+	CHECK_RC(mrb_read_wait(&ring, buf, sizeof(buf), &len, 30LL * 1000000000), 0);
+	CHECK_EQ_U64(len, 100);
 	CHECK_RC(mrb_stats(&ring, &st), 0);
-	CHECK_EQ_U64(st.recovered_records, 2);
+	CHECK_EQ_U64(st.skipped_live, 2);
+	CHECK_EQ_U64(st.delivered_late, 2);
 	CHECK_RC(mrb_set_recovery_timeout(&ring, 0), 0);
 
 	/* A writer that commits before anyone recovers keeps its message. */
@@ -116,7 +133,8 @@ int main(void)
 	CHECK_RC(mrb_recover(&ring, -1), 0);
 	read_seq(&ring, 3);
 	CHECK_RC(mrb_stats(&ring, &st), 0);
-	CHECK_EQ_U64(st.recovered_records, 3);
+	CHECK_EQ_U64(st.recovered_records, 1);
+	CHECK_EQ_U64(st.recovered_bytes, 100);
 	CHECK_EQ_U64(st.consumer_position, st.producer_position);
 
 	/* Recovery is a consumer call: another live consumer blocks it. */

@@ -27,25 +27,44 @@
 #define OFF_RECORD_HEADER_SIZE      0x034
 #define OFF_RECORD_ALIGNMENT        0x038
 #define OFF_FEATURE_FLAGS           0x03c
+#define OFF_PRODUCER_SLOT_OFFSET    0x040
+#define OFF_PRODUCER_SLOT_COUNT     0x044
+#define OFF_PRODUCER_SLOTS_USED     0x048
 #define OFF_PRODUCER_POSITION       0x080
 #define OFF_CONSUMER_POSITION_CACHE 0x100
 #define OFF_CONSUMER_POSITION       0x180
 #define OFF_CONSUMER_OWNER          0x200
 #define OFF_MESSAGES_READ           0x208
 #define OFF_BYTES_READ              0x210
+#define OFF_CONSUMER_START_TIME     0x218
+#define OFF_CONSUMER_PID_NS         0x220
 #define OFF_DATA_SEQ                0x280
 #define OFF_DATA_WAITERS            0x284
 #define OFF_SPACE_SEQ               0x300
 #define OFF_SPACE_WAITERS           0x304
 #define OFF_RECOVERED_RECORDS       0x380
 #define OFF_RECOVERED_BYTES         0x388
-#define OFF_PRODUCERS               0x800
-#define PRODUCER_SLOT_SIZE          128
-#define PRODUCER_SLOTS              16
+#define OFF_SKIPPED_LIVE            0x390
+#define OFF_DELIVERED_LATE          0x398
+#define OFF_PRODUCERS               0x1000
+#define PRODUCER_SLOT_SIZE          256
+#define PRODUCER_SLOTS              128
+/* Within a producer slot. */
+#define SLOT_OWNER         0x00
+#define SLOT_START_TIME    0x08
+#define SLOT_PID_NS        0x10
+#define SLOT_IDENTITY_GEN  0x18
+#define SLOT_SPACE_WAITING 0x1c
+#define SLOT_FULL          0x20
+#define SLOT_LANES         0x40
+#define SLOT_LANE_COUNT    12
+#define LANE_SIZE          16 /* claiming, claim_end */
 
 #define CONTROL_LENGTH_MASK ((UINT64_C(1) << 40) - 1)
-#define CONTROL_PID_SHIFT   40
-#define CONTROL_PID_MASK    ((UINT64_C(1) << 22) - 1)
+#define CONTROL_SLOT_SHIFT  40
+#define CONTROL_SLOT_MASK   ((UINT64_C(1) << 7) - 1)
+#define CONTROL_GEN_SHIFT   47
+#define CONTROL_GEN_MASK    ((UINT64_C(1) << 14) - 1)
 #define CONTROL_PAD         (UINT64_C(1) << 62)
 #define CONTROL_BUSY        (UINT64_C(1) << 63)
 
@@ -98,13 +117,47 @@ static inline uint64_t record_size(uint64_t length)
 	       ~(uint64_t)(MRB_RECORD_ALIGNMENT - 1);
 }
 
+/* The producer slot this process's handle owns (after its first write). */
+static inline size_t ring_own_slot(struct mrb_ring *ring)
+{
+	for (size_t i = 0; i < PRODUCER_SLOTS; i++) {
+		uint64_t owner =
+		    ring_load64(ring, OFF_PRODUCERS + i * PRODUCER_SLOT_SIZE + SLOT_OWNER);
+		if ((uint32_t)owner == (uint32_t)getpid())
+			return i;
+	}
+	FAIL("no producer slot owned by pid %d", (int)getpid());
+	return 0;
+}
+
+/*
+ * Claims `bytes` as a writer following the protocol does (FORMAT.md
+ * section 7): announce in a lane of the handle's slot, CAS the producer
+ * position, publish the claim's end, and then write no header: what a
+ * writer stopped or killed right after its claim leaves. Returns the
+ * claim's position.
+ */
+static inline uint64_t ring_claim_without_header(struct mrb_ring *ring, size_t lane, uint64_t bytes)
+{
+	size_t slot = OFF_PRODUCERS + ring_own_slot(ring) * PRODUCER_SLOT_SIZE;
+	_Atomic uint64_t *claiming = ring_u64(ring, slot + SLOT_LANES + lane * LANE_SIZE);
+	_Atomic uint64_t *claim_end = ring_u64(ring, slot + SLOT_LANES + lane * LANE_SIZE + 8);
+	_Atomic uint64_t *tail = ring_u64(ring, OFF_PRODUCER_POSITION);
+	uint64_t position = atomic_load(tail);
+	do {
+		atomic_store(claiming, position | 1);
+	} while (!atomic_compare_exchange_weak(tail, &position, position + bytes));
+	atomic_store(claim_end, position + bytes);
+	return position;
+}
+
 /*
  * A producer process that dies between its claim CAS and its first header
  * store. It opens the ring and registers as a producer (reserve + abort,
- * which leaves a padding record), reports, then, when told, advances the
- * producer position by `bytes` without writing any header and exits. The
- * process really is gone (and reaped) when dead_claim returns, as recovery
- * of a headerless claim requires a producer process to have died.
+ * which leaves a padding record and gives its handle a slot), reports,
+ * then, when told, claims `bytes` as a writer does (announced) without
+ * writing any header and exits. The process really is gone (and reaped)
+ * when dead_claim returns.
  */
 struct dead_claimer {
 	pid_t pid;
@@ -126,10 +179,7 @@ static inline struct dead_claimer dead_claimer_start(const char *path)
 		rtest_send(ready[1], 'r');
 		uint64_t bytes;
 		CHECK(read(command[0], &bytes, sizeof(bytes)) == (ssize_t)sizeof(bytes));
-		_Atomic uint64_t *tail = ring_u64(&ring, OFF_PRODUCER_POSITION);
-		uint64_t position = atomic_load(tail);
-		while (!atomic_compare_exchange_weak(tail, &position, position + bytes)) {
-		}
+		ring_claim_without_header(&ring, 0, bytes);
 		_exit(0);
 	}
 	CHECK(rtest_recv(ready[0]) == 'r');
@@ -139,6 +189,7 @@ static inline struct dead_claimer dead_claimer_start(const char *path)
 	return (struct dead_claimer){pid, command[1]};
 }
 
+/* Tells the claimer to claim `bytes` and die; returns once it is reaped. */
 static inline void dead_claim(struct dead_claimer *c, uint64_t bytes)
 {
 	CHECK(write(c->command_fd, &bytes, sizeof(bytes)) == (ssize_t)sizeof(bytes));
