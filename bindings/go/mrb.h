@@ -389,6 +389,26 @@ int64_t mrb_read_len(struct mrb_ring *ring, void *buf, size_t buf_size);
  */
 int64_t mrb_read_len_wait(struct mrb_ring *ring, void *buf, size_t buf_size, int64_t timeout_ns);
 
+/* ---- Format conversion ---------------------------------------------------- */
+
+enum mrb_upgrade_flags {
+	/* Convert even though a process named in the old ring seems alive
+	 * (its unfinished records are dropped; it must not write again). */
+	MRB_UPGRADE_FORCE = 1u << 0,
+};
+
+/*
+ * Converts the format 1 ring at `path` into the current format, offline:
+ * its unread committed messages are copied in order into a new ring of the
+ * same capacity and permission bits, which replaces the file atomically.
+ * Refuses with -EBUSY while its consumer or a producer named in it lives
+ * (format 1 cannot attribute their claims), unless MRB_UPGRADE_FORCE.
+ * Returns the number of messages carried over, or MRB_EVERSION (not a
+ * format 1 ring; a current one needs no upgrade), MRB_EFORMAT, MRB_ECORRUPT,
+ * -errno. Records left unfinished by dead writers are dropped.
+ */
+int mrb_upgrade(const char *path, unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif

@@ -305,8 +305,8 @@ int main(int argc, char **argv)
 	gen_max_message(dir);
 	gen_high_positions(dir);
 	gen_aborted_reservation(dir);
-	gen_patched(&few, dir, "version2",
-	            "few_messages claiming format_version 2: must be refused", 0x008, 2);
+	gen_patched(&few, dir, "version3",
+	            "few_messages claiming format_version 3: must be refused", 0x008, 3);
 	gen_patched(&few, dir, "feature_flags",
 	            "few_messages announcing an unknown feature (feature_flags 1): must be refused",
 	            0x03c, 1);

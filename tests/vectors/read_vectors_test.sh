@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# One language reads every golden vector: read_vectors_test.sh c|go|py
+# One language reads every golden vector: read_vectors_test.sh c|go|py [DIR]
 set -eu
-dir=tests/vectors
+dir=${2:-tests/vectors}
 case "${1:-}" in
 c) exec tests/vectors/check_vectors "$dir" ;;
 go) exec tests/interop/go_interop vectors "$dir" ;;

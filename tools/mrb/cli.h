@@ -86,6 +86,7 @@ int cmd_dump(int argc, char **argv);
 int cmd_write(int argc, char **argv);
 int cmd_read(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+int cmd_upgrade(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif /* MRB_CLI_H */

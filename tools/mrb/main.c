@@ -18,6 +18,7 @@ static const struct subcommand subcommands[] = {
     {"write", cmd_write, "write stdin to the ring, one message per line or frame"},
     {"read", cmd_read, "read messages to stdout (consumes them)"},
     {"recover", cmd_recover, "skip a record left unfinished by a dead producer"},
+    {"upgrade", cmd_upgrade, "convert a format 1 ring to the current format"},
     {"bench", cmd_bench, "run the benchmark matrix"},
 };
 
