@@ -44,7 +44,8 @@ static int attach_consumer(struct mrb_handle *h)
 			return MRB_ECONSUMER_BUSY;
 		/* Identity first, owner second: a judge that sees this token
 		 * and then the same token again has read our identity. */
-		atomic_store_explicit(&hdr->consumer_start_time, h->start_time, memory_order_relaxed);
+		atomic_store_explicit(&hdr->consumer_start_time, h->start_time,
+		                      memory_order_relaxed);
 		atomic_store_explicit(&hdr->consumer_pid_ns, h->pid_ns, memory_order_relaxed);
 		if (atomic_compare_exchange_weak_explicit(&hdr->consumer_owner, &owner, token,
 		                                          memory_order_acq_rel,

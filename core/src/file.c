@@ -247,12 +247,15 @@ static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capac
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	int rc = fstat(fd, &st) != 0 ? -errno : 0;
-	if (rc == 0 && S_ISREG(st.st_mode) &&
-	    (st.st_uid != geteuid() || (st.st_mode & 07777 & ~mode) != 0))
+	int rc = map_ring(ring, fd, false);
+	/* Checked once it is known to be a ring: anything else is refused
+	 * as not a ring (MRB_EFORMAT) in any case. */
+	if (rc == 0 &&
+	    (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 07777 & ~mode) != 0)) {
+		mrb_close(ring);
+		handle_reset(ring);
 		rc = MRB_EFOREIGN;
-	if (rc == 0)
-		rc = map_ring(ring, fd, false);
+	}
 	close(fd);
 	if (rc != 0)
 		return rc;

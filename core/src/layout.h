@@ -176,8 +176,7 @@ _Static_assert(offsetof(struct mrb_file_header, data_seq) == 0x280, "layout");
 _Static_assert(offsetof(struct mrb_file_header, space_seq) == 0x300, "layout");
 _Static_assert(offsetof(struct mrb_file_header, recovered_records) == 0x380, "layout");
 _Static_assert(offsetof(struct mrb_file_header, skipped_live) == 0x390, "layout");
-_Static_assert(offsetof(struct mrb_file_header, producers) == MRB_PRODUCER_SLOT_OFFSET,
-               "layout");
+_Static_assert(offsetof(struct mrb_file_header, producers) == MRB_PRODUCER_SLOT_OFFSET, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, identity_gen) == 0x18, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, space_waiting) == 0x1c, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, full) == 0x20, "layout");

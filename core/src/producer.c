@@ -65,7 +65,8 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 				 * consumer skip it so that the next try fits. */
 				if (pad == 0 || tail - head + pad > capacity)
 					return MRB_EFULL;
-				atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
+				atomic_store_explicit(&lane->claiming, tail | 1,
+				                      memory_order_release);
 				if (atomic_compare_exchange_weak_explicit(
 				        &hdr->producer_position, &tail, tail + pad,
 				        memory_order_acq_rel, memory_order_relaxed)) {
@@ -216,8 +217,8 @@ static size_t batch_run(struct mrb_handle *h, const struct mrb_iovec *msgs, size
  * writer dies before that commit, recovery pads the whole claim, whose end
  * the lane announced: a batch loses at most a suffix (recover.c).
  */
-static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane,
-                         const struct mrb_iovec *msgs, size_t n, uint64_t run_size)
+static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane, const struct mrb_iovec *msgs,
+                         size_t n, uint64_t run_size)
 {
 	uint64_t position, gap;
 	int rc = claim(h, lane, run_size, &position, &gap);

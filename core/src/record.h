@@ -36,8 +36,7 @@ static inline void record_publish(const struct mrb_handle *h, uint64_t position,
  * the commit's release store in producer.c, so a reader that sees BUSY clear
  * sees the payload.
  */
-static inline bool record_observe(const struct mrb_handle *h, uint64_t position,
-                                  uint64_t *control)
+static inline bool record_observe(const struct mrb_handle *h, uint64_t position, uint64_t *control)
 {
 	const struct mrb_record_header *rec = record_at(h, position);
 	uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
@@ -66,11 +65,13 @@ static inline void record_pad_range(const struct mrb_handle *h, uint64_t from, u
 {
 	uint64_t lap_end = from + (h->capacity - (from & h->mask));
 	if (to > lap_end) {
-		record_publish(h, lap_end,
-		               mrb_control(to - lap_end - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
+		record_publish(
+		    h, lap_end,
+		    mrb_control(to - lap_end - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
 		to = lap_end;
 	}
-	record_publish(h, from, mrb_control(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
+	record_publish(h, from,
+	               mrb_control(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
 }
 
 #endif /* MRB_RECORD_H */

@@ -57,8 +57,7 @@ struct claim_survey {
 /* A lane's announced claim covers x if it starts at x, or before x with an
  * end after it. Announcements are untrusted: only an end within (x, tail]
  * is used. */
-static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail,
-                          struct claim_survey *out)
+static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail, struct claim_survey *out)
 {
 	*out = (struct claim_survey){.boundary = tail};
 	uint32_t used = slots_used(h);
@@ -73,7 +72,8 @@ static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail,
 			if (claiming == 0)
 				continue;
 			uint64_t start = claiming & ~UINT64_C(1);
-			if (start - x - 1 < out->boundary - x - 1 && start % MRB_RECORD_ALIGNMENT == 0)
+			if (start - x - 1 < out->boundary - x - 1 &&
+			    start % MRB_RECORD_ALIGNMENT == 0)
 				out->boundary = start; /* x < start < boundary */
 			uint64_t end =
 			    atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
@@ -100,7 +100,8 @@ static uint64_t next_header(struct mrb_handle *h, uint64_t x, uint64_t limit)
 {
 	for (uint64_t pos = x + MRB_RECORD_ALIGNMENT; pos < limit; pos += MRB_RECORD_ALIGNMENT) {
 		uint64_t control;
-		if (record_observe(h, pos, &control) && record_checked_size(h, pos, control, limit) != 0)
+		if (record_observe(h, pos, &control) &&
+		    record_checked_size(h, pos, control, limit) != 0)
 			return pos;
 	}
 	return limit;
@@ -114,11 +115,13 @@ static bool lane_covers(struct mrb_handle *h, uint32_t index, uint64_t x, uint64
 	struct mrb_producer_slot *slot = &h->header->producers[index];
 	*end = 0;
 	for (int l = 0; l < MRB_SLOT_LANES; l++) {
-		uint64_t claiming = atomic_load_explicit(&slot->lanes[l].claiming, memory_order_acquire);
+		uint64_t claiming =
+		    atomic_load_explicit(&slot->lanes[l].claiming, memory_order_acquire);
 		if (claiming == 0)
 			continue;
 		uint64_t start = claiming & ~UINT64_C(1);
-		uint64_t claim_end = atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
+		uint64_t claim_end =
+		    atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
 		bool end_known = claim_end - x - 1 < tail - x && claim_end > start &&
 		                 claim_end % MRB_RECORD_ALIGNMENT == 0;
 		if (start == x || (x - start < h->capacity && end_known)) {
@@ -131,8 +134,7 @@ static bool lane_covers(struct mrb_handle *h, uint32_t index, uint64_t x, uint64
 
 /* Skips [x, end) of a live writer for now (hung-writer timeout). One such
  * claim at a time: a second hung writer waits for the first to resolve. */
-static int skip_live(struct mrb_handle *h, uint64_t x, uint64_t end, uint32_t slot,
-                     uint64_t owner)
+static int skip_live(struct mrb_handle *h, uint64_t x, uint64_t end, uint32_t slot, uint64_t owner)
 {
 	if (h->skipped.active || h->late_end != 0)
 		return 0;
@@ -318,7 +320,8 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 				break;
 			}
 			/* Close bumps data_seq and wakes sleepers on it. */
-			uint32_t seq = atomic_load_explicit(&h->header->data_seq, memory_order_acquire);
+			uint32_t seq =
+			    atomic_load_explicit(&h->header->data_seq, memory_order_acquire);
 			mrbi_futex_wait(&h->header->data_seq, seq,
 			                left < MRB_RECOVER_SLICE_NS ? left : MRB_RECOVER_SLICE_NS);
 			uint64_t stuck = h->head;

@@ -22,8 +22,10 @@ static bool slot_identity(struct mrb_producer_slot *slot, uint64_t owner, struct
 	id->pid_ns = 0;
 	/* Pairs with the release store of identity_gen in take_slot: the
 	 * identity fields written before it are visible. */
-	if (atomic_load_explicit(&slot->identity_gen, memory_order_acquire) == MRB_SLOT_GEN(owner)) {
-		id->start_time = atomic_load_explicit(&slot->owner_start_time, memory_order_relaxed);
+	if (atomic_load_explicit(&slot->identity_gen, memory_order_acquire) ==
+	    MRB_SLOT_GEN(owner)) {
+		id->start_time =
+		    atomic_load_explicit(&slot->owner_start_time, memory_order_relaxed);
 		id->pid_ns = atomic_load_explicit(&slot->owner_pid_ns, memory_order_relaxed);
 	}
 	return atomic_load_explicit(&slot->owner, memory_order_acquire) == owner;
@@ -52,9 +54,11 @@ bool mrbi_slot_writer_dead(struct mrb_handle *h, uint32_t index, uint32_t genera
  * lies ahead of the consumer: recovery needs their ends (recover.c). */
 static bool evidence_settled(struct mrb_handle *h, struct mrb_producer_slot *slot)
 {
-	uint64_t released = atomic_load_explicit(&h->header->consumer_position, memory_order_acquire);
+	uint64_t released =
+	    atomic_load_explicit(&h->header->consumer_position, memory_order_acquire);
 	for (int i = 0; i < MRB_SLOT_LANES; i++) {
-		uint64_t claiming = atomic_load_explicit(&slot->lanes[i].claiming, memory_order_acquire);
+		uint64_t claiming =
+		    atomic_load_explicit(&slot->lanes[i].claiming, memory_order_acquire);
 		if (claiming != 0 && (claiming & ~UINT64_C(1)) - released < (UINT64_C(1) << 62))
 			return false;
 	}
@@ -64,10 +68,9 @@ static bool evidence_settled(struct mrb_handle *h, struct mrb_producer_slot *slo
 static void raise_slots_used(struct mrb_file_header *hdr, uint32_t used)
 {
 	uint32_t seen = atomic_load_explicit(&hdr->producer_slots_used, memory_order_relaxed);
-	while (seen < used && !atomic_compare_exchange_weak_explicit(&hdr->producer_slots_used,
-	                                                             &seen, used,
-	                                                             memory_order_release,
-	                                                             memory_order_relaxed)) {
+	while (seen < used &&
+	       !atomic_compare_exchange_weak_explicit(&hdr->producer_slots_used, &seen, used,
+	                                              memory_order_release, memory_order_relaxed)) {
 	}
 }
 
@@ -108,15 +111,17 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 	}
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t i = 0; i < MRB_PRODUCER_SLOTS; i++) {
-			uint64_t owner = atomic_load_explicit(&slots[i].owner, memory_order_acquire);
+			uint64_t owner =
+			    atomic_load_explicit(&slots[i].owner, memory_order_acquire);
 			bool takeable;
 			if (pass == 0) {
 				takeable = MRB_SLOT_PID(owner) == 0;
 			} else {
 				uint64_t seen;
-				takeable = MRB_SLOT_PID(owner) != 0 &&
-				           mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen) &&
-				           seen == owner && evidence_settled(h, &slots[i]);
+				takeable =
+				    MRB_SLOT_PID(owner) != 0 &&
+				    mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen) &&
+				    seen == owner && evidence_settled(h, &slots[i]);
 			}
 			if (!takeable || !take_slot(h, i, owner))
 				continue;
@@ -131,7 +136,8 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 				*slot_out = &slots[i];
 				return 0;
 			}
-			uint64_t taken = atomic_load_explicit(&slots[i].owner, memory_order_relaxed);
+			uint64_t taken =
+			    atomic_load_explicit(&slots[i].owner, memory_order_relaxed);
 			atomic_store_explicit(&slots[i].owner, taken & ~UINT64_C(0xffffffff),
 			                      memory_order_release);
 			*slot_out = &slots[mrb_control_slot(expected)];
@@ -176,7 +182,8 @@ int mrbi_lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane)
 	 * one of them to finish its call (each holds a lane for one call). */
 	for (unsigned spins = 0;; spins++) {
 		uint32_t busy = atomic_load_explicit(&h->lanes_busy, memory_order_relaxed);
-		uint32_t free_lanes = ~busy & (((UINT32_C(1) << MRB_SLOT_LANES) - 1) & ~UINT32_C(1));
+		uint32_t free_lanes =
+		    ~busy & (((UINT32_C(1) << MRB_SLOT_LANES) - 1) & ~UINT32_C(1));
 		if (free_lanes != 0) {
 			uint32_t bit = free_lanes & -free_lanes;
 			if (atomic_compare_exchange_weak_explicit(&h->lanes_busy, &busy, busy | bit,
@@ -201,8 +208,8 @@ void mrbi_lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane)
 	atomic_store_explicit(&lane->claiming, 0, memory_order_release);
 	if (lane0)
 		return;
-	struct mrb_producer_slot *slot =
-	    &h->header->producers[mrb_control_slot(atomic_load_explicit(&h->writer, memory_order_relaxed))];
+	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(
+	    atomic_load_explicit(&h->writer, memory_order_relaxed))];
 	uint32_t bit = UINT32_C(1) << (uint32_t)(lane - slot->lanes);
 	atomic_fetch_and_explicit(&h->lanes_busy, ~bit, memory_order_release);
 }

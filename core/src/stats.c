@@ -16,7 +16,8 @@ static uint32_t writer_pid(struct mrb_handle *h, uint64_t control)
 	uint32_t slot = mrb_control_slot(control);
 	if (slot >= MRB_PRODUCER_SLOTS)
 		return 0;
-	uint64_t owner = atomic_load_explicit(&h->header->producers[slot].owner, memory_order_relaxed);
+	uint64_t owner =
+	    atomic_load_explicit(&h->header->producers[slot].owner, memory_order_relaxed);
 	if ((MRB_SLOT_GEN(owner) & MRB_CONTROL_GEN_MASK) != mrb_control_gen(control))
 		return 0;
 	return MRB_SLOT_PID(owner);

@@ -18,10 +18,11 @@ for page in "$page1" "$page3"; do
 done
 
 # mrb.1: every long option of every command's --help (roff writes - as \-).
-for cmd in create stat dump write read recover; do
-	"$mrb" $cmd --help | sed -n 's/^ *\(-[A-Za-z], \)\{0,1\}--\([a-z-]*\).*/\2/p' |
-		grep -v '^help$' >"$work/$cmd.options"
-	[ -s "$work/$cmd.options" ] || fail "no options parsed from mrb $cmd --help"
+for cmd in create stat dump write read recover upgrade; do
+	"$mrb" $cmd --help >"$work/$cmd.help"
+	grep -q -- "--help" "$work/$cmd.help" || fail "no options parsed from mrb $cmd --help"
+	sed -n 's/^ *\(-[A-Za-z], \)\{0,1\}--\([a-z-]*\).*/\2/p' "$work/$cmd.help" |
+		{ grep -v '^help$' || true; } >"$work/$cmd.options"
 	while read -r option; do
 		roff=$(printf '%s' "$option" | sed 's/-/\\\\-/g')
 		grep -q -- "\\\\-\\\\-$roff" "$page1" || fail "mrb.1 does not describe $cmd --$option"

@@ -28,6 +28,7 @@ int cli_exit_for(int code)
 	case MRB_ECONSUMER_BUSY:
 		return CLI_EXIT_CONSUMER_BUSY;
 	case MRB_EEXIST:
+	case MRB_EFOREIGN:
 	case -EEXIST:
 		return CLI_EXIT_EXISTS;
 	case MRB_EMSGSIZE:

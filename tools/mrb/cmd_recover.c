@@ -5,17 +5,18 @@
 #include "cli.h"
 
 static const char recover_help[] =
-    "Usage: mrb recover PATH [--stale-ms N]\n"
+    "Usage: mrb recover PATH\n"
     "\n"
-    "Turns the record at the consumer position into padding when its writer\n"
-    "process is gone (it reserved space and died before committing), so the\n"
-    "consumer can move on. With --stale-ms N, a record whose writer still\n"
-    "seems alive is also skipped once it has blocked the consumer for N ms.\n"
-    "Recovery acts as the consumer: it fails while another live process is\n"
-    "the consumer (that process's reads do the same check themselves).\n"
+    "Turns the claims at the consumer position whose writers are gone (they\n"
+    "claimed space and died, or closed, before committing) into padding, so\n"
+    "the consumer can move on. A live writer's claim is never skipped here:\n"
+    "its space cannot be released while it may still write into it. A\n"
+    "reading program that must not wait for hung writers sets a recovery\n"
+    "timeout (mrb_set_recovery_timeout): it then reads past them and gets\n"
+    "their messages late. Recovery acts as the consumer: it fails while\n"
+    "another live process is the consumer (whose reads recover by themselves).\n"
     "\n"
     "Options:\n"
-    "      --stale-ms N   also skip records unfinished for at least N ms\n"
     "  -h, --help         show this help\n"
     "\n"
     "Exit codes: 0 ok (whether or not anything was recovered), 2 usage,\n"
@@ -44,8 +45,7 @@ int cmd_recover(int argc, char **argv)
 	};
 	struct mrb_ring ring;
 	struct mrb_stats before, after;
-	int64_t stale_ns = -1;
-	uint64_t stale_ms, calls = 0, recovered = 0;
+	uint64_t calls = 0, recovered = 0;
 	int opt, rc;
 
 	if (cli_wants_help(argc, argv)) {
@@ -56,12 +56,10 @@ int cmd_recover(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		if (opt != 'S')
 			return cli_getopt_error("recover");
-		if (cli_parse_u64(optarg, &stale_ms) != 0 || stale_ms > INT64_MAX / 1000000)
-			return cli_usage_error("recover",
-			                       "invalid --stale-ms '%s': want whole milliseconds, "
-			                       "0 .. %lld",
-			                       optarg, (long long)(INT64_MAX / 1000000));
-		stale_ns = (int64_t)stale_ms * 1000000;
+		return cli_usage_error("recover",
+		                       "--stale-ms is gone with format 2: a separate process never "
+		                       "skips a live writer's claim; the reading program sets a "
+		                       "recovery timeout instead");
 	}
 	if (optind != argc - 1)
 		return cli_usage_error("recover", "expected exactly one PATH");
@@ -71,7 +69,7 @@ int cmd_recover(int argc, char **argv)
 		return cli_fail("recover", argv[optind], rc);
 	rc = mrb_stats(&ring, &before);
 	while (rc == 0 && calls++ < MAX_RECOVER_CALLS) {
-		rc = mrb_recover(&ring, stale_ns);
+		rc = mrb_recover(&ring, -1);
 		if (rc <= 0)
 			break;
 		recovered += (uint64_t)rc;

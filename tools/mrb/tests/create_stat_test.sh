@@ -23,10 +23,10 @@ grep -q '^mrb create: --size 100 is below the minimum, 256$' "$WORK/err" || fail
 "$MRB" create "$ring" --size 4K >"$WORK/create.out"
 grep -q "capacity 4096 bytes" "$WORK/create.out" || fail "create output: $(cat "$WORK/create.out")"
 assert_eq 600 "$(stat -c %a "$ring")" "default mode"
-assert_eq $((4096 + 4096)) "$(stat -c %s "$ring")" "file size = header + capacity"
+assert_eq $((65536 + 4096)) "$(stat -c %s "$ring")" "file size = header + capacity"
 
 "$MRB" stat "$ring" --json >"$WORK/empty.json"
-assert_eq 1 "$(json_field "$WORK/empty.json" format_version)" "format_version"
+assert_eq 2 "$(json_field "$WORK/empty.json" format_version)" "format_version"
 assert_eq 4096 "$(json_field "$WORK/empty.json" capacity)" "capacity"
 assert_eq 0 "$(json_field "$WORK/empty.json" producer_position)" "producer_position"
 assert_eq 0 "$(json_field "$WORK/empty.json" consumer_position)" "consumer_position"
@@ -79,7 +79,7 @@ assert_eq 80 "$(json_field "$WORK/kept.json" used_bytes)" "messages kept on re-c
 # Another size without --force, or --exclusive: exit 7, file untouched.
 expect_exit 7 "$MRB" create "$ring" --size 8K
 expect_exit 7 "$MRB" create "$ring" --size 4K --exclusive
-assert_eq $((4096 + 4096)) "$(stat -c %s "$ring")" "file untouched"
+assert_eq $((65536 + 4096)) "$(stat -c %s "$ring")" "file untouched"
 
 # --force replaces it; --mode is applied exactly.
 "$MRB" create "$ring" --size 1M --force --mode 0640 >/dev/null
