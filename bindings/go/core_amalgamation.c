@@ -242,8 +242,7 @@ _Static_assert(offsetof(struct mrb_file_header, data_seq) == 0x280, "layout");
 _Static_assert(offsetof(struct mrb_file_header, space_seq) == 0x300, "layout");
 _Static_assert(offsetof(struct mrb_file_header, recovered_records) == 0x380, "layout");
 _Static_assert(offsetof(struct mrb_file_header, skipped_live) == 0x390, "layout");
-_Static_assert(offsetof(struct mrb_file_header, producers) == MRB_PRODUCER_SLOT_OFFSET,
-               "layout");
+_Static_assert(offsetof(struct mrb_file_header, producers) == MRB_PRODUCER_SLOT_OFFSET, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, identity_gen) == 0x18, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, space_waiting) == 0x1c, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, full) == 0x20, "layout");
@@ -813,8 +812,7 @@ static inline void record_publish(const struct mrb_handle *h, uint64_t position,
  * the commit's release store in producer.c, so a reader that sees BUSY clear
  * sees the payload.
  */
-static inline bool record_observe(const struct mrb_handle *h, uint64_t position,
-                                  uint64_t *control)
+static inline bool record_observe(const struct mrb_handle *h, uint64_t position, uint64_t *control)
 {
 	const struct mrb_record_header *rec = record_at(h, position);
 	uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
@@ -843,11 +841,13 @@ static inline void record_pad_range(const struct mrb_handle *h, uint64_t from, u
 {
 	uint64_t lap_end = from + (h->capacity - (from & h->mask));
 	if (to > lap_end) {
-		record_publish(h, lap_end,
-		               mrb_control(to - lap_end - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
+		record_publish(
+		    h, lap_end,
+		    mrb_control(to - lap_end - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
 		to = lap_end;
 	}
-	record_publish(h, from, mrb_control(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
+	record_publish(h, from,
+	               mrb_control(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
 }
 
 #endif /* MRB_RECORD_H */
@@ -885,7 +885,8 @@ static int attach_consumer(struct mrb_handle *h)
 			return MRB_ECONSUMER_BUSY;
 		/* Identity first, owner second: a judge that sees this token
 		 * and then the same token again has read our identity. */
-		atomic_store_explicit(&hdr->consumer_start_time, h->start_time, memory_order_relaxed);
+		atomic_store_explicit(&hdr->consumer_start_time, h->start_time,
+		                      memory_order_relaxed);
 		atomic_store_explicit(&hdr->consumer_pid_ns, h->pid_ns, memory_order_relaxed);
 		if (atomic_compare_exchange_weak_explicit(&hdr->consumer_owner, &owner, token,
 		                                          memory_order_acq_rel,
@@ -1326,8 +1327,7 @@ const char *mrb_strerror(int code)
 	case MRB_EFORMAT:
 		return "not a valid ring buffer file (bad magic, header, or size)";
 	case MRB_EVERSION:
-		return "unsupported ring buffer format version (convert a format 1 ring with "
-		       "`mrb upgrade`)";
+		return "unsupported ring buffer format version";
 	case MRB_ECONSUMER_BUSY:
 		return "another consumer is attached to this ring buffer";
 	case MRB_ECORRUPT:
@@ -1687,12 +1687,15 @@ static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capac
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	int rc = fstat(fd, &st) != 0 ? -errno : 0;
-	if (rc == 0 && S_ISREG(st.st_mode) &&
-	    (st.st_uid != geteuid() || (st.st_mode & 07777 & ~mode) != 0))
+	int rc = map_ring(ring, fd, false);
+	/* Checked once it is known to be a ring: anything else is refused
+	 * as not a ring (MRB_EFORMAT) in any case. */
+	if (rc == 0 &&
+	    (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 07777 & ~mode) != 0)) {
+		mrb_close(ring);
+		handle_reset(ring);
 		rc = MRB_EFOREIGN;
-	if (rc == 0)
-		rc = map_ring(ring, fd, false);
+	}
 	close(fd);
 	if (rc != 0)
 		return rc;
@@ -1952,7 +1955,8 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 				 * consumer skip it so that the next try fits. */
 				if (pad == 0 || tail - head + pad > capacity)
 					return MRB_EFULL;
-				atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
+				atomic_store_explicit(&lane->claiming, tail | 1,
+				                      memory_order_release);
 				if (atomic_compare_exchange_weak_explicit(
 				        &hdr->producer_position, &tail, tail + pad,
 				        memory_order_acq_rel, memory_order_relaxed)) {
@@ -2103,8 +2107,8 @@ static size_t batch_run(struct mrb_handle *h, const struct mrb_iovec *msgs, size
  * writer dies before that commit, recovery pads the whole claim, whose end
  * the lane announced: a batch loses at most a suffix (recover.c).
  */
-static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane,
-                         const struct mrb_iovec *msgs, size_t n, uint64_t run_size)
+static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane, const struct mrb_iovec *msgs,
+                         size_t n, uint64_t run_size)
 {
 	uint64_t position, gap;
 	int rc = claim(h, lane, run_size, &position, &gap);
@@ -2306,8 +2310,7 @@ struct claim_survey {
 /* A lane's announced claim covers x if it starts at x, or before x with an
  * end after it. Announcements are untrusted: only an end within (x, tail]
  * is used. */
-static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail,
-                          struct claim_survey *out)
+static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail, struct claim_survey *out)
 {
 	*out = (struct claim_survey){.boundary = tail};
 	uint32_t used = slots_used(h);
@@ -2322,7 +2325,8 @@ static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail,
 			if (claiming == 0)
 				continue;
 			uint64_t start = claiming & ~UINT64_C(1);
-			if (start - x - 1 < out->boundary - x - 1 && start % MRB_RECORD_ALIGNMENT == 0)
+			if (start - x - 1 < out->boundary - x - 1 &&
+			    start % MRB_RECORD_ALIGNMENT == 0)
 				out->boundary = start; /* x < start < boundary */
 			uint64_t end =
 			    atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
@@ -2349,7 +2353,8 @@ static uint64_t next_header(struct mrb_handle *h, uint64_t x, uint64_t limit)
 {
 	for (uint64_t pos = x + MRB_RECORD_ALIGNMENT; pos < limit; pos += MRB_RECORD_ALIGNMENT) {
 		uint64_t control;
-		if (record_observe(h, pos, &control) && record_checked_size(h, pos, control, limit) != 0)
+		if (record_observe(h, pos, &control) &&
+		    record_checked_size(h, pos, control, limit) != 0)
 			return pos;
 	}
 	return limit;
@@ -2363,11 +2368,13 @@ static bool lane_covers(struct mrb_handle *h, uint32_t index, uint64_t x, uint64
 	struct mrb_producer_slot *slot = &h->header->producers[index];
 	*end = 0;
 	for (int l = 0; l < MRB_SLOT_LANES; l++) {
-		uint64_t claiming = atomic_load_explicit(&slot->lanes[l].claiming, memory_order_acquire);
+		uint64_t claiming =
+		    atomic_load_explicit(&slot->lanes[l].claiming, memory_order_acquire);
 		if (claiming == 0)
 			continue;
 		uint64_t start = claiming & ~UINT64_C(1);
-		uint64_t claim_end = atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
+		uint64_t claim_end =
+		    atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
 		bool end_known = claim_end - x - 1 < tail - x && claim_end > start &&
 		                 claim_end % MRB_RECORD_ALIGNMENT == 0;
 		if (start == x || (x - start < h->capacity && end_known)) {
@@ -2380,8 +2387,7 @@ static bool lane_covers(struct mrb_handle *h, uint32_t index, uint64_t x, uint64
 
 /* Skips [x, end) of a live writer for now (hung-writer timeout). One such
  * claim at a time: a second hung writer waits for the first to resolve. */
-static int skip_live(struct mrb_handle *h, uint64_t x, uint64_t end, uint32_t slot,
-                     uint64_t owner)
+static int skip_live(struct mrb_handle *h, uint64_t x, uint64_t end, uint32_t slot, uint64_t owner)
 {
 	if (h->skipped.active || h->late_end != 0)
 		return 0;
@@ -2567,7 +2573,8 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 				break;
 			}
 			/* Close bumps data_seq and wakes sleepers on it. */
-			uint32_t seq = atomic_load_explicit(&h->header->data_seq, memory_order_acquire);
+			uint32_t seq =
+			    atomic_load_explicit(&h->header->data_seq, memory_order_acquire);
 			mrbi_futex_wait(&h->header->data_seq, seq,
 			                left < MRB_RECOVER_SLICE_NS ? left : MRB_RECOVER_SLICE_NS);
 			uint64_t stuck = h->head;
@@ -2627,8 +2634,10 @@ static bool slot_identity(struct mrb_producer_slot *slot, uint64_t owner, struct
 	id->pid_ns = 0;
 	/* Pairs with the release store of identity_gen in take_slot: the
 	 * identity fields written before it are visible. */
-	if (atomic_load_explicit(&slot->identity_gen, memory_order_acquire) == MRB_SLOT_GEN(owner)) {
-		id->start_time = atomic_load_explicit(&slot->owner_start_time, memory_order_relaxed);
+	if (atomic_load_explicit(&slot->identity_gen, memory_order_acquire) ==
+	    MRB_SLOT_GEN(owner)) {
+		id->start_time =
+		    atomic_load_explicit(&slot->owner_start_time, memory_order_relaxed);
 		id->pid_ns = atomic_load_explicit(&slot->owner_pid_ns, memory_order_relaxed);
 	}
 	return atomic_load_explicit(&slot->owner, memory_order_acquire) == owner;
@@ -2657,9 +2666,11 @@ bool mrbi_slot_writer_dead(struct mrb_handle *h, uint32_t index, uint32_t genera
  * lies ahead of the consumer: recovery needs their ends (recover.c). */
 static bool evidence_settled(struct mrb_handle *h, struct mrb_producer_slot *slot)
 {
-	uint64_t released = atomic_load_explicit(&h->header->consumer_position, memory_order_acquire);
+	uint64_t released =
+	    atomic_load_explicit(&h->header->consumer_position, memory_order_acquire);
 	for (int i = 0; i < MRB_SLOT_LANES; i++) {
-		uint64_t claiming = atomic_load_explicit(&slot->lanes[i].claiming, memory_order_acquire);
+		uint64_t claiming =
+		    atomic_load_explicit(&slot->lanes[i].claiming, memory_order_acquire);
 		if (claiming != 0 && (claiming & ~UINT64_C(1)) - released < (UINT64_C(1) << 62))
 			return false;
 	}
@@ -2669,10 +2680,9 @@ static bool evidence_settled(struct mrb_handle *h, struct mrb_producer_slot *slo
 static void raise_slots_used(struct mrb_file_header *hdr, uint32_t used)
 {
 	uint32_t seen = atomic_load_explicit(&hdr->producer_slots_used, memory_order_relaxed);
-	while (seen < used && !atomic_compare_exchange_weak_explicit(&hdr->producer_slots_used,
-	                                                             &seen, used,
-	                                                             memory_order_release,
-	                                                             memory_order_relaxed)) {
+	while (seen < used &&
+	       !atomic_compare_exchange_weak_explicit(&hdr->producer_slots_used, &seen, used,
+	                                              memory_order_release, memory_order_relaxed)) {
 	}
 }
 
@@ -2713,15 +2723,17 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 	}
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t i = 0; i < MRB_PRODUCER_SLOTS; i++) {
-			uint64_t owner = atomic_load_explicit(&slots[i].owner, memory_order_acquire);
+			uint64_t owner =
+			    atomic_load_explicit(&slots[i].owner, memory_order_acquire);
 			bool takeable;
 			if (pass == 0) {
 				takeable = MRB_SLOT_PID(owner) == 0;
 			} else {
 				uint64_t seen;
-				takeable = MRB_SLOT_PID(owner) != 0 &&
-				           mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen) &&
-				           seen == owner && evidence_settled(h, &slots[i]);
+				takeable =
+				    MRB_SLOT_PID(owner) != 0 &&
+				    mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen) &&
+				    seen == owner && evidence_settled(h, &slots[i]);
 			}
 			if (!takeable || !take_slot(h, i, owner))
 				continue;
@@ -2736,7 +2748,8 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 				*slot_out = &slots[i];
 				return 0;
 			}
-			uint64_t taken = atomic_load_explicit(&slots[i].owner, memory_order_relaxed);
+			uint64_t taken =
+			    atomic_load_explicit(&slots[i].owner, memory_order_relaxed);
 			atomic_store_explicit(&slots[i].owner, taken & ~UINT64_C(0xffffffff),
 			                      memory_order_release);
 			*slot_out = &slots[mrb_control_slot(expected)];
@@ -2781,7 +2794,8 @@ int mrbi_lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane)
 	 * one of them to finish its call (each holds a lane for one call). */
 	for (unsigned spins = 0;; spins++) {
 		uint32_t busy = atomic_load_explicit(&h->lanes_busy, memory_order_relaxed);
-		uint32_t free_lanes = ~busy & (((UINT32_C(1) << MRB_SLOT_LANES) - 1) & ~UINT32_C(1));
+		uint32_t free_lanes =
+		    ~busy & (((UINT32_C(1) << MRB_SLOT_LANES) - 1) & ~UINT32_C(1));
 		if (free_lanes != 0) {
 			uint32_t bit = free_lanes & -free_lanes;
 			if (atomic_compare_exchange_weak_explicit(&h->lanes_busy, &busy, busy | bit,
@@ -2806,8 +2820,8 @@ void mrbi_lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane)
 	atomic_store_explicit(&lane->claiming, 0, memory_order_release);
 	if (lane0)
 		return;
-	struct mrb_producer_slot *slot =
-	    &h->header->producers[mrb_control_slot(atomic_load_explicit(&h->writer, memory_order_relaxed))];
+	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(
+	    atomic_load_explicit(&h->writer, memory_order_relaxed))];
 	uint32_t bit = UINT32_C(1) << (uint32_t)(lane - slot->lanes);
 	atomic_fetch_and_explicit(&h->lanes_busy, ~bit, memory_order_release);
 }
@@ -2852,7 +2866,8 @@ static uint32_t writer_pid(struct mrb_handle *h, uint64_t control)
 	uint32_t slot = mrb_control_slot(control);
 	if (slot >= MRB_PRODUCER_SLOTS)
 		return 0;
-	uint64_t owner = atomic_load_explicit(&h->header->producers[slot].owner, memory_order_relaxed);
+	uint64_t owner =
+	    atomic_load_explicit(&h->header->producers[slot].owner, memory_order_relaxed);
 	if ((MRB_SLOT_GEN(owner) & MRB_CONTROL_GEN_MASK) != mrb_control_gen(control))
 		return 0;
 	return MRB_SLOT_PID(owner);

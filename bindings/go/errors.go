@@ -102,6 +102,15 @@ var (
 	// ErrStale: a reservation or view no longer matches the ring (the C
 	// API's zero-copy calls; this package does not expose them).
 	ErrStale = &Error{Code: -1014, msg: "reservation or view is no longer valid"}
+	// ErrForked: the ring was opened by another process. Go has no fork,
+	// but a C or Python process sharing a handle may report it.
+	ErrForked = &Error{Code: -1015, msg: "ring buffer handle was opened by another process (inherited across fork); open the ring again in this process"}
+	// ErrNoSlot: every producer slot of the ring (128) is owned by a live
+	// writing handle; close some, or write through fewer handles.
+	ErrNoSlot = &Error{Code: -1016, msg: "no free producer slot: every slot of this ring is owned by a live writing handle"}
+	// ErrForeign: create found a ring file owned by another user, or
+	// granting more permissions than CreateOptions.Mode, and did not adopt it.
+	ErrForeign = &Error{Code: -1017, msg: "existing ring file is owned by another user or grants more permissions than requested; refusing to adopt it"}
 	// ErrIO matches (with errors.Is) every operating-system failure; the
 	// *Error then wraps the syscall.Errno.
 	ErrIO = errors.New("ringbuffer: operating-system error")
@@ -114,7 +123,8 @@ var coreCodes = map[*Error]C.int{
 	ErrConsumerBusy: C.MRB_ECONSUMER_BUSY, ErrCorrupt: C.MRB_ECORRUPT,
 	ErrInvalidArgument: C.MRB_EINVAL, ErrTimeout: C.MRB_ETIMEDOUT,
 	ErrBufferTooSmall: C.MRB_EBUFFER_TOO_SMALL, ErrInterrupted: C.MRB_EINTR,
-	ErrExists: C.MRB_EEXIST, ErrStale: C.MRB_ESTALE,
+	ErrExists: C.MRB_EEXIST, ErrStale: C.MRB_ESTALE, ErrForked: C.MRB_EFORKED,
+	ErrNoSlot: C.MRB_ENOSLOT, ErrForeign: C.MRB_EFOREIGN,
 }
 
 // literalMismatches lists every sentinel whose literal code or message, and
@@ -145,7 +155,7 @@ func init() {
 		ErrBufferFull, ErrInvalidSize, ErrBufferEmpty, ErrClosed,
 		ErrBadFormat, ErrVersion, ErrConsumerBusy, ErrCorrupt,
 		ErrInvalidArgument, ErrTimeout, ErrBufferTooSmall, ErrInterrupted,
-		ErrExists, ErrStale,
+		ErrExists, ErrStale, ErrForked, ErrNoSlot, ErrForeign,
 	} {
 		sentinels[s.Code] = s
 	}

@@ -32,7 +32,8 @@ func TestSentinelsAreDistinctCoreCodes(t *testing.T) {
 	all := []*Error{
 		ErrBufferFull, ErrInvalidSize, ErrBufferEmpty, ErrClosed, ErrBadFormat,
 		ErrVersion, ErrConsumerBusy, ErrCorrupt, ErrInvalidArgument, ErrTimeout,
-		ErrBufferTooSmall, ErrInterrupted, ErrExists, ErrStale,
+		ErrBufferTooSmall, ErrInterrupted, ErrExists, ErrStale, ErrForked,
+		ErrNoSlot, ErrForeign,
 	}
 	seen := map[int]bool{}
 	for _, s := range all {
@@ -191,9 +192,11 @@ func patchRingFile(t *testing.T, path string, offset int64, value []byte) {
 func TestOpenRejectsOtherVersions(t *testing.T) {
 	r, path := newTestRing(t, 4096)
 	r.Close()
-	patchRingFile(t, path, formatVersionOffset, binary.LittleEndian.AppendUint32(nil, 2))
-	_, err := OpenRingBuffer(path)
-	wantError(t, err, ErrVersion, "open", path)
+	for _, version := range []uint32{1, 3} {
+		patchRingFile(t, path, formatVersionOffset, binary.LittleEndian.AppendUint32(nil, version))
+		_, err := OpenRingBuffer(path)
+		wantError(t, err, ErrVersion, "open", path)
+	}
 }
 
 func TestOpenRejectsCorruptPositions(t *testing.T) {

@@ -31,6 +31,8 @@ type Stats struct {
 	ProducersAlive   int
 	CreatorPID       int
 	Created          time.Time
+	SkippedLive      uint64 // live writers' claims skipped by the hung-writer timeout
+	DeliveredLate    uint64 // messages of such claims delivered after all
 }
 
 // Stats returns the ring's counters. It consumes nothing and works on any
@@ -62,6 +64,8 @@ func (r *RingBuffer) Stats() (Stats, error) {
 		ProducersAlive:   int(s.producers_alive),
 		CreatorPID:       int(s.creator_pid),
 		Created:          time.Unix(0, int64(s.created_unix_ns)),
+		SkippedLive:      uint64(s.skipped_live),
+		DeliveredLate:    uint64(s.delivered_late),
 	}, nil
 }
 

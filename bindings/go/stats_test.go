@@ -13,7 +13,7 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.FormatVersion != 1 || s.Capacity != 256 || s.MaxMessageSize != 128 ||
+	if s.FormatVersion != 2 || s.Capacity != 256 || s.MaxMessageSize != 128 ||
 		s.CreatorPID != os.Getpid() || s.Created.Before(before) || s.Created.After(time.Now()) ||
 		s.ConsumerPID != 0 || s.ConsumerAlive || s.MessagesWritten != 0 || s.UsedBytes != 0 {
 		t.Fatalf("Stats() of a new ring = %+v", s)

@@ -46,7 +46,8 @@ CDEF = """
 enum mrb_error {
     MRB_OK, MRB_EFULL, MRB_EEMPTY, MRB_EMSGSIZE, MRB_ECLOSED, MRB_EFORMAT,
     MRB_EVERSION, MRB_ECONSUMER_BUSY, MRB_ECORRUPT, MRB_EINVAL, MRB_ETIMEDOUT,
-    MRB_EBUFFER_TOO_SMALL, MRB_EINTR, MRB_EEXIST, MRB_ESTALE, ...
+    MRB_EBUFFER_TOO_SMALL, MRB_EINTR, MRB_EEXIST, MRB_ESTALE,
+    MRB_EFORKED, MRB_ENOSLOT, MRB_EFOREIGN, MRB_EINCALLBACK, ...
 };
 
 typedef int... mode_t;
@@ -126,6 +127,8 @@ struct mrb_stats {
     uint32_t producers_alive;
     uint32_t creator_pid;
     uint64_t created_unix_ns;
+    uint64_t skipped_live;
+    uint64_t delivered_late;
 };
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats);
 uint64_t mrb_capacity(struct mrb_ring *ring);

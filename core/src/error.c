@@ -23,8 +23,7 @@ const char *mrb_strerror(int code)
 	case MRB_EFORMAT:
 		return "not a valid ring buffer file (bad magic, header, or size)";
 	case MRB_EVERSION:
-		return "unsupported ring buffer format version (convert a format 1 ring with "
-		       "`mrb upgrade`)";
+		return "unsupported ring buffer format version";
 	case MRB_ECONSUMER_BUSY:
 		return "another consumer is attached to this ring buffer";
 	case MRB_ECORRUPT:

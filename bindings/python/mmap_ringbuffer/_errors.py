@@ -80,6 +80,19 @@ class ForkedError(RingBufferError):
     consumer role and its messages). Open the ring again in the child."""
 
 
+class NoProducerSlot(RingBufferError):
+    """Every producer slot of the ring is owned by a live writing handle."""
+
+
+class ForeignFile(RingBufferError, PermissionError):
+    """create() found a ring file owned by another user, or granting more
+    permissions than requested, and did not adopt it."""
+
+
+class InCallbackError(RingBufferError):
+    """close() was called from inside the ring's own read_batch handler."""
+
+
 class Interrupted(RingBufferError, InterruptedError):
     """A blocking call was interrupted by a signal."""
 
@@ -99,12 +112,17 @@ _ERRORS: Dict[int, Type[RingBufferError]] = {
     lib.MRB_EINTR: Interrupted,
     lib.MRB_EEXIST: RingExists,
     lib.MRB_ESTALE: StaleError,
+    lib.MRB_EFORKED: ForkedError,
+    lib.MRB_ENOSLOT: NoProducerSlot,
+    lib.MRB_EFOREIGN: ForeignFile,
+    lib.MRB_EINCALLBACK: InCallbackError,
 }
 
 # Classes that are also OSErrors get OSError's (errno, strerror, filename).
 _ERRNO_OF: Dict[Type[RingBufferError], int] = {
     Timeout: errno.ETIMEDOUT,
     RingExists: errno.EEXIST,
+    ForeignFile: errno.EPERM,
     Interrupted: errno.EINTR,
 }
 

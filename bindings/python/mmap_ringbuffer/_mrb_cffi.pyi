@@ -41,6 +41,10 @@ class _Lib:
     MRB_EINTR: int
     MRB_EEXIST: int
     MRB_ESTALE: int
+    MRB_EFORKED: int
+    MRB_ENOSLOT: int
+    MRB_EFOREIGN: int
+    MRB_EINCALLBACK: int
     MRB_CREATE_REMOVE: int
     MRB_CREATE_EXCLUSIVE: int
     MRB_OPEN_READONLY: int

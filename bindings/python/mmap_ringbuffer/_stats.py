@@ -37,6 +37,10 @@ class RingStats:
     producers_alive: int
     creator_pid: int
     created_unix_ns: int
+    skipped_live: int = 0
+    """Claims of live writers skipped by the opt-in hung-writer timeout."""
+    delivered_late: int = 0
+    """Messages of such claims delivered after all, once committed."""
 
     @classmethod
     def from_c(cls, raw: Any) -> "RingStats":

@@ -28,7 +28,7 @@ CAPACITY = 0x010
 FEATURE_FLAGS = 0x03C
 PRODUCER_POSITION = 0x080
 CONSUMER_POSITION = 0x180
-DATA = 4096
+DATA = 65536  # the data region starts after the 64 KiB header
 
 
 def make_ring(path: pathlib.Path, messages: int = 3) -> None:
@@ -65,7 +65,7 @@ def test_truncated(ring_path: pathlib.Path, size: int) -> None:
 
 def test_extended(ring_path: pathlib.Path) -> None:
     make_ring(ring_path)
-    os.truncate(ring_path, 4096 + 8192)
+    os.truncate(ring_path, DATA + 8192)
     with pytest.raises(FormatError):
         RingBuffer.open(ring_path)
 
@@ -80,9 +80,10 @@ def test_bad_magic(ring_path: pathlib.Path) -> None:
 
 def test_future_version(ring_path: pathlib.Path) -> None:
     make_ring(ring_path)
-    patch(ring_path, VERSION, struct.pack("<I", 2))
-    with pytest.raises(VersionError):
-        RingBuffer.open(ring_path)
+    for version in (1, 3):
+        patch(ring_path, VERSION, struct.pack("<I", version))
+        with pytest.raises(VersionError):
+            RingBuffer.open(ring_path)
 
 
 def test_uninitialised_version(ring_path: pathlib.Path) -> None:
@@ -185,7 +186,7 @@ def test_random_damage_never_crashes(tmp_path: pathlib.Path) -> None:
             size = os.path.getsize(path)
             with open(path, "r+b") as f:
                 for _ in range(rng.randrange(1, 8)):
-                    where = rng.choice([rng.randrange(0, 0x400), rng.randrange(4096, size)])
+                    where = rng.choice([rng.randrange(0, 0x400), rng.randrange(65536, size)])
                     f.seek(where)
                     f.write(bytes([rng.randrange(256)]))
             try:

@@ -45,7 +45,7 @@ def test_path_types(tmp_path: pathlib.Path, kind: object) -> None:
 
 def test_file_size_is_header_plus_capacity(ring_path: pathlib.Path) -> None:
     with RingBuffer.create(ring_path, 8192):
-        assert ring_path.stat().st_size == 4096 + 8192
+        assert ring_path.stat().st_size == 65536 + 8192
 
 
 def test_mode_is_applied_exactly(ring_path: pathlib.Path) -> None:
@@ -154,7 +154,7 @@ def test_stats_count_traffic(rb: RingBuffer) -> None:
     assert rb.read() == b"12345"
     stats = rb.stats()
     assert isinstance(stats, RingStats)
-    assert stats.format_version == 1
+    assert stats.format_version == 2
     assert stats.capacity == 4096
     assert stats.messages_written == 2
     assert stats.bytes_written == 8
