@@ -3259,7 +3259,7 @@ static uint64_t process_start_time(uint32_t pid)
 	snprintf(path, sizeof(path), "/proc/%u/stat", (unsigned)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return 0; /* errno tells why */
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
@@ -3301,13 +3301,19 @@ enum mrbi_liveness mrbi_liveness(const struct mrb_identity *id)
 	uint64_t ns = pid_namespace();
 	if (id->pid_ns != 0 && ns != 0 && id->pid_ns != ns)
 		return MRBI_ALIVE;
-	if (kill((pid_t)id->pid, 0) != 0 && errno == ESRCH)
+	bool checked = kill((pid_t)id->pid, 0) == 0;
+	if (!checked && errno == ESRCH)
 		return MRBI_DEAD;
-	/* The pid exists (or cannot be checked: EPERM, a seccomp filter). If
-	 * its start time is known and differs, the pid was reused. */
+	/* The pid exists, or kill cannot tell (EPERM, a seccomp filter). With
+	 * a known start time /proc can: another start time means the pid was
+	 * reused, and no entry at all (while /proc shows this process) means
+	 * no such process. */
 	if (id->start_time != 0) {
 		uint64_t now = process_start_time(id->pid);
 		if (now != 0 && now != id->start_time)
+			return MRBI_DEAD;
+		if (now == 0 && !checked && errno == ENOENT &&
+		    process_start_time(mrbi_getpid()) != 0)
 			return MRBI_DEAD;
 	}
 	return MRBI_ALIVE;
