@@ -165,7 +165,9 @@ int mrb_close(struct mrb_ring *ring);
  * Copies one message of `len` bytes (1 .. max_message_size) into the ring.
  * Returns 0, MRB_EFULL (nothing written; see docs/FORMAT.md on the padding a
  * full write may leave at the wrap point), MRB_EMSGSIZE, MRB_ECLOSED,
- * MRB_ECORRUPT. Never blocks.
+ * MRB_ECORRUPT, MRB_EFORKED, or MRB_ENOSLOT (the handle's first write found
+ * every one of the ring's 128 producer slots owned by a live writing handle;
+ * each writing handle holds one until it closes). Never blocks.
  */
 int mrb_write(struct mrb_ring *ring, const void *data, size_t len);
 
@@ -179,8 +181,10 @@ struct mrb_iovec {
  * not fit. Returns how many were written (0..count) or, if the first one
  * fails, its error (MRB_EFULL, MRB_EMSGSIZE, MRB_EINVAL, ...). Much cheaper
  * per message than mrb_write: consecutive messages (up to 64 or 64 KiB) are
- * claimed with one CAS and committed last to first, so the consumer finds a
- * whole run ready at once; one entry/exit and one wake-up check per call.
+ * claimed with one CAS and published by one commit of the first, so the
+ * consumer finds a whole run ready at once; one entry/exit and one wake-up
+ * check per call. A writer killed inside the call loses a suffix of the
+ * batch (the run being written), never a message in the middle.
  */
 int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, size_t count);
 
@@ -302,31 +306,37 @@ uint64_t mrb_capacity(struct mrb_ring *ring);         /* 0 if closed */
 uint64_t mrb_max_message_size(struct mrb_ring *ring); /* 0 if closed */
 
 /* ---- Crash recovery ----------------------------------------------------------
- * A producer that dies between claiming space and committing leaves a record
- * that holds the consumer back. Recovery turns it into padding, which the
- * consumer skips, and counts it (mrb_stats: recovered_records/_bytes). No
- * committed message is lost and no partial message is ever delivered.
+ * A writer that dies (or closes its handle) between claiming space and
+ * committing leaves a claim that holds the consumer back. Every claim is
+ * attributed to its writer (docs/FORMAT.md sections 4, 6, 7): recovery turns
+ * the claims of writers that are gone into padding, which the consumer
+ * skips, and counts them (mrb_stats: recovered_records/_bytes). A live
+ * writer's claim is never skipped by default, however long it takes. No
+ * committed message is lost and no partial message is ever delivered; a
+ * killed batch writer loses a suffix of its batch, never a message in the
+ * middle.
  *
- * The read calls recover by themselves: a BUSY record whose writer process is
- * gone is skipped about 10 ms after it starts blocking the consumer; a claim
- * whose header never appeared (its writer died between the claim and the
- * header store) is skipped after 1 s, up to the next valid record, provided
- * some producer process of this ring has died (a live one is only slow).
+ * The read calls recover by themselves, about 10 ms after an unfinished
+ * claim starts blocking the consumer and then every 10 ms.
  *
  * mrb_recover(), called by the consumer's handle (it attaches as consumer,
- * MRB_ECONSUMER_BUSY if another live handle is the consumer), skips the
- * record blocking the consumer now if its writer is gone; with
- * stale_after_ns >= 0 it also observes the record for that long (blocking)
- * and skips it if it is still unfinished, whoever wrote it. Returns the
- * number of records recovered (0 or 1) or an error.
+ * MRB_ECONSUMER_BUSY if another live handle is the consumer), does the same
+ * check now; with stale_after_ns >= 0 it also observes a live writer's claim
+ * for that long (blocking, in slices that mrb_close interrupts: then
+ * MRB_ECLOSED) and then skips it as mrb_set_recovery_timeout does. Returns
+ * 1 if the consumer can move on (a claim was padded or skipped), 0 if not,
+ * or an error.
  */
 int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns);
 
-/* Sets how long a read call lets an unfinished record block the consumer
- * before skipping it even if its writer still seems alive (hung writers).
- * 0 (default): the automatic rules above; < 0: no automatic recovery. A
- * writer that commits after its record was skipped gets MRB_ESTALE.
- * Per handle, consumer side. */
+/* Sets how long a read call lets a live writer's unfinished claim block the
+ * consumer before skipping it (hung writers); 0 (default): never, only
+ * claims of writers that are gone are skipped; < 0: no automatic recovery
+ * at all. A skipped live claim is not written to: the consumer reads on
+ * past it, but does not release its space (consumer_position stays at the
+ * claim) until the writer is done with it or gone, and then delivers what
+ * the writer committed there, late (mrb_stats: skipped_live,
+ * delivered_late). One such claim at a time. Per handle, consumer side. */
 int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns);
 
 /* ---- Non-consuming inspection of unread records (tools, debugging) ---------- */
