@@ -97,7 +97,9 @@ def test_example_runs(example: Example, tmp_path: pathlib.Path) -> None:
     code = example.code.replace("/dev/shm/", f"{tmp_path}/")
     # Not resolved: under Bazel the package's files are symlinks into the
     # source tree, which lacks the built extension that runfiles hold.
-    package_parent = pathlib.Path(os.path.abspath(mmap_ringbuffer.__file__)).parent.parent
+    package_parent = pathlib.Path(
+        os.path.abspath(mmap_ringbuffer.__file__)
+    ).parent.parent
     env = dict(os.environ, PYTHONPATH=str(package_parent))
     result = subprocess.run(
         [sys.executable, "-c", code],
