@@ -174,7 +174,7 @@ class HandleErrors:
         self.readonly = readonly
 
     def __call__(self, code: int) -> Exception:
-        if code == lib.MRB_ECLOSED and os.getpid() != self.opened_by:
+        if code == lib.MRB_EFORKED:
             return forked_error(code, self.opened_by)
         if code == -errno.EROFS and self.readonly:
             return OSError(

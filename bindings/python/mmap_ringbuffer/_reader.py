@@ -94,10 +94,6 @@ class ThreadReaders:
             self._others.reader = reader
         return reader
 
-    def after_fork(self) -> None:
-        """In a forked child: a thread of the parent may have held the lock."""
-        self._lock = threading.Lock()
-
 
 def read_large(reader: Any) -> Union[bytes, int]:
     """Reads a message larger than the reader's buffer (``reader.len`` is its

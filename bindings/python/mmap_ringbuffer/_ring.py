@@ -6,7 +6,6 @@ import errno
 import math
 import os
 import threading
-import weakref
 from types import TracebackType
 from typing import (
     Any,
@@ -70,26 +69,6 @@ def _new_handle() -> Any:
     return ffi.cast("struct mrb_ring *", storage + offset), storage
 
 
-# Every open handle, so that a forked child can disown the ones it inherited.
-_open_handles: "weakref.WeakSet[RingBuffer]" = weakref.WeakSet()
-
-
-def _disown_inherited_handles() -> None:
-    """Runs in a child process right after fork(): the handles it inherited
-    belong to the parent (its consumer role, its producer slot). Zeroing the
-    child's copy of each C handle makes every call on it fail (the C core
-    treats a zeroed handle as closed) without touching the shared ring;
-    HandleErrors turns that failure into ForkedError."""
-    for handle in list(_open_handles):
-        ffi.memmove(handle._ring, bytes(_HANDLE_SIZE), _HANDLE_SIZE)
-        handle._readers.after_fork()
-    _open_handles.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_disown_inherited_handles)
-
-
 class RingBuffer:
     """A many-producer, single-consumer message ring in a memory-mapped file.
 
@@ -147,7 +126,6 @@ class RingBuffer:
         # Serializes read_many() and peek() (the batch buffers, the peeked
         # message): a concurrent call gets ConsumerBusy, as from C.
         self._consumer_lock = threading.Lock()
-        _open_handles.add(self)
 
     @classmethod
     def create(
@@ -260,7 +238,6 @@ class RingBuffer:
                 "(release objects made from reservation/peek views first)"
             )
         rc = lib.mrb_close(self._ring)
-        _open_handles.discard(self)
         if rc < 0 and rc != _ECLOSED:
             raise error_for(rc, self._path)
 

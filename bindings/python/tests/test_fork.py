@@ -1,7 +1,7 @@
 """A handle belongs to the process that opened it: a child made by fork()
-(here a real multiprocessing "fork" child) gets ForkedError from every call
-on an inherited handle, while the parent keeps its consumer role and no
-message is delivered to both."""
+(here a real multiprocessing "fork" child) gets ForkedError (the core's
+MRB_EFORKED) from every call on an inherited handle, while the parent keeps
+its consumer role and no message is delivered to both."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import pytest
 
 from mmap_ringbuffer import ConsumerBusy, ForkedError, RingBuffer
+from mmap_ringbuffer._mrb_cffi import lib
 
 FORK = multiprocessing.get_context("fork")
 
@@ -38,7 +39,8 @@ def child(rb: RingBuffer, path: str, results: Any) -> None:
         try:
             outcomes.append((name, "returned", repr(call(rb))))
         except Exception as exc:
-            outcomes.append((name, type(exc).__name__, str(exc)))
+            code = getattr(exc, "code", None)
+            outcomes.append((name, f"{type(exc).__name__} {code}", str(exc)))
     rb.close()  # does nothing to the parent's handle
     # A handle the child opens itself works: it may write, and it is
     # refused the consumer role the parent holds.
@@ -71,7 +73,11 @@ def test_inherited_handle_is_refused_in_a_forked_child(
             "in this process"
         )
         for name, kind, message in outcomes[:-1]:
-            assert (name, kind, message) == (name, "ForkedError", expected)
+            assert (name, kind, message) == (
+                name,
+                f"ForkedError {lib.MRB_EFORKED}",
+                expected,
+            )
         assert [name for name, _, _ in outcomes[:-1]] == list(INHERITED_CALLS)
         assert outcomes[-1] == ("own read", "ConsumerBusy", "")
 

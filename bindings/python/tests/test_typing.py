@@ -95,7 +95,9 @@ BAD = """
 def run_mypy(tmp_path: pathlib.Path, source: str) -> subprocess.CompletedProcess[str]:
     program = tmp_path / "user_program.py"
     program.write_text(textwrap.dedent(source))
-    package_parent = pathlib.Path(mmap_ringbuffer.__file__).resolve().parent.parent
+    package_parent = pathlib.Path(
+        os.path.abspath(mmap_ringbuffer.__file__)
+    ).parent.parent
     env = dict(os.environ, MYPYPATH=str(package_parent))
     return subprocess.run(
         [
