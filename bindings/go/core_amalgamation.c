@@ -275,35 +275,35 @@ _Static_assert(sizeof(struct mrb_record_header) == MRB_RECORD_HEADER_SIZE, "reco
 #define MRB_CONTROL_BUSY        (UINT64_C(1) << 63)
 
 /* The writer field of a control word: slot and generation, pre-shifted. */
-static inline uint64_t mrb_writer_bits(uint32_t slot, uint32_t generation)
+static inline uint64_t writer_bits_of_slot(uint32_t slot, uint32_t generation)
 {
 	return ((uint64_t)(slot & MRB_CONTROL_SLOT_MASK) << MRB_CONTROL_SLOT_SHIFT) |
 	       ((uint64_t)(generation & MRB_CONTROL_GEN_MASK) << MRB_CONTROL_GEN_SHIFT);
 }
 
-static inline uint64_t mrb_control(uint64_t length, uint64_t writer_bits, uint64_t flags)
+static inline uint64_t control_word(uint64_t length, uint64_t writer_bits, uint64_t flags)
 {
 	return (length & MRB_CONTROL_LENGTH_MASK) | writer_bits | flags;
 }
 
-static inline uint64_t mrb_control_length(uint64_t control)
+static inline uint64_t control_length(uint64_t control)
 {
 	return control & MRB_CONTROL_LENGTH_MASK;
 }
 
-static inline uint32_t mrb_control_slot(uint64_t control)
+static inline uint32_t control_slot(uint64_t control)
 {
 	return (uint32_t)((control >> MRB_CONTROL_SLOT_SHIFT) & MRB_CONTROL_SLOT_MASK);
 }
 
-static inline uint32_t mrb_control_gen(uint64_t control)
+static inline uint32_t control_generation(uint64_t control)
 {
 	return (uint32_t)((control >> MRB_CONTROL_GEN_SHIFT) & MRB_CONTROL_GEN_MASK);
 }
 
 /* Space a record of `length` payload bytes takes, header and alignment
  * included. length is at most 2^40, so this cannot overflow. */
-static inline uint64_t mrb_record_size(uint64_t length)
+static inline uint64_t record_span(uint64_t length)
 {
 	return (MRB_RECORD_HEADER_SIZE + length + MRB_RECORD_ALIGNMENT - 1) &
 	       ~(uint64_t)(MRB_RECORD_ALIGNMENT - 1);
@@ -319,8 +319,33 @@ static inline uint64_t mrb_record_size(uint64_t length)
 #define MRB_STATE_CLOSING  (1u << 1)
 #define MRB_STATE_READONLY (1u << 2)
 
-/* Roles of a call, for mrb_enter/mrb_leave. Inspection calls count as
- * producer calls: both may run concurrently with anything. */
+/*
+ * Roles of a call. Every public call enters exactly one role, through one
+ * entry/exit pair, and leaves it before returning:
+ *
+ *   role      entry / exit                       public calls
+ *   producer  producer_enter / producer_leave     mrb_write, mrb_write_batch
+ *             (role_enter(MRB_PRODUCER_CALL)      (mrb_write_packed via it),
+ *              for threads other than the         mrb_reserve, mrb_commit,
+ *              handle's producer thread)          mrb_abort
+ *             role_enter / role_leave             mrb_wait_writable
+ *                                                 (mrb_write_wait via it)
+ *   consumer  mrbi_consumer_enter /               mrb_read, mrb_read_many,
+ *             mrbi_consumer_leave (attach as      mrb_read_batch, mrb_peek,
+ *             consumer; publish on leave)         mrb_release,
+ *                                                 mrb_wait_readable
+ *                                                 (mrb_read_wait, mrb_read_len*
+ *                                                 via them), mrb_recover
+ *             role_enter(MRB_CONSUMER_CALL)       mrb_set_recovery_timeout
+ *   observer  role_enter(MRB_STATE_CALL)          mrb_stats, mrb_inspect,
+ *                                                 mrb_capacity,
+ *                                                 mrb_max_message_size
+ *
+ * Observer calls share the producers' counter: both may overlap anything,
+ * and close only needs the total. Only observer calls work on a read-only
+ * handle. mrb_open, mrb_create, mrb_close, mrb_upgrade and mrb_strerror
+ * enter no role.
+ */
 enum mrb_call_role {
 	MRB_PRODUCER_CALL = 0,
 	MRB_CONSUMER_CALL = 1,
@@ -426,7 +451,7 @@ _Static_assert(offsetof(struct mrb_handle, consumer_calls) == 2 * MRB_HANDLE_BLO
 _Static_assert(sizeof(struct mrb_handle) <= sizeof(struct mrb_ring), "handle fits");
 _Static_assert(_Alignof(struct mrb_handle) <= _Alignof(struct mrb_ring), "handle aligned");
 
-static inline struct mrb_handle *mrb_handle_of(struct mrb_ring *ring)
+static inline struct mrb_handle *handle_of(struct mrb_ring *ring)
 {
 	return (struct mrb_handle *)(void *)ring;
 }
@@ -436,14 +461,14 @@ uint32_t mrbi_getpid(void);
 /* False in a child that inherited the handle across fork(2): the guard page
  * reads zero there (fork.c). Where MADV_WIPEONFORK is unavailable the
  * guard is NULL and the pid is compared instead. */
-static inline bool mrb_in_opener(const struct mrb_handle *h)
+static inline bool handle_in_opener(const struct mrb_handle *h)
 {
 	if (h->fork_guard != NULL)
 		return atomic_load_explicit(h->fork_guard, memory_order_relaxed) != 0;
 	return mrbi_getpid() == h->pid;
 }
 
-static inline _Atomic uint32_t *mrb_calls(struct mrb_handle *h, enum mrb_call_role role)
+static inline _Atomic uint32_t *role_calls(struct mrb_handle *h, enum mrb_call_role role)
 {
 	/* Inspection calls share the producers' counter: both may overlap
 	 * anything, and close only needs the total. */
@@ -451,21 +476,21 @@ static inline _Atomic uint32_t *mrb_calls(struct mrb_handle *h, enum mrb_call_ro
 }
 
 /*
- * Enters a call on the handle; on success the caller must mrb_leave. The
+ * Enters a call on the handle; on success the caller must role_leave. The
  * increment and the flags load are seq_cst, as are mrb_close's setting of
  * CLOSING and its loads of the counts: either close sees this call and
  * waits for it, or this call sees CLOSING and backs out.
  */
-static inline int mrb_enter(struct mrb_handle *h, enum mrb_call_role role)
+static inline int role_enter(struct mrb_handle *h, enum mrb_call_role role)
 {
-	_Atomic uint32_t *calls = mrb_calls(h, role);
+	_Atomic uint32_t *calls = role_calls(h, role);
 	uint32_t old = atomic_fetch_add_explicit(calls, 1, memory_order_seq_cst);
 	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_seq_cst);
 	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0) {
 		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
 		return MRB_ECLOSED;
 	}
-	if (!mrb_in_opener(h)) {
+	if (!handle_in_opener(h)) {
 		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
 		return MRB_EFORKED;
 	}
@@ -481,9 +506,9 @@ static inline int mrb_enter(struct mrb_handle *h, enum mrb_call_role role)
 }
 
 /* Pairs with the acquire in mrb_close's wait for calls to drain. */
-static inline void mrb_leave(struct mrb_handle *h, enum mrb_call_role role)
+static inline void role_leave(struct mrb_handle *h, enum mrb_call_role role)
 {
-	atomic_fetch_sub_explicit(mrb_calls(h, role), 1, memory_order_release);
+	atomic_fetch_sub_explicit(role_calls(h, role), 1, memory_order_release);
 }
 
 /*
@@ -494,12 +519,12 @@ static inline void mrb_leave(struct mrb_handle *h, enum mrb_call_role role)
  * on that thread's CPU, so again either close sees the call or the call sees
  * CLOSING (barrier.c). Without the barrier, a locked increment before and
  * after every write would each wait for the previous record's line to reach
- * the consumer's core. Other threads use mrb_enter. *owner tells
- * mrb_producer_leave which counter to use; *lane0 that the call may use
+ * the consumer's core. Other threads use role_enter. *owner tells
+ * producer_leave which counter to use; *lane0 that the call may use
  * lane 0 of the handle's producer slot (the producer thread, not nested in
  * a signal handler inside another of its calls).
  */
-static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
+static inline int producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
 {
 	*lane0 = false;
 	uintptr_t self = (uintptr_t)pthread_self();
@@ -510,7 +535,7 @@ static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner, bool *la
 		thread = self;
 	if (thread != self) {
 		*owner = false;
-		return mrb_enter(h, MRB_PRODUCER_CALL);
+		return role_enter(h, MRB_PRODUCER_CALL);
 	}
 	/* Only this thread writes owner_calls (a signal handler's nested call
 	 * restores it before returning), so load + store is an increment. */
@@ -526,7 +551,7 @@ static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner, bool *la
 		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
 		return -EROFS;
 	}
-	if (!mrb_in_opener(h)) {
+	if (!handle_in_opener(h)) {
 		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
 		return MRB_EFORKED;
 	}
@@ -536,10 +561,10 @@ static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner, bool *la
 }
 
 /* Pairs with the acquire in mrb_close's wait for calls to drain. */
-static inline void mrb_producer_leave(struct mrb_handle *h, bool owner)
+static inline void producer_leave(struct mrb_handle *h, bool owner)
 {
 	if (!owner) {
-		mrb_leave(h, MRB_PRODUCER_CALL);
+		role_leave(h, MRB_PRODUCER_CALL);
 		return;
 	}
 	uint32_t calls = atomic_load_explicit(&h->owner_calls, memory_order_relaxed);
@@ -554,8 +579,7 @@ static inline void mrb_producer_leave(struct mrb_handle *h, bool owner)
  * count's modification order (and is read here) or reads this RMW's value,
  * which makes the progress visible to the sleeper's re-check.
  */
-static inline uint32_t mrb_waiters_after_publish(const struct mrb_handle *h,
-                                                 _Atomic uint32_t *waiters)
+static inline uint32_t waiters_after_publish(const struct mrb_handle *h, _Atomic uint32_t *waiters)
 {
 	if ((h->barriers & MRB_BARRIER_GLOBAL) != 0) {
 		atomic_signal_fence(memory_order_seq_cst);
@@ -564,7 +588,7 @@ static inline uint32_t mrb_waiters_after_publish(const struct mrb_handle *h,
 	return atomic_fetch_add_explicit(waiters, 0, memory_order_seq_cst);
 }
 
-static inline bool mrb_closing(struct mrb_handle *h)
+static inline bool handle_closing(struct mrb_handle *h)
 {
 	return (atomic_load_explicit(&h->flags, memory_order_relaxed) & MRB_STATE_CLOSING) != 0;
 }
@@ -577,8 +601,8 @@ static inline bool mrb_closing(struct mrb_handle *h)
  * must satisfy the ring invariant; if they do not, the shared memory is
  * corrupt. Returns 0 or MRB_ECORRUPT.
  */
-static inline int mrb_read_positions(struct mrb_file_header *hdr, uint64_t capacity,
-                                     uint64_t *head_out, uint64_t *tail_out)
+static inline int read_positions(struct mrb_file_header *hdr, uint64_t capacity, uint64_t *head_out,
+                                 uint64_t *tail_out)
 {
 	uint64_t head = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	for (int attempt = 0;; attempt++) {
@@ -613,7 +637,7 @@ void mrbi_identity_self(struct mrb_identity *id);
  * another time) is MRBI_DEAD; anything that cannot be checked is alive. */
 enum mrbi_liveness { MRBI_ALIVE, MRBI_DEAD };
 enum mrbi_liveness mrbi_liveness(const struct mrb_identity *id);
-static inline void mrb_cpu_relax(void)
+static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
@@ -657,7 +681,7 @@ void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard);
 
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY
-static inline uint64_t mrb_writer_bits_of(const struct mrb_handle *h)
+static inline uint64_t handle_writer_bits(const struct mrb_handle *h)
 {
 	return atomic_load_explicit(&h->writer, memory_order_relaxed) & ~MRB_WRITER_SET;
 }
@@ -667,7 +691,7 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot);
 /* Gives the slot up at close: its claims are all finished by then. */
 void mrbi_slot_release(struct mrb_handle *h);
 /* Takes a lane of the handle's slot for one producer call; lane0 as given
- * by mrb_producer_enter. Returns 0 or an error of mrbi_slot_acquire. */
+ * by producer_enter. Returns 0 or an error of mrbi_slot_acquire. */
 int mrbi_lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane);
 void mrbi_lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane);
 /* Is the owner of slot `index` (of `generation` low bits, or any when
@@ -826,7 +850,7 @@ static inline bool record_observe(const struct mrb_handle *h, uint64_t position,
 static inline uint64_t record_checked_size(const struct mrb_handle *h, uint64_t position,
                                            uint64_t control, uint64_t limit)
 {
-	uint64_t size = mrb_record_size(mrb_control_length(control));
+	uint64_t size = record_span(control_length(control));
 	if (size > h->capacity - (position & h->mask) || size > limit - position)
 		return 0;
 	return size;
@@ -843,11 +867,11 @@ static inline void record_pad_range(const struct mrb_handle *h, uint64_t from, u
 	if (to > lap_end) {
 		record_publish(
 		    h, lap_end,
-		    mrb_control(to - lap_end - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
+		    control_word(to - lap_end - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
 		to = lap_end;
 	}
 	record_publish(h, from,
-	               mrb_control(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
+	               control_word(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
 }
 
 #endif /* MRB_RECORD_H */
@@ -952,7 +976,7 @@ void mrbi_publish_head(struct mrb_handle *h)
 	 * waiter check below (the handshake with wait.c). */
 	atomic_store_explicit(&hdr->consumer_position, release, memory_order_release);
 	h->published_head = release;
-	if (mrb_waiters_after_publish(h, &hdr->space_waiters) != 0) {
+	if (waiters_after_publish(h, &hdr->space_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
 		/* A writer killed while asleep leaves its count behind, and every
@@ -1047,8 +1071,8 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 		uint64_t offset = h->head & h->mask;
 		uint64_t control;
 		if (record_observe(h, h->head, &control)) {
-			uint64_t length = mrb_control_length(control);
-			uint64_t record_size = mrb_record_size(length);
+			uint64_t length = control_length(control);
+			uint64_t record_size = record_span(length);
 			if (record_size > h->capacity - offset ||
 			    (claimed && record_size > h->tail_cache - h->head))
 				return MRB_ECORRUPT;
@@ -1063,8 +1087,7 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 					h->head += record_size;
 					continue;
 				}
-				if (h->skipped.active &&
-				    mrb_control_slot(control) == h->skipped.slot &&
+				if (h->skipped.active && control_slot(control) == h->skipped.slot &&
 				    slot_seen == UINT32_MAX) {
 					/* The skipped writer's next message: settle
 					 * its earlier claim first (its order). */
@@ -1094,19 +1117,19 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 
 int mrbi_consumer_enter(struct mrb_handle *h)
 {
-	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
+	int rc = role_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
 	rc = attach_consumer(h);
 	if (rc != 0)
-		mrb_leave(h, MRB_CONSUMER_CALL);
+		role_leave(h, MRB_CONSUMER_CALL);
 	return rc;
 }
 
 void mrbi_consumer_leave(struct mrb_handle *h)
 {
 	mrbi_publish_head(h);
-	mrb_leave(h, MRB_CONSUMER_CALL);
+	role_leave(h, MRB_CONSUMER_CALL);
 }
 
 /* The position of the record mrbi_next_message returned last: the head,
@@ -1154,7 +1177,7 @@ static void prefetch_next(const struct mrb_handle *h)
 	uint64_t control = atomic_load_explicit(&rec->control, memory_order_relaxed);
 	if ((control & (MRB_CONTROL_BUSY | MRB_CONTROL_PAD)) != 0)
 		return;
-	uint64_t span = MRB_RECORD_HEADER_SIZE + mrb_control_length(control);
+	uint64_t span = MRB_RECORD_HEADER_SIZE + control_length(control);
 	if (span > h->capacity - offset)
 		span = h->capacity - offset;
 	if (span > MRB_PREFETCH_MAX_BYTES)
@@ -1165,7 +1188,7 @@ static void prefetch_next(const struct mrb_handle *h)
 
 int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || len == NULL || (buf == NULL && buf_size != 0))
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -1192,7 +1215,7 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
                       size_t max_count)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || lengths == NULL || max_count == 0 || (buf == NULL && buf_size != 0))
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -1224,7 +1247,7 @@ int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t 
 
 int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, size_t max_count)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || handler == NULL)
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -1256,7 +1279,7 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 
 int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || view == NULL)
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -1277,15 +1300,15 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 
 int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || view == NULL)
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
 	uint64_t at = cursor(h);
-	if (view->position != at || view->next <= at ||
-	    view->next - at != mrb_record_size(view->len) || view->data != record_payload(h, at)) {
+	if (view->position != at || view->next <= at || view->next - at != record_span(view->len) ||
+	    view->data != record_payload(h, at)) {
 		rc = MRB_ESTALE;
 	} else {
 		consume(h, view->len, view->next);
@@ -1467,14 +1490,14 @@ int64_t mrb_read_len_wait(struct mrb_ring *ring, void *buf, size_t buf_size, int
 static void handle_reset(struct mrb_ring *ring)
 {
 	memset(ring, 0, sizeof(*ring));
-	atomic_init(&mrb_handle_of(ring)->flags, 0);
-	atomic_init(&mrb_handle_of(ring)->producer_calls, 0);
-	atomic_init(&mrb_handle_of(ring)->owner_calls, 0);
-	atomic_init(&mrb_handle_of(ring)->producer_thread, 0);
-	atomic_init(&mrb_handle_of(ring)->consumer_calls, 0);
-	atomic_init(&mrb_handle_of(ring)->writer, 0);
-	atomic_init(&mrb_handle_of(ring)->lanes_busy, 0);
-	atomic_init(&mrb_handle_of(ring)->callback_thread, 0);
+	atomic_init(&handle_of(ring)->flags, 0);
+	atomic_init(&handle_of(ring)->producer_calls, 0);
+	atomic_init(&handle_of(ring)->owner_calls, 0);
+	atomic_init(&handle_of(ring)->producer_thread, 0);
+	atomic_init(&handle_of(ring)->consumer_calls, 0);
+	atomic_init(&handle_of(ring)->writer, 0);
+	atomic_init(&handle_of(ring)->lanes_busy, 0);
+	atomic_init(&handle_of(ring)->callback_thread, 0);
 }
 
 static bool positions_valid(uint64_t head, uint64_t tail, uint64_t capacity)
@@ -1568,7 +1591,7 @@ static int map_ring(struct mrb_ring *ring, int fd, bool readonly)
 		munmap(map, size);
 		return rc;
 	}
-	return handle_init(mrb_handle_of(ring), map, size, readonly);
+	return handle_init(handle_of(ring), map, size, readonly);
 }
 
 int mrb_open(struct mrb_ring *ring, const char *path, unsigned flags)
@@ -1699,7 +1722,7 @@ static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capac
 	close(fd);
 	if (rc != 0)
 		return rc;
-	if (mrb_handle_of(ring)->capacity != capacity) {
+	if (handle_of(ring)->capacity != capacity) {
 		mrb_close(ring);
 		handle_reset(ring);
 		return MRB_EEXIST;
@@ -1755,7 +1778,7 @@ int mrb_close(struct mrb_ring *ring)
 {
 	if (ring == NULL)
 		return MRB_EINVAL;
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
 	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
 		return MRB_ECLOSED;
@@ -1769,7 +1792,7 @@ int mrb_close(struct mrb_ring *ring)
 		return MRB_ECLOSED;
 	/* A child's inherited copy: the calls it counts are the parent's, and
 	 * the roles and slot it names are the parent's too. Unmap only. */
-	if (!mrb_in_opener(h)) {
+	if (!handle_in_opener(h)) {
 		munmap(h->header, h->map_size);
 		mrbi_fork_guard_destroy(h->fork_guard);
 		h->header = NULL;
@@ -1778,7 +1801,7 @@ int mrb_close(struct mrb_ring *ring)
 		atomic_store_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_release);
 		return 0;
 	}
-	/* The producer thread's half of the handshake in mrb_producer_enter:
+	/* The producer thread's half of the handshake in producer_enter:
 	 * after this, its call count is visible or it sees CLOSING. */
 	if (atomic_load_explicit(&h->producer_thread, memory_order_seq_cst) != 0)
 		mrbi_barrier_private();
@@ -1786,7 +1809,7 @@ int mrb_close(struct mrb_ring *ring)
 	 * CLOSING and leave. Other handles' sleepers wake spuriously and sleep
 	 * again, which is why an idle handle's close wakes nobody. */
 	for (;;) {
-		/* Pairs with the releases in mrb_leave, mrb_producer_leave. */
+		/* Pairs with the releases in role_leave, producer_leave. */
 		if (atomic_load_explicit(&h->producer_calls, memory_order_seq_cst) == 0 &&
 		    atomic_load_explicit(&h->owner_calls, memory_order_seq_cst) == 0 &&
 		    atomic_load_explicit(&h->consumer_calls, memory_order_seq_cst) == 0)
@@ -1818,21 +1841,21 @@ int mrb_close(struct mrb_ring *ring)
 
 uint64_t mrb_capacity(struct mrb_ring *ring)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
-	if (ring == NULL || mrb_enter(h, MRB_STATE_CALL) != 0)
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || role_enter(h, MRB_STATE_CALL) != 0)
 		return 0;
 	uint64_t capacity = h->capacity;
-	mrb_leave(h, MRB_STATE_CALL);
+	role_leave(h, MRB_STATE_CALL);
 	return capacity;
 }
 
 uint64_t mrb_max_message_size(struct mrb_ring *ring)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
-	if (ring == NULL || mrb_enter(h, MRB_STATE_CALL) != 0)
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || role_enter(h, MRB_STATE_CALL) != 0)
 		return 0;
 	uint64_t max = h->max_message_size;
-	mrb_leave(h, MRB_STATE_CALL);
+	role_leave(h, MRB_STATE_CALL);
 	return max;
 }
 
@@ -1869,7 +1892,7 @@ const _Atomic uint32_t *mrbi_fork_guard_create(void)
 	if (page == MAP_FAILED)
 		return NULL;
 	if (madvise(page, MRB_FORK_GUARD_SIZE, MADV_WIPEONFORK) != 0) {
-		/* An old kernel: mrb_in_opener compares pids instead. */
+		/* An old kernel: handle_in_opener compares pids instead. */
 		munmap(page, MRB_FORK_GUARD_SIZE);
 		return NULL;
 	}
@@ -1941,7 +1964,7 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 			/* Pairs with the consumer's store in mrbi_publish_head: its
 			 * reads of the freed space happen before our writes. */
 			uint64_t fresh;
-			if (mrb_read_positions(hdr, capacity, &head, &fresh) != 0)
+			if (read_positions(hdr, capacity, &head, &fresh) != 0)
 				return MRB_ECORRUPT;
 			atomic_store_explicit(&hdr->consumer_position_cache, head,
 			                      memory_order_release);
@@ -1963,9 +1986,9 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 					atomic_store_explicit(&lane->claim_end, tail + pad,
 					                      memory_order_relaxed);
 					record_publish(h, tail,
-					               mrb_control(pad - MRB_RECORD_HEADER_SIZE,
-					                           mrb_writer_bits_of(h),
-					                           MRB_CONTROL_PAD));
+					               control_word(pad - MRB_RECORD_HEADER_SIZE,
+					                            handle_writer_bits(h),
+					                            MRB_CONTROL_PAD));
 					tail += pad;
 				}
 				continue;
@@ -1991,14 +2014,15 @@ static void publish_claim(struct mrb_handle *h, uint64_t position, uint64_t gap,
 	record_publish(h, position, control);
 	if (gap != 0)
 		record_publish(h, position - gap,
-		               mrb_control(gap - MRB_RECORD_HEADER_SIZE, mrb_writer_bits_of(h),
-		                           MRB_CONTROL_PAD));
+		               control_word(gap - MRB_RECORD_HEADER_SIZE, handle_writer_bits(h),
+		                            MRB_CONTROL_PAD));
 }
 
 static void count_full(struct mrb_handle *h)
 {
-	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(
-	    atomic_load_explicit(&h->writer, memory_order_relaxed))];
+	struct mrb_producer_slot *slot =
+	    &h->header
+	         ->producers[control_slot(atomic_load_explicit(&h->writer, memory_order_relaxed))];
 	atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
 }
 
@@ -2007,10 +2031,10 @@ static int reserve(struct mrb_handle *h, struct mrb_lane *lane, size_t len, uint
 	if (len == 0 || len > h->max_message_size)
 		return MRB_EMSGSIZE;
 	uint64_t gap;
-	int rc = claim(h, lane, mrb_record_size(len), position, &gap);
+	int rc = claim(h, lane, record_span(len), position, &gap);
 	if (rc == 0)
 		publish_claim(h, *position, gap,
-		              mrb_control(len, mrb_writer_bits_of(h), MRB_CONTROL_BUSY));
+		              control_word(len, handle_writer_bits(h), MRB_CONTROL_BUSY));
 	else if (rc == MRB_EFULL)
 		count_full(h);
 	return rc;
@@ -2029,14 +2053,14 @@ static int reserve(struct mrb_handle *h, struct mrb_lane *lane, size_t len, uint
 static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_t final_flags)
 {
 	struct mrb_record_header *rec = record_at(h, position);
-	uint64_t writer = mrb_writer_bits_of(h);
+	uint64_t writer = handle_writer_bits(h);
 	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (position ^ h->salt))
 		return MRB_ESTALE;
 	if (atomic_load_explicit(&rec->control, memory_order_relaxed) !=
-	    mrb_control(len, writer, MRB_CONTROL_BUSY))
+	    control_word(len, writer, MRB_CONTROL_BUSY))
 		return MRB_ESTALE;
 	/* Pairs with the acquire load of control in record_observe. */
-	atomic_store_explicit(&rec->control, mrb_control(len, writer, final_flags),
+	atomic_store_explicit(&rec->control, control_word(len, writer, final_flags),
 	                      memory_order_release);
 	return 0;
 }
@@ -2053,11 +2077,11 @@ static int write_one(struct mrb_handle *h, struct mrb_lane *lane, const void *da
 
 int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || (data == NULL && len != 0))
 		return MRB_EINVAL;
 	bool owner, lane0;
-	int rc = mrb_producer_enter(h, &owner, &lane0);
+	int rc = producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
 	struct mrb_lane *lane;
@@ -2068,7 +2092,7 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 	}
 	if (rc == 0)
 		mrbi_wake_consumer(h);
-	mrb_producer_leave(h, owner);
+	producer_leave(h, owner);
 	return rc;
 }
 
@@ -2089,7 +2113,7 @@ static size_t batch_run(struct mrb_handle *h, const struct mrb_iovec *msgs, size
 	for (; n < count && n < MRB_BATCH_RUN_MESSAGES; n++) {
 		if (msgs[n].len == 0 || msgs[n].len > h->max_message_size || (msgs[n].data == NULL))
 			break;
-		uint64_t record = mrb_record_size(msgs[n].len);
+		uint64_t record = record_span(msgs[n].len);
 		if (n > 0 && size + record > limit)
 			break;
 		size += record;
@@ -2117,13 +2141,13 @@ static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane, const stru
 			count_full(h);
 		return rc;
 	}
-	uint64_t writer = mrb_writer_bits_of(h);
-	publish_claim(h, position, gap, mrb_control(msgs[0].len, writer, MRB_CONTROL_BUSY));
-	uint64_t at = position + mrb_record_size(msgs[0].len);
+	uint64_t writer = handle_writer_bits(h);
+	publish_claim(h, position, gap, control_word(msgs[0].len, writer, MRB_CONTROL_BUSY));
+	uint64_t at = position + record_span(msgs[0].len);
 	for (size_t i = 1; i < n; i++) {
-		record_publish(h, at, mrb_control(msgs[i].len, writer, 0));
+		record_publish(h, at, control_word(msgs[i].len, writer, 0));
 		memcpy(record_payload(h, at), msgs[i].data, msgs[i].len);
-		at += mrb_record_size(msgs[i].len);
+		at += record_span(msgs[i].len);
 	}
 	memcpy(record_payload(h, position), msgs[0].data, msgs[0].len);
 	/* Recovery took it (its writer looked hung): report, go on. */
@@ -2132,17 +2156,17 @@ static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane, const stru
 
 int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, size_t count)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || (msgs == NULL && count != 0))
 		return MRB_EINVAL;
 	bool owner, lane0;
-	int rc = mrb_producer_enter(h, &owner, &lane0);
+	int rc = producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
 	struct mrb_lane *lane;
 	rc = mrbi_lane_take(h, lane0, &lane);
 	if (rc != 0) {
-		mrb_producer_leave(h, owner);
+		producer_leave(h, owner);
 		return rc;
 	}
 	size_t written = 0;
@@ -2164,7 +2188,7 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 			n /= 2;
 			run_size = 0;
 			for (size_t i = 0; i < n; i++)
-				run_size += mrb_record_size(msgs[written + i].len);
+				run_size += record_span(msgs[written + i].len);
 		}
 		if (result < 0)
 			break;
@@ -2173,17 +2197,17 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 	mrbi_lane_give(h, lane0, lane);
 	if (written > 0)
 		mrbi_wake_consumer(h);
-	mrb_producer_leave(h, owner);
+	producer_leave(h, owner);
 	return written > 0 ? (int64_t)written : result;
 }
 
 int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || res == NULL)
 		return MRB_EINVAL;
 	bool owner, lane0;
-	int rc = mrb_producer_enter(h, &owner, &lane0);
+	int rc = producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
 	struct mrb_lane *lane;
@@ -2200,7 +2224,7 @@ int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
 			res->position = position;
 		}
 	}
-	mrb_producer_leave(h, owner);
+	producer_leave(h, owner);
 	return rc;
 }
 
@@ -2215,11 +2239,11 @@ static bool reservation_plausible(struct mrb_handle *h, const struct mrb_reserva
 
 static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res, bool publish)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || res == NULL)
 		return MRB_EINVAL;
 	bool owner, lane0;
-	int rc = mrb_producer_enter(h, &owner, &lane0);
+	int rc = producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
 	if (atomic_load_explicit(&h->writer, memory_order_acquire) == 0 ||
@@ -2233,7 +2257,7 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 		res->data = NULL;
 		res->len = 0;
 	}
-	mrb_producer_leave(h, owner);
+	producer_leave(h, owner);
 	return rc;
 }
 
@@ -2418,11 +2442,11 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout
 		uint64_t size = record_checked_size(h, x, control, tail);
 		if (size == 0)
 			return MRB_ECORRUPT;
-		uint32_t slot = mrb_control_slot(control);
+		uint32_t slot = control_slot(control);
 		uint64_t owner;
 		if (slot >= MRB_PRODUCER_SLOTS)
 			return MRB_ECORRUPT;
-		bool dead = mrbi_slot_writer_dead(h, slot, mrb_control_gen(control), &owner);
+		bool dead = mrbi_slot_writer_dead(h, slot, control_generation(control), &owner);
 		uint64_t end;
 		lane_covers(h, slot, x, tail, &end);
 		if (end < x + size)
@@ -2441,7 +2465,7 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout
 		if (end > x + size)
 			record_pad_range(h, x + size, end);
 		/* Payload bytes of a lone record; the span of a longer claim. */
-		count_recovered(h, end == x + size ? mrb_control_length(control) : end - x);
+		count_recovered(h, end == x + size ? control_length(control) : end - x);
 		return 1;
 	}
 
@@ -2506,9 +2530,9 @@ int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8
 			return MRB_ECORRUPT;
 		if ((control & MRB_CONTROL_BUSY) != 0) {
 			uint64_t owner;
-			uint32_t slot = mrb_control_slot(control);
+			uint32_t slot = control_slot(control);
 			if (slot < MRB_PRODUCER_SLOTS &&
-			    !mrbi_slot_writer_dead(h, slot, mrb_control_gen(control), &owner)) {
+			    !mrbi_slot_writer_dead(h, slot, control_generation(control), &owner)) {
 				/* Still held (an open reservation): skip it again. */
 				h->skipped = (struct mrb_skipped_claim){.start = pos,
 				                                        .end = h->late_end,
@@ -2526,11 +2550,10 @@ int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8
 			h->late_pos = pos + size;
 			continue;
 		}
-		if (mrb_control_length(control) == 0 ||
-		    mrb_control_length(control) > h->max_message_size)
+		if (control_length(control) == 0 || control_length(control) > h->max_message_size)
 			return MRB_ECORRUPT;
 		*data = record_payload(h, pos);
-		*len = mrb_control_length(control);
+		*len = control_length(control);
 		*next = pos + size;
 		return 0;
 	}
@@ -2543,7 +2566,7 @@ int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8
 
 int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL)
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -2563,7 +2586,7 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 		rc = mrbi_recover_head(h, now, -1);
 		int64_t deadline = mrbi_deadline(now, stale_after_ns);
 		while (rc == 0 && stale_after_ns >= 0) {
-			if (mrb_closing(h)) {
+			if (handle_closing(h)) {
 				rc = MRB_ECLOSED;
 				break;
 			}
@@ -2596,14 +2619,14 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 
 int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
+	int rc = role_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
 	h->recovery_timeout_ns = stale_after_ns;
-	mrb_leave(h, MRB_CONSUMER_CALL);
+	role_leave(h, MRB_CONSUMER_CALL);
 	return 0;
 }
 #undef MRB_RECOVER_SLICE_NS
@@ -2718,7 +2741,7 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 	struct mrb_producer_slot *slots = h->header->producers;
 	uint64_t writer = atomic_load_explicit(&h->writer, memory_order_acquire);
 	if (writer != 0) {
-		*slot_out = &slots[mrb_control_slot(writer)];
+		*slot_out = &slots[control_slot(writer)];
 		return 0;
 	}
 	for (int pass = 0; pass < 2; pass++) {
@@ -2740,7 +2763,7 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 			/* Several threads of the handle may race here on its first
 			 * write; the first to set h->writer keeps its slot. */
 			uint64_t mine =
-			    mrb_writer_bits(i, MRB_SLOT_GEN(owner) + 1) | MRB_WRITER_SET;
+			    writer_bits_of_slot(i, MRB_SLOT_GEN(owner) + 1) | MRB_WRITER_SET;
 			uint64_t expected = 0;
 			if (atomic_compare_exchange_strong_explicit(&h->writer, &expected, mine,
 			                                            memory_order_acq_rel,
@@ -2752,7 +2775,7 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 			    atomic_load_explicit(&slots[i].owner, memory_order_relaxed);
 			atomic_store_explicit(&slots[i].owner, taken & ~UINT64_C(0xffffffff),
 			                      memory_order_release);
-			*slot_out = &slots[mrb_control_slot(expected)];
+			*slot_out = &slots[control_slot(expected)];
 			return 0;
 		}
 	}
@@ -2764,7 +2787,7 @@ void mrbi_slot_release(struct mrb_handle *h)
 	uint64_t writer = atomic_load_explicit(&h->writer, memory_order_acquire);
 	if (writer == 0)
 		return;
-	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(writer)];
+	struct mrb_producer_slot *slot = &h->header->producers[control_slot(writer)];
 	for (int i = 0; i < MRB_SLOT_LANES; i++)
 		atomic_store_explicit(&slot->lanes[i].claiming, 0, memory_order_release);
 	atomic_store_explicit(&slot->identity_gen, 0, memory_order_relaxed);
@@ -2807,7 +2830,7 @@ int mrbi_lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane)
 			continue;
 		}
 		if (spins < 64)
-			mrb_cpu_relax();
+			cpu_relax();
 		else
 			sched_yield();
 	}
@@ -2820,8 +2843,9 @@ void mrbi_lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane)
 	atomic_store_explicit(&lane->claiming, 0, memory_order_release);
 	if (lane0)
 		return;
-	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(
-	    atomic_load_explicit(&h->writer, memory_order_relaxed))];
+	struct mrb_producer_slot *slot =
+	    &h->header
+	         ->producers[control_slot(atomic_load_explicit(&h->writer, memory_order_relaxed))];
 	uint32_t bit = UINT32_C(1) << (uint32_t)(lane - slot->lanes);
 	atomic_fetch_and_explicit(&h->lanes_busy, ~bit, memory_order_release);
 }
@@ -2863,12 +2887,12 @@ void mrbi_forget_dead_waiters(struct mrb_handle *h)
  * that handle (else 0: closed, or died and taken over). */
 static uint32_t writer_pid(struct mrb_handle *h, uint64_t control)
 {
-	uint32_t slot = mrb_control_slot(control);
+	uint32_t slot = control_slot(control);
 	if (slot >= MRB_PRODUCER_SLOTS)
 		return 0;
 	uint64_t owner =
 	    atomic_load_explicit(&h->header->producers[slot].owner, memory_order_relaxed);
-	if ((MRB_SLOT_GEN(owner) & MRB_CONTROL_GEN_MASK) != mrb_control_gen(control))
+	if ((MRB_SLOT_GEN(owner) & MRB_CONTROL_GEN_MASK) != control_generation(control))
 		return 0;
 	return MRB_SLOT_PID(owner);
 }
@@ -2896,8 +2920,8 @@ static int64_t walk(struct mrb_handle *h, uint64_t pos, uint64_t tail, mrb_recor
 			visit(ctx, &info);
 			break;
 		}
-		uint64_t length = mrb_control_length(control);
-		uint64_t size = mrb_record_size(length);
+		uint64_t length = control_length(control);
+		uint64_t size = record_span(length);
 		if (size > tail - pos || size > h->capacity - offset)
 			return MRB_ECORRUPT;
 		info.length = length;
@@ -2931,10 +2955,10 @@ static int count_unread(void *ctx, const struct mrb_record_info *rec)
 
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || stats == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_STATE_CALL);
+	int rc = role_enter(h, MRB_STATE_CALL);
 	if (rc != 0)
 		return rc;
 	struct mrb_file_header *hdr = h->header;
@@ -2945,7 +2969,7 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 	/* The consumer stores its counters before the position they belong
 	 * to; read the position first so the counters are at least as new. */
 	uint64_t head, tail;
-	int consistent = mrb_read_positions(hdr, h->capacity, &head, &tail);
+	int consistent = read_positions(hdr, h->capacity, &head, &tail);
 	stats->consumer_position = head;
 	stats->producer_position = tail;
 	stats->used_bytes = tail - head <= h->capacity ? tail - head : h->capacity;
@@ -2984,27 +3008,27 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 	stats->delivered_late = atomic_load_explicit(&hdr->delivered_late, memory_order_relaxed);
 	stats->creator_pid = hdr->creator_pid;
 	stats->created_unix_ns = hdr->created_unix_ns;
-	mrb_leave(h, MRB_STATE_CALL);
+	role_leave(h, MRB_STATE_CALL);
 	return 0;
 }
 
 int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, size_t max_records)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || visit == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_STATE_CALL);
+	int rc = role_enter(h, MRB_STATE_CALL);
 	if (rc != 0)
 		return rc;
 	uint64_t pos, tail;
-	int64_t result = mrb_read_positions(h->header, h->capacity, &pos, &tail);
+	int64_t result = read_positions(h->header, h->capacity, &pos, &tail);
 	if (result == 0) {
 		atomic_store_explicit(&h->callback_thread, (uintptr_t)pthread_self(),
 		                      memory_order_relaxed);
 		result = walk(h, pos, tail, visit, ctx, max_records);
 		atomic_store_explicit(&h->callback_thread, 0, memory_order_relaxed);
 	}
-	mrb_leave(h, MRB_STATE_CALL);
+	role_leave(h, MRB_STATE_CALL);
 	return result;
 }
 
@@ -3118,7 +3142,7 @@ static int copy_messages(const uint8_t *map, struct mrb_ring *to, uint64_t *copi
 			continue;
 		}
 		uint64_t length = control & MRB_CONTROL_LENGTH_MASK;
-		uint64_t size = mrb_record_size(length);
+		uint64_t size = record_span(length);
 		if (size > capacity - offset || size > tail - pos)
 			return MRB_ECORRUPT;
 		bool pad = (control & MRB_CONTROL_PAD) != 0;
@@ -3441,7 +3465,7 @@ void mrbi_futex_wake_all(_Atomic uint32_t *word)
 void mrbi_wake_consumer(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
-	if (mrb_waiters_after_publish(h, &hdr->data_waiters) != 0) {
+	if (waiters_after_publish(h, &hdr->data_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->data_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->data_seq);
 	}
@@ -3474,9 +3498,9 @@ static int writable(struct mrb_handle *h, size_t len, bool thorough, bool *unfin
 	*unfinished = false;
 	struct mrb_file_header *hdr = h->header;
 	uint64_t head, tail;
-	if (mrb_read_positions(hdr, h->capacity, &head, &tail) != 0)
+	if (read_positions(hdr, h->capacity, &head, &tail) != 0)
 		return MRB_ECORRUPT;
-	uint64_t record_size = mrb_record_size(len);
+	uint64_t record_size = record_span(len);
 	uint64_t to_end = h->capacity - (tail & h->mask);
 	uint64_t need = record_size > to_end ? to_end + record_size : record_size;
 	if (tail - head + need <= h->capacity)
@@ -3508,10 +3532,10 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 			return rc;
 		if (timeout_ns == 0)
 			return MRB_ETIMEDOUT;
-		if (mrb_closing(h))
+		if (handle_closing(h))
 			return MRB_ECLOSED;
 		if ((i & 63) != 63 || mrbi_now_ns() < spin_until) {
-			mrb_cpu_relax();
+			cpu_relax();
 		} else {
 			sched_yield();
 			yields++;
@@ -3535,7 +3559,7 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 			unregister(waiters, own_share);
 			return rc;
 		}
-		if (mrb_closing(h)) {
+		if (handle_closing(h)) {
 			unregister(waiters, own_share);
 			return MRB_ECLOSED;
 		}
@@ -3562,7 +3586,7 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 
 int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL)
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -3576,10 +3600,10 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 
 int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	int rc = role_enter(h, MRB_PRODUCER_CALL);
 	if (rc != 0)
 		return rc;
 	struct mrb_producer_slot *slot = NULL;
@@ -3590,7 +3614,7 @@ int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
 	if (rc == 0)
 		rc = wait_until(h, writable, len, &h->header->space_seq, &h->header->space_waiters,
 		                &slot->space_waiting, timeout_ns);
-	mrb_leave(h, MRB_PRODUCER_CALL);
+	role_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }
 

@@ -111,7 +111,7 @@ void mrbi_publish_head(struct mrb_handle *h)
 	 * waiter check below (the handshake with wait.c). */
 	atomic_store_explicit(&hdr->consumer_position, release, memory_order_release);
 	h->published_head = release;
-	if (mrb_waiters_after_publish(h, &hdr->space_waiters) != 0) {
+	if (waiters_after_publish(h, &hdr->space_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
 		/* A writer killed while asleep leaves its count behind, and every
@@ -206,8 +206,8 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 		uint64_t offset = h->head & h->mask;
 		uint64_t control;
 		if (record_observe(h, h->head, &control)) {
-			uint64_t length = mrb_control_length(control);
-			uint64_t record_size = mrb_record_size(length);
+			uint64_t length = control_length(control);
+			uint64_t record_size = record_span(length);
 			if (record_size > h->capacity - offset ||
 			    (claimed && record_size > h->tail_cache - h->head))
 				return MRB_ECORRUPT;
@@ -222,8 +222,7 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 					h->head += record_size;
 					continue;
 				}
-				if (h->skipped.active &&
-				    mrb_control_slot(control) == h->skipped.slot &&
+				if (h->skipped.active && control_slot(control) == h->skipped.slot &&
 				    slot_seen == UINT32_MAX) {
 					/* The skipped writer's next message: settle
 					 * its earlier claim first (its order). */
@@ -253,19 +252,19 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 
 int mrbi_consumer_enter(struct mrb_handle *h)
 {
-	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
+	int rc = role_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
 	rc = attach_consumer(h);
 	if (rc != 0)
-		mrb_leave(h, MRB_CONSUMER_CALL);
+		role_leave(h, MRB_CONSUMER_CALL);
 	return rc;
 }
 
 void mrbi_consumer_leave(struct mrb_handle *h)
 {
 	mrbi_publish_head(h);
-	mrb_leave(h, MRB_CONSUMER_CALL);
+	role_leave(h, MRB_CONSUMER_CALL);
 }
 
 /* The position of the record mrbi_next_message returned last: the head,
@@ -313,7 +312,7 @@ static void prefetch_next(const struct mrb_handle *h)
 	uint64_t control = atomic_load_explicit(&rec->control, memory_order_relaxed);
 	if ((control & (MRB_CONTROL_BUSY | MRB_CONTROL_PAD)) != 0)
 		return;
-	uint64_t span = MRB_RECORD_HEADER_SIZE + mrb_control_length(control);
+	uint64_t span = MRB_RECORD_HEADER_SIZE + control_length(control);
 	if (span > h->capacity - offset)
 		span = h->capacity - offset;
 	if (span > MRB_PREFETCH_MAX_BYTES)
@@ -324,7 +323,7 @@ static void prefetch_next(const struct mrb_handle *h)
 
 int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || len == NULL || (buf == NULL && buf_size != 0))
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -351,7 +350,7 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
                       size_t max_count)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || lengths == NULL || max_count == 0 || (buf == NULL && buf_size != 0))
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -383,7 +382,7 @@ int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t 
 
 int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, size_t max_count)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || handler == NULL)
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -415,7 +414,7 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 
 int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || view == NULL)
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -436,15 +435,15 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 
 int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || view == NULL)
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
 	uint64_t at = cursor(h);
-	if (view->position != at || view->next <= at ||
-	    view->next - at != mrb_record_size(view->len) || view->data != record_payload(h, at)) {
+	if (view->position != at || view->next <= at || view->next - at != record_span(view->len) ||
+	    view->data != record_payload(h, at)) {
 		rc = MRB_ESTALE;
 	} else {
 		consume(h, view->len, view->next);

@@ -27,14 +27,14 @@
 static void handle_reset(struct mrb_ring *ring)
 {
 	memset(ring, 0, sizeof(*ring));
-	atomic_init(&mrb_handle_of(ring)->flags, 0);
-	atomic_init(&mrb_handle_of(ring)->producer_calls, 0);
-	atomic_init(&mrb_handle_of(ring)->owner_calls, 0);
-	atomic_init(&mrb_handle_of(ring)->producer_thread, 0);
-	atomic_init(&mrb_handle_of(ring)->consumer_calls, 0);
-	atomic_init(&mrb_handle_of(ring)->writer, 0);
-	atomic_init(&mrb_handle_of(ring)->lanes_busy, 0);
-	atomic_init(&mrb_handle_of(ring)->callback_thread, 0);
+	atomic_init(&handle_of(ring)->flags, 0);
+	atomic_init(&handle_of(ring)->producer_calls, 0);
+	atomic_init(&handle_of(ring)->owner_calls, 0);
+	atomic_init(&handle_of(ring)->producer_thread, 0);
+	atomic_init(&handle_of(ring)->consumer_calls, 0);
+	atomic_init(&handle_of(ring)->writer, 0);
+	atomic_init(&handle_of(ring)->lanes_busy, 0);
+	atomic_init(&handle_of(ring)->callback_thread, 0);
 }
 
 static bool positions_valid(uint64_t head, uint64_t tail, uint64_t capacity)
@@ -128,7 +128,7 @@ static int map_ring(struct mrb_ring *ring, int fd, bool readonly)
 		munmap(map, size);
 		return rc;
 	}
-	return handle_init(mrb_handle_of(ring), map, size, readonly);
+	return handle_init(handle_of(ring), map, size, readonly);
 }
 
 int mrb_open(struct mrb_ring *ring, const char *path, unsigned flags)
@@ -259,7 +259,7 @@ static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capac
 	close(fd);
 	if (rc != 0)
 		return rc;
-	if (mrb_handle_of(ring)->capacity != capacity) {
+	if (handle_of(ring)->capacity != capacity) {
 		mrb_close(ring);
 		handle_reset(ring);
 		return MRB_EEXIST;
@@ -315,7 +315,7 @@ int mrb_close(struct mrb_ring *ring)
 {
 	if (ring == NULL)
 		return MRB_EINVAL;
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
 	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
 		return MRB_ECLOSED;
@@ -329,7 +329,7 @@ int mrb_close(struct mrb_ring *ring)
 		return MRB_ECLOSED;
 	/* A child's inherited copy: the calls it counts are the parent's, and
 	 * the roles and slot it names are the parent's too. Unmap only. */
-	if (!mrb_in_opener(h)) {
+	if (!handle_in_opener(h)) {
 		munmap(h->header, h->map_size);
 		mrbi_fork_guard_destroy(h->fork_guard);
 		h->header = NULL;
@@ -338,7 +338,7 @@ int mrb_close(struct mrb_ring *ring)
 		atomic_store_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_release);
 		return 0;
 	}
-	/* The producer thread's half of the handshake in mrb_producer_enter:
+	/* The producer thread's half of the handshake in producer_enter:
 	 * after this, its call count is visible or it sees CLOSING. */
 	if (atomic_load_explicit(&h->producer_thread, memory_order_seq_cst) != 0)
 		mrbi_barrier_private();
@@ -346,7 +346,7 @@ int mrb_close(struct mrb_ring *ring)
 	 * CLOSING and leave. Other handles' sleepers wake spuriously and sleep
 	 * again, which is why an idle handle's close wakes nobody. */
 	for (;;) {
-		/* Pairs with the releases in mrb_leave, mrb_producer_leave. */
+		/* Pairs with the releases in role_leave, producer_leave. */
 		if (atomic_load_explicit(&h->producer_calls, memory_order_seq_cst) == 0 &&
 		    atomic_load_explicit(&h->owner_calls, memory_order_seq_cst) == 0 &&
 		    atomic_load_explicit(&h->consumer_calls, memory_order_seq_cst) == 0)
@@ -378,20 +378,20 @@ int mrb_close(struct mrb_ring *ring)
 
 uint64_t mrb_capacity(struct mrb_ring *ring)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
-	if (ring == NULL || mrb_enter(h, MRB_STATE_CALL) != 0)
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || role_enter(h, MRB_STATE_CALL) != 0)
 		return 0;
 	uint64_t capacity = h->capacity;
-	mrb_leave(h, MRB_STATE_CALL);
+	role_leave(h, MRB_STATE_CALL);
 	return capacity;
 }
 
 uint64_t mrb_max_message_size(struct mrb_ring *ring)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
-	if (ring == NULL || mrb_enter(h, MRB_STATE_CALL) != 0)
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || role_enter(h, MRB_STATE_CALL) != 0)
 		return 0;
 	uint64_t max = h->max_message_size;
-	mrb_leave(h, MRB_STATE_CALL);
+	role_leave(h, MRB_STATE_CALL);
 	return max;
 }

@@ -29,7 +29,7 @@ const _Atomic uint32_t *mrbi_fork_guard_create(void)
 	if (page == MAP_FAILED)
 		return NULL;
 	if (madvise(page, MRB_FORK_GUARD_SIZE, MADV_WIPEONFORK) != 0) {
-		/* An old kernel: mrb_in_opener compares pids instead. */
+		/* An old kernel: handle_in_opener compares pids instead. */
 		munmap(page, MRB_FORK_GUARD_SIZE);
 		return NULL;
 	}

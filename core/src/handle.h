@@ -22,8 +22,33 @@
 #define MRB_STATE_CLOSING  (1u << 1)
 #define MRB_STATE_READONLY (1u << 2)
 
-/* Roles of a call, for mrb_enter/mrb_leave. Inspection calls count as
- * producer calls: both may run concurrently with anything. */
+/*
+ * Roles of a call. Every public call enters exactly one role, through one
+ * entry/exit pair, and leaves it before returning:
+ *
+ *   role      entry / exit                       public calls
+ *   producer  producer_enter / producer_leave     mrb_write, mrb_write_batch
+ *             (role_enter(MRB_PRODUCER_CALL)      (mrb_write_packed via it),
+ *              for threads other than the         mrb_reserve, mrb_commit,
+ *              handle's producer thread)          mrb_abort
+ *             role_enter / role_leave             mrb_wait_writable
+ *                                                 (mrb_write_wait via it)
+ *   consumer  mrbi_consumer_enter /               mrb_read, mrb_read_many,
+ *             mrbi_consumer_leave (attach as      mrb_read_batch, mrb_peek,
+ *             consumer; publish on leave)         mrb_release,
+ *                                                 mrb_wait_readable
+ *                                                 (mrb_read_wait, mrb_read_len*
+ *                                                 via them), mrb_recover
+ *             role_enter(MRB_CONSUMER_CALL)       mrb_set_recovery_timeout
+ *   observer  role_enter(MRB_STATE_CALL)          mrb_stats, mrb_inspect,
+ *                                                 mrb_capacity,
+ *                                                 mrb_max_message_size
+ *
+ * Observer calls share the producers' counter: both may overlap anything,
+ * and close only needs the total. Only observer calls work on a read-only
+ * handle. mrb_open, mrb_create, mrb_close, mrb_upgrade and mrb_strerror
+ * enter no role.
+ */
 enum mrb_call_role {
 	MRB_PRODUCER_CALL = 0,
 	MRB_CONSUMER_CALL = 1,
@@ -129,7 +154,7 @@ _Static_assert(offsetof(struct mrb_handle, consumer_calls) == 2 * MRB_HANDLE_BLO
 _Static_assert(sizeof(struct mrb_handle) <= sizeof(struct mrb_ring), "handle fits");
 _Static_assert(_Alignof(struct mrb_handle) <= _Alignof(struct mrb_ring), "handle aligned");
 
-static inline struct mrb_handle *mrb_handle_of(struct mrb_ring *ring)
+static inline struct mrb_handle *handle_of(struct mrb_ring *ring)
 {
 	return (struct mrb_handle *)(void *)ring;
 }
@@ -139,14 +164,14 @@ uint32_t mrbi_getpid(void);
 /* False in a child that inherited the handle across fork(2): the guard page
  * reads zero there (fork.c). Where MADV_WIPEONFORK is unavailable the
  * guard is NULL and the pid is compared instead. */
-static inline bool mrb_in_opener(const struct mrb_handle *h)
+static inline bool handle_in_opener(const struct mrb_handle *h)
 {
 	if (h->fork_guard != NULL)
 		return atomic_load_explicit(h->fork_guard, memory_order_relaxed) != 0;
 	return mrbi_getpid() == h->pid;
 }
 
-static inline _Atomic uint32_t *mrb_calls(struct mrb_handle *h, enum mrb_call_role role)
+static inline _Atomic uint32_t *role_calls(struct mrb_handle *h, enum mrb_call_role role)
 {
 	/* Inspection calls share the producers' counter: both may overlap
 	 * anything, and close only needs the total. */
@@ -154,21 +179,21 @@ static inline _Atomic uint32_t *mrb_calls(struct mrb_handle *h, enum mrb_call_ro
 }
 
 /*
- * Enters a call on the handle; on success the caller must mrb_leave. The
+ * Enters a call on the handle; on success the caller must role_leave. The
  * increment and the flags load are seq_cst, as are mrb_close's setting of
  * CLOSING and its loads of the counts: either close sees this call and
  * waits for it, or this call sees CLOSING and backs out.
  */
-static inline int mrb_enter(struct mrb_handle *h, enum mrb_call_role role)
+static inline int role_enter(struct mrb_handle *h, enum mrb_call_role role)
 {
-	_Atomic uint32_t *calls = mrb_calls(h, role);
+	_Atomic uint32_t *calls = role_calls(h, role);
 	uint32_t old = atomic_fetch_add_explicit(calls, 1, memory_order_seq_cst);
 	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_seq_cst);
 	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0) {
 		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
 		return MRB_ECLOSED;
 	}
-	if (!mrb_in_opener(h)) {
+	if (!handle_in_opener(h)) {
 		atomic_fetch_sub_explicit(calls, 1, memory_order_release);
 		return MRB_EFORKED;
 	}
@@ -184,9 +209,9 @@ static inline int mrb_enter(struct mrb_handle *h, enum mrb_call_role role)
 }
 
 /* Pairs with the acquire in mrb_close's wait for calls to drain. */
-static inline void mrb_leave(struct mrb_handle *h, enum mrb_call_role role)
+static inline void role_leave(struct mrb_handle *h, enum mrb_call_role role)
 {
-	atomic_fetch_sub_explicit(mrb_calls(h, role), 1, memory_order_release);
+	atomic_fetch_sub_explicit(role_calls(h, role), 1, memory_order_release);
 }
 
 /*
@@ -197,12 +222,12 @@ static inline void mrb_leave(struct mrb_handle *h, enum mrb_call_role role)
  * on that thread's CPU, so again either close sees the call or the call sees
  * CLOSING (barrier.c). Without the barrier, a locked increment before and
  * after every write would each wait for the previous record's line to reach
- * the consumer's core. Other threads use mrb_enter. *owner tells
- * mrb_producer_leave which counter to use; *lane0 that the call may use
+ * the consumer's core. Other threads use role_enter. *owner tells
+ * producer_leave which counter to use; *lane0 that the call may use
  * lane 0 of the handle's producer slot (the producer thread, not nested in
  * a signal handler inside another of its calls).
  */
-static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
+static inline int producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
 {
 	*lane0 = false;
 	uintptr_t self = (uintptr_t)pthread_self();
@@ -213,7 +238,7 @@ static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner, bool *la
 		thread = self;
 	if (thread != self) {
 		*owner = false;
-		return mrb_enter(h, MRB_PRODUCER_CALL);
+		return role_enter(h, MRB_PRODUCER_CALL);
 	}
 	/* Only this thread writes owner_calls (a signal handler's nested call
 	 * restores it before returning), so load + store is an increment. */
@@ -229,7 +254,7 @@ static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner, bool *la
 		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
 		return -EROFS;
 	}
-	if (!mrb_in_opener(h)) {
+	if (!handle_in_opener(h)) {
 		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
 		return MRB_EFORKED;
 	}
@@ -239,10 +264,10 @@ static inline int mrb_producer_enter(struct mrb_handle *h, bool *owner, bool *la
 }
 
 /* Pairs with the acquire in mrb_close's wait for calls to drain. */
-static inline void mrb_producer_leave(struct mrb_handle *h, bool owner)
+static inline void producer_leave(struct mrb_handle *h, bool owner)
 {
 	if (!owner) {
-		mrb_leave(h, MRB_PRODUCER_CALL);
+		role_leave(h, MRB_PRODUCER_CALL);
 		return;
 	}
 	uint32_t calls = atomic_load_explicit(&h->owner_calls, memory_order_relaxed);
@@ -257,8 +282,7 @@ static inline void mrb_producer_leave(struct mrb_handle *h, bool owner)
  * count's modification order (and is read here) or reads this RMW's value,
  * which makes the progress visible to the sleeper's re-check.
  */
-static inline uint32_t mrb_waiters_after_publish(const struct mrb_handle *h,
-                                                 _Atomic uint32_t *waiters)
+static inline uint32_t waiters_after_publish(const struct mrb_handle *h, _Atomic uint32_t *waiters)
 {
 	if ((h->barriers & MRB_BARRIER_GLOBAL) != 0) {
 		atomic_signal_fence(memory_order_seq_cst);
@@ -267,7 +291,7 @@ static inline uint32_t mrb_waiters_after_publish(const struct mrb_handle *h,
 	return atomic_fetch_add_explicit(waiters, 0, memory_order_seq_cst);
 }
 
-static inline bool mrb_closing(struct mrb_handle *h)
+static inline bool handle_closing(struct mrb_handle *h)
 {
 	return (atomic_load_explicit(&h->flags, memory_order_relaxed) & MRB_STATE_CLOSING) != 0;
 }
@@ -280,8 +304,8 @@ static inline bool mrb_closing(struct mrb_handle *h)
  * must satisfy the ring invariant; if they do not, the shared memory is
  * corrupt. Returns 0 or MRB_ECORRUPT.
  */
-static inline int mrb_read_positions(struct mrb_file_header *hdr, uint64_t capacity,
-                                     uint64_t *head_out, uint64_t *tail_out)
+static inline int read_positions(struct mrb_file_header *hdr, uint64_t capacity, uint64_t *head_out,
+                                 uint64_t *tail_out)
 {
 	uint64_t head = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	for (int attempt = 0;; attempt++) {
@@ -316,7 +340,7 @@ void mrbi_identity_self(struct mrb_identity *id);
  * another time) is MRBI_DEAD; anything that cannot be checked is alive. */
 enum mrbi_liveness { MRBI_ALIVE, MRBI_DEAD };
 enum mrbi_liveness mrbi_liveness(const struct mrb_identity *id);
-static inline void mrb_cpu_relax(void)
+static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
@@ -360,7 +384,7 @@ void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard);
 
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY
-static inline uint64_t mrb_writer_bits_of(const struct mrb_handle *h)
+static inline uint64_t handle_writer_bits(const struct mrb_handle *h)
 {
 	return atomic_load_explicit(&h->writer, memory_order_relaxed) & ~MRB_WRITER_SET;
 }
@@ -370,7 +394,7 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot);
 /* Gives the slot up at close: its claims are all finished by then. */
 void mrbi_slot_release(struct mrb_handle *h);
 /* Takes a lane of the handle's slot for one producer call; lane0 as given
- * by mrb_producer_enter. Returns 0 or an error of mrbi_slot_acquire. */
+ * by producer_enter. Returns 0 or an error of mrbi_slot_acquire. */
 int mrbi_lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane);
 void mrbi_lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane);
 /* Is the owner of slot `index` (of `generation` low bits, or any when

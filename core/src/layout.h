@@ -209,35 +209,35 @@ _Static_assert(sizeof(struct mrb_record_header) == MRB_RECORD_HEADER_SIZE, "reco
 #define MRB_CONTROL_BUSY        (UINT64_C(1) << 63)
 
 /* The writer field of a control word: slot and generation, pre-shifted. */
-static inline uint64_t mrb_writer_bits(uint32_t slot, uint32_t generation)
+static inline uint64_t writer_bits_of_slot(uint32_t slot, uint32_t generation)
 {
 	return ((uint64_t)(slot & MRB_CONTROL_SLOT_MASK) << MRB_CONTROL_SLOT_SHIFT) |
 	       ((uint64_t)(generation & MRB_CONTROL_GEN_MASK) << MRB_CONTROL_GEN_SHIFT);
 }
 
-static inline uint64_t mrb_control(uint64_t length, uint64_t writer_bits, uint64_t flags)
+static inline uint64_t control_word(uint64_t length, uint64_t writer_bits, uint64_t flags)
 {
 	return (length & MRB_CONTROL_LENGTH_MASK) | writer_bits | flags;
 }
 
-static inline uint64_t mrb_control_length(uint64_t control)
+static inline uint64_t control_length(uint64_t control)
 {
 	return control & MRB_CONTROL_LENGTH_MASK;
 }
 
-static inline uint32_t mrb_control_slot(uint64_t control)
+static inline uint32_t control_slot(uint64_t control)
 {
 	return (uint32_t)((control >> MRB_CONTROL_SLOT_SHIFT) & MRB_CONTROL_SLOT_MASK);
 }
 
-static inline uint32_t mrb_control_gen(uint64_t control)
+static inline uint32_t control_generation(uint64_t control)
 {
 	return (uint32_t)((control >> MRB_CONTROL_GEN_SHIFT) & MRB_CONTROL_GEN_MASK);
 }
 
 /* Space a record of `length` payload bytes takes, header and alignment
  * included. length is at most 2^40, so this cannot overflow. */
-static inline uint64_t mrb_record_size(uint64_t length)
+static inline uint64_t record_span(uint64_t length)
 {
 	return (MRB_RECORD_HEADER_SIZE + length + MRB_RECORD_ALIGNMENT - 1) &
 	       ~(uint64_t)(MRB_RECORD_ALIGNMENT - 1);

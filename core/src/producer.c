@@ -51,7 +51,7 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 			/* Pairs with the consumer's store in mrbi_publish_head: its
 			 * reads of the freed space happen before our writes. */
 			uint64_t fresh;
-			if (mrb_read_positions(hdr, capacity, &head, &fresh) != 0)
+			if (read_positions(hdr, capacity, &head, &fresh) != 0)
 				return MRB_ECORRUPT;
 			atomic_store_explicit(&hdr->consumer_position_cache, head,
 			                      memory_order_release);
@@ -73,9 +73,9 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 					atomic_store_explicit(&lane->claim_end, tail + pad,
 					                      memory_order_relaxed);
 					record_publish(h, tail,
-					               mrb_control(pad - MRB_RECORD_HEADER_SIZE,
-					                           mrb_writer_bits_of(h),
-					                           MRB_CONTROL_PAD));
+					               control_word(pad - MRB_RECORD_HEADER_SIZE,
+					                            handle_writer_bits(h),
+					                            MRB_CONTROL_PAD));
 					tail += pad;
 				}
 				continue;
@@ -101,14 +101,15 @@ static void publish_claim(struct mrb_handle *h, uint64_t position, uint64_t gap,
 	record_publish(h, position, control);
 	if (gap != 0)
 		record_publish(h, position - gap,
-		               mrb_control(gap - MRB_RECORD_HEADER_SIZE, mrb_writer_bits_of(h),
-		                           MRB_CONTROL_PAD));
+		               control_word(gap - MRB_RECORD_HEADER_SIZE, handle_writer_bits(h),
+		                            MRB_CONTROL_PAD));
 }
 
 static void count_full(struct mrb_handle *h)
 {
-	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(
-	    atomic_load_explicit(&h->writer, memory_order_relaxed))];
+	struct mrb_producer_slot *slot =
+	    &h->header
+	         ->producers[control_slot(atomic_load_explicit(&h->writer, memory_order_relaxed))];
 	atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
 }
 
@@ -117,10 +118,10 @@ static int reserve(struct mrb_handle *h, struct mrb_lane *lane, size_t len, uint
 	if (len == 0 || len > h->max_message_size)
 		return MRB_EMSGSIZE;
 	uint64_t gap;
-	int rc = claim(h, lane, mrb_record_size(len), position, &gap);
+	int rc = claim(h, lane, record_span(len), position, &gap);
 	if (rc == 0)
 		publish_claim(h, *position, gap,
-		              mrb_control(len, mrb_writer_bits_of(h), MRB_CONTROL_BUSY));
+		              control_word(len, handle_writer_bits(h), MRB_CONTROL_BUSY));
 	else if (rc == MRB_EFULL)
 		count_full(h);
 	return rc;
@@ -139,14 +140,14 @@ static int reserve(struct mrb_handle *h, struct mrb_lane *lane, size_t len, uint
 static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_t final_flags)
 {
 	struct mrb_record_header *rec = record_at(h, position);
-	uint64_t writer = mrb_writer_bits_of(h);
+	uint64_t writer = handle_writer_bits(h);
 	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (position ^ h->salt))
 		return MRB_ESTALE;
 	if (atomic_load_explicit(&rec->control, memory_order_relaxed) !=
-	    mrb_control(len, writer, MRB_CONTROL_BUSY))
+	    control_word(len, writer, MRB_CONTROL_BUSY))
 		return MRB_ESTALE;
 	/* Pairs with the acquire load of control in record_observe. */
-	atomic_store_explicit(&rec->control, mrb_control(len, writer, final_flags),
+	atomic_store_explicit(&rec->control, control_word(len, writer, final_flags),
 	                      memory_order_release);
 	return 0;
 }
@@ -163,11 +164,11 @@ static int write_one(struct mrb_handle *h, struct mrb_lane *lane, const void *da
 
 int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || (data == NULL && len != 0))
 		return MRB_EINVAL;
 	bool owner, lane0;
-	int rc = mrb_producer_enter(h, &owner, &lane0);
+	int rc = producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
 	struct mrb_lane *lane;
@@ -178,7 +179,7 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 	}
 	if (rc == 0)
 		mrbi_wake_consumer(h);
-	mrb_producer_leave(h, owner);
+	producer_leave(h, owner);
 	return rc;
 }
 
@@ -199,7 +200,7 @@ static size_t batch_run(struct mrb_handle *h, const struct mrb_iovec *msgs, size
 	for (; n < count && n < MRB_BATCH_RUN_MESSAGES; n++) {
 		if (msgs[n].len == 0 || msgs[n].len > h->max_message_size || (msgs[n].data == NULL))
 			break;
-		uint64_t record = mrb_record_size(msgs[n].len);
+		uint64_t record = record_span(msgs[n].len);
 		if (n > 0 && size + record > limit)
 			break;
 		size += record;
@@ -227,13 +228,13 @@ static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane, const stru
 			count_full(h);
 		return rc;
 	}
-	uint64_t writer = mrb_writer_bits_of(h);
-	publish_claim(h, position, gap, mrb_control(msgs[0].len, writer, MRB_CONTROL_BUSY));
-	uint64_t at = position + mrb_record_size(msgs[0].len);
+	uint64_t writer = handle_writer_bits(h);
+	publish_claim(h, position, gap, control_word(msgs[0].len, writer, MRB_CONTROL_BUSY));
+	uint64_t at = position + record_span(msgs[0].len);
 	for (size_t i = 1; i < n; i++) {
-		record_publish(h, at, mrb_control(msgs[i].len, writer, 0));
+		record_publish(h, at, control_word(msgs[i].len, writer, 0));
 		memcpy(record_payload(h, at), msgs[i].data, msgs[i].len);
-		at += mrb_record_size(msgs[i].len);
+		at += record_span(msgs[i].len);
 	}
 	memcpy(record_payload(h, position), msgs[0].data, msgs[0].len);
 	/* Recovery took it (its writer looked hung): report, go on. */
@@ -242,17 +243,17 @@ static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane, const stru
 
 int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, size_t count)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || (msgs == NULL && count != 0))
 		return MRB_EINVAL;
 	bool owner, lane0;
-	int rc = mrb_producer_enter(h, &owner, &lane0);
+	int rc = producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
 	struct mrb_lane *lane;
 	rc = mrbi_lane_take(h, lane0, &lane);
 	if (rc != 0) {
-		mrb_producer_leave(h, owner);
+		producer_leave(h, owner);
 		return rc;
 	}
 	size_t written = 0;
@@ -274,7 +275,7 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 			n /= 2;
 			run_size = 0;
 			for (size_t i = 0; i < n; i++)
-				run_size += mrb_record_size(msgs[written + i].len);
+				run_size += record_span(msgs[written + i].len);
 		}
 		if (result < 0)
 			break;
@@ -283,17 +284,17 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 	mrbi_lane_give(h, lane0, lane);
 	if (written > 0)
 		mrbi_wake_consumer(h);
-	mrb_producer_leave(h, owner);
+	producer_leave(h, owner);
 	return written > 0 ? (int64_t)written : result;
 }
 
 int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || res == NULL)
 		return MRB_EINVAL;
 	bool owner, lane0;
-	int rc = mrb_producer_enter(h, &owner, &lane0);
+	int rc = producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
 	struct mrb_lane *lane;
@@ -310,7 +311,7 @@ int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
 			res->position = position;
 		}
 	}
-	mrb_producer_leave(h, owner);
+	producer_leave(h, owner);
 	return rc;
 }
 
@@ -325,11 +326,11 @@ static bool reservation_plausible(struct mrb_handle *h, const struct mrb_reserva
 
 static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res, bool publish)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || res == NULL)
 		return MRB_EINVAL;
 	bool owner, lane0;
-	int rc = mrb_producer_enter(h, &owner, &lane0);
+	int rc = producer_enter(h, &owner, &lane0);
 	if (rc != 0)
 		return rc;
 	if (atomic_load_explicit(&h->writer, memory_order_acquire) == 0 ||
@@ -343,7 +344,7 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 		res->data = NULL;
 		res->len = 0;
 	}
-	mrb_producer_leave(h, owner);
+	producer_leave(h, owner);
 	return rc;
 }
 

@@ -50,7 +50,7 @@ static inline bool record_observe(const struct mrb_handle *h, uint64_t position,
 static inline uint64_t record_checked_size(const struct mrb_handle *h, uint64_t position,
                                            uint64_t control, uint64_t limit)
 {
-	uint64_t size = mrb_record_size(mrb_control_length(control));
+	uint64_t size = record_span(control_length(control));
 	if (size > h->capacity - (position & h->mask) || size > limit - position)
 		return 0;
 	return size;
@@ -67,11 +67,11 @@ static inline void record_pad_range(const struct mrb_handle *h, uint64_t from, u
 	if (to > lap_end) {
 		record_publish(
 		    h, lap_end,
-		    mrb_control(to - lap_end - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
+		    control_word(to - lap_end - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
 		to = lap_end;
 	}
 	record_publish(h, from,
-	               mrb_control(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
+	               control_word(to - from - MRB_RECORD_HEADER_SIZE, 0, MRB_CONTROL_PAD));
 }
 
 #endif /* MRB_RECORD_H */

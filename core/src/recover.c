@@ -165,11 +165,11 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout
 		uint64_t size = record_checked_size(h, x, control, tail);
 		if (size == 0)
 			return MRB_ECORRUPT;
-		uint32_t slot = mrb_control_slot(control);
+		uint32_t slot = control_slot(control);
 		uint64_t owner;
 		if (slot >= MRB_PRODUCER_SLOTS)
 			return MRB_ECORRUPT;
-		bool dead = mrbi_slot_writer_dead(h, slot, mrb_control_gen(control), &owner);
+		bool dead = mrbi_slot_writer_dead(h, slot, control_generation(control), &owner);
 		uint64_t end;
 		lane_covers(h, slot, x, tail, &end);
 		if (end < x + size)
@@ -188,7 +188,7 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout
 		if (end > x + size)
 			record_pad_range(h, x + size, end);
 		/* Payload bytes of a lone record; the span of a longer claim. */
-		count_recovered(h, end == x + size ? mrb_control_length(control) : end - x);
+		count_recovered(h, end == x + size ? control_length(control) : end - x);
 		return 1;
 	}
 
@@ -253,9 +253,9 @@ int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8
 			return MRB_ECORRUPT;
 		if ((control & MRB_CONTROL_BUSY) != 0) {
 			uint64_t owner;
-			uint32_t slot = mrb_control_slot(control);
+			uint32_t slot = control_slot(control);
 			if (slot < MRB_PRODUCER_SLOTS &&
-			    !mrbi_slot_writer_dead(h, slot, mrb_control_gen(control), &owner)) {
+			    !mrbi_slot_writer_dead(h, slot, control_generation(control), &owner)) {
 				/* Still held (an open reservation): skip it again. */
 				h->skipped = (struct mrb_skipped_claim){.start = pos,
 				                                        .end = h->late_end,
@@ -273,11 +273,10 @@ int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8
 			h->late_pos = pos + size;
 			continue;
 		}
-		if (mrb_control_length(control) == 0 ||
-		    mrb_control_length(control) > h->max_message_size)
+		if (control_length(control) == 0 || control_length(control) > h->max_message_size)
 			return MRB_ECORRUPT;
 		*data = record_payload(h, pos);
-		*len = mrb_control_length(control);
+		*len = control_length(control);
 		*next = pos + size;
 		return 0;
 	}
@@ -290,7 +289,7 @@ int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8
 
 int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL)
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -310,7 +309,7 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 		rc = mrbi_recover_head(h, now, -1);
 		int64_t deadline = mrbi_deadline(now, stale_after_ns);
 		while (rc == 0 && stale_after_ns >= 0) {
-			if (mrb_closing(h)) {
+			if (handle_closing(h)) {
 				rc = MRB_ECLOSED;
 				break;
 			}
@@ -343,13 +342,13 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 
 int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_CONSUMER_CALL);
+	int rc = role_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
 	h->recovery_timeout_ns = stale_after_ns;
-	mrb_leave(h, MRB_CONSUMER_CALL);
+	role_leave(h, MRB_CONSUMER_CALL);
 	return 0;
 }

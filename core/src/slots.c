@@ -106,7 +106,7 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 	struct mrb_producer_slot *slots = h->header->producers;
 	uint64_t writer = atomic_load_explicit(&h->writer, memory_order_acquire);
 	if (writer != 0) {
-		*slot_out = &slots[mrb_control_slot(writer)];
+		*slot_out = &slots[control_slot(writer)];
 		return 0;
 	}
 	for (int pass = 0; pass < 2; pass++) {
@@ -128,7 +128,7 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 			/* Several threads of the handle may race here on its first
 			 * write; the first to set h->writer keeps its slot. */
 			uint64_t mine =
-			    mrb_writer_bits(i, MRB_SLOT_GEN(owner) + 1) | MRB_WRITER_SET;
+			    writer_bits_of_slot(i, MRB_SLOT_GEN(owner) + 1) | MRB_WRITER_SET;
 			uint64_t expected = 0;
 			if (atomic_compare_exchange_strong_explicit(&h->writer, &expected, mine,
 			                                            memory_order_acq_rel,
@@ -140,7 +140,7 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 			    atomic_load_explicit(&slots[i].owner, memory_order_relaxed);
 			atomic_store_explicit(&slots[i].owner, taken & ~UINT64_C(0xffffffff),
 			                      memory_order_release);
-			*slot_out = &slots[mrb_control_slot(expected)];
+			*slot_out = &slots[control_slot(expected)];
 			return 0;
 		}
 	}
@@ -152,7 +152,7 @@ void mrbi_slot_release(struct mrb_handle *h)
 	uint64_t writer = atomic_load_explicit(&h->writer, memory_order_acquire);
 	if (writer == 0)
 		return;
-	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(writer)];
+	struct mrb_producer_slot *slot = &h->header->producers[control_slot(writer)];
 	for (int i = 0; i < MRB_SLOT_LANES; i++)
 		atomic_store_explicit(&slot->lanes[i].claiming, 0, memory_order_release);
 	atomic_store_explicit(&slot->identity_gen, 0, memory_order_relaxed);
@@ -195,7 +195,7 @@ int mrbi_lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane)
 			continue;
 		}
 		if (spins < 64)
-			mrb_cpu_relax();
+			cpu_relax();
 		else
 			sched_yield();
 	}
@@ -208,8 +208,9 @@ void mrbi_lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane)
 	atomic_store_explicit(&lane->claiming, 0, memory_order_release);
 	if (lane0)
 		return;
-	struct mrb_producer_slot *slot = &h->header->producers[mrb_control_slot(
-	    atomic_load_explicit(&h->writer, memory_order_relaxed))];
+	struct mrb_producer_slot *slot =
+	    &h->header
+	         ->producers[control_slot(atomic_load_explicit(&h->writer, memory_order_relaxed))];
 	uint32_t bit = UINT32_C(1) << (uint32_t)(lane - slot->lanes);
 	atomic_fetch_and_explicit(&h->lanes_busy, ~bit, memory_order_release);
 }

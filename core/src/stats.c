@@ -13,12 +13,12 @@
  * that handle (else 0: closed, or died and taken over). */
 static uint32_t writer_pid(struct mrb_handle *h, uint64_t control)
 {
-	uint32_t slot = mrb_control_slot(control);
+	uint32_t slot = control_slot(control);
 	if (slot >= MRB_PRODUCER_SLOTS)
 		return 0;
 	uint64_t owner =
 	    atomic_load_explicit(&h->header->producers[slot].owner, memory_order_relaxed);
-	if ((MRB_SLOT_GEN(owner) & MRB_CONTROL_GEN_MASK) != mrb_control_gen(control))
+	if ((MRB_SLOT_GEN(owner) & MRB_CONTROL_GEN_MASK) != control_generation(control))
 		return 0;
 	return MRB_SLOT_PID(owner);
 }
@@ -46,8 +46,8 @@ static int64_t walk(struct mrb_handle *h, uint64_t pos, uint64_t tail, mrb_recor
 			visit(ctx, &info);
 			break;
 		}
-		uint64_t length = mrb_control_length(control);
-		uint64_t size = mrb_record_size(length);
+		uint64_t length = control_length(control);
+		uint64_t size = record_span(length);
 		if (size > tail - pos || size > h->capacity - offset)
 			return MRB_ECORRUPT;
 		info.length = length;
@@ -81,10 +81,10 @@ static int count_unread(void *ctx, const struct mrb_record_info *rec)
 
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || stats == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_STATE_CALL);
+	int rc = role_enter(h, MRB_STATE_CALL);
 	if (rc != 0)
 		return rc;
 	struct mrb_file_header *hdr = h->header;
@@ -95,7 +95,7 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 	/* The consumer stores its counters before the position they belong
 	 * to; read the position first so the counters are at least as new. */
 	uint64_t head, tail;
-	int consistent = mrb_read_positions(hdr, h->capacity, &head, &tail);
+	int consistent = read_positions(hdr, h->capacity, &head, &tail);
 	stats->consumer_position = head;
 	stats->producer_position = tail;
 	stats->used_bytes = tail - head <= h->capacity ? tail - head : h->capacity;
@@ -134,26 +134,26 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 	stats->delivered_late = atomic_load_explicit(&hdr->delivered_late, memory_order_relaxed);
 	stats->creator_pid = hdr->creator_pid;
 	stats->created_unix_ns = hdr->created_unix_ns;
-	mrb_leave(h, MRB_STATE_CALL);
+	role_leave(h, MRB_STATE_CALL);
 	return 0;
 }
 
 int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, size_t max_records)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || visit == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_STATE_CALL);
+	int rc = role_enter(h, MRB_STATE_CALL);
 	if (rc != 0)
 		return rc;
 	uint64_t pos, tail;
-	int64_t result = mrb_read_positions(h->header, h->capacity, &pos, &tail);
+	int64_t result = read_positions(h->header, h->capacity, &pos, &tail);
 	if (result == 0) {
 		atomic_store_explicit(&h->callback_thread, (uintptr_t)pthread_self(),
 		                      memory_order_relaxed);
 		result = walk(h, pos, tail, visit, ctx, max_records);
 		atomic_store_explicit(&h->callback_thread, 0, memory_order_relaxed);
 	}
-	mrb_leave(h, MRB_STATE_CALL);
+	role_leave(h, MRB_STATE_CALL);
 	return result;
 }

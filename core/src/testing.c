@@ -8,10 +8,10 @@
 
 int mrb__test_set_positions(struct mrb_ring *ring, uint64_t position)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || position % MRB_RECORD_ALIGNMENT != 0)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	int rc = role_enter(h, MRB_PRODUCER_CALL);
 	if (rc != 0)
 		return rc;
 	struct mrb_file_header *hdr = h->header;
@@ -26,16 +26,16 @@ int mrb__test_set_positions(struct mrb_ring *ring, uint64_t position)
 		                      memory_order_release);
 		atomic_store_explicit(&hdr->producer_position, position, memory_order_release);
 	}
-	mrb_leave(h, MRB_PRODUCER_CALL);
+	role_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }
 
 int mrb__test_set_barriers(struct mrb_ring *ring, enum mrb_test_barriers mode)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || mode < MRB_TEST_BARRIERS_DEFAULT || mode > MRB_TEST_BARRIERS_RMW_ONLY)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_STATE_CALL);
+	int rc = role_enter(h, MRB_STATE_CALL);
 	if (rc != 0)
 		return rc;
 	bool writable =
@@ -46,23 +46,23 @@ int mrb__test_set_barriers(struct mrb_ring *ring, enum mrb_test_barriers mode)
 		h->barriers = writable ? mrbi_barrier_register() : 0;
 	else
 		h->barriers = mode == MRB_TEST_BARRIERS_RMW_ONLY ? MRB_BARRIER_TRUST_WAKERS : 0;
-	mrb_leave(h, MRB_STATE_CALL);
+	role_leave(h, MRB_STATE_CALL);
 	return rc;
 }
 
 void *mrb__test_mapping(struct mrb_ring *ring)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	return h->header;
 }
 
 int mrb__test_set_identity(struct mrb_ring *ring, uint64_t salt, uint64_t created_unix_ns,
                            uint32_t pid)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || (salt & 1) == 0 || pid == 0 || pid > MRB_MAX_PID)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	int rc = role_enter(h, MRB_PRODUCER_CALL);
 	if (rc != 0)
 		return rc;
 	struct mrb_file_header *hdr = h->header;
@@ -74,6 +74,6 @@ int mrb__test_set_identity(struct mrb_ring *ring, uint64_t salt, uint64_t create
 		hdr->creator_pid = pid;
 		h->salt = salt;
 	}
-	mrb_leave(h, MRB_PRODUCER_CALL);
+	role_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }

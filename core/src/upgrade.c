@@ -106,7 +106,7 @@ static int copy_messages(const uint8_t *map, struct mrb_ring *to, uint64_t *copi
 			continue;
 		}
 		uint64_t length = control & MRB_CONTROL_LENGTH_MASK;
-		uint64_t size = mrb_record_size(length);
+		uint64_t size = record_span(length);
 		if (size > capacity - offset || size > tail - pos)
 			return MRB_ECORRUPT;
 		bool pad = (control & MRB_CONTROL_PAD) != 0;

@@ -89,7 +89,7 @@ void mrbi_futex_wake_all(_Atomic uint32_t *word)
 void mrbi_wake_consumer(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
-	if (mrb_waiters_after_publish(h, &hdr->data_waiters) != 0) {
+	if (waiters_after_publish(h, &hdr->data_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->data_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->data_seq);
 	}
@@ -122,9 +122,9 @@ static int writable(struct mrb_handle *h, size_t len, bool thorough, bool *unfin
 	*unfinished = false;
 	struct mrb_file_header *hdr = h->header;
 	uint64_t head, tail;
-	if (mrb_read_positions(hdr, h->capacity, &head, &tail) != 0)
+	if (read_positions(hdr, h->capacity, &head, &tail) != 0)
 		return MRB_ECORRUPT;
-	uint64_t record_size = mrb_record_size(len);
+	uint64_t record_size = record_span(len);
 	uint64_t to_end = h->capacity - (tail & h->mask);
 	uint64_t need = record_size > to_end ? to_end + record_size : record_size;
 	if (tail - head + need <= h->capacity)
@@ -156,10 +156,10 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 			return rc;
 		if (timeout_ns == 0)
 			return MRB_ETIMEDOUT;
-		if (mrb_closing(h))
+		if (handle_closing(h))
 			return MRB_ECLOSED;
 		if ((i & 63) != 63 || mrbi_now_ns() < spin_until) {
-			mrb_cpu_relax();
+			cpu_relax();
 		} else {
 			sched_yield();
 			yields++;
@@ -183,7 +183,7 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 			unregister(waiters, own_share);
 			return rc;
 		}
-		if (mrb_closing(h)) {
+		if (handle_closing(h)) {
 			unregister(waiters, own_share);
 			return MRB_ECLOSED;
 		}
@@ -210,7 +210,7 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 
 int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL)
 		return MRB_EINVAL;
 	int rc = mrbi_consumer_enter(h);
@@ -224,10 +224,10 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 
 int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
 {
-	struct mrb_handle *h = mrb_handle_of(ring);
+	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL)
 		return MRB_EINVAL;
-	int rc = mrb_enter(h, MRB_PRODUCER_CALL);
+	int rc = role_enter(h, MRB_PRODUCER_CALL);
 	if (rc != 0)
 		return rc;
 	struct mrb_producer_slot *slot = NULL;
@@ -238,7 +238,7 @@ int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
 	if (rc == 0)
 		rc = wait_until(h, writable, len, &h->header->space_seq, &h->header->space_waiters,
 		                &slot->space_waiting, timeout_ns);
-	mrb_leave(h, MRB_PRODUCER_CALL);
+	role_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }
 
