@@ -2908,13 +2908,9 @@ static int64_t walk(struct mrb_handle *h, uint64_t pos, uint64_t tail, mrb_recor
 	int64_t visited = 0;
 	while (pos != tail && (max_records == 0 || (size_t)visited < max_records)) {
 		uint64_t offset = pos & h->mask;
-		const struct mrb_record_header *rec =
-		    (const struct mrb_record_header *)(const void *)(h->data + offset);
-		/* Pairs with the release store of the stamp in write_header. */
-		uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
-		uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
+		uint64_t control;
 		struct mrb_record_info info = {.position = pos};
-		if (stamp != (pos ^ h->salt)) {
+		if (!record_observe(h, pos, &control)) {
 			info.state = MRB_RECORD_UNWRITTEN;
 			visited++;
 			visit(ctx, &info);
