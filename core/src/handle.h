@@ -394,9 +394,29 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot);
 /* Gives the slot up at close: its claims are all finished by then. */
 void mrbi_slot_release(struct mrb_handle *h);
 /* Takes a lane of the handle's slot for one producer call; lane0 as given
- * by producer_enter. Returns 0 or an error of mrbi_slot_acquire. */
+ * by producer_enter. Returns 0 or an error of mrbi_slot_acquire. The common
+ * case (the producer thread, slot held) is inline: lane_take, lane_give. */
 int mrbi_lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane);
 void mrbi_lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane);
+static inline int lane_take(struct mrb_handle *h, bool lane0, struct mrb_lane **lane)
+{
+	uint64_t writer = atomic_load_explicit(&h->writer, memory_order_acquire);
+	if (writer != 0 && lane0) {
+		*lane = &h->header->producers[control_slot(writer)].lanes[0];
+		return 0;
+	}
+	return mrbi_lane_take(h, lane0, lane);
+}
+static inline void lane_give(struct mrb_handle *h, bool lane0, struct mrb_lane *lane)
+{
+	if (!lane0) {
+		mrbi_lane_give(h, lane0, lane);
+		return;
+	}
+	/* Release: the call's headers are visible to whoever sees the lane
+	 * idle (recover.c reads lanes with acquire). */
+	atomic_store_explicit(&lane->claiming, 0, memory_order_release);
+}
 /* Is the owner of slot `index` (of `generation` low bits, or any when
  * MRBI_ANY_GENERATION) gone for good? Reads the owner word into *owner. */
 #define MRBI_ANY_GENERATION UINT32_MAX

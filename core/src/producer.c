@@ -101,7 +101,9 @@ static void publish_claim(struct mrb_handle *h, uint64_t position, uint64_t gap,
 	record_publish(h, position, control);
 	if (gap != 0)
 		record_publish(h, position - gap,
-		               control_word(gap - MRB_RECORD_HEADER_SIZE, handle_writer_bits(h),
+		               control_word(gap - MRB_RECORD_HEADER_SIZE,
+		                            control & ~(MRB_CONTROL_LENGTH_MASK | MRB_CONTROL_BUSY |
+		                                        MRB_CONTROL_PAD),
 		                            MRB_CONTROL_PAD));
 }
 
@@ -113,15 +115,15 @@ static void count_full(struct mrb_handle *h)
 	atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
 }
 
-static int reserve(struct mrb_handle *h, struct mrb_lane *lane, size_t len, uint64_t *position)
+static int reserve(struct mrb_handle *h, struct mrb_lane *lane, uint64_t writer, size_t len,
+                   uint64_t *position)
 {
 	if (len == 0 || len > h->max_message_size)
 		return MRB_EMSGSIZE;
 	uint64_t gap;
 	int rc = claim(h, lane, record_span(len), position, &gap);
 	if (rc == 0)
-		publish_claim(h, *position, gap,
-		              control_word(len, handle_writer_bits(h), MRB_CONTROL_BUSY));
+		publish_claim(h, *position, gap, control_word(len, writer, MRB_CONTROL_BUSY));
 	else if (rc == MRB_EFULL)
 		count_full(h);
 	return rc;
@@ -133,14 +135,14 @@ static int reserve(struct mrb_handle *h, struct mrb_lane *lane, size_t len, uint
  * record into padding (its writer looked dead or hung), the commit must not
  * resurrect it. Not a CAS: a locked instruction here would stall until this
  * line, which the consumer is polling, had crossed to its core, on every
- * message. Only a recovery that skips a live writer (a grace period, see
- * docs/ROBUSTNESS.md) can fall between the check and the store, and such a
- * writer's late payload stores are as unsafe.
+ * message. No recovery can fall between the check and the store: recovery
+ * writes only to the records of writers that are gone, and a hung writer's
+ * skipped record is left as it is (recover.c).
  */
-static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_t final_flags)
+static int commit(struct mrb_handle *h, uint64_t writer, uint64_t position, uint64_t len,
+                  uint64_t final_flags)
 {
 	struct mrb_record_header *rec = record_at(h, position);
-	uint64_t writer = handle_writer_bits(h);
 	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (position ^ h->salt))
 		return MRB_ESTALE;
 	if (atomic_load_explicit(&rec->control, memory_order_relaxed) !=
@@ -154,12 +156,12 @@ static int commit(struct mrb_handle *h, uint64_t position, uint64_t len, uint64_
 
 static int write_one(struct mrb_handle *h, struct mrb_lane *lane, const void *data, size_t len)
 {
-	uint64_t position;
-	int rc = reserve(h, lane, len, &position);
+	uint64_t position, writer = handle_writer_bits(h);
+	int rc = reserve(h, lane, writer, len, &position);
 	if (rc != 0)
 		return rc;
 	memcpy(record_payload(h, position), data, len);
-	return commit(h, position, len, 0);
+	return commit(h, writer, position, len, 0);
 }
 
 int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
@@ -172,10 +174,10 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 	if (rc != 0)
 		return rc;
 	struct mrb_lane *lane;
-	rc = mrbi_lane_take(h, lane0, &lane);
+	rc = lane_take(h, lane0, &lane);
 	if (rc == 0) {
 		rc = write_one(h, lane, data, len);
-		mrbi_lane_give(h, lane0, lane);
+		lane_give(h, lane0, lane);
 	}
 	if (rc == 0)
 		mrbi_wake_consumer(h);
@@ -237,8 +239,8 @@ static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane, const stru
 		at += record_span(msgs[i].len);
 	}
 	memcpy(record_payload(h, position), msgs[0].data, msgs[0].len);
-	/* Recovery took it (its writer looked hung): report, go on. */
-	return commit(h, position, msgs[0].len, 0) == 0 ? (int64_t)n : MRB_ESTALE;
+	/* Recovery took it (its handle was judged gone): report, go on. */
+	return commit(h, writer, position, msgs[0].len, 0) == 0 ? (int64_t)n : MRB_ESTALE;
 }
 
 int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, size_t count)
@@ -251,7 +253,7 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 	if (rc != 0)
 		return rc;
 	struct mrb_lane *lane;
-	rc = mrbi_lane_take(h, lane0, &lane);
+	rc = lane_take(h, lane0, &lane);
 	if (rc != 0) {
 		producer_leave(h, owner);
 		return rc;
@@ -281,7 +283,7 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 			break;
 		written += (size_t)result;
 	}
-	mrbi_lane_give(h, lane0, lane);
+	lane_give(h, lane0, lane);
 	if (written > 0)
 		mrbi_wake_consumer(h);
 	producer_leave(h, owner);
@@ -298,13 +300,13 @@ int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
 	if (rc != 0)
 		return rc;
 	struct mrb_lane *lane;
-	rc = mrbi_lane_take(h, lane0, &lane);
+	rc = lane_take(h, lane0, &lane);
 	if (rc == 0) {
 		uint64_t position;
-		rc = reserve(h, lane, len, &position);
+		rc = reserve(h, lane, handle_writer_bits(h), len, &position);
 		/* The header now names this handle's slot: the reservation
 		 * needs no announcement while the caller fills it. */
-		mrbi_lane_give(h, lane0, lane);
+		lane_give(h, lane0, lane);
 		if (rc == 0) {
 			res->data = record_payload(h, position);
 			res->len = len;
@@ -337,7 +339,8 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 	    !reservation_plausible(h, res)) {
 		rc = MRB_ESTALE;
 	} else {
-		rc = commit(h, res->position, res->len, publish ? 0 : MRB_CONTROL_PAD);
+		rc = commit(h, handle_writer_bits(h), res->position, res->len,
+		            publish ? 0 : MRB_CONTROL_PAD);
 	}
 	if (rc == 0) {
 		mrbi_wake_consumer(h);
