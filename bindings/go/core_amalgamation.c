@@ -142,7 +142,12 @@ struct mrb_producer_slot {
 	 * process killed while asleep can be taken back out. */
 	_Atomic uint32_t space_waiting;
 	_Atomic uint64_t full;
-	uint8_t reserved[24]; /* zero */
+	/* A free slot is taken again only once consumer_position has reached
+	 * this (0: at once): records its last owner may have left unfinished
+	 * (an abandoned reservation, a claim of a dead owner) then lie behind
+	 * the consumer, so a new generation can never be mistaken for theirs. */
+	_Atomic uint64_t released_at;
+	uint8_t reserved[16]; /* zero */
 	struct mrb_lane lanes[MRB_SLOT_LANES];
 };
 #define MRB_PRODUCER_SLOT_SIZE 256
@@ -246,6 +251,7 @@ _Static_assert(offsetof(struct mrb_file_header, producers) == MRB_PRODUCER_SLOT_
 _Static_assert(offsetof(struct mrb_producer_slot, identity_gen) == 0x18, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, space_waiting) == 0x1c, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, full) == 0x20, "layout");
+_Static_assert(offsetof(struct mrb_producer_slot, released_at) == 0x28, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, lanes) == 0x40, "layout");
 _Static_assert(sizeof(struct mrb_file_header) == MRB_HEADER_SIZE, "header size");
 
@@ -413,7 +419,10 @@ struct mrb_handle {
 	/* Lanes 1.. of the slot taken by threads other than producer_thread
 	 * (a bit each); lane 0 is producer_thread's. */
 	_Atomic uint32_t lanes_busy;
-	uint8_t pad1[MRB_HANDLE_BLOCK - 12];
+	/* Reservations made and not yet committed or aborted: a close with
+	 * some open marks the slot not to be reused too early (slots.c). */
+	_Atomic uint32_t reservations_open;
+	uint8_t pad1[MRB_HANDLE_BLOCK - 16];
 
 	/* Consumer calls in progress and the consumer's state, touched only
 	 * by the (single) thread inside a consumer call. */
@@ -1517,6 +1526,7 @@ static void handle_reset(struct mrb_ring *ring)
 	atomic_init(&handle_of(ring)->consumer_calls, 0);
 	atomic_init(&handle_of(ring)->writer, 0);
 	atomic_init(&handle_of(ring)->lanes_busy, 0);
+	atomic_init(&handle_of(ring)->reservations_open, 0);
 	atomic_init(&handle_of(ring)->callback_thread, 0);
 }
 
@@ -2244,6 +2254,7 @@ int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
 			res->data = record_payload(h, position);
 			res->len = len;
 			res->position = position;
+			atomic_fetch_add_explicit(&h->reservations_open, 1, memory_order_relaxed);
 		}
 	}
 	producer_leave(h, owner);
@@ -2276,6 +2287,7 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 		            publish ? 0 : MRB_CONTROL_PAD);
 	}
 	if (rc == 0) {
+		atomic_fetch_sub_explicit(&h->reservations_open, 1, memory_order_relaxed);
 		mrbi_wake_consumer(h);
 		res->data = NULL;
 		res->len = 0;
@@ -2347,16 +2359,23 @@ static uint32_t slots_used(const struct mrb_handle *h)
 
 /* What the lanes say about position x, as of one pass over them. */
 struct claim_survey {
-	bool live;           /* a live writer announces a claim covering x */
-	uint32_t live_slot;  /* ... in this slot */
-	uint64_t live_owner; /* ... owned as this */
-	uint64_t end;        /* end of the claim covering x if announced, else 0 */
-	uint64_t boundary;   /* first announced claim start after x, or tail */
+	uint32_t live_lanes;   /* lanes of live writers announcing a claim covering x */
+	bool claimer_known;    /* one of them has an end: its CAS made the claim */
+	uint32_t claimer_slot; /* the live claimer (or the only live announcer) */
+	uint64_t claimer_owner;
+	uint64_t claimer_end; /* its claim's end, 0 if unknown */
+	uint64_t dead_end;    /* the largest end announced by a gone writer, or 0 */
+	uint64_t boundary;    /* first announced claim start after x, or tail */
 };
 
-/* A lane's announced claim covers x if it starts at x, or before x with an
- * end after it. Announcements are untrusted: only an end within (x, tail]
- * is used. */
+/*
+ * A lane's announced claim covers x if it starts at x, or before x with an
+ * end after it. Several lanes can announce x: the writer whose CAS made the
+ * claim (it publishes the end right after), and writers that read the same
+ * producer position and then lost the CAS (stalled or dead before moving
+ * on; their lanes show an older end). Announcements are untrusted: only an
+ * end within (x, tail] is used.
+ */
 static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail, struct claim_survey *out)
 {
 	*out = (struct claim_survey){.boundary = tail};
@@ -2377,18 +2396,26 @@ static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail, struc
 				out->boundary = start; /* x < start < boundary */
 			uint64_t end =
 			    atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
-			bool end_known = end - x - 1 < tail - x && end > start;
+			bool end_known = end - x - 1 < tail - x && end > start &&
+			                 end % MRB_RECORD_ALIGNMENT == 0;
 			bool covers = start == x || (x - start < h->capacity && end_known);
 			if (!covers)
 				continue;
 			uint64_t owner;
-			if (!mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner)) {
-				out->live = true;
-				out->live_slot = i;
-				out->live_owner = owner;
+			if (mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner)) {
+				if (end_known && end > out->dead_end)
+					out->dead_end = end;
+				continue;
 			}
-			if (end_known && end % MRB_RECORD_ALIGNMENT == 0)
-				out->end = end;
+			out->live_lanes++;
+			if (out->claimer_known)
+				continue;
+			if (end_known || out->live_lanes == 1) {
+				out->claimer_known = end_known;
+				out->claimer_slot = i;
+				out->claimer_owner = owner;
+				out->claimer_end = end_known ? end : 0;
+			}
 		}
 	}
 }
@@ -2408,11 +2435,14 @@ static uint64_t next_header(struct mrb_handle *h, uint64_t x, uint64_t limit)
 }
 
 /* Does a lane of slot `index` still announce a claim covering x? *end is
- * that claim's end when announced (within (x, tail]), else 0. */
+ * the largest end announced for it (within (x, tail]), else 0: another
+ * thread's lane of the same handle may still show an announcement of x
+ * that lost its CAS, without an end. */
 static bool lane_covers(struct mrb_handle *h, uint32_t index, uint64_t x, uint64_t tail,
                         uint64_t *end)
 {
 	struct mrb_producer_slot *slot = &h->header->producers[index];
+	bool covers = false;
 	*end = 0;
 	for (int l = 0; l < MRB_SLOT_LANES; l++) {
 		uint64_t claiming =
@@ -2425,11 +2455,12 @@ static bool lane_covers(struct mrb_handle *h, uint32_t index, uint64_t x, uint64
 		bool end_known = claim_end - x - 1 < tail - x && claim_end > start &&
 		                 claim_end % MRB_RECORD_ALIGNMENT == 0;
 		if (start == x || (x - start < h->capacity && end_known)) {
-			*end = end_known ? claim_end : 0;
-			return true;
+			covers = true;
+			if (end_known && claim_end > *end)
+				*end = claim_end;
 		}
 	}
-	return false;
+	return covers;
 }
 
 /* Skips [x, end) of a live writer for now (hung-writer timeout). One such
@@ -2472,21 +2503,25 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout
 		bool dead = mrbi_slot_writer_dead(h, slot, control_generation(control), &owner);
 		uint64_t end;
 		lane_covers(h, slot, x, tail, &end);
-		if (end < x + size)
+		/* A run lies after its gap, within one lap; anything else is not
+		 * this record's claim. */
+		if (end < x + size || end - x > h->capacity - (x & h->mask))
 			end = x + size;
 		if (!dead)
 			return hung ? skip_live(h, x, end, slot, owner) : 0;
-		uint64_t padded = (control & ~MRB_CONTROL_BUSY) | MRB_CONTROL_PAD;
-		/* A CAS: a writer judged dead cannot commit, but the record
-		 * may be stale input; never pad over a commit. */
+		/* One padding record over the whole claim, written by one CAS:
+		 * a batch's later records go with its first (a suffix is lost,
+		 * never the middle), and a consumer killed here leaves either
+		 * the BUSY record or the padding, nothing in between. A CAS: a
+		 * writer judged gone cannot commit, but never pad over a commit. */
+		uint64_t padded = end == x + size ? (control & ~MRB_CONTROL_BUSY) | MRB_CONTROL_PAD
+		                                  : control_word(end - x - MRB_RECORD_HEADER_SIZE,
+		                                                 0, MRB_CONTROL_PAD);
 		struct mrb_record_header *rec = record_at(h, x);
 		if (!atomic_compare_exchange_strong_explicit(&rec->control, &control, padded,
 		                                             memory_order_acq_rel,
 		                                             memory_order_relaxed))
 			return 1;
-		/* The rest of the dead writer's claim: a batch's later records. */
-		if (end > x + size)
-			record_pad_range(h, x + size, end);
 		/* Payload bytes of a lone record; the span of a longer claim. */
 		count_recovered(h, end == x + size ? control_length(control) : end - x);
 		return 1;
@@ -2497,28 +2532,33 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout
 	/* The header may have landed since the first look. */
 	if (record_observe(h, x, &control))
 		return 0;
-	if (survey.live) {
-		if (!hung)
+	if (survey.live_lanes != 0) {
+		/* A live writer may own it: wait. Skipping it needs the hung
+		 * timeout and a known claimer: one live lane with the claim's
+		 * end, or the only live lane announcing it (any other claimer
+		 * is gone). Two live announcers and no end: wait and see. */
+		if (!hung || (!survey.claimer_known && survey.live_lanes > 1))
 			return 0;
-		uint64_t end = survey.end != 0 ? survey.end : next_header(h, x, survey.boundary);
-		return skip_live(h, x, end, survey.live_slot, survey.live_owner);
+		uint64_t end = survey.claimer_end != 0 ? survey.claimer_end
+		                                       : next_header(h, x, survey.boundary);
+		return skip_live(h, x, end, survey.claimer_slot, survey.claimer_owner);
 	}
-	uint64_t end = survey.end != 0 ? survey.end : next_header(h, x, survey.boundary);
+	uint64_t end = survey.dead_end != 0 ? survey.dead_end : next_header(h, x, survey.boundary);
 	record_pad_range(h, x, end);
 	count_recovered(h, end - x);
 	return 1;
 }
 
-/* Has the hung writer finished the skipped claim (or died)? */
+/* Is the skipped claim settled: no live writer announces it any more (its
+ * claimer finished its call or is gone, and so is every writer that lost a
+ * CAS for its start)? Only then may its space be released. */
 static bool skipped_claim_settled(struct mrb_handle *h)
 {
 	struct mrb_skipped_claim *s = &h->skipped;
-	uint64_t owner;
-	if (mrbi_slot_writer_dead(h, s->slot, MRBI_ANY_GENERATION, &owner) || owner != s->owner)
-		return true;
 	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
-	uint64_t end;
-	return !lane_covers(h, s->slot, s->start, tail, &end);
+	struct claim_survey survey;
+	survey_claims(h, s->start, tail, &survey);
+	return survey.live_lanes == 0;
 }
 
 int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8_t **data,
@@ -2708,18 +2748,64 @@ bool mrbi_slot_writer_dead(struct mrb_handle *h, uint32_t index, uint32_t genera
 	return mrbi_liveness(&id) == MRBI_DEAD;
 }
 
-/* A dead owner's slot may be taken over once none of its announced claims
- * lies ahead of the consumer: recovery needs their ends (recover.c). */
-static bool evidence_settled(struct mrb_handle *h, struct mrb_producer_slot *slot)
+/* Where everything the slot's owner ever claimed ends: its lanes hold the
+ * end of each one's latest claim, and claims only move forward. A lane
+ * announcing a claim whose end never appeared (its writer died right after
+ * the CAS) bounds nothing: then the producer position does. */
+static uint64_t claims_end(struct mrb_handle *h, struct mrb_producer_slot *slot)
 {
-	uint64_t released =
-	    atomic_load_explicit(&h->header->consumer_position, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+	uint64_t end = 0;
 	for (int i = 0; i < MRB_SLOT_LANES; i++) {
 		uint64_t claiming =
 		    atomic_load_explicit(&slot->lanes[i].claiming, memory_order_acquire);
-		if (claiming != 0 && (claiming & ~UINT64_C(1)) - released < (UINT64_C(1) << 62))
-			return false;
+		uint64_t claim_end =
+		    atomic_load_explicit(&slot->lanes[i].claim_end, memory_order_relaxed);
+		/* Untrusted: an end beyond the producer position bounds nothing. */
+		if (claim_end != tail && claim_end - tail < (UINT64_C(1) << 62))
+			return tail;
+		if (claiming != 0 && claim_end <= (claiming & ~UINT64_C(1)))
+			return tail;
+		if (claim_end - end < (UINT64_C(1) << 62))
+			end = claim_end;
 	}
+	return end;
+}
+
+/* Has the consumer passed everything the slot's last owner may have left
+ * unfinished? (released_at, layout.h.) */
+static bool slot_reusable(struct mrb_handle *h, struct mrb_producer_slot *slot)
+{
+	uint64_t since = atomic_load_explicit(&slot->released_at, memory_order_acquire);
+	if (since == 0)
+		return true;
+	uint64_t consumed =
+	    atomic_load_explicit(&h->header->consumer_position, memory_order_acquire);
+	/* since is a position | 1 (so that position 0 is not "at once") */
+	return consumed - (since & ~UINT64_C(1)) < (UINT64_C(1) << 62);
+}
+
+/*
+ * Frees the slot of a dead owner `owner`: the one whose CAS on the owner
+ * word wins takes the dead owner's share of space_waiters back out (exactly
+ * once: a share is only ever subtracted by the winner of this CAS), and the
+ * slot becomes reusable once the consumer has passed the current producer
+ * position. Its lanes stay as they are: recovery of the dead owner's claims
+ * still reads them.
+ */
+static bool free_dead_slot(struct mrb_handle *h, uint32_t index, uint64_t owner)
+{
+	struct mrb_file_header *hdr = h->header;
+	struct mrb_producer_slot *slot = &hdr->producers[index];
+	atomic_store_explicit(&slot->released_at, claims_end(h, slot) | 1, memory_order_relaxed);
+	/* Release: a taker that sees the slot free sees released_at. */
+	if (!atomic_compare_exchange_strong_explicit(&slot->owner, &owner,
+	                                             owner & ~UINT64_C(0xffffffff),
+	                                             memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	uint32_t share = atomic_exchange_explicit(&slot->space_waiting, 0, memory_order_relaxed);
+	if (share != 0)
+		atomic_fetch_sub_explicit(&hdr->space_waiters, share, memory_order_seq_cst);
 	return true;
 }
 
@@ -2732,8 +2818,8 @@ static void raise_slots_used(struct mrb_file_header *hdr, uint32_t used)
 	}
 }
 
-/* CAS from `owner` (free, or a dead owner whose evidence is settled) to
- * this handle, then publish its identity. */
+/* CAS from `owner` (a free, reusable slot) to this handle, then publish
+ * its identity. */
 static bool take_slot(struct mrb_handle *h, uint32_t index, uint64_t owner)
 {
 	struct mrb_file_header *hdr = h->header;
@@ -2743,10 +2829,6 @@ static bool take_slot(struct mrb_handle *h, uint32_t index, uint64_t owner)
 	if (!atomic_compare_exchange_strong_explicit(&slot->owner, &owner, mine,
 	                                             memory_order_acq_rel, memory_order_relaxed))
 		return false;
-	/* A dead owner killed asleep in a write wait left its share. */
-	uint32_t share = atomic_exchange_explicit(&slot->space_waiting, 0, memory_order_relaxed);
-	if (share != 0)
-		atomic_fetch_sub_explicit(&hdr->space_waiters, share, memory_order_seq_cst);
 	for (int i = 0; i < MRB_SLOT_LANES; i++) {
 		atomic_store_explicit(&slot->lanes[i].claiming, 0, memory_order_relaxed);
 		atomic_store_explicit(&slot->lanes[i].claim_end, 0, memory_order_relaxed);
@@ -2767,21 +2849,21 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 		*slot_out = &slots[control_slot(writer)];
 		return 0;
 	}
+	/* First pass: free slots; second: free the slots of dead owners on
+	 * the way, then take any that is reusable. */
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t i = 0; i < MRB_PRODUCER_SLOTS; i++) {
 			uint64_t owner =
 			    atomic_load_explicit(&slots[i].owner, memory_order_acquire);
-			bool takeable;
-			if (pass == 0) {
-				takeable = MRB_SLOT_PID(owner) == 0;
-			} else {
+			if (MRB_SLOT_PID(owner) != 0) {
 				uint64_t seen;
-				takeable =
-				    MRB_SLOT_PID(owner) != 0 &&
-				    mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen) &&
-				    seen == owner && evidence_settled(h, &slots[i]);
+				if (pass == 0 ||
+				    !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen) ||
+				    seen != owner || !free_dead_slot(h, i, owner))
+					continue;
+				owner &= ~UINT64_C(0xffffffff);
 			}
-			if (!takeable || !take_slot(h, i, owner))
+			if (!slot_reusable(h, &slots[i]) || !take_slot(h, i, owner))
 				continue;
 			/* Several threads of the handle may race here on its first
 			 * write; the first to set h->writer keeps its slot. */
@@ -2796,6 +2878,7 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 			}
 			uint64_t taken =
 			    atomic_load_explicit(&slots[i].owner, memory_order_relaxed);
+			atomic_store_explicit(&slots[i].released_at, 0, memory_order_relaxed);
 			atomic_store_explicit(&slots[i].owner, taken & ~UINT64_C(0xffffffff),
 			                      memory_order_release);
 			*slot_out = &slots[control_slot(expected)];
@@ -2816,6 +2899,12 @@ void mrbi_slot_release(struct mrb_handle *h)
 	atomic_store_explicit(&slot->identity_gen, 0, memory_order_relaxed);
 	atomic_store_explicit(&slot->owner_start_time, 0, memory_order_relaxed);
 	atomic_store_explicit(&slot->owner_pid_ns, 0, memory_order_relaxed);
+	/* Open reservations stay BUSY in the ring, naming this slot and
+	 * generation: the slot is not reused before the consumer passed them. */
+	uint64_t since = 0;
+	if (atomic_load_explicit(&h->reservations_open, memory_order_acquire) != 0)
+		since = claims_end(h, slot) | 1;
+	atomic_store_explicit(&slot->released_at, since, memory_order_relaxed);
 	uint64_t mine = atomic_load_explicit(&slot->owner, memory_order_relaxed);
 	/* Keep the generation: records of this handle still BUSY (abandoned
 	 * reservations) then name a released slot, which recovery pads. */
@@ -2880,16 +2969,14 @@ void mrbi_forget_dead_waiters(struct mrb_handle *h)
 		used = MRB_PRODUCER_SLOTS;
 	for (uint32_t i = 0; i < used; i++) {
 		struct mrb_producer_slot *slot = &h->header->producers[i];
-		uint32_t share = atomic_load_explicit(&slot->space_waiting, memory_order_relaxed);
-		uint64_t owner;
-		if (share == 0 || !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner))
+		if (atomic_load_explicit(&slot->space_waiting, memory_order_relaxed) == 0)
 			continue;
-		/* A CAS, so that two auditors never subtract one share twice. */
-		if (atomic_compare_exchange_strong_explicit(&slot->space_waiting, &share, 0,
-		                                            memory_order_relaxed,
-		                                            memory_order_relaxed))
-			atomic_fetch_sub_explicit(&h->header->space_waiters, share,
-			                          memory_order_seq_cst);
+		uint64_t owner;
+		/* Freeing the slot is what takes its share out: never a CAS on
+		 * the share itself, which a new owner may have raised meanwhile. */
+		if (mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner) &&
+		    MRB_SLOT_PID(owner) != 0)
+			free_dead_slot(h, i, owner);
 	}
 }
 

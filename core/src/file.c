@@ -34,6 +34,7 @@ static void handle_reset(struct mrb_ring *ring)
 	atomic_init(&handle_of(ring)->consumer_calls, 0);
 	atomic_init(&handle_of(ring)->writer, 0);
 	atomic_init(&handle_of(ring)->lanes_busy, 0);
+	atomic_init(&handle_of(ring)->reservations_open, 0);
 	atomic_init(&handle_of(ring)->callback_thread, 0);
 }
 

@@ -116,7 +116,10 @@ struct mrb_handle {
 	/* Lanes 1.. of the slot taken by threads other than producer_thread
 	 * (a bit each); lane 0 is producer_thread's. */
 	_Atomic uint32_t lanes_busy;
-	uint8_t pad1[MRB_HANDLE_BLOCK - 12];
+	/* Reservations made and not yet committed or aborted: a close with
+	 * some open marks the slot not to be reused too early (slots.c). */
+	_Atomic uint32_t reservations_open;
+	uint8_t pad1[MRB_HANDLE_BLOCK - 16];
 
 	/* Consumer calls in progress and the consumer's state, touched only
 	 * by the (single) thread inside a consumer call. */

@@ -76,7 +76,12 @@ struct mrb_producer_slot {
 	 * process killed while asleep can be taken back out. */
 	_Atomic uint32_t space_waiting;
 	_Atomic uint64_t full;
-	uint8_t reserved[24]; /* zero */
+	/* A free slot is taken again only once consumer_position has reached
+	 * this (0: at once): records its last owner may have left unfinished
+	 * (an abandoned reservation, a claim of a dead owner) then lie behind
+	 * the consumer, so a new generation can never be mistaken for theirs. */
+	_Atomic uint64_t released_at;
+	uint8_t reserved[16]; /* zero */
 	struct mrb_lane lanes[MRB_SLOT_LANES];
 };
 #define MRB_PRODUCER_SLOT_SIZE 256
@@ -180,6 +185,7 @@ _Static_assert(offsetof(struct mrb_file_header, producers) == MRB_PRODUCER_SLOT_
 _Static_assert(offsetof(struct mrb_producer_slot, identity_gen) == 0x18, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, space_waiting) == 0x1c, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, full) == 0x20, "layout");
+_Static_assert(offsetof(struct mrb_producer_slot, released_at) == 0x28, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, lanes) == 0x40, "layout");
 _Static_assert(sizeof(struct mrb_file_header) == MRB_HEADER_SIZE, "header size");
 

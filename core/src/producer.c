@@ -311,6 +311,7 @@ int mrb_reserve(struct mrb_ring *ring, size_t len, struct mrb_reservation *res)
 			res->data = record_payload(h, position);
 			res->len = len;
 			res->position = position;
+			atomic_fetch_add_explicit(&h->reservations_open, 1, memory_order_relaxed);
 		}
 	}
 	producer_leave(h, owner);
@@ -343,6 +344,7 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 		            publish ? 0 : MRB_CONTROL_PAD);
 	}
 	if (rc == 0) {
+		atomic_fetch_sub_explicit(&h->reservations_open, 1, memory_order_relaxed);
 		mrbi_wake_consumer(h);
 		res->data = NULL;
 		res->len = 0;

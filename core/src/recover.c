@@ -47,16 +47,23 @@ static uint32_t slots_used(const struct mrb_handle *h)
 
 /* What the lanes say about position x, as of one pass over them. */
 struct claim_survey {
-	bool live;           /* a live writer announces a claim covering x */
-	uint32_t live_slot;  /* ... in this slot */
-	uint64_t live_owner; /* ... owned as this */
-	uint64_t end;        /* end of the claim covering x if announced, else 0 */
-	uint64_t boundary;   /* first announced claim start after x, or tail */
+	uint32_t live_lanes;   /* lanes of live writers announcing a claim covering x */
+	bool claimer_known;    /* one of them has an end: its CAS made the claim */
+	uint32_t claimer_slot; /* the live claimer (or the only live announcer) */
+	uint64_t claimer_owner;
+	uint64_t claimer_end; /* its claim's end, 0 if unknown */
+	uint64_t dead_end;    /* the largest end announced by a gone writer, or 0 */
+	uint64_t boundary;    /* first announced claim start after x, or tail */
 };
 
-/* A lane's announced claim covers x if it starts at x, or before x with an
- * end after it. Announcements are untrusted: only an end within (x, tail]
- * is used. */
+/*
+ * A lane's announced claim covers x if it starts at x, or before x with an
+ * end after it. Several lanes can announce x: the writer whose CAS made the
+ * claim (it publishes the end right after), and writers that read the same
+ * producer position and then lost the CAS (stalled or dead before moving
+ * on; their lanes show an older end). Announcements are untrusted: only an
+ * end within (x, tail] is used.
+ */
 static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail, struct claim_survey *out)
 {
 	*out = (struct claim_survey){.boundary = tail};
@@ -77,18 +84,26 @@ static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail, struc
 				out->boundary = start; /* x < start < boundary */
 			uint64_t end =
 			    atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
-			bool end_known = end - x - 1 < tail - x && end > start;
+			bool end_known = end - x - 1 < tail - x && end > start &&
+			                 end % MRB_RECORD_ALIGNMENT == 0;
 			bool covers = start == x || (x - start < h->capacity && end_known);
 			if (!covers)
 				continue;
 			uint64_t owner;
-			if (!mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner)) {
-				out->live = true;
-				out->live_slot = i;
-				out->live_owner = owner;
+			if (mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner)) {
+				if (end_known && end > out->dead_end)
+					out->dead_end = end;
+				continue;
 			}
-			if (end_known && end % MRB_RECORD_ALIGNMENT == 0)
-				out->end = end;
+			out->live_lanes++;
+			if (out->claimer_known)
+				continue;
+			if (end_known || out->live_lanes == 1) {
+				out->claimer_known = end_known;
+				out->claimer_slot = i;
+				out->claimer_owner = owner;
+				out->claimer_end = end_known ? end : 0;
+			}
 		}
 	}
 }
@@ -108,11 +123,14 @@ static uint64_t next_header(struct mrb_handle *h, uint64_t x, uint64_t limit)
 }
 
 /* Does a lane of slot `index` still announce a claim covering x? *end is
- * that claim's end when announced (within (x, tail]), else 0. */
+ * the largest end announced for it (within (x, tail]), else 0: another
+ * thread's lane of the same handle may still show an announcement of x
+ * that lost its CAS, without an end. */
 static bool lane_covers(struct mrb_handle *h, uint32_t index, uint64_t x, uint64_t tail,
                         uint64_t *end)
 {
 	struct mrb_producer_slot *slot = &h->header->producers[index];
+	bool covers = false;
 	*end = 0;
 	for (int l = 0; l < MRB_SLOT_LANES; l++) {
 		uint64_t claiming =
@@ -125,11 +143,12 @@ static bool lane_covers(struct mrb_handle *h, uint32_t index, uint64_t x, uint64
 		bool end_known = claim_end - x - 1 < tail - x && claim_end > start &&
 		                 claim_end % MRB_RECORD_ALIGNMENT == 0;
 		if (start == x || (x - start < h->capacity && end_known)) {
-			*end = end_known ? claim_end : 0;
-			return true;
+			covers = true;
+			if (end_known && claim_end > *end)
+				*end = claim_end;
 		}
 	}
-	return false;
+	return covers;
 }
 
 /* Skips [x, end) of a live writer for now (hung-writer timeout). One such
@@ -172,21 +191,25 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout
 		bool dead = mrbi_slot_writer_dead(h, slot, control_generation(control), &owner);
 		uint64_t end;
 		lane_covers(h, slot, x, tail, &end);
-		if (end < x + size)
+		/* A run lies after its gap, within one lap; anything else is not
+		 * this record's claim. */
+		if (end < x + size || end - x > h->capacity - (x & h->mask))
 			end = x + size;
 		if (!dead)
 			return hung ? skip_live(h, x, end, slot, owner) : 0;
-		uint64_t padded = (control & ~MRB_CONTROL_BUSY) | MRB_CONTROL_PAD;
-		/* A CAS: a writer judged dead cannot commit, but the record
-		 * may be stale input; never pad over a commit. */
+		/* One padding record over the whole claim, written by one CAS:
+		 * a batch's later records go with its first (a suffix is lost,
+		 * never the middle), and a consumer killed here leaves either
+		 * the BUSY record or the padding, nothing in between. A CAS: a
+		 * writer judged gone cannot commit, but never pad over a commit. */
+		uint64_t padded = end == x + size ? (control & ~MRB_CONTROL_BUSY) | MRB_CONTROL_PAD
+		                                  : control_word(end - x - MRB_RECORD_HEADER_SIZE,
+		                                                 0, MRB_CONTROL_PAD);
 		struct mrb_record_header *rec = record_at(h, x);
 		if (!atomic_compare_exchange_strong_explicit(&rec->control, &control, padded,
 		                                             memory_order_acq_rel,
 		                                             memory_order_relaxed))
 			return 1;
-		/* The rest of the dead writer's claim: a batch's later records. */
-		if (end > x + size)
-			record_pad_range(h, x + size, end);
 		/* Payload bytes of a lone record; the span of a longer claim. */
 		count_recovered(h, end == x + size ? control_length(control) : end - x);
 		return 1;
@@ -197,28 +220,33 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout
 	/* The header may have landed since the first look. */
 	if (record_observe(h, x, &control))
 		return 0;
-	if (survey.live) {
-		if (!hung)
+	if (survey.live_lanes != 0) {
+		/* A live writer may own it: wait. Skipping it needs the hung
+		 * timeout and a known claimer: one live lane with the claim's
+		 * end, or the only live lane announcing it (any other claimer
+		 * is gone). Two live announcers and no end: wait and see. */
+		if (!hung || (!survey.claimer_known && survey.live_lanes > 1))
 			return 0;
-		uint64_t end = survey.end != 0 ? survey.end : next_header(h, x, survey.boundary);
-		return skip_live(h, x, end, survey.live_slot, survey.live_owner);
+		uint64_t end = survey.claimer_end != 0 ? survey.claimer_end
+		                                       : next_header(h, x, survey.boundary);
+		return skip_live(h, x, end, survey.claimer_slot, survey.claimer_owner);
 	}
-	uint64_t end = survey.end != 0 ? survey.end : next_header(h, x, survey.boundary);
+	uint64_t end = survey.dead_end != 0 ? survey.dead_end : next_header(h, x, survey.boundary);
 	record_pad_range(h, x, end);
 	count_recovered(h, end - x);
 	return 1;
 }
 
-/* Has the hung writer finished the skipped claim (or died)? */
+/* Is the skipped claim settled: no live writer announces it any more (its
+ * claimer finished its call or is gone, and so is every writer that lost a
+ * CAS for its start)? Only then may its space be released. */
 static bool skipped_claim_settled(struct mrb_handle *h)
 {
 	struct mrb_skipped_claim *s = &h->skipped;
-	uint64_t owner;
-	if (mrbi_slot_writer_dead(h, s->slot, MRBI_ANY_GENERATION, &owner) || owner != s->owner)
-		return true;
 	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
-	uint64_t end;
-	return !lane_covers(h, s->slot, s->start, tail, &end);
+	struct claim_survey survey;
+	survey_claims(h, s->start, tail, &survey);
+	return survey.live_lanes == 0;
 }
 
 int mrbi_next_late_message(struct mrb_handle *h, uint32_t slot_seen, const uint8_t **data,

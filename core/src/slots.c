@@ -50,18 +50,64 @@ bool mrbi_slot_writer_dead(struct mrb_handle *h, uint32_t index, uint32_t genera
 	return mrbi_liveness(&id) == MRBI_DEAD;
 }
 
-/* A dead owner's slot may be taken over once none of its announced claims
- * lies ahead of the consumer: recovery needs their ends (recover.c). */
-static bool evidence_settled(struct mrb_handle *h, struct mrb_producer_slot *slot)
+/* Where everything the slot's owner ever claimed ends: its lanes hold the
+ * end of each one's latest claim, and claims only move forward. A lane
+ * announcing a claim whose end never appeared (its writer died right after
+ * the CAS) bounds nothing: then the producer position does. */
+static uint64_t claims_end(struct mrb_handle *h, struct mrb_producer_slot *slot)
 {
-	uint64_t released =
-	    atomic_load_explicit(&h->header->consumer_position, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+	uint64_t end = 0;
 	for (int i = 0; i < MRB_SLOT_LANES; i++) {
 		uint64_t claiming =
 		    atomic_load_explicit(&slot->lanes[i].claiming, memory_order_acquire);
-		if (claiming != 0 && (claiming & ~UINT64_C(1)) - released < (UINT64_C(1) << 62))
-			return false;
+		uint64_t claim_end =
+		    atomic_load_explicit(&slot->lanes[i].claim_end, memory_order_relaxed);
+		/* Untrusted: an end beyond the producer position bounds nothing. */
+		if (claim_end != tail && claim_end - tail < (UINT64_C(1) << 62))
+			return tail;
+		if (claiming != 0 && claim_end <= (claiming & ~UINT64_C(1)))
+			return tail;
+		if (claim_end - end < (UINT64_C(1) << 62))
+			end = claim_end;
 	}
+	return end;
+}
+
+/* Has the consumer passed everything the slot's last owner may have left
+ * unfinished? (released_at, layout.h.) */
+static bool slot_reusable(struct mrb_handle *h, struct mrb_producer_slot *slot)
+{
+	uint64_t since = atomic_load_explicit(&slot->released_at, memory_order_acquire);
+	if (since == 0)
+		return true;
+	uint64_t consumed =
+	    atomic_load_explicit(&h->header->consumer_position, memory_order_acquire);
+	/* since is a position | 1 (so that position 0 is not "at once") */
+	return consumed - (since & ~UINT64_C(1)) < (UINT64_C(1) << 62);
+}
+
+/*
+ * Frees the slot of a dead owner `owner`: the one whose CAS on the owner
+ * word wins takes the dead owner's share of space_waiters back out (exactly
+ * once: a share is only ever subtracted by the winner of this CAS), and the
+ * slot becomes reusable once the consumer has passed the current producer
+ * position. Its lanes stay as they are: recovery of the dead owner's claims
+ * still reads them.
+ */
+static bool free_dead_slot(struct mrb_handle *h, uint32_t index, uint64_t owner)
+{
+	struct mrb_file_header *hdr = h->header;
+	struct mrb_producer_slot *slot = &hdr->producers[index];
+	atomic_store_explicit(&slot->released_at, claims_end(h, slot) | 1, memory_order_relaxed);
+	/* Release: a taker that sees the slot free sees released_at. */
+	if (!atomic_compare_exchange_strong_explicit(&slot->owner, &owner,
+	                                             owner & ~UINT64_C(0xffffffff),
+	                                             memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	uint32_t share = atomic_exchange_explicit(&slot->space_waiting, 0, memory_order_relaxed);
+	if (share != 0)
+		atomic_fetch_sub_explicit(&hdr->space_waiters, share, memory_order_seq_cst);
 	return true;
 }
 
@@ -74,8 +120,8 @@ static void raise_slots_used(struct mrb_file_header *hdr, uint32_t used)
 	}
 }
 
-/* CAS from `owner` (free, or a dead owner whose evidence is settled) to
- * this handle, then publish its identity. */
+/* CAS from `owner` (a free, reusable slot) to this handle, then publish
+ * its identity. */
 static bool take_slot(struct mrb_handle *h, uint32_t index, uint64_t owner)
 {
 	struct mrb_file_header *hdr = h->header;
@@ -85,10 +131,6 @@ static bool take_slot(struct mrb_handle *h, uint32_t index, uint64_t owner)
 	if (!atomic_compare_exchange_strong_explicit(&slot->owner, &owner, mine,
 	                                             memory_order_acq_rel, memory_order_relaxed))
 		return false;
-	/* A dead owner killed asleep in a write wait left its share. */
-	uint32_t share = atomic_exchange_explicit(&slot->space_waiting, 0, memory_order_relaxed);
-	if (share != 0)
-		atomic_fetch_sub_explicit(&hdr->space_waiters, share, memory_order_seq_cst);
 	for (int i = 0; i < MRB_SLOT_LANES; i++) {
 		atomic_store_explicit(&slot->lanes[i].claiming, 0, memory_order_relaxed);
 		atomic_store_explicit(&slot->lanes[i].claim_end, 0, memory_order_relaxed);
@@ -109,21 +151,21 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 		*slot_out = &slots[control_slot(writer)];
 		return 0;
 	}
+	/* First pass: free slots; second: free the slots of dead owners on
+	 * the way, then take any that is reusable. */
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t i = 0; i < MRB_PRODUCER_SLOTS; i++) {
 			uint64_t owner =
 			    atomic_load_explicit(&slots[i].owner, memory_order_acquire);
-			bool takeable;
-			if (pass == 0) {
-				takeable = MRB_SLOT_PID(owner) == 0;
-			} else {
+			if (MRB_SLOT_PID(owner) != 0) {
 				uint64_t seen;
-				takeable =
-				    MRB_SLOT_PID(owner) != 0 &&
-				    mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen) &&
-				    seen == owner && evidence_settled(h, &slots[i]);
+				if (pass == 0 ||
+				    !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &seen) ||
+				    seen != owner || !free_dead_slot(h, i, owner))
+					continue;
+				owner &= ~UINT64_C(0xffffffff);
 			}
-			if (!takeable || !take_slot(h, i, owner))
+			if (!slot_reusable(h, &slots[i]) || !take_slot(h, i, owner))
 				continue;
 			/* Several threads of the handle may race here on its first
 			 * write; the first to set h->writer keeps its slot. */
@@ -138,6 +180,7 @@ int mrbi_slot_acquire(struct mrb_handle *h, struct mrb_producer_slot **slot_out)
 			}
 			uint64_t taken =
 			    atomic_load_explicit(&slots[i].owner, memory_order_relaxed);
+			atomic_store_explicit(&slots[i].released_at, 0, memory_order_relaxed);
 			atomic_store_explicit(&slots[i].owner, taken & ~UINT64_C(0xffffffff),
 			                      memory_order_release);
 			*slot_out = &slots[control_slot(expected)];
@@ -158,6 +201,12 @@ void mrbi_slot_release(struct mrb_handle *h)
 	atomic_store_explicit(&slot->identity_gen, 0, memory_order_relaxed);
 	atomic_store_explicit(&slot->owner_start_time, 0, memory_order_relaxed);
 	atomic_store_explicit(&slot->owner_pid_ns, 0, memory_order_relaxed);
+	/* Open reservations stay BUSY in the ring, naming this slot and
+	 * generation: the slot is not reused before the consumer passed them. */
+	uint64_t since = 0;
+	if (atomic_load_explicit(&h->reservations_open, memory_order_acquire) != 0)
+		since = claims_end(h, slot) | 1;
+	atomic_store_explicit(&slot->released_at, since, memory_order_relaxed);
 	uint64_t mine = atomic_load_explicit(&slot->owner, memory_order_relaxed);
 	/* Keep the generation: records of this handle still BUSY (abandoned
 	 * reservations) then name a released slot, which recovery pads. */
@@ -222,15 +271,13 @@ void mrbi_forget_dead_waiters(struct mrb_handle *h)
 		used = MRB_PRODUCER_SLOTS;
 	for (uint32_t i = 0; i < used; i++) {
 		struct mrb_producer_slot *slot = &h->header->producers[i];
-		uint32_t share = atomic_load_explicit(&slot->space_waiting, memory_order_relaxed);
-		uint64_t owner;
-		if (share == 0 || !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner))
+		if (atomic_load_explicit(&slot->space_waiting, memory_order_relaxed) == 0)
 			continue;
-		/* A CAS, so that two auditors never subtract one share twice. */
-		if (atomic_compare_exchange_strong_explicit(&slot->space_waiting, &share, 0,
-		                                            memory_order_relaxed,
-		                                            memory_order_relaxed))
-			atomic_fetch_sub_explicit(&h->header->space_waiters, share,
-			                          memory_order_seq_cst);
+		uint64_t owner;
+		/* Freeing the slot is what takes its share out: never a CAS on
+		 * the share itself, which a new owner may have raised meanwhile. */
+		if (mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner) &&
+		    MRB_SLOT_PID(owner) != 0)
+			free_dead_slot(h, i, owner);
 	}
 }
