@@ -4,7 +4,7 @@
 # (tools/setup.sh), then
 #   1. bazel test //...                         every test, every language
 #   2. bazel test --config=asan  (C targets)    AddressSanitizer + UBSan
-#   3. bazel test --config=tsan  (core)         ThreadSanitizer
+#   3. bazel test --config=tsan  (core, recovery) ThreadSanitizer
 # and ends with one summary line "tests: N passed, M failed".
 #
 # Environment: BAZEL_OUTPUT_BASE to build elsewhere than Bazel's default;
@@ -21,7 +21,13 @@ bazel_cmd=(bazel)
 sanitized_targets=(//core/... //tests/robustness/... //tools/mrb/...
 	//tests/vectors:vectors_c_test //tests/vectors:vectors_regenerate_test
 	//tests/interop:matrix_c_to_c_test)
-tsan_targets=(//core/...)
+# The core, and the recovery and lifecycle programs whose races matter most
+# (the others fork mostly, which TSan cannot see across).
+tsan_targets=(//core/...
+	//tests/robustness:{fork_inherited_handle,close_in_callback,recover_close_interrupts}
+	//tests/robustness:{producer_slots,recover_batch_suffix,recover_unwritten_header}
+	//tests/robustness:{recover_unwritten_live,recover_explicit,wait_huge_timeout}
+	//tests/robustness:{adv_skip_misattributed,adv_batch_lane_shadow,liveness_unknown_is_alive})
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
