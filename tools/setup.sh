@@ -31,6 +31,7 @@ packages=(
 	python3-wheel
 	python3-build       # python -m build: the Python sdist and wheel (pip install test)
 	python3-matplotlib  # tools/bench/plot.py (benchmark report figures)
+	spin                # the protocol model checker (//tools/model:spin_test)
 	git
 	ca-certificates
 )

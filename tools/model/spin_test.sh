@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Model-checks the ring protocol (ring.pml, docs/MODEL.md) with SPIN.
+#
+#   spin_test.sh [--long] [--keep DIR] MODEL.pml
+#
+# Each configuration generates a verifier (spin -a), compiles it (gcc) and
+# runs it. "pass" configurations must be searched completely with no error;
+# "fail" configurations (the seeded mutants) must produce a counterexample,
+# an assertion violation, which is replayed with spin -t and shown.
+# --long adds the release-check configurations (three producers, two
+# deaths, consumer death, store buffers with recovery: tens of minutes and
+# several GiB; see docs/MODEL.md). No network; needs spin and gcc.
+set -euo pipefail
+
+long=no
+keep=
+while [ $# -gt 1 ]; do
+	case "$1" in
+	--long) long=yes ;;
+	--keep) keep=$2; shift ;;
+	*) break ;;
+	esac
+	shift
+done
+model=$(readlink -f "${1:?usage: spin_test.sh [--long] [--keep DIR] MODEL.pml}")
+
+# Bazel runs tests with a strict PATH: look in the usual places too.
+find_tool() {
+	local name=$1 dir
+	for dir in /usr/bin /usr/local/bin /bin; do
+		[ -x "$dir/$name" ] && { echo "$dir/$name"; return; }
+	done
+	command -v "$name" 2>/dev/null || true
+}
+spin=$(find_tool spin)
+cc=$(find_tool gcc)
+[ -n "$cc" ] || cc=$(find_tool cc)
+if [ -z "$spin" ] || [ -z "$cc" ]; then
+	echo "spin_test: needs spin and gcc (tools/setup.sh installs them)" >&2
+	exit 1
+fi
+# spin runs the C preprocessor by name.
+export PATH="$(dirname "$cc"):/usr/bin:/bin"
+
+work=${keep:-${TEST_TMPDIR:-$(mktemp -d)}/spin}
+rm -rf "$work"
+mkdir -p "$work"
+
+# name | expect | spin -D options | extra pan options
+configs=(
+	"wakeup|pass|-DMAXDEATH=0 -DTSO -DNO_RECOVERY|"
+	"recovery|pass|-DMAXDEATH=1|"
+	"mutant_any_died|fail|-DMAXDEATH=1 -DMUT_ANY_DIED|"
+	"mutant_reverse_batch|fail|-DMAXDEATH=1 -DMUT_REVERSE|"
+	"mutant_no_barrier|fail|-DMAXDEATH=0 -DTSO -DNO_RECOVERY -DMUT_NO_BARRIER|"
+	"mutant_stale_tail|fail|-DMAXDEATH=1 -DMUT_STALE_TAIL|"
+	"mutant_stale_tail_recovery|fail|-DMAXDEATH=1 -DMUT_STALE_TAIL_RECOVERY|"
+	# A known defect of the C code (docs/MODEL.md, "Findings"): with the
+	# hung-writer timeout, a live batch whose claim_end is not yet visible
+	# is skipped only up to its own second record, which is then delivered
+	# before the run's first record is committed. Flip to pass once fixed.
+	"known_hung_batch|fail|-DMAXDEATH=0 -DHUNG|"
+)
+if [ "$long" = yes ]; then
+	configs+=(
+		"long_consumer_death|pass|-DMAXDEATH=1 -DKILL_CONSUMER|"
+		"long_tso_recovery|pass|-DMAXDEATH=1 -DTSO|"
+		"long_two_deaths|pass|-DMAXDEATH=2 -DKILL_CONSUMER -DP1B=1|"
+		"long_three_producers|pass|-DNP=3 -DMAXDEATH=1 -DP1B=1|"
+		"long_three_producers_tso|pass|-DNP=3 -DMAXDEATH=2 -DTSO -DKILL_CONSUMER|-DBITSTATE"
+	)
+fi
+
+status=0
+for config in "${configs[@]}"; do
+	IFS='|' read -r name expect defines panopts <<<"$config"
+	dir="$work/$name"
+	mkdir -p "$dir"
+	cp "$model" "$dir/ring.pml"
+	start=$(date +%s)
+	# shellcheck disable=SC2086
+	(cd "$dir" && "$spin" -a $defines ring.pml >spin.log 2>&1) || {
+		echo "FAIL $name: spin -a failed"; cat "$dir/spin.log"; status=1; continue
+	}
+	memlim=2048
+	[ "$long" = yes ] && memlim=8192
+	# shellcheck disable=SC2086
+	(cd "$dir" && "$cc" -O2 -w -DSAFETY -DCOLLAPSE -DMEMLIM=$memlim -DVECTORSZ=1024 \
+		$panopts -o pan pan.c >cc.log 2>&1) || {
+		echo "FAIL $name: gcc failed"; cat "$dir/cc.log"; status=1; continue
+	}
+	pan_rc=0
+	(cd "$dir" && ./pan -m1000000 -w24 >pan.log 2>&1) || pan_rc=$?
+	seconds=$(($(date +%s) - start))
+	states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' "$dir/pan.log" | head -n 1)
+	errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$dir/pan.log" | head -n 1)
+	incomplete=no
+	grep -q -e "max search depth too small" -e "out of memory" -e "aborting" "$dir/pan.log" &&
+		incomplete=yes
+	case "$expect" in
+	pass)
+		if [ "$pan_rc" -eq 0 ] && [ "${errors:-x}" = 0 ] && [ "$incomplete" = no ]; then
+			echo "ok   $name: no error, ${states:-?} states, ${seconds}s"
+		else
+			echo "FAIL $name: expected a clean search (errors=${errors:-?}, incomplete=$incomplete)"
+			cat "$dir/pan.log"
+			if [ -f "$dir/ring.pml.trail" ]; then
+				# shellcheck disable=SC2086
+				(cd "$dir" && "$spin" -t -p $defines ring.pml 2>&1 | tail -n 80)
+			fi
+			status=1
+		fi
+		;;
+	fail)
+		if [ "${errors:-0}" != 0 ] && grep -q "assertion violated" "$dir/pan.log" &&
+			[ -f "$dir/ring.pml.trail" ]; then
+			# shellcheck disable=SC2086
+			what=$(cd "$dir" && "$spin" -t $defines ring.pml 2>&1 |
+				sed -n 's/^spin: text of failed assertion: //p' | head -n 1)
+			echo "ok   $name: counterexample as expected: $what (${seconds}s)"
+		else
+			echo "FAIL $name: expected a counterexample, got none (errors=${errors:-?})"
+			cat "$dir/pan.log"
+			status=1
+		fi
+		;;
+	esac
+done
+exit $status
