@@ -2534,14 +2534,16 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout
 		return 0;
 	if (survey.live_lanes != 0) {
 		/* A live writer may own it: wait. Skipping it needs the hung
-		 * timeout and a known claimer: one live lane with the claim's
-		 * end, or the only live lane announcing it (any other claimer
-		 * is gone). Two live announcers and no end: wait and see. */
-		if (!hung || (!survey.claimer_known && survey.live_lanes > 1))
+		 * timeout and a known claim: the live lane that announced its
+		 * end. Without the end (the writer is between its CAS and that
+		 * store, or several writers announce the position), the claim's
+		 * extent cannot be known: a scan for the next header could stop
+		 * at a later record of the same run (found by the SPIN model,
+		 * docs/MODEL.md). Wait and see. */
+		if (!hung || !survey.claimer_known)
 			return 0;
-		uint64_t end = survey.claimer_end != 0 ? survey.claimer_end
-		                                       : next_header(h, x, survey.boundary);
-		return skip_live(h, x, end, survey.claimer_slot, survey.claimer_owner);
+		return skip_live(h, x, survey.claimer_end, survey.claimer_slot,
+		                 survey.claimer_owner);
 	}
 	uint64_t end = survey.dead_end != 0 ? survey.dead_end : next_header(h, x, survey.boundary);
 	record_pad_range(h, x, end);
@@ -3524,6 +3526,11 @@ const char *mrb_version(void)
  * waker only has a compiler barrier): sleep in slices this short, which
  * bounds the delay such a miss can cause. */
 #define MRB_UNORDERED_SLICE_NS 1000000
+/* A waker killed between its progress and its FUTEX_WAKE never wakes us
+ * (found by the SPIN model, docs/MODEL.md): every sleep is bounded by this
+ * much, so the cost of such a death is at most this latency, never a hang.
+ * One spurious wake-up a second is invisible in CPU time. */
+#define MRB_LOST_WAKER_SLICE_NS 1000000000
 
 int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
 {
@@ -3681,6 +3688,8 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 			sleep_ns = MRB_UNFINISHED_RECORD_SLICE_NS;
 		if (!ordered && (sleep_ns < 0 || sleep_ns > MRB_UNORDERED_SLICE_NS))
 			sleep_ns = MRB_UNORDERED_SLICE_NS;
+		if (sleep_ns < 0 || sleep_ns > MRB_LOST_WAKER_SLICE_NS)
+			sleep_ns = MRB_LOST_WAKER_SLICE_NS;
 		rc = mrbi_futex_wait(seq, observed, sleep_ns);
 		unregister(waiters, own_share);
 		if (rc == MRB_EINTR)
@@ -3764,3 +3773,4 @@ int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t 
 #undef MRB_YIELD_ITERATIONS
 #undef MRB_UNFINISHED_RECORD_SLICE_NS
 #undef MRB_UNORDERED_SLICE_NS
+#undef MRB_LOST_WAKER_SLICE_NS

@@ -222,14 +222,16 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout
 		return 0;
 	if (survey.live_lanes != 0) {
 		/* A live writer may own it: wait. Skipping it needs the hung
-		 * timeout and a known claimer: one live lane with the claim's
-		 * end, or the only live lane announcing it (any other claimer
-		 * is gone). Two live announcers and no end: wait and see. */
-		if (!hung || (!survey.claimer_known && survey.live_lanes > 1))
+		 * timeout and a known claim: the live lane that announced its
+		 * end. Without the end (the writer is between its CAS and that
+		 * store, or several writers announce the position), the claim's
+		 * extent cannot be known: a scan for the next header could stop
+		 * at a later record of the same run (found by the SPIN model,
+		 * docs/MODEL.md). Wait and see. */
+		if (!hung || !survey.claimer_known)
 			return 0;
-		uint64_t end = survey.claimer_end != 0 ? survey.claimer_end
-		                                       : next_header(h, x, survey.boundary);
-		return skip_live(h, x, end, survey.claimer_slot, survey.claimer_owner);
+		return skip_live(h, x, survey.claimer_end, survey.claimer_slot,
+		                 survey.claimer_owner);
 	}
 	uint64_t end = survey.dead_end != 0 ? survey.dead_end : next_header(h, x, survey.boundary);
 	record_pad_range(h, x, end);

@@ -42,6 +42,11 @@
  * waker only has a compiler barrier): sleep in slices this short, which
  * bounds the delay such a miss can cause. */
 #define MRB_UNORDERED_SLICE_NS 1000000
+/* A waker killed between its progress and its FUTEX_WAKE never wakes us
+ * (found by the SPIN model, docs/MODEL.md): every sleep is bounded by this
+ * much, so the cost of such a death is at most this latency, never a hang.
+ * One spurious wake-up a second is invisible in CPU time. */
+#define MRB_LOST_WAKER_SLICE_NS 1000000000
 
 int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
 {
@@ -199,6 +204,8 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 			sleep_ns = MRB_UNFINISHED_RECORD_SLICE_NS;
 		if (!ordered && (sleep_ns < 0 || sleep_ns > MRB_UNORDERED_SLICE_NS))
 			sleep_ns = MRB_UNORDERED_SLICE_NS;
+		if (sleep_ns < 0 || sleep_ns > MRB_LOST_WAKER_SLICE_NS)
+			sleep_ns = MRB_LOST_WAKER_SLICE_NS;
 		rc = mrbi_futex_wait(seq, observed, sleep_ns);
 		unregister(waiters, own_share);
 		if (rc == MRB_EINTR)
