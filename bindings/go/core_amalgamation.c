@@ -2507,6 +2507,13 @@ int mrbi_recover_head(struct mrb_handle *h, int64_t now_ns, int64_t hung_timeout
 		 * this record's claim. */
 		if (end < x + size || end - x > h->capacity - (x & h->mask))
 			end = x + size;
+		/* The writer may have committed and left its lane since the
+		 * header was read (then the lane no longer tells the run's end):
+		 * a lane read with acquire that shows it gone also shows the
+		 * commit, so look again (found by the SPIN model). */
+		uint64_t again;
+		if (!record_observe(h, x, &again) || again != control)
+			return 1;
 		if (!dead)
 			return hung ? skip_live(h, x, end, slot, owner) : 0;
 		/* One padding record over the whole claim, written by one CAS:

@@ -595,6 +595,14 @@ recover:
 			:: else
 			fi
 		};
+#ifndef MUT_NO_BUSY_RECHECK
+		/* recover.c: look at the record again after the lanes (the
+		 * writer may have committed and left its lane meanwhile) */
+		if
+		:: atomic { !cbusy[IX(x)] -> cend = 0 }; goto rd_loop
+		:: else
+		fi;
+#endif
 		if
 		:: !dead[wslot] ->
 #ifdef HUNG
@@ -707,7 +715,12 @@ headerless:
 		:: nlive != 0 ->
 #ifdef HUNG
 			if
+#ifdef MUT_HUNG_UNKNOWN_END
 			:: !skip_active && late_end == 0 && (cknown || nlive == 1) ->
+#else
+			/* recover.c: only a claim whose end a live lane announced */
+			:: !skip_active && late_end == 0 && cknown ->
+#endif
 				/* skipped, not padded: the release stays at x */
 				atomic {
 					skip_active = 1; skip_start = x; skip_slot = cslot_;

@@ -56,11 +56,16 @@ configs=(
 	"mutant_no_barrier|fail|-DMAXDEATH=0 -DTSO -DNO_RECOVERY -DMUT_NO_BARRIER|"
 	"mutant_stale_tail|fail|-DMAXDEATH=1 -DMUT_STALE_TAIL|"
 	"mutant_stale_tail_recovery|fail|-DMAXDEATH=1 -DMUT_STALE_TAIL_RECOVERY|"
-	# A known defect of the C code (docs/MODEL.md, "Findings"): with the
-	# hung-writer timeout, a live batch whose claim_end is not yet visible
-	# is skipped only up to its own second record, which is then delivered
-	# before the run's first record is committed. Flip to pass once fixed.
-	"known_hung_batch|fail|-DMAXDEATH=0 -DHUNG|"
+	# The hung-writer timeout with a live batch (docs/MODEL.md, finding 1,
+	# fixed in C: a claim is skipped only once its end is announced); the
+	# mutant is the rule before the fix, which skipped a claim of unknown
+	# end up to the next header, inside the live run.
+	"hung_batch|pass|-DMAXDEATH=0 -DHUNG|"
+	"mutant_hung_unknown_end|fail|-DMAXDEATH=0 -DHUNG -DMUT_HUNG_UNKNOWN_END|"
+	# Finding 3 (fixed in C): without a second look at a BUSY record after
+	# reading the lanes, a run committed meanwhile is skipped from its
+	# middle.
+	"mutant_no_busy_recheck|fail|-DMAXDEATH=0 -DHUNG -DMUT_NO_BUSY_RECHECK|"
 )
 if [ "$long" = yes ]; then
 	configs+=(
