@@ -45,6 +45,27 @@ static uint32_t slots_used(const struct mrb_handle *h)
 	return used < MRB_PRODUCER_SLOTS ? used : MRB_PRODUCER_SLOTS;
 }
 
+/* One lane's announcement, read as it bears on position x: its claim's
+ * start (0 when the lane is idle), its end if announced within (x, tail]
+ * (else 0), and whether the claim covers x (starts at x, or before it with
+ * an end after it). Acquire pairs with the writer's release stores of the
+ * lane: a lane seen idle or moved on proves the headers of the claim it
+ * announced before are visible. Announcements are untrusted input. */
+static bool lane_announces(const struct mrb_handle *h, struct mrb_lane *lane, uint64_t x,
+                           uint64_t tail, uint64_t *start, uint64_t *end)
+{
+	uint64_t claiming = atomic_load_explicit(&lane->claiming, memory_order_acquire);
+	*start = claiming & ~UINT64_C(1);
+	*end = 0;
+	if (claiming == 0)
+		return false;
+	uint64_t claim_end = atomic_load_explicit(&lane->claim_end, memory_order_relaxed);
+	if (claim_end - x - 1 < tail - x && claim_end > *start &&
+	    claim_end % MRB_RECORD_ALIGNMENT == 0)
+		*end = claim_end;
+	return *start == x || (x - *start < h->capacity && *end != 0);
+}
+
 /* What the lanes say about position x, as of one pass over them. */
 struct claim_survey {
 	uint32_t live_lanes;   /* lanes of live writers announcing a claim covering x */
@@ -71,24 +92,14 @@ static void survey_claims(struct mrb_handle *h, uint64_t x, uint64_t tail, struc
 	for (uint32_t i = 0; i < used; i++) {
 		struct mrb_producer_slot *slot = &h->header->producers[i];
 		for (int l = 0; l < MRB_SLOT_LANES; l++) {
-			/* Acquire pairs with the writer's release stores of the
-			 * lane: a lane seen idle or moved on proves the headers of
-			 * the claim it announced before are visible. */
-			uint64_t claiming =
-			    atomic_load_explicit(&slot->lanes[l].claiming, memory_order_acquire);
-			if (claiming == 0)
-				continue;
-			uint64_t start = claiming & ~UINT64_C(1);
-			if (start - x - 1 < out->boundary - x - 1 &&
+			uint64_t start, end;
+			bool covers = lane_announces(h, &slot->lanes[l], x, tail, &start, &end);
+			if (start != 0 && start - x - 1 < out->boundary - x - 1 &&
 			    start % MRB_RECORD_ALIGNMENT == 0)
 				out->boundary = start; /* x < start < boundary */
-			uint64_t end =
-			    atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
-			bool end_known = end - x - 1 < tail - x && end > start &&
-			                 end % MRB_RECORD_ALIGNMENT == 0;
-			bool covers = start == x || (x - start < h->capacity && end_known);
 			if (!covers)
 				continue;
+			bool end_known = end != 0;
 			uint64_t owner;
 			if (mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner)) {
 				if (end_known && end > out->dead_end)
@@ -133,18 +144,10 @@ static bool lane_covers(struct mrb_handle *h, uint32_t index, uint64_t x, uint64
 	bool covers = false;
 	*end = 0;
 	for (int l = 0; l < MRB_SLOT_LANES; l++) {
-		uint64_t claiming =
-		    atomic_load_explicit(&slot->lanes[l].claiming, memory_order_acquire);
-		if (claiming == 0)
-			continue;
-		uint64_t start = claiming & ~UINT64_C(1);
-		uint64_t claim_end =
-		    atomic_load_explicit(&slot->lanes[l].claim_end, memory_order_relaxed);
-		bool end_known = claim_end - x - 1 < tail - x && claim_end > start &&
-		                 claim_end % MRB_RECORD_ALIGNMENT == 0;
-		if (start == x || (x - start < h->capacity && end_known)) {
+		uint64_t start, claim_end;
+		if (lane_announces(h, &slot->lanes[l], x, tail, &start, &claim_end)) {
 			covers = true;
-			if (end_known && claim_end > *end)
+			if (claim_end > *end)
 				*end = claim_end;
 		}
 	}
