@@ -8,8 +8,14 @@
  * Configuration (spin -D...):
  *   NP=2|3        producers (slot i = producer i, one lane each)
  *   CAP=3|4       ring capacity in 16-byte units (a message record is 1 unit)
- *   MAXDEATH=0..2 processes (producers and the consumer) that may die
+ *   P0A.. P2B     the workload: each producer's two calls (run lengths)
+ *   MAXDEATH=0..2 processes that may die (producers; with KILL_CONSUMER
+ *                 also the consumer, which is then restarted)
+ *   TSO           producers' commit and lane release go through store
+ *                 buffers (otherwise every store is sequentially consistent)
+ *   NO_RECOVERY   the consumer never attempts recovery (for MAXDEATH=0)
  *   HUNG          the consumer opts in to the hung-writer timeout
+ *   LTL           the LTL properties instead of the end-state check
  * Mutants (each must produce a counterexample):
  *   MUT_ANY_DIED    format 1: a header-less claim is skipped once any
  *                   producer has died, instead of attribution through lanes
@@ -22,6 +28,16 @@
  *                   tail cached before it
  *   MUT_STALE_TAIL_RECOVERY  recovery works from the cached tail instead of
  *                   loading producer_position
+ * and the defects the model found, as they were before their fixes
+ * (docs/MODEL.md, "Findings"):
+ *   MUT_HUNG_UNKNOWN_END  a hung writer's claim without an announced end is
+ *                   skipped up to the next header found (HUNG)
+ *   MUT_NO_BUSY_RECHECK   no second look at a BUSY record after its lanes
+ *   MUT_NO_WAKER_SLICE    sleeps without a time limit: a waker killed
+ *                   between its CAS and its wake-up leaves the sleeper asleep
+ * A proposed fix for the open finding 4:
+ *   FIX_HUNG_SETTLE  a later record of a hung writer waits until its
+ *                   skipped claim is settled
  *
  * Positions are absolute and only grow (bounded by the finite workload);
  * index = position % CAP. A stamp is stored as position + 1 (0 = never
@@ -107,6 +123,8 @@ byte claim_lo[NP];      /* the producer's open claim (CAS .. commit) */
 byte claim_hi[NP];
 bool claim_open[NP];
 bool stale_seen;        /* a live producer's commit found its record taken */
+bool wake_pending[NP];  /* committed, the waiter check not done yet */
+bool midcall_death;     /* a producer died between its CAS and its wake-up */
 byte late_skips;        /* hung-writer skips taken */
 
 /* The header at pos is valid (stamp matches). */
@@ -202,15 +220,20 @@ end:
  * process's store buffer has drained before anyone can judge it dead). */
 #define KILL(q, cond) \
 	:: atomic { deaths < MAXDEATH && !dead[q] && (cond) -> dead[q] = 1; deaths++; any_died = 1 }
+/* a producer killed between its CAS and its wake-up step (finding 2) */
+#define KILLP(q) \
+	:: atomic { deaths < MAXDEATH && !dead[q] && !finished[q] && sb_n[q] == 0 -> \
+		dead[q] = 1; deaths++; any_died = 1; \
+		midcall_death = midcall_death || claim_open[q] || wake_pending[q] }
 
 active proctype Killer()
 {
 end:
 	do
-	KILL(0, !finished[0] && sb_n[0] == 0)
-	KILL(1, !finished[1] && sb_n[1] == 0)
+	KILLP(0)
+	KILLP(1)
 #if NP == 3
-	KILL(2, !finished[2] && sb_n[2] == 0)
+	KILLP(2)
 #endif
 #ifdef KILL_CONSUMER
 	KILL(CONS, true)
@@ -363,7 +386,8 @@ announce:
 			if
 			:: VALID(pos) && cbusy[IX(pos)] && !cpad[IX(pos)] && cslot[IX(pos)] == p ->
 				CHECK_STORE(pos);
-				sb_push(p, SB_COMMIT, pos)
+				sb_push(p, SB_COMMIT, pos);
+				wake_pending[p] = 1
 			:: else ->
 				stale_seen = 1;   /* recovery took it: "stale" */
 				claim_open[p] = 0
@@ -381,6 +405,7 @@ announce:
 		:: else
 		fi;
 		atomic {
+			wake_pending[p] = 0;
 			k = k + rn; t = 0; gap = 0; need = 0; pos = 0;
 			if
 			:: k == rn1 && rn2 != 0 -> rn = rn2
@@ -427,7 +452,7 @@ proctype Consumer()
 	byte from, to, lap_end, cl, ce, sv_end, wslot, observed;
 	byte nlive, cslot_, cend_, dead_end;   /* struct claim_survey */
 	bool cknown;
-	bool claimed, busy, pad, live, ok, unfinished, recheck, got, known, slot_seen;
+	bool claimed, busy, pad, live, ok, unfinished, recheck, got, known, slot_seen, waited;
 	/* hung-writer skip (recover.c): one claim at a time */
 	bool skip_active;
 	byte skip_start, skip_end, skip_slot, late_pos, late_end;
@@ -436,6 +461,7 @@ restart:
 	/* attach_consumer: resume at consumer_position; stale waiters out */
 	atomic {
 		CLEAR_LOCALS;
+		waited = 0;
 		head = head_pub;
 		tcache = head;
 		data_waiters = 0;
@@ -514,9 +540,11 @@ rd_loop:
 #ifdef NO_RECOVERY
 		goto rd_done;
 #else
+		/* wait at most once between two recovery attempts (the C code
+		 * retries every 10 ms; a failed attempt changes nothing) */
 		if
-		:: goto recover
-		:: goto rd_done
+		:: waited = 0; goto recover
+		:: waited == 0 -> waited = 1; goto rd_done
 		fi;
 #endif
 
@@ -597,11 +625,15 @@ recover:
 		};
 #ifndef MUT_NO_BUSY_RECHECK
 		/* recover.c: look at the record again after the lanes (the
-		 * writer may have committed and left its lane meanwhile) */
-		if
-		:: atomic { !cbusy[IX(x)] -> cend = 0 }; goto rd_loop
-		:: else
-		fi;
+		 * writer may have committed and left its lane meanwhile);
+		 * changed -> start over */
+		atomic {
+			if
+			:: !(VALID(x) && cbusy[IX(x)] && cslot[IX(x)] == wslot && clen[IX(x)] == size) ->
+				cend = 0; goto rd_loop
+			:: else
+			fi
+		};
 #endif
 		if
 		:: !dead[wslot] ->
@@ -718,7 +750,6 @@ headerless:
 #ifdef MUT_HUNG_UNKNOWN_END
 			:: !skip_active && late_end == 0 && (cknown || nlive == 1) ->
 #else
-			/* recover.c: only a claim whose end a live lane announced */
 			:: !skip_active && late_end == 0 && cknown ->
 #endif
 				/* skipped, not padded: the release stays at x */
@@ -728,7 +759,7 @@ headerless:
 				};
 				if
 				:: cend_ != 0 -> atomic { skip_end = cend_; head = cend_ }; goto rd_loop
-				:: else -> limit = boundary; goto find_next
+				:: else -> limit = boundary; goto find_next   /* the mutant only */
 				fi
 			:: true -> goto rd_done
 			fi
@@ -824,6 +855,14 @@ late:
 			}
 		od;
 after_late:
+#ifdef FIX_HUNG_SETTLE
+		/* proposed fix (finding 4): a later record of the skipped
+		 * writer waits until its skipped claim is settled */
+		if
+		:: slot_seen && skip_active -> goto rd_done
+		:: else
+		fi;
+#endif
 		goto rd_loop;
 #endif
 
@@ -866,6 +905,13 @@ end_sleep:
 		if
 		:: !sleeping
 		:: unfinished && DEAD_IN_FRONT(head) -> sleeping = 0   /* the 10 ms slice */
+#ifndef MUT_NO_WAKER_SLICE
+		/* every sleep ends after 1 s at most (wait.c): modeled only
+		 * where it matters, once a producer died between its CAS and
+		 * its wake-up, with something claimed beyond the head (a live
+		 * waker must still wake the sleeper itself) */
+		:: midcall_death && tail != head -> sleeping = 0
+#endif
 #ifdef HUNG
 		:: unfinished -> sleeping = 0   /* the hung-writer clock runs */
 #endif
@@ -903,8 +949,29 @@ next:
 	goto restart
 }
 
+/* The liveness properties as LTL (compiled without -DSAFETY, checked with
+ * pan -a -f -N NAME: acceptance cycles under weak fairness):
+ *  no_lost_wakeup: a sleeping consumer with a committed record at its head
+ *    is eventually awake (use with MAXDEATH=0: a dead waker's sleeper is
+ *    woken by the 1 s bound, which the model enables only after deaths);
+ *  progress: an unfinished claim of a dead writer at the head is
+ *    eventually passed (recovered). */
+#define DATA_AT_HEAD (VALID(head_pub) && !cbusy[IX(head_pub)] && !cpad[IX(head_pub)])
+#ifdef LTL
+ltl no_lost_wakeup { [] ((sleeping && DATA_AT_HEAD) -> <> !sleeping) }
+#define DEAD_OPEN_AT(q, pos) (claim_open[q] && DEAD_CLAIM_AT(q, pos))
+#if NP == 2
+#define DEAD_OPEN_IN_FRONT (DEAD_OPEN_AT(0, head_pub) || DEAD_OPEN_AT(1, head_pub))
+#else
+#define DEAD_OPEN_IN_FRONT \
+	(DEAD_OPEN_AT(0, head_pub) || DEAD_OPEN_AT(1, head_pub) || DEAD_OPEN_AT(2, head_pub))
+#endif
+ltl progress { [] (DEAD_OPEN_IN_FRONT -> <> !DEAD_OPEN_IN_FRONT) }
+#endif
+
 /* At the end (nothing can move), every committed message was delivered and
  * no sleeper was left with data: no lost wake-up, consumer progress. */
+#ifndef LTL
 active proctype Final()
 {
 	byte m;
@@ -914,21 +981,13 @@ active proctype Final()
 		m = 1;
 		do
 		:: m < NMSG ->
-#ifdef STRICT_WAKE
 			assert(!committed[m] || delivered[m]);
-#else
-			/* known gap (docs/MODEL.md): a writer that dies between
-			 * its commit and its FUTEX_WAKE leaves a sleeper that
-			 * saw an empty ring asleep until the next write */
-			assert(!committed[m] || delivered[m] ||
-			       (sleeping && VALID(head_pub) && !cbusy[IX(head_pub)] &&
-			        dead[cslot[IX(head_pub)]]));
-#endif
 			m++
 		:: else -> break
 		od
 	}
 }
+#endif
 
 init {
 	atomic {
