@@ -1804,6 +1804,19 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
 	return rc;
 }
 
+/* The last step of a close: the mapping and the fork guard go, and the
+ * handle stays closed (CLOSING without OPEN) for any later call. */
+static int unmap_handle(struct mrb_handle *h)
+{
+	munmap(h->header, h->map_size);
+	mrbi_fork_guard_destroy(h->fork_guard);
+	h->header = NULL;
+	h->data = NULL;
+	h->fork_guard = NULL;
+	atomic_store_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_release);
+	return 0;
+}
+
 int mrb_close(struct mrb_ring *ring)
 {
 	if (ring == NULL)
@@ -1823,13 +1836,7 @@ int mrb_close(struct mrb_ring *ring)
 	/* A child's inherited copy: the calls it counts are the parent's, and
 	 * the roles and slot it names are the parent's too. Unmap only. */
 	if (!handle_in_opener(h)) {
-		munmap(h->header, h->map_size);
-		mrbi_fork_guard_destroy(h->fork_guard);
-		h->header = NULL;
-		h->data = NULL;
-		h->fork_guard = NULL;
-		atomic_store_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_release);
-		return 0;
+		return unmap_handle(h);
 	}
 	/* The producer thread's half of the handshake in producer_enter:
 	 * after this, its call count is visible or it sees CLOSING. */
@@ -1860,13 +1867,7 @@ int mrb_close(struct mrb_ring *ring)
 	}
 	if ((old & MRB_STATE_READONLY) == 0)
 		mrbi_slot_release(h);
-	munmap(h->header, h->map_size);
-	mrbi_fork_guard_destroy(h->fork_guard);
-	h->header = NULL;
-	h->data = NULL;
-	h->fork_guard = NULL;
-	atomic_store_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_release);
-	return 0;
+	return unmap_handle(h);
 }
 
 uint64_t mrb_capacity(struct mrb_ring *ring)
