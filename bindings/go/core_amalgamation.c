@@ -450,6 +450,10 @@ struct mrb_handle {
 	/* The thread running this handle's read_batch handler or inspect
 	 * visitor (0 when none), so that a close from inside it is refused. */
 	_Atomic uintptr_t callback_thread;
+	/* mrb_hold: reads advance head, the ring is released only up to
+	 * held_at (mrb_release_through), which the read counters follow. */
+	bool holding;
+	uint64_t held_at;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -752,6 +756,8 @@ static inline uint64_t mrbi_release_position(const struct mrb_handle *h)
 		pos = h->skipped.start;
 	if (h->late_end != 0 && h->late_pos < pos)
 		pos = h->late_pos;
+	if (h->holding && h->held_at < pos)
+		pos = h->held_at;
 	return pos;
 }
 
@@ -965,6 +971,7 @@ static int attach_consumer(struct mrb_handle *h)
 	h->stuck_position = UINT64_MAX;
 	h->skipped.active = 0;
 	h->late_end = 0;
+	h->held_at = head;
 	h->is_consumer = true;
 	return 0;
 }
@@ -1176,6 +1183,8 @@ static void consume(struct mrb_handle *h, uint64_t len, uint64_t next)
 	} else {
 		h->head = next;
 	}
+	if (h->holding)
+		return; /* counted when released (mrb_release_through) */
 	h->unpublished_messages++;
 	h->unpublished_bytes += len;
 }
@@ -1241,8 +1250,9 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 	return rc;
 }
 
-int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
-                      size_t max_count)
+/* mrb_read_many, and mrb_read_many_at when positions is not NULL. */
+static int64_t read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
+                         uint64_t *positions, size_t max_count)
 {
 	struct mrb_handle *h = handle_of(ring);
 	if (ring == NULL || lengths == NULL || max_count == 0 || (buf == NULL && buf_size != 0))
@@ -1267,11 +1277,27 @@ int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t 
 		}
 		memcpy((uint8_t *)buf + used, data, (size_t)length);
 		used += (size_t)length;
+		if (positions != NULL)
+			positions[count] = cursor(h);
 		lengths[count++] = (size_t)length;
 		consume(h, length, next);
 	}
 	mrbi_consumer_leave(h);
 	return count > 0 ? (int64_t)count : rc;
+}
+
+int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
+                      size_t max_count)
+{
+	return read_many(ring, buf, buf_size, lengths, NULL, max_count);
+}
+
+int64_t mrb_read_many_at(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
+                         uint64_t *positions, size_t max_count)
+{
+	if (positions == NULL)
+		return MRB_EINVAL;
+	return read_many(ring, buf, buf_size, lengths, positions, max_count);
 }
 
 int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, size_t max_count)
@@ -1342,6 +1368,81 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 	} else {
 		consume(h, view->len, view->next);
 	}
+	mrbi_consumer_leave(h);
+	return rc;
+}
+
+/*
+ * Moves the hold point over the records read since: through the message at
+ * `through` and the padding after it (through == UINT64_MAX: everything
+ * read). The records in [held_at, head) were read by this handle and cannot
+ * be overwritten (the ring is not released past held_at), but their headers
+ * are still shared memory: each size is checked.
+ */
+static int release_held(struct mrb_handle *h, uint64_t through)
+{
+	uint64_t pos = h->held_at, messages = 0, bytes = 0;
+	bool found = through == UINT64_MAX;
+	while (pos != h->head) {
+		uint64_t control;
+		if (!record_observe(h, pos, &control) || (control & MRB_CONTROL_BUSY) != 0)
+			return MRB_ECORRUPT;
+		uint64_t size = record_checked_size(h, pos, control, h->head);
+		if (size == 0)
+			return MRB_ECORRUPT;
+		if ((control & MRB_CONTROL_PAD) == 0) {
+			if (found && through != UINT64_MAX)
+				break; /* the next message after `through` */
+			if (pos == through)
+				found = true;
+			messages++;
+			bytes += control_length(control);
+		}
+		pos += size;
+	}
+	if (!found)
+		return MRB_ESTALE;
+	h->held_at = pos;
+	h->unpublished_messages += messages;
+	h->unpublished_bytes += bytes;
+	return 0;
+}
+
+int mrb_hold(struct mrb_ring *ring, int on)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL)
+		return MRB_EINVAL;
+	int rc = mrbi_consumer_enter(h);
+	if (rc != 0)
+		return rc;
+	if (on && !h->holding) {
+		/* A hung writer's skipped claim is released out of order; the
+		 * two do not mix. */
+		if (h->recovery_timeout_ns > 0 || h->skipped.active || h->late_end != 0) {
+			rc = MRB_EINVAL;
+		} else {
+			h->held_at = h->head;
+			h->holding = true;
+		}
+	} else if (!on && h->holding) {
+		rc = release_held(h, UINT64_MAX);
+		if (rc == 0)
+			h->holding = false;
+	}
+	mrbi_consumer_leave(h);
+	return rc;
+}
+
+int mrb_release_through(struct mrb_ring *ring, uint64_t position)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || position == UINT64_MAX)
+		return MRB_EINVAL;
+	int rc = mrbi_consumer_enter(h);
+	if (rc != 0)
+		return rc;
+	rc = h->holding ? release_held(h, position) : MRB_EINVAL;
 	mrbi_consumer_leave(h);
 	return rc;
 }
@@ -2648,6 +2749,10 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (stale_after_ns >= 0 && h->holding) {
+		mrbi_consumer_leave(h);
+		return MRB_EINVAL; /* a skip would release out of order (mrb_hold) */
+	}
 	const uint8_t *data;
 	uint64_t length, next;
 	/* Move past padding and see whether anything blocks the head at all;
@@ -2701,6 +2806,10 @@ int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns)
 	int rc = role_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
+	if (stale_after_ns > 0 && h->holding) {
+		role_leave(h, MRB_CONSUMER_CALL);
+		return MRB_EINVAL; /* mrb_hold */
+	}
 	h->recovery_timeout_ns = stale_after_ns;
 	role_leave(h, MRB_CONSUMER_CALL);
 	return 0;
@@ -3127,6 +3236,7 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 	stats->delivered_late = atomic_load_explicit(&hdr->delivered_late, memory_order_relaxed);
 	stats->creator_pid = hdr->creator_pid;
 	stats->created_unix_ns = hdr->created_unix_ns;
+	stats->salt = hdr->stamp_salt;
 	role_leave(h, MRB_STATE_CALL);
 	return 0;
 }

@@ -34,7 +34,8 @@
 // futex in the shared mapping, so a write in any process wakes a reader)
 // until ctx is done; they wait in C in slices of at most 50 ms and check ctx
 // in between. Stats, GetHeadTail, Capacity and MaxMessageSize inspect the
-// ring.
+// ring. Hold, ReadBatchAt and ReleaseThrough let a forwarder free messages
+// only once another system has them (at-least-once; tools/bridge).
 //
 // A RingBuffer is safe for concurrent use by many goroutines: writes are
 // concurrent (lock-free claims in the C core), reads on one handle are

@@ -46,6 +46,12 @@ static inline int64_t gomrb_read_many(struct mrb_ring *ring, unsigned char *buf,
 	return mrb_read_many(ring, buf, cap, lengths, max_count);
 }
 
+static inline int64_t gomrb_read_many_at(struct mrb_ring *ring, unsigned char *buf, size_t cap,
+                                         size_t *lengths, uint64_t *positions, size_t max_count)
+{
+	return mrb_read_many_at(ring, buf, cap, lengths, positions, max_count);
+}
+
 // Writes count messages stored back to back at data (lengths in lens).
 static inline int64_t gomrb_write_packed(struct mrb_ring *ring, const unsigned char *data,
                                          const size_t *lens, size_t count)

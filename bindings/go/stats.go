@@ -33,6 +33,9 @@ type Stats struct {
 	Created          time.Time
 	SkippedLive      uint64 // live writers' claims skipped by the hung-writer timeout
 	DeliveredLate    uint64 // messages of such claims delivered after all
+	// Salt is the ring's random stamp salt, fixed at creation: with Created
+	// it names the ring (a file re-created at the same path gets another).
+	Salt uint64
 }
 
 // Stats returns the ring's counters. It consumes nothing and works on any
@@ -66,6 +69,7 @@ func (r *RingBuffer) Stats() (Stats, error) {
 		Created:          time.Unix(0, int64(s.created_unix_ns)),
 		SkippedLive:      uint64(s.skipped_live),
 		DeliveredLate:    uint64(s.delivered_late),
+		Salt:             uint64(s.salt),
 	}, nil
 }
 

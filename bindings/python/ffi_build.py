@@ -100,6 +100,11 @@ struct mrb_view {
 int mrb_peek(struct mrb_ring *ring, struct mrb_view *view);
 int mrb_release(struct mrb_ring *ring, const struct mrb_view *view);
 
+int mrb_hold(struct mrb_ring *ring, int on);
+int mrb_release_through(struct mrb_ring *ring, uint64_t position);
+int64_t mrb_read_many_at(struct mrb_ring *ring, void *buf, size_t buf_size,
+                         size_t *lengths, uint64_t *positions, size_t max_count);
+
 int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns);
 int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns);
 int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len,
@@ -129,6 +134,7 @@ struct mrb_stats {
     uint64_t created_unix_ns;
     uint64_t skipped_live;
     uint64_t delivered_late;
+    uint64_t salt;
 };
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats);
 uint64_t mrb_capacity(struct mrb_ring *ring);

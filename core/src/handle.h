@@ -147,6 +147,10 @@ struct mrb_handle {
 	/* The thread running this handle's read_batch handler or inspect
 	 * visitor (0 when none), so that a close from inside it is refused. */
 	_Atomic uintptr_t callback_thread;
+	/* mrb_hold: reads advance head, the ring is released only up to
+	 * held_at (mrb_release_through), which the read counters follow. */
+	bool holding;
+	uint64_t held_at;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -449,6 +453,8 @@ static inline uint64_t mrbi_release_position(const struct mrb_handle *h)
 		pos = h->skipped.start;
 	if (h->late_end != 0 && h->late_pos < pos)
 		pos = h->late_pos;
+	if (h->holding && h->held_at < pos)
+		pos = h->held_at;
 	return pos;
 }
 

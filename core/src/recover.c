@@ -335,6 +335,10 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (stale_after_ns >= 0 && h->holding) {
+		mrbi_consumer_leave(h);
+		return MRB_EINVAL; /* a skip would release out of order (mrb_hold) */
+	}
 	const uint8_t *data;
 	uint64_t length, next;
 	/* Move past padding and see whether anything blocks the head at all;
@@ -388,6 +392,10 @@ int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns)
 	int rc = role_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
+	if (stale_after_ns > 0 && h->holding) {
+		role_leave(h, MRB_CONSUMER_CALL);
+		return MRB_EINVAL; /* mrb_hold */
+	}
 	h->recovery_timeout_ns = stale_after_ns;
 	role_leave(h, MRB_CONSUMER_CALL);
 	return 0;

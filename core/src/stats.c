@@ -130,6 +130,7 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 	stats->delivered_late = atomic_load_explicit(&hdr->delivered_late, memory_order_relaxed);
 	stats->creator_pid = hdr->creator_pid;
 	stats->created_unix_ns = hdr->created_unix_ns;
+	stats->salt = hdr->stamp_salt;
 	role_leave(h, MRB_STATE_CALL);
 	return 0;
 }

@@ -469,3 +469,78 @@ TEST_F(Api, WriteBatchRunsAcrossWrapsAndPartialFits)
 	EXPECT_EQ(sent, st.messages_read);
 	EXPECT_GT(st.full_count, 0u);
 }
+
+TEST_F(Api, HoldKeepsMessagesUntilReleasedThrough)
+{
+	ASSERT_EQ(0, Create(1024));
+	for (int i = 1; i <= 5; i++) {
+		char m[2] = {'m', (char)('0' + i)};
+		ASSERT_EQ(0, mrb_write(&ring_, m, 2));
+	}
+	ASSERT_EQ(0, mrb_hold(&ring_, 1));
+	char buf[64];
+	size_t lengths[8];
+	uint64_t positions[8];
+	EXPECT_EQ(MRB_EINVAL, mrb_read_many_at(&ring_, buf, sizeof buf, lengths, nullptr, 8));
+	ASSERT_EQ(3, mrb_read_many_at(&ring_, buf, sizeof buf, lengths, positions, 3));
+	EXPECT_EQ(0, memcmp(buf, "m1m2m3", 6));
+	// Each 2-byte message takes a 32-byte record (16-byte header, aligned).
+	EXPECT_EQ(0u, positions[0]);
+	EXPECT_EQ(32u, positions[1]);
+	EXPECT_EQ(64u, positions[2]);
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(0u, st.consumer_position); // nothing released yet
+	EXPECT_EQ(0u, st.messages_read);
+	EXPECT_EQ(5u, st.messages_written);
+	EXPECT_EQ(1u, st.salt & 1); // odd, random per file
+	EXPECT_EQ(MRB_EINVAL, mrb_set_recovery_timeout(&ring_, 1000000));
+	EXPECT_EQ(MRB_EINVAL, mrb_recover(&ring_, 0));
+
+	ASSERT_EQ(0, mrb_release_through(&ring_, 32));
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(64u, st.consumer_position);
+	EXPECT_EQ(2u, st.messages_read);
+	EXPECT_EQ(4u, st.bytes_read);
+	EXPECT_EQ(MRB_ESTALE, mrb_release_through(&ring_, 32)); // released already
+	EXPECT_EQ(MRB_ESTALE, mrb_release_through(&ring_, 80)); // not a record
+	EXPECT_EQ(MRB_ESTALE, mrb_release_through(&ring_, 96)); // not read yet
+	EXPECT_EQ(MRB_EINVAL, mrb_release_through(&ring_, UINT64_MAX));
+
+	// Closed while holding m3: the next consumer reads it again.
+	ASSERT_EQ(0, mrb_close(&ring_));
+	ASSERT_EQ(0, mrb_open(&ring_, path_.c_str(), 0));
+	ASSERT_EQ(MRB_EINVAL, mrb_release_through(&ring_, 64)); // not holding
+	ASSERT_EQ(0, mrb_hold(&ring_, 1));
+	ASSERT_EQ(3, mrb_read_many_at(&ring_, buf, sizeof buf, lengths, positions, 8));
+	EXPECT_EQ(0, memcmp(buf, "m3m4m5", 6));
+	EXPECT_EQ(64u, positions[0]);
+	EXPECT_EQ(128u, positions[2]);
+	// Stopping releases everything read.
+	ASSERT_EQ(0, mrb_hold(&ring_, 0));
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(160u, st.consumer_position);
+	EXPECT_EQ(5u, st.messages_read);
+	EXPECT_EQ(0, mrb_set_recovery_timeout(&ring_, 1000000));
+	EXPECT_EQ(MRB_EINVAL, mrb_hold(&ring_, 1));
+}
+
+TEST_F(Api, HoldingRingFillsUpAndReleasePastPaddingFreesIt)
+{
+	ASSERT_EQ(0, Create(256));
+	ASSERT_EQ(0, mrb_hold(&ring_, 1));
+	std::vector<uint8_t> m(100, 7); // 128-byte records: two fill the ring
+	ASSERT_EQ(0, mrb_write(&ring_, m.data(), m.size()));
+	ASSERT_EQ(0, mrb_write(&ring_, m.data(), m.size()));
+	uint8_t buf[512];
+	size_t lengths[4];
+	uint64_t positions[4];
+	ASSERT_EQ(2, mrb_read_many_at(&ring_, buf, sizeof buf, lengths, positions, 4));
+	EXPECT_EQ(MRB_EFULL, mrb_write(&ring_, m.data(), m.size())); // read, still held
+	ASSERT_EQ(0, mrb_release_through(&ring_, positions[0]));
+	ASSERT_EQ(0, mrb_write(&ring_, m.data(), m.size()));
+	EXPECT_EQ(MRB_EFULL, mrb_write(&ring_, m.data(), m.size()));
+	ASSERT_EQ(0, mrb_release_through(&ring_, positions[1]));
+	ASSERT_EQ(1, mrb_read_many_at(&ring_, buf, sizeof buf, lengths, positions, 4));
+	EXPECT_EQ(256u, positions[0]);
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -15,6 +16,7 @@ from typing import (
     NoReturn,
     Optional,
     Sequence,
+    Tuple,
     Type,
 )
 
@@ -549,6 +551,62 @@ class RingBuffer:
             if rc < 0:
                 raise self._errors(rc)
             return PeekedMessage(self._views, view, self)
+        finally:
+            self._consumer_lock.release()
+
+    def hold(self, on: bool = True) -> None:
+        """With ``on``, reading no longer frees messages: the ring keeps them
+        (and a consumer replacing this one reads them again) until
+        :meth:`release_through`. ``hold(False)`` frees everything read.
+        Raises InvalidArgument with the hung-writer timeout, Closed,
+        ConsumerBusy.
+        """
+        with self._consumer_call():
+            rc = lib.mrb_hold(self._ring, 1 if on else 0)
+        if rc < 0:
+            raise self._errors(rc)
+
+    def read_many_at(self, max_count: int) -> List[Tuple[int, bytes]]:
+        """Up to ``max_count`` available messages as (position, message)
+        pairs, the position being the message's ring position (what
+        :meth:`release_through` takes); an empty list when there are none.
+        """
+        max_count = positive_int(max_count, "max_count")
+        with self._consumer_call():
+            size = max(4096, int(lib.mrb_max_message_size(self._ring)))
+            buf = ffi.new("char[]", size)
+            lengths = ffi.new("size_t[]", max_count)
+            positions = ffi.new("uint64_t[]", max_count)
+            n = lib.mrb_read_many_at(
+                self._ring, buf, size, lengths, positions, max_count
+            )
+        if n == lib.MRB_EEMPTY:
+            return []
+        if n < 0:
+            raise self._errors(n)
+        out, offset = [], 0
+        for i in range(n):
+            out.append((int(positions[i]), ffi.unpack(buf + offset, lengths[i])))
+            offset += lengths[i]
+        return out
+
+    def release_through(self, position: int) -> None:
+        """Frees the held messages up to and including the one at
+        ``position``. Raises StaleError if no held message starts there,
+        InvalidArgument when not holding.
+        """
+        with self._consumer_call():
+            rc = lib.mrb_release_through(self._ring, position)
+        if rc < 0:
+            raise self._errors(rc)
+
+    @contextlib.contextmanager
+    def _consumer_call(self) -> Iterator[None]:
+        if not self._consumer_lock.acquire(False):
+            raise error_for(lib.MRB_ECONSUMER_BUSY)
+        try:
+            self._views.forget_peeked()
+            yield
         finally:
             self._consumer_lock.release()
 

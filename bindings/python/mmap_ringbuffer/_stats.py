@@ -41,6 +41,8 @@ class RingStats:
     """Claims of live writers skipped by the opt-in hung-writer timeout."""
     delivered_late: int = 0
     """Messages of such claims delivered after all, once committed."""
+    salt: int = 0
+    """The ring's random stamp salt: with created_unix_ns, the ring's identity."""
 
     @classmethod
     def from_c(cls, raw: Any) -> "RingStats":

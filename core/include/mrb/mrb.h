@@ -260,6 +260,39 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view);
  * is not the current head message. */
 int mrb_release(struct mrb_ring *ring, const struct mrb_view *view);
 
+/* ---- Deferred release (forwarding: at-least-once) --------------------------
+ * A consumer that forwards messages elsewhere (a bridge to a network) must
+ * not free them before the other side has them. After mrb_hold(ring, 1) the
+ * handle's read calls still move its own cursor forward, message by
+ * message, but the ring's consumer position (the space producers may reuse,
+ * and where a consumer that replaces this one resumes) stays where it was
+ * until mrb_release_through. If the handle is closed or its process dies,
+ * the next consumer reads every unreleased message again: at-least-once.
+ * messages_read and bytes_read (mrb_stats) count released messages.
+ */
+
+/* on != 0: start holding (attaches as consumer); 0: stop, releasing every
+ * message read. MRB_EINVAL with the hung-writer timeout (a skipped claim is
+ * released out of order): mrb_set_recovery_timeout > 0 and mrb_recover with
+ * stale_after_ns >= 0 refuse while holding, and holding refuses while they
+ * are in force. Consumer. */
+int mrb_hold(struct mrb_ring *ring, int on);
+
+/* Releases the held messages up to and including the one at `position` (as
+ * mrb_read_many_at reports it), and any padding after it. MRB_ESTALE if no
+ * message read and still held starts there (already released, not read yet,
+ * or not a message boundary); MRB_EINVAL if not holding. Consumer; never
+ * blocks. */
+int mrb_release_through(struct mrb_ring *ring, uint64_t position);
+
+/* mrb_read_many, also storing each message's ring position in
+ * positions[0..count): the byte offset of its record since the ring was
+ * created, unique within the ring (positions only grow) and what
+ * mrb_release_through takes. Errors as mrb_read_many; MRB_EINVAL if
+ * positions is NULL. Consumer; never blocks. */
+int64_t mrb_read_many_at(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
+                         uint64_t *positions, size_t max_count);
+
 /* ---- Blocking waits --------------------------------------------------------
  * timeout_ns < 0 waits forever, 0 polls. A short spin precedes sleeping; the
  * sleep is a futex in the shared mapping (Linux) so any process's write wakes
@@ -297,6 +330,10 @@ struct mrb_stats {
 	uint64_t created_unix_ns;
 	uint64_t skipped_live;   /* live writers' claims skipped by the hung-writer timeout */
 	uint64_t delivered_late; /* messages of such claims delivered after all */
+	/* The ring's random stamp salt, fixed at creation: with created_unix_ns
+	 * it names this ring (a file re-created at the same path gets another),
+	 * e.g. for message ids a forwarder derives from ring and position. */
+	uint64_t salt;
 };
 
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats);
