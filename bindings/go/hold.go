@@ -6,6 +6,7 @@ package ringbuffer
 import "C"
 
 import (
+	"context"
 	"runtime"
 	"unsafe"
 )
@@ -66,4 +67,18 @@ func (r *RingBuffer) ReadBatchAt(buf []byte, lengths []int, positions []uint64) 
 		return 0, codeError(res)
 	}
 	return int(res), nil
+}
+
+// ReadBatchAtContext is ReadBatchAt that waits, until ctx is done, while
+// there is no message (then it returns ctx.Err()).
+func (r *RingBuffer) ReadBatchAtContext(ctx context.Context, buf []byte, lengths []int, positions []uint64) (int, error) {
+	for {
+		n, err := r.ReadBatchAt(buf, lengths, positions)
+		if err != ErrBufferEmpty {
+			return n, err
+		}
+		if err := r.waitReadable(ctx); err != nil {
+			return 0, err
+		}
+	}
 }
