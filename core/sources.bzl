@@ -24,6 +24,7 @@ MRB_SRCS = [
     "src/recover.c",
     "src/slots.c",
     "src/stats.c",
+    "src/subscriber.c",
     "src/upgrade.c",
     "src/util.c",
     "src/version.c",

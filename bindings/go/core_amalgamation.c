@@ -155,6 +155,77 @@ struct mrb_producer_slot {
 #define MRB_SLOT_PID(owner) ((uint32_t)(owner))
 #define MRB_SLOT_GEN(owner) ((uint32_t)((owner) >> 32))
 
+/*
+ * Readers (format version 2, docs/FORMAT.md section 8). A ring is read either
+ * by one consumer (queue mode, the default) or by subscribers (fan-out mode,
+ * chosen at creation): each durable subscriber sees every message from where
+ * it joined, and consumer_position becomes the release position, the
+ * minimum over the durable subscribers, advanced by them and by producers
+ * short of space (subscriber.c). Lossy subscribers (either mode) never hold
+ * producers back: they copy, then check that they were not lapped.
+ */
+#define MRB_READER_TABLE_OFFSET 0x9000
+#define MRB_READER_ENTRY_OFFSET 0xa000
+#define MRB_READER_ENTRIES      64
+#define MRB_READER_ENTRY_SIZE   256
+#define MRB_READER_NAME_WORDS   4 /* a name is at most 31 bytes, NUL-padded */
+
+#define MRB_MODE_QUEUE  0u
+#define MRB_MODE_FANOUT 1u
+
+struct mrb_reader_table {
+	/* Written once, before format_version is published. */
+	uint32_t mode;
+	/* One more than the highest entry ever taken: scans stop here. */
+	_Atomic uint32_t entries_used;
+	uint8_t reserved[MRB_SLOT_SIZE - 8];
+};
+
+/* Entry states. Gating entries (JOINING, ACTIVE, DETACHED, unless LOSSY)
+ * bound the release position. */
+#define MRB_ENTRY_FREE     0u
+#define MRB_ENTRY_JOINING  1u /* being taken; position provisional */
+#define MRB_ENTRY_ACTIVE   2u /* owned by a live (or not yet judged) handle */
+#define MRB_ENTRY_DETACHED 3u /* named, owner gone; position kept */
+#define MRB_ENTRY_EVICTED  4u /* named or owned, no longer gating */
+
+#define MRB_ENTRY_LOSSY (1u << 0)
+#define MRB_ENTRY_EVICT (1u << 1)
+#define MRB_ENTRY_NAMED (1u << 2)
+#define MRB_ENTRY_FLAGS (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT | MRB_ENTRY_NAMED)
+
+struct mrb_reader_entry {
+	/* 0x00: ownership and policy, written at join, leave and eviction. */
+	_Atomic uint64_t owner; /* pid | nonce << 32, 0 = none */
+	_Atomic uint64_t owner_start_time;
+	_Atomic uint64_t owner_pid_ns;
+	_Atomic uint32_t state;
+	_Atomic uint32_t flags;
+	_Atomic int64_t evict_after_ns;
+	/* Where producers short of space last found this entry holding the
+	 * release position back, and since when (CLOCK_MONOTONIC ns). */
+	_Atomic uint64_t stall_position;
+	_Atomic int64_t stall_since_ns;
+	/* This reader's share of data_waiters (a dead sleeper's is taken
+	 * back out when its entry is freed). */
+	_Atomic uint32_t data_waiting;
+	uint32_t reserved0;
+	_Atomic uint64_t name[MRB_READER_NAME_WORDS];
+	uint8_t reserved1[32];
+	/* 0x80: written by the reader as it reads. */
+	_Atomic uint64_t position;
+	_Atomic uint64_t messages_read;
+	_Atomic uint64_t bytes_read;
+	_Atomic uint64_t lost_bytes;
+	_Atomic uint64_t lost_events;
+	_Atomic uint64_t evictions; /* written by evictors */
+	uint8_t reserved2[MRB_READER_ENTRY_SIZE - 0xb0];
+};
+_Static_assert(sizeof(struct mrb_reader_entry) == MRB_READER_ENTRY_SIZE, "entry size");
+_Static_assert(offsetof(struct mrb_reader_entry, name) == 0x40, "layout");
+_Static_assert(offsetof(struct mrb_reader_entry, position) == 0x80, "layout");
+_Static_assert(sizeof(struct mrb_reader_table) == MRB_SLOT_SIZE, "table size");
+
 struct mrb_file_header {
 	/* 0x000: identity, written once before format_version is published. */
 	char magic[MRB_MAGIC_SIZE];
@@ -184,7 +255,11 @@ struct mrb_file_header {
 	/* 0x100: producers' shared copy of the consumer position, so that a
 	 * claim rarely touches the consumer's line. Never ahead of the truth. */
 	_Atomic uint64_t consumer_position_cache;
-	uint8_t pad2[MRB_SLOT_SIZE - 8];
+	/* Subscribers that validate their copies (lossy or evictable) and may
+	 * be lapped: while non-zero, writers store payloads with atomic words.
+	 * On the line producers read anyway. */
+	_Atomic uint32_t validating_readers;
+	uint8_t pad2[MRB_SLOT_SIZE - 12];
 
 	/* 0x180: consumer position, published by the consumer after reading. */
 	_Atomic uint64_t consumer_position;
@@ -225,10 +300,17 @@ struct mrb_file_header {
 	/* 0x1000: producer slots. */
 	struct mrb_producer_slot producers[MRB_PRODUCER_SLOTS];
 
-	/* 0x9000 - 0xffff: reserved for subscriber and worker-group tables,
-	 * zero. */
-	uint8_t reserved2[MRB_HEADER_SIZE - MRB_PRODUCER_SLOT_OFFSET -
-	                  MRB_PRODUCER_SLOTS * MRB_PRODUCER_SLOT_SIZE];
+	/* 0x9000: how the ring is read (queue or fan-out). */
+	struct mrb_reader_table readers;
+	uint8_t reserved2[MRB_READER_ENTRY_OFFSET - MRB_READER_TABLE_OFFSET -
+	                  sizeof(struct mrb_reader_table)];
+
+	/* 0xa000: reader entries (subscribers). */
+	struct mrb_reader_entry entries[MRB_READER_ENTRIES];
+
+	/* 0xe000 - 0xffff: reserved for worker groups, zero. */
+	uint8_t reserved3[MRB_HEADER_SIZE - MRB_READER_ENTRY_OFFSET -
+	                  MRB_READER_ENTRIES * MRB_READER_ENTRY_SIZE];
 };
 
 _Static_assert(sizeof(struct mrb_producer_slot) == MRB_PRODUCER_SLOT_SIZE, "slot size");
@@ -240,6 +322,7 @@ _Static_assert(offsetof(struct mrb_file_header, producer_slot_offset) == 0x040, 
 _Static_assert(offsetof(struct mrb_file_header, producer_slots_used) == 0x048, "layout");
 _Static_assert(offsetof(struct mrb_file_header, producer_position) == 0x080, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position_cache) == 0x100, "layout");
+_Static_assert(offsetof(struct mrb_file_header, validating_readers) == 0x108, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position) == 0x180, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_owner) == 0x200, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_start_time) == 0x218, "layout");
@@ -253,6 +336,8 @@ _Static_assert(offsetof(struct mrb_producer_slot, space_waiting) == 0x1c, "layou
 _Static_assert(offsetof(struct mrb_producer_slot, full) == 0x20, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, released_at) == 0x28, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, lanes) == 0x40, "layout");
+_Static_assert(offsetof(struct mrb_file_header, readers) == MRB_READER_TABLE_OFFSET, "layout");
+_Static_assert(offsetof(struct mrb_file_header, entries) == MRB_READER_ENTRY_OFFSET, "layout");
 _Static_assert(sizeof(struct mrb_file_header) == MRB_HEADER_SIZE, "header size");
 
 /*
@@ -393,7 +478,7 @@ struct mrb_handle {
 	uint64_t max_message_size;
 	uint64_t salt;
 	unsigned barriers; /* MRB_BARRIER_*, fixed at open */
-	uint32_t unused0;
+	uint32_t mode;     /* MRB_MODE_QUEUE or MRB_MODE_FANOUT, fixed at creation */
 	/* The first thread to produce through the handle (0 before): its
 	 * calls are counted in owner_calls, with plain stores. */
 	_Atomic uintptr_t producer_thread;
@@ -428,6 +513,12 @@ struct mrb_handle {
 	 * by the (single) thread inside a consumer call. */
 	_Atomic uint32_t consumer_calls;
 	bool is_consumer;
+	/* A lossy or evictable subscriber: copies, then checks it was not
+	 * lapped (subscriber.c). */
+	bool validating;
+	/* A subscriber that lost messages and has not yet said so: its next
+	 * read call returns MRB_ELAPPED. */
+	bool elapsed_pending;
 	uint64_t owner_token;
 	uint64_t head;           /* next record to read */
 	uint64_t published_head; /* last value stored to consumer_position */
@@ -454,6 +545,14 @@ struct mrb_handle {
 	 * held_at (mrb_release_through), which the read counters follow. */
 	bool holding;
 	uint64_t held_at;
+
+	/* Subscriber state (subscriber.c); entry is NULL on other handles. */
+	struct mrb_reader_entry *entry;
+	uint32_t entry_index;
+	uint32_t reader_flags; /* MRB_ENTRY_* */
+	uint64_t deliver_from; /* records before this are passed over unread */
+	uint8_t *scratch;      /* a validating subscriber's mrb_read_batch copy */
+	int64_t last_reader_audit_ns;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -692,6 +791,32 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 const _Atomic uint32_t *mrbi_fork_guard_create(void);
 void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard);
 
+/* Subscribers (subscriber.c). */
+void mrbi_subscriber_publish(struct mrb_handle *h);
+void mrbi_subscriber_leave(struct mrb_handle *h);
+/* Fan-out rings: moves the release position up to the slowest durable
+ * subscriber; `short_of_space`: a producer needs room, so readers holding
+ * it back are judged (dead ones freed or detached, hung evictable ones
+ * evicted). */
+void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space);
+/* A validating subscriber's read: copies the next message into buf with
+ * atomic loads and checks it was not overwritten meanwhile. */
+int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len);
+/* Is a message there for a validating subscriber? (0 or MRB_EEMPTY) */
+int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished);
+/* Recovery in a fan-out ring is serialised by a token (the consumer owner
+ * word, unused otherwise): returns true if taken. */
+bool mrbi_recovery_token_take(struct mrb_handle *h);
+void mrbi_recovery_token_give(struct mrb_handle *h);
+/* The consumer role's owner (pid | nonce << 32) is gone for good. */
+bool mrbi_consumer_dead(struct mrb_file_header *hdr, uint64_t owner);
+/* The claim at the head is unfinished: maybe recover it (consumer.c). */
+int mrbi_unfinished_record(struct mrb_handle *h, bool every_poll);
+/* Copies n bytes out of / into memory a racing writer may change, with
+ * relaxed atomic word accesses (no data race; the copy is validated after). */
+void mrbi_racy_copy_out(uint8_t *dst, const uint8_t *src, size_t n);
+void mrbi_racy_copy_in(uint8_t *dst, const uint8_t *src, size_t n);
+
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY
 static inline uint64_t handle_writer_bits(const struct mrb_handle *h)
@@ -828,6 +953,7 @@ int mrbi_barrier_private(void)
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -910,10 +1036,10 @@ static inline void record_pad_range(const struct mrb_handle *h, uint64_t from, u
 }
 
 #endif /* MRB_RECORD_H */
-#line 14 "core/src/consumer.c"
+#line 15 "core/src/consumer.c"
 
 /* Is the consumer named by `owner` (pid | nonce << 32) gone for good? */
-static bool consumer_dead(struct mrb_file_header *hdr, uint64_t owner)
+bool mrbi_consumer_dead(struct mrb_file_header *hdr, uint64_t owner)
 {
 	struct mrb_identity id = {.pid = (uint32_t)owner};
 	id.start_time = atomic_load_explicit(&hdr->consumer_start_time, memory_order_relaxed);
@@ -927,8 +1053,16 @@ static bool consumer_dead(struct mrb_file_header *hdr, uint64_t owner)
 
 static int attach_consumer(struct mrb_handle *h)
 {
-	if (h->is_consumer)
-		return 0;
+	if (h->is_consumer) {
+		if (!h->elapsed_pending)
+			return 0;
+		/* A subscriber's loss is reported once, by the next read. */
+		h->elapsed_pending = false;
+		return MRB_ELAPPED;
+	}
+	/* In a fan-out ring the readers are subscribers. */
+	if (h->mode == MRB_MODE_FANOUT)
+		return MRB_EMODE;
 	struct mrb_file_header *hdr = h->header;
 	uint64_t nonce = mrbi_random64() << 32;
 	if (nonce == 0)
@@ -940,7 +1074,7 @@ static int attach_consumer(struct mrb_handle *h)
 		 * cannot be judged (another pid namespace); a dead one's is
 		 * taken over, and its unreleased messages are read again
 		 * (at-least-once across a consumer crash). */
-		if (owner != 0 && !consumer_dead(hdr, owner))
+		if (owner != 0 && !mrbi_consumer_dead(hdr, owner))
 			return MRB_ECONSUMER_BUSY;
 		/* Identity first, owner second: a judge that sees this token
 		 * and then the same token again has read our identity. */
@@ -978,6 +1112,10 @@ static int attach_consumer(struct mrb_handle *h)
 
 void mrbi_detach_consumer(struct mrb_handle *h)
 {
+	if (h->entry != NULL) {
+		mrbi_subscriber_leave(h);
+		return;
+	}
 	uint64_t token = h->owner_token;
 	if (atomic_compare_exchange_strong_explicit(&h->header->consumer_owner, &token, 0,
 	                                            memory_order_acq_rel, memory_order_relaxed)) {
@@ -992,6 +1130,10 @@ void mrbi_detach_consumer(struct mrb_handle *h)
 
 void mrbi_publish_head(struct mrb_handle *h)
 {
+	if (h->entry != NULL) {
+		mrbi_subscriber_publish(h);
+		return;
+	}
 	struct mrb_file_header *hdr = h->header;
 	uint64_t release = mrbi_release_position(h);
 	if (release == h->published_head)
@@ -1037,7 +1179,7 @@ void mrbi_publish_head(struct mrb_handle *h)
 /* The record at head is claimed but not committed: maybe recover it.
  * `every_poll`: look at the clock on every call (for the rare polls made
  * just before sleeping), not only every MRB_POLLS_PER_CLOCK_READ-th. */
-static int unfinished_record(struct mrb_handle *h, bool every_poll)
+int mrbi_unfinished_record(struct mrb_handle *h, bool every_poll)
 {
 	if (h->recovery_timeout_ns < 0)
 		return MRB_EEMPTY;
@@ -1063,7 +1205,16 @@ static int unfinished_record(struct mrb_handle *h, bool every_poll)
 	/* Dead writers' claims are skipped at once; a live writer's only by
 	 * the opt-in hung-writer timeout (recovery_timeout_ns > 0). */
 	int64_t hung_timeout = h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : -1;
-	int rc = mrbi_recover_head(h, now, hung_timeout);
+	int rc;
+	if (h->mode == MRB_MODE_FANOUT) {
+		/* Several subscribers may stand at this claim: one pads it. */
+		if (!mrbi_recovery_token_take(h))
+			return MRB_EEMPTY;
+		rc = mrbi_recover_head(h, now, -1);
+		mrbi_recovery_token_give(h);
+	} else {
+		rc = mrbi_recover_head(h, now, hung_timeout);
+	}
 	if (rc < 0)
 		return rc;
 	if (rc > 0)
@@ -1130,6 +1281,11 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 					slot_seen = h->skipped.slot;
 					continue;
 				}
+				if (h->head < h->deliver_from) {
+					/* A subscriber's join passes over these. */
+					h->head += record_size;
+					continue;
+				}
 				*data = h->data + offset + MRB_RECORD_HEADER_SIZE;
 				*len = length;
 				*next = h->head + record_size;
@@ -1145,7 +1301,7 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 			if (rc != 0)
 				return rc;
 		}
-		int rc = unfinished_record(h, mode == MRB_TAIL_ALWAYS);
+		int rc = mrbi_unfinished_record(h, mode == MRB_TAIL_ALWAYS);
 		if (rc != 0)
 			return rc;
 	}
@@ -1232,6 +1388,11 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (h->validating) {
+		rc = mrbi_validated_read(h, buf, buf_size, len);
+		mrbi_consumer_leave(h);
+		return rc;
+	}
 	const uint8_t *data;
 	uint64_t length, next;
 	rc = mrbi_next_message(h, MRB_TAIL_SOMETIMES, &data, &length, &next);
@@ -1261,7 +1422,18 @@ static int64_t read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size
 	if (rc != 0)
 		return rc;
 	size_t count = 0, used = 0;
-	while (count < max_count) {
+	while (count < max_count && h->validating) {
+		size_t length;
+		rc = mrbi_validated_read(h, (uint8_t *)buf + used, buf_size - used, &length);
+		if (rc != 0) {
+			if (rc == MRB_EBUFFER_TOO_SMALL && count == 0)
+				lengths[0] = length;
+			break;
+		}
+		used += length;
+		lengths[count++] = length;
+	}
+	while (count < max_count && !h->validating) {
 		const uint8_t *data;
 		uint64_t length, next;
 		rc = mrbi_next_message(h, count == 0 ? MRB_TAIL_SOMETIMES : MRB_TAIL_NEVER, &data,
@@ -1309,10 +1481,32 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 	if (rc != 0)
 		return rc;
 	size_t count = 0;
+	if (h->validating && h->scratch == NULL) {
+		h->scratch = malloc((size_t)h->max_message_size);
+		if (h->scratch == NULL) {
+			mrbi_consumer_leave(h);
+			return -ENOMEM;
+		}
+	}
 	/* A batch covers at most one lap of the ring, so a fast producer cannot
 	 * keep one call running forever. */
 	const uint64_t start = h->head;
-	while ((max_count == 0 || count < max_count) && h->head - start < h->capacity) {
+	while ((max_count == 0 || count < max_count) && h->validating &&
+	       h->head - start < h->capacity) {
+		size_t length;
+		rc = mrbi_validated_read(h, h->scratch, (size_t)h->max_message_size, &length);
+		if (rc != 0)
+			break;
+		count++;
+		atomic_store_explicit(&h->callback_thread, (uintptr_t)pthread_self(),
+		                      memory_order_relaxed);
+		int stop = handler(ctx, h->scratch, length);
+		atomic_store_explicit(&h->callback_thread, 0, memory_order_relaxed);
+		if (stop != 0)
+			break;
+	}
+	while ((max_count == 0 || count < max_count) && !h->validating &&
+	       h->head - start < h->capacity) {
 		const uint8_t *data;
 		uint64_t length, next;
 		rc = mrbi_next_message(h, count == 0 ? MRB_TAIL_SOMETIMES : MRB_TAIL_NEVER, &data,
@@ -1340,6 +1534,11 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (h->validating) {
+		/* What it would point at may be overwritten under the caller. */
+		mrbi_consumer_leave(h);
+		return MRB_EINVAL;
+	}
 	const uint8_t *data;
 	uint64_t length, next;
 	rc = mrbi_next_message(h, MRB_TAIL_SOMETIMES, &data, &length, &next);
@@ -1418,8 +1617,10 @@ int mrb_hold(struct mrb_ring *ring, int on)
 		return rc;
 	if (on && !h->holding) {
 		/* A hung writer's skipped claim is released out of order; the
-		 * two do not mix. */
-		if (h->recovery_timeout_ns > 0 || h->skipped.active || h->late_end != 0) {
+		 * two do not mix. A validating subscriber's records may be
+		 * overwritten behind it: nothing to hold. */
+		if (h->recovery_timeout_ns > 0 || h->skipped.active || h->late_end != 0 ||
+		    h->validating) {
 			rc = MRB_EINVAL;
 		} else {
 			h->held_at = h->head;
@@ -1508,6 +1709,14 @@ const char *mrb_strerror(int code)
 		       "permissions than requested; refusing to adopt it";
 	case MRB_EINCALLBACK:
 		return "cannot close a ring buffer handle from inside its own callback";
+	case MRB_ENOSUB:
+		return "every subscriber entry of the ring is taken";
+	case MRB_ELAPPED:
+		return "the subscriber was lapped or evicted: messages were lost";
+	case MRB_EMODE:
+		return "not available in this ring's read mode (queue or fan-out)";
+	case MRB_ENAMEBUSY:
+		return "a live subscriber already uses this name";
 	default:
 		break;
 	}
@@ -1666,6 +1875,8 @@ static int validate_header(const struct mrb_file_header *hdr, uint64_t file_size
 		return MRB_EFORMAT;
 	if (hdr->max_message_size != capacity / 2)
 		return MRB_EFORMAT;
+	if (hdr->readers.mode != MRB_MODE_QUEUE && hdr->readers.mode != MRB_MODE_FANOUT)
+		return MRB_EFORMAT;
 	uint64_t head = atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
 	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
 	if (!positions_valid(head, tail, capacity))
@@ -1685,6 +1896,7 @@ static int handle_init(struct mrb_handle *h, void *map, size_t map_size, bool re
 	h->mask = h->capacity - 1;
 	h->max_message_size = h->header->max_message_size;
 	h->salt = h->header->stamp_salt;
+	h->mode = h->header->readers.mode == MRB_MODE_FANOUT ? MRB_MODE_FANOUT : MRB_MODE_QUEUE;
 	h->pid = self.pid;
 	h->start_time = self.start_time;
 	h->pid_ns = self.pid_ns;
@@ -1751,7 +1963,7 @@ static uint64_t round_up_capacity(uint64_t size)
 	return capacity;
 }
 
-static void header_init(struct mrb_file_header *hdr, uint64_t capacity)
+static void header_init(struct mrb_file_header *hdr, uint64_t capacity, uint32_t reader_mode)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -1767,14 +1979,15 @@ static void header_init(struct mrb_file_header *hdr, uint64_t capacity)
 	hdr->feature_flags = 0;
 	hdr->producer_slot_offset = MRB_PRODUCER_SLOT_OFFSET;
 	hdr->producer_slot_count = MRB_PRODUCER_SLOTS;
+	hdr->readers.mode = reader_mode;
 	/* Pairs with the acquire in validate_header: everything above is
 	 * visible to whoever sees a non-zero version. */
 	atomic_store_explicit(&hdr->format_version, MRB_FORMAT_VERSION, memory_order_release);
 }
 
 /* Builds a complete ring in a new temporary file next to `path`. */
-static int build_temporary(const char *path, uint64_t capacity, mode_t mode, char *tmp_path,
-                           size_t tmp_size, int *fd_out)
+static int build_temporary(const char *path, uint64_t capacity, uint32_t reader_mode, mode_t mode,
+                           char *tmp_path, size_t tmp_size, int *fd_out)
 {
 	/* A short name of its own in the target's directory, so that any name
 	 * valid for the ring (up to NAME_MAX) leaves room for it. */
@@ -1813,7 +2026,7 @@ static int build_temporary(const char *path, uint64_t capacity, mode_t mode, cha
 			if (map == MAP_FAILED) {
 				rc = -errno;
 			} else {
-				header_init(map, capacity);
+				header_init(map, capacity, reader_mode);
 				munmap(map, MRB_HEADER_SIZE);
 			}
 		}
@@ -1835,7 +2048,8 @@ static int build_temporary(const char *path, uint64_t capacity, mode_t mode, cha
  * pre-create the path, read what we write and truncate it under us. So the
  * file must belong to this user and grant no permission beyond `mode`.
  */
-static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capacity, mode_t mode)
+static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capacity,
+                         uint32_t reader_mode, mode_t mode)
 {
 	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
@@ -1853,7 +2067,7 @@ static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capac
 	close(fd);
 	if (rc != 0)
 		return rc;
-	if (handle_of(ring)->capacity != capacity) {
+	if (handle_of(ring)->capacity != capacity || handle_of(ring)->mode != reader_mode) {
 		mrb_close(ring);
 		handle_reset(ring);
 		return MRB_EEXIST;
@@ -1870,20 +2084,23 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
 	unsigned flags = opts != NULL ? opts->flags : 0;
 	mode_t mode = opts != NULL && opts->mode != 0 ? opts->mode : 0600;
 	if (path == NULL || size == 0 || size > MRB_MAX_CAPACITY ||
-	    (flags & ~(unsigned)(MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE)) != 0 ||
+	    (flags & ~(unsigned)(MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE | MRB_CREATE_FANOUT)) !=
+	        0 ||
 	    (flags & MRB_CREATE_REMOVE && flags & MRB_CREATE_EXCLUSIVE) || (mode & ~0777u) != 0)
 		return MRB_EINVAL;
 	uint64_t capacity = round_up_capacity(size);
+	uint32_t reader_mode = (flags & MRB_CREATE_FANOUT) != 0 ? MRB_MODE_FANOUT : MRB_MODE_QUEUE;
 
 	if ((flags & (MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE)) == 0) {
-		int rc = open_existing(ring, path, capacity, mode);
+		int rc = open_existing(ring, path, capacity, reader_mode, mode);
 		if (rc != -ENOENT)
 			return rc;
 	}
 
 	char tmp_path[PATH_MAX];
 	int fd = -1;
-	int rc = build_temporary(path, capacity, mode, tmp_path, sizeof(tmp_path), &fd);
+	int rc =
+	    build_temporary(path, capacity, reader_mode, mode, tmp_path, sizeof(tmp_path), &fd);
 	if (rc != 0)
 		return rc;
 	if (flags & MRB_CREATE_REMOVE) {
@@ -1897,7 +2114,7 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
 		/* Another process created it between our check and link: use
 		 * theirs, as if it had been there first. */
 		close(fd);
-		return open_existing(ring, path, capacity, mode);
+		return open_existing(ring, path, capacity, reader_mode, mode);
 	}
 	if (rc == 0)
 		rc = map_ring(ring, fd, false);
@@ -2072,6 +2289,28 @@ void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard)
  * CAS (release) then makes the announcement visible to anyone who reads the
  * producer position past it with acquire. The claim's end follows the CAS.
  */
+/* Tries to move a fan-out ring's release position past `head`. */
+static bool fanout_released(struct mrb_handle *h, uint64_t head)
+{
+	mrbi_fanout_release(h, true);
+	return atomic_load_explicit(&h->header->consumer_position, memory_order_acquire) != head;
+}
+
+/*
+ * Copies a payload into claimed space. While subscribers that may be lapped
+ * read the ring (they validate after copying), word-atomic stores keep
+ * their reads of space being overwritten a race of atomics, not a data
+ * race. Loaded after the claim's CAS (seq_cst on both sides): a reader that
+ * joins later starts past this claim.
+ */
+static void payload_copy(struct mrb_handle *h, uint8_t *dst, const void *src, size_t len)
+{
+	if (atomic_load_explicit(&h->header->validating_readers, memory_order_seq_cst) != 0)
+		mrbi_racy_copy_in(dst, src, len);
+	else
+		memcpy(dst, src, len);
+}
+
 static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
                  uint64_t *position, uint64_t *gap)
 {
@@ -2104,6 +2343,14 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 				tail = fresh;
 				continue;
 			}
+			/* In a fan-out ring the release position moves when the
+			 * slowest subscriber does, or now (subscriber.c). */
+			if (h->mode == MRB_MODE_FANOUT && tail - head + need > capacity &&
+			    fanout_released(h, head)) {
+				tail = atomic_load_explicit(&hdr->producer_position,
+				                            memory_order_relaxed);
+				continue;
+			}
 			if (tail - head + need > capacity) {
 				/* A record longer than half the ring may never fit
 				 * behind a gap; taking the gap alone lets the
@@ -2115,6 +2362,7 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 				if (atomic_compare_exchange_weak_explicit(
 				        &hdr->producer_position, &tail, tail + pad,
 				        memory_order_acq_rel, memory_order_relaxed)) {
+					atomic_thread_fence(memory_order_release);
 					atomic_store_explicit(&lane->claim_end, tail + pad,
 					                      memory_order_relaxed);
 					record_publish(h, tail,
@@ -2128,8 +2376,11 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 		}
 		atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
 		if (atomic_compare_exchange_weak_explicit(&hdr->producer_position, &tail,
-		                                          tail + need, memory_order_acq_rel,
+		                                          tail + need, memory_order_seq_cst,
 		                                          memory_order_relaxed)) {
+			/* A lapped subscriber that copies any of this claim's
+			 * stores then sees this CAS (subscriber.c). */
+			atomic_thread_fence(memory_order_release);
 			atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
 			*position = tail + pad;
 			*gap = pad;
@@ -2205,7 +2456,7 @@ static int write_one(struct mrb_handle *h, struct mrb_lane *lane, const void *da
 	int rc = reserve(h, lane, writer, len, &position);
 	if (rc != 0)
 		return rc;
-	memcpy(record_payload(h, position), data, len);
+	payload_copy(h, record_payload(h, position), data, len);
 	return commit(h, writer, position, len, 0);
 }
 
@@ -2280,10 +2531,10 @@ static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane, const stru
 	uint64_t at = position + record_span(msgs[0].len);
 	for (size_t i = 1; i < n; i++) {
 		record_publish(h, at, control_word(msgs[i].len, writer, 0));
-		memcpy(record_payload(h, at), msgs[i].data, msgs[i].len);
+		payload_copy(h, record_payload(h, at), msgs[i].data, msgs[i].len);
 		at += record_span(msgs[i].len);
 	}
-	memcpy(record_payload(h, position), msgs[0].data, msgs[0].len);
+	payload_copy(h, record_payload(h, position), msgs[0].data, msgs[0].len);
 	/* Recovery took it (its handle was judged gone): report, go on. */
 	return commit(h, writer, position, msgs[0].len, 0) == 0 ? (int64_t)n : MRB_ESTALE;
 }
@@ -2749,9 +3000,16 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+<<<<<<< HEAD
 	if (stale_after_ns >= 0 && h->holding) {
 		mrbi_consumer_leave(h);
 		return MRB_EINVAL; /* a skip would release out of order (mrb_hold) */
+=======
+	if (h->entry != NULL) {
+		/* Subscribers recover dead writers' claims as they read. */
+		mrbi_consumer_leave(h);
+		return MRB_EMODE;
+>>>>>>> bc27531 (core: fan-out subscribers (durable, named, evictable, lossy) in format 2's reader table)
 	}
 	const uint8_t *data;
 	uint64_t length, next;
@@ -2806,9 +3064,16 @@ int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns)
 	int rc = role_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
+<<<<<<< HEAD
 	if (stale_after_ns > 0 && h->holding) {
 		role_leave(h, MRB_CONSUMER_CALL);
 		return MRB_EINVAL; /* mrb_hold */
+=======
+	/* A subscriber never skips a live writer: others read the same claim. */
+	if (h->entry != NULL && stale_after_ns > 0) {
+		role_leave(h, MRB_CONSUMER_CALL);
+		return MRB_EINVAL;
+>>>>>>> bc27531 (core: fan-out subscribers (durable, named, evictable, lossy) in format 2's reader table)
 	}
 	h->recovery_timeout_ns = stale_after_ns;
 	role_leave(h, MRB_CONSUMER_CALL);
@@ -3260,6 +3525,1086 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 	role_leave(h, MRB_STATE_CALL);
 	return result;
 }
+
+/* ---- core/src/subscriber.c ---- */
+#line 1 "core/src/subscriber.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subscribers: several readers of one stream (docs/FORMAT.md section 8).
+ *
+ * Each subscriber owns an entry of the reader table and reads with the
+ * consumer's read path against its own position. In a fan-out ring the
+ * ring's consumer_position is the release position R: the minimum over the
+ * gating entries (durable subscribers), moved up by a CAS whenever the
+ * slowest of them moves or a producer runs short of space. Producers keep
+ * reading R exactly as they read a consumer's position, so their path does
+ * not change.
+ *
+ * Three rules make this safe without locks:
+ *  - R only moves up to a position every gating entry has reached, and a
+ *    gating entry only moves past records it has seen committed (a joiner
+ *    gates from a point behind the live end and passes over the records in
+ *    between unread), so no claim still being written is ever released.
+ *  - A joiner publishes its entry before it reads R and the other entries
+ *    (seq_cst on both sides): a mover that missed the entry moved R to at
+ *    most the minimum of the others, which the joiner also reads, and it
+ *    starts no lower than that.
+ *  - A mover re-scans after each successful CAS and a subscriber re-reads R
+ *    after publishing its position, so a move that raced with a publish is
+ *    never left undone.
+ *
+ * Lossy and evictable subscribers may be overwritten while they copy, so
+ * they copy with relaxed atomic words and then check the producer position:
+ * a record at p is intact unless producers claimed past p + capacity.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdlib.h>
+#include <string.h>
+
+#line 37 "core/src/subscriber.c"
+
+/* How long an entry must hold producers back before its owner's liveness
+ * is checked (a /proc read), and how often a handle checks at most. */
+#define MRB_READER_STALL_CHECK_NS 10000000
+
+/* An owner word that nobody can take over: the entry is being freed. */
+#define MRB_OWNER_FREEING UINT64_MAX
+
+static struct mrb_reader_entry *entry_at(struct mrb_handle *h, uint32_t i)
+{
+	return &h->header->entries[i];
+}
+
+static uint32_t entries_used(const struct mrb_handle *h)
+{
+	uint32_t used =
+	    atomic_load_explicit(&h->header->readers.entries_used, memory_order_acquire);
+	return used < MRB_READER_ENTRIES ? used : MRB_READER_ENTRIES;
+}
+
+static bool entry_gates(uint32_t state, uint32_t flags)
+{
+	return (flags & MRB_ENTRY_LOSSY) == 0 &&
+	       (state == MRB_ENTRY_JOINING || state == MRB_ENTRY_ACTIVE ||
+	        state == MRB_ENTRY_DETACHED);
+}
+
+/* ---- Names -------------------------------------------------------------- */
+
+static void name_words(const char *name, uint64_t words[MRB_READER_NAME_WORDS])
+{
+	memset(words, 0, MRB_READER_NAME_WORDS * sizeof(uint64_t));
+	if (name != NULL)
+		memcpy(words, name, strlen(name));
+}
+
+static bool entry_has_name(struct mrb_reader_entry *e, const uint64_t words[MRB_READER_NAME_WORDS])
+{
+	for (int w = 0; w < MRB_READER_NAME_WORDS; w++)
+		if (atomic_load_explicit(&e->name[w], memory_order_relaxed) != words[w])
+			return false;
+	return true;
+}
+
+/* The name as a C string; untrusted bytes, so always terminated. */
+static void entry_name(struct mrb_reader_entry *e, char out[MRB_SUBSCRIBER_NAME_MAX + 1])
+{
+	uint64_t words[MRB_READER_NAME_WORDS];
+	for (int w = 0; w < MRB_READER_NAME_WORDS; w++)
+		words[w] = atomic_load_explicit(&e->name[w], memory_order_relaxed);
+	memcpy(out, words, MRB_SUBSCRIBER_NAME_MAX);
+	out[MRB_SUBSCRIBER_NAME_MAX] = '\0';
+}
+
+/* ---- Owners ------------------------------------------------------------- */
+
+static bool entry_owner_dead(struct mrb_reader_entry *e, uint64_t owner)
+{
+	if (owner == 0)
+		return true;
+	if (owner == MRB_OWNER_FREEING)
+		return false;
+	struct mrb_identity id = {.pid = (uint32_t)owner};
+	id.start_time = atomic_load_explicit(&e->owner_start_time, memory_order_relaxed);
+	id.pid_ns = atomic_load_explicit(&e->owner_pid_ns, memory_order_relaxed);
+	/* The identity is the owner's only if the owner did not change
+	 * meanwhile; otherwise judge by the pid alone. */
+	if (atomic_load_explicit(&e->owner, memory_order_acquire) != owner)
+		id.start_time = id.pid_ns = 0;
+	if (id.pid == 0 || id.pid > MRB_MAX_PID)
+		return true;
+	return mrbi_liveness(&id) == MRBI_DEAD;
+}
+
+static void entry_set_identity(struct mrb_handle *h, struct mrb_reader_entry *e)
+{
+	atomic_store_explicit(&e->owner_start_time, h->start_time, memory_order_relaxed);
+	atomic_store_explicit(&e->owner_pid_ns, h->pid_ns, memory_order_relaxed);
+}
+
+/* Gives an entry back to the free pool, with its waiter share and its
+ * place in the validating count, if its owner is still `owner` (a dead
+ * handle's token, or 0 for a detached entry). False if someone took it. */
+static bool entry_free(struct mrb_handle *h, struct mrb_reader_entry *e, uint64_t owner)
+{
+	if (owner == MRB_OWNER_FREEING ||
+	    !atomic_compare_exchange_strong_explicit(&e->owner, &owner, MRB_OWNER_FREEING,
+	                                             memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
+	uint32_t share = atomic_exchange_explicit(&e->data_waiting, 0, memory_order_relaxed);
+	if (share != 0) {
+		/* Never below zero, whatever a hostile share says. */
+		uint32_t cur = atomic_load_explicit(&h->header->data_waiters, memory_order_relaxed);
+		while (cur != 0 &&
+		       !atomic_compare_exchange_weak_explicit(
+		           &h->header->data_waiters, &cur, cur > share ? cur - share : 0,
+		           memory_order_seq_cst, memory_order_relaxed)) {
+		}
+	}
+	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0) {
+		uint32_t cur =
+		    atomic_load_explicit(&h->header->validating_readers, memory_order_relaxed);
+		while (cur != 0 && !atomic_compare_exchange_weak_explicit(
+		                       &h->header->validating_readers, &cur, cur - 1,
+		                       memory_order_seq_cst, memory_order_relaxed)) {
+		}
+	}
+	for (int w = 0; w < MRB_READER_NAME_WORDS; w++)
+		atomic_store_explicit(&e->name[w], 0, memory_order_relaxed);
+	atomic_store_explicit(&e->flags, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->stall_position, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->stall_since_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->owner, 0, memory_order_relaxed);
+	/* Release: a joiner that takes the entry sees it cleared. */
+	atomic_store_explicit(&e->state, MRB_ENTRY_FREE, memory_order_seq_cst);
+	return true;
+}
+
+/* A dead owner's named entry keeps its place: state first, owner second,
+ * so that a resumer that took the owner meanwhile finds ACTIVE again. */
+static void detach_dead(struct mrb_reader_entry *e, uint32_t state, uint64_t owner)
+{
+	if (state != MRB_ENTRY_ACTIVE ||
+	    !atomic_compare_exchange_strong_explicit(&e->state, &state, MRB_ENTRY_DETACHED,
+	                                             memory_order_seq_cst, memory_order_relaxed))
+		return;
+	if (!atomic_compare_exchange_strong_explicit(&e->owner, &owner, 0, memory_order_acq_rel,
+	                                             memory_order_relaxed)) {
+		state = MRB_ENTRY_DETACHED;
+		atomic_compare_exchange_strong_explicit(&e->state, &state, MRB_ENTRY_ACTIVE,
+		                                        memory_order_seq_cst, memory_order_relaxed);
+	}
+}
+
+/* ---- The release position (fan-out rings) -------------------------------- */
+
+static void wake_space_waiters(struct mrb_handle *h)
+{
+	struct mrb_file_header *hdr = h->header;
+	if (waiters_after_publish(h, &hdr->space_waiters) != 0) {
+		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
+		mrbi_futex_wake_all(&hdr->space_seq);
+	}
+}
+
+/*
+ * An entry holds R back while producers need space: judge it. A dead
+ * owner's unnamed (or half-joined) entry is freed; a dead owner's named one
+ * is detached (kept) or, with the evict policy, evicted; a live owner's
+ * evictable entry is evicted after its timeout. Returns true if the entry
+ * stopped gating.
+ */
+static bool judge_stalled(struct mrb_handle *h, struct mrb_reader_entry *e, uint32_t state,
+                          uint64_t position, int64_t now, bool audit)
+{
+	if (atomic_load_explicit(&e->stall_position, memory_order_relaxed) != position ||
+	    atomic_load_explicit(&e->stall_since_ns, memory_order_relaxed) == 0) {
+		atomic_store_explicit(&e->stall_position, position, memory_order_relaxed);
+		atomic_store_explicit(&e->stall_since_ns, now, memory_order_relaxed);
+		return false;
+	}
+	int64_t stalled = now - atomic_load_explicit(&e->stall_since_ns, memory_order_relaxed);
+	if (stalled < MRB_READER_STALL_CHECK_NS || !audit)
+		return false;
+	uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
+	int64_t evict_after = atomic_load_explicit(&e->evict_after_ns, memory_order_relaxed);
+	bool evictable = (flags & MRB_ENTRY_EVICT) != 0 && evict_after > 0;
+	uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
+	bool dead = state == MRB_ENTRY_DETACHED ? true : entry_owner_dead(e, owner);
+	if (dead && state != MRB_ENTRY_DETACHED) {
+		if ((flags & MRB_ENTRY_NAMED) == 0 || state == MRB_ENTRY_JOINING)
+			return entry_free(h, e, owner);
+		if (!evictable) {
+			detach_dead(e, state, owner);
+			return false; /* kept: its messages wait for it */
+		}
+	} else if (!evictable || stalled < evict_after) {
+		return false;
+	}
+	if (state == MRB_ENTRY_JOINING)
+		return false; /* a live joiner is about to move on */
+	if (!atomic_compare_exchange_strong_explicit(&e->state, &state, MRB_ENTRY_EVICTED,
+	                                             memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	atomic_fetch_add_explicit(&e->evictions, 1, memory_order_relaxed);
+	return true;
+}
+
+void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
+{
+	struct mrb_file_header *hdr = h->header;
+	uint64_t release = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
+	int64_t now = short_of_space ? mrbi_now_ns() : 0;
+	/* Judging owners reads /proc: at most once per interval per handle,
+	 * however often producers find the ring full. */
+	bool audit = short_of_space && now - h->last_reader_audit_ns >= MRB_READER_STALL_CHECK_NS;
+	if (audit)
+		h->last_reader_audit_ns = now;
+	/* Each pass either moves R (at most a lap per pass, finitely often
+	 * before it meets the producers) or ends; a hostile table can only
+	 * keep R where it is. */
+	for (int pass = 0; pass < 64; pass++) {
+		uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_seq_cst);
+		uint64_t low = UINT64_MAX;
+		uint32_t used = entries_used(h);
+		for (uint32_t i = 0; i < used; i++) {
+			struct mrb_reader_entry *e = entry_at(h, i);
+			uint32_t state = atomic_load_explicit(&e->state, memory_order_seq_cst);
+			uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
+			if (!entry_gates(state, flags))
+				continue;
+			uint64_t p = atomic_load_explicit(&e->position, memory_order_seq_cst);
+			/* Behind R (a joiner's provisional start) or implausible:
+			 * it holds R where it is. */
+			if (p - release > tail - release || p % MRB_RECORD_ALIGNMENT != 0)
+				p = release;
+			if (p == release && short_of_space &&
+			    judge_stalled(h, e, state, p, now, audit && pass == 0))
+				continue;
+			if (p < low)
+				low = p;
+		}
+		if (low == UINT64_MAX || low <= release)
+			return;
+		if (!atomic_compare_exchange_strong_explicit(&hdr->consumer_position, &release, low,
+		                                             memory_order_seq_cst,
+		                                             memory_order_seq_cst))
+			continue;
+		release = low;
+		wake_space_waiters(h);
+	}
+}
+
+/* ---- Recovery token ------------------------------------------------------ */
+
+/* Names this handle: its entry and pid (bit 63 tells it from a consumer's). */
+static uint64_t recovery_token(const struct mrb_handle *h)
+{
+	return UINT64_C(1) << 63 | (uint64_t)h->entry_index << 32 | h->pid;
+}
+
+bool mrbi_recovery_token_take(struct mrb_handle *h)
+{
+	struct mrb_file_header *hdr = h->header;
+	uint64_t owner = atomic_load_explicit(&hdr->consumer_owner, memory_order_acquire);
+	if (owner != 0 && !mrbi_consumer_dead(hdr, owner))
+		return false;
+	atomic_store_explicit(&hdr->consumer_start_time, h->start_time, memory_order_relaxed);
+	atomic_store_explicit(&hdr->consumer_pid_ns, h->pid_ns, memory_order_relaxed);
+	uint64_t token = recovery_token(h);
+	return atomic_compare_exchange_strong_explicit(&hdr->consumer_owner, &owner, token,
+	                                               memory_order_acq_rel, memory_order_acquire);
+}
+
+void mrbi_recovery_token_give(struct mrb_handle *h)
+{
+	uint64_t token = recovery_token(h);
+	atomic_compare_exchange_strong_explicit(&h->header->consumer_owner, &token, 0,
+	                                        memory_order_acq_rel, memory_order_relaxed);
+}
+
+/* ---- Joining ------------------------------------------------------------- */
+
+/* The minimum position over gating entries other than `self`, or
+ * UINT64_MAX if there are none. */
+static uint64_t others_low(struct mrb_handle *h, uint32_t self, uint64_t release, uint64_t tail)
+{
+	uint64_t low = UINT64_MAX;
+	uint32_t used = entries_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		if (i == self)
+			continue;
+		struct mrb_reader_entry *e = entry_at(h, i);
+		uint32_t state = atomic_load_explicit(&e->state, memory_order_seq_cst);
+		uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
+		if (!entry_gates(state, flags))
+			continue;
+		uint64_t p = atomic_load_explicit(&e->position, memory_order_seq_cst);
+		if (p - release > tail - release)
+			p = release;
+		if (p < low)
+			low = p;
+	}
+	return low;
+}
+
+/*
+ * Where a new gating reader starts: its entry (gating at `provisional`) is
+ * published; now no mover can take R past the others' minimum without
+ * seeing it. Sets *tail to the live end.
+ */
+static int join_point(struct mrb_handle *h, uint64_t *start, uint64_t *tail)
+{
+	struct mrb_file_header *hdr = h->header;
+	atomic_thread_fence(memory_order_seq_cst);
+	uint64_t release, t;
+	if (read_positions(hdr, h->capacity, &release, &t) != 0)
+		return MRB_ECORRUPT;
+	uint64_t low =
+	    h->mode == MRB_MODE_FANOUT ? others_low(h, h->entry_index, release, t) : UINT64_MAX;
+	*start = low != UINT64_MAX && low > release ? low : release;
+	*tail = t;
+	return 0;
+}
+
+static void entry_publish_position(struct mrb_reader_entry *e, uint64_t position)
+{
+	atomic_store_explicit(&e->position, position, memory_order_seq_cst);
+}
+
+static int entry_find_name(struct mrb_handle *h, const uint64_t words[MRB_READER_NAME_WORDS],
+                           uint32_t except)
+{
+	uint32_t used = entries_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		if (i == except)
+			continue;
+		struct mrb_reader_entry *e = entry_at(h, i);
+		uint32_t state = atomic_load_explicit(&e->state, memory_order_seq_cst);
+		if (state == MRB_ENTRY_FREE || state > MRB_ENTRY_EVICTED)
+			continue;
+		if ((atomic_load_explicit(&e->flags, memory_order_relaxed) & MRB_ENTRY_NAMED) == 0)
+			continue;
+		if (entry_has_name(e, words))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Frees the entries of dead owners that nobody can resume (unnamed, or
+ * left half-joined) and detaches dead named ones, to make room. */
+static void reap_dead_entries(struct mrb_handle *h)
+{
+	uint32_t used = entries_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_reader_entry *e = entry_at(h, i);
+		uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
+		if (state != MRB_ENTRY_JOINING && state != MRB_ENTRY_ACTIVE &&
+		    state != MRB_ENTRY_EVICTED)
+			continue;
+		uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
+		if (owner == 0 || !entry_owner_dead(e, owner))
+			continue;
+		uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
+		if ((flags & MRB_ENTRY_NAMED) == 0 || state == MRB_ENTRY_JOINING)
+			entry_free(h, e, owner);
+		else
+			detach_dead(e, state, owner);
+	}
+}
+
+/* Takes a free entry: returns its index, or MRB_ENOSUB. */
+static int entry_take_free(struct mrb_handle *h)
+{
+	for (int round = 0; round < 2; round++) {
+		for (uint32_t i = 0; i < MRB_READER_ENTRIES; i++) {
+			struct mrb_reader_entry *e = entry_at(h, i);
+			uint32_t state = MRB_ENTRY_FREE;
+			if (!atomic_compare_exchange_strong_explicit(
+			        &e->state, &state, MRB_ENTRY_JOINING, memory_order_seq_cst,
+			        memory_order_relaxed))
+				continue;
+			uint32_t used = atomic_load_explicit(&h->header->readers.entries_used,
+			                                     memory_order_relaxed);
+			while (used < i + 1 && !atomic_compare_exchange_weak_explicit(
+			                           &h->header->readers.entries_used, &used, i + 1,
+			                           memory_order_seq_cst, memory_order_relaxed)) {
+			}
+			return (int)i;
+		}
+		reap_dead_entries(h);
+	}
+	return MRB_ENOSUB;
+}
+
+static uint64_t new_token(struct mrb_handle *h)
+{
+	uint64_t nonce = mrbi_random64() << 32;
+	if (nonce == 0)
+		nonce = UINT64_C(1) << 32;
+	return nonce | h->pid;
+}
+
+static void handle_bind(struct mrb_handle *h, uint32_t index, uint64_t token, uint32_t flags,
+                        uint64_t head, uint64_t deliver_from)
+{
+	h->entry = entry_at(h, index);
+	h->entry_index = index;
+	h->reader_flags = flags;
+	h->owner_token = token;
+	h->validating = (flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0;
+	h->head = head;
+	h->published_head = head;
+	h->tail_cache = head;
+	h->deliver_from = deliver_from;
+	h->unpublished_messages = 0;
+	h->unpublished_bytes = 0;
+	h->stuck_position = UINT64_MAX;
+	h->recovery_timeout_ns = 0;
+	h->holding = false;
+	h->held_at = head;
+	h->is_consumer = true;
+}
+
+/* A gating joiner passes over the committed records before the live end
+ * now, as far as it can without waiting, so that it holds no space it will
+ * never read; the read path does the rest (a claim still being written). */
+static void pass_over_committed(struct mrb_handle *h)
+{
+	while (h->head < h->deliver_from) {
+		uint64_t control;
+		if (!record_observe(h, h->head, &control) || (control & MRB_CONTROL_BUSY) != 0)
+			break;
+		uint64_t size = record_checked_size(h, h->head, control, h->deliver_from);
+		if (size == 0)
+			break;
+		h->head += size;
+	}
+	mrbi_subscriber_publish(h);
+}
+
+/* A fresh entry: gating entries start behind the live end (join_point) and
+ * pass over what lies between unread; lossy ones start at the live end. */
+static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint32_t flags,
+                      const uint64_t words[MRB_READER_NAME_WORDS], int64_t evict_after,
+                      bool from_oldest)
+{
+	struct mrb_reader_entry *e = entry_at(h, index);
+	struct mrb_file_header *hdr = h->header;
+	atomic_store_explicit(&e->owner, token, memory_order_relaxed);
+	entry_set_identity(h, e);
+	for (int w = 0; w < MRB_READER_NAME_WORDS; w++)
+		atomic_store_explicit(&e->name[w], words[w], memory_order_relaxed);
+	atomic_store_explicit(&e->evict_after_ns, evict_after, memory_order_relaxed);
+	atomic_store_explicit(&e->messages_read, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->bytes_read, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->lost_bytes, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->lost_events, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->evictions, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->data_waiting, 0, memory_order_relaxed);
+	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0)
+		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
+	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
+	entry_publish_position(e, provisional);
+	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
+	/* Another joiner of the same name published too: the lower index
+	 * keeps it (both see each other, or one sees the other first). */
+	if ((flags & MRB_ENTRY_NAMED) != 0) {
+		atomic_thread_fence(memory_order_seq_cst);
+		int other = entry_find_name(h, words, index);
+		if (other >= 0) {
+			uint32_t other_state = atomic_load_explicit(
+			    &entry_at(h, (uint32_t)other)->state, memory_order_acquire);
+			if (other_state != MRB_ENTRY_JOINING || (uint32_t)other < index) {
+				entry_free(h, e, token);
+				return MRB_EAGAIN_HEAD;
+			}
+		}
+	}
+	uint64_t start, tail;
+	int rc;
+	if ((flags & MRB_ENTRY_LOSSY) != 0) {
+		atomic_thread_fence(memory_order_seq_cst);
+		uint64_t release;
+		rc = read_positions(hdr, h->capacity, &release, &tail);
+		start = from_oldest ? release : tail;
+	} else {
+		rc = join_point(h, &start, &tail);
+	}
+	if (rc != 0) {
+		entry_free(h, e, token);
+		return rc;
+	}
+	entry_publish_position(e, start);
+	handle_bind(h, index, token, flags, start, from_oldest ? start : tail);
+	atomic_store_explicit(&e->state, MRB_ENTRY_ACTIVE, memory_order_seq_cst);
+	if ((flags & MRB_ENTRY_LOSSY) == 0)
+		pass_over_committed(h);
+	return 0;
+}
+
+/* Takes over the named entry `index` whose owner is gone. */
+static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, uint32_t flags,
+                         int64_t evict_after)
+{
+	struct mrb_reader_entry *e = entry_at(h, index);
+	uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
+	if (owner == MRB_OWNER_FREEING)
+		return MRB_EAGAIN_HEAD;
+	if (owner != 0 && !entry_owner_dead(e, owner))
+		return MRB_ENAMEBUSY;
+	uint32_t old_flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
+	if ((old_flags & MRB_ENTRY_FLAGS) != old_flags ||
+	    (old_flags & MRB_ENTRY_LOSSY) != (flags & MRB_ENTRY_LOSSY))
+		return MRB_EINVAL; /* a lossy name resumed as durable, or the reverse */
+	entry_set_identity(h, e);
+	if (!atomic_compare_exchange_strong_explicit(&e->owner, &owner, token, memory_order_acq_rel,
+	                                             memory_order_acquire))
+		return MRB_EAGAIN_HEAD;
+	uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
+	if (state == MRB_ENTRY_JOINING) {
+		/* Its joiner died half-way: start afresh in the same entry. */
+		uint64_t words[MRB_READER_NAME_WORDS];
+		for (int w = 0; w < MRB_READER_NAME_WORDS; w++)
+			words[w] = atomic_load_explicit(&e->name[w], memory_order_relaxed);
+		if ((old_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0)
+			atomic_fetch_sub_explicit(&h->header->validating_readers, 1,
+			                          memory_order_relaxed);
+		return join_fresh(h, index, token, flags, words, evict_after, false);
+	}
+	/* The policy is the joiner's: a restart may change it. */
+	uint32_t validating_before = old_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT);
+	uint32_t validating_now = flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT);
+	if (validating_before == 0 && validating_now != 0)
+		atomic_fetch_add_explicit(&h->header->validating_readers, 1, memory_order_seq_cst);
+	atomic_store_explicit(&e->evict_after_ns, evict_after, memory_order_relaxed);
+	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
+	if (validating_before != 0 && validating_now == 0)
+		atomic_fetch_sub_explicit(&h->header->validating_readers, 1, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&e->position, memory_order_acquire);
+	uint64_t release, tail;
+	if (read_positions(h->header, h->capacity, &release, &tail) != 0)
+		return MRB_ECORRUPT;
+	bool kept = state == MRB_ENTRY_ACTIVE || state == MRB_ENTRY_DETACHED;
+	if (head % MRB_RECORD_ALIGNMENT != 0 || head - release > tail - release) {
+		if (kept && (flags & MRB_ENTRY_LOSSY) == 0 && h->mode == MRB_MODE_FANOUT)
+			return MRB_ECORRUPT; /* a kept position can never fall behind R */
+		head = UINT64_MAX;           /* lost its place: see below */
+	}
+	if (!kept && (flags & MRB_ENTRY_EVICT) == 0 && (flags & MRB_ENTRY_LOSSY) == 0) {
+		/* Evicted before, durable and in place now: gate again from a
+		 * safe point; whatever lies before it is lost. */
+		entry_publish_position(e, release);
+		atomic_store_explicit(&e->state, MRB_ENTRY_JOINING, memory_order_seq_cst);
+		uint64_t start;
+		if (join_point(h, &start, &tail) != 0)
+			return MRB_ECORRUPT;
+		bool lost = head == UINT64_MAX || head < start;
+		if (lost) {
+			if (head != UINT64_MAX)
+				atomic_fetch_add_explicit(&e->lost_bytes, start - head,
+				                          memory_order_relaxed);
+			atomic_fetch_add_explicit(&e->lost_events, 1, memory_order_relaxed);
+			head = start;
+		}
+		entry_publish_position(e, head);
+		handle_bind(h, index, token, flags, head, head);
+		h->elapsed_pending = lost;
+		atomic_store_explicit(&e->state, MRB_ENTRY_ACTIVE, memory_order_seq_cst);
+		return 0;
+	}
+	bool lost = head == UINT64_MAX;
+	if (lost) {
+		/* A validating reader: the lap check finds the loss. Start a
+		 * lap behind the live end, where a record always begins. */
+		head = tail - (tail & h->mask);
+		atomic_fetch_add_explicit(&e->lost_events, 1, memory_order_relaxed);
+	}
+	entry_publish_position(e, head);
+	handle_bind(h, index, token, flags, head, head);
+	h->elapsed_pending = lost && (flags & MRB_ENTRY_LOSSY) == 0;
+	atomic_store_explicit(&e->state, MRB_ENTRY_ACTIVE, memory_order_seq_cst);
+	return 0;
+}
+
+static int subscribe_options(const struct mrb_subscribe_options *opts, uint32_t *flags,
+                             uint64_t words[MRB_READER_NAME_WORDS], int64_t *evict_after,
+                             bool *from_oldest)
+{
+	*flags = 0;
+	*evict_after = 0;
+	*from_oldest = false;
+	name_words(NULL, words);
+	if (opts == NULL)
+		return 0;
+	const unsigned known =
+	    MRB_SUBSCRIBE_LOSSY | MRB_SUBSCRIBE_EVICT | MRB_SUBSCRIBE_FROM_OLDEST;
+	if ((opts->flags & ~known) != 0)
+		return MRB_EINVAL;
+	bool lossy = (opts->flags & MRB_SUBSCRIBE_LOSSY) != 0;
+	bool evict = (opts->flags & MRB_SUBSCRIBE_EVICT) != 0;
+	if (lossy && evict)
+		return MRB_EINVAL;
+	if (evict != (opts->evict_after_ns > 0) || opts->evict_after_ns < 0)
+		return MRB_EINVAL;
+	if (opts->name != NULL && opts->name[0] != '\0') {
+		if (strlen(opts->name) > MRB_SUBSCRIBER_NAME_MAX)
+			return MRB_EINVAL;
+		name_words(opts->name, words);
+		*flags |= MRB_ENTRY_NAMED;
+	}
+	if (lossy)
+		*flags |= MRB_ENTRY_LOSSY;
+	if (evict)
+		*flags |= MRB_ENTRY_EVICT;
+	*evict_after = opts->evict_after_ns;
+	*from_oldest = (opts->flags & MRB_SUBSCRIBE_FROM_OLDEST) != 0;
+	return 0;
+}
+
+static int join(struct mrb_handle *h, const struct mrb_subscribe_options *opts)
+{
+	uint32_t flags;
+	uint64_t words[MRB_READER_NAME_WORDS];
+	int64_t evict_after;
+	bool from_oldest;
+	int rc = subscribe_options(opts, &flags, words, &evict_after, &from_oldest);
+	if (rc != 0)
+		return rc;
+	if (h->mode != MRB_MODE_FANOUT && (flags & MRB_ENTRY_LOSSY) == 0)
+		return MRB_EMODE;
+	uint64_t token = new_token(h);
+	/* A name race costs one retry each; a hostile table cannot loop us. */
+	for (int attempt = 0; attempt < 1000; attempt++) {
+		if ((flags & MRB_ENTRY_NAMED) != 0) {
+			int found = entry_find_name(h, words, UINT32_MAX);
+			if (found >= 0) {
+				rc = join_existing(h, (uint32_t)found, token, flags, evict_after);
+				if (rc == MRB_EAGAIN_HEAD)
+					continue;
+				return rc;
+			}
+		}
+		int index = entry_take_free(h);
+		if (index < 0)
+			return index;
+		rc = join_fresh(h, (uint32_t)index, token, flags, words, evict_after, from_oldest);
+		if (rc != MRB_EAGAIN_HEAD)
+			return rc;
+	}
+	return MRB_ENAMEBUSY;
+}
+
+int mrb_subscribe(struct mrb_ring *ring, const char *path, const struct mrb_subscribe_options *opts)
+{
+	if (ring == NULL || path == NULL)
+		return MRB_EINVAL;
+	int rc = mrb_open(ring, path, 0);
+	if (rc != 0)
+		return rc;
+	struct mrb_handle *h = handle_of(ring);
+	rc = join(h, opts);
+	if (rc != 0) {
+		h->is_consumer = false;
+		h->entry = NULL;
+		mrb_close(ring);
+		memset(ring, 0, sizeof(*ring));
+		return rc;
+	}
+	return 0;
+}
+
+/* ---- Reading ------------------------------------------------------------- */
+
+/* The entry was evicted while this handle still reads: gate again. An
+ * evictable reader validates every copy, so it stays where it is and the
+ * lap check reports what producers overwrote meanwhile. */
+static void rejoin_after_eviction(struct mrb_handle *h)
+{
+	struct mrb_reader_entry *e = h->entry;
+	if (atomic_load_explicit(&e->owner, memory_order_acquire) != h->owner_token) {
+		/* Taken from us (we were judged dead): nothing to gate with. */
+		h->validating = true;
+		h->reader_flags |= MRB_ENTRY_LOSSY;
+		return;
+	}
+	uint32_t state = MRB_ENTRY_EVICTED;
+	entry_publish_position(e, h->head);
+	atomic_compare_exchange_strong_explicit(&e->state, &state, MRB_ENTRY_ACTIVE,
+	                                        memory_order_seq_cst, memory_order_relaxed);
+}
+
+void mrbi_subscriber_publish(struct mrb_handle *h)
+{
+	struct mrb_reader_entry *e = h->entry;
+	uint64_t release = mrbi_release_position(h);
+	if (release == h->published_head && h->unpublished_messages == 0)
+		return;
+	if (h->unpublished_messages != 0) {
+		/* Single writer (this handle): plain add, no RMW. */
+		uint64_t m = atomic_load_explicit(&e->messages_read, memory_order_relaxed);
+		uint64_t b = atomic_load_explicit(&e->bytes_read, memory_order_relaxed);
+		atomic_store_explicit(&e->messages_read, m + h->unpublished_messages,
+		                      memory_order_relaxed);
+		atomic_store_explicit(&e->bytes_read, b + h->unpublished_bytes,
+		                      memory_order_relaxed);
+		h->unpublished_messages = 0;
+		h->unpublished_bytes = 0;
+	}
+	uint64_t old = h->published_head;
+	h->published_head = release;
+	if ((h->reader_flags & MRB_ENTRY_LOSSY) != 0) {
+		atomic_store_explicit(&e->position, release, memory_order_relaxed);
+		return;
+	}
+	/* seq_cst, and R read after it: either a mover's re-scan sees this
+	 * position, or this load sees the R the mover set (see the top). */
+	entry_publish_position(e, release);
+	if (atomic_load_explicit(&e->state, memory_order_acquire) == MRB_ENTRY_EVICTED)
+		rejoin_after_eviction(h);
+	if (h->mode != MRB_MODE_FANOUT)
+		return;
+	uint64_t r = atomic_load_explicit(&h->header->consumer_position, memory_order_seq_cst);
+	if (r >= old && r < release)
+		mrbi_fanout_release(h, false);
+}
+
+void mrbi_subscriber_leave(struct mrb_handle *h)
+{
+	struct mrb_reader_entry *e = h->entry;
+	uint64_t token = h->owner_token;
+	uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
+	if ((h->reader_flags & MRB_ENTRY_NAMED) != 0) {
+		/* Named: keep the place (and, unless evicted, the space). */
+		if (state == MRB_ENTRY_ACTIVE)
+			atomic_compare_exchange_strong_explicit(
+			    &e->state, &state, MRB_ENTRY_DETACHED, memory_order_seq_cst,
+			    memory_order_relaxed);
+		atomic_compare_exchange_strong_explicit(&e->owner, &token, 0, memory_order_acq_rel,
+		                                        memory_order_relaxed);
+	} else {
+		entry_free(h, e, token);
+	}
+	if (h->mode == MRB_MODE_FANOUT)
+		mrbi_fanout_release(h, false);
+	free(h->scratch);
+	h->scratch = NULL;
+	h->entry = NULL;
+	h->is_consumer = false;
+}
+
+void mrbi_racy_copy_out(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	/* src is 8-byte aligned (payloads follow a 16-byte header at a
+	 * 16-byte boundary); the record's span covers the rounded-up tail. */
+	size_t words = n / 8;
+	const _Atomic uint64_t *from = (const _Atomic uint64_t *)(const void *)src;
+	for (size_t i = 0; i < words; i++) {
+		uint64_t w = atomic_load_explicit(&from[i], memory_order_relaxed);
+		memcpy(dst + i * 8, &w, 8);
+	}
+	if (n % 8 != 0) {
+		uint64_t w = atomic_load_explicit(&from[words], memory_order_relaxed);
+		memcpy(dst + words * 8, &w, n % 8);
+	}
+}
+
+void mrbi_racy_copy_in(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	size_t words = n / 8;
+	_Atomic uint64_t *to = (_Atomic uint64_t *)(void *)dst;
+	for (size_t i = 0; i < words; i++) {
+		uint64_t w;
+		memcpy(&w, src + i * 8, 8);
+		atomic_store_explicit(&to[i], w, memory_order_relaxed);
+	}
+	if (n % 8 != 0) {
+		uint64_t w = 0;
+		memcpy(&w, src + words * 8, n % 8);
+		atomic_store_explicit(&to[words], w, memory_order_relaxed);
+	}
+}
+
+/* Producers passed head by more than a lap: skip to the oldest record
+ * boundary still intact (every multiple of the capacity starts a record,
+ * since no record crosses the end), and count the loss. */
+static int lapped(struct mrb_handle *h, uint64_t tail)
+{
+	uint64_t resume = tail - (tail & h->mask);
+	if (resume <= h->head)
+		resume = h->head + h->capacity; /* defensive; tail - head > capacity */
+	uint64_t lost = resume - h->head;
+	struct mrb_reader_entry *e = h->entry;
+	atomic_fetch_add_explicit(&e->lost_bytes, lost, memory_order_relaxed);
+	atomic_fetch_add_explicit(&e->lost_events, 1, memory_order_relaxed);
+	h->head = resume;
+	h->stuck_position = UINT64_MAX;
+	/* A durable reader says so; the lossy tap only counts. */
+	return (h->reader_flags & MRB_ENTRY_LOSSY) == 0 ? MRB_ELAPPED : 0;
+}
+
+/*
+ * Finds the next committed message at or after head for a validating
+ * reader, without copying: 0 with its length in *length, MRB_EEMPTY, or an
+ * error. Padding is passed over; so are records before deliver_from.
+ * `thorough` as for mrbi_next_message's MRB_TAIL_ALWAYS.
+ */
+static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_out,
+                          bool *unfinished)
+{
+	*unfinished = false;
+	for (int hops = 0;; hops++) {
+		uint64_t position = h->head;
+		uint64_t control;
+		bool seen = record_observe(h, position, &control);
+		uint64_t tail =
+		    atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+		if (tail % MRB_RECORD_ALIGNMENT != 0)
+			return MRB_ECORRUPT;
+		if (tail - position > h->capacity && tail != position) {
+			if (tail - position > (UINT64_C(1) << 62))
+				return MRB_ECORRUPT; /* head ahead of the producers */
+			int rc = lapped(h, tail);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		if (!seen) {
+			if (tail == position)
+				return MRB_EEMPTY;
+			*unfinished = true;
+			if ((h->reader_flags & MRB_ENTRY_LOSSY) == 0 &&
+			    h->mode == MRB_MODE_FANOUT) {
+				h->tail_cache = tail;
+				int rc = mrbi_unfinished_record(h, thorough);
+				if (rc == 0)
+					continue;
+				return rc;
+			}
+			return MRB_EEMPTY;
+		}
+		uint64_t length = control_length(control);
+		uint64_t size = record_checked_size(h, position, control, tail);
+		bool pad = (control & MRB_CONTROL_PAD) != 0;
+		if (size == 0 || (!pad && (length == 0 || length > h->max_message_size))) {
+			/* A torn header of a record being overwritten reads as
+			 * nonsense; the lap check tells that from corruption. */
+			uint64_t again = atomic_load_explicit(&h->header->producer_position,
+			                                      memory_order_acquire);
+			if (again - position > h->capacity)
+				continue;
+			return MRB_ECORRUPT;
+		}
+		if ((control & MRB_CONTROL_BUSY) != 0) {
+			*unfinished = true;
+			if ((h->reader_flags & MRB_ENTRY_LOSSY) == 0 &&
+			    h->mode == MRB_MODE_FANOUT) {
+				h->tail_cache = tail;
+				int rc = mrbi_unfinished_record(h, thorough);
+				if (rc == 0)
+					continue;
+				return rc;
+			}
+			return MRB_EEMPTY;
+		}
+		if (pad || position < h->deliver_from) {
+			h->head = position + size;
+			if (hops > 4096) {
+				/* Publish progress now and then on a long walk. */
+				mrbi_subscriber_publish(h);
+				hops = 0;
+			}
+			continue;
+		}
+		*length_out = length;
+		return 0;
+	}
+}
+
+int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished)
+{
+	uint64_t length;
+	return validated_next(h, thorough, &length, unfinished);
+}
+
+int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len)
+{
+	for (;;) {
+		uint64_t length;
+		bool unfinished;
+		int rc = validated_next(h, false, &length, &unfinished);
+		if (rc != 0)
+			return rc;
+		uint64_t position = h->head;
+		const uint8_t *payload = record_payload(h, position);
+		*len = (size_t)length;
+		if (length > buf_size) {
+			/* Only if the length was real: not lapped meanwhile. */
+			atomic_thread_fence(memory_order_acquire);
+			uint64_t tail = atomic_load_explicit(&h->header->producer_position,
+			                                     memory_order_relaxed);
+			if (tail - position > h->capacity)
+				continue;
+			return MRB_EBUFFER_TOO_SMALL;
+		}
+		mrbi_racy_copy_out(buf, payload, (size_t)length);
+		/* Pairs with the release fence producers put between their claim
+		 * and their first store: any store of a later lap we copied
+		 * comes with a producer position past this record's lap. */
+		atomic_thread_fence(memory_order_acquire);
+		uint64_t tail =
+		    atomic_load_explicit(&h->header->producer_position, memory_order_relaxed);
+		if (tail - position > h->capacity)
+			continue; /* overwritten while copied: validated_next resyncs */
+		h->head = position + record_span(length);
+		h->unpublished_messages++;
+		h->unpublished_bytes += length;
+		return 0;
+	}
+}
+
+/* ---- Listing ------------------------------------------------------------- */
+
+/* Committed messages in [from, to), walking headers (for lag); stops at
+ * the first record it cannot read. */
+static uint64_t count_messages(struct mrb_handle *h, uint64_t from, uint64_t to)
+{
+	uint64_t count = 0;
+	for (uint64_t at = from; at < to;) {
+		uint64_t control;
+		if (!record_observe(h, at, &control))
+			break;
+		uint64_t size = record_checked_size(h, at, control, to);
+		if (size == 0)
+			break;
+		if ((control & MRB_CONTROL_PAD) == 0)
+			count++;
+		at += size;
+	}
+	return count;
+}
+
+static void entry_info(struct mrb_handle *h, uint32_t i, struct mrb_subscriber_info *out,
+                       uint64_t tail)
+{
+	struct mrb_reader_entry *e = entry_at(h, i);
+	memset(out, 0, sizeof(*out));
+	entry_name(e, out->name);
+	uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
+	out->flags = ((flags & MRB_ENTRY_LOSSY) ? MRB_SUBSCRIBE_LOSSY : 0) |
+	             ((flags & MRB_ENTRY_EVICT) ? MRB_SUBSCRIBE_EVICT : 0);
+	out->state = (int32_t)atomic_load_explicit(&e->state, memory_order_acquire);
+	uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
+	out->pid = owner != 0 ? (int32_t)(uint32_t)owner : 0;
+	out->alive = owner != 0 && !entry_owner_dead(e, owner);
+	out->index = i;
+	out->evict_after_ns = atomic_load_explicit(&e->evict_after_ns, memory_order_relaxed);
+	out->position = atomic_load_explicit(&e->position, memory_order_acquire);
+	if (tail - out->position <= h->capacity) {
+		out->lag_bytes = tail - out->position;
+		out->lag_messages = count_messages(h, out->position, tail);
+	} else if (out->position < tail) {
+		out->lag_bytes = tail - out->position;
+	}
+	out->messages_read = atomic_load_explicit(&e->messages_read, memory_order_relaxed);
+	out->bytes_read = atomic_load_explicit(&e->bytes_read, memory_order_relaxed);
+	out->lost_bytes = atomic_load_explicit(&e->lost_bytes, memory_order_relaxed);
+	out->lost_events = atomic_load_explicit(&e->lost_events, memory_order_relaxed);
+	out->evictions = atomic_load_explicit(&e->evictions, memory_order_relaxed);
+}
+
+int64_t mrb_subscribers(struct mrb_ring *ring, struct mrb_subscriber_info *out, size_t max)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || (out == NULL && max != 0))
+		return MRB_EINVAL;
+	int rc = role_enter(h, MRB_STATE_CALL);
+	if (rc != 0)
+		return rc;
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+	int64_t count = 0;
+	uint32_t used = entries_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		uint32_t state = atomic_load_explicit(&entry_at(h, i)->state, memory_order_acquire);
+		if (state == MRB_ENTRY_FREE || state > MRB_ENTRY_EVICTED)
+			continue;
+		if ((size_t)count < max)
+			entry_info(h, i, &out[count], tail);
+		count++;
+	}
+	role_leave(h, MRB_STATE_CALL);
+	return count;
+}
+
+int mrb_subscriber_info(struct mrb_ring *ring, struct mrb_subscriber_info *info)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || info == NULL)
+		return MRB_EINVAL;
+	int rc = role_enter(h, MRB_STATE_CALL);
+	if (rc != 0)
+		return rc;
+	/* The entry pointer is set before the handle is handed out and
+	 * cleared only by close, which waits for this call to leave. */
+	if (h->entry == NULL) {
+		rc = MRB_EINVAL;
+	} else {
+		uint64_t tail =
+		    atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+		entry_info(h, h->entry_index, info, tail);
+	}
+	role_leave(h, MRB_STATE_CALL);
+	return rc;
+}
+
+int mrb_is_fanout(struct mrb_ring *ring)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL)
+		return MRB_EINVAL;
+	int rc = role_enter(h, MRB_STATE_CALL);
+	if (rc != 0)
+		return rc;
+	int fanout = h->mode == MRB_MODE_FANOUT;
+	role_leave(h, MRB_STATE_CALL);
+	return fanout;
+}
+
+int mrb_unsubscribe(const char *path, const char *name)
+{
+	if (path == NULL || name == NULL || name[0] == '\0' ||
+	    strlen(name) > MRB_SUBSCRIBER_NAME_MAX)
+		return MRB_EINVAL;
+	struct mrb_ring ring;
+	int rc = mrb_open(&ring, path, 0);
+	if (rc != 0)
+		return rc;
+	struct mrb_handle *h = handle_of(&ring);
+	uint64_t words[MRB_READER_NAME_WORDS];
+	name_words(name, words);
+	rc = -ENOENT;
+	int found = entry_find_name(h, words, UINT32_MAX);
+	if (found >= 0) {
+		struct mrb_reader_entry *e = entry_at(h, (uint32_t)found);
+		uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
+		if (owner != 0 && !entry_owner_dead(e, owner)) {
+			rc = MRB_ENAMEBUSY;
+		} else if (entry_free(h, e, owner)) {
+			if (h->mode == MRB_MODE_FANOUT)
+				mrbi_fanout_release(h, false);
+			rc = 0;
+		} else {
+			rc = MRB_ENAMEBUSY;
+		}
+	}
+	mrb_close(&ring);
+	return rc;
+}
+#undef MRB_READER_STALL_CHECK_NS
+#undef MRB_OWNER_FREEING
 
 /* ---- core/src/upgrade.c ---- */
 #line 1 "core/src/upgrade.c"
@@ -3715,6 +5060,11 @@ typedef int (*ready_fn)(struct mrb_handle *h, size_t len, bool thorough, bool *u
 static int readable(struct mrb_handle *h, size_t len, bool thorough, bool *unfinished)
 {
 	(void)len;
+	if (h->validating) {
+		int rc = mrbi_validated_ready(h, thorough, unfinished);
+		mrbi_publish_head(h);
+		return rc;
+	}
 	const uint8_t *data;
 	uint64_t length, next;
 	int rc = mrbi_next_message(h, thorough ? MRB_TAIL_ALWAYS : MRB_TAIL_SOMETIMES, &data,
@@ -3828,8 +5178,8 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters, NULL,
-	                timeout_ns);
+	rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters,
+	                h->entry != NULL ? &h->entry->data_waiting : NULL, timeout_ns);
 	mrbi_consumer_leave(h);
 	return rc;
 }

@@ -57,6 +57,10 @@ enum mrb_error {
 	MRB_ENOSLOT = -1016,           /* every producer slot is owned by a live handle */
 	MRB_EFOREIGN = -1017,          /* existing file owned by another user or too open */
 	MRB_EINCALLBACK = -1018,       /* close called from inside this handle's callback */
+	MRB_ENOSUB = -1019,            /* every subscriber entry is taken */
+	MRB_ELAPPED = -1020,           /* a subscriber was evicted or lapped: messages lost */
+	MRB_EMODE = -1021,             /* not in this ring's read mode (queue / fan-out) */
+	MRB_ENAMEBUSY = -1022,         /* a live subscriber already uses this name */
 };
 
 /* A message for any code this library returns (never NULL, static storage). */
@@ -95,6 +99,10 @@ enum mrb_create_flags {
 	MRB_CREATE_REMOVE = 1u << 0,
 	/* Fail with MRB_EEXIST if the path exists. */
 	MRB_CREATE_EXCLUSIVE = 1u << 1,
+	/* A fan-out ring: read by subscribers (mrb_subscribe), not by one
+	 * consumer. Space is released once every durable subscriber has read
+	 * it. Fixed at creation; opening an existing ring keeps its mode. */
+	MRB_CREATE_FANOUT = 1u << 2,
 };
 
 struct mrb_create_options {
@@ -276,7 +284,9 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view);
  * message read. MRB_EINVAL with the hung-writer timeout (a skipped claim is
  * released out of order): mrb_set_recovery_timeout > 0 and mrb_recover with
  * stale_after_ns >= 0 refuse while holding, and holding refuses while they
- * are in force. Consumer. */
+ * are in force. On a durable subscriber the same: its position (where a
+ * named subscriber resumes) stays at the hold point; a lossy or evictable
+ * subscriber cannot hold (MRB_EINVAL). Consumer. */
 int mrb_hold(struct mrb_ring *ring, int on);
 
 /* Releases the held messages up to and including the one at `position` (as
@@ -341,6 +351,116 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats);
 
 uint64_t mrb_capacity(struct mrb_ring *ring);         /* 0 if closed */
 uint64_t mrb_max_message_size(struct mrb_ring *ring); /* 0 if closed */
+
+/* ---- Subscribers -------------------------------------------------------------
+ * Several readers of one stream (docs/FORMAT.md section 8, docs/SUBSCRIBERS.md).
+ * A subscriber is a handle of its own: mrb_subscribe opens the ring and joins
+ * its reader table, and the handle then reads with the consumer calls
+ * (mrb_read, mrb_read_many, mrb_read_batch, mrb_peek/mrb_release,
+ * mrb_read_wait, mrb_wait_readable, mrb_read_len*), which on it read the
+ * subscriber's own position. mrb_close leaves the table.
+ *
+ *  - Durable (the default; fan-out rings only, MRB_EMODE on a queue ring):
+ *    sees every message from where it joined, in order; producers never
+ *    overwrite what it has not read (the ring's free space is bounded by the
+ *    slowest durable subscriber).
+ *  - Named (opts->name): when a process joins with the name of a subscriber
+ *    whose handle is gone, it resumes right after the last message that
+ *    subscriber released. A name held by a live handle: MRB_ENAMEBUSY. An
+ *    unnamed subscriber joins at the live end and its entry is freed when
+ *    its handle closes or its process dies; a named one that is new joins
+ *    at the live end too (MRB_SUBSCRIBE_FROM_OLDEST: at the oldest message
+ *    still in the ring).
+ *  - Dead or hung (MRB_SUBSCRIBE_EVICT): a durable subscriber's policy. By
+ *    default its messages wait for it: a named subscriber whose process died
+ *    keeps holding the space until it returns or mrb_unsubscribe removes
+ *    it. With MRB_SUBSCRIBE_EVICT it is evicted once it has held producers
+ *    back for evict_after_ns (or at once when its process is found dead):
+ *    producers move on, and its next read returns MRB_ELAPPED once if
+ *    messages were overwritten meanwhile (the count is in
+ *    mrb_subscriber_info), then continues with the oldest message left.
+ *    An evictable subscriber validates every copy, so it cannot use
+ *    mrb_peek (MRB_EINVAL).
+ *  - Lossy (MRB_SUBSCRIBE_LOSSY; either mode): never holds producers back.
+ *    When producers lap it, it skips to the oldest consistent point and
+ *    counts the bytes it lost (lost_bytes, lost_events); every message it
+ *    returns was copied and then checked not to have been overwritten, so
+ *    it is never torn. It cannot use mrb_peek (MRB_EINVAL).
+ *
+ * Limits: MRB_MAX_SUBSCRIBERS entries per ring (MRB_ENOSUB beyond), names
+ * of 1..MRB_SUBSCRIBER_NAME_MAX bytes without NUL. A subscriber handle can
+ * also write. The hung-writer timeout is not available on subscribers
+ * (mrb_set_recovery_timeout with a positive timeout: MRB_EINVAL); dead
+ * writers' claims are recovered as for a consumer.
+ */
+#define MRB_MAX_SUBSCRIBERS     64
+#define MRB_SUBSCRIBER_NAME_MAX 31
+
+enum mrb_subscribe_flags {
+	MRB_SUBSCRIBE_LOSSY = 1u << 0,
+	MRB_SUBSCRIBE_EVICT = 1u << 1,
+	MRB_SUBSCRIBE_FROM_OLDEST = 1u << 2,
+};
+
+struct mrb_subscribe_options {
+	unsigned flags;         /* enum mrb_subscribe_flags */
+	const char *name;       /* NULL or "" for an unnamed subscriber */
+	int64_t evict_after_ns; /* MRB_SUBSCRIBE_EVICT: > 0 */
+};
+
+/*
+ * Opens the ring at `path` as a subscriber (`opts` may be NULL: unnamed,
+ * durable). Errors: those of mrb_open, MRB_EMODE, MRB_ENOSUB,
+ * MRB_ENAMEBUSY, MRB_EINVAL (flags, name, LOSSY with EVICT, EVICT without
+ * a timeout). Thread safety: any thread, any process.
+ */
+int mrb_subscribe(struct mrb_ring *ring, const char *path,
+                  const struct mrb_subscribe_options *opts);
+
+/*
+ * Removes the named subscriber from the ring at `path` for good, so that
+ * its unread messages stop holding producers back. MRB_ENAMEBUSY while a
+ * live handle uses the name, -ENOENT if there is no such subscriber.
+ */
+int mrb_unsubscribe(const char *path, const char *name);
+
+enum mrb_subscriber_state {
+	MRB_SUBSCRIBER_JOINING = 1,
+	MRB_SUBSCRIBER_ACTIVE = 2,   /* its handle is open (or not yet seen gone) */
+	MRB_SUBSCRIBER_DETACHED = 3, /* named, no handle: its messages wait for it */
+	MRB_SUBSCRIBER_EVICTED = 4,  /* no longer holds producers back */
+};
+
+struct mrb_subscriber_info {
+	char name[MRB_SUBSCRIBER_NAME_MAX + 1]; /* "" when unnamed */
+	unsigned flags;                         /* enum mrb_subscribe_flags given at join */
+	int32_t state;                          /* enum mrb_subscriber_state */
+	int32_t pid;                            /* 0 when no handle owns it */
+	int32_t alive;                          /* 1 if that process lives */
+	uint32_t index;                         /* entry in the reader table */
+	int64_t evict_after_ns;
+	uint64_t position;     /* next message it reads */
+	uint64_t lag_bytes;    /* producer position - position */
+	uint64_t lag_messages; /* committed messages between the two */
+	uint64_t messages_read;
+	uint64_t bytes_read;
+	uint64_t lost_bytes;  /* overwritten before it read them */
+	uint64_t lost_events; /* times it was lapped or evicted with a loss */
+	uint64_t evictions;
+};
+
+/*
+ * Lists the ring's subscribers (any handle, read-only ones too): fills up to
+ * `max` entries and returns how many exist, or an error. For a queue ring
+ * with no lossy subscriber, 0.
+ */
+int64_t mrb_subscribers(struct mrb_ring *ring, struct mrb_subscriber_info *out, size_t max);
+
+/* This subscriber handle's own entry; MRB_EINVAL on a non-subscriber. */
+int mrb_subscriber_info(struct mrb_ring *ring, struct mrb_subscriber_info *info);
+
+/* 1 for a fan-out ring, 0 for a queue ring, or an error. */
+int mrb_is_fanout(struct mrb_ring *ring);
 
 /* ---- Crash recovery ----------------------------------------------------------
  * A writer that dies (or closes its handle) between claiming space and

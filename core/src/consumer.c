@@ -8,12 +8,13 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <stdlib.h>
 #include <string.h>
 
 #include "record.h"
 
 /* Is the consumer named by `owner` (pid | nonce << 32) gone for good? */
-static bool consumer_dead(struct mrb_file_header *hdr, uint64_t owner)
+bool mrbi_consumer_dead(struct mrb_file_header *hdr, uint64_t owner)
 {
 	struct mrb_identity id = {.pid = (uint32_t)owner};
 	id.start_time = atomic_load_explicit(&hdr->consumer_start_time, memory_order_relaxed);
@@ -27,8 +28,16 @@ static bool consumer_dead(struct mrb_file_header *hdr, uint64_t owner)
 
 static int attach_consumer(struct mrb_handle *h)
 {
-	if (h->is_consumer)
-		return 0;
+	if (h->is_consumer) {
+		if (!h->elapsed_pending)
+			return 0;
+		/* A subscriber's loss is reported once, by the next read. */
+		h->elapsed_pending = false;
+		return MRB_ELAPPED;
+	}
+	/* In a fan-out ring the readers are subscribers. */
+	if (h->mode == MRB_MODE_FANOUT)
+		return MRB_EMODE;
 	struct mrb_file_header *hdr = h->header;
 	uint64_t nonce = mrbi_random64() << 32;
 	if (nonce == 0)
@@ -40,7 +49,7 @@ static int attach_consumer(struct mrb_handle *h)
 		 * cannot be judged (another pid namespace); a dead one's is
 		 * taken over, and its unreleased messages are read again
 		 * (at-least-once across a consumer crash). */
-		if (owner != 0 && !consumer_dead(hdr, owner))
+		if (owner != 0 && !mrbi_consumer_dead(hdr, owner))
 			return MRB_ECONSUMER_BUSY;
 		/* Identity first, owner second: a judge that sees this token
 		 * and then the same token again has read our identity. */
@@ -78,6 +87,10 @@ static int attach_consumer(struct mrb_handle *h)
 
 void mrbi_detach_consumer(struct mrb_handle *h)
 {
+	if (h->entry != NULL) {
+		mrbi_subscriber_leave(h);
+		return;
+	}
 	uint64_t token = h->owner_token;
 	if (atomic_compare_exchange_strong_explicit(&h->header->consumer_owner, &token, 0,
 	                                            memory_order_acq_rel, memory_order_relaxed)) {
@@ -92,6 +105,10 @@ void mrbi_detach_consumer(struct mrb_handle *h)
 
 void mrbi_publish_head(struct mrb_handle *h)
 {
+	if (h->entry != NULL) {
+		mrbi_subscriber_publish(h);
+		return;
+	}
 	struct mrb_file_header *hdr = h->header;
 	uint64_t release = mrbi_release_position(h);
 	if (release == h->published_head)
@@ -137,7 +154,7 @@ void mrbi_publish_head(struct mrb_handle *h)
 /* The record at head is claimed but not committed: maybe recover it.
  * `every_poll`: look at the clock on every call (for the rare polls made
  * just before sleeping), not only every MRB_POLLS_PER_CLOCK_READ-th. */
-static int unfinished_record(struct mrb_handle *h, bool every_poll)
+int mrbi_unfinished_record(struct mrb_handle *h, bool every_poll)
 {
 	if (h->recovery_timeout_ns < 0)
 		return MRB_EEMPTY;
@@ -163,7 +180,16 @@ static int unfinished_record(struct mrb_handle *h, bool every_poll)
 	/* Dead writers' claims are skipped at once; a live writer's only by
 	 * the opt-in hung-writer timeout (recovery_timeout_ns > 0). */
 	int64_t hung_timeout = h->recovery_timeout_ns > 0 ? h->recovery_timeout_ns : -1;
-	int rc = mrbi_recover_head(h, now, hung_timeout);
+	int rc;
+	if (h->mode == MRB_MODE_FANOUT) {
+		/* Several subscribers may stand at this claim: one pads it. */
+		if (!mrbi_recovery_token_take(h))
+			return MRB_EEMPTY;
+		rc = mrbi_recover_head(h, now, -1);
+		mrbi_recovery_token_give(h);
+	} else {
+		rc = mrbi_recover_head(h, now, hung_timeout);
+	}
 	if (rc < 0)
 		return rc;
 	if (rc > 0)
@@ -230,6 +256,11 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 					slot_seen = h->skipped.slot;
 					continue;
 				}
+				if (h->head < h->deliver_from) {
+					/* A subscriber's join passes over these. */
+					h->head += record_size;
+					continue;
+				}
 				*data = h->data + offset + MRB_RECORD_HEADER_SIZE;
 				*len = length;
 				*next = h->head + record_size;
@@ -245,7 +276,7 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 			if (rc != 0)
 				return rc;
 		}
-		int rc = unfinished_record(h, mode == MRB_TAIL_ALWAYS);
+		int rc = mrbi_unfinished_record(h, mode == MRB_TAIL_ALWAYS);
 		if (rc != 0)
 			return rc;
 	}
@@ -332,6 +363,11 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (h->validating) {
+		rc = mrbi_validated_read(h, buf, buf_size, len);
+		mrbi_consumer_leave(h);
+		return rc;
+	}
 	const uint8_t *data;
 	uint64_t length, next;
 	rc = mrbi_next_message(h, MRB_TAIL_SOMETIMES, &data, &length, &next);
@@ -361,7 +397,18 @@ static int64_t read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size
 	if (rc != 0)
 		return rc;
 	size_t count = 0, used = 0;
-	while (count < max_count) {
+	while (count < max_count && h->validating) {
+		size_t length;
+		rc = mrbi_validated_read(h, (uint8_t *)buf + used, buf_size - used, &length);
+		if (rc != 0) {
+			if (rc == MRB_EBUFFER_TOO_SMALL && count == 0)
+				lengths[0] = length;
+			break;
+		}
+		used += length;
+		lengths[count++] = length;
+	}
+	while (count < max_count && !h->validating) {
 		const uint8_t *data;
 		uint64_t length, next;
 		rc = mrbi_next_message(h, count == 0 ? MRB_TAIL_SOMETIMES : MRB_TAIL_NEVER, &data,
@@ -409,10 +456,32 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 	if (rc != 0)
 		return rc;
 	size_t count = 0;
+	if (h->validating && h->scratch == NULL) {
+		h->scratch = malloc((size_t)h->max_message_size);
+		if (h->scratch == NULL) {
+			mrbi_consumer_leave(h);
+			return -ENOMEM;
+		}
+	}
 	/* A batch covers at most one lap of the ring, so a fast producer cannot
 	 * keep one call running forever. */
 	const uint64_t start = h->head;
-	while ((max_count == 0 || count < max_count) && h->head - start < h->capacity) {
+	while ((max_count == 0 || count < max_count) && h->validating &&
+	       h->head - start < h->capacity) {
+		size_t length;
+		rc = mrbi_validated_read(h, h->scratch, (size_t)h->max_message_size, &length);
+		if (rc != 0)
+			break;
+		count++;
+		atomic_store_explicit(&h->callback_thread, (uintptr_t)pthread_self(),
+		                      memory_order_relaxed);
+		int stop = handler(ctx, h->scratch, length);
+		atomic_store_explicit(&h->callback_thread, 0, memory_order_relaxed);
+		if (stop != 0)
+			break;
+	}
+	while ((max_count == 0 || count < max_count) && !h->validating &&
+	       h->head - start < h->capacity) {
 		const uint8_t *data;
 		uint64_t length, next;
 		rc = mrbi_next_message(h, count == 0 ? MRB_TAIL_SOMETIMES : MRB_TAIL_NEVER, &data,
@@ -440,6 +509,11 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (h->validating) {
+		/* What it would point at may be overwritten under the caller. */
+		mrbi_consumer_leave(h);
+		return MRB_EINVAL;
+	}
 	const uint8_t *data;
 	uint64_t length, next;
 	rc = mrbi_next_message(h, MRB_TAIL_SOMETIMES, &data, &length, &next);
@@ -518,8 +592,10 @@ int mrb_hold(struct mrb_ring *ring, int on)
 		return rc;
 	if (on && !h->holding) {
 		/* A hung writer's skipped claim is released out of order; the
-		 * two do not mix. */
-		if (h->recovery_timeout_ns > 0 || h->skipped.active || h->late_end != 0) {
+		 * two do not mix. A validating subscriber's records may be
+		 * overwritten behind it: nothing to hold. */
+		if (h->recovery_timeout_ns > 0 || h->skipped.active || h->late_end != 0 ||
+		    h->validating) {
 			rc = MRB_EINVAL;
 		} else {
 			h->held_at = h->head;

@@ -51,6 +51,14 @@ const char *mrb_strerror(int code)
 		       "permissions than requested; refusing to adopt it";
 	case MRB_EINCALLBACK:
 		return "cannot close a ring buffer handle from inside its own callback";
+	case MRB_ENOSUB:
+		return "every subscriber entry of the ring is taken";
+	case MRB_ELAPPED:
+		return "the subscriber was lapped or evicted: messages were lost";
+	case MRB_EMODE:
+		return "not available in this ring's read mode (queue or fan-out)";
+	case MRB_ENAMEBUSY:
+		return "a live subscriber already uses this name";
 	default:
 		break;
 	}

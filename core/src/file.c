@@ -73,6 +73,8 @@ static int validate_header(const struct mrb_file_header *hdr, uint64_t file_size
 		return MRB_EFORMAT;
 	if (hdr->max_message_size != capacity / 2)
 		return MRB_EFORMAT;
+	if (hdr->readers.mode != MRB_MODE_QUEUE && hdr->readers.mode != MRB_MODE_FANOUT)
+		return MRB_EFORMAT;
 	uint64_t head = atomic_load_explicit(&hdr->consumer_position, memory_order_acquire);
 	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_acquire);
 	if (!positions_valid(head, tail, capacity))
@@ -92,6 +94,7 @@ static int handle_init(struct mrb_handle *h, void *map, size_t map_size, bool re
 	h->mask = h->capacity - 1;
 	h->max_message_size = h->header->max_message_size;
 	h->salt = h->header->stamp_salt;
+	h->mode = h->header->readers.mode == MRB_MODE_FANOUT ? MRB_MODE_FANOUT : MRB_MODE_QUEUE;
 	h->pid = self.pid;
 	h->start_time = self.start_time;
 	h->pid_ns = self.pid_ns;
@@ -158,7 +161,7 @@ static uint64_t round_up_capacity(uint64_t size)
 	return capacity;
 }
 
-static void header_init(struct mrb_file_header *hdr, uint64_t capacity)
+static void header_init(struct mrb_file_header *hdr, uint64_t capacity, uint32_t reader_mode)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -174,14 +177,15 @@ static void header_init(struct mrb_file_header *hdr, uint64_t capacity)
 	hdr->feature_flags = 0;
 	hdr->producer_slot_offset = MRB_PRODUCER_SLOT_OFFSET;
 	hdr->producer_slot_count = MRB_PRODUCER_SLOTS;
+	hdr->readers.mode = reader_mode;
 	/* Pairs with the acquire in validate_header: everything above is
 	 * visible to whoever sees a non-zero version. */
 	atomic_store_explicit(&hdr->format_version, MRB_FORMAT_VERSION, memory_order_release);
 }
 
 /* Builds a complete ring in a new temporary file next to `path`. */
-static int build_temporary(const char *path, uint64_t capacity, mode_t mode, char *tmp_path,
-                           size_t tmp_size, int *fd_out)
+static int build_temporary(const char *path, uint64_t capacity, uint32_t reader_mode, mode_t mode,
+                           char *tmp_path, size_t tmp_size, int *fd_out)
 {
 	/* A short name of its own in the target's directory, so that any name
 	 * valid for the ring (up to NAME_MAX) leaves room for it. */
@@ -220,7 +224,7 @@ static int build_temporary(const char *path, uint64_t capacity, mode_t mode, cha
 			if (map == MAP_FAILED) {
 				rc = -errno;
 			} else {
-				header_init(map, capacity);
+				header_init(map, capacity, reader_mode);
 				munmap(map, MRB_HEADER_SIZE);
 			}
 		}
@@ -242,7 +246,8 @@ static int build_temporary(const char *path, uint64_t capacity, mode_t mode, cha
  * pre-create the path, read what we write and truncate it under us. So the
  * file must belong to this user and grant no permission beyond `mode`.
  */
-static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capacity, mode_t mode)
+static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capacity,
+                         uint32_t reader_mode, mode_t mode)
 {
 	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
@@ -260,7 +265,7 @@ static int open_existing(struct mrb_ring *ring, const char *path, uint64_t capac
 	close(fd);
 	if (rc != 0)
 		return rc;
-	if (handle_of(ring)->capacity != capacity) {
+	if (handle_of(ring)->capacity != capacity || handle_of(ring)->mode != reader_mode) {
 		mrb_close(ring);
 		handle_reset(ring);
 		return MRB_EEXIST;
@@ -277,20 +282,23 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
 	unsigned flags = opts != NULL ? opts->flags : 0;
 	mode_t mode = opts != NULL && opts->mode != 0 ? opts->mode : 0600;
 	if (path == NULL || size == 0 || size > MRB_MAX_CAPACITY ||
-	    (flags & ~(unsigned)(MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE)) != 0 ||
+	    (flags & ~(unsigned)(MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE | MRB_CREATE_FANOUT)) !=
+	        0 ||
 	    (flags & MRB_CREATE_REMOVE && flags & MRB_CREATE_EXCLUSIVE) || (mode & ~0777u) != 0)
 		return MRB_EINVAL;
 	uint64_t capacity = round_up_capacity(size);
+	uint32_t reader_mode = (flags & MRB_CREATE_FANOUT) != 0 ? MRB_MODE_FANOUT : MRB_MODE_QUEUE;
 
 	if ((flags & (MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE)) == 0) {
-		int rc = open_existing(ring, path, capacity, mode);
+		int rc = open_existing(ring, path, capacity, reader_mode, mode);
 		if (rc != -ENOENT)
 			return rc;
 	}
 
 	char tmp_path[PATH_MAX];
 	int fd = -1;
-	int rc = build_temporary(path, capacity, mode, tmp_path, sizeof(tmp_path), &fd);
+	int rc =
+	    build_temporary(path, capacity, reader_mode, mode, tmp_path, sizeof(tmp_path), &fd);
 	if (rc != 0)
 		return rc;
 	if (flags & MRB_CREATE_REMOVE) {
@@ -304,7 +312,7 @@ int mrb_create(struct mrb_ring *ring, const char *path, uint64_t size,
 		/* Another process created it between our check and link: use
 		 * theirs, as if it had been there first. */
 		close(fd);
-		return open_existing(ring, path, capacity, mode);
+		return open_existing(ring, path, capacity, reader_mode, mode);
 	}
 	if (rc == 0)
 		rc = map_ring(ring, fd, false);

@@ -90,7 +90,7 @@ struct mrb_handle {
 	uint64_t max_message_size;
 	uint64_t salt;
 	unsigned barriers; /* MRB_BARRIER_*, fixed at open */
-	uint32_t unused0;
+	uint32_t mode;     /* MRB_MODE_QUEUE or MRB_MODE_FANOUT, fixed at creation */
 	/* The first thread to produce through the handle (0 before): its
 	 * calls are counted in owner_calls, with plain stores. */
 	_Atomic uintptr_t producer_thread;
@@ -125,6 +125,12 @@ struct mrb_handle {
 	 * by the (single) thread inside a consumer call. */
 	_Atomic uint32_t consumer_calls;
 	bool is_consumer;
+	/* A lossy or evictable subscriber: copies, then checks it was not
+	 * lapped (subscriber.c). */
+	bool validating;
+	/* A subscriber that lost messages and has not yet said so: its next
+	 * read call returns MRB_ELAPPED. */
+	bool elapsed_pending;
 	uint64_t owner_token;
 	uint64_t head;           /* next record to read */
 	uint64_t published_head; /* last value stored to consumer_position */
@@ -151,6 +157,14 @@ struct mrb_handle {
 	 * held_at (mrb_release_through), which the read counters follow. */
 	bool holding;
 	uint64_t held_at;
+
+	/* Subscriber state (subscriber.c); entry is NULL on other handles. */
+	struct mrb_reader_entry *entry;
+	uint32_t entry_index;
+	uint32_t reader_flags; /* MRB_ENTRY_* */
+	uint64_t deliver_from; /* records before this are passed over unread */
+	uint8_t *scratch;      /* a validating subscriber's mrb_read_batch copy */
+	int64_t last_reader_audit_ns;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -388,6 +402,32 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 /* The fork guard page (fork.c); NULL where MADV_WIPEONFORK is missing. */
 const _Atomic uint32_t *mrbi_fork_guard_create(void);
 void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard);
+
+/* Subscribers (subscriber.c). */
+void mrbi_subscriber_publish(struct mrb_handle *h);
+void mrbi_subscriber_leave(struct mrb_handle *h);
+/* Fan-out rings: moves the release position up to the slowest durable
+ * subscriber; `short_of_space`: a producer needs room, so readers holding
+ * it back are judged (dead ones freed or detached, hung evictable ones
+ * evicted). */
+void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space);
+/* A validating subscriber's read: copies the next message into buf with
+ * atomic loads and checks it was not overwritten meanwhile. */
+int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len);
+/* Is a message there for a validating subscriber? (0 or MRB_EEMPTY) */
+int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished);
+/* Recovery in a fan-out ring is serialised by a token (the consumer owner
+ * word, unused otherwise): returns true if taken. */
+bool mrbi_recovery_token_take(struct mrb_handle *h);
+void mrbi_recovery_token_give(struct mrb_handle *h);
+/* The consumer role's owner (pid | nonce << 32) is gone for good. */
+bool mrbi_consumer_dead(struct mrb_file_header *hdr, uint64_t owner);
+/* The claim at the head is unfinished: maybe recover it (consumer.c). */
+int mrbi_unfinished_record(struct mrb_handle *h, bool every_poll);
+/* Copies n bytes out of / into memory a racing writer may change, with
+ * relaxed atomic word accesses (no data race; the copy is validated after). */
+void mrbi_racy_copy_out(uint8_t *dst, const uint8_t *src, size_t n);
+void mrbi_racy_copy_in(uint8_t *dst, const uint8_t *src, size_t n);
 
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY

@@ -89,6 +89,77 @@ struct mrb_producer_slot {
 #define MRB_SLOT_PID(owner) ((uint32_t)(owner))
 #define MRB_SLOT_GEN(owner) ((uint32_t)((owner) >> 32))
 
+/*
+ * Readers (format version 2, docs/FORMAT.md section 8). A ring is read either
+ * by one consumer (queue mode, the default) or by subscribers (fan-out mode,
+ * chosen at creation): each durable subscriber sees every message from where
+ * it joined, and consumer_position becomes the release position, the
+ * minimum over the durable subscribers, advanced by them and by producers
+ * short of space (subscriber.c). Lossy subscribers (either mode) never hold
+ * producers back: they copy, then check that they were not lapped.
+ */
+#define MRB_READER_TABLE_OFFSET 0x9000
+#define MRB_READER_ENTRY_OFFSET 0xa000
+#define MRB_READER_ENTRIES      64
+#define MRB_READER_ENTRY_SIZE   256
+#define MRB_READER_NAME_WORDS   4 /* a name is at most 31 bytes, NUL-padded */
+
+#define MRB_MODE_QUEUE  0u
+#define MRB_MODE_FANOUT 1u
+
+struct mrb_reader_table {
+	/* Written once, before format_version is published. */
+	uint32_t mode;
+	/* One more than the highest entry ever taken: scans stop here. */
+	_Atomic uint32_t entries_used;
+	uint8_t reserved[MRB_SLOT_SIZE - 8];
+};
+
+/* Entry states. Gating entries (JOINING, ACTIVE, DETACHED, unless LOSSY)
+ * bound the release position. */
+#define MRB_ENTRY_FREE     0u
+#define MRB_ENTRY_JOINING  1u /* being taken; position provisional */
+#define MRB_ENTRY_ACTIVE   2u /* owned by a live (or not yet judged) handle */
+#define MRB_ENTRY_DETACHED 3u /* named, owner gone; position kept */
+#define MRB_ENTRY_EVICTED  4u /* named or owned, no longer gating */
+
+#define MRB_ENTRY_LOSSY (1u << 0)
+#define MRB_ENTRY_EVICT (1u << 1)
+#define MRB_ENTRY_NAMED (1u << 2)
+#define MRB_ENTRY_FLAGS (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT | MRB_ENTRY_NAMED)
+
+struct mrb_reader_entry {
+	/* 0x00: ownership and policy, written at join, leave and eviction. */
+	_Atomic uint64_t owner; /* pid | nonce << 32, 0 = none */
+	_Atomic uint64_t owner_start_time;
+	_Atomic uint64_t owner_pid_ns;
+	_Atomic uint32_t state;
+	_Atomic uint32_t flags;
+	_Atomic int64_t evict_after_ns;
+	/* Where producers short of space last found this entry holding the
+	 * release position back, and since when (CLOCK_MONOTONIC ns). */
+	_Atomic uint64_t stall_position;
+	_Atomic int64_t stall_since_ns;
+	/* This reader's share of data_waiters (a dead sleeper's is taken
+	 * back out when its entry is freed). */
+	_Atomic uint32_t data_waiting;
+	uint32_t reserved0;
+	_Atomic uint64_t name[MRB_READER_NAME_WORDS];
+	uint8_t reserved1[32];
+	/* 0x80: written by the reader as it reads. */
+	_Atomic uint64_t position;
+	_Atomic uint64_t messages_read;
+	_Atomic uint64_t bytes_read;
+	_Atomic uint64_t lost_bytes;
+	_Atomic uint64_t lost_events;
+	_Atomic uint64_t evictions; /* written by evictors */
+	uint8_t reserved2[MRB_READER_ENTRY_SIZE - 0xb0];
+};
+_Static_assert(sizeof(struct mrb_reader_entry) == MRB_READER_ENTRY_SIZE, "entry size");
+_Static_assert(offsetof(struct mrb_reader_entry, name) == 0x40, "layout");
+_Static_assert(offsetof(struct mrb_reader_entry, position) == 0x80, "layout");
+_Static_assert(sizeof(struct mrb_reader_table) == MRB_SLOT_SIZE, "table size");
+
 struct mrb_file_header {
 	/* 0x000: identity, written once before format_version is published. */
 	char magic[MRB_MAGIC_SIZE];
@@ -118,7 +189,11 @@ struct mrb_file_header {
 	/* 0x100: producers' shared copy of the consumer position, so that a
 	 * claim rarely touches the consumer's line. Never ahead of the truth. */
 	_Atomic uint64_t consumer_position_cache;
-	uint8_t pad2[MRB_SLOT_SIZE - 8];
+	/* Subscribers that validate their copies (lossy or evictable) and may
+	 * be lapped: while non-zero, writers store payloads with atomic words.
+	 * On the line producers read anyway. */
+	_Atomic uint32_t validating_readers;
+	uint8_t pad2[MRB_SLOT_SIZE - 12];
 
 	/* 0x180: consumer position, published by the consumer after reading. */
 	_Atomic uint64_t consumer_position;
@@ -159,10 +234,17 @@ struct mrb_file_header {
 	/* 0x1000: producer slots. */
 	struct mrb_producer_slot producers[MRB_PRODUCER_SLOTS];
 
-	/* 0x9000 - 0xffff: reserved for subscriber and worker-group tables,
-	 * zero. */
-	uint8_t reserved2[MRB_HEADER_SIZE - MRB_PRODUCER_SLOT_OFFSET -
-	                  MRB_PRODUCER_SLOTS * MRB_PRODUCER_SLOT_SIZE];
+	/* 0x9000: how the ring is read (queue or fan-out). */
+	struct mrb_reader_table readers;
+	uint8_t reserved2[MRB_READER_ENTRY_OFFSET - MRB_READER_TABLE_OFFSET -
+	                  sizeof(struct mrb_reader_table)];
+
+	/* 0xa000: reader entries (subscribers). */
+	struct mrb_reader_entry entries[MRB_READER_ENTRIES];
+
+	/* 0xe000 - 0xffff: reserved for worker groups, zero. */
+	uint8_t reserved3[MRB_HEADER_SIZE - MRB_READER_ENTRY_OFFSET -
+	                  MRB_READER_ENTRIES * MRB_READER_ENTRY_SIZE];
 };
 
 _Static_assert(sizeof(struct mrb_producer_slot) == MRB_PRODUCER_SLOT_SIZE, "slot size");
@@ -174,6 +256,7 @@ _Static_assert(offsetof(struct mrb_file_header, producer_slot_offset) == 0x040, 
 _Static_assert(offsetof(struct mrb_file_header, producer_slots_used) == 0x048, "layout");
 _Static_assert(offsetof(struct mrb_file_header, producer_position) == 0x080, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position_cache) == 0x100, "layout");
+_Static_assert(offsetof(struct mrb_file_header, validating_readers) == 0x108, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position) == 0x180, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_owner) == 0x200, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_start_time) == 0x218, "layout");
@@ -187,6 +270,8 @@ _Static_assert(offsetof(struct mrb_producer_slot, space_waiting) == 0x1c, "layou
 _Static_assert(offsetof(struct mrb_producer_slot, full) == 0x20, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, released_at) == 0x28, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, lanes) == 0x40, "layout");
+_Static_assert(offsetof(struct mrb_file_header, readers) == MRB_READER_TABLE_OFFSET, "layout");
+_Static_assert(offsetof(struct mrb_file_header, entries) == MRB_READER_ENTRY_OFFSET, "layout");
 _Static_assert(sizeof(struct mrb_file_header) == MRB_HEADER_SIZE, "header size");
 
 /*

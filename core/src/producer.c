@@ -27,6 +27,28 @@
  * CAS (release) then makes the announcement visible to anyone who reads the
  * producer position past it with acquire. The claim's end follows the CAS.
  */
+/* Tries to move a fan-out ring's release position past `head`. */
+static bool fanout_released(struct mrb_handle *h, uint64_t head)
+{
+	mrbi_fanout_release(h, true);
+	return atomic_load_explicit(&h->header->consumer_position, memory_order_acquire) != head;
+}
+
+/*
+ * Copies a payload into claimed space. While subscribers that may be lapped
+ * read the ring (they validate after copying), word-atomic stores keep
+ * their reads of space being overwritten a race of atomics, not a data
+ * race. Loaded after the claim's CAS (seq_cst on both sides): a reader that
+ * joins later starts past this claim.
+ */
+static void payload_copy(struct mrb_handle *h, uint8_t *dst, const void *src, size_t len)
+{
+	if (atomic_load_explicit(&h->header->validating_readers, memory_order_seq_cst) != 0)
+		mrbi_racy_copy_in(dst, src, len);
+	else
+		memcpy(dst, src, len);
+}
+
 static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
                  uint64_t *position, uint64_t *gap)
 {
@@ -59,6 +81,14 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 				tail = fresh;
 				continue;
 			}
+			/* In a fan-out ring the release position moves when the
+			 * slowest subscriber does, or now (subscriber.c). */
+			if (h->mode == MRB_MODE_FANOUT && tail - head + need > capacity &&
+			    fanout_released(h, head)) {
+				tail = atomic_load_explicit(&hdr->producer_position,
+				                            memory_order_relaxed);
+				continue;
+			}
 			if (tail - head + need > capacity) {
 				/* A record longer than half the ring may never fit
 				 * behind a gap; taking the gap alone lets the
@@ -70,6 +100,7 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 				if (atomic_compare_exchange_weak_explicit(
 				        &hdr->producer_position, &tail, tail + pad,
 				        memory_order_acq_rel, memory_order_relaxed)) {
+					atomic_thread_fence(memory_order_release);
 					atomic_store_explicit(&lane->claim_end, tail + pad,
 					                      memory_order_relaxed);
 					record_publish(h, tail,
@@ -83,8 +114,11 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 		}
 		atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
 		if (atomic_compare_exchange_weak_explicit(&hdr->producer_position, &tail,
-		                                          tail + need, memory_order_acq_rel,
+		                                          tail + need, memory_order_seq_cst,
 		                                          memory_order_relaxed)) {
+			/* A lapped subscriber that copies any of this claim's
+			 * stores then sees this CAS (subscriber.c). */
+			atomic_thread_fence(memory_order_release);
 			atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
 			*position = tail + pad;
 			*gap = pad;
@@ -160,7 +194,7 @@ static int write_one(struct mrb_handle *h, struct mrb_lane *lane, const void *da
 	int rc = reserve(h, lane, writer, len, &position);
 	if (rc != 0)
 		return rc;
-	memcpy(record_payload(h, position), data, len);
+	payload_copy(h, record_payload(h, position), data, len);
 	return commit(h, writer, position, len, 0);
 }
 
@@ -235,10 +269,10 @@ static int64_t write_run(struct mrb_handle *h, struct mrb_lane *lane, const stru
 	uint64_t at = position + record_span(msgs[0].len);
 	for (size_t i = 1; i < n; i++) {
 		record_publish(h, at, control_word(msgs[i].len, writer, 0));
-		memcpy(record_payload(h, at), msgs[i].data, msgs[i].len);
+		payload_copy(h, record_payload(h, at), msgs[i].data, msgs[i].len);
 		at += record_span(msgs[i].len);
 	}
-	memcpy(record_payload(h, position), msgs[0].data, msgs[0].len);
+	payload_copy(h, record_payload(h, position), msgs[0].data, msgs[0].len);
 	/* Recovery took it (its handle was judged gone): report, go on. */
 	return commit(h, writer, position, msgs[0].len, 0) == 0 ? (int64_t)n : MRB_ESTALE;
 }

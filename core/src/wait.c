@@ -110,6 +110,11 @@ typedef int (*ready_fn)(struct mrb_handle *h, size_t len, bool thorough, bool *u
 static int readable(struct mrb_handle *h, size_t len, bool thorough, bool *unfinished)
 {
 	(void)len;
+	if (h->validating) {
+		int rc = mrbi_validated_ready(h, thorough, unfinished);
+		mrbi_publish_head(h);
+		return rc;
+	}
 	const uint8_t *data;
 	uint64_t length, next;
 	int rc = mrbi_next_message(h, thorough ? MRB_TAIL_ALWAYS : MRB_TAIL_SOMETIMES, &data,
@@ -223,8 +228,8 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters, NULL,
-	                timeout_ns);
+	rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters,
+	                h->entry != NULL ? &h->entry->data_waiting : NULL, timeout_ns);
 	mrbi_consumer_leave(h);
 	return rc;
 }
