@@ -146,3 +146,33 @@ if [ -z "$go_bin" ]; then
 	exit 1
 fi
 echo "setup: go $("$go_bin" env GOVERSION) at $go_bin; $(bazel --version 2>/dev/null || echo "bazel missing")"
+
+# The NATS bridge (tools/bridge, docs/BRIDGE.md): its test runs a real
+# nats-server and builds offline (GOPROXY=off). Both come from the Go module
+# proxy once, into a cache outside the repository that later runs, and the
+# Bazel test (tools/bridge/bridge_test.sh, same path rule), only read:
+#   $MRB_CACHE_DIR (default ${XDG_CACHE_HOME:-$HOME/.cache}/mmap_ringbuffer)
+#     nats-server-$NATS_SERVER_VERSION/nats-server   go install, pinned
+#     gomod/                                          GOMODCACHE: the bridge's modules
+# A second run finds both and touches no network. Needs Go >= 1.26 (the
+# NATS modules' go.mod); with an older Go the bridge is skipped with a note.
+NATS_SERVER_VERSION=v2.15.2
+cache_dir=${MRB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mmap_ringbuffer}
+go_minor=$("$go_bin" env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+repo=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${go_minor:-0}" -lt 26 ]; then
+	echo "setup: note: go $("$go_bin" env GOVERSION) is older than 1.26; tools/bridge's test will fail" >&2
+elif [ "${1:-}" != "--check" ]; then
+	nats_server=$cache_dir/nats-server-$NATS_SERVER_VERSION/nats-server
+	go_env=(env GOMODCACHE="$cache_dir/gomod" GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off)
+	if [ ! -x "$nats_server" ]; then
+		echo "setup: installing nats-server $NATS_SERVER_VERSION into $(dirname "$nats_server")"
+		mkdir -p "$(dirname "$nats_server")"
+		(cd "$cache_dir" && "${go_env[@]}" GOBIN="$(dirname "$nats_server")" CGO_ENABLED=0 \
+			"$go_bin" install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION")
+	fi
+	# `go mod download` of modules already in the cache is offline and quick.
+	(cd "$repo/tools/bridge" && GOPROXY=off "${go_env[@]}" "$go_bin" mod download >/dev/null 2>&1) ||
+		(cd "$repo/tools/bridge" && "${go_env[@]}" "$go_bin" mod download)
+	echo "setup: nats-server $NATS_SERVER_VERSION and the bridge's Go modules in $cache_dir"
+fi

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	ringbuffer "github.com/mmap-ringbuffer/mmap_ringbuffer/bindings/go"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The bench subcommand: the same messages (count, size) over three paths in
+// one run, each measured from the sender's timestamp in the message to its
+// arrival:
+//
+//	core      NATS publish → subscribe (as nats bench does; no persistence)
+//	jetstream async publish to a stream → ordered consumer (no rings)
+//	bridge    ring A → mrb-bridge out → stream → mrb-bridge in → ring B
+//
+// The senders go as fast as they are let (core: as fast as the client
+// takes them; the bridge: as fast as ring A has room), so the latencies are
+// under full load, queueing included.
+
+type benchResult struct {
+	path      string
+	size      int
+	count     int
+	elapsed   time.Duration
+	latencies []time.Duration
+}
+
+func mainBench(ctx context.Context, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	server := fs.String("server", nats.DefaultURL, "NATS server URL (JetStream enabled)")
+	count := fs.Int("count", 20000, "messages per path and size")
+	sizesArg := fs.String("sizes", "64,4096", "message sizes, bytes")
+	dir := fs.String("dir", "", "directory for the bench rings (default: a temporary one)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var sizes []int
+	for _, s := range strings.Split(*sizesArg, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 16 {
+			return fmt.Errorf("--sizes: %q is not a size >= 16", s)
+		}
+		sizes = append(sizes, n)
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "mrb-bridge-bench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	quiet := log.New(io.Discard, "", 0)
+	var results []benchResult
+	for _, size := range sizes {
+		for _, path := range []string{"core", "jetstream", "bridge"} {
+			var r benchResult
+			var err error
+			switch path {
+			case "core":
+				r, err = benchCore(ctx, *server, size, *count)
+			case "jetstream":
+				r, err = benchJetStream(ctx, *server, size, *count)
+			case "bridge":
+				r, err = benchBridge(ctx, *server, *dir, size, *count, quiet)
+			}
+			if err != nil {
+				return fmt.Errorf("%s, %d B: %w", path, size, err)
+			}
+			results = append(results, r)
+		}
+	}
+	printBench(w, results)
+	return nil
+}
+
+func printBench(w io.Writer, results []benchResult) {
+	fmt.Fprintf(w, "| path | size | messages | msgs/s | vs core | p50 | p90 | p99 | max |\n")
+	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	core := map[int]float64{}
+	for _, r := range results {
+		rate := float64(r.count) / r.elapsed.Seconds()
+		if r.path == "core" {
+			core[r.size] = rate
+		}
+		l := r.latencies
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+		pct := func(p float64) time.Duration { return l[int(p*float64(len(l)-1))] }
+		ratio := "-"
+		if c := core[r.size]; c > 0 {
+			ratio = fmt.Sprintf("%.2f", rate/c)
+		}
+		fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %s | %s | %s | %s | %s |\n", r.path, r.size, r.count,
+			rate, ratio, us(pct(0.5)), us(pct(0.9)), us(pct(0.99)), us(l[len(l)-1]))
+	}
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f us", float64(d.Nanoseconds())/1e3) }
+
+// payload is a message of size bytes stamped with the time now.
+func payload(buf []byte) []byte {
+	binary.LittleEndian.PutUint64(buf, uint64(time.Now().UnixNano()))
+	return buf
+}
+
+func since(msg []byte) time.Duration {
+	return time.Duration(time.Now().UnixNano() - int64(binary.LittleEndian.Uint64(msg)))
+}
+
+// collector gathers count latencies and the time of the last arrival.
+type collector struct {
+	mu        sync.Mutex
+	latencies []time.Duration
+	want      int
+	done      chan struct{}
+	last      time.Time
+}
+
+func newCollector(count int) *collector {
+	return &collector{latencies: make([]time.Duration, 0, count), want: count, done: make(chan struct{})}
+}
+
+func (c *collector) add(msg []byte) {
+	d := since(msg)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.latencies) == c.want {
+		return
+	}
+	c.latencies = append(c.latencies, d)
+	if len(c.latencies) == c.want {
+		c.last = time.Now()
+		close(c.done)
+	}
+}
+
+func (c *collector) wait(ctx context.Context, start time.Time) (time.Duration, error) {
+	select {
+	case <-c.done:
+		return c.last.Sub(start), nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(2 * time.Minute):
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return 0, fmt.Errorf("timed out with %d of %d messages", len(c.latencies), c.want)
+	}
+}
+
+func benchCore(ctx context.Context, server string, size, count int) (benchResult, error) {
+	sub, err := nats.Connect(server)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer sub.Close()
+	pub, err := nats.Connect(server)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer pub.Close()
+	subject := fmt.Sprintf("bench.core.%d", size)
+	c := newCollector(count)
+	s, err := sub.Subscribe(subject, func(m *nats.Msg) { c.add(m.Data) })
+	if err != nil {
+		return benchResult{}, err
+	}
+	s.SetPendingLimits(-1, -1)
+	if err := sub.Flush(); err != nil {
+		return benchResult{}, err
+	}
+	buf := make([]byte, size)
+	start := time.Now()
+	for i := 0; i < count; i++ {
+		if err := pub.Publish(subject, payload(buf)); err != nil {
+			return benchResult{}, err
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		return benchResult{}, err
+	}
+	elapsed, err := c.wait(ctx, start)
+	return benchResult{"core", size, count, elapsed, c.latencies}, err
+}
+
+func benchStream(ctx context.Context, js jetstream.JetStream, name, subject string) error {
+	_ = js.DeleteStream(ctx, name)
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: name, Subjects: []string{subject}, Storage: jetstream.FileStorage,
+		Duplicates: 2 * time.Minute,
+	})
+	return err
+}
+
+func benchJetStream(ctx context.Context, server string, size, count int) (benchResult, error) {
+	subConn, err := nats.Connect(server)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer subConn.Close()
+	pubConn, err := nats.Connect(server)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer pubConn.Close()
+	js, err := jetstream.New(pubConn, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return benchResult{}, err
+	}
+	name, subject := fmt.Sprintf("BENCHJS%d", size), fmt.Sprintf("bench.js.%d", size)
+	if err := benchStream(ctx, js, name, subject); err != nil {
+		return benchResult{}, err
+	}
+	defer js.DeleteStream(context.WithoutCancel(ctx), name)
+	jsSub, err := jetstream.New(subConn)
+	if err != nil {
+		return benchResult{}, err
+	}
+	cons, err := jsSub.OrderedConsumer(ctx, name, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return benchResult{}, err
+	}
+	c := newCollector(count)
+	cc, err := cons.Consume(func(m jetstream.Msg) { c.add(m.Data()) })
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer cc.Stop()
+	buf := make([]byte, size)
+	start := time.Now()
+	for i := 0; i < count; i++ {
+		if _, err := js.PublishAsync(subject, payload(buf)); err != nil {
+			return benchResult{}, err
+		}
+	}
+	elapsed, err := c.wait(ctx, start)
+	return benchResult{"jetstream", size, count, elapsed, c.latencies}, err
+}
+
+func benchBridge(ctx context.Context, server, dir string, size, count int, quiet *log.Logger) (benchResult, error) {
+	pathA := filepath.Join(dir, fmt.Sprintf("a-%d.ring", size))
+	pathB := filepath.Join(dir, fmt.Sprintf("b-%d.ring", size))
+	ringSize := 64 << 20
+	a, err := ringbuffer.NewRingBuffer(pathA, ringSize, true)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer a.Close()
+	b, err := ringbuffer.NewRingBuffer(pathB, ringSize, true)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer b.Close()
+	name, subject := fmt.Sprintf("BENCHBRIDGE%d", size), fmt.Sprintf("bench.bridge.%d", size)
+	admin, err := nats.Connect(server)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer admin.Close()
+	adminJS, _ := jetstream.New(admin)
+	if err := benchStream(ctx, adminJS, name, subject); err != nil {
+		return benchResult{}, err
+	}
+	defer adminJS.DeleteStream(context.WithoutCancel(ctx), name)
+	state := pathB + ".state"
+	os.Remove(state)
+
+	bctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	// The bridges, in this process, each on its own connection and its own
+	// handle, as the commands run them.
+	outRing, err := ringbuffer.OpenRingBuffer(pathA)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer outRing.Close()
+	outConn, err := connect(ctx, server, "bench out", quiet)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer outConn.Close()
+	ocfg := outConfig{common: common{ring: pathA, subject: subject}, batch: 256, inflight: 4096,
+		ackTimeout: 5 * time.Second}
+	o, err := newOutBridge(ctx, outRing, outConn, ocfg, quiet)
+	if err != nil {
+		return benchResult{}, err
+	}
+	inRing, err := ringbuffer.OpenRingBuffer(pathB)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer inRing.Close()
+	inConn, err := connect(ctx, server, "bench in", quiet)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer inConn.Close()
+	icfg := inConfig{common: common{ring: pathB, subject: subject, stream: name}, state: state, batch: 256}
+	in, err := newInBridge(inRing, inConn, icfg, quiet)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer in.stateFile.Close()
+	wg.Add(2)
+	go func() { defer wg.Done(); errs <- o.run(bctx) }()
+	go func() { defer wg.Done(); errs <- in.run(bctx) }()
+
+	c := newCollector(count)
+	go func() {
+		dst := make([]byte, size)
+		for i := 0; i < count; i++ {
+			n, err := b.ReadMsgIntoContext(bctx, dst)
+			if err != nil {
+				return
+			}
+			c.add(dst[:n])
+		}
+	}()
+	buf := make([]byte, size)
+	start := time.Now()
+	for i := 0; i < count; i++ {
+		if err := a.WriteMsgContext(bctx, payload(buf)); err != nil {
+			return benchResult{}, err
+		}
+	}
+	elapsed, err := c.wait(ctx, start)
+	stop()
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		if e != nil && !errors.Is(e, context.Canceled) && err == nil {
+			err = e
+		}
+	}
+	return benchResult{"bridge", size, count, elapsed, c.latencies}, err
+}
