@@ -335,16 +335,14 @@ int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-<<<<<<< HEAD
 	if (stale_after_ns >= 0 && h->holding) {
 		mrbi_consumer_leave(h);
 		return MRB_EINVAL; /* a skip would release out of order (mrb_hold) */
-=======
+	}
 	if (h->entry != NULL) {
 		/* Subscribers recover dead writers' claims as they read. */
 		mrbi_consumer_leave(h);
 		return MRB_EMODE;
->>>>>>> bc27531 (core: fan-out subscribers (durable, named, evictable, lossy) in format 2's reader table)
 	}
 	const uint8_t *data;
 	uint64_t length, next;
@@ -399,16 +397,14 @@ int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns)
 	int rc = role_enter(h, MRB_CONSUMER_CALL);
 	if (rc != 0)
 		return rc;
-<<<<<<< HEAD
 	if (stale_after_ns > 0 && h->holding) {
 		role_leave(h, MRB_CONSUMER_CALL);
 		return MRB_EINVAL; /* mrb_hold */
-=======
+	}
 	/* A subscriber never skips a live writer: others read the same claim. */
 	if (h->entry != NULL && stale_after_ns > 0) {
 		role_leave(h, MRB_CONSUMER_CALL);
 		return MRB_EINVAL;
->>>>>>> bc27531 (core: fan-out subscribers (durable, named, evictable, lossy) in format 2's reader table)
 	}
 	h->recovery_timeout_ns = stale_after_ns;
 	role_leave(h, MRB_CONSUMER_CALL);
