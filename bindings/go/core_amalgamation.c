@@ -1092,10 +1092,12 @@ static int attach_consumer(struct mrb_handle *h)
 		atomic_store_explicit(&hdr->consumer_owner, 0, memory_order_release);
 		return MRB_ECORRUPT;
 	}
-	/* Only the consumer ever waits for data, so any count left here is
-	 * stale: a consumer killed while asleep never decremented it, and it
-	 * would cost every write a futex wake-up forever. */
-	atomic_store_explicit(&hdr->data_waiters, 0, memory_order_seq_cst);
+	/* Unless a lossy tap ever joined (it sleeps on the same count), only
+	 * the consumer waits for data, so any count left here is stale: a
+	 * consumer killed while asleep never decremented it, and it would
+	 * cost every write a futex wake-up forever. */
+	if (atomic_load_explicit(&hdr->readers.entries_used, memory_order_acquire) == 0)
+		atomic_store_explicit(&hdr->data_waiters, 0, memory_order_seq_cst);
 	h->owner_token = token;
 	h->head = head;
 	h->published_head = head;
