@@ -65,6 +65,9 @@ type CreateOptions struct {
 	// setgid, sticky, a file type) are refused with ErrInvalidArgument.
 	// An existing ring that is opened keeps its mode.
 	Mode fs.FileMode
+	// FanOut creates a fan-out ring, read by subscribers (Subscribe)
+	// rather than by one consumer (MRB_CREATE_FANOUT).
+	FanOut bool
 }
 
 // CreateRingBuffer is NewRingBuffer with options: exclusive creation and the
@@ -89,6 +92,9 @@ func CreateRingBuffer(filename string, size int, opts CreateOptions) (*RingBuffe
 	}
 	if opts.Exclusive {
 		copts.flags |= C.MRB_CREATE_EXCLUSIVE
+	}
+	if opts.FanOut {
+		copts.flags |= C.MRB_CREATE_FANOUT
 	}
 	copts.mode = C.mode_t(opts.Mode)
 	r, err := openWith("create", filename, func(ring *C.struct_mrb_ring, path *C.char) C.int {

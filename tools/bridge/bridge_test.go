@@ -585,3 +585,66 @@ func TestServerRestarted(t *testing.T) {
 	numbers := streamNumbers(t, jsContext(t, srv.url), "RESTART", count)
 	requireExactlyOnceInOrder(t, "stream", numbers, count)
 }
+
+// The outbound bridge as a named durable subscriber of a fan-out ring,
+// beside a local subscriber: both get every message; killed and started
+// again under the same name, the bridge resumes where it released, and the
+// stream holds each message once, in order.
+func TestOutBridgeAsSubscriber(t *testing.T) {
+	const count = 6000
+	srv := startServer(t)
+	js := jsContext(t, srv.url)
+	ringA := filepath.Join(t.TempDir(), "fanout.ring")
+	a, err := ringbuffer.CreateRingBuffer(ringA, 256<<10, ringbuffer.CreateOptions{Remove: true, FanOut: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	local, err := ringbuffer.Subscribe(ringA, ringbuffer.SubscribeOptions{Name: "local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	out := newBridge(t, "out.log", "out", "--ring", ringA, "--subject", "fanout", "--stream", "FANOUT",
+		"--subscriber", "nats", "--server", srv.url, "--stats", "0", "--batch", "64")
+	out.dumpOnFailure()
+	// The producer starts once the bridge has joined (a new subscriber
+	// joins at the live end).
+	waitFor(t, "the bridge to join as a subscriber", 10*time.Second, func() bool {
+		log, _ := os.ReadFile(out.log)
+		return bytes.Contains(log, []byte("forwarding "))
+	})
+	localGot := make(chan []uint64, 1)
+	go func() {
+		var numbers []uint64
+		buf := make([]byte, 1<<16)
+		for len(numbers) < count {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			n, err := local.ReadMsgIntoContext(ctx, buf)
+			cancel()
+			if err != nil {
+				break
+			}
+			num, _ := checkMessage(buf[:n])
+			numbers = append(numbers, num)
+		}
+		localGot <- numbers
+	}()
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for n := uint64(0); n < count; n++ {
+		if err := a.WriteMsgContext(context.Background(), testMessage(n)); err != nil {
+			t.Fatal(err)
+		}
+		if n%(count/4) == count/4-1 {
+			time.Sleep(time.Duration(rng.Intn(30)) * time.Millisecond)
+			out.kill()
+			out.start()
+		}
+	}
+	waitFor(t, "the stream to hold every message", 30*time.Second, func() bool {
+		return streamCount(js, "FANOUT") >= count
+	})
+	out.stop()
+	requireExactlyOnceInOrder(t, "stream", streamNumbers(t, js, "FANOUT", count), count)
+	requireExactlyOnceInOrder(t, "local subscriber", <-localGot, count)
+}

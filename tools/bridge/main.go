@@ -3,11 +3,12 @@
 // Command mrb-bridge carries messages between a ring and NATS JetStream
 // (docs/BRIDGE.md):
 //
-//	mrb-bridge out --ring PATH --subject S [--stream NAME] [--server URL]
+//	mrb-bridge out --ring PATH --subject S [--stream NAME] [--subscriber NAME] [--server URL]
 //	mrb-bridge in  --ring PATH --subject S --stream NAME [--server URL]
 //	mrb-bridge bench --server URL
 //
-// out reads the ring as its consumer in hold mode and frees a message only
+// out reads the ring as its consumer (or, with --subscriber, as a named
+// durable subscriber of a fan-out ring) in hold mode and frees a message only
 // once JetStream acknowledged it; each message carries the id
 // "SALT-CREATED-POSITION" (the ring's identity and the record's position)
 // in Nats-Msg-Id, so that the stream's duplicate window drops a re-publish
@@ -34,7 +35,7 @@ import (
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  mrb-bridge out   --ring PATH --subject S [--stream NAME] [--server URL] [options]
+  mrb-bridge out   --ring PATH --subject S [--stream NAME] [--subscriber NAME] [--server URL] [options]
   mrb-bridge in    --ring PATH --subject S --stream NAME [--server URL] [options]
   mrb-bridge bench --server URL [--count N] [--sizes 64,4096]
 Run a subcommand with -h for its options. See docs/BRIDGE.md.

@@ -23,6 +23,8 @@ type outConfig struct {
 	inflight   int           // unacknowledged publishes at most
 	duplicates time.Duration // the stream's duplicate window, when --stream creates it
 	ackTimeout time.Duration
+	subscriber string // read as this named durable subscriber ("": as the consumer)
+	fromOldest bool
 }
 
 func mainOut(ctx context.Context, args []string, logger *log.Logger) error {
@@ -35,13 +37,24 @@ func mainOut(ctx context.Context, args []string, logger *log.Logger) error {
 		"with --stream: the stream's duplicate window when the bridge creates it")
 	fs.DurationVar(&cfg.ackTimeout, "ack-timeout", 2*time.Second,
 		"a publish not acknowledged this long is sent again")
+	fs.StringVar(&cfg.subscriber, "subscriber", "",
+		"read a fan-out ring as this named durable subscriber (default: as the ring's consumer)")
+	fs.BoolVar(&cfg.fromOldest, "from-oldest", false,
+		"with --subscriber, a new subscriber starts at the oldest message in the ring, not the live end")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := cfg.check(fs, false); err != nil {
 		return err
 	}
-	ring, err := ringbuffer.OpenRingBuffer(cfg.ring)
+	var ring *ringbuffer.RingBuffer
+	var err error
+	if cfg.subscriber != "" {
+		ring, err = ringbuffer.Subscribe(cfg.ring, ringbuffer.SubscribeOptions{
+			Name: cfg.subscriber, FromOldest: cfg.fromOldest})
+	} else {
+		ring, err = ringbuffer.OpenRingBuffer(cfg.ring)
+	}
 	if err != nil {
 		return err
 	}
@@ -129,11 +142,13 @@ func newOutBridge(ctx context.Context, ring *ringbuffer.RingBuffer, nc *nats.Con
 	if err != nil {
 		return nil, err
 	}
-	return &outBridge{
+	o := &outBridge{
 		ring: ring, js: js, cfg: cfg, logger: logger,
 		idPrefix: messageIDPrefix(st.Salt, uint64(st.Created.UnixNano())),
 		entries:  make(chan outEntry, cfg.inflight),
-	}, nil
+	}
+	logger.Printf("forwarding %s to subject %s, message ids %sPOSITION", cfg.ring, cfg.subject, o.idPrefix)
+	return o, nil
 }
 
 // messageIDPrefix names the ring: its random salt and creation time. A
