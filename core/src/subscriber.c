@@ -114,6 +114,21 @@ static void entry_set_identity(struct mrb_handle *h, struct mrb_reader_entry *e)
 	atomic_store_explicit(&e->owner_pid_ns, h->pid_ns, memory_order_relaxed);
 }
 
+/* A dead owner's sleepers never leave data_waiters: take its share back
+ * out, or every write would pay a futex wake-up for it forever. */
+static void take_back_share(struct mrb_handle *h, struct mrb_reader_entry *e)
+{
+	uint32_t share = atomic_exchange_explicit(&e->data_waiting, 0, memory_order_relaxed);
+	if (share == 0)
+		return;
+	/* Never below zero, whatever a hostile share says. */
+	uint32_t cur = atomic_load_explicit(&h->header->data_waiters, memory_order_relaxed);
+	while (cur != 0 && !atomic_compare_exchange_weak_explicit(
+	                       &h->header->data_waiters, &cur, cur > share ? cur - share : 0,
+	                       memory_order_seq_cst, memory_order_relaxed)) {
+	}
+}
+
 /* Gives an entry back to the free pool, with its waiter share and its
  * place in the validating count, if its owner is still `owner` (a dead
  * handle's token, or 0 for a detached entry). False if someone took it. */
@@ -124,16 +139,7 @@ static bool entry_free(struct mrb_handle *h, struct mrb_reader_entry *e, uint64_
 	                                             memory_order_acq_rel, memory_order_relaxed))
 		return false;
 	uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
-	uint32_t share = atomic_exchange_explicit(&e->data_waiting, 0, memory_order_relaxed);
-	if (share != 0) {
-		/* Never below zero, whatever a hostile share says. */
-		uint32_t cur = atomic_load_explicit(&h->header->data_waiters, memory_order_relaxed);
-		while (cur != 0 &&
-		       !atomic_compare_exchange_weak_explicit(
-		           &h->header->data_waiters, &cur, cur > share ? cur - share : 0,
-		           memory_order_seq_cst, memory_order_relaxed)) {
-		}
-	}
+	take_back_share(h, e);
 	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0) {
 		uint32_t cur =
 		    atomic_load_explicit(&h->header->validating_readers, memory_order_relaxed);
@@ -155,7 +161,8 @@ static bool entry_free(struct mrb_handle *h, struct mrb_reader_entry *e, uint64_
 
 /* A dead owner's named entry keeps its place: state first, owner second,
  * so that a resumer that took the owner meanwhile finds ACTIVE again. */
-static void detach_dead(struct mrb_reader_entry *e, uint32_t state, uint64_t owner)
+static void detach_dead(struct mrb_handle *h, struct mrb_reader_entry *e, uint32_t state,
+                        uint64_t owner)
 {
 	if (state != MRB_ENTRY_ACTIVE ||
 	    !atomic_compare_exchange_strong_explicit(&e->state, &state, MRB_ENTRY_DETACHED,
@@ -166,7 +173,9 @@ static void detach_dead(struct mrb_reader_entry *e, uint32_t state, uint64_t own
 		state = MRB_ENTRY_DETACHED;
 		atomic_compare_exchange_strong_explicit(&e->state, &state, MRB_ENTRY_ACTIVE,
 		                                        memory_order_seq_cst, memory_order_relaxed);
+		return;
 	}
+	take_back_share(h, e);
 }
 
 /* ---- The release position (fan-out rings) -------------------------------- */
@@ -208,7 +217,7 @@ static bool judge_stalled(struct mrb_handle *h, struct mrb_reader_entry *e, uint
 		if ((flags & MRB_ENTRY_NAMED) == 0 || state == MRB_ENTRY_JOINING)
 			return entry_free(h, e, owner);
 		if (!evictable) {
-			detach_dead(e, state, owner);
+			detach_dead(h, e, state, owner);
 			return false; /* kept: its messages wait for it */
 		}
 	} else if (!evictable || stalled < evict_after) {
@@ -220,7 +229,32 @@ static bool judge_stalled(struct mrb_handle *h, struct mrb_reader_entry *e, uint
 	                                             memory_order_acq_rel, memory_order_relaxed))
 		return false;
 	atomic_fetch_add_explicit(&e->evictions, 1, memory_order_relaxed);
+	if (dead)
+		take_back_share(h, e);
 	return true;
+}
+
+/*
+ * With no durable subscriber, nothing holds messages for anyone: producers
+ * short of space release the committed records at R (a publish-subscribe
+ * ring without subscribers drops). Only records seen committed are passed,
+ * so a claim still being written is never released; R cannot move while
+ * they are read except by the CAS that follows. Returns the end of the
+ * committed run from `release`, or UINT64_MAX if there is none.
+ */
+static uint64_t committed_end(struct mrb_handle *h, uint64_t release, uint64_t tail)
+{
+	uint64_t at = release;
+	while (at != tail && tail - at <= h->capacity) {
+		uint64_t control;
+		if (!record_observe(h, at, &control) || (control & MRB_CONTROL_BUSY) != 0)
+			break;
+		uint64_t size = record_checked_size(h, at, control, tail);
+		if (size == 0)
+			break;
+		at += size;
+	}
+	return at != release ? at : UINT64_MAX;
 }
 
 void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
@@ -257,6 +291,8 @@ void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
 			if (p < low)
 				low = p;
 		}
+		if (low == UINT64_MAX && short_of_space)
+			low = committed_end(h, release, tail);
 		if (low == UINT64_MAX || low <= release)
 			return;
 		if (!atomic_compare_exchange_strong_explicit(&hdr->consumer_position, &release, low,
@@ -382,7 +418,7 @@ static void reap_dead_entries(struct mrb_handle *h)
 		if ((flags & MRB_ENTRY_NAMED) == 0 || state == MRB_ENTRY_JOINING)
 			entry_free(h, e, owner);
 		else
-			detach_dead(e, state, owner);
+			detach_dead(h, e, state, owner);
 	}
 }
 
@@ -534,6 +570,8 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 	if (!atomic_compare_exchange_strong_explicit(&e->owner, &owner, token, memory_order_acq_rel,
 	                                             memory_order_acquire))
 		return MRB_EAGAIN_HEAD;
+	/* A predecessor killed while asleep left its share behind. */
+	take_back_share(h, e);
 	uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
 	if (state == MRB_ENTRY_JOINING) {
 		/* Its joiner died half-way: start afresh in the same entry. */

@@ -139,6 +139,16 @@ static int writable(struct mrb_handle *h, size_t len, bool thorough, bool *unfin
 	uint64_t need = record_size > to_end ? to_end + record_size : record_size;
 	if (tail - head + need <= h->capacity)
 		return 0;
+	if (h->mode == MRB_MODE_FANOUT) {
+		/* The slowest subscriber may be gone or hung: judge it now, and
+		 * again every few milliseconds while full (short sleeps). */
+		*unfinished = true;
+		mrbi_fanout_release(h, true);
+		if (read_positions(hdr, h->capacity, &head, &tail) != 0)
+			return MRB_ECORRUPT;
+		if (tail - head + need <= h->capacity)
+			return 0;
+	}
 	/* A record larger than half the ring behind a gap it cannot share
 	 * fits once the gap itself is consumed; report ready to let the write
 	 * take the gap. */

@@ -477,3 +477,67 @@ TEST_F(Subscribers, HostileTableNeverCrashes)
 }
 
 } // namespace
+
+namespace
+{
+
+// A writer blocked in mrb_write_wait judges the subscriber that holds it
+// back while it sleeps: the evictable one is evicted after its timeout and
+// the write goes through; with only a keep-policy subscriber it times out.
+TEST_F(Subscribers, BlockedWriterEvictsHungSubscriber)
+{
+	ASSERT_EQ(0, Create(1024, MRB_CREATE_FANOUT));
+	ASSERT_EQ(0, Subscribe(0, "hung", MRB_SUBSCRIBE_EVICT, 30 * 1000 * 1000));
+	uint64_t written = 0;
+	while (Write(written) == 0)
+		written++;
+	auto m = Msg(written);
+	EXPECT_EQ(0, mrb_write_wait(&ring_, m.data(), m.size(), 10ll * 1000 * 1000 * 1000));
+	struct mrb_subscriber_info info;
+	ASSERT_EQ(0, mrb_subscriber_info(&subs_[0], &info));
+	EXPECT_EQ(MRB_SUBSCRIBER_EVICTED, info.state);
+	mrb_close(&subs_[0]);
+	subs_[0] = {};
+	ASSERT_EQ(0, mrb_unsubscribe(path_.c_str(), "hung"));
+
+	ASSERT_EQ(0, Subscribe(1, "kept"));
+	while (Write(written) == 0)
+		written++;
+	m = Msg(written);
+	EXPECT_EQ(MRB_ETIMEDOUT, mrb_write_wait(&ring_, m.data(), m.size(), 100 * 1000 * 1000));
+}
+
+} // namespace
+
+namespace
+{
+
+// No durable subscriber: nothing holds messages for anyone, producers never
+// wait (committed records are released as space is needed), and a lossy
+// tap alone only counts what it missed.
+TEST_F(Subscribers, NoDurableSubscriberProducersNeverWait)
+{
+	ASSERT_EQ(0, Create(1024, MRB_CREATE_FANOUT));
+	ASSERT_EQ(0, Subscribe(0, nullptr, MRB_SUBSCRIBE_LOSSY));
+	for (uint64_t i = 0; i < 100; i++)
+		ASSERT_EQ(0, Write(i)) << i;
+	// 100 records of 64 bytes: the tap resumes at 6144, message 96.
+	EXPECT_EQ(96, Next(0));
+	struct mrb_subscriber_info info;
+	ASSERT_EQ(0, mrb_subscriber_info(&subs_[0], &info));
+	EXPECT_EQ(6144u, info.lost_bytes);
+	// A claim still being written is never released: with a reservation
+	// open at R, producers fill the ring and then wait.
+	struct mrb_reservation res;
+	ASSERT_EQ(0, mrb_reserve(&ring_, 40, &res));
+	memcpy(res.data, Msg(5000).data(), 40);
+	uint64_t fill = 0;
+	while (Write(2000 + fill) == 0 && fill < 100)
+		fill++;
+	EXPECT_EQ(15u, fill); // everything but the reserved record
+	EXPECT_EQ(MRB_EFULL, Write(3000));
+	ASSERT_EQ(0, mrb_commit(&ring_, &res));
+	EXPECT_EQ(0, Write(3000));
+}
+
+} // namespace
