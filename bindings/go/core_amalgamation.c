@@ -3681,6 +3681,10 @@ static bool entry_free(struct mrb_handle *h, struct mrb_reader_entry *e, uint64_
 	atomic_store_explicit(&e->flags, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->stall_position, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->stall_since_ns, 0, memory_order_relaxed);
+	/* A mover that sees the next joiner's JOINING before its provisional
+	 * position must read a position behind R (it counts as R), never the
+	 * last owner's, which could let R pass the joiner's start. */
+	atomic_store_explicit(&e->position, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->owner, 0, memory_order_relaxed);
 	/* Release: a joiner that takes the entry sees it cleared. */
 	atomic_store_explicit(&e->state, MRB_ENTRY_FREE, memory_order_seq_cst);
