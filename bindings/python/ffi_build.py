@@ -42,17 +42,22 @@ CDEF = """
 #define MRB_HEADER_SIZE ...
 #define MRB_MIN_CAPACITY ...
 #define MRB_MAX_CAPACITY ...
+#define MRB_MAX_SUBSCRIBERS ...
+#define MRB_SUBSCRIBER_NAME_MAX ...
 
 enum mrb_error {
     MRB_OK, MRB_EFULL, MRB_EEMPTY, MRB_EMSGSIZE, MRB_ECLOSED, MRB_EFORMAT,
     MRB_EVERSION, MRB_ECONSUMER_BUSY, MRB_ECORRUPT, MRB_EINVAL, MRB_ETIMEDOUT,
     MRB_EBUFFER_TOO_SMALL, MRB_EINTR, MRB_EEXIST, MRB_ESTALE,
-    MRB_EFORKED, MRB_ENOSLOT, MRB_EFOREIGN, MRB_EINCALLBACK, ...
+    MRB_EFORKED, MRB_ENOSLOT, MRB_EFOREIGN, MRB_EINCALLBACK, MRB_ENOSUB,
+    MRB_ELAPPED, MRB_EMODE, MRB_ENAMEBUSY, ...
 };
 
 typedef int... mode_t;
 
-enum mrb_create_flags { MRB_CREATE_REMOVE, MRB_CREATE_EXCLUSIVE, ... };
+enum mrb_create_flags {
+    MRB_CREATE_REMOVE, MRB_CREATE_EXCLUSIVE, MRB_CREATE_FANOUT, ...
+};
 
 const char *mrb_strerror(int code);
 
@@ -139,6 +144,43 @@ struct mrb_stats {
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats);
 uint64_t mrb_capacity(struct mrb_ring *ring);
 uint64_t mrb_max_message_size(struct mrb_ring *ring);
+
+enum mrb_subscribe_flags {
+    MRB_SUBSCRIBE_LOSSY, MRB_SUBSCRIBE_EVICT, MRB_SUBSCRIBE_FROM_OLDEST, ...
+};
+struct mrb_subscribe_options {
+    unsigned flags;
+    const char *name;
+    int64_t evict_after_ns;
+};
+int mrb_subscribe(struct mrb_ring *ring, const char *path,
+                  const struct mrb_subscribe_options *opts);
+int mrb_unsubscribe(const char *path, const char *name);
+enum mrb_subscriber_state {
+    MRB_SUBSCRIBER_JOINING, MRB_SUBSCRIBER_ACTIVE, MRB_SUBSCRIBER_DETACHED,
+    MRB_SUBSCRIBER_EVICTED, ...
+};
+struct mrb_subscriber_info {
+    char name[...];
+    unsigned flags;
+    int32_t state;
+    int32_t pid;
+    int32_t alive;
+    uint32_t index;
+    int64_t evict_after_ns;
+    uint64_t position;
+    uint64_t lag_bytes;
+    uint64_t lag_messages;
+    uint64_t messages_read;
+    uint64_t bytes_read;
+    uint64_t lost_bytes;
+    uint64_t lost_events;
+    uint64_t evictions;
+};
+int64_t mrb_subscribers(struct mrb_ring *ring, struct mrb_subscriber_info *out,
+                        size_t max);
+int mrb_subscriber_info(struct mrb_ring *ring, struct mrb_subscriber_info *info);
+int mrb_is_fanout(struct mrb_ring *ring);
 
 int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns);
 int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns);

@@ -1,5 +1,6 @@
-"""mmap_ringbuffer: a many-producer, single-consumer message ring in a
-memory-mapped file, shared by threads, processes and languages.
+"""mmap_ringbuffer: a many-producer message ring in a memory-mapped file,
+shared by threads, processes and languages: read by one consumer, or (a
+fan-out ring) by several subscribers.
 
 A thin cffi binding over the C library (core/ in the source tree)::
 
@@ -24,7 +25,11 @@ from ._errors import (
     Interrupted,
     InvalidArgument,
     InvalidSize,
+    Lapped,
+    ModeError,
+    NameBusy,
     NoProducerSlot,
+    NoSubscriberSlot,
     RingBufferError,
     RingExists,
     StaleError,
@@ -32,8 +37,9 @@ from ._errors import (
     VersionError,
     strerror,
 )
-from ._ring import RingBuffer
+from ._ring import RingBuffer, Subscriber, subscribe
 from ._stats import RingStats
+from ._subscriber import SubscriberInfo, SubscriberState, unsubscribe
 from ._zero_copy import PeekedMessage, Reservation
 
 __version__ = "0.1.0"
@@ -52,7 +58,11 @@ __all__ = [
     "Interrupted",
     "InvalidArgument",
     "InvalidSize",
+    "Lapped",
+    "ModeError",
+    "NameBusy",
     "NoProducerSlot",
+    "NoSubscriberSlot",
     "PeekedMessage",
     "Reservation",
     "RingBuffer",
@@ -60,7 +70,12 @@ __all__ = [
     "RingExists",
     "RingStats",
     "StaleError",
+    "Subscriber",
+    "SubscriberInfo",
+    "SubscriberState",
     "Timeout",
     "VersionError",
     "strerror",
+    "subscribe",
+    "unsubscribe",
 ]

@@ -97,6 +97,32 @@ class Interrupted(RingBufferError, InterruptedError):
     """A blocking call was interrupted by a signal."""
 
 
+class NoSubscriberSlot(RingBufferError):
+    """Every entry of the ring's subscriber table (MRB_MAX_SUBSCRIBERS) is
+    taken."""
+
+
+class Lapped(RingBufferError):
+    """An evictable subscriber was evicted and messages it had not read were
+    overwritten meanwhile. Raised once, by the read that finds out; the next
+    read continues, intact, with the oldest message left.
+    :attr:`lost_bytes` and :attr:`lost_events` are the subscriber's totals
+    (as :meth:`Subscriber.info` reports them) when it was raised."""
+
+    lost_bytes: int = 0
+    lost_events: int = 0
+
+
+class ModeError(RingBufferError):
+    """The call does not fit the ring's read mode: a consumer call on a
+    fan-out ring (read it through subscribers), or a durable subscriber on a
+    queue ring (only lossy subscribers may tap one)."""
+
+
+class NameBusy(RingBufferError):
+    """A live handle already is the subscriber of that name."""
+
+
 _ERRORS: Dict[int, Type[RingBufferError]] = {
     lib.MRB_EFULL: BufferFull,
     lib.MRB_EEMPTY: BufferEmpty,
@@ -116,6 +142,10 @@ _ERRORS: Dict[int, Type[RingBufferError]] = {
     lib.MRB_ENOSLOT: NoProducerSlot,
     lib.MRB_EFOREIGN: ForeignFile,
     lib.MRB_EINCALLBACK: InCallbackError,
+    lib.MRB_ENOSUB: NoSubscriberSlot,
+    lib.MRB_ELAPPED: Lapped,
+    lib.MRB_EMODE: ModeError,
+    lib.MRB_ENAMEBUSY: NameBusy,
 }
 
 # Classes that are also OSErrors get OSError's (errno, strerror, filename).

@@ -1,4 +1,5 @@
-"""RingBuffer: a handle on a ring file (mrb_create/mrb_open)."""
+"""The handles on a ring file: RingBuffer (mrb_create/mrb_open) and
+Subscriber (mrb_subscribe), which share every read and write call."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import (
     Sequence,
     Tuple,
     Type,
+    TypeVar,
 )
 
 from ._args import (
@@ -35,6 +37,12 @@ from ._errors import BufferTooSmall, HandleErrors, PathArg, error_for
 from ._mrb_cffi import ffi, lib
 from ._reader import SCRATCH_LIMIT, BatchReader, ThreadReaders, read_large
 from ._stats import RingStats
+from ._subscriber import (
+    SubscriberErrors,
+    SubscriberInfo,
+    subscribe_options,
+    subscribe_refused,
+)
 from ._types import ReadableBuffer, WritableBuffer
 from ._wait import deadline, wait_in_slices
 from ._zero_copy import PeekedMessage, Reservation, Views
@@ -62,6 +70,9 @@ _HANDLE_ALIGNMENT = 128
 _HANDLE_SIZE = ffi.sizeof("struct mrb_ring")
 
 
+_H = TypeVar("_H", bound="_Handle")
+
+
 def _new_handle() -> Any:
     """A zeroed ``struct mrb_ring *`` aligned to _HANDLE_ALIGNMENT. The
     pointer does not own its memory: keep the returned storage with it."""
@@ -71,22 +82,10 @@ def _new_handle() -> Any:
     return ffi.cast("struct mrb_ring *", storage + offset), storage
 
 
-class RingBuffer:
-    """A many-producer, single-consumer message ring in a memory-mapped file.
-
-    Any number of handles, in any threads and processes, may write; one handle
-    at a time reads (the first read attaches it as the consumer). Messages are
-    byte strings of 1 to :attr:`max_message_size` bytes, delivered in order,
-    exactly once.
-
-    ``RingBuffer(path)`` opens an existing ring, like :meth:`open`;
-    :meth:`create` makes one. Use it as a context manager or call
-    :meth:`close`. Writes are safe from many threads at once; the consumer
-    methods (read*, peek, iteration) of one handle raise
-    :class:`ConsumerBusy` when called concurrently, as in C. A handle
-    belongs to the process that opened it: in a child made by fork() every
-    call raises :class:`ForkedError`.
-    """
+class _Handle:
+    """What every handle on a ring has: lifetime, properties, the producer
+    calls and the reader calls (the ring's consumer for a RingBuffer, the
+    subscriber's own position for a Subscriber)."""
 
     __slots__ = (
         "_ring",
@@ -102,24 +101,15 @@ class RingBuffer:
         "__weakref__",
     )
 
-    def __init__(self, path: PathArg, *, readonly: bool = False) -> None:
-        """Opens the existing ring at ``path``: see :meth:`open`."""
-        if getattr(self, "_ring", None) is not None:
-            raise TypeError("RingBuffer.__init__() called on an initialized handle")
-        ring, storage = _new_handle()
-        flags = lib.MRB_OPEN_READONLY if readonly else 0
-        rc = lib.mrb_open(ring, encode_path(path), flags)
-        if rc < 0:
-            raise error_for(rc, path)
-        self._setup(ring, storage, path, readonly)
-
-    def _setup(self, ring: Any, storage: Any, path: PathArg, readonly: bool) -> None:
+    def _setup(
+        self, ring: Any, storage: Any, path: PathArg, errors: HandleErrors
+    ) -> None:
         self._ring: Any = ring  # struct mrb_ring *, into _storage
         self._storage: Any = storage  # char[], owns the handle's memory
         self._path = os.fsdecode(path)
         self._capacity = int(lib.mrb_capacity(ring))
         self._max_message_size = int(lib.mrb_max_message_size(ring))
-        self._errors = errors = HandleErrors(readonly)
+        self._errors = errors
         # read(), try_read(), read_into(); read_many(); reserve(), peek().
         size = min(self._max_message_size, SCRATCH_LIMIT)
         self._readers = ThreadReaders(ring, size)
@@ -128,101 +118,6 @@ class RingBuffer:
         # Serializes read_many() and peek() (the batch buffers, the peeked
         # message): a concurrent call gets ConsumerBusy, as from C.
         self._consumer_lock = threading.Lock()
-
-    @classmethod
-    def create(
-        cls,
-        path: PathArg,
-        size: int,
-        *,
-        remove: bool = False,
-        mode: int = 0o600,
-        exclusive: bool = False,
-    ) -> RingBuffer:
-        """Creates a ring of at least ``size`` data bytes at ``path`` and opens it.
-
-        The capacity is ``size`` rounded up to a power of two (at least 256,
-        at most 1 TiB). Without flags an existing ring of the same capacity
-        is opened as it is, unread messages kept (and its mode unchanged);
-        ``remove=True`` replaces whatever is at ``path`` atomically;
-        ``exclusive=True`` raises :class:`RingExists` if ``path`` exists
-        (the two cannot be combined). ``mode`` is the new file's permission
-        bits, 0o000 to 0o777, applied exactly (the umask is ignored); 0
-        means the default, 0o600.
-
-        Raises TypeError, InvalidArgument (a size, mode or flag combination
-        the core refuses; the message names it and the allowed range),
-        RingExists, FormatError, VersionError, or OSError.
-        """
-        if not isinstance(size, int) or isinstance(size, bool):
-            raise TypeError(f"size must be an int, not {type(size).__name__}")
-        if isinstance(mode, bool) or not isinstance(mode, int):
-            raise TypeError(
-                f"mode must be an int (permission bits such as 0o600), "
-                f"not {type(mode).__name__}"
-            )
-        encoded = encode_path(path)
-        options = ffi.new("struct mrb_create_options *")
-        options.flags = (lib.MRB_CREATE_REMOVE if remove else 0) | (
-            lib.MRB_CREATE_EXCLUSIVE if exclusive else 0
-        )
-        try:
-            options.mode = mode
-        except OverflowError:  # not representable as a mode_t
-            raise create_refused(size, mode, remove, exclusive) from None
-        if size < 0:  # not representable as a uint64_t
-            raise create_refused(size, mode, remove, exclusive)
-        ring, storage = _new_handle()
-        rc = lib.mrb_create(ring, encoded, min(size, 2**64 - 1), options)
-        if rc == _EINVAL:
-            raise create_refused(size, mode, remove, exclusive)
-        if rc < 0:
-            raise error_for(rc, path)
-        self = cls.__new__(cls)
-        self._setup(ring, storage, path, False)
-        return self
-
-    @classmethod
-    def open(cls, path: PathArg, *, readonly: bool = False) -> RingBuffer:
-        """Opens an existing ring file, validating it first.
-
-        ``readonly=True`` maps it read-only, for monitoring: it needs only
-        read permission, and stats(), capacity and max_message_size work
-        while writes, reads and recover() raise OSError (EROFS).
-
-        Raises FormatError (not a ring, truncated, corrupt), VersionError, or
-        OSError (FileNotFoundError, PermissionError, ...; a symlink at
-        ``path`` is refused with ELOOP).
-        """
-        return cls(path, readonly=readonly)
-
-    @staticmethod
-    def remove(path: PathArg, *, missing_ok: bool = False) -> None:
-        """Deletes the ring file at ``path``, after checking that it is one:
-        a file that is not a ring (FormatError) is left in place. A ring of
-        another format version, or a corrupt one, is removed.
-
-        Handles already open on the ring keep working on it, nameless;
-        processes that open ``path`` afterwards get FileNotFoundError, or
-        the new ring a later create() makes there (a separate ring).
-        FileNotFoundError if nothing is at ``path``, unless ``missing_ok``.
-        Not atomic against another process replacing the file meanwhile.
-        """
-        encoded = encode_path(path)
-        ring, _storage = _new_handle()
-        rc = lib.mrb_open(ring, encoded, lib.MRB_OPEN_READONLY)
-        try:
-            if rc == -errno.ENOENT and missing_ok:
-                return
-            if rc < 0 and rc not in (lib.MRB_EVERSION, lib.MRB_ECORRUPT):
-                raise error_for(rc, path)
-            try:
-                os.unlink(encoded)
-            except FileNotFoundError:
-                if not missing_ok:
-                    raise
-        finally:
-            lib.mrb_close(ring)
 
     # ---- lifetime -------------------------------------------------------------
 
@@ -248,7 +143,7 @@ class RingBuffer:
         """True once :meth:`close` succeeded (and in a forked child)."""
         return lib.mrb_capacity(self._ring) == 0
 
-    def __enter__(self) -> RingBuffer:
+    def __enter__(self: _H) -> _H:
         return self
 
     def __exit__(
@@ -272,15 +167,16 @@ class RingBuffer:
         state = "closed" if self.closed else f"capacity={self._capacity}"
         if self.readonly:
             state += " readonly"
-        return f"<RingBuffer path={self._path!r} {state}>"
+        return f"<{type(self).__name__} path={self._path!r} {state}>"
 
     def __reduce__(self) -> NoReturn:
         """Refuses: a handle (its mapping, its consumer role) belongs to the
         process that opened it and cannot be pickled. Pass the path and call
-        RingBuffer.open(path) in the other process."""
+        RingBuffer.open(path) (or subscribe(path, ...)) in the other process."""
         raise TypeError(
-            "a RingBuffer handle cannot be pickled; pass its path and call "
-            "RingBuffer.open(path) in the other process"
+            f"a {type(self).__name__} handle cannot be pickled; pass its path "
+            "and call RingBuffer.open(path) (or subscribe(path, ...)) in the "
+            "other process"
         )
 
     # ---- properties -----------------------------------------------------------
@@ -618,6 +514,169 @@ class RingBuffer:
                 return
             yield message
 
+    # ---- subscribers ----------------------------------------------------------
+
+    @property
+    def is_fanout(self) -> bool:
+        """True for a fan-out ring (created with ``fanout=True``): read by
+        subscribers, not by one consumer."""
+        rc = lib.mrb_is_fanout(self._ring)
+        if rc < 0:
+            raise self._errors(rc)
+        return bool(rc)
+
+    def subscribers(self) -> List[SubscriberInfo]:
+        """A snapshot of every subscriber of the ring, in table order: durable
+        and lossy, live, detached (named, no handle) and evicted. Works on
+        any handle, read-only ones too; a queue ring with no lossy tap has
+        none."""
+        size = lib.MRB_MAX_SUBSCRIBERS
+        while True:
+            raw = ffi.new("struct mrb_subscriber_info[]", size)
+            n = lib.mrb_subscribers(self._ring, raw, size)
+            if n < 0:
+                raise self._errors(n)
+            if n <= size:
+                return [SubscriberInfo.from_c(raw[i]) for i in range(n)]
+            size = n
+
+
+class RingBuffer(_Handle):
+    """A many-producer, single-consumer message ring in a memory-mapped file.
+
+    Any number of handles, in any threads and processes, may write; one handle
+    at a time reads (the first read attaches it as the consumer). Messages are
+    byte strings of 1 to :attr:`max_message_size` bytes, delivered in order,
+    exactly once.
+
+    ``RingBuffer(path)`` opens an existing ring, like :meth:`open`;
+    :meth:`create` makes one. Use it as a context manager or call
+    :meth:`close`. Writes are safe from many threads at once; the consumer
+    methods (read*, peek, iteration) of one handle raise
+    :class:`ConsumerBusy` when called concurrently, as in C. A handle
+    belongs to the process that opened it: in a child made by fork() every
+    call raises :class:`ForkedError`.
+
+    A fan-out ring (``create(..., fanout=True)``) has no single consumer:
+    several :class:`Subscriber` handles (:meth:`subscribe`) each read the
+    whole stream, and the consumer calls of a RingBuffer handle raise
+    :class:`ModeError` on it.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, path: PathArg, *, readonly: bool = False) -> None:
+        """Opens the existing ring at ``path``: see :meth:`open`."""
+        if getattr(self, "_ring", None) is not None:
+            raise TypeError("RingBuffer.__init__() called on an initialized handle")
+        ring, storage = _new_handle()
+        flags = lib.MRB_OPEN_READONLY if readonly else 0
+        rc = lib.mrb_open(ring, encode_path(path), flags)
+        if rc < 0:
+            raise error_for(rc, path)
+        self._setup(ring, storage, path, HandleErrors(readonly))
+
+    @classmethod
+    def create(
+        cls,
+        path: PathArg,
+        size: int,
+        *,
+        remove: bool = False,
+        mode: int = 0o600,
+        exclusive: bool = False,
+        fanout: bool = False,
+    ) -> RingBuffer:
+        """Creates a ring of at least ``size`` data bytes at ``path`` and opens it.
+
+        The capacity is ``size`` rounded up to a power of two (at least 256,
+        at most 1 TiB). Without flags an existing ring of the same capacity
+        is opened as it is, unread messages kept (and its mode unchanged);
+        ``remove=True`` replaces whatever is at ``path`` atomically;
+        ``exclusive=True`` raises :class:`RingExists` if ``path`` exists
+        (the two cannot be combined). ``mode`` is the new file's permission
+        bits, 0o000 to 0o777, applied exactly (the umask is ignored); 0
+        means the default, 0o600. ``fanout=True`` makes a fan-out ring,
+        read by subscribers (:meth:`subscribe`) instead of one consumer;
+        the mode is fixed at creation (an existing ring of the other mode
+        raises RingExists).
+
+        Raises TypeError, InvalidArgument (a size, mode or flag combination
+        the core refuses; the message names it and the allowed range),
+        RingExists, FormatError, VersionError, or OSError.
+        """
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError(f"size must be an int, not {type(size).__name__}")
+        if isinstance(mode, bool) or not isinstance(mode, int):
+            raise TypeError(
+                f"mode must be an int (permission bits such as 0o600), "
+                f"not {type(mode).__name__}"
+            )
+        encoded = encode_path(path)
+        options = ffi.new("struct mrb_create_options *")
+        options.flags = (
+            (lib.MRB_CREATE_REMOVE if remove else 0)
+            | (lib.MRB_CREATE_EXCLUSIVE if exclusive else 0)
+            | (lib.MRB_CREATE_FANOUT if fanout else 0)
+        )
+        try:
+            options.mode = mode
+        except OverflowError:  # not representable as a mode_t
+            raise create_refused(size, mode, remove, exclusive) from None
+        if size < 0:  # not representable as a uint64_t
+            raise create_refused(size, mode, remove, exclusive)
+        ring, storage = _new_handle()
+        rc = lib.mrb_create(ring, encoded, min(size, 2**64 - 1), options)
+        if rc == _EINVAL:
+            raise create_refused(size, mode, remove, exclusive)
+        if rc < 0:
+            raise error_for(rc, path)
+        self = cls.__new__(cls)
+        self._setup(ring, storage, path, HandleErrors(False))
+        return self
+
+    @classmethod
+    def open(cls, path: PathArg, *, readonly: bool = False) -> RingBuffer:
+        """Opens an existing ring file, validating it first.
+
+        ``readonly=True`` maps it read-only, for monitoring: it needs only
+        read permission, and stats(), capacity and max_message_size work
+        while writes, reads and recover() raise OSError (EROFS).
+
+        Raises FormatError (not a ring, truncated, corrupt), VersionError, or
+        OSError (FileNotFoundError, PermissionError, ...; a symlink at
+        ``path`` is refused with ELOOP).
+        """
+        return cls(path, readonly=readonly)
+
+    @staticmethod
+    def remove(path: PathArg, *, missing_ok: bool = False) -> None:
+        """Deletes the ring file at ``path``, after checking that it is one:
+        a file that is not a ring (FormatError) is left in place. A ring of
+        another format version, or a corrupt one, is removed.
+
+        Handles already open on the ring keep working on it, nameless;
+        processes that open ``path`` afterwards get FileNotFoundError, or
+        the new ring a later create() makes there (a separate ring).
+        FileNotFoundError if nothing is at ``path``, unless ``missing_ok``.
+        Not atomic against another process replacing the file meanwhile.
+        """
+        encoded = encode_path(path)
+        ring, _storage = _new_handle()
+        rc = lib.mrb_open(ring, encoded, lib.MRB_OPEN_READONLY)
+        try:
+            if rc == -errno.ENOENT and missing_ok:
+                return
+            if rc < 0 and rc not in (lib.MRB_EVERSION, lib.MRB_ECORRUPT):
+                raise error_for(rc, path)
+            try:
+                os.unlink(encoded)
+            except FileNotFoundError:
+                if not missing_ok:
+                    raise
+        finally:
+            lib.mrb_close(ring)
+
     # ---- recovery ---------------------------------------------------------------
 
     def recover(self, stale_after: Optional[float] = None) -> int:
@@ -631,3 +690,110 @@ class RingBuffer:
         if rc < 0:
             raise self._errors(rc)
         return int(rc)
+
+    def subscribe(
+        self,
+        name: Optional[str] = None,
+        *,
+        lossy: bool = False,
+        evict_after: Optional[float] = None,
+        from_oldest: bool = False,
+    ) -> Subscriber:
+        """Opens a new :class:`Subscriber` handle on this ring's path: see
+        :func:`subscribe`."""
+        return Subscriber(
+            self._path,
+            name,
+            lossy=lossy,
+            evict_after=evict_after,
+            from_oldest=from_oldest,
+        )
+
+
+class Subscriber(_Handle):
+    """One reader of a ring's stream among several (mrb_subscribe): a handle
+    of its own, reading at its own position with the same calls as a
+    RingBuffer's consumer side (read, try_read, read_into, read_many,
+    read_many_at, iteration; peek for a durable, non-evictable one; hold and
+    release_through for a durable one). It can also write.
+
+    - Durable (the default; fan-out rings only, else :class:`ModeError`):
+      sees every message from where it joined, in order; producers never
+      overwrite what it has not read.
+    - Named (``name``): rejoining with the name of a subscriber whose handle
+      is gone (closed, or its process died) resumes right after the last
+      message it released; :class:`NameBusy` while a live handle has the
+      name. Unnamed and new named ones join at the live end
+      (``from_oldest=True``: at the oldest message still in the ring).
+    - ``evict_after`` (seconds, durable only): once it has held producers
+      back that long (or at once if its process is found dead) it is
+      evicted; its next read raises :class:`Lapped` once if messages were
+      overwritten, then reads on, intact. Without it, a dead named
+      subscriber's messages wait for it (:func:`unsubscribe` removes it).
+    - ``lossy=True``: a tap on any ring that never holds producers back;
+      when lapped it skips ahead silently and counts the loss
+      (:meth:`info`: ``lost_bytes``, ``lost_events``). Never torn.
+
+    Use it as a context manager or call :meth:`close` (which leaves the
+    table, or detaches a named subscriber).
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        path: PathArg,
+        name: Optional[str] = None,
+        *,
+        lossy: bool = False,
+        evict_after: Optional[float] = None,
+        from_oldest: bool = False,
+    ) -> None:
+        """Joins the ring at ``path`` as a subscriber: see :func:`subscribe`."""
+        if getattr(self, "_ring", None) is not None:
+            raise TypeError("Subscriber.__init__() called on an initialized handle")
+        options, _name = subscribe_options(name, lossy, evict_after, from_oldest)
+        encoded = encode_path(path)
+        ring, storage = _new_handle()
+        rc = lib.mrb_subscribe(ring, encoded, options)
+        if rc == _EINVAL:
+            raise subscribe_refused(name, lossy, evict_after)
+        if rc < 0:
+            raise error_for(rc, path)
+        self._setup(ring, storage, path, SubscriberErrors(ring))
+
+    def info(self) -> SubscriberInfo:
+        """A snapshot of this subscriber's entry: position, lag, counts,
+        losses."""
+        raw = ffi.new("struct mrb_subscriber_info *")
+        rc = lib.mrb_subscriber_info(self._ring, raw)
+        if rc < 0:
+            raise self._errors(rc)
+        return SubscriberInfo.from_c(raw)
+
+
+def subscribe(
+    path: PathArg,
+    name: Optional[str] = None,
+    *,
+    lossy: bool = False,
+    evict_after: Optional[float] = None,
+    from_oldest: bool = False,
+) -> Subscriber:
+    """Opens the ring at ``path`` as a :class:`Subscriber`.
+
+    ``name`` (1 to 31 bytes of UTF-8) makes it named and restartable;
+    ``lossy=True`` makes it a tap that never holds producers back;
+    ``evict_after`` (seconds > 0; not with ``lossy``) lets producers evict
+    it once it has held them back that long; ``from_oldest=True`` starts a
+    new subscriber at the oldest message still in the ring instead of the
+    live end.
+
+    Raises ModeError (a durable subscriber on a queue ring), NameBusy,
+    NoSubscriberSlot (the table's 64 entries are taken), InvalidArgument,
+    TypeError/ValueError (a bad name or timeout), and the errors of
+    :meth:`RingBuffer.open`.
+    """
+    return Subscriber(
+        path, name, lossy=lossy, evict_after=evict_after, from_oldest=from_oldest
+    )

@@ -10,12 +10,26 @@ import typing
 import pytest
 
 import mmap_ringbuffer
-from mmap_ringbuffer import PeekedMessage, Reservation, RingBuffer, RingStats
+from mmap_ringbuffer import (
+    PeekedMessage,
+    Reservation,
+    RingBuffer,
+    RingStats,
+    Subscriber,
+    SubscriberInfo,
+)
 
 
 def public_callables() -> list[tuple[str, object]]:
     found = []
-    for cls in (RingBuffer, Reservation, PeekedMessage, RingStats):
+    for cls in (
+        RingBuffer,
+        Subscriber,
+        Reservation,
+        PeekedMessage,
+        RingStats,
+        SubscriberInfo,
+    ):
         for name, member in inspect.getmembers(cls):
             if name.startswith("_") and name not in ("__enter__", "__exit__"):
                 continue
@@ -24,6 +38,8 @@ def public_callables() -> list[tuple[str, object]]:
             if callable(member):
                 found.append((f"{cls.__name__}.{name}", member))
     found.append(("strerror", mmap_ringbuffer.strerror))
+    found.append(("subscribe", mmap_ringbuffer.subscribe))
+    found.append(("unsubscribe", mmap_ringbuffer.unsubscribe))
     return found
 
 
@@ -61,7 +77,8 @@ def test_help_shows_the_real_interface() -> None:
     assert "cannot be pickled" in inspect.getdoc(RingBuffer.__reduce__)  # type: ignore[operator]
     assert str(inspect.signature(RingBuffer.create)) == (
         "(path: 'PathArg', size: 'int', *, remove: 'bool' = False, "
-        "mode: 'int' = 384, exclusive: 'bool' = False) -> 'RingBuffer'"
+        "mode: 'int' = 384, exclusive: 'bool' = False, fanout: 'bool' = False) "
+        "-> 'RingBuffer'"
     )
 
 
@@ -78,6 +95,7 @@ def test_private_modules_import_no_cycle() -> None:
         "_wait",
         "_reader",
         "_zero_copy",
+        "_subscriber",
         "_ring",
     ]
     package = pathlib.Path(mmap_ringbuffer.__file__).parent
