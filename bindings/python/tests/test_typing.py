@@ -22,6 +22,8 @@ GOOD = """
     from typing import List, Optional
 
     from mmap_ringbuffer import PeekedMessage, Reservation, RingBuffer, RingStats
+    from mmap_ringbuffer import Lapped, Subscriber, SubscriberInfo, SubscriberState
+    from mmap_ringbuffer import subscribe, unsubscribe
 
 
     class Frame:  # shaped like a numpy array to a type checker (PEP 688)
@@ -68,6 +70,29 @@ GOOD = """
             return rb.stats().messages_written + rb.capacity
 
 
+    def fan_out(path: str) -> List[bytes]:
+        with RingBuffer.create(path, 1 << 16, fanout=True) as rb:
+            fanout: bool = rb.is_fanout
+            sub: Subscriber = rb.subscribe("recorder", from_oldest=True)
+            with subscribe(path, None, lossy=True) as tap:
+                info: SubscriberInfo = tap.info()
+                lost: int = info.lost_bytes + info.lost_events
+                state: SubscriberState = info.state
+                name: Optional[str] = info.name
+            with rb.subscribe(evict_after=0.5) as evictable:
+                try:
+                    evictable.read(timeout=1.0)
+                except Lapped as lapped:
+                    lost += lapped.lost_bytes
+            sub.hold()
+            for position, message in sub.read_many_at(10):
+                sub.release_through(position)
+            listed: List[SubscriberInfo] = rb.subscribers()
+            sub.close()
+            unsubscribe(path, "recorder")
+            return [*sub.read_many(1), *(m for m in sub)]
+
+
     RingBuffer.remove("/dev/shm/none.ring", missing_ok=True)
 """
 
@@ -89,6 +114,9 @@ BAD = """
     RingBuffer.create("p", "4096")  # flagged
     RingBuffer.open("p", True)  # flagged: readonly is keyword-only
     message: str = rb.read()  # flagged: bytes, not str
+    rb.subscribe(name=1)  # flagged
+    rb.subscribe("n", True)  # flagged: lossy is keyword-only
+    RingBuffer.create("p", 4096, fanout="yes")  # flagged
 """
 
 
