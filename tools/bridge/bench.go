@@ -49,6 +49,9 @@ func mainBench(ctx context.Context, args []string, w io.Writer) error {
 	count := fs.Int("count", 20000, "messages per path and size")
 	sizesArg := fs.String("sizes", "64,4096", "message sizes, bytes")
 	dir := fs.String("dir", "", "directory for the bench rings (default: a temporary one)")
+	rate := fs.Float64("rate", 2000, "messages/s of the latency runs")
+	latencyCount := fs.Int("latency-count", 2000, "messages per latency run")
+	pathsArg := fs.String("paths", "core,jetstream,bridge", "paths to run: core, jetstream, bridge, out, in")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,6 +63,14 @@ func mainBench(ctx context.Context, args []string, w io.Writer) error {
 		}
 		sizes = append(sizes, n)
 	}
+	paths := strings.Split(*pathsArg, ",")
+	for _, p := range paths {
+		switch p {
+		case "core", "jetstream", "bridge", "out", "in":
+		default:
+			return fmt.Errorf("--paths: unknown path %q", p)
+		}
+	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "mrb-bridge-bench")
 		if err != nil {
@@ -69,46 +80,60 @@ func mainBench(ctx context.Context, args []string, w io.Writer) error {
 		*dir = d
 	}
 	quiet := log.New(io.Discard, "", 0)
-	var results []benchResult
+	if *rate <= 0 || *latencyCount < 100 {
+		return fmt.Errorf("need --rate > 0 and --latency-count >= 100")
+	}
+	interval := time.Duration(float64(time.Second) / *rate)
+	var rows []benchRow
 	for _, size := range sizes {
-		for _, path := range []string{"core", "jetstream", "bridge"} {
-			var r benchResult
-			var err error
-			switch path {
-			case "core":
-				r, err = benchCore(ctx, *server, size, *count)
-			case "jetstream":
-				r, err = benchJetStream(ctx, *server, size, *count)
-			case "bridge":
-				r, err = benchBridge(ctx, *server, *dir, size, *count, quiet)
+		for _, path := range paths {
+			run := func(count int, interval time.Duration) (benchResult, error) {
+				switch path {
+				case "core":
+					return benchCore(ctx, *server, size, count, interval)
+				case "jetstream":
+					return benchJetStream(ctx, *server, size, count, interval)
+				default:
+					return benchBridge(ctx, path, *server, *dir, size, count, interval, quiet)
+				}
 			}
+			full, err := run(*count, 0)
 			if err != nil {
 				return fmt.Errorf("%s, %d B: %w", path, size, err)
 			}
-			results = append(results, r)
+			paced, err := run(*latencyCount, interval)
+			if err != nil {
+				return fmt.Errorf("%s, %d B, paced: %w", path, size, err)
+			}
+			rows = append(rows, benchRow{full, paced})
 		}
 	}
-	printBench(w, results)
+	fmt.Fprintf(w, "msgs/s: %d messages sent as fast as the path takes them; latency: %d messages at %.0f msgs/s, "+
+		"from the sender's timestamp to arrival\n\n", *count, *latencyCount, *rate)
+	printBench(w, rows)
 	return nil
 }
 
-func printBench(w io.Writer, results []benchResult) {
-	fmt.Fprintf(w, "| path | size | messages | msgs/s | vs core | p50 | p90 | p99 | max |\n")
-	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+type benchRow struct{ full, paced benchResult }
+
+func printBench(w io.Writer, rows []benchRow) {
+	fmt.Fprintf(w, "| path | size | msgs/s | vs core | p50 | p90 | p99 | max |\n")
+	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	core := map[int]float64{}
-	for _, r := range results {
+	for _, row := range rows {
+		r := row.full
 		rate := float64(r.count) / r.elapsed.Seconds()
 		if r.path == "core" {
 			core[r.size] = rate
 		}
-		l := r.latencies
+		l := row.paced.latencies
 		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 		pct := func(p float64) time.Duration { return l[int(p*float64(len(l)-1))] }
 		ratio := "-"
 		if c := core[r.size]; c > 0 {
 			ratio = fmt.Sprintf("%.2f", rate/c)
 		}
-		fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %s | %s | %s | %s | %s |\n", r.path, r.size, r.count,
+		fmt.Fprintf(w, "| %s | %d B | %.0f | %s | %s | %s | %s | %s |\n", r.path, r.size,
 			rate, ratio, us(pct(0.5)), us(pct(0.9)), us(pct(0.99)), us(l[len(l)-1]))
 	}
 }
@@ -119,6 +144,16 @@ func us(d time.Duration) string { return fmt.Sprintf("%.0f us", float64(d.Nanose
 func payload(buf []byte) []byte {
 	binary.LittleEndian.PutUint64(buf, uint64(time.Now().UnixNano()))
 	return buf
+}
+
+// pace waits until message i's turn when sending every interval (0: at
+// once).
+func pace(start time.Time, i int, interval time.Duration) {
+	if interval > 0 {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+	}
 }
 
 func since(msg []byte) time.Duration {
@@ -165,7 +200,7 @@ func (c *collector) wait(ctx context.Context, start time.Time) (time.Duration, e
 	}
 }
 
-func benchCore(ctx context.Context, server string, size, count int) (benchResult, error) {
+func benchCore(ctx context.Context, server string, size, count int, interval time.Duration) (benchResult, error) {
 	sub, err := nats.Connect(server)
 	if err != nil {
 		return benchResult{}, err
@@ -176,7 +211,7 @@ func benchCore(ctx context.Context, server string, size, count int) (benchResult
 		return benchResult{}, err
 	}
 	defer pub.Close()
-	subject := fmt.Sprintf("bench.core.%d", size)
+	subject := fmt.Sprintf("bench.core.%d.%d", size, interval)
 	c := newCollector(count)
 	s, err := sub.Subscribe(subject, func(m *nats.Msg) { c.add(m.Data) })
 	if err != nil {
@@ -189,6 +224,7 @@ func benchCore(ctx context.Context, server string, size, count int) (benchResult
 	buf := make([]byte, size)
 	start := time.Now()
 	for i := 0; i < count; i++ {
+		pace(start, i, interval)
 		if err := pub.Publish(subject, payload(buf)); err != nil {
 			return benchResult{}, err
 		}
@@ -209,7 +245,7 @@ func benchStream(ctx context.Context, js jetstream.JetStream, name, subject stri
 	return err
 }
 
-func benchJetStream(ctx context.Context, server string, size, count int) (benchResult, error) {
+func benchJetStream(ctx context.Context, server string, size, count int, interval time.Duration) (benchResult, error) {
 	subConn, err := nats.Connect(server)
 	if err != nil {
 		return benchResult{}, err
@@ -224,7 +260,7 @@ func benchJetStream(ctx context.Context, server string, size, count int) (benchR
 	if err != nil {
 		return benchResult{}, err
 	}
-	name, subject := fmt.Sprintf("BENCHJS%d", size), fmt.Sprintf("bench.js.%d", size)
+	name, subject := fmt.Sprintf("BENCHJS%d_%d", size, interval), fmt.Sprintf("bench.js.%d.%d", size, interval)
 	if err := benchStream(ctx, js, name, subject); err != nil {
 		return benchResult{}, err
 	}
@@ -246,6 +282,7 @@ func benchJetStream(ctx context.Context, server string, size, count int) (benchR
 	buf := make([]byte, size)
 	start := time.Now()
 	for i := 0; i < count; i++ {
+		pace(start, i, interval)
 		if _, err := js.PublishAsync(subject, payload(buf)); err != nil {
 			return benchResult{}, err
 		}
@@ -254,91 +291,130 @@ func benchJetStream(ctx context.Context, server string, size, count int) (benchR
 	return benchResult{"jetstream", size, count, elapsed, c.latencies}, err
 }
 
-func benchBridge(ctx context.Context, server, dir string, size, count int, quiet *log.Logger) (benchResult, error) {
+// benchBridge runs one of the bridge paths: "bridge" (ring A → out →
+// stream → in → ring B), "out" (ring A → out → stream → an ordered
+// consumer) or "in" (async publish → stream → in → ring B).
+func benchBridge(ctx context.Context, path, server, dir string, size, count int, interval time.Duration, quiet *log.Logger) (benchResult, error) {
+	useOut, useIn := path != "in", path != "out"
 	pathA := filepath.Join(dir, fmt.Sprintf("a-%d.ring", size))
 	pathB := filepath.Join(dir, fmt.Sprintf("b-%d.ring", size))
-	ringSize := 64 << 20
-	a, err := ringbuffer.NewRingBuffer(pathA, ringSize, true)
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer a.Close()
-	b, err := ringbuffer.NewRingBuffer(pathB, ringSize, true)
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer b.Close()
-	name, subject := fmt.Sprintf("BENCHBRIDGE%d", size), fmt.Sprintf("bench.bridge.%d", size)
+	const ringSize = 64 << 20
+	name := fmt.Sprintf("BENCH%s%d_%d", strings.ToUpper(path), size, interval)
+	subject := fmt.Sprintf("bench.%s.%d.%d", path, size, interval)
 	admin, err := nats.Connect(server)
 	if err != nil {
 		return benchResult{}, err
 	}
 	defer admin.Close()
-	adminJS, _ := jetstream.New(admin)
+	adminJS, err := jetstream.New(admin, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return benchResult{}, err
+	}
 	if err := benchStream(ctx, adminJS, name, subject); err != nil {
 		return benchResult{}, err
 	}
 	defer adminJS.DeleteStream(context.WithoutCancel(ctx), name)
-	state := pathB + ".state"
-	os.Remove(state)
 
 	bctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	// The bridges, in this process, each on its own connection and its own
-	// handle, as the commands run them.
-	outRing, err := ringbuffer.OpenRingBuffer(pathA)
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer outRing.Close()
-	outConn, err := connect(ctx, server, "bench out", quiet)
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer outConn.Close()
-	ocfg := outConfig{common: common{ring: pathA, subject: subject}, batch: 256, inflight: 4096,
-		ackTimeout: 5 * time.Second}
-	o, err := newOutBridge(ctx, outRing, outConn, ocfg, quiet)
-	if err != nil {
-		return benchResult{}, err
-	}
-	inRing, err := ringbuffer.OpenRingBuffer(pathB)
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer inRing.Close()
-	inConn, err := connect(ctx, server, "bench in", quiet)
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer inConn.Close()
-	icfg := inConfig{common: common{ring: pathB, subject: subject, stream: name}, state: state, batch: 256}
-	in, err := newInBridge(inRing, inConn, icfg, quiet)
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer in.stateFile.Close()
-	wg.Add(2)
-	go func() { defer wg.Done(); errs <- o.run(bctx) }()
-	go func() { defer wg.Done(); errs <- in.run(bctx) }()
-
 	c := newCollector(count)
-	go func() {
-		dst := make([]byte, size)
-		for i := 0; i < count; i++ {
-			n, err := b.ReadMsgIntoContext(bctx, dst)
-			if err != nil {
-				return
-			}
-			c.add(dst[:n])
+	// The bridges run in this process, each on its own connection and its
+	// own ring handle, as the commands run them.
+	var send func([]byte) error
+	if useOut {
+		a, err := ringbuffer.NewRingBuffer(pathA, ringSize, true)
+		if err != nil {
+			return benchResult{}, err
 		}
-	}()
+		defer a.Close()
+		send = func(m []byte) error { return a.WriteMsgContext(bctx, m) }
+		outRing, err := ringbuffer.OpenRingBuffer(pathA)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer outRing.Close()
+		outConn, err := connect(ctx, server, "bench out", quiet)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer outConn.Close()
+		ocfg := outConfig{common: common{ring: pathA, subject: subject}, batch: 256, inflight: 4096,
+			ackTimeout: 5 * time.Second}
+		o, err := newOutBridge(ctx, outRing, outConn, ocfg, quiet)
+		if err != nil {
+			return benchResult{}, err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- o.run(bctx) }()
+	} else {
+		send = func(m []byte) error {
+			_, err := adminJS.PublishAsync(subject, m)
+			return err
+		}
+	}
+	if useIn {
+		b, err := ringbuffer.NewRingBuffer(pathB, ringSize, true)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer b.Close()
+		state := pathB + ".state"
+		os.Remove(state)
+		inRing, err := ringbuffer.OpenRingBuffer(pathB)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer inRing.Close()
+		inConn, err := connect(ctx, server, "bench in", quiet)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer inConn.Close()
+		icfg := inConfig{common: common{ring: pathB, subject: subject, stream: name}, state: state, batch: 1024}
+		in, err := newInBridge(inRing, inConn, icfg, quiet)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer in.stateFile.Close()
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- in.run(bctx) }()
+		go func() {
+			dst := make([]byte, size)
+			for i := 0; i < count; i++ {
+				n, err := b.ReadMsgIntoContext(bctx, dst)
+				if err != nil {
+					return
+				}
+				c.add(dst[:n])
+			}
+		}()
+	} else {
+		subConn, err := nats.Connect(server)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer subConn.Close()
+		subJS, err := jetstream.New(subConn)
+		if err != nil {
+			return benchResult{}, err
+		}
+		cons, err := subJS.OrderedConsumer(ctx, name, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			return benchResult{}, err
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) { c.add(m.Data()) })
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer cc.Stop()
+	}
 	buf := make([]byte, size)
 	start := time.Now()
 	for i := 0; i < count; i++ {
-		if err := a.WriteMsgContext(bctx, payload(buf)); err != nil {
+		pace(start, i, interval)
+		if err := send(payload(buf)); err != nil {
 			return benchResult{}, err
 		}
 	}
@@ -351,5 +427,5 @@ func benchBridge(ctx context.Context, server, dir string, size, count int, quiet
 			err = e
 		}
 	}
-	return benchResult{"bridge", size, count, elapsed, c.latencies}, err
+	return benchResult{path, size, count, elapsed, c.latencies}, err
 }

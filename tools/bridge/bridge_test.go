@@ -426,7 +426,7 @@ func TestOutBridgeKilled(t *testing.T) {
 	out.dumpOnFailure()
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	written := uint64(0)
-	kills := 0
+	kills, busyKills := 0, 0
 	for written < count {
 		// Write a slice of messages, then kill the bridge at a random
 		// instant while it forwards them, and start it again.
@@ -440,10 +440,14 @@ func TestOutBridgeKilled(t *testing.T) {
 			}
 		}
 		time.Sleep(time.Duration(rng.Intn(40)) * time.Millisecond)
+		if st, err := a.Stats(); err == nil && st.UsedBytes > 0 {
+			busyKills++ // messages read or waiting, not all released
+		}
 		out.kill()
 		kills++
 		out.start()
 	}
+	t.Logf("%d kills, %d of them with messages not yet released", kills, busyKills)
 	waitFor(t, "the stream to hold every message", 30*time.Second, func() bool {
 		return streamCount(js, "OUTKILL") >= count
 	})

@@ -235,9 +235,17 @@ func (o *outBridge) message(position uint64, data []byte) *nats.Msg {
 // all of them are released, or when hard ends (a failed re-send then stops
 // it; the unreleased messages stay in the ring).
 func (o *outBridge) ack(ctx, soft context.Context) error {
-	release := func(pos uint64) error {
-		if err := o.ring.ReleaseThrough(pos); err != nil {
-			return fmt.Errorf("release through %d: %w", pos, err)
+	// Releases are batched: the acknowledged position is released before
+	// the acker would block, and at least every 256 messages.
+	var toRelease uint64
+	unreleased := 0
+	flush := func() error {
+		if unreleased == 0 {
+			return nil
+		}
+		unreleased = 0
+		if err := o.ring.ReleaseThrough(toRelease); err != nil {
+			return fmt.Errorf("release through %d: %w", toRelease, err)
 		}
 		return nil
 	}
@@ -247,7 +255,9 @@ func (o *outBridge) ack(ctx, soft context.Context) error {
 		select {
 		case e, ok = <-o.entries:
 		default:
-			// Nothing pending: the ring is released up to date.
+			if err := flush(); err != nil {
+				return err
+			}
 			select {
 			case e, ok = <-o.entries:
 			case <-soft.Done():
@@ -255,18 +265,37 @@ func (o *outBridge) ack(ctx, soft context.Context) error {
 			}
 		}
 		if !ok {
-			return nil
+			return flush()
 		}
 		if e.future != nil {
+			acked := false
 			select {
 			case <-e.future.Ok():
-				o.published.Add(1)
-				if err := release(e.position); err != nil {
+				acked = true
+			case <-e.future.Err():
+			default:
+				if err := flush(); err != nil {
 					return err
 				}
-				continue
-			case <-e.future.Err():
+				select {
+				case <-e.future.Ok():
+					acked = true
+				case <-e.future.Err():
+				}
 			}
+			if acked {
+				o.published.Add(1)
+				toRelease = e.position
+				if unreleased++; unreleased >= 256 {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+		}
+		if err := flush(); err != nil {
+			return err
 		}
 		// A failure: stop the reader, take every entry published after
 		// this one, and send them all again in ring order.
@@ -289,7 +318,8 @@ func (o *outBridge) ack(ctx, soft context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := release(queue[len(queue)-1].position); err != nil {
+		toRelease, unreleased = queue[len(queue)-1].position, 1
+		if err := flush(); err != nil {
 			return err
 		}
 		o.published.Add(uint64(len(queue)))
