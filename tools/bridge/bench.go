@@ -146,6 +146,18 @@ func payload(buf []byte) []byte {
 	return buf
 }
 
+// publishAsync publishes, waiting while the client has too many
+// publishes outstanding.
+func publishAsync(js jetstream.JetStream, subject string, data []byte) error {
+	for {
+		_, err := js.PublishAsync(subject, data)
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // pace waits until message i's turn when sending every interval (0: at
 // once).
 func pace(start time.Time, i int, interval time.Duration) {
@@ -283,7 +295,7 @@ func benchJetStream(ctx context.Context, server string, size, count int, interva
 	start := time.Now()
 	for i := 0; i < count; i++ {
 		pace(start, i, interval)
-		if _, err := js.PublishAsync(subject, payload(buf)); err != nil {
+		if err := publishAsync(js, subject, payload(buf)); err != nil {
 			return benchResult{}, err
 		}
 	}
@@ -349,10 +361,7 @@ func benchBridge(ctx context.Context, path, server, dir string, size, count int,
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- o.run(bctx) }()
 	} else {
-		send = func(m []byte) error {
-			_, err := adminJS.PublishAsync(subject, m)
-			return err
-		}
+		send = func(m []byte) error { return publishAsync(adminJS, subject, m) }
 	}
 	if useIn {
 		b, err := ringbuffer.NewRingBuffer(pathB, ringSize, true)

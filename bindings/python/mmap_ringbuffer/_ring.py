@@ -468,14 +468,18 @@ class _Handle:
         :meth:`release_through` takes); an empty list when there are none.
         """
         max_count = positive_int(max_count, "max_count")
+        lengths = ffi.new("size_t[]", max_count)
+        positions = ffi.new("uint64_t[]", max_count)
+        size = 65536
         with self._consumer_call():
-            size = max(4096, int(lib.mrb_max_message_size(self._ring)))
-            buf = ffi.new("char[]", size)
-            lengths = ffi.new("size_t[]", max_count)
-            positions = ffi.new("uint64_t[]", max_count)
-            n = lib.mrb_read_many_at(
-                self._ring, buf, size, lengths, positions, max_count
-            )
+            while True:
+                buf = ffi.new("char[]", size)
+                n = lib.mrb_read_many_at(
+                    self._ring, buf, size, lengths, positions, max_count
+                )
+                if n != lib.MRB_EBUFFER_TOO_SMALL:
+                    break
+                size = int(lengths[0])  # the first message alone needs this much
         if n == lib.MRB_EEMPTY:
             return []
         if n < 0:

@@ -32,3 +32,11 @@ def test_held_messages_come_back_until_released(ring_path: pathlib.Path) -> None
         assert again.read_many_at(10) == [(64, b"m3")]
         again.hold(False)
         assert again.stats().consumer_position == 96
+
+
+def test_read_many_at_grows_its_buffer(ring_path: pathlib.Path) -> None:
+    with RingBuffer.create(ring_path, 1 << 20) as rb:
+        big = bytes(range(256)) * 400  # 100 KiB: above the first buffer
+        rb.write_many([b"a", big])
+        assert rb.read_many_at(8) == [(0, b"a")]
+        assert rb.read_many_at(8) == [(32, big)]
