@@ -6,7 +6,9 @@ follow core/test/subscriber_test.cc: a 40-byte message is a 64-byte record."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pathlib
+import threading
 import time
 from typing import Any, List, Optional
 
@@ -16,6 +18,7 @@ import mmap_ringbuffer
 from mmap_ringbuffer import (
     BufferFull,
     Closed,
+    ForkedError,
     InvalidArgument,
     Lapped,
     ModeError,
@@ -418,3 +421,51 @@ def test_readonly_handle_lists_subscribers(
         with RingBuffer.open(ring_path, readonly=True) as watcher:
             assert watcher.is_fanout
             assert [e.name for e in watcher.subscribers()] == ["watched"]
+
+
+def test_blocking_reads_wake_on_a_write_from_another_thread(fan: RingBuffer) -> None:
+    sub = fan.subscribe()
+    tap = fan.subscribe(lossy=True)
+
+    def write_later() -> None:
+        time.sleep(0.05)
+        fan.write(message(1))
+        time.sleep(0.05)
+        fan.write(message(2))
+
+    writer = threading.Thread(target=write_later)
+    writer.start()
+    try:
+        assert seq_of(sub.read(timeout=30)) == 1
+        assert seq_of(tap.read(timeout=30)) == 1
+        assert [seq_of(m) for m in sub.read_many(8, timeout=30)] == [2]
+        assert [seq_of(m) for m in tap.read_many(8, timeout=30)] == [2]
+    finally:
+        writer.join()
+    sub.close()
+    tap.close()
+
+
+def forked_child_reads(sub: Subscriber, results: Any) -> None:
+    try:
+        sub.read()
+        results.put("read")
+    except ForkedError:
+        results.put("ForkedError")
+
+
+def test_an_inherited_subscriber_is_refused_in_a_forked_child(fan: RingBuffer) -> None:
+    sub = fan.subscribe("parent")
+    fan.write(message(0))
+    results = multiprocessing.get_context("fork").Queue()
+    child = multiprocessing.get_context("fork").Process(
+        target=forked_child_reads, args=(sub, results)
+    )
+    child.start()
+    assert results.get(timeout=60) == "ForkedError"
+    child.join(60)
+    assert child.exitcode == 0
+    # The parent keeps its subscription and its message.
+    assert seqs(sub) == [0]
+    assert fan.subscribers()[0].pid == os.getpid()
+    sub.close()
