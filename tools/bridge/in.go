@@ -127,7 +127,7 @@ func (b *inBridge) saveState(seq uint64) error {
 // consumer makes an ordered consumer starting after b.last, retrying while
 // the server or the stream is away.
 func (b *inBridge) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	for {
+	for attempt := 0; ; attempt++ {
 		cfg := jetstream.OrderedConsumerConfig{
 			FilterSubjects:    []string{b.cfg.subject},
 			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -140,6 +140,9 @@ func (b *inBridge) consumer(ctx context.Context) (jetstream.Consumer, error) {
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if attempt%50 == 0 {
+			b.logger.Printf("consumer on stream %s: %v (retrying)", b.cfg.stream, err)
 		}
 		if err := backoff(ctx, 200*time.Millisecond); err != nil {
 			return nil, err

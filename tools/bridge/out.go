@@ -73,8 +73,8 @@ func mainOut(ctx context.Context, args []string, logger *log.Logger) error {
 
 // ensureStream creates the stream (file storage, the subject, the
 // duplicate window) or updates it, retrying while the server is away.
-func ensureStream(ctx context.Context, js jetstream.JetStream, name, subject string, window time.Duration) error {
-	for {
+func ensureStream(ctx context.Context, js jetstream.JetStream, name, subject string, window time.Duration, logger *log.Logger) error {
+	for attempt := 0; ; attempt++ {
 		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:       name,
 			Subjects:   []string{subject},
@@ -86,6 +86,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name, subject str
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if attempt%50 == 0 {
+			logger.Printf("stream %s: %v (retrying)", name, err)
 		}
 		if err := backoff(ctx, 200*time.Millisecond); err != nil {
 			return err
@@ -131,7 +134,7 @@ func newOutBridge(ctx context.Context, ring *ringbuffer.RingBuffer, nc *nats.Con
 		return nil, err
 	}
 	if cfg.stream != "" {
-		if err := ensureStream(ctx, js, cfg.stream, cfg.subject, cfg.duplicates); err != nil {
+		if err := ensureStream(ctx, js, cfg.stream, cfg.subject, cfg.duplicates, logger); err != nil {
 			return nil, err
 		}
 	}
