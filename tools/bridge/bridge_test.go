@@ -448,8 +448,11 @@ func TestOutBridgeKilled(t *testing.T) {
 		out.start()
 	}
 	t.Logf("%d kills, %d of them with messages not yet released", kills, busyKills)
-	waitFor(t, "the stream to hold every message", 30*time.Second, func() bool {
-		return streamCount(js, "OUTKILL") >= count
+	// Every message reaches the stream, and the last bridge, which reads
+	// again what its killed predecessors had not released, releases all.
+	waitFor(t, "the stream to hold every message and ring A to be released", 30*time.Second, func() bool {
+		st, err := a.Stats()
+		return err == nil && st.UsedBytes == 0 && streamCount(js, "OUTKILL") >= count
 	})
 	out.stop()
 	numbers := streamNumbers(t, js, "OUTKILL", count)
