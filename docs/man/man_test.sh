@@ -18,7 +18,7 @@ for page in "$page1" "$page3"; do
 done
 
 # mrb.1: every long option of every command's --help (roff writes - as \-).
-for cmd in create stat dump write read recover upgrade; do
+for cmd in create stat dump write read recover upgrade unsubscribe; do
 	"$mrb" $cmd --help >"$work/$cmd.help"
 	grep -q -- "--help" "$work/$cmd.help" || fail "no options parsed from mrb $cmd --help"
 	sed -n 's/^ *\(-[A-Za-z], \)\{0,1\}--\([a-z-]*\).*/\2/p' "$work/$cmd.help" |
@@ -32,7 +32,7 @@ done
 # ... and every exit status 0..10, in order.
 sed -n '/^\.SH EXIT STATUS/,/^\.SH /p' "$page1" | sed -n 's/^\.B \([0-9][0-9]*\)$/\1/p' |
 	tr '\n' ' ' >"$work/codes"
-[ "$(cat "$work/codes")" = "0 1 2 3 4 5 6 7 8 9 10 " ] || fail "mrb.1 exit statuses: $(cat "$work/codes")"
+[ "$(cat "$work/codes")" = "0 1 2 3 4 5 6 7 8 9 10 11 " ] || fail "mrb.1 exit statuses: $(cat "$work/codes")"
 
 # mrb.3: every function declared in mrb.h, in the SYNOPSIS, and every
 # error code, under ERRORS.

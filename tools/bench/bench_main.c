@@ -78,7 +78,13 @@ static void usage(FILE *out, const char *prog)
 	        "  --dir DIR           where ring files go (default /dev/shm)\n"
 	        "  --rows LIST         only these rows, comma-separated ids (pipe, unix_stream,\n"
 	        "                      minimal_per_message, minimal_per_16k, mrb_read,\n"
-	        "                      mrb_read_batch, mrb_read_batch_2p, mrb_write_batch)\n"
+	        "                      mrb_read_batch, mrb_read_batch_2p, mrb_write_batch,\n"
+	        "                      fanout)\n"
+	        "  --fanout LIST       fan-out rows: subscriber counts, comma-separated, 1..%d\n"
+	        "                      (default 1,2,4), or none. One producer, 64-byte\n"
+	        "                      messages, to one fan-out ring with N durable\n"
+	        "                      subscriber processes and to N queue rings with a\n"
+	        "                      consumer process each; same duration and repeats\n"
 	        "  --wakeup-samples N  blocked-reader wake-ups measured (default 500, quick 40)\n"
 	        "  --json              print JSON instead of the table\n"
 	        "  --json-out FILE     also write the JSON to FILE\n"
@@ -86,7 +92,7 @@ static void usage(FILE *out, const char *prog)
 	        "  --help              this text\n"
 	        "\n"
 	        "Exit status: 0 all ran and verified, 1 a benchmark failed, 2 usage error.\n",
-	        prog);
+	        prog, BENCH_FANOUT_MAX_READERS);
 }
 
 static int parse_u64(const char *text, uint64_t *value)
@@ -143,7 +149,29 @@ static int check_rows(const char *rows)
 	for (int r = 0; r < bench_row_count; r++) {
 		matched += row_selected(rows, bench_rows[r].id);
 	}
+	matched += row_selected(rows, "fanout");
 	return matched == listed ? 0 : -1;
+}
+
+static int parse_fanout(const char *text, struct bench_options *o)
+{
+	char copy[64];
+	if (strcmp(text, "none") == 0) {
+		o->fanout_count_n = 0;
+		return 0;
+	}
+	snprintf(copy, sizeof(copy), "%s", text);
+	o->fanout_count_n = 0;
+	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+		if (o->fanout_count_n == BENCH_FANOUT_MAX_COUNTS || parse_u64(tok, &v) != 0 ||
+		    v < 1 || v > BENCH_FANOUT_MAX_READERS) {
+			return -1;
+		}
+		o->fanout_counts[o->fanout_count_n++] = (int)v;
+	}
+	return o->fanout_count_n > 0 ? 0 : -1;
 }
 
 /* Returns 0, 1 for --help, -1 on a usage error (reported). */
@@ -159,6 +187,10 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 	o->wakeup_samples = -1;
 	o->wakeup_gap_ns = 1000000;
 	memcpy(o->sizes, default_sizes, sizeof(default_sizes));
+	o->fanout_counts[0] = 1;
+	o->fanout_counts[1] = 2;
+	o->fanout_counts[2] = 4;
+	o->fanout_count_n = 3;
 	o->size_count = sizeof(default_sizes) / sizeof(default_sizes[0]);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -186,6 +218,15 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 				fprintf(stderr, "%s: --rows: unknown row in %s\n", prog, value);
 				return -1;
 			}
+		} else if (strcmp(a, "--fanout") == 0) {
+			if (parse_fanout(value, o) != 0) {
+				fprintf(
+				    stderr,
+				    "%s: --fanout: up to %d subscriber counts of 1..%d, or none\n",
+				    prog, BENCH_FANOUT_MAX_COUNTS, BENCH_FANOUT_MAX_READERS);
+				return -1;
+			}
+			i++;
 		} else if (strcmp(a, "--dir") == 0) {
 			o->dir = value;
 			i++;
@@ -249,6 +290,12 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 			        prog, o->sizes[s], o->sizes[s] * 4);
 			return -1;
 		}
+	}
+	if (!row_selected(o->rows, "fanout")) {
+		o->fanout_count_n = 0;
+	}
+	if (o->repeats > BENCH_FANOUT_MAX_REPEATS) {
+		o->repeats = BENCH_FANOUT_MAX_REPEATS;
 	}
 	if (!isatty(STDERR_FILENO)) {
 		o->progress = 0;
@@ -332,7 +379,7 @@ static int run_matrix(struct bench_run *run)
 	if (run->cells == NULL || run->trial_rates == NULL) {
 		return -1;
 	}
-	int total = 3, done = 0;
+	int total = o->fanout_count_n > 0 ? 4 : 3, done = 0;
 	for (int r = 0; r < bench_row_count; r++) {
 		for (int s = 0; s < o->size_count; s++) {
 			struct bench_cell *cell = &run->cells[r * o->size_count + s];
@@ -372,6 +419,20 @@ static int run_matrix(struct bench_run *run)
 				progress(run, ++done, total, what);
 				run_trial(run, cell, repeat);
 			}
+		}
+	}
+	if (o->fanout_count_n > 0) {
+		struct bench_fanout *f = &run->fanout;
+		f->enabled = 1;
+		f->message_size = 64;
+		memcpy(f->counts, o->fanout_counts, sizeof(f->counts));
+		f->count_n = o->fanout_count_n;
+		f->repeats = o->repeats;
+		progress(run, ++done, total, "fan-out: one producer, N readers");
+		bench_measure_fanout(f, o->dir, o->ring_bytes, o->duration_ns, run->consumer_cpu,
+		                     run->producer_cpu[0]);
+		if (!f->ok) {
+			run->ok = 0;
 		}
 	}
 	progress(run, ++done, total, "path cost on one core");

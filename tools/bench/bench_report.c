@@ -107,6 +107,63 @@ static void print_wakeup(FILE *out, const struct bench_wakeup *w)
 	}
 }
 
+static void print_fanout(FILE *out, const struct bench_run *run)
+{
+	const struct bench_fanout *f = &run->fanout;
+	static const char *const labels[2] = {"1 fan-out ring, N subscribers",
+	                                      "N queue rings, 1 consumer each"};
+	char a[32], b[32], text[64];
+	fprintf(out,
+	        "\nfan-out: one producer, %zu B messages, N reader processes; million "
+	        "messages/s per reader\n(best of %d; in brackets the slowest reader of "
+	        "that run)\n",
+	        f->message_size, f->repeats);
+	fprintf(out, "%-*s", LABEL_WIDTH, "N readers");
+	for (int n = 0; n < f->count_n; n++) {
+		fprintf(out, "%*d", COLUMN_WIDTH, f->counts[n]);
+	}
+	fprintf(out, "\n");
+	for (int k = 0; k < 2; k++) {
+		fprintf(out, "%-*s", LABEL_WIDTH, labels[k]);
+		for (int n = 0; n < f->count_n; n++) {
+			const struct bench_fanout_cell *c = &f->cells[k][n];
+			if (!c->ok) {
+				snprintf(text, sizeof(text), "FAILED");
+			} else {
+				snprintf(text, sizeof(text), "%s (%s)",
+				         number(c->per_reader_rate / 1e6, a, sizeof(a)),
+				         number(c->slowest_reader_rate / 1e6, b, sizeof(b)));
+			}
+			fprintf(out, "%*s", COLUMN_WIDTH, text);
+		}
+		fprintf(out, "\n");
+	}
+	fprintf(out, "%-*s", LABEL_WIDTH, "ratio fan-out / N rings");
+	for (int n = 0; n < f->count_n; n++) {
+		fprintf(out, "%*s", COLUMN_WIDTH, number(bench_fanout_ratio(f, n), a, sizeof(a)));
+	}
+	fprintf(out, "\n");
+	if (f->repeats > 1) {
+		fprintf(out, "%-*s", LABEL_WIDTH, "  repeat by repeat, min-max");
+		for (int n = 0; n < f->count_n; n++) {
+			double lo, hi;
+			bench_fanout_ratio_spread(f, n, &lo, &hi);
+			snprintf(text, sizeof(text), "%s-%s", number(lo, a, sizeof(a)),
+			         number(hi, b, sizeof(b)));
+			fprintf(out, "%*s", COLUMN_WIDTH, text);
+		}
+		fprintf(out, "\n");
+	}
+	for (int k = 0; k < 2; k++) {
+		for (int n = 0; n < f->count_n; n++) {
+			if (!f->cells[k][n].ok) {
+				fprintf(out, "  %s, N = %d: %s\n", labels[k], f->counts[n],
+				        f->cells[k][n].error);
+			}
+		}
+	}
+}
+
 void bench_print_table(FILE *out, const struct bench_run *run)
 {
 	const struct bench_options *o = &run->opt;
@@ -163,6 +220,9 @@ void bench_print_table(FILE *out, const struct bench_run *run)
 		        isnan(v)          ? "not measured"
 		        : v >= t->minimum ? "met"
 		                          : "MISSED");
+	}
+	if (run->fanout.enabled) {
+		print_fanout(out, run);
 	}
 	fprintf(out, "\n");
 	print_header(out, run, "path cost on one core, ns/message");
@@ -273,6 +333,61 @@ static void json_wakeup(FILE *out, const struct bench_wakeup *w, int64_t gap_ns)
 		fprintf(out, "%s%lld", i ? ", " : "", (long long)w->sample_ns[i]);
 	}
 	fprintf(out, "]}");
+}
+
+static void json_fanout(FILE *out, const struct bench_fanout *f)
+{
+	static const char *const kinds[2] = {"fanout_ring", "separate_rings"};
+	if (!f->enabled) {
+		fprintf(out, "null");
+		return;
+	}
+	fprintf(out, "{\"message_size\": %zu, \"producers\": 1, \"readers\": [", f->message_size);
+	for (int n = 0; n < f->count_n; n++) {
+		fprintf(out, "%s%d", n ? ", " : "", f->counts[n]);
+	}
+	fprintf(out, "], \"ok\": %s,\n    \"results\": [", f->ok ? "true" : "false");
+	for (int n = 0; n < f->count_n; n++) {
+		for (int k = 0; k < 2; k++) {
+			const struct bench_fanout_cell *c = &f->cells[k][n];
+			fprintf(out, "%s\n      {\"kind\": \"%s\", \"readers\": %d, \"ok\": %s",
+			        n || k ? "," : "", kinds[k], c->readers, c->ok ? "true" : "false");
+			fprintf(out, ", \"messages\": %llu, \"producer_seconds\": ",
+			        (unsigned long long)c->messages);
+			json_number(out, c->ok ? c->producer_seconds : NAN);
+			fprintf(out, ", \"per_reader_messages_per_second\": ");
+			json_number(out, c->ok ? c->per_reader_rate : NAN);
+			fprintf(out, ", \"slowest_reader_messages_per_second\": ");
+			json_number(out, c->ok ? c->slowest_reader_rate : NAN);
+			fprintf(out, ", \"trial_per_reader_messages_per_second\": [");
+			for (int t = 0; t < f->repeats; t++) {
+				fprintf(out, t ? ", " : "");
+				json_number(out, c->trial_rate[t]);
+			}
+			fprintf(out, "], \"error\": ");
+			if (c->ok) {
+				fprintf(out, "null");
+			} else {
+				json_string(out, c->error);
+			}
+			fprintf(out, "}");
+		}
+	}
+	fprintf(out, "\n    ],\n    \"ratios\": [");
+	for (int n = 0; n < f->count_n; n++) {
+		double lo, hi;
+		bench_fanout_ratio_spread(f, n, &lo, &hi);
+		fprintf(out,
+		        "%s\n      {\"readers\": %d, \"fanout_vs_separate_rings\": ", n ? "," : "",
+		        f->counts[n]);
+		json_number(out, bench_fanout_ratio(f, n));
+		fprintf(out, ", \"trial_min\": ");
+		json_number(out, lo);
+		fprintf(out, ", \"trial_max\": ");
+		json_number(out, hi);
+		fprintf(out, "}");
+	}
+	fprintf(out, "\n    ]}");
 }
 
 void bench_print_json(FILE *out, const struct bench_run *run)
@@ -392,7 +507,9 @@ void bench_print_json(FILE *out, const struct bench_run *run)
 		}
 		fprintf(out, "}%s\n", s + 1 < o->size_count ? "," : "");
 	}
-	fprintf(out, "  ],\n  \"wakeup_latency\": [\n");
+	fprintf(out, "  ],\n  \"fanout\": ");
+	json_fanout(out, &run->fanout);
+	fprintf(out, ",\n  \"wakeup_latency\": [\n");
 	json_wakeup(out, &run->wakeup_mrb, o->wakeup_gap_ns);
 	fprintf(out, ",\n");
 	json_wakeup(out, &run->wakeup_pipe, o->wakeup_gap_ns);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "bench_cell.h"
+#include "bench_fanout.h"
 #include "bench_latency.h"
 #include "bench_path_cost.h"
 
@@ -31,7 +32,9 @@ struct bench_options {
 	int wakeup_samples;
 	int64_t wakeup_gap_ns;
 	int round_trips;
-	int path_cost_bytes; /* payload per path-cost round */
+	int path_cost_bytes;                        /* payload per path-cost round */
+	int fanout_counts[BENCH_FANOUT_MAX_COUNTS]; /* subscriber counts */
+	int fanout_count_n;                         /* 0: no fan-out rows */
 };
 
 /* A row of the matrix: a transport with a number of producers. */
@@ -87,6 +90,7 @@ struct bench_run {
 	int cell_count;
 	struct bench_wakeup wakeup_mrb, wakeup_pipe;
 	struct bench_path_cost path_cost[BENCH_MAX_SIZES];
+	struct bench_fanout fanout;
 	int ok;
 };
 

@@ -126,6 +126,56 @@ class BenchSmokeTest(unittest.TestCase):
         pipe_wakeup = doc["wakeup_latency"][1]
         self.assertTrue(pipe_wakeup["available"], pipe_wakeup)
 
+    def test_fanout_rows_ran_and_verified(self):
+        doc = json.loads(self.json_run.stdout)
+        fanout = doc["fanout"]
+        self.assertTrue(fanout["ok"], fanout)
+        self.assertEqual(fanout["message_size"], 64)
+        self.assertEqual(fanout["readers"], [1, 2, 4])
+        kinds = [(r["kind"], r["readers"]) for r in fanout["results"]]
+        self.assertEqual(
+            kinds,
+            [(k, n) for n in (1, 2, 4) for k in ("fanout_ring", "separate_rings")],
+        )
+        for result in fanout["results"]:
+            self.assertTrue(result["ok"], result)
+            self.assertIsNone(result["error"])
+            self.assertGreater(result["messages"], 0)
+            self.assertTrue(
+                is_positive_number(result["per_reader_messages_per_second"]), result
+            )
+            self.assertLessEqual(
+                result["slowest_reader_messages_per_second"],
+                result["per_reader_messages_per_second"] * (1 + 1e-9),
+            )
+            self.assertEqual(
+                len(result["trial_per_reader_messages_per_second"]),
+                doc["config"]["repeats"],
+            )
+        self.assertEqual([r["readers"] for r in fanout["ratios"]], [1, 2, 4])
+        for ratio in fanout["ratios"]:
+            self.assertTrue(is_positive_number(ratio["fanout_vs_separate_rings"]))
+            self.assertLessEqual(ratio["trial_min"], ratio["trial_max"])
+        self.assertIn("fan-out: one producer", self.table.stdout)
+        self.assertIn("ratio fan-out / N rings", self.table.stdout)
+
+    def test_fanout_can_be_chosen_or_left_out(self):
+        cheap = ("--sizes", "64", "--wakeup-samples", "0")
+        proc = run_bench(
+            "--json", "--rows", "fanout", "--fanout", "2", "--duration-ms", "20", *cheap
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        doc = json.loads(proc.stdout)
+        self.assertEqual(doc["results"], [])
+        self.assertEqual(doc["fanout"]["readers"], [2])
+        proc = run_bench("--json", "--rows", "mrb_read", *cheap)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIsNone(json.loads(proc.stdout)["fanout"])
+        for bad in ("0", "9", "1,2,3,4,5", "x"):
+            proc = run_bench("--fanout", bad)
+            self.assertEqual(proc.returncode, 2, bad)
+            self.assertIn("--fanout", proc.stderr)
+
     def test_table_has_every_row_and_target(self):
         out = self.table.stdout
         for label in (

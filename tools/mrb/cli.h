@@ -18,11 +18,14 @@ enum cli_exit {
 	CLI_EXIT_IO = 3,            /* file missing, permission, other OS error */
 	CLI_EXIT_FORMAT = 4,        /* not a ring, unsupported version, corrupt */
 	CLI_EXIT_FULL_TIMEOUT = 5,  /* ring full, timeout, fewer than --count */
-	CLI_EXIT_CONSUMER_BUSY = 6, /* another live process is the consumer */
+	CLI_EXIT_CONSUMER_BUSY = 6, /* another live process is the consumer, holds
+	                             * the subscriber name, or every subscriber
+	                             * entry is taken */
 	CLI_EXIT_EXISTS = 7,        /* create: a different file is in the way */
 	CLI_EXIT_MSGSIZE = 8,       /* a message is empty or too large */
 	CLI_EXIT_BAD_INPUT = 9,     /* write --framed: truncated frame on stdin */
 	CLI_EXIT_UNAVAILABLE = 10,  /* feature not built into this binary */
+	CLI_EXIT_MODE = 11,         /* queue ring read as fan-out or the reverse */
 };
 
 /* Name the tool uses in messages ("mrb"). */
@@ -87,6 +90,7 @@ int cmd_write(int argc, char **argv);
 int cmd_read(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_upgrade(int argc, char **argv);
+int cmd_unsubscribe(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif /* MRB_CLI_H */

@@ -26,7 +26,11 @@ int cli_exit_for(int code)
 	case MRB_ECORRUPT:
 		return CLI_EXIT_FORMAT;
 	case MRB_ECONSUMER_BUSY:
+	case MRB_ENAMEBUSY:
+	case MRB_ENOSUB:
 		return CLI_EXIT_CONSUMER_BUSY;
+	case MRB_EMODE:
+		return CLI_EXIT_MODE;
 	case MRB_EEXIST:
 	case MRB_EFOREIGN:
 	case -EEXIST:

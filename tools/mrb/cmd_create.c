@@ -7,6 +7,7 @@
 
 static const char create_help[] =
     "Usage: mrb create PATH --size N [--force | --exclusive] [--mode MODE]\n"
+    "                  [--fanout]\n"
     "\n"
     "Creates a ring with N data bytes at PATH. N is a power of two from 256\n"
     "to 1T and takes a K, M, G or T suffix (powers of 1024); any other size\n"
@@ -14,6 +15,9 @@ static const char create_help[] =
     "Without --force, an existing ring of the same capacity is opened and kept\n"
     "as it is (unread messages stay); any other existing file is an error, and\n"
     "so is an existing ring whose mode differs from an explicit --mode.\n"
+    "A queue ring (the default) has one consumer (mrb read); a fan-out ring\n"
+    "(--fanout) has none: every subscriber (mrb read --subscriber) sees every\n"
+    "message. An existing ring of the other kind is in the way (exit 7).\n"
     "\n"
     "Options:\n"
     "  -s, --size N      data capacity in bytes (required)\n"
@@ -21,11 +25,13 @@ static const char create_help[] =
     "      --exclusive   fail if PATH exists\n"
     "  -m, --mode MODE   octal permission bits 0001..0777, applied exactly\n"
     "                    (umask ignored; default 0600)\n"
+    "      --fanout      a fan-out ring: subscribers instead of one consumer\n"
     "  -h, --help        show this help\n"
     "\n"
     "Exit codes: 0 created or opened, 2 bad size/option, 3 I/O error,\n"
     "4 existing file is not a usable ring, 7 existing file is in the way\n"
-    "(another capacity, --exclusive, or another mode than --mode).\n";
+    "(another capacity, another kind, --exclusive, or another mode than\n"
+    "--mode).\n";
 
 /* Refuses a size that is not a power of two in range, naming the nearest
  * valid sizes. Returns 0 or CLI_EXIT_USAGE. */
@@ -51,14 +57,37 @@ static int check_size(const char *text, uint64_t size)
 	                       (unsigned long long)(lower * 2));
 }
 
+/* mrb_create found a ring it would not open: says which of its properties
+ * differs when it is the kind (queue or fan-out). Returns CLI_EXIT_EXISTS. */
+static int explain_exists(const char *path, uint64_t size, int fanout)
+{
+	struct mrb_ring ring;
+	int kind = -1;
+
+	if (mrb_open(&ring, path, MRB_OPEN_READONLY) == 0) {
+		if (mrb_capacity(&ring) == size)
+			kind = mrb_is_fanout(&ring);
+		mrb_close(&ring);
+	}
+	if (kind == 0 || kind == 1) {
+		fprintf(stderr,
+		        "mrb create: %s: an existing ring is a %s ring, not a %s ring; it was "
+		        "kept as it is (--force replaces it)\n",
+		        path, kind ? "fan-out" : "queue", fanout ? "fan-out" : "queue");
+		return CLI_EXIT_EXISTS;
+	}
+	return cli_fail("create", path, MRB_EEXIST);
+}
+
 int cmd_create(int argc, char **argv)
 {
-	enum { OPT_FORCE = 256, OPT_EXCLUSIVE };
+	enum { OPT_FORCE = 256, OPT_EXCLUSIVE, OPT_FANOUT };
 	static const struct option options[] = {
 	    {"size", required_argument, NULL, 's'},
 	    {"force", no_argument, NULL, OPT_FORCE},
 	    {"exclusive", no_argument, NULL, OPT_EXCLUSIVE},
 	    {"mode", required_argument, NULL, 'm'},
+	    {"fanout", no_argument, NULL, OPT_FANOUT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -93,6 +122,9 @@ int cmd_create(int argc, char **argv)
 		case OPT_EXCLUSIVE:
 			opts.flags |= MRB_CREATE_EXCLUSIVE;
 			break;
+		case OPT_FANOUT:
+			opts.flags |= MRB_CREATE_FANOUT;
+			break;
 		case 'm':
 			if (cli_parse_mode(optarg, &mode) != 0 || mode == 0)
 				return cli_usage_error("create",
@@ -117,6 +149,8 @@ int cmd_create(int argc, char **argv)
 		return rc;
 
 	rc = mrb_create(&ring, argv[optind], size, &opts);
+	if (rc == MRB_EEXIST && (opts.flags & (MRB_CREATE_REMOVE | MRB_CREATE_EXCLUSIVE)) == 0)
+		return explain_exists(argv[optind], size, (opts.flags & MRB_CREATE_FANOUT) != 0);
 	if (rc != 0)
 		return cli_fail("create", argv[optind], rc);
 	/* An existing ring is opened as it is: its mode is not changed. */
@@ -128,9 +162,10 @@ int cmd_create(int argc, char **argv)
 		mrb_close(&ring);
 		return CLI_EXIT_EXISTS;
 	}
-	printf("%s: capacity %llu bytes, max message %llu bytes\n", argv[optind],
+	printf("%s: capacity %llu bytes, max message %llu bytes%s\n", argv[optind],
 	       (unsigned long long)mrb_capacity(&ring),
-	       (unsigned long long)mrb_max_message_size(&ring));
+	       (unsigned long long)mrb_max_message_size(&ring),
+	       mrb_is_fanout(&ring) == 1 ? ", fan-out" : "");
 	mrb_close(&ring);
 	return CLI_EXIT_OK;
 }

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -16,9 +17,12 @@
 
 static const char read_help[] =
     "Usage: mrb read PATH [--count N] [--follow] [--framed] [--timeout SECONDS]\n"
+    "                [--subscriber NAME [--lossy | --evict-after SECONDS]\n"
+    "                 [--from-oldest]]\n"
     "\n"
     "Reads messages from the ring to stdout, in order, as the ring's consumer\n"
-    "(only one process at a time may be). By default each message is printed\n"
+    "(only one process at a time may be), or with --subscriber as one of its\n"
+    "subscribers. By default each message is printed\n"
     "followed by a newline; with --framed each is a 4-byte little-endian\n"
     "length followed by the bytes, which is exact for binary data.\n"
     "A message is consumed only after it was written out: flushed to a file or\n"
@@ -32,6 +36,21 @@ static const char read_help[] =
     "--follow waits forever. SIGINT or SIGTERM ends the command between two\n"
     "messages.\n"
     "\n"
+    "Subscribers: --subscriber NAME joins the ring's reader table. On a fan-out\n"
+    "ring (mrb create --fanout) a subscriber is durable: it sees every message\n"
+    "from where it joined and producers wait for it. A named one resumes right\n"
+    "after the last message it released when NAME is read again (mrb\n"
+    "unsubscribe removes it); --subscriber '' (an empty NAME) is unnamed: it\n"
+    "joins at the live end and leaves when the command ends. --lossy joins as a\n"
+    "tap that never holds producers back (any ring): messages overwritten\n"
+    "before it read them are skipped and counted. --evict-after S lets\n"
+    "producers evict a durable subscriber that held them back for S seconds\n"
+    "(or whose process died); its next read reports the loss and goes on.\n"
+    "With --lossy or --evict-after a message is taken from the ring before it\n"
+    "is written out (a kill can lose the one being written); a plain durable\n"
+    "subscriber releases it only after, as the consumer does. Losses are\n"
+    "reported on stderr.\n"
+    "\n"
     "Options:\n"
     "  -n, --count N          stop after N messages\n"
     "  -F, --follow           wait for new messages (like tail -f)\n"
@@ -39,13 +58,22 @@ static const char read_help[] =
     "  -t, --timeout SECONDS  wait at most this long for each message\n"
     "                         (fractions allowed; with --follow: stop after\n"
     "                         this long without a message)\n"
+    "      --subscriber NAME  read as the subscriber NAME ('' for unnamed)\n"
+    "      --lossy            as a lossy subscriber (a tap; any ring)\n"
+    "      --evict-after SECONDS\n"
+    "                         a durable subscriber producers may evict\n"
+    "                         after it held them back this long\n"
+    "      --from-oldest      a new subscriber starts at the oldest message\n"
+    "                         still in the ring, not at the live end\n"
     "  -h, --help             show this help\n"
     "\n"
     "Exit codes: 0 ok (also on SIGINT/SIGTERM), 2 usage, 3 not found or\n"
     "I/O error (including stdout), 4 not a ring or corrupt, 5 --timeout\n"
     "expired before any message arrived, or --count N given and fewer than\n"
     "N messages were read (also on SIGINT/SIGTERM), 6 another process is\n"
-    "the consumer, 8 --framed and a message above 4 GiB.\n";
+    "the consumer or reads as NAME, or no subscriber entry is free,\n"
+    "8 --framed and a message above 4 GiB, 11 a fan-out ring read without\n"
+    "--subscriber, or a durable subscriber of a queue ring.\n";
 
 /* Waits are cut into slices so a signal that lands just before a wait starts
  * is still noticed within one slice. */
@@ -162,7 +190,9 @@ static int wait_taken(enum out_kind kind)
 }
 
 /* Waits until the ring may be readable. Returns 0 to look again, 1 when the
- * wait is over (timeout or stop request), or a negative library code. */
+ * wait is over (timeout or stop request), or a negative library code
+ * (MRB_ELAPPED: a subscriber's loss, reported once by whichever call comes
+ * first). */
 static int wait_for_message(struct mrb_ring *ring, int64_t timeout_ns)
 {
 	const int64_t deadline = timeout_ns < 0 ? -1 : monotonic_ns() + timeout_ns;
@@ -188,17 +218,106 @@ static int wait_for_message(struct mrb_ring *ring, int64_t timeout_ns)
 	return 1;
 }
 
+/* How a reader takes the next message: in place (peek, then release once it
+ * was written out), or, for subscribers that may be overwritten while they
+ * read (lossy, evictable), as a copy. */
+struct reader {
+	struct mrb_ring ring;
+	int copy;
+	unsigned char *buf;
+	size_t buf_size;
+	struct mrb_view view;
+};
+
+/* Returns 0 with r->view set, or a library code. */
+static int take_message(struct reader *r)
+{
+	int64_t len;
+
+	if (!r->copy)
+		return mrb_peek(&r->ring, &r->view);
+	len = mrb_read_len(&r->ring, r->buf, r->buf_size);
+	if (len < 0)
+		return (int)len;
+	r->view.data = r->buf;
+	r->view.len = (size_t)len;
+	return 0;
+}
+
+/* A named subscriber's loss counters before it joins (a join can itself
+ * find it lapped), so that what this command lost is told; zero for a new
+ * or unnamed one. */
+static void losses_before_join(const char *path, const char *name, uint64_t *bytes,
+                               uint64_t *events)
+{
+	struct mrb_subscriber_info list[MRB_MAX_SUBSCRIBERS];
+	struct mrb_ring ring;
+	int64_t n;
+
+	*bytes = *events = 0;
+	if (name[0] == '\0' || mrb_open(&ring, path, MRB_OPEN_READONLY) != 0)
+		return;
+	n = mrb_subscribers(&ring, list, MRB_MAX_SUBSCRIBERS);
+	for (int64_t i = 0; i < n && i < MRB_MAX_SUBSCRIBERS; i++) {
+		if (strcmp(list[i].name, name) == 0) {
+			*bytes = list[i].lost_bytes;
+			*events = list[i].lost_events;
+		}
+	}
+	mrb_close(&ring);
+}
+
+/* An evicted subscriber's loss, told once (the reads then go on). */
+static void report_elapsed(struct mrb_ring *ring, uint64_t lost_bytes0)
+{
+	struct mrb_subscriber_info info;
+
+	if (mrb_subscriber_info(ring, &info) == 0)
+		fprintf(stderr,
+		        "mrb read: the subscriber was evicted; %llu bytes were overwritten "
+		        "before it read them\n",
+		        (unsigned long long)(info.lost_bytes - lost_bytes0));
+}
+
+/* Explains the wrong-mode refusals, which the library reports as MRB_EMODE. */
+static int mode_error(const char *path, int subscriber, int lossy)
+{
+	if (!subscriber)
+		fprintf(stderr,
+		        "mrb read: %s: a fan-out ring has no consumer; read it with "
+		        "--subscriber NAME\n",
+		        path);
+	else if (!lossy)
+		fprintf(stderr,
+		        "mrb read: %s: a queue ring has no durable subscribers (mrb create "
+		        "--fanout makes a fan-out ring); --lossy taps any ring\n",
+		        path);
+	else
+		return cli_fail("read", path, MRB_EMODE);
+	return CLI_EXIT_MODE;
+}
+
 int cmd_read(int argc, char **argv)
 {
+	enum { OPT_SUBSCRIBER = 256, OPT_LOSSY, OPT_EVICT_AFTER, OPT_FROM_OLDEST };
 	static const struct option options[] = {
-	    {"count", required_argument, NULL, 'n'}, {"follow", no_argument, NULL, 'F'},
-	    {"framed", no_argument, NULL, 'f'},      {"timeout", required_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+	    {"count", required_argument, NULL, 'n'},
+	    {"follow", no_argument, NULL, 'F'},
+	    {"framed", no_argument, NULL, 'f'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"subscriber", required_argument, NULL, OPT_SUBSCRIBER},
+	    {"lossy", no_argument, NULL, OPT_LOSSY},
+	    {"evict-after", required_argument, NULL, OPT_EVICT_AFTER},
+	    {"from-oldest", no_argument, NULL, OPT_FROM_OLDEST},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct mrb_ring ring;
-	uint64_t count = 0, delivered = 0;
+	struct reader r;
+	struct mrb_subscribe_options sub = {0, NULL, 0};
+	struct mrb_subscriber_info info;
+	uint64_t count = 0, delivered = 0, lost_bytes0 = 0, lost_events0 = 0;
 	int have_count = 0, follow = 0, framed = 0, have_timeout = 0, timed_out = 0;
-	const char *timeout_text = NULL;
+	const char *timeout_text = NULL, *subscriber = NULL;
 	int64_t timeout_ns = 0;
 	enum out_kind out;
 	int opt, rc, exit_code = CLI_EXIT_OK;
@@ -207,6 +326,7 @@ int cmd_read(int argc, char **argv)
 		fputs(read_help, stdout);
 		return CLI_EXIT_OK;
 	}
+	memset(&r, 0, sizeof(r));
 	cli_getopt_begin(argv, "mrb read");
 	while ((opt = getopt_long(argc, argv, "n:Fft:h", options, NULL)) != -1) {
 		switch (opt) {
@@ -234,53 +354,122 @@ int cmd_read(int argc, char **argv)
 			have_timeout = 1;
 			timeout_text = optarg;
 			break;
+		case OPT_SUBSCRIBER:
+			if (strlen(optarg) > MRB_SUBSCRIBER_NAME_MAX)
+				return cli_usage_error("read",
+				                       "invalid --subscriber: a name has at most "
+				                       "%d bytes",
+				                       MRB_SUBSCRIBER_NAME_MAX);
+			subscriber = optarg;
+			break;
+		case OPT_LOSSY:
+			sub.flags |= MRB_SUBSCRIBE_LOSSY;
+			break;
+		case OPT_EVICT_AFTER:
+			if (cli_parse_seconds(optarg, &sub.evict_after_ns) != 0 ||
+			    sub.evict_after_ns <= 0)
+				return cli_usage_error("read",
+				                       "invalid --evict-after '%s': want seconds "
+				                       "above 0 (e.g. 5 or 0.5)",
+				                       optarg);
+			sub.flags |= MRB_SUBSCRIBE_EVICT;
+			break;
+		case OPT_FROM_OLDEST:
+			sub.flags |= MRB_SUBSCRIBE_FROM_OLDEST;
+			break;
 		default:
 			return cli_getopt_error("read");
 		}
 	}
 	if (optind != argc - 1)
 		return cli_usage_error("read", "expected exactly one PATH");
+	if (subscriber == NULL && sub.flags != 0)
+		return cli_usage_error("read", "--lossy, --evict-after and --from-oldest need "
+		                               "--subscriber NAME");
+	if ((sub.flags & MRB_SUBSCRIBE_LOSSY) && (sub.flags & MRB_SUBSCRIBE_EVICT))
+		return cli_usage_error("read", "--lossy and --evict-after exclude each other");
 	if (!have_timeout)
 		timeout_ns = follow ? -1 : 0;
 
 	install_signal_handlers();
 	out = stdout_kind();
-	rc = mrb_open(&ring, argv[optind], 0);
-	if (rc != 0)
-		return cli_fail("read", argv[optind], rc);
+	if (subscriber != NULL) {
+		sub.name = subscriber;
+		losses_before_join(argv[optind], subscriber, &lost_bytes0, &lost_events0);
+		rc = mrb_subscribe(&r.ring, argv[optind], &sub);
+		if (rc == MRB_EMODE)
+			return mode_error(argv[optind], 1, (sub.flags & MRB_SUBSCRIBE_LOSSY) != 0);
+		if (rc == MRB_ENAMEBUSY) {
+			fprintf(stderr, "mrb read: %s: subscriber '", argv[optind]);
+			cli_put_escaped(stderr, subscriber, strlen(subscriber));
+			fprintf(stderr, "' is read by another live process\n");
+			return CLI_EXIT_CONSUMER_BUSY;
+		}
+		if (rc != 0)
+			return cli_fail("read", argv[optind], rc);
+		r.copy = (sub.flags & (MRB_SUBSCRIBE_LOSSY | MRB_SUBSCRIBE_EVICT)) != 0;
+	} else {
+		rc = mrb_open(&r.ring, argv[optind], 0);
+		if (rc != 0)
+			return cli_fail("read", argv[optind], rc);
+	}
+	if (r.copy) {
+		r.buf_size = (size_t)mrb_max_message_size(&r.ring);
+		r.buf = malloc(r.buf_size ? r.buf_size : 1);
+		if (r.buf == NULL) {
+			mrb_close(&r.ring);
+			return cli_fail("read", argv[optind], -ENOMEM);
+		}
+	}
 
 	while (!stop_requested && (!have_count || delivered < count)) {
-		struct mrb_view view;
-
-		rc = mrb_peek(&ring, &view);
+		rc = take_message(&r);
 		if (rc == 0) {
-			if (framed && view.len > UINT32_MAX) {
+			const struct mrb_view *view = &r.view;
+
+			if (framed && view->len > UINT32_MAX) {
 				fprintf(stderr,
 				        "mrb read: message of %zu bytes does not fit a frame\n",
-				        view.len);
+				        view->len);
 				exit_code = CLI_EXIT_MSGSIZE;
 				break;
 			}
 			errno = 0;
-			rc = put_message(&view, framed) == 0 ? wait_taken(out)
-			                                     : (errno ? -errno : -EIO);
-			if (rc == 1)
+			rc = put_message(view, framed) == 0 ? wait_taken(out)
+			                                    : (errno ? -errno : -EIO);
+			if (rc == 1 && !r.copy)
 				break; /* stopped before the reader took it: keep it */
+			if (rc == 1) {
+				delivered++;
+				break;
+			}
 			if (rc != 0) {
 				exit_code = cli_fail("read", "stdout", rc);
 				fprintf(stderr,
-				        "mrb read: %llu messages were read; the one being written "
-				        "and those after it stay in the ring\n",
+				        r.copy ? "mrb read: %llu messages were read; the one being "
+				                 "written was taken from the ring\n"
+				               : "mrb read: %llu messages were read; the one being "
+				                 "written and those after it stay in the ring\n",
 				        (unsigned long long)delivered);
 				break;
 			}
-			rc = mrb_release(&ring, &view);
-			if (rc != 0) {
-				exit_code = cli_fail("read", argv[optind], rc);
-				break;
+			if (!r.copy) {
+				rc = mrb_release(&r.ring, &r.view);
+				if (rc != 0) {
+					exit_code = cli_fail("read", argv[optind], rc);
+					break;
+				}
 			}
 			delivered++;
 			continue;
+		}
+		if (rc == MRB_ELAPPED) {
+			report_elapsed(&r.ring, lost_bytes0);
+			continue;
+		}
+		if (rc == MRB_EMODE) {
+			exit_code = mode_error(argv[optind], subscriber != NULL, 1);
+			break;
 		}
 		if (rc != MRB_EEMPTY) {
 			exit_code = cli_fail("read", argv[optind], rc);
@@ -290,7 +479,11 @@ int cmd_read(int argc, char **argv)
 			timed_out = have_timeout;
 			break;
 		}
-		rc = wait_for_message(&ring, timeout_ns);
+		rc = wait_for_message(&r.ring, timeout_ns);
+		if (rc == MRB_ELAPPED) {
+			report_elapsed(&r.ring, lost_bytes0);
+			continue;
+		}
 		if (rc == 1) {
 			timed_out = !stop_requested;
 			break;
@@ -300,7 +493,14 @@ int cmd_read(int argc, char **argv)
 			break;
 		}
 	}
-	mrb_close(&ring);
+	if (subscriber != NULL && mrb_subscriber_info(&r.ring, &info) == 0 &&
+	    info.lost_events != lost_events0)
+		fprintf(stderr, "mrb read: %llu bytes lost in %llu events (%s)\n",
+		        (unsigned long long)(info.lost_bytes - lost_bytes0),
+		        (unsigned long long)(info.lost_events - lost_events0),
+		        (sub.flags & MRB_SUBSCRIBE_LOSSY) ? "lapped by producers" : "evicted");
+	mrb_close(&r.ring);
+	free(r.buf);
 	if (exit_code != CLI_EXIT_OK)
 		return exit_code;
 	if (have_count && delivered < count) {

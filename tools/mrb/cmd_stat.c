@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "cli.h"
@@ -13,7 +14,11 @@ static const char stat_help[] =
     "consumer and producers. Consumes nothing and never attaches as consumer\n"
     "(the file is opened read-only), so it is safe while other processes use\n"
     "the ring. The values are read one by one from live memory, not as one\n"
-    "atomic snapshot. Messages read are counted by the consumer; unread ones\n"
+    "atomic snapshot. The mode is \"queue\" (one consumer) or \"fan-out\"\n"
+    "(subscribers only); every subscriber is listed with its pid, liveness,\n"
+    "state, policy, position, lag, counters and losses. In a fan-out ring the\n"
+    "consumer position is the release position: the slowest durable\n"
+    "subscriber's. Messages read are counted by the consumer; unread ones\n"
     "are counted by walking the records; \"written\" is their sum (writers\n"
     "keep no count). A record that fails validation is reported as corrupt.\n"
     "\n"
@@ -108,7 +113,104 @@ static void put_json_string(FILE *out, const char *text)
 	fputc('"', out);
 }
 
-static void print_json(const char *path, const struct mrb_stats *st, const struct unread *u)
+/* The ring's subscribers, read from the reader table. */
+struct subscribers {
+	int fanout;
+	size_t count;
+	struct mrb_subscriber_info info[MRB_MAX_SUBSCRIBERS];
+};
+
+static const char *subscriber_state_name(int32_t state)
+{
+	switch (state) {
+	case MRB_SUBSCRIBER_JOINING:
+		return "joining";
+	case MRB_SUBSCRIBER_ACTIVE:
+		return "active";
+	case MRB_SUBSCRIBER_DETACHED:
+		return "detached";
+	case MRB_SUBSCRIBER_EVICTED:
+		return "evicted";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *subscriber_policy_name(unsigned flags)
+{
+	if (flags & MRB_SUBSCRIBE_LOSSY)
+		return "lossy";
+	if (flags & MRB_SUBSCRIBE_EVICT)
+		return "evict";
+	return "keep";
+}
+
+/* Seconds as the shortest decimal that names them exactly to the
+ * nanosecond ("2", "0.25", "1.000000001"). */
+static void format_seconds(int64_t ns, char *buf, size_t size)
+{
+	int len = snprintf(buf, size, "%lld.%09lld", (long long)(ns / 1000000000),
+	                   (long long)(ns % 1000000000));
+
+	while (len > 0 && buf[len - 1] == '0')
+		buf[--len] = '\0';
+	if (len > 0 && buf[len - 1] == '.')
+		buf[--len] = '\0';
+}
+
+static void print_json_subscriber(const struct mrb_subscriber_info *s)
+{
+	printf("{\"index\": %u, \"name\": ", s->index);
+	put_json_string(stdout, s->name);
+	printf(", \"pid\": %d, \"alive\": %s", (int)s->pid, s->alive ? "true" : "false");
+	printf(", \"state\": \"%s\"", subscriber_state_name(s->state));
+	printf(", \"policy\": \"%s\"", subscriber_policy_name(s->flags));
+	if (s->flags & MRB_SUBSCRIBE_EVICT)
+		printf(", \"evict_after_ns\": %lld", (long long)s->evict_after_ns);
+	else
+		printf(", \"evict_after_ns\": null");
+	printf(", \"position\": %llu", (unsigned long long)s->position);
+	printf(", \"lag_bytes\": %llu", (unsigned long long)s->lag_bytes);
+	printf(", \"lag_messages\": %llu", (unsigned long long)s->lag_messages);
+	printf(", \"messages_read\": %llu", (unsigned long long)s->messages_read);
+	printf(", \"bytes_read\": %llu", (unsigned long long)s->bytes_read);
+	printf(", \"lost_bytes\": %llu", (unsigned long long)s->lost_bytes);
+	printf(", \"lost_events\": %llu", (unsigned long long)s->lost_events);
+	printf(", \"evictions\": %llu}", (unsigned long long)s->evictions);
+}
+
+static void print_text_subscriber(const struct mrb_subscriber_info *s)
+{
+	char seconds[40];
+
+	printf("subscriber %-6u  ", s->index);
+	if (s->name[0] != '\0')
+		cli_put_escaped(stdout, s->name, strlen(s->name));
+	else
+		fputs("(unnamed)", stdout);
+	if (s->pid != 0)
+		printf(": pid %d (%s), %s, ", (int)s->pid, s->alive ? "alive" : "dead",
+		       subscriber_state_name(s->state));
+	else
+		printf(": no process, %s, ", subscriber_state_name(s->state));
+	if (s->flags & MRB_SUBSCRIBE_EVICT) {
+		format_seconds(s->evict_after_ns, seconds, sizeof(seconds));
+		printf("evict after %ss\n", seconds);
+	} else {
+		printf("%s\n", subscriber_policy_name(s->flags));
+	}
+	printf("  position         %llu, lag %llu bytes, %llu messages\n",
+	       (unsigned long long)s->position, (unsigned long long)s->lag_bytes,
+	       (unsigned long long)s->lag_messages);
+	printf("  read             %llu messages, %llu bytes\n",
+	       (unsigned long long)s->messages_read, (unsigned long long)s->bytes_read);
+	printf("  lost             %llu bytes in %llu events, %llu evictions\n",
+	       (unsigned long long)s->lost_bytes, (unsigned long long)s->lost_events,
+	       (unsigned long long)s->evictions);
+}
+
+static void print_json(const char *path, const struct mrb_stats *st, const struct unread *u,
+                       const struct subscribers *subs)
 {
 	char created[32];
 
@@ -116,6 +218,7 @@ static void print_json(const char *path, const struct mrb_stats *st, const struc
 	printf("{\"path\": ");
 	put_json_string(stdout, path);
 	printf(", \"format_version\": %u", st->format_version);
+	printf(", \"mode\": \"%s\"", subs->fanout ? "fanout" : "queue");
 	printf(", \"capacity\": %llu", (unsigned long long)st->capacity);
 	printf(", \"max_message_size\": %llu", (unsigned long long)st->max_message_size);
 	printf(", \"producer_position\": %llu", (unsigned long long)st->producer_position);
@@ -145,16 +248,25 @@ static void print_json(const char *path, const struct mrb_stats *st, const struc
 	printf(", \"creator_pid\": %u", st->creator_pid);
 	printf(", \"created_unix_ns\": %llu", (unsigned long long)st->created_unix_ns);
 	printf(", \"created_utc\": \"%s\"", created);
+	printf(", \"subscribers\": [");
+	for (size_t i = 0; i < subs->count; i++) {
+		if (i)
+			printf(", ");
+		print_json_subscriber(&subs->info[i]);
+	}
+	printf("]");
 	printf(", \"corrupt\": %s}\n", u->corrupt ? "true" : "false");
 }
 
-static void print_text(const char *path, const struct mrb_stats *st, const struct unread *u)
+static void print_text(const char *path, const struct mrb_stats *st, const struct unread *u,
+                       const struct subscribers *subs)
 {
 	char created[32];
 
 	format_time(st->created_unix_ns, created, sizeof(created));
 	printf("ring               %s\n", path);
 	printf("format version     %u\n", st->format_version);
+	printf("mode               %s\n", subs->fanout ? "fan-out" : "queue");
 	printf("capacity           %llu bytes\n", (unsigned long long)st->capacity);
 	printf("max message size   %llu bytes\n", (unsigned long long)st->max_message_size);
 	printf("producer position  %llu\n", (unsigned long long)st->producer_position);
@@ -176,13 +288,18 @@ static void print_text(const char *path, const struct mrb_stats *st, const struc
 	printf("refused as full    %llu writes\n", (unsigned long long)st->full_count);
 	printf("recovered          %llu records, %llu bytes\n",
 	       (unsigned long long)st->recovered_records, (unsigned long long)st->recovered_bytes);
-	if (st->consumer_pid != 0)
+	if (subs->fanout)
+		printf("consumer           none (fan-out ring: subscribers)\n");
+	else if (st->consumer_pid != 0)
 		printf("consumer           pid %d (%s)\n", (int)st->consumer_pid,
 		       st->consumer_alive ? "alive" : "dead");
 	else
 		printf("consumer           none\n");
 	printf("producers          %u registered, %u alive\n", st->producers, st->producers_alive);
 	printf("created            %s by pid %u\n", created, st->creator_pid);
+	printf("subscribers        %zu\n", subs->count);
+	for (size_t i = 0; i < subs->count; i++)
+		print_text_subscriber(&subs->info[i]);
 }
 
 int cmd_stat(int argc, char **argv)
@@ -195,6 +312,8 @@ int cmd_stat(int argc, char **argv)
 	struct mrb_ring ring;
 	struct mrb_stats st;
 	struct unread unread = {0, 0, 0};
+	struct subscribers subs = {0};
+	int64_t listed = 0;
 	int json = 0;
 	int64_t walked;
 	int opt, rc;
@@ -223,14 +342,26 @@ int cmd_stat(int argc, char **argv)
 		/* The same snapshot as the read counters. */
 		unread.messages = st.messages_written - st.messages_read;
 		unread.bytes = st.bytes_written - st.bytes_read;
+		rc = mrb_is_fanout(&ring);
+		subs.fanout = rc == 1;
+		if (rc >= 0)
+			rc = 0;
+	}
+	if (rc == 0) {
+		listed = mrb_subscribers(&ring, subs.info, MRB_MAX_SUBSCRIBERS);
+		if (listed < 0)
+			rc = (int)listed;
+		else
+			subs.count = (size_t)listed < MRB_MAX_SUBSCRIBERS ? (size_t)listed
+			                                                  : MRB_MAX_SUBSCRIBERS;
 	}
 	mrb_close(&ring);
 	if (rc != 0)
 		return cli_fail("stat", argv[optind], rc);
 	if (json)
-		print_json(argv[optind], &st, &unread);
+		print_json(argv[optind], &st, &unread, &subs);
 	else
-		print_text(argv[optind], &st, &unread);
+		print_text(argv[optind], &st, &unread, &subs);
 	if (unread.corrupt) {
 		fflush(stdout);
 		return cli_fail("stat", argv[optind], unread.corrupt);

@@ -19,6 +19,7 @@ static const struct subcommand subcommands[] = {
     {"read", cmd_read, "read messages to stdout (consumes them)"},
     {"recover", cmd_recover, "skip a record left unfinished by a dead producer"},
     {"upgrade", cmd_upgrade, "convert a format 1 ring to the current format"},
+    {"unsubscribe", cmd_unsubscribe, "remove a named subscriber of a ring for good"},
     {"bench", cmd_bench, "run the benchmark matrix"},
 };
 
@@ -34,12 +35,13 @@ static void print_help(FILE *out)
 	             "\n"
 	             "Commands:\n");
 	for (size_t i = 0; i < SUBCOMMAND_COUNT; i++)
-		fprintf(out, "  %-9s %s\n", subcommands[i].name, subcommands[i].summary);
+		fprintf(out, "  %-11s %s\n", subcommands[i].name, subcommands[i].summary);
 	fprintf(out, "\n"
 	             "Exit codes: 0 ok, 1 other failure, 2 usage, 3 I/O or not found,\n"
 	             "4 bad format/version/corrupt, 5 full/timeout/too few messages,\n"
-	             "6 consumer busy, 7 exists, 8 message size, 9 bad framed input,\n"
-	             "10 not built in. See docs/CLI.md.\n");
+	             "6 consumer or subscriber busy, 7 exists, 8 message size,\n"
+	             "9 bad framed input, 10 not built in, 11 wrong ring mode (queue or\n"
+	             "fan-out). See docs/CLI.md.\n");
 }
 
 int main(int argc, char **argv)
