@@ -21,7 +21,8 @@ static const char recover_help[] =
     "\n"
     "Exit codes: 0 ok (whether or not anything was recovered), 2 usage,\n"
     "3 not found or I/O error, 4 not a ring or corrupt, 6 another process is\n"
-    "the consumer.\n";
+    "the consumer, 11 a fan-out ring (its subscribers recover dead writers'\n"
+    "claims themselves).\n";
 
 /* Each mrb_recover call handles at most the record at the consumer position;
  * this bounds the loop if a core bug kept reporting success. */

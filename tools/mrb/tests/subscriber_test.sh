@@ -53,6 +53,9 @@ assert_eq "mrb read: $ring: a fan-out ring has no consumer; read it with --subsc
 expect_exit 11 "$MRB" read "$WORK/queue" --subscriber x 2>"$WORK/err"
 assert_eq "mrb read: $WORK/queue: a queue ring has no durable subscribers (mrb create --fanout makes a fan-out ring); --lossy taps any ring" \
 	"$(cat "$WORK/err")" "durable subscriber of a queue ring"
+expect_exit 11 "$MRB" recover "$ring" 2>"$WORK/err"
+assert_eq "mrb recover: $ring: not available in this ring's read mode (queue or fan-out)" \
+	"$(cat "$WORK/err")" "recover of a fan-out ring"
 expect_exit 2 "$MRB" read "$ring" --lossy 2>"$WORK/err"
 assert_eq "mrb read: --lossy, --evict-after and --from-oldest need --subscriber NAME" \
 	"$(head -n 1 "$WORK/err")" "--lossy alone"
