@@ -366,7 +366,7 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 	if (rc != 0)
 		return rc;
 	if (h->validating) {
-		rc = mrbi_validated_read(h, buf, buf_size, len);
+		rc = mrbi_validated_read(h, buf, buf_size, len, NULL);
 		mrbi_consumer_leave(h);
 		return rc;
 	}
@@ -401,13 +401,16 @@ static int64_t read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size
 	size_t count = 0, used = 0;
 	while (count < max_count && h->validating) {
 		size_t length;
-		rc = mrbi_validated_read(h, (uint8_t *)buf + used, buf_size - used, &length);
+		uint64_t at;
+		rc = mrbi_validated_read(h, (uint8_t *)buf + used, buf_size - used, &length, &at);
 		if (rc != 0) {
 			if (rc == MRB_EBUFFER_TOO_SMALL && count == 0)
 				lengths[0] = length;
 			break;
 		}
 		used += length;
+		if (positions != NULL)
+			positions[count] = at;
 		lengths[count++] = length;
 	}
 	while (count < max_count && !h->validating) {
@@ -471,7 +474,7 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 	while ((max_count == 0 || count < max_count) && h->validating &&
 	       h->head - start < h->capacity) {
 		size_t length;
-		rc = mrbi_validated_read(h, h->scratch, (size_t)h->max_message_size, &length);
+		rc = mrbi_validated_read(h, h->scratch, (size_t)h->max_message_size, &length, NULL);
 		if (rc != 0)
 			break;
 		count++;

@@ -412,8 +412,10 @@ void mrbi_subscriber_leave(struct mrb_handle *h);
  * evicted). */
 void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space);
 /* A validating subscriber's read: copies the next message into buf with
- * atomic loads and checks it was not overwritten meanwhile. */
-int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len);
+ * atomic loads and checks it was not overwritten meanwhile; *position (if
+ * not NULL) is the message's ring position. */
+int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
+                        uint64_t *position);
 /* Is a message there for a validating subscriber? (0 or MRB_EEMPTY) */
 int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished);
 /* Recovery in a fan-out ring is serialised by a token (the consumer owner

@@ -942,7 +942,8 @@ int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished)
 	return validated_next(h, thorough, &length, unfinished);
 }
 
-int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len)
+int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
+                        uint64_t *position_out)
 {
 	for (;;) {
 		uint64_t length;
@@ -971,6 +972,8 @@ int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, siz
 		    atomic_load_explicit(&h->header->producer_position, memory_order_relaxed);
 		if (tail - position > h->capacity)
 			continue; /* overwritten while copied: validated_next resyncs */
+		if (position_out != NULL)
+			*position_out = position;
 		h->head = position + record_span(length);
 		h->unpublished_messages++;
 		h->unpublished_bytes += length;

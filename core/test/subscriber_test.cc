@@ -541,3 +541,32 @@ TEST_F(Subscribers, NoDurableSubscriberProducersNeverWait)
 }
 
 } // namespace
+
+// mrb_read_many_at reports positions for every kind of subscriber: a lossy
+// tap (which copies and validates) the same as a durable one. It used to
+// leave a validating subscriber's positions unwritten.
+TEST_F(Subscribers, ReadManyAtPositionsOfValidatingSubscribers)
+{
+	ASSERT_EQ(0, Create(4096, MRB_CREATE_FANOUT));
+	ASSERT_EQ(0, Subscribe(0));
+	ASSERT_EQ(0, Subscribe(1, nullptr, MRB_SUBSCRIBE_LOSSY));
+	ASSERT_EQ(0, Subscribe(2, "ev", MRB_SUBSCRIBE_EVICT, 1000000000));
+	for (uint64_t i = 0; i < 3; i++)
+		ASSERT_EQ(0, Write(i, 20 + i * 30));
+	std::vector<uint64_t> want;
+	for (size_t k = 0; k < 3; k++) {
+		uint8_t buf[512];
+		size_t lens[4];
+		uint64_t positions[4];
+		memset(positions, 0xab, sizeof(positions));
+		ASSERT_EQ(3, mrb_read_many_at(&subs_[k], buf, sizeof(buf), lens, positions, 4))
+		    << "subscriber " << k;
+		if (k == 0)
+			want.assign(positions, positions + 3);
+		for (size_t i = 0; i < 3; i++)
+			EXPECT_EQ(want[i], positions[i]) << "subscriber " << k << " message " << i;
+	}
+	// Durable positions: records of 16 + 20, 16 + 50, 16 + 80 bytes.
+	EXPECT_EQ(want[1] - want[0], 48u);
+	EXPECT_EQ(want[2] - want[1], 80u);
+}
