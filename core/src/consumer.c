@@ -26,6 +26,21 @@ bool mrbi_consumer_dead(struct mrb_file_header *hdr, uint64_t owner)
 	return mrbi_liveness(&id) == MRBI_DEAD;
 }
 
+/* A subscriber's loss (MRB_ELAPPED) found in the middle of a call that
+ * returns messages read before it stays pending for the next call; a call
+ * that returns MRB_ELAPPED itself has reported it. */
+static int64_t reported(struct mrb_handle *h, int64_t rc)
+{
+	if (rc == MRB_ELAPPED)
+		h->elapsed_pending = false;
+	return rc;
+}
+
+int mrbi_elapsed_reported(struct mrb_handle *h, int rc)
+{
+	return (int)reported(h, rc);
+}
+
 static int attach_consumer(struct mrb_handle *h)
 {
 	if (h->is_consumer) {
@@ -366,7 +381,7 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 	if (rc != 0)
 		return rc;
 	if (h->validating) {
-		rc = mrbi_validated_read(h, buf, buf_size, len, NULL);
+		rc = (int)reported(h, mrbi_validated_read(h, buf, buf_size, len, NULL));
 		mrbi_consumer_leave(h);
 		return rc;
 	}
@@ -435,7 +450,7 @@ static int64_t read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size
 		consume(h, length, next);
 	}
 	mrbi_consumer_leave(h);
-	return count > 0 ? (int64_t)count : rc;
+	return count > 0 ? (int64_t)count : reported(h, rc);
 }
 
 int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
@@ -503,7 +518,7 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 			break;
 	}
 	mrbi_consumer_leave(h);
-	return count > 0 ? (int64_t)count : rc;
+	return count > 0 ? (int64_t)count : reported(h, rc);
 }
 
 int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)

@@ -164,7 +164,9 @@ struct mrb_handle {
 	uint32_t reader_flags; /* MRB_ENTRY_* */
 	uint64_t deliver_from; /* records before this are passed over unread */
 	uint8_t *scratch;      /* a validating subscriber's mrb_read_batch copy */
-	int64_t last_reader_audit_ns;
+	/* Producers of any thread judge readers at most once per interval
+	 * (subscriber.c): atomic, since they share the handle. */
+	_Atomic int64_t last_reader_audit_ns;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -416,6 +418,8 @@ void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space);
  * not NULL) is the message's ring position. */
 int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
                         uint64_t *position);
+/* A call returning rc has reported a pending MRB_ELAPPED if rc is it. */
+int mrbi_elapsed_reported(struct mrb_handle *h, int rc);
 /* Is a message there for a validating subscriber? (0 or MRB_EEMPTY) */
 int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished);
 /* Recovery in a fan-out ring is serialised by a token (the consumer owner

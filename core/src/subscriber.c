@@ -268,9 +268,11 @@ void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
 	int64_t now = short_of_space ? mrbi_now_ns() : 0;
 	/* Judging owners reads /proc: at most once per interval per handle,
 	 * however often producers find the ring full. */
-	bool audit = short_of_space && now - h->last_reader_audit_ns >= MRB_READER_STALL_CHECK_NS;
-	if (audit)
-		h->last_reader_audit_ns = now;
+	int64_t last = atomic_load_explicit(&h->last_reader_audit_ns, memory_order_relaxed);
+	bool audit =
+	    short_of_space && now - last >= MRB_READER_STALL_CHECK_NS &&
+	    atomic_compare_exchange_strong_explicit(&h->last_reader_audit_ns, &last, now,
+	                                            memory_order_relaxed, memory_order_relaxed);
 	/* Each pass either moves R (at most a lap per pass, finitely often
 	 * before it meets the producers) or ends; a hostile table can only
 	 * keep R where it is. */
@@ -854,8 +856,13 @@ static int lapped(struct mrb_handle *h, uint64_t tail)
 	atomic_fetch_add_explicit(&e->lost_events, 1, memory_order_relaxed);
 	h->head = resume;
 	h->stuck_position = UINT64_MAX;
-	/* A durable reader says so; the lossy tap only counts. */
-	return (h->reader_flags & MRB_ENTRY_LOSSY) == 0 ? MRB_ELAPPED : 0;
+	/* A durable reader says so, the lossy tap only counts. The loss is
+	 * pending until a call returns MRB_ELAPPED: this one, if it has read
+	 * nothing yet, or the next (consumer.c, reported()). */
+	if ((h->reader_flags & MRB_ENTRY_LOSSY) != 0)
+		return 0;
+	h->elapsed_pending = true;
+	return MRB_ELAPPED;
 }
 
 /*

@@ -570,3 +570,60 @@ TEST_F(Subscribers, ReadManyAtPositionsOfValidatingSubscribers)
 	EXPECT_EQ(want[1] - want[0], 48u);
 	EXPECT_EQ(want[2] - want[1], 80u);
 }
+
+// An evictable subscriber lapped in the middle of a batch: the call returns
+// what it read before the loss, and the next one says MRB_ELAPPED before any
+// message after it. It used to go on with the later messages silently.
+TEST_F(Subscribers, ElapsedInTheMiddleOfABatchIsReported)
+{
+	ASSERT_EQ(0, Create(4096, MRB_CREATE_FANOUT));
+	ASSERT_EQ(0, Subscribe(0, "ev", MRB_SUBSCRIBE_EVICT, 1));
+	ASSERT_EQ(0, Subscribe(1)); // keeps up
+	uint64_t next = 0;
+	while (Write(next) == 0)
+		next++;
+	ASSERT_EQ(64u, next); // 64-byte records
+	struct Ctx {
+		decltype(this) test;
+		uint64_t next;
+		int calls;
+		bool ok;
+	} ctx = {this, next, 0, false};
+	auto handler = [](void *c, const void *, size_t) -> int {
+		auto *x = static_cast<Ctx *>(c);
+		if (x->calls++ > 0)
+			return 0;
+		// The reader hangs here long enough to be evicted; producers lap it.
+		for (int tries = 0;; tries++) {
+			while (x->test->Next(1) >= 0) {
+			}
+			if (x->test->Write(x->next) == 0)
+				break;
+			if (tries == 2000)
+				return 1;
+			Sleep(2000000);
+		}
+		x->next++;
+		for (int i = 0; i < 100; i++) {
+			while (x->test->Next(1) >= 0) {
+			}
+			if (x->test->Write(x->next++) != 0)
+				return 1;
+		}
+		x->ok = true;
+		return 0;
+	};
+	int64_t n = mrb_read_batch(&subs_[0], handler, &ctx, 0);
+	ASSERT_TRUE(ctx.ok);
+	EXPECT_GE(n, 1);
+	EXPECT_EQ(MRB_ELAPPED, Next(0));
+	int64_t first = Next(0);
+	ASSERT_GE(first, 65);
+	struct mrb_subscriber_info info;
+	ASSERT_EQ(0, mrb_subscriber_info(&subs_[0], &info));
+	// Lost: every message between the batch's last and `first`.
+	EXPECT_EQ(static_cast<uint64_t>(first - n) * 64, info.lost_bytes);
+	for (int64_t seq = first + 1; seq < static_cast<int64_t>(ctx.next); seq++)
+		ASSERT_EQ(seq, Next(0));
+	EXPECT_EQ(MRB_EEMPTY, Next(0));
+}
