@@ -552,7 +552,9 @@ struct mrb_handle {
 	uint32_t reader_flags; /* MRB_ENTRY_* */
 	uint64_t deliver_from; /* records before this are passed over unread */
 	uint8_t *scratch;      /* a validating subscriber's mrb_read_batch copy */
-	int64_t last_reader_audit_ns;
+	/* Producers of any thread judge readers at most once per interval
+	 * (subscriber.c): atomic, since they share the handle. */
+	_Atomic int64_t last_reader_audit_ns;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -800,8 +802,12 @@ void mrbi_subscriber_leave(struct mrb_handle *h);
  * evicted). */
 void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space);
 /* A validating subscriber's read: copies the next message into buf with
- * atomic loads and checks it was not overwritten meanwhile. */
-int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len);
+ * atomic loads and checks it was not overwritten meanwhile; *position (if
+ * not NULL) is the message's ring position. */
+int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
+                        uint64_t *position);
+/* A call returning rc has reported a pending MRB_ELAPPED if rc is it. */
+int mrbi_elapsed_reported(struct mrb_handle *h, int rc);
 /* Is a message there for a validating subscriber? (0 or MRB_EEMPTY) */
 int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished);
 /* Recovery in a fan-out ring is serialised by a token (the consumer owner
@@ -1049,6 +1055,21 @@ bool mrbi_consumer_dead(struct mrb_file_header *hdr, uint64_t owner)
 	if (atomic_load_explicit(&hdr->consumer_owner, memory_order_acquire) != owner)
 		id.start_time = id.pid_ns = 0;
 	return mrbi_liveness(&id) == MRBI_DEAD;
+}
+
+/* A subscriber's loss (MRB_ELAPPED) found in the middle of a call that
+ * returns messages read before it stays pending for the next call; a call
+ * that returns MRB_ELAPPED itself has reported it. */
+static int64_t reported(struct mrb_handle *h, int64_t rc)
+{
+	if (rc == MRB_ELAPPED)
+		h->elapsed_pending = false;
+	return rc;
+}
+
+int mrbi_elapsed_reported(struct mrb_handle *h, int rc)
+{
+	return (int)reported(h, rc);
 }
 
 static int attach_consumer(struct mrb_handle *h)
@@ -1391,7 +1412,7 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 	if (rc != 0)
 		return rc;
 	if (h->validating) {
-		rc = mrbi_validated_read(h, buf, buf_size, len);
+		rc = (int)reported(h, mrbi_validated_read(h, buf, buf_size, len, NULL));
 		mrbi_consumer_leave(h);
 		return rc;
 	}
@@ -1426,13 +1447,16 @@ static int64_t read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size
 	size_t count = 0, used = 0;
 	while (count < max_count && h->validating) {
 		size_t length;
-		rc = mrbi_validated_read(h, (uint8_t *)buf + used, buf_size - used, &length);
+		uint64_t at;
+		rc = mrbi_validated_read(h, (uint8_t *)buf + used, buf_size - used, &length, &at);
 		if (rc != 0) {
 			if (rc == MRB_EBUFFER_TOO_SMALL && count == 0)
 				lengths[0] = length;
 			break;
 		}
 		used += length;
+		if (positions != NULL)
+			positions[count] = at;
 		lengths[count++] = length;
 	}
 	while (count < max_count && !h->validating) {
@@ -1457,7 +1481,7 @@ static int64_t read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size
 		consume(h, length, next);
 	}
 	mrbi_consumer_leave(h);
-	return count > 0 ? (int64_t)count : rc;
+	return count > 0 ? (int64_t)count : reported(h, rc);
 }
 
 int64_t mrb_read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *lengths,
@@ -1496,7 +1520,7 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 	while ((max_count == 0 || count < max_count) && h->validating &&
 	       h->head - start < h->capacity) {
 		size_t length;
-		rc = mrbi_validated_read(h, h->scratch, (size_t)h->max_message_size, &length);
+		rc = mrbi_validated_read(h, h->scratch, (size_t)h->max_message_size, &length, NULL);
 		if (rc != 0)
 			break;
 		count++;
@@ -1525,7 +1549,7 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 			break;
 	}
 	mrbi_consumer_leave(h);
-	return count > 0 ? (int64_t)count : rc;
+	return count > 0 ? (int64_t)count : reported(h, rc);
 }
 
 int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
@@ -3796,9 +3820,11 @@ void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
 	int64_t now = short_of_space ? mrbi_now_ns() : 0;
 	/* Judging owners reads /proc: at most once per interval per handle,
 	 * however often producers find the ring full. */
-	bool audit = short_of_space && now - h->last_reader_audit_ns >= MRB_READER_STALL_CHECK_NS;
-	if (audit)
-		h->last_reader_audit_ns = now;
+	int64_t last = atomic_load_explicit(&h->last_reader_audit_ns, memory_order_relaxed);
+	bool audit =
+	    short_of_space && now - last >= MRB_READER_STALL_CHECK_NS &&
+	    atomic_compare_exchange_strong_explicit(&h->last_reader_audit_ns, &last, now,
+	                                            memory_order_relaxed, memory_order_relaxed);
 	/* Each pass either moves R (at most a lap per pass, finitely often
 	 * before it meets the producers) or ends; a hostile table can only
 	 * keep R where it is. */
@@ -4382,8 +4408,13 @@ static int lapped(struct mrb_handle *h, uint64_t tail)
 	atomic_fetch_add_explicit(&e->lost_events, 1, memory_order_relaxed);
 	h->head = resume;
 	h->stuck_position = UINT64_MAX;
-	/* A durable reader says so; the lossy tap only counts. */
-	return (h->reader_flags & MRB_ENTRY_LOSSY) == 0 ? MRB_ELAPPED : 0;
+	/* A durable reader says so, the lossy tap only counts. The loss is
+	 * pending until a call returns MRB_ELAPPED: this one, if it has read
+	 * nothing yet, or the next (consumer.c, reported()). */
+	if ((h->reader_flags & MRB_ENTRY_LOSSY) != 0)
+		return 0;
+	h->elapsed_pending = true;
+	return MRB_ELAPPED;
 }
 
 /*
@@ -4470,7 +4501,8 @@ int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished)
 	return validated_next(h, thorough, &length, unfinished);
 }
 
-int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len)
+int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
+                        uint64_t *position_out)
 {
 	for (;;) {
 		uint64_t length;
@@ -4499,6 +4531,8 @@ int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, siz
 		    atomic_load_explicit(&h->header->producer_position, memory_order_relaxed);
 		if (tail - position > h->capacity)
 			continue; /* overwritten while copied: validated_next resyncs */
+		if (position_out != NULL)
+			*position_out = position;
 		h->head = position + record_span(length);
 		h->unpublished_messages++;
 		h->unpublished_bytes += length;
@@ -5230,6 +5264,7 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 		return rc;
 	rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters,
 	                h->entry != NULL ? &h->entry->data_waiting : NULL, timeout_ns);
+	rc = mrbi_elapsed_reported(h, rc);
 	mrbi_consumer_leave(h);
 	return rc;
 }

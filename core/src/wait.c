@@ -154,17 +154,6 @@ static int writable(struct mrb_handle *h, size_t len, bool thorough, bool *unfin
 	 * take the gap. */
 	if (record_size > to_end && tail - head + to_end <= h->capacity)
 		return 0;
-	if (h->mode == MRB_MODE_FANOUT) {
-		/* Only producers short of space judge the subscribers holding
-		 * the release position (dead ones freed, hung evictable ones
-		 * evicted): a waiting producer is one, and must keep judging
-		 * (sleeping in short slices), or it would wait for a dead
-		 * subscriber forever. */
-		mrbi_fanout_release(h, true);
-		if (atomic_load_explicit(&hdr->consumer_position, memory_order_acquire) != head)
-			return 0;
-		*unfinished = true;
-	}
 	return MRB_EFULL;
 }
 
