@@ -167,6 +167,9 @@ struct mrb_handle {
 	/* Producers of any thread judge readers at most once per interval
 	 * (subscriber.c): atomic, since they share the handle. */
 	_Atomic int64_t last_reader_audit_ns;
+	/* Writers that find data_waiters raised look for dead sleepers at
+	 * most once per interval (mrbi_forget_dead_sleepers). */
+	_Atomic int64_t last_sleeper_audit_ns;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -418,6 +421,9 @@ void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space);
  * not NULL) is the message's ring position. */
 int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
                         uint64_t *position);
+/* A writer that found data_waiters raised: now and then, free or detach
+ * the entries of subscribers that died asleep (their shares). */
+void mrbi_forget_dead_sleepers(struct mrb_handle *h);
 /* A call returning rc has reported a pending MRB_ELAPPED if rc is it. */
 int mrbi_elapsed_reported(struct mrb_handle *h, int rc);
 /* Is a message there for a validating subscriber? (0 or MRB_EEMPTY) */

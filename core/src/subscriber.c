@@ -182,6 +182,38 @@ static void detach_dead(struct mrb_handle *h, struct mrb_reader_entry *e, uint32
 	take_back_share(h, e);
 }
 
+void mrbi_forget_dead_sleepers(struct mrb_handle *h)
+{
+	int64_t now = mrbi_now_ns();
+	int64_t last = atomic_load_explicit(&h->last_sleeper_audit_ns, memory_order_relaxed);
+	if (now - last < MRB_READER_STALL_CHECK_NS ||
+	    !atomic_compare_exchange_strong_explicit(&h->last_sleeper_audit_ns, &last, now,
+	                                             memory_order_relaxed, memory_order_relaxed))
+		return;
+	uint32_t used = entries_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_reader_entry *e = entry_at(h, i);
+		if (atomic_load_explicit(&e->data_waiting, memory_order_relaxed) == 0)
+			continue;
+		uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
+		if (owner == 0 || owner == MRB_OWNER_FREEING || !entry_owner_dead(e, owner))
+			continue;
+		uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
+		uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
+		if ((flags & MRB_ENTRY_NAMED) == 0 || state == MRB_ENTRY_JOINING) {
+			/* Nobody can resume it (a lossy tap is never judged by
+			 * producers short of space, so this is where it goes). */
+			entry_free(h, e, owner);
+		} else if (state == MRB_ENTRY_ACTIVE) {
+			detach_dead(h, e, state, owner);
+		} else if (state == MRB_ENTRY_EVICTED &&
+		           atomic_compare_exchange_strong_explicit(
+		               &e->owner, &owner, 0, memory_order_acq_rel, memory_order_relaxed)) {
+			take_back_share(h, e);
+		}
+	}
+}
+
 /* ---- The release position (fan-out rings) -------------------------------- */
 
 static void wake_space_waiters(struct mrb_handle *h)

@@ -97,6 +97,10 @@ void mrbi_wake_consumer(struct mrb_handle *h)
 	if (waiters_after_publish(h, &hdr->data_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->data_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->data_seq);
+		/* A subscriber killed asleep left its share: on the path that
+		 * already pays a system call, look for such now and then. */
+		if (atomic_load_explicit(&hdr->readers.entries_used, memory_order_relaxed) != 0)
+			mrbi_forget_dead_sleepers(h);
 	}
 }
 
