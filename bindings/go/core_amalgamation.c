@@ -555,6 +555,9 @@ struct mrb_handle {
 	/* Producers of any thread judge readers at most once per interval
 	 * (subscriber.c): atomic, since they share the handle. */
 	_Atomic int64_t last_reader_audit_ns;
+	/* Writers that find data_waiters raised look for dead sleepers at
+	 * most once per interval (mrbi_forget_dead_sleepers). */
+	_Atomic int64_t last_sleeper_audit_ns;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -806,6 +809,9 @@ void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space);
  * not NULL) is the message's ring position. */
 int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
                         uint64_t *position);
+/* A writer that found data_waiters raised: now and then, free or detach
+ * the entries of subscribers that died asleep (their shares). */
+void mrbi_forget_dead_sleepers(struct mrb_handle *h);
 /* A call returning rc has reported a pending MRB_ELAPPED if rc is it. */
 int mrbi_elapsed_reported(struct mrb_handle *h, int rc);
 /* Is a message there for a validating subscriber? (0 or MRB_EEMPTY) */
@@ -3734,6 +3740,38 @@ static void detach_dead(struct mrb_handle *h, struct mrb_reader_entry *e, uint32
 	take_back_share(h, e);
 }
 
+void mrbi_forget_dead_sleepers(struct mrb_handle *h)
+{
+	int64_t now = mrbi_now_ns();
+	int64_t last = atomic_load_explicit(&h->last_sleeper_audit_ns, memory_order_relaxed);
+	if (now - last < MRB_READER_STALL_CHECK_NS ||
+	    !atomic_compare_exchange_strong_explicit(&h->last_sleeper_audit_ns, &last, now,
+	                                             memory_order_relaxed, memory_order_relaxed))
+		return;
+	uint32_t used = entries_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_reader_entry *e = entry_at(h, i);
+		if (atomic_load_explicit(&e->data_waiting, memory_order_relaxed) == 0)
+			continue;
+		uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
+		if (owner == 0 || owner == MRB_OWNER_FREEING || !entry_owner_dead(e, owner))
+			continue;
+		uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
+		uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
+		if ((flags & MRB_ENTRY_NAMED) == 0 || state == MRB_ENTRY_JOINING) {
+			/* Nobody can resume it (a lossy tap is never judged by
+			 * producers short of space, so this is where it goes). */
+			entry_free(h, e, owner);
+		} else if (state == MRB_ENTRY_ACTIVE) {
+			detach_dead(h, e, state, owner);
+		} else if (state == MRB_ENTRY_EVICTED &&
+		           atomic_compare_exchange_strong_explicit(
+		               &e->owner, &owner, 0, memory_order_acq_rel, memory_order_relaxed)) {
+			take_back_share(h, e);
+		}
+	}
+}
+
 /* ---- The release position (fan-out rings) -------------------------------- */
 
 static void wake_space_waiters(struct mrb_handle *h)
@@ -5121,6 +5159,10 @@ void mrbi_wake_consumer(struct mrb_handle *h)
 	if (waiters_after_publish(h, &hdr->data_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->data_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->data_seq);
+		/* A subscriber killed asleep left its share: on the path that
+		 * already pays a system call, look for such now and then. */
+		if (atomic_load_explicit(&hdr->readers.entries_used, memory_order_relaxed) != 0)
+			mrbi_forget_dead_sleepers(h);
 	}
 }
 
