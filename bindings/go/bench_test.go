@@ -146,6 +146,55 @@ func BenchmarkProducerConsumer(b *testing.B) {
 				<-ch
 			}
 		})
+		// A channel of messages the receiver owns, as ReadMsg returns them:
+		// the sender copies each into a new slice (it may reuse its own).
+		b.Run(fmt.Sprintf("%dB/ChannelCopy", size), func(b *testing.B) {
+			ch := make(chan []byte, benchChanDepth)
+			b.SetBytes(int64(size))
+			go func() {
+				for i := 0; i < b.N; i++ {
+					m := make([]byte, len(msg))
+					copy(m, msg)
+					ch <- m
+				}
+			}()
+			for i := 0; i < b.N; i++ {
+				<-ch
+			}
+		})
+		// ReadMsg: the consumer gets a new slice per message, polling.
+		b.Run(fmt.Sprintf("%dB/Msg/ReadMsg", size), func(b *testing.B) {
+			r := newBenchRing(b)
+			b.SetBytes(int64(size))
+			full := make(chan int, 1)
+			go func() {
+				n := 0
+				for i := 0; i < b.N; {
+					if _, err := r.WriteMsg(msg); err == nil {
+						i++
+					} else if err == ErrBufferFull {
+						n++
+						runtime.Gosched()
+					} else {
+						panic(err)
+					}
+				}
+				full <- n
+			}()
+			empty := 0
+			for i := 0; i < b.N; {
+				if _, err := r.ReadMsg(); err == nil {
+					i++
+				} else if err == ErrBufferEmpty {
+					empty++
+					runtime.Gosched()
+				} else {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(empty)/float64(b.N), "empty/msg")
+			b.ReportMetric(float64(<-full)/float64(b.N), "full/msg")
+		})
 		// The drop-in way: non-blocking calls, yielding while full or empty.
 		b.Run(fmt.Sprintf("%dB/Msg/Poll", size), func(b *testing.B) {
 			r := newBenchRing(b)
