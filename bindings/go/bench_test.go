@@ -48,6 +48,18 @@ func newBenchRing(b *testing.B) *RingBuffer {
 	return r
 }
 
+// benchSink keeps the compiler from dropping touchLines.
+var benchSink int
+
+// touchLines reads one byte of every 64-byte line of m.
+func touchLines(m []byte) int {
+	s := 0
+	for i := 0; i < len(m); i += 64 {
+		s += int(m[i])
+	}
+	return s
+}
+
 func benchMessage(size int) []byte {
 	msg := make([]byte, size)
 	for i := range msg {
@@ -148,53 +160,78 @@ func BenchmarkProducerConsumer(b *testing.B) {
 		})
 		// A channel of messages the receiver owns, as ReadMsg returns them:
 		// the sender copies each into a new slice (it may reuse its own).
-		b.Run(fmt.Sprintf("%dB/ChannelCopy", size), func(b *testing.B) {
-			ch := make(chan []byte, benchChanDepth)
-			b.SetBytes(int64(size))
-			go func() {
-				for i := 0; i < b.N; i++ {
-					m := make([]byte, len(msg))
-					copy(m, msg)
-					ch <- m
-				}
-			}()
-			for i := 0; i < b.N; i++ {
-				<-ch
+		// With /Touch the receiver reads a byte of every cache line of each
+		// message, as a consumer that uses the data does: a channel hands
+		// over a pointer, so the bytes cross between cores only then,
+		// while ReadMsg has moved them already.
+		for _, touch := range []bool{false, true} {
+			name := fmt.Sprintf("%dB/ChannelCopy", size)
+			if touch {
+				name += "/Touch"
 			}
-		})
-		// ReadMsg: the consumer gets a new slice per message, polling.
-		b.Run(fmt.Sprintf("%dB/Msg/ReadMsg", size), func(b *testing.B) {
-			r := newBenchRing(b)
-			b.SetBytes(int64(size))
-			full := make(chan int, 1)
-			go func() {
-				n := 0
-				for i := 0; i < b.N; {
-					if _, err := r.WriteMsg(msg); err == nil {
-						i++
-					} else if err == ErrBufferFull {
-						n++
-						runtime.Gosched()
-					} else {
-						panic(err)
+			b.Run(name, func(b *testing.B) {
+				ch := make(chan []byte, benchChanDepth)
+				b.SetBytes(int64(size))
+				go func() {
+					for i := 0; i < b.N; i++ {
+						m := make([]byte, len(msg))
+						copy(m, msg)
+						ch <- m
+					}
+				}()
+				sum := 0
+				for i := 0; i < b.N; i++ {
+					m := <-ch
+					if touch {
+						sum += touchLines(m)
 					}
 				}
-				full <- n
-			}()
-			empty := 0
-			for i := 0; i < b.N; {
-				if _, err := r.ReadMsg(); err == nil {
-					i++
-				} else if err == ErrBufferEmpty {
-					empty++
-					runtime.Gosched()
-				} else {
-					b.Fatal(err)
-				}
+				benchSink = sum
+			})
+		}
+		// ReadMsg: the consumer gets a new slice per message, polling.
+		for _, touch := range []bool{false, true} {
+			name := fmt.Sprintf("%dB/Msg/ReadMsg", size)
+			if touch {
+				name += "/Touch"
 			}
-			b.ReportMetric(float64(empty)/float64(b.N), "empty/msg")
-			b.ReportMetric(float64(<-full)/float64(b.N), "full/msg")
-		})
+			b.Run(name, func(b *testing.B) {
+				r := newBenchRing(b)
+				b.SetBytes(int64(size))
+				full := make(chan int, 1)
+				go func() {
+					n := 0
+					for i := 0; i < b.N; {
+						if _, err := r.WriteMsg(msg); err == nil {
+							i++
+						} else if err == ErrBufferFull {
+							n++
+							runtime.Gosched()
+						} else {
+							panic(err)
+						}
+					}
+					full <- n
+				}()
+				empty, sum := 0, 0
+				for i := 0; i < b.N; {
+					if m, err := r.ReadMsg(); err == nil {
+						i++
+						if touch {
+							sum += touchLines(m)
+						}
+					} else if err == ErrBufferEmpty {
+						empty++
+						runtime.Gosched()
+					} else {
+						b.Fatal(err)
+					}
+				}
+				benchSink = sum
+				b.ReportMetric(float64(empty)/float64(b.N), "empty/msg")
+				b.ReportMetric(float64(<-full)/float64(b.N), "full/msg")
+			})
+		}
 		// The drop-in way: non-blocking calls, yielding while full or empty.
 		b.Run(fmt.Sprintf("%dB/Msg/Poll", size), func(b *testing.B) {
 			r := newBenchRing(b)

@@ -5,6 +5,7 @@
 #define MRB_TOOLS_BENCH_BENCH_OS_H
 
 #include <stddef.h>
+#include <sched.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -26,6 +27,21 @@ static inline void bench_cpu_relax(void)
 }
 
 void bench_sleep_ns(int64_t ns);
+
+/* A producer that found the ring full for the `spins`-th time in a row:
+ * spins briefly, then gives its CPU away now and then. Two producers share
+ * one CPU in the two-producer rows; one preempted between its claim and its
+ * commit holds the consumer at that record, and the other, spinning on a
+ * full ring, would otherwise burn its whole time slice waiting for a commit
+ * that only the preempted one can make (mrb_write_wait yields the same way
+ * before it sleeps). */
+static inline void bench_full_pause(unsigned spins)
+{
+	if (spins % 64 == 0)
+		sched_yield();
+	else
+		bench_cpu_relax();
+}
 
 /* The CPUs this process may run on, in ascending order. Returns the count. */
 int bench_allowed_cpus(int *cpus, int max);

@@ -71,11 +71,11 @@ static int minimal_produce(struct bench_cell *cell, int producer, uint64_t publi
 		}
 		uint64_t stamp = bench_stamp(producer, seq);
 		bench_put_stamp(msg, stamp);
-		while (minimal_ring_write(&ring, msg, size) != 0) {
+		for (unsigned spins = 1; minimal_ring_write(&ring, msg, size) != 0; spins++) {
 			if (bench_now_ns() >= deadline) {
 				goto done;
 			}
-			bench_cpu_relax();
+			bench_full_pause(spins);
 		}
 		sum += bench_message_sum(&cell->body, stamp);
 		seq++;

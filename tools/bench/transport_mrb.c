@@ -73,11 +73,11 @@ static int write_produce(struct bench_cell *cell, int producer)
 		uint64_t stamp = bench_stamp(producer, seq);
 		bench_put_stamp(msg, stamp);
 		int rc;
-		while ((rc = mrb_write(&ring, msg, size)) == MRB_EFULL) {
+		for (unsigned spins = 1; (rc = mrb_write(&ring, msg, size)) == MRB_EFULL; spins++) {
 			if (bench_now_ns() >= deadline) {
 				goto done;
 			}
-			bench_cpu_relax();
+			bench_full_pause(spins);
 		}
 		if (rc != 0) {
 			bench_fail(result, "mrb_write: %s", mrb_strerror(rc));
@@ -119,6 +119,7 @@ static int write_batch_produce(struct bench_cell *cell, int producer)
 			bench_put_stamp(msgs + i * size, bench_stamp(producer, seq + i));
 		}
 		size_t written = 0;
+		unsigned spins = 0;
 		while (written < batch) {
 			int64_t rc = mrb_write_batch(&ring, iov + written, batch - written);
 			if (rc > 0) {
@@ -127,7 +128,7 @@ static int write_batch_produce(struct bench_cell *cell, int producer)
 				if (bench_now_ns() >= deadline) {
 					break;
 				}
-				bench_cpu_relax();
+				bench_full_pause(++spins);
 			} else {
 				bench_fail(result, "mrb_write_batch: %s", mrb_strerror((int)rc));
 				break;
