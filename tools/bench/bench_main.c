@@ -27,6 +27,8 @@ const struct bench_row bench_rows[] = {
     {"mrb_read_batch_2p", "mrb 2 producers, write + read_batch", &bench_mrb_read_batch, 2, 0},
     /* One 64 KiB message per batch is no batch. */
     {"mrb_write_batch", "mrb write_batch + read_batch", &bench_mrb_write_batch, 1, 4096},
+    {"mrb_write_batch_2p", "mrb 2 producers, write_batch + read_batch", &bench_mrb_write_batch, 2,
+     4096},
 };
 const int bench_row_count = sizeof(bench_rows) / sizeof(bench_rows[0]);
 
@@ -41,6 +43,8 @@ const struct bench_ratio bench_ratios[] = {
     {"mrb_read_vs_pipe", "mrb read / pipe", "mrb_read", "pipe"},
     {"mrb_write_batch_vs_pipe", "mrb write_batch / pipe", "mrb_write_batch", "pipe"},
     {"mrb_2p_vs_1p", "mrb 2P / 1P (read_batch)", "mrb_read_batch_2p", "mrb_read_batch"},
+    {"mrb_2p_vs_1p_write_batch", "mrb 2P / 1P (write_batch)", "mrb_write_batch_2p",
+     "mrb_write_batch"},
 };
 const int bench_ratio_count = sizeof(bench_ratios) / sizeof(bench_ratios[0]);
 
@@ -52,7 +56,8 @@ const struct bench_target bench_targets[] = {
     {"64 B: mrb read_batch / pipe", "mrb_read_batch_vs_pipe", 64, 20},
     {"64 KiB GB/s: mrb read_batch / minimal per 16 KiB", "mrb_read_batch_vs_minimal_per_16k", 65536,
      0.8},
-    {"64 B: mrb 2 producers / 1 producer (read_batch)", "mrb_2p_vs_1p", 64, 0.5},
+    {"64 B: mrb 2 producers / 1 producer (read_batch)", "mrb_2p_vs_1p", 64, 1.0},
+    {"64 B: mrb 2 producers / 1 producer (write_batch)", "mrb_2p_vs_1p_write_batch", 64, 1.0},
 };
 const int bench_target_count = sizeof(bench_targets) / sizeof(bench_targets[0]);
 
@@ -79,7 +84,7 @@ static void usage(FILE *out, const char *prog)
 	        "  --rows LIST         only these rows, comma-separated ids (pipe, unix_stream,\n"
 	        "                      minimal_per_message, minimal_per_16k, mrb_read,\n"
 	        "                      mrb_read_batch, mrb_read_batch_2p, mrb_write_batch,\n"
-	        "                      fanout)\n"
+	        "                      mrb_write_batch_2p, fanout)\n"
 	        "  --fanout LIST       fan-out rows: subscriber counts, comma-separated, 1..%d\n"
 	        "                      (default 1,2,4), or none. One producer, 64-byte\n"
 	        "                      messages, to one fan-out ring with N durable\n"

@@ -26,6 +26,7 @@ ROWS = {
     "mrb_read_batch": SIZES,
     "mrb_read_batch_2p": SIZES,
     "mrb_write_batch": [8, 64, 256, 4096],
+    "mrb_write_batch_2p": [8, 64, 256, 4096],
 }
 
 

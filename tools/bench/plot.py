@@ -33,6 +33,7 @@ STYLES = {
     "mrb_read_batch": dict(color="tab:green", linestyle="-", marker="s"),
     "mrb_read_batch_2p": dict(color="tab:red", linestyle="-", marker="D"),
     "mrb_write_batch": dict(color="tab:purple", linestyle="-", marker="P"),
+    "mrb_write_batch_2p": dict(color="tab:brown", linestyle="-", marker="X"),
 }
 
 
