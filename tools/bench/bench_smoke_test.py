@@ -101,7 +101,7 @@ class BenchSmokeTest(unittest.TestCase):
             for size, value in ratio["values"].items():
                 self.assertIn(int(size), SIZES)
                 self.assertTrue(value is None or is_positive_number(value), ratio)
-        self.assertEqual(len(doc["targets"]), 5)
+        self.assertEqual(len(doc["targets"]), 6)
         for target in doc["targets"]:
             self.assertTrue(is_positive_number(target["value"]), target)
             self.assertEqual(target["met"], target["value"] >= target["minimum"])
@@ -195,7 +195,7 @@ class BenchSmokeTest(unittest.TestCase):
         ):
             self.assertIn(label, out)
         self.assertNotIn("not measured", out)
-        self.assertEqual(out.count(" met") + out.count("MISSED"), 5, out)
+        self.assertEqual(out.count(" met") + out.count("MISSED"), 6, out)
 
     def test_markdown_renders_every_table(self):
         proc = subprocess.run(
