@@ -3,19 +3,21 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	ringbuffer "github.com/mmap-ringbuffer/mmap_ringbuffer/bindings/go"
@@ -79,7 +81,6 @@ func mainBench(ctx context.Context, args []string, w io.Writer) error {
 		defer os.RemoveAll(d)
 		*dir = d
 	}
-	quiet := log.New(io.Discard, "", 0)
 	if *rate <= 0 || *latencyCount < 100 {
 		return fmt.Errorf("need --rate > 0 and --latency-count >= 100")
 	}
@@ -94,7 +95,7 @@ func mainBench(ctx context.Context, args []string, w io.Writer) error {
 				case "jetstream":
 					return benchJetStream(ctx, *server, size, count, interval)
 				default:
-					return benchBridge(ctx, path, *server, *dir, size, count, interval, quiet)
+					return benchBridge(ctx, path, *server, *dir, size, count, interval)
 				}
 			}
 			full, err := run(*count, 0)
@@ -306,7 +307,44 @@ func benchJetStream(ctx context.Context, server string, size, count int, interva
 // benchBridge runs one of the bridge paths: "bridge" (ring A → out →
 // stream → in → ring B), "out" (ring A → out → stream → an ordered
 // consumer) or "in" (async publish → stream → in → ring B).
-func benchBridge(ctx context.Context, path, server, dir string, size, count int, interval time.Duration, quiet *log.Logger) (benchResult, error) {
+// startBridge runs this executable with args and waits for a line of its
+// log containing ready.
+func startBridge(ctx context.Context, ready string, args ...string) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	seen := make(chan struct{})
+	go func() {
+		scanner := bufio.NewScanner(stderr)
+		once := false
+		for scanner.Scan() {
+			if !once && strings.Contains(scanner.Text(), ready) {
+				once = true
+				close(seen)
+			}
+		}
+	}()
+	select {
+	case <-seen:
+		return cmd, nil
+	case <-time.After(20 * time.Second):
+	case <-ctx.Done():
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return nil, fmt.Errorf("mrb-bridge %s did not start", args[0])
+}
+
+func benchBridge(ctx context.Context, path, server, dir string, size, count int, interval time.Duration) (benchResult, error) {
 	useOut, useIn := path != "in", path != "out"
 	pathA := filepath.Join(dir, fmt.Sprintf("a-%d.ring", size))
 	pathB := filepath.Join(dir, fmt.Sprintf("b-%d.ring", size))
@@ -329,11 +367,18 @@ func benchBridge(ctx context.Context, path, server, dir string, size, count int,
 
 	bctx, stop := context.WithCancel(ctx)
 	defer stop()
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
 	c := newCollector(count)
-	// The bridges run in this process, each on its own connection and its
-	// own ring handle, as the commands run them.
+	// The bridges run as processes of their own (this executable), as
+	// deployed: in one process with the bench, on a 2-CPU machine, their
+	// goroutines and the bench's delayed each other (p90 latency several
+	// times that of separate processes).
+	var bridges []*exec.Cmd
+	defer func() {
+		for _, cmd := range bridges {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}
+	}()
 	var send func([]byte) error
 	if useOut {
 		a, err := ringbuffer.NewRingBuffer(pathA, ringSize, true)
@@ -342,24 +387,12 @@ func benchBridge(ctx context.Context, path, server, dir string, size, count int,
 		}
 		defer a.Close()
 		send = func(m []byte) error { return a.WriteMsgContext(bctx, m) }
-		outRing, err := ringbuffer.OpenRingBuffer(pathA)
+		cmd, err := startBridge(ctx, "forwarding ", "out", "--ring", pathA, "--subject", subject,
+			"--server", server, "--stats", "0")
 		if err != nil {
 			return benchResult{}, err
 		}
-		defer outRing.Close()
-		outConn, err := connect(ctx, server, "bench out", quiet)
-		if err != nil {
-			return benchResult{}, err
-		}
-		defer outConn.Close()
-		ocfg := outConfig{common: common{ring: pathA, subject: subject}, batch: 256, inflight: 4096,
-			ackTimeout: 5 * time.Second}
-		o, err := newOutBridge(ctx, outRing, outConn, ocfg, quiet)
-		if err != nil {
-			return benchResult{}, err
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- o.run(bctx) }()
+		bridges = append(bridges, cmd)
 	} else {
 		send = func(m []byte) error { return publishAsync(adminJS, subject, m) }
 	}
@@ -371,24 +404,12 @@ func benchBridge(ctx context.Context, path, server, dir string, size, count int,
 		defer b.Close()
 		state := pathB + ".state"
 		os.Remove(state)
-		inRing, err := ringbuffer.OpenRingBuffer(pathB)
+		cmd, err := startBridge(ctx, "reading stream ", "in", "--ring", pathB, "--subject", subject,
+			"--stream", name, "--state", state, "--server", server, "--stats", "0")
 		if err != nil {
 			return benchResult{}, err
 		}
-		defer inRing.Close()
-		inConn, err := connect(ctx, server, "bench in", quiet)
-		if err != nil {
-			return benchResult{}, err
-		}
-		defer inConn.Close()
-		icfg := inConfig{common: common{ring: pathB, subject: subject, stream: name}, state: state, batch: 1024}
-		in, err := newInBridge(inRing, inConn, icfg, quiet)
-		if err != nil {
-			return benchResult{}, err
-		}
-		defer in.stateFile.Close()
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- in.run(bctx) }()
+		bridges = append(bridges, cmd)
 		go func() {
 			dst := make([]byte, size)
 			for i := 0; i < count; i++ {
@@ -429,12 +450,5 @@ func benchBridge(ctx context.Context, path, server, dir string, size, count int,
 	}
 	elapsed, err := c.wait(ctx, start)
 	stop()
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		if e != nil && !errors.Is(e, context.Canceled) && err == nil {
-			err = e
-		}
-	}
 	return benchResult{path, size, count, elapsed, c.latencies}, err
 }

@@ -655,3 +655,21 @@ func TestOutBridgeAsSubscriber(t *testing.T) {
 	requireExactlyOnceInOrder(t, "stream", streamNumbers(t, js, "FANOUT", count), count)
 	requireExactlyOnceInOrder(t, "local subscriber", <-localGot, count)
 }
+
+// The bench subcommand runs every path end to end (a few messages: a smoke
+// test, not a measurement).
+func TestBenchSmoke(t *testing.T) {
+	srv := startServer(t)
+	cmd := exec.Command(bridgeBinary, "bench", "--server", srv.url, "--count", "300",
+		"--latency-count", "100", "--rate", "2000", "--sizes", "64", "--dir", t.TempDir(),
+		"--paths", "core,jetstream,out,in,bridge")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mrb-bridge bench: %v\n%s", err, out)
+	}
+	for _, path := range []string{"core", "jetstream", "out", "in", "bridge"} {
+		if !bytes.Contains(out, []byte("| "+path+" | 64 B | ")) {
+			t.Fatalf("no %s row in\n%s", path, out)
+		}
+	}
+}

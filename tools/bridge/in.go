@@ -159,6 +159,7 @@ func (b *inBridge) run(ctx context.Context) error {
 		if err != nil {
 			break
 		}
+		b.logger.Printf("reading stream %s, subject %s, after sequence %d", b.cfg.stream, b.cfg.subject, b.last)
 		it, err := cons.Messages(jetstream.PullMaxMessages(b.cfg.batch))
 		if err != nil {
 			if backoff(ctx, 100*time.Millisecond) != nil {
