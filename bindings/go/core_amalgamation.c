@@ -4626,7 +4626,9 @@ static void entry_info(struct mrb_handle *h, uint32_t i, struct mrb_subscriber_i
 	out->index = i;
 	out->evict_after_ns = atomic_load_explicit(&e->evict_after_ns, memory_order_relaxed);
 	out->position = atomic_load_explicit(&e->position, memory_order_acquire);
-	if (tail - out->position <= h->capacity) {
+	/* Walked only from a plausible position: a hostile one may not even
+	 * be aligned for a record header's atomic words. */
+	if (tail - out->position <= h->capacity && out->position % MRB_RECORD_ALIGNMENT == 0) {
 		out->lag_bytes = tail - out->position;
 		out->lag_messages = count_messages(h, out->position, tail);
 	} else if (out->position < tail) {

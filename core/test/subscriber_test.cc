@@ -627,3 +627,22 @@ TEST_F(Subscribers, ElapsedInTheMiddleOfABatchIsReported)
 		ASSERT_EQ(seq, Next(0));
 	EXPECT_EQ(MRB_EEMPTY, Next(0));
 }
+
+// A hostile entry's position that is not even aligned for a record header:
+// listing (which counts the entry's lag by walking headers) must not walk
+// from it. Under UBSan (--config=asan) this was a misaligned atomic load.
+TEST_F(Subscribers, ListingMisalignedPosition)
+{
+	ASSERT_EQ(0, Create(1024, MRB_CREATE_FANOUT));
+	ASSERT_EQ(0, Subscribe(0, "m"));
+	for (uint64_t i = 0; i < 3; i++)
+		ASSERT_EQ(0, Write(i));
+	auto *base = static_cast<uint8_t *>(mrb__test_mapping(&ring_));
+	// Entry 0's position (0xa000 + 0x80): 7, behind the producers.
+	__atomic_store_n(reinterpret_cast<uint64_t *>(base + 0xa080), uint64_t{7},
+	                 __ATOMIC_SEQ_CST);
+	struct mrb_subscriber_info info;
+	ASSERT_EQ(1, mrb_subscribers(&ring_, &info, 1));
+	EXPECT_EQ(7u, info.position);
+	EXPECT_EQ(0u, info.lag_messages);
+}

@@ -1,11 +1,25 @@
 #!/bin/bash
-# Builds the libFuzzer target (fuzz_ring.c) with clang directly from the core
-# sources, since Bazel here cannot switch compilers per target, and runs it
-# for FUZZ_SECONDS (default 20) from the committed seed corpus. Any finding
-# (crash, sanitizer report, out-of-mapping access, hang) fails the test.
-# A longer run: bazel test //tests/robustness:fuzz_ring_test
+# Builds a libFuzzer target (fuzz_ring.c, or the one named as $1:
+# fuzz_subscribers.c) with clang directly from the core sources, since Bazel
+# here cannot switch compilers per target, and runs it for FUZZ_SECONDS
+# (default 20) from its committed seed corpus (corpus/, corpus_sub/). Any
+# finding (crash, sanitizer report, out-of-mapping access, hang) fails the
+# test. A longer run: bazel test //tests/robustness:fuzz_ring_test
 #   --test_env=FUZZ_SECONDS=600 --test_timeout=900 (see docs/ROBUSTNESS.md).
 set -euo pipefail
+
+target="${1:-fuzz_ring}"
+case "$target" in
+fuzz_ring)
+	# Whole ring files: a capacity-1024 ring is 65536 + 1024 bytes.
+	seeds=corpus max_len=66560 ;;
+fuzz_subscribers)
+	# Two bytes and at most 64 patches of 8 bytes (see the target).
+	seeds=corpus_sub max_len=514 ;;
+*)
+	echo "FAIL: unknown fuzz target $target" >&2
+	exit 1 ;;
+esac
 
 clang=/usr/bin/clang
 if [[ ! -x "$clang" ]]; then
@@ -21,18 +35,17 @@ mkdir -p "$work/corpus" "$work/artifacts" "$work/ring"
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-Wall -Wextra -Werror \
 	-I"$root/core/include" -I"$root/core/src" \
-	"$root"/core/src/*.c "$here/fuzz_ring.c" "$here/guarded_mmap.c" \
+	"$root"/core/src/*.c "$here/$target.c" "$here/guarded_mmap.c" \
 	-Wl,--wrap=mmap -Wl,--wrap=munmap -lpthread \
-	-o "$work/fuzz_ring"
+	-o "$work/$target"
 
-cp "$here"/corpus/* "$work/corpus/"
+cp "$here/$seeds"/* "$work/corpus/"
 seconds="${FUZZ_SECONDS:-20}"
 export FUZZ_RING_DIR="$work/ring"
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-# -max_len fits a capacity-1024 ring (4096 + 1024 bytes); -timeout turns a
-# hang of a single input into a finding.
-if ! "$work/fuzz_ring" -max_total_time="$seconds" -max_len=5120 -timeout=10 \
+# -timeout turns a hang of a single input into a finding.
+if ! "$work/$target" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 \
 	-rss_limit_mb=2048 -print_final_stats=1 \
 	-artifact_prefix="$work/artifacts/" "$work/corpus" 2>"$work/log"; then
 	tail -n 60 "$work/log" >&2

@@ -3,7 +3,7 @@
  * Writes valid rings in various states into a directory, as the seed
  * corpus of the fuzzer (fuzz_ring.c): empty, with messages, wrapped with a
  * padding record and partly consumed, with an aborted and an unfinished
- * reservation. Capacity 256 keeps each seed at 4352 bytes.
+ * reservation. Capacity 256: each seed is 65792 bytes (format 2).
  * Usage: gen_seeds DIR
  */
 #include <stdio.h>
