@@ -111,6 +111,21 @@ var (
 	// ErrForeign: create found a ring file owned by another user, or
 	// granting more permissions than CreateOptions.Mode, and did not adopt it.
 	ErrForeign = &Error{Code: -1017, msg: "existing ring file is owned by another user or grants more permissions than requested; refusing to adopt it"}
+	// ErrNoSubscriberSlot: every subscriber entry of the ring
+	// (MaxSubscribers) is taken; close or Unsubscribe some.
+	ErrNoSubscriberSlot = &Error{Code: -1019, msg: "every subscriber entry of the ring is taken"}
+	// ErrLapped: messages were lost to this subscriber: it was evicted
+	// (SubscribeOptions.EvictAfter) and producers overwrote messages it had not
+	// read. Returned once by the next read; SubscriberInfo.LostBytes says
+	// how much, and the following reads continue with the oldest message
+	// left.
+	ErrLapped = &Error{Code: -1020, msg: "the subscriber was lapped or evicted: messages were lost"}
+	// ErrMode: the call does not fit the ring's read mode, e.g. a consumer
+	// read on a fan-out ring (read through a Subscriber), or a durable
+	// subscriber of a queue ring (durable ones need CreateOptions.Fanout).
+	ErrMode = &Error{Code: -1021, msg: "not available in this ring's read mode (queue or fan-out)"}
+	// ErrNameBusy: a live subscriber handle already uses this name.
+	ErrNameBusy = &Error{Code: -1022, msg: "a live subscriber already uses this name"}
 	// ErrIO matches (with errors.Is) every operating-system failure; the
 	// *Error then wraps the syscall.Errno.
 	ErrIO = errors.New("ringbuffer: operating-system error")
@@ -125,6 +140,8 @@ var coreCodes = map[*Error]C.int{
 	ErrBufferTooSmall: C.MRB_EBUFFER_TOO_SMALL, ErrInterrupted: C.MRB_EINTR,
 	ErrExists: C.MRB_EEXIST, ErrStale: C.MRB_ESTALE, ErrForked: C.MRB_EFORKED,
 	ErrNoSlot: C.MRB_ENOSLOT, ErrForeign: C.MRB_EFOREIGN,
+	ErrNoSubscriberSlot: C.MRB_ENOSUB, ErrLapped: C.MRB_ELAPPED, ErrMode: C.MRB_EMODE,
+	ErrNameBusy: C.MRB_ENAMEBUSY,
 }
 
 // literalMismatches lists every sentinel whose literal code or message, and
@@ -133,6 +150,10 @@ func literalMismatches() []string {
 	var bad []string
 	if MaxCapacity != int64(C.MRB_MAX_CAPACITY) {
 		bad = append(bad, fmt.Sprintf("MaxCapacity %d: core has %d", MaxCapacity, int64(C.MRB_MAX_CAPACITY)))
+	}
+	if MaxSubscribers != int(C.MRB_MAX_SUBSCRIBERS) || MaxSubscriberName != int(C.MRB_SUBSCRIBER_NAME_MAX) {
+		bad = append(bad, fmt.Sprintf("MaxSubscribers %d, MaxSubscriberName %d: core has %d, %d",
+			MaxSubscribers, MaxSubscriberName, int(C.MRB_MAX_SUBSCRIBERS), int(C.MRB_SUBSCRIBER_NAME_MAX)))
 	}
 	for s, code := range coreCodes {
 		if s.Code != int(code) || s.msg != strerror(int64(code)) {
@@ -156,6 +177,7 @@ func init() {
 		ErrBadFormat, ErrVersion, ErrConsumerBusy, ErrCorrupt,
 		ErrInvalidArgument, ErrTimeout, ErrBufferTooSmall, ErrInterrupted,
 		ErrExists, ErrStale, ErrForked, ErrNoSlot, ErrForeign,
+		ErrNoSubscriberSlot, ErrLapped, ErrMode, ErrNameBusy,
 	} {
 		sentinels[s.Code] = s
 	}

@@ -41,6 +41,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(dyingReaderEnv); path != "" {
 		os.Exit(runDyingReaderProcess(path))
 	}
+	if path := os.Getenv(killedSubscriberEnv); path != "" {
+		os.Exit(runKilledSubscriberProcess(path))
+	}
 	os.Exit(m.Run())
 }
 

@@ -65,13 +65,15 @@ type CreateOptions struct {
 	// setgid, sticky, a file type) are refused with ErrInvalidArgument.
 	// An existing ring that is opened keeps its mode.
 	Mode fs.FileMode
-	// FanOut creates a fan-out ring, read by subscribers (Subscribe)
-	// rather than by one consumer (MRB_CREATE_FANOUT).
+	// FanOut makes a fan-out ring: read by any number of subscribers
+	// (Subscribe), each seeing every message, instead of by one consumer;
+	// reads on a plain handle of it return ErrMode. Fixed at creation: an
+	// existing ring of the other mode gives ErrExists (unless Remove).
 	FanOut bool
 }
 
-// CreateRingBuffer is NewRingBuffer with options: exclusive creation and the
-// file's mode.
+// CreateRingBuffer is NewRingBuffer with options: exclusive creation, the
+// file's mode and a fan-out ring.
 func CreateRingBuffer(filename string, size int, opts CreateOptions) (*RingBuffer, error) {
 	if err := checkPath("create", filename); err != nil {
 		return nil, err
