@@ -37,6 +37,19 @@
 // ring. Hold, ReadBatchAt and ReleaseThrough let a forwarder free messages
 // only once another system has them (at-least-once; tools/bridge).
 //
+// # Subscribers
+//
+// A ring created with CreateOptions.Fanout is read by subscribers rather
+// than by one consumer: Subscribe opens a Subscriber, a handle of its own
+// (it embeds a *RingBuffer) whose read calls read its own position. A
+// durable subscriber sees every message from where it joined, in order, and
+// producers wait for the slowest one; a named one (SubscribeOptions.Name)
+// resumes after Close or a crash right after the last message it released;
+// an evictable one (Evict, EvictAfter) stops holding producers back after
+// its timeout and then reports ErrLapped once. A lossy tap (Lossy, on any
+// ring) never slows producers and counts what it lost. Info,
+// Subscribers and IsFanout inspect; Unsubscribe removes a named subscriber.
+//
 // A RingBuffer is safe for concurrent use by many goroutines: writes are
 // concurrent (lock-free claims in the C core), reads on one handle are
 // serialized by a mutex, and Close may run concurrently with other calls

@@ -116,3 +116,52 @@ func ExampleRingBuffer_ReadMsgInto() {
 	// one
 	// two
 }
+
+// A fan-out ring read by two subscribers: a named, durable recorder that
+// resumes where it left off, and a lossy tap that never slows the producer.
+func ExampleSubscribe() {
+	dir, _ := os.MkdirTemp("", "ringbuffer-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "feed.mrb")
+
+	feed, err := ringbuffer.CreateRingBuffer(path, 1<<16, ringbuffer.CreateOptions{Fanout: true})
+	if err != nil {
+		panic(err)
+	}
+	defer feed.Close()
+
+	recorder, err := ringbuffer.Subscribe(path, ringbuffer.SubscribeOptions{Name: "recorder"})
+	if err != nil {
+		panic(err)
+	}
+	tap, err := ringbuffer.Subscribe(path, ringbuffer.SubscribeOptions{Lossy: true})
+	if err != nil {
+		panic(err)
+	}
+	defer tap.Close()
+
+	for _, m := range []string{"tick 1", "tick 2", "tick 3"} {
+		feed.WriteMsg([]byte(m))
+	}
+	msg, _ := recorder.ReadMsgContext(context.Background())
+	fmt.Printf("recorder: %s\n", msg)
+	recorder.Close() // "recorder" keeps its place; its unread messages wait
+
+	recorder, err = ringbuffer.Subscribe(path, ringbuffer.SubscribeOptions{Name: "recorder"})
+	if err != nil {
+		panic(err)
+	}
+	defer recorder.Close()
+	msgs, _ := recorder.ReadBatch(10)
+	fmt.Printf("recorder again: %s\n", msgs)
+	msgs, _ = tap.ReadBatch(10)
+	fmt.Printf("tap: %s\n", msgs)
+
+	info, _ := recorder.Info()
+	fmt.Println(info.Name, info.MessagesRead, info.LagMessages)
+	// Output:
+	// recorder: tick 1
+	// recorder again: [tick 2 tick 3]
+	// tap: [tick 1 tick 2 tick 3]
+	// recorder 3 0
+}

@@ -4,6 +4,7 @@
 //	interop writer PATH --scenario NAME [--spec FILE] [--producer ID] [--barrier DIR]
 //	interop reader PATH --scenario NAME [--spec FILE] [--producers N] [--from I] [--to J]
 //	interop vectors DIR
+//	interop subscribe PATH [--name NAME] [--lossy] ... (subscribe.go)
 //
 // Exit status: 0 success, 1 a verification failure, 2 any other error.
 package main
@@ -16,7 +17,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: interop writer|reader|vectors ...")
+		fmt.Fprintln(os.Stderr, "usage: interop writer|reader|subscribe|vectors ...")
 		os.Exit(2)
 	}
 	command, args := os.Args[1], os.Args[2:]
@@ -31,6 +32,8 @@ func main() {
 				err = runReader(a)
 			}
 		}
+	case "subscribe":
+		err = runSubscribe(args)
 	case "vectors":
 		if len(args) != 1 {
 			err = errors.New("usage: interop vectors DIR")
