@@ -39,7 +39,7 @@
 //
 // # Subscribers
 //
-// A ring created with CreateOptions.Fanout is read by subscribers rather
+// A ring created with CreateOptions.FanOut is read by subscribers rather
 // than by one consumer: Subscribe opens a Subscriber, a handle of its own
 // (it embeds a *RingBuffer) whose read calls read its own position. A
 // durable subscriber sees every message from where it joined, in order, and
@@ -48,7 +48,7 @@
 // an evictable one (Evict, EvictAfter) stops holding producers back after
 // its timeout and then reports ErrLapped once. A lossy tap (Lossy, on any
 // ring) never slows producers and counts what it lost. Info,
-// Subscribers and IsFanout inspect; Unsubscribe removes a named subscriber.
+// Subscribers and IsFanOut inspect; Unsubscribe removes a named subscriber.
 //
 // A RingBuffer is safe for concurrent use by many goroutines: writes are
 // concurrent (lock-free claims in the C core), reads on one handle are

@@ -122,7 +122,7 @@ var (
 	ErrLapped = &Error{Code: -1020, msg: "the subscriber was lapped or evicted: messages were lost"}
 	// ErrMode: the call does not fit the ring's read mode, e.g. a consumer
 	// read on a fan-out ring (read through a Subscriber), or a durable
-	// subscriber of a queue ring (durable ones need CreateOptions.Fanout).
+	// subscriber of a queue ring (durable ones need CreateOptions.FanOut).
 	ErrMode = &Error{Code: -1021, msg: "not available in this ring's read mode (queue or fan-out)"}
 	// ErrNameBusy: a live subscriber handle already uses this name.
 	ErrNameBusy = &Error{Code: -1022, msg: "a live subscriber already uses this name"}

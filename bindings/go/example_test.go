@@ -124,7 +124,7 @@ func ExampleSubscribe() {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "feed.mrb")
 
-	feed, err := ringbuffer.CreateRingBuffer(path, 1<<16, ringbuffer.CreateOptions{Fanout: true})
+	feed, err := ringbuffer.CreateRingBuffer(path, 1<<16, ringbuffer.CreateOptions{FanOut: true})
 	if err != nil {
 		panic(err)
 	}

@@ -50,8 +50,12 @@ func mainOut(ctx context.Context, args []string, logger *log.Logger) error {
 	var ring *ringbuffer.RingBuffer
 	var err error
 	if cfg.subscriber != "" {
-		ring, err = ringbuffer.Subscribe(cfg.ring, ringbuffer.SubscribeOptions{
+		var sub *ringbuffer.Subscriber
+		sub, err = ringbuffer.Subscribe(cfg.ring, ringbuffer.SubscribeOptions{
 			Name: cfg.subscriber, FromOldest: cfg.fromOldest})
+		if err == nil {
+			ring = sub.RingBuffer
+		}
 	} else {
 		ring, err = ringbuffer.OpenRingBuffer(cfg.ring)
 	}

@@ -52,18 +52,17 @@ import (
 // Exit status: 0 done, 1 a tagged message whose CRC is wrong, 2 anything
 // else (including no message for --timeout, default 30 s).
 type subscribeArgs struct {
-	path       string
-	opts       ringbuffer.SubscribeOptions
-	create     int
-	count      uint64
-	stop       string
-	stops      int
-	tagged     bool
-	ready      string
-	timeout    time.Duration
-	hasStop    bool
-	hasCount   bool
-	evictAfter time.Duration
+	path     string
+	opts     ringbuffer.SubscribeOptions
+	create   int
+	count    uint64
+	stop     string
+	stops    int
+	tagged   bool
+	ready    string
+	timeout  time.Duration
+	hasStop  bool
+	hasCount bool
 }
 
 func parseSubscribeArgs(args []string) (*subscribeArgs, error) {
@@ -71,7 +70,7 @@ func parseSubscribeArgs(args []string) (*subscribeArgs, error) {
 	a := &subscribeArgs{}
 	fs.StringVar(&a.opts.Name, "name", "", "subscriber name (durable, resumable)")
 	fs.BoolVar(&a.opts.Lossy, "lossy", false, "a lossy tap")
-	fs.DurationVar(&a.evictAfter, "evict-after", 0, "evictable after this long")
+	fs.DurationVar(&a.opts.EvictAfter, "evict-after", 0, "evictable after this long")
 	fs.BoolVar(&a.opts.FromOldest, "from-oldest", false, "a new subscriber starts at the oldest message")
 	fs.IntVar(&a.create, "create", 0, "create the fan-out ring of this size if absent")
 	count := fs.String("count", "", "stop after printing this many messages")
@@ -96,9 +95,6 @@ func parseSubscribeArgs(args []string) (*subscribeArgs, error) {
 			return nil, fmt.Errorf("--count %q: %v", *count, err)
 		}
 		a.count, a.hasCount = n, true
-	}
-	if a.evictAfter > 0 {
-		a.opts.Evict, a.opts.EvictAfter = true, a.evictAfter
 	}
 	if a.path == "" || fs.NArg() != 0 || (!a.hasCount && !a.hasStop) || a.stops < 1 ||
 		(a.hasStop && a.stop == "") || a.timeout <= 0 {
@@ -161,7 +157,7 @@ func runSubscribe(args []string) error {
 		return err
 	}
 	if a.create > 0 {
-		ring, err := ringbuffer.CreateRingBuffer(a.path, a.create, ringbuffer.CreateOptions{Fanout: true})
+		ring, err := ringbuffer.CreateRingBuffer(a.path, a.create, ringbuffer.CreateOptions{FanOut: true})
 		if err != nil {
 			return err
 		}
@@ -177,7 +173,7 @@ func runSubscribe(args []string) error {
 			return err
 		}
 	}
-	hold := !a.opts.Lossy && !a.opts.Evict
+	hold := !a.opts.Lossy && a.opts.EvictAfter == 0
 	if hold {
 		if err := sub.Hold(true); err != nil {
 			return err
