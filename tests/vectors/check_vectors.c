@@ -12,6 +12,7 @@
  * accepts that layout, not arbitrary JSON.
  */
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -148,6 +149,87 @@ static int check_messages(const char *name, struct mrb_ring *ring, const char *j
 	return status;
 }
 
+/* The unsigned number of field `key` in json, or UINT64_MAX. */
+static uint64_t number(const char *json, const char *key)
+{
+	const char *at = field(json, key);
+	if (at == NULL || *at < '0' || *at > '9')
+		return UINT64_MAX;
+	return strtoull(at, NULL, 10);
+}
+
+/*
+ * A fan-out vector: the listing (mrb_subscribers) shows the entries of
+ * "subscribers" in order, the release position is "release_position", and
+ * a reader resuming the subscriber named "resume" reads "messages".
+ */
+static int check_fanout(const char *name, struct mrb_ring *ring, const char *copy, const char *json)
+{
+	int status = 0;
+	if (mrb_is_fanout(ring) != 1) {
+		fprintf(stderr, "%s: not a fan-out ring\n", name);
+		return 1;
+	}
+	struct mrb_stats st;
+	if (mrb_stats(ring, &st) != 0 || st.consumer_position != number(json, "release_position")) {
+		fprintf(stderr, "%s: release position %llu\n", name,
+		        (unsigned long long)st.consumer_position);
+		status = 1;
+	}
+	struct mrb_subscriber_info list[MRB_MAX_SUBSCRIBERS];
+	int64_t n = mrb_subscribers(ring, list, MRB_MAX_SUBSCRIBERS);
+	const char *at = field(json, "subscribers");
+	int64_t k = 0;
+	for (at = at != NULL ? strchr(at, '{') : NULL; at != NULL && status == 0; k++) {
+		const char *end = strchr(at, '}');
+		if (end == NULL)
+			break;
+		char entry[512];
+		snprintf(entry, sizeof(entry), "%.*s", (int)(end - at), at);
+		const char *want_name = field(entry, "name");
+		const char *lossy = field(entry, "lossy");
+		size_t name_len = strlen(list[k].name);
+		if (k >= n || want_name == NULL || lossy == NULL ||
+		    list[k].index != number(entry, "index") ||
+		    strncmp(want_name + 1, list[k].name, name_len) != 0 ||
+		    want_name[1 + name_len] != '"' ||
+		    ((list[k].flags & MRB_SUBSCRIBE_LOSSY) != 0) !=
+		        (strncmp(lossy, "true", 4) == 0) ||
+		    (uint64_t)list[k].state != number(entry, "state") ||
+		    list[k].position != number(entry, "position") ||
+		    list[k].lag_messages != number(entry, "lag_messages")) {
+			fprintf(stderr, "%s: subscriber %lld is not %s\n", name, (long long)k,
+			        entry);
+			status = 1;
+		}
+		at = strchr(end, '{');
+		const char *close = strchr(end, ']');
+		if (at != NULL && close != NULL && close < at)
+			at = NULL;
+	}
+	if (status == 0 && k != n) {
+		fprintf(stderr, "%s: %lld subscribers listed, %lld described\n", name, (long long)n,
+		        (long long)k);
+		status = 1;
+	}
+	const char *resume = field(json, "resume");
+	char resume_name[64];
+	if (resume == NULL || sscanf(resume, "\"%63[^\"]\"", resume_name) != 1) {
+		fprintf(stderr, "%s: no subscriber to resume\n", name);
+		return 1;
+	}
+	struct mrb_ring sub;
+	struct mrb_subscribe_options opts = {0, resume_name, 0};
+	int rc = mrb_subscribe(&sub, copy, &opts);
+	if (rc != 0) {
+		fprintf(stderr, "%s: subscribe %s: %s\n", name, resume_name, mrb_strerror(rc));
+		return 1;
+	}
+	status |= check_messages(name, &sub, json);
+	mrb_close(&sub);
+	return status;
+}
+
 static int check_vector(const char *dir, const char *json_name, const char *scratch)
 {
 	char path[4096], copy[4096];
@@ -192,7 +274,13 @@ static int check_vector(const char *dir, const char *json_name, const char *scra
 			        (unsigned long long)mrb_capacity(&ring));
 			status = 1;
 		}
-		status |= check_messages(json_name, &ring, json);
+		const char *mode = field(json, "mode");
+		if (mode != NULL && strncmp(mode, "\"fanout\"", 8) == 0)
+			status |= check_fanout(json_name, &ring, copy, json);
+		else if (mrb_is_fanout(&ring) != 0)
+			status = 1;
+		else
+			status |= check_messages(json_name, &ring, json);
 		mrb_close(&ring);
 	}
 	unlink(copy);

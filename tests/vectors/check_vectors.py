@@ -36,16 +36,49 @@ def check_vector(description_path: str, scratch: str) -> None:
     with RingBuffer.open(copy) as ring:
         if ring.capacity != description["capacity"]:
             raise AssertionError(f"capacity {ring.capacity}")
-        for index, encoded in enumerate(description["messages"]):
-            got = ring.try_read()
-            want = bytes.fromhex(encoded)
-            if got != want:
-                raise AssertionError(f"message {index}: got {got!r}, want {want!r}")
-        extra = ring.try_read()
-        if extra is not None:
-            raise AssertionError(
-                f"{len(description['messages'])} messages expected, then {extra!r}"
-            )
+        fanout = description.get("mode") == "fanout"
+        if ring.is_fanout != fanout:
+            raise AssertionError(f"is_fanout {ring.is_fanout}")
+        if not fanout:
+            check_messages(ring, description)
+            return
+        check_subscribers(ring, description)
+        if ring.stats().consumer_position != description["release_position"]:
+            raise AssertionError(f"release position {ring.stats().consumer_position}")
+    # What a reader resuming the named subscriber gets.
+    with RingBuffer.open(copy) as ring, ring.subscribe(description["resume"]) as sub:
+        check_messages(sub, description)
+
+
+def check_subscribers(ring: RingBuffer, description: dict) -> None:
+    got = ring.subscribers()
+    want = description["subscribers"]
+    if len(got) != len(want):
+        raise AssertionError(f"{len(got)} subscribers, want {len(want)}")
+    for info, entry in zip(got, want):
+        seen = {
+            "index": info.index,
+            "name": info.name or "",
+            "lossy": info.lossy,
+            "state": int(info.state),
+            "position": info.position,
+            "lag_messages": info.lag_messages,
+        }
+        if seen != entry:
+            raise AssertionError(f"subscriber {seen}, want {entry}")
+
+
+def check_messages(reader, description: dict) -> None:
+    for index, encoded in enumerate(description["messages"]):
+        got = reader.try_read()
+        want = bytes.fromhex(encoded)
+        if got != want:
+            raise AssertionError(f"message {index}: got {got!r}, want {want!r}")
+    extra = reader.try_read()
+    if extra is not None:
+        raise AssertionError(
+            f"{len(description['messages'])} messages expected, then {extra!r}"
+        )
 
 
 def main() -> int:

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,11 +21,74 @@ type vectorDescription struct {
 	Capacity  int      `json:"capacity"`
 	OpenError *string  `json:"open_error"`
 	Messages  []string `json:"messages"`
+	// Fan-out vectors: the reader table and who resumes.
+	Mode            string             `json:"mode"`
+	ReleasePosition uint64             `json:"release_position"`
+	Resume          string             `json:"resume"`
+	Subscribers     []vectorSubscriber `json:"subscribers"`
 }
 
 // checkVectors opens a copy of every golden vector in dir (reading moves the
 // consumer position, so the committed file is never opened) and reads
 // exactly the described messages, or expects ErrVersion.
+// vectorSubscriber is an entry of a fan-out vector's reader table.
+type vectorSubscriber struct {
+	Index       int    `json:"index"`
+	Name        string `json:"name"`
+	Lossy       bool   `json:"lossy"`
+	State       uint32 `json:"state"`
+	Position    uint64 `json:"position"`
+	LagMessages uint64 `json:"lag_messages"`
+}
+
+// The reader table's bytes (docs/FORMAT.md section 8). The Go binding has
+// no listing of subscribers (mrb_subscribers) yet, so the table is checked
+// here in the file's bytes; lag_messages, a walk of the records, is not.
+const (
+	readerModeOffset  = 0x9000
+	readerEntryOffset = 0xa000
+	readerEntrySize   = 256
+	entryStateOffset  = 0x18
+	entryFlagsOffset  = 0x1c
+	entryNameOffset   = 0x40
+	entryPosOffset    = 0x80
+	entryFlagLossy    = 1 << 0
+	entryFlagNamed    = 1 << 2
+	releaseOffset     = 0x180
+)
+
+func checkFanoutBytes(d *vectorDescription, b []byte) error {
+	le := binary.LittleEndian
+	if len(b) < readerEntryOffset+64*readerEntrySize {
+		return fmt.Errorf("file of %d bytes", len(b))
+	}
+	if mode := le.Uint32(b[readerModeOffset:]); mode != 1 {
+		return fmt.Errorf("reader mode %d, want 1 (fan-out)", mode)
+	}
+	if r := le.Uint64(b[releaseOffset:]); r != d.ReleasePosition {
+		return fmt.Errorf("release position %d, want %d", r, d.ReleasePosition)
+	}
+	for _, s := range d.Subscribers {
+		e := b[readerEntryOffset+s.Index*readerEntrySize:][:readerEntrySize]
+		name := string(bytes.TrimRight(e[entryNameOffset:entryNameOffset+32], "\x00"))
+		flags := le.Uint32(e[entryFlagsOffset:])
+		want := uint32(0)
+		if s.Lossy {
+			want |= entryFlagLossy
+		}
+		if s.Name != "" {
+			want |= entryFlagNamed
+		}
+		if name != s.Name || flags != want || le.Uint32(e[entryStateOffset:]) != s.State ||
+			le.Uint64(e[entryPosOffset:]) != s.Position {
+			return fmt.Errorf("entry %d (%q, flags %d, state %d, position %d) is not %+v",
+				s.Index, name, flags, le.Uint32(e[entryStateOffset:]),
+				le.Uint64(e[entryPosOffset:]), s)
+		}
+	}
+	return nil
+}
+
 func checkVectors(dir string) error {
 	names, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil || len(names) == 0 {
@@ -87,6 +152,18 @@ func checkVector(descriptionPath, scratch string) error {
 	defer ring.Close()
 	if ring.Capacity() != d.Capacity {
 		return fmt.Errorf("capacity %d, want %d", ring.Capacity(), d.Capacity)
+	}
+	if d.Mode == "fanout" {
+		if err := checkFanoutBytes(&d, ringBytes); err != nil {
+			return err
+		}
+		// What a reader resuming the named subscriber gets.
+		sub, err := ringbuffer.Subscribe(copyPath, ringbuffer.SubscribeOptions{Name: d.Resume})
+		if err != nil {
+			return fmt.Errorf("subscribe %q: %v", d.Resume, err)
+		}
+		defer sub.Close()
+		ring = sub
 	}
 	for i, encoded := range d.Messages {
 		want, err := hex.DecodeString(encoded)
