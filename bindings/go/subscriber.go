@@ -64,7 +64,9 @@ type SubscribeOptions struct {
 // and ReleaseThrough (lossy and evictable ones: ErrInvalidArgument). It
 // can write like any handle. Close leaves the ring's subscriber table (a
 // named subscriber keeps its place for the next Subscribe with its name).
-// Like a RingBuffer it is safe for concurrent use by many goroutines.
+// Like a RingBuffer it is safe for concurrent use by many goroutines. Get
+// one from Subscribe: a zero Subscriber has no handle (its Info returns
+// ErrClosed, its embedded methods panic).
 type Subscriber struct {
 	*RingBuffer
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -672,5 +674,83 @@ func TestNamedSubscriberResumesAfterKill(t *testing.T) {
 	}
 	if in := info(t, s); in.PID != os.Getpid() || !in.Alive || in.State != SubscriberActive {
 		t.Fatalf("Info after resuming = %+v", in)
+	}
+}
+
+// Two producer processes (this test binary, re-executed) write into a small
+// fan-out ring read by two durable subscribers in this process: each
+// subscriber receives every message once, intact and in per-producer order,
+// with producers blocking on the slower subscriber across processes.
+func TestFanOutAcrossProcesses(t *testing.T) {
+	const producers = 2
+	perProducer := scaled(20000)
+	_, path := newFanOutRing(t, 16<<10)
+	subs := []*Subscriber{subscribe(t, path, SubscribeOptions{}), subscribe(t, path, SubscribeOptions{Name: "second"})}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	exited := make(chan error, producers)
+	for w := 1; w <= producers; w++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(),
+			producerPathEnv+"="+filepath.Clean(path),
+			producerWriterEnv+"="+strconv.Itoa(w),
+			producerCountEnv+"="+strconv.Itoa(perProducer))
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func(w int) {
+			err := cmd.Wait()
+			if err != nil {
+				err = fmt.Errorf("producer %d: %v", w, err)
+				cancel()
+			}
+			exited <- err
+		}(w)
+	}
+	results := make(chan error, len(subs))
+	for i, s := range subs {
+		go func(i int, s *Subscriber) {
+			checker := newSequenceChecker(crossProcessMaxBody)
+			for received := 0; received < producers*perProducer; received++ {
+				msg, err := s.ReadMsgContext(ctx)
+				if err != nil {
+					results <- fmt.Errorf("subscriber %d after %d messages: %v", i, received, err)
+					return
+				}
+				if err := checker.check(msg); err != nil {
+					results <- fmt.Errorf("subscriber %d, message %d: %v", i, received, err)
+					return
+				}
+			}
+			for w := uint32(1); w <= producers; w++ {
+				if got := checker.next[w]; got != uint64(perProducer) {
+					results <- fmt.Errorf("subscriber %d: producer %d: %d messages", i, w, got)
+					return
+				}
+			}
+			if _, err := s.ReadMsg(); err != ErrBufferEmpty {
+				results <- fmt.Errorf("subscriber %d after all: %v; want ErrBufferEmpty", i, err)
+				return
+			}
+			results <- nil
+		}(i, s)
+	}
+	for range subs {
+		if err := <-results; err != nil {
+			cancel()
+			t.Error(err)
+		}
+	}
+	for i := 0; i < producers; i++ {
+		if err := <-exited; err != nil {
+			t.Error(err)
+		}
+	}
+	for i, s := range subs {
+		if in := info(t, s); in.MessagesRead != uint64(producers*perProducer) || in.LagBytes != 0 {
+			t.Fatalf("subscriber %d: Info = %+v", i, in)
+		}
 	}
 }
