@@ -163,7 +163,7 @@ func checkVector(descriptionPath, scratch string) error {
 			return fmt.Errorf("subscribe %q: %v", d.Resume, err)
 		}
 		defer sub.Close()
-		ring = sub
+		ring = sub.RingBuffer
 	}
 	for i, encoded := range d.Messages {
 		want, err := hex.DecodeString(encoded)
