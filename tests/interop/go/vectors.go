@@ -41,9 +41,8 @@ type vectorSubscriber struct {
 	LagMessages uint64 `json:"lag_messages"`
 }
 
-// The reader table's bytes (docs/FORMAT.md section 8). The Go binding has
-// no listing of subscribers (mrb_subscribers) yet, so the table is checked
-// here in the file's bytes; lag_messages, a walk of the records, is not.
+// The reader table's bytes (docs/FORMAT.md section 8), checked in the file
+// (the layout) and through the binding's listing (checkSubscriberList).
 const (
 	readerModeOffset  = 0x9000
 	readerEntryOffset = 0xa000
@@ -84,6 +83,26 @@ func checkFanoutBytes(d *vectorDescription, b []byte) error {
 			return fmt.Errorf("entry %d (%q, flags %d, state %d, position %d) is not %+v",
 				s.Index, name, flags, le.Uint32(e[entryStateOffset:]),
 				le.Uint64(e[entryPosOffset:]), s)
+		}
+	}
+	return nil
+}
+
+// checkSubscriberList compares the binding's listing (Subscribers, i.e.
+// mrb_subscribers) with the vector's table, lag_messages included.
+func checkSubscriberList(d *vectorDescription, ring *ringbuffer.RingBuffer) error {
+	list, err := ring.Subscribers()
+	if err != nil {
+		return err
+	}
+	if len(list) != len(d.Subscribers) {
+		return fmt.Errorf("%d subscribers listed, want %d", len(list), len(d.Subscribers))
+	}
+	for i, s := range d.Subscribers {
+		got := vectorSubscriber{Index: list[i].Index, Name: list[i].Name, Lossy: list[i].Lossy,
+			State: uint32(list[i].State), Position: list[i].Position, LagMessages: list[i].LagMessages}
+		if got != s {
+			return fmt.Errorf("subscriber listed as %+v, want %+v", got, s)
 		}
 	}
 	return nil
@@ -155,6 +174,9 @@ func checkVector(descriptionPath, scratch string) error {
 	}
 	if d.Mode == "fanout" {
 		if err := checkFanoutBytes(&d, ringBytes); err != nil {
+			return err
+		}
+		if err := checkSubscriberList(&d, ring); err != nil {
 			return err
 		}
 		// What a reader resuming the named subscriber gets.
