@@ -101,6 +101,7 @@ class Run:
         # was read again by the next process / had been released.
         self.killed_holding = 0
         self.killed_released = 0
+        self.released_before_last = 0
         self.total = self.spec.count * PRODUCERS
         self.expected = {
             (p, s): self.spec.tagged_message(p, s)
@@ -162,7 +163,11 @@ class Run:
             f"pysub{incarnation}",
             [PYTHON, PY_PROGRAM, "subscribe", self.ring, *self.common()]
             + ["--producers", str(PRODUCERS), "--name", "pysub"]
-            + ["--log", self.py_log, "--done", self.done],
+            + ["--log", self.py_log, "--done", self.done]
+            # The processes to be killed are paced (about 25k messages/s),
+            # so that a driver descheduled for a while still kills them
+            # long before the producers are done; the last one is not.
+            + (["--linger", "0.001"] if incarnation < KILLS else []),
         )
 
     def log_lines(self) -> List[str]:
@@ -281,7 +286,9 @@ class Run:
             f"PASS: C + Python producers ({self.total} messages, {produced} ring "
             f"bytes), Go durable subscriber, Python named subscriber killed "
             f"{kills} times ({self.killed_holding} holding an unreleased batch, "
-            f"{self.killed_released} between a release and its log line), C lossy "
+            f"{self.killed_released} between a release and its log line; "
+            f"{self.released_before_last} messages released before the last "
+            "restart), C lossy "
             f"tap: {self.tap_summary}"
         )
 
@@ -327,6 +334,7 @@ class Run:
             len(incarnations) == KILLS + 1,
             f"pysub ran {len(incarnations)} times, want {KILLS + 1}",
         )
+        self.released_before_last = (incarnations[-1][0] - start_position) // 64
         released: List[Tuple[int, int]] = []
         position = start_position  # the end of the released stream
         for number, (resume, entries) in enumerate(incarnations):

@@ -2,7 +2,7 @@
 
   fanout_py.py produce PATH --spec FILE --scenario NAME --producer ID --barrier DIR
   fanout_py.py subscribe PATH --spec FILE --scenario NAME --producers N
-               --name NAME --log FILE --done FILE
+               --name NAME --log FILE --done FILE [--linger SECONDS]
 
 produce opens the fan-out ring at PATH (it must exist) and writes the
 scenario's tagged messages of producer ID after the start barrier.
@@ -20,7 +20,8 @@ messages were released: a B line without its R was released if and only if
 the next process resumed past it. Every message is checked against the
 scenario (exact bytes). It exits 0 once the done file exists and the ring is
 drained; 1 on a wrong message, 2 on any other error. Killing it (SIGKILL) at
-any moment is part of the test.
+any moment is part of the test: it pauses --linger seconds before and after
+each release, where the kills are the most telling.
 """
 
 from __future__ import annotations
@@ -34,10 +35,6 @@ import scenario
 from mmap_ringbuffer import RingBuffer, subscribe
 
 BATCH = 64
-# Pauses around each release, so that the driver's kills often land
-# between reading a batch and releasing it, or between releasing it and
-# logging that.
-LINGER = 0.0003
 
 
 def parse() -> argparse.Namespace:
@@ -52,6 +49,10 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--name")
     parser.add_argument("--log")
     parser.add_argument("--done")
+    # Pauses around each release, so that the driver's kills often land
+    # between reading a batch and releasing it, or between releasing it and
+    # logging that; longer ones also pace a process that is to be killed.
+    parser.add_argument("--linger", type=float, default=0.0003)
     return parser.parse_args()
 
 
@@ -102,9 +103,9 @@ def run_subscriber(args: argparse.Namespace, spec: scenario.Scenario) -> int:
             tags.append(f"{producer}:{seq}")
         first, last = batch[0][0], batch[-1][0]
         os.write(log, f"B {first} {last} {' '.join(tags)}\n".encode())
-        time.sleep(LINGER)  # a kill lands here at times: read, not released
+        time.sleep(args.linger)  # a kill lands here at times: read, not released
         sub.release_through(last)
-        time.sleep(LINGER)  # or here: released, not yet logged as such
+        time.sleep(args.linger)  # or here: released, not yet logged as such
         os.write(log, b"R\n")
 
 
