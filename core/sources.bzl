@@ -29,6 +29,7 @@ MRB_SRCS = [
     "src/util.c",
     "src/version.c",
     "src/wait.c",
+    "src/workers.c",
 ]
 
 # Test-only hooks (mrb__test_*, src/mrb_testing.h): //core:testing only,

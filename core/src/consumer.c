@@ -104,6 +104,10 @@ static int attach_consumer(struct mrb_handle *h)
 
 void mrbi_detach_consumer(struct mrb_handle *h)
 {
+	if (h->worker != NULL) {
+		mrbi_worker_leave(h);
+		return;
+	}
 	if (h->entry != NULL) {
 		mrbi_subscriber_leave(h);
 		return;
@@ -122,6 +126,8 @@ void mrbi_detach_consumer(struct mrb_handle *h)
 
 void mrbi_publish_head(struct mrb_handle *h)
 {
+	if (h->worker != NULL)
+		return; /* a worker releases by its own word (workers.c) */
 	if (h->entry != NULL) {
 		mrbi_subscriber_publish(h);
 		return;
@@ -380,6 +386,14 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (h->worker != NULL) {
+		size_t length = 0;
+		int64_t n = mrbi_worker_read(h, buf, buf_size, &length, 1);
+		if (n == 1 || n == MRB_EBUFFER_TOO_SMALL)
+			*len = length;
+		mrbi_consumer_leave(h);
+		return n == 1 ? 0 : (int)n;
+	}
 	if (h->validating) {
 		rc = (int)reported(h, mrbi_validated_read(h, buf, buf_size, len, NULL));
 		mrbi_consumer_leave(h);
@@ -413,6 +427,14 @@ static int64_t read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (h->worker != NULL) {
+		/* Positions are for mrb_release_through, which workers lack. */
+		int64_t n = positions != NULL
+		                ? MRB_EINVAL
+		                : mrbi_worker_read(h, buf, buf_size, lengths, max_count);
+		mrbi_consumer_leave(h);
+		return n;
+	}
 	size_t count = 0, used = 0;
 	while (count < max_count && h->validating) {
 		size_t length;
@@ -475,6 +497,10 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (h->worker != NULL) {
+		mrbi_consumer_leave(h);
+		return MRB_EINVAL;
+	}
 	size_t count = 0;
 	if (h->validating && h->scratch == NULL) {
 		h->scratch = malloc((size_t)h->max_message_size);
@@ -529,7 +555,7 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	if (h->validating) {
+	if (h->validating || h->worker != NULL) {
 		/* What it would point at may be overwritten under the caller. */
 		mrbi_consumer_leave(h);
 		return MRB_EINVAL;
@@ -556,8 +582,11 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 	if (rc != 0)
 		return rc;
 	uint64_t at = cursor(h);
-	if (view->position != at || view->next <= at || view->next - at != record_span(view->len) ||
-	    view->data != record_payload(h, at)) {
+	if (h->worker != NULL) {
+		rc = MRB_EINVAL;
+	} else if (view->position != at || view->next <= at ||
+	           view->next - at != record_span(view->len) ||
+	           view->data != record_payload(h, at)) {
 		rc = MRB_ESTALE;
 	} else {
 		consume(h, view->len, view->next);
@@ -615,7 +644,7 @@ int mrb_hold(struct mrb_ring *ring, int on)
 		 * two do not mix. A validating subscriber's records may be
 		 * overwritten behind it: nothing to hold. */
 		if (h->recovery_timeout_ns > 0 || h->skipped.active || h->late_end != 0 ||
-		    h->validating) {
+		    h->validating || h->worker != NULL) {
 			rc = MRB_EINVAL;
 		} else {
 			h->held_at = h->head;

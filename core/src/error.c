@@ -59,6 +59,8 @@ const char *mrb_strerror(int code)
 		return "not available in this ring's read mode (queue or fan-out)";
 	case MRB_ENAMEBUSY:
 		return "a live subscriber already uses this name";
+	case MRB_ENOWORKER:
+		return "every worker slot (or group) of the ring is taken";
 	default:
 		break;
 	}

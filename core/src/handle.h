@@ -170,6 +170,8 @@ struct mrb_handle {
 	/* Writers that find data_waiters raised look for dead sleepers at
 	 * most once per interval (mrbi_forget_dead_sleepers). */
 	_Atomic int64_t last_sleeper_audit_ns;
+	/* Worker state (workers.c), allocated at join; NULL on other handles. */
+	struct mrbi_worker *worker;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -395,6 +397,7 @@ int mrbi_barrier_private(void);
 /* Futex-style sleep on a 32-bit word in shared memory (wait.c). */
 int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 void mrbi_futex_wake_all(_Atomic uint32_t *word);
+void mrbi_futex_wake_one(_Atomic uint32_t *word);
 
 /* Producer/consumer internals shared across files. */
 void mrbi_wake_consumer(struct mrb_handle *h);
@@ -451,6 +454,26 @@ int mrbi_unfinished_record(struct mrb_handle *h, bool every_poll);
  * relaxed atomic word accesses (no data race; the copy is validated after). */
 void mrbi_racy_copy_out(uint8_t *dst, const uint8_t *src, size_t n);
 void mrbi_racy_copy_in(uint8_t *dst, const uint8_t *src, size_t n);
+
+/* Worker groups (workers.c). */
+/* The minimum over worker groups' claim positions and workers' announced
+ * ranges (UINT64_MAX if none), clamped to [release, tail] as the
+ * subscribers' scan does; `except_group` (UINT32_MAX: none) is left out. */
+uint64_t mrbi_workers_low(struct mrb_handle *h, uint64_t release, uint64_t tail,
+                          uint32_t except_group);
+/* The minimum over gating subscribers' positions (subscriber.c). */
+uint64_t mrbi_subscribers_low(struct mrb_handle *h, uint64_t release, uint64_t tail);
+/* A producer published and readers sleep: wake one worker per group. */
+void mrbi_wake_workers(struct mrb_handle *h);
+/* The worker's read calls (consumer role entered): release, then take. */
+int64_t mrbi_worker_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *lengths,
+                         size_t max_count);
+/* Ready for a worker's wait: 0 or MRB_EEMPTY (or an error). */
+int mrbi_worker_ready(struct mrb_handle *h, bool thorough, bool *unfinished);
+/* The waiter words a worker sleeps on. */
+void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
+                            _Atomic uint32_t **group_waiters, _Atomic uint32_t **share);
+void mrbi_worker_leave(struct mrb_handle *h);
 
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY

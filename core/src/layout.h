@@ -160,6 +160,97 @@ _Static_assert(offsetof(struct mrb_reader_entry, name) == 0x40, "layout");
 _Static_assert(offsetof(struct mrb_reader_entry, position) == 0x80, "layout");
 _Static_assert(sizeof(struct mrb_reader_table) == MRB_SLOT_SIZE, "table size");
 
+/*
+ * Worker groups (format version 2, docs/FORMAT.md section 9), fan-out rings
+ * only: competing consumers. Each message goes to one worker of a group.
+ * A group's claim position moves by CAS as workers take runs of messages;
+ * a worker announces the start of what it takes (`inflight`) in its own
+ * slot before its CAS, and the group's claim position and every announced
+ * start gate the release position R (workers.c). A dead or hung worker's
+ * announced range is rescued by another worker of the group: redelivered
+ * (at-least-once) or dropped and counted (at-most-once).
+ */
+#define MRB_GROUP_TABLE_OFFSET 0xe000
+#define MRB_GROUP_OFFSET       0xe080
+#define MRB_GROUPS             4
+#define MRB_GROUP_SIZE         384
+#define MRB_WORKER_OFFSET      0xe800
+#define MRB_WORKERS            48
+#define MRB_WORKER_SIZE        128
+
+/* The group table's line: a lock for creating groups (rare; its holder's
+ * death is judged by liveness), and the scan bound. */
+struct mrb_group_table {
+	_Atomic uint64_t lock_owner; /* pid | nonce << 32, 0 = free */
+	_Atomic uint64_t lock_start_time;
+	_Atomic uint64_t lock_pid_ns;
+	/* One more than the highest group / worker slot ever used. */
+	_Atomic uint32_t groups_used;
+	_Atomic uint32_t workers_used;
+	uint8_t reserved[MRB_SLOT_SIZE - 32];
+};
+
+#define MRB_GROUP_FREE   0u
+#define MRB_GROUP_ACTIVE 1u
+
+#define MRB_GROUP_POLICY_AT_LEAST_ONCE 0u
+#define MRB_GROUP_POLICY_AT_MOST_ONCE  1u
+
+struct mrb_group {
+	/* 0x000: written at creation (under the table lock), then counters. */
+	_Atomic uint32_t state;
+	_Atomic uint32_t policy;
+	_Atomic int64_t hold_timeout_ns; /* 0: no timeout */
+	_Atomic uint64_t name[MRB_READER_NAME_WORDS];
+	_Atomic uint64_t redelivered;    /* messages handed again after a worker died or hung */
+	_Atomic uint64_t dropped;        /* messages given up (at-most-once) */
+	_Atomic uint64_t stale_releases; /* releases refused: the range was rescued */
+	_Atomic uint64_t messages_done;  /* messages released by workers */
+	_Atomic uint64_t bytes_done;
+	uint8_t reserved0[MRB_SLOT_SIZE - 0x58];
+	/* 0x080: the claim position: the next message nobody has taken. */
+	_Atomic uint64_t claim_position;
+	uint8_t pad1[MRB_SLOT_SIZE - 8];
+	/* 0x100: wake-one futex: bumped when work arrives and workers sleep. */
+	_Atomic uint32_t work_seq;
+	_Atomic uint32_t work_waiters;
+	uint8_t pad2[MRB_SLOT_SIZE - 8];
+};
+
+/* A worker slot's announcement word (`inflight`). Positions are multiples
+ * of 16, so the low bits are flags: 0 = idle; p | HOLDING = taking or
+ * holding messages from p on (gates R at p); | FROZEN = taken over by a
+ * rescuer: its owner's release is refused. */
+#define MRB_INFLIGHT_FROZEN  UINT64_C(1)
+#define MRB_INFLIGHT_HOLDING UINT64_C(2)
+#define MRB_INFLIGHT_FLAGS   UINT64_C(15)
+
+struct mrb_worker_slot {
+	_Atomic uint64_t owner; /* pid | nonce << 32, 0 = free */
+	/* The identity (struct mrb_identity) of the owner named by id_owner:
+	 * valid only while id_owner == owner. */
+	_Atomic uint64_t id_owner;
+	_Atomic uint64_t owner_start_time;
+	_Atomic uint64_t owner_pid_ns;
+	_Atomic uint32_t group; /* group index */
+	/* Its share of data_waiters and the group's work_waiters. */
+	_Atomic uint32_t waiting;
+	_Atomic uint64_t inflight;
+	_Atomic uint64_t claim_end;    /* end of the announced range */
+	_Atomic int64_t held_since_ns; /* CLOCK_MONOTONIC of the last take */
+	_Atomic uint64_t rescuer;      /* pid | nonce << 32 of the rescuer, 0 none */
+	_Atomic uint64_t rescuer_start_time;
+	_Atomic uint64_t messages_done; /* released by this worker */
+	_Atomic uint64_t bytes_done;
+	uint8_t reserved[MRB_WORKER_SIZE - 0x60];
+};
+_Static_assert(sizeof(struct mrb_group_table) == MRB_SLOT_SIZE, "group table");
+_Static_assert(sizeof(struct mrb_group) == MRB_GROUP_SIZE, "group size");
+_Static_assert(offsetof(struct mrb_group, claim_position) == 0x80, "layout");
+_Static_assert(offsetof(struct mrb_group, work_seq) == 0x100, "layout");
+_Static_assert(sizeof(struct mrb_worker_slot) == MRB_WORKER_SIZE, "worker size");
+_Static_assert(offsetof(struct mrb_worker_slot, inflight) == 0x28, "layout");
+
 struct mrb_file_header {
 	/* 0x000: identity, written once before format_version is published. */
 	char magic[MRB_MAGIC_SIZE];
@@ -242,9 +333,12 @@ struct mrb_file_header {
 	/* 0xa000: reader entries (subscribers). */
 	struct mrb_reader_entry entries[MRB_READER_ENTRIES];
 
-	/* 0xe000 - 0xffff: reserved for worker groups, zero. */
-	uint8_t reserved3[MRB_HEADER_SIZE - MRB_READER_ENTRY_OFFSET -
-	                  MRB_READER_ENTRIES * MRB_READER_ENTRY_SIZE];
+	/* 0xe000: worker groups (workers.c). */
+	struct mrb_group_table group_table;
+	struct mrb_group groups[MRB_GROUPS];
+	uint8_t reserved3[MRB_WORKER_OFFSET - MRB_GROUP_OFFSET - MRB_GROUPS * MRB_GROUP_SIZE];
+	/* 0xe800: worker slots. */
+	struct mrb_worker_slot workers[MRB_WORKERS];
 };
 
 _Static_assert(sizeof(struct mrb_producer_slot) == MRB_PRODUCER_SLOT_SIZE, "slot size");
@@ -272,6 +366,9 @@ _Static_assert(offsetof(struct mrb_producer_slot, released_at) == 0x28, "layout"
 _Static_assert(offsetof(struct mrb_producer_slot, lanes) == 0x40, "layout");
 _Static_assert(offsetof(struct mrb_file_header, readers) == MRB_READER_TABLE_OFFSET, "layout");
 _Static_assert(offsetof(struct mrb_file_header, entries) == MRB_READER_ENTRY_OFFSET, "layout");
+_Static_assert(offsetof(struct mrb_file_header, group_table) == MRB_GROUP_TABLE_OFFSET, "layout");
+_Static_assert(offsetof(struct mrb_file_header, groups) == MRB_GROUP_OFFSET, "layout");
+_Static_assert(offsetof(struct mrb_file_header, workers) == MRB_WORKER_OFFSET, "layout");
 _Static_assert(sizeof(struct mrb_file_header) == MRB_HEADER_SIZE, "header size");
 
 /*

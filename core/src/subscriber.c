@@ -329,6 +329,10 @@ void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
 			if (p < low)
 				low = p;
 		}
+		/* Worker groups gate too (workers.c). */
+		uint64_t workers = mrbi_workers_low(h, release, tail, UINT32_MAX);
+		if (workers < low)
+			low = workers;
 		if (low == UINT64_MAX && short_of_space)
 			low = committed_end(h, release, tail);
 		if (low == UINT64_MAX || low <= release)
@@ -393,6 +397,11 @@ static uint64_t others_low(struct mrb_handle *h, uint32_t self, uint64_t release
 			low = p;
 	}
 	return low;
+}
+
+uint64_t mrbi_subscribers_low(struct mrb_handle *h, uint64_t release, uint64_t tail)
+{
+	return others_low(h, UINT32_MAX, release, tail);
 }
 
 /*

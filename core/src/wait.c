@@ -47,6 +47,9 @@
  * much, so the cost of such a death is at most this latency, never a hang.
  * One spurious wake-up a second is invisible in CPU time. */
 #define MRB_LOST_WAKER_SLICE_NS 1000000000
+/* A sleeping worker's slice: a woken worker that died before passing the
+ * turn on costs at most this, and sleepers audit their group this often. */
+#define MRB_WORKER_SLICE_NS 100000000
 
 int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
 {
@@ -91,6 +94,15 @@ void mrbi_futex_wake_all(_Atomic uint32_t *word)
 #endif
 }
 
+void mrbi_futex_wake_one(_Atomic uint32_t *word)
+{
+#if defined(__linux__)
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
+#else
+	(void)word;
+#endif
+}
+
 void mrbi_wake_consumer(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
@@ -101,6 +113,10 @@ void mrbi_wake_consumer(struct mrb_handle *h)
 		 * already pays a system call, look for such now and then. */
 		if (atomic_load_explicit(&hdr->readers.entries_used, memory_order_relaxed) != 0)
 			mrbi_forget_dead_sleepers(h);
+		/* Sleeping workers count in data_waiters too; each group with
+		 * sleepers gets one wake-up (workers.c). */
+		if (h->mode == MRB_MODE_FANOUT)
+			mrbi_wake_workers(h);
 	}
 }
 
@@ -114,6 +130,8 @@ typedef int (*ready_fn)(struct mrb_handle *h, size_t len, bool thorough, bool *u
 static int readable(struct mrb_handle *h, size_t len, bool thorough, bool *unfinished)
 {
 	(void)len;
+	if (h->worker != NULL)
+		return mrbi_worker_ready(h, thorough, unfinished);
 	if (h->validating) {
 		int rc = mrbi_validated_ready(h, thorough, unfinished);
 		mrbi_publish_head(h);
@@ -161,15 +179,27 @@ static int writable(struct mrb_handle *h, size_t len, bool thorough, bool *unfin
 	return MRB_EFULL;
 }
 
-static void unregister(_Atomic uint32_t *waiters, _Atomic uint32_t *own_share)
+/* A sleeper's counts: the shared one wakers check, its own share of it
+ * (so that a dead sleeper's can be taken back out), and for a worker its
+ * group's count (wake-one). */
+struct waiter_words {
+	_Atomic uint32_t *waiters;
+	_Atomic uint32_t *own_share;
+	_Atomic uint32_t *group_waiters;
+	int64_t max_slice_ns;
+};
+
+static void unregister(const struct waiter_words *ww)
 {
-	atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
-	if (own_share != NULL)
-		atomic_fetch_sub_explicit(own_share, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(ww->waiters, 1, memory_order_seq_cst);
+	if (ww->group_waiters != NULL)
+		atomic_fetch_sub_explicit(ww->group_waiters, 1, memory_order_seq_cst);
+	if (ww->own_share != NULL)
+		atomic_fetch_sub_explicit(ww->own_share, 1, memory_order_relaxed);
 }
 
 static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic uint32_t *seq,
-                      _Atomic uint32_t *waiters, _Atomic uint32_t *own_share, int64_t timeout_ns)
+                      const struct waiter_words *ww, int64_t timeout_ns)
 {
 	int64_t deadline = mrbi_deadline(mrbi_now_ns(), timeout_ns);
 	bool unfinished = false;
@@ -190,9 +220,13 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		}
 	}
 	for (;;) {
-		if (own_share != NULL)
-			atomic_fetch_add_explicit(own_share, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
+		if (ww->own_share != NULL)
+			atomic_fetch_add_explicit(ww->own_share, 1, memory_order_relaxed);
+		/* The group's count before the shared one: a waker that sees
+		 * the shared count looks at the group's next. */
+		if (ww->group_waiters != NULL)
+			atomic_fetch_add_explicit(ww->group_waiters, 1, memory_order_seq_cst);
+		atomic_fetch_add_explicit(ww->waiters, 1, memory_order_seq_cst);
 		/* Orders the announcement before the re-check's loads (which are
 		 * acquire loads inside mrbi_next_message), here and, through
 		 * membarrier, in every waker between its progress and its look
@@ -204,18 +238,18 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		uint32_t observed = atomic_load_explicit(seq, memory_order_seq_cst);
 		int rc = ready(h, len, true, &unfinished);
 		if (rc != MRB_EEMPTY && rc != MRB_EFULL) {
-			unregister(waiters, own_share);
+			unregister(ww);
 			return rc;
 		}
 		if (handle_closing(h)) {
-			unregister(waiters, own_share);
+			unregister(ww);
 			return MRB_ECLOSED;
 		}
 		int64_t sleep_ns = -1;
 		if (timeout_ns >= 0) {
 			sleep_ns = deadline - mrbi_now_ns();
 			if (sleep_ns <= 0) {
-				unregister(waiters, own_share);
+				unregister(ww);
 				return MRB_ETIMEDOUT;
 			}
 		}
@@ -225,8 +259,10 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 			sleep_ns = MRB_UNORDERED_SLICE_NS;
 		if (sleep_ns < 0 || sleep_ns > MRB_LOST_WAKER_SLICE_NS)
 			sleep_ns = MRB_LOST_WAKER_SLICE_NS;
+		if (ww->max_slice_ns > 0 && sleep_ns > ww->max_slice_ns)
+			sleep_ns = ww->max_slice_ns;
 		rc = mrbi_futex_wait(seq, observed, sleep_ns);
-		unregister(waiters, own_share);
+		unregister(ww);
 		if (rc == MRB_EINTR)
 			return rc;
 		if (rc != 0 && rc != MRB_ETIMEDOUT)
@@ -242,8 +278,16 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters,
-	                h->entry != NULL ? &h->entry->data_waiting : NULL, timeout_ns);
+	struct waiter_words ww = {&h->header->data_waiters,
+	                          h->entry != NULL ? &h->entry->data_waiting : NULL, NULL, 0};
+	_Atomic uint32_t *seq = &h->header->data_seq;
+	if (h->worker != NULL) {
+		/* Workers sleep on their group's word, woken one at a time,
+		 * and wake now and then to look for dead or hung workers. */
+		mrbi_worker_wait_words(h, &seq, &ww.group_waiters, &ww.own_share);
+		ww.max_slice_ns = MRB_WORKER_SLICE_NS;
+	}
+	rc = wait_until(h, readable, 0, seq, &ww, timeout_ns);
 	rc = mrbi_elapsed_reported(h, rc);
 	mrbi_consumer_leave(h);
 	return rc;
@@ -262,9 +306,10 @@ int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
 		rc = MRB_EMSGSIZE;
 	else
 		rc = mrbi_slot_acquire(h, &slot);
-	if (rc == 0)
-		rc = wait_until(h, writable, len, &h->header->space_seq, &h->header->space_waiters,
-		                &slot->space_waiting, timeout_ns);
+	if (rc == 0) {
+		struct waiter_words ww = {&h->header->space_waiters, &slot->space_waiting, NULL, 0};
+		rc = wait_until(h, writable, len, &h->header->space_seq, &ww, timeout_ns);
+	}
 	role_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }
