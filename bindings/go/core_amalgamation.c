@@ -226,6 +226,97 @@ _Static_assert(offsetof(struct mrb_reader_entry, name) == 0x40, "layout");
 _Static_assert(offsetof(struct mrb_reader_entry, position) == 0x80, "layout");
 _Static_assert(sizeof(struct mrb_reader_table) == MRB_SLOT_SIZE, "table size");
 
+/*
+ * Worker groups (format version 2, docs/FORMAT.md section 9), fan-out rings
+ * only: competing consumers. Each message goes to one worker of a group.
+ * A group's claim position moves by CAS as workers take runs of messages;
+ * a worker announces the start of what it takes (`inflight`) in its own
+ * slot before its CAS, and the group's claim position and every announced
+ * start gate the release position R (workers.c). A dead or hung worker's
+ * announced range is rescued by another worker of the group: redelivered
+ * (at-least-once) or dropped and counted (at-most-once).
+ */
+#define MRB_GROUP_TABLE_OFFSET 0xe000
+#define MRB_GROUP_OFFSET       0xe080
+#define MRB_GROUPS             4
+#define MRB_GROUP_SIZE         384
+#define MRB_WORKER_OFFSET      0xe800
+#define MRB_WORKERS            48
+#define MRB_WORKER_SIZE        128
+
+/* The group table's line: a lock for creating groups (rare; its holder's
+ * death is judged by liveness), and the scan bound. */
+struct mrb_group_table {
+	_Atomic uint64_t lock_owner; /* pid | nonce << 32, 0 = free */
+	_Atomic uint64_t lock_start_time;
+	_Atomic uint64_t lock_pid_ns;
+	/* One more than the highest group / worker slot ever used. */
+	_Atomic uint32_t groups_used;
+	_Atomic uint32_t workers_used;
+	uint8_t reserved[MRB_SLOT_SIZE - 32];
+};
+
+#define MRB_GROUP_FREE   0u
+#define MRB_GROUP_ACTIVE 1u
+
+#define MRB_GROUP_POLICY_AT_LEAST_ONCE 0u
+#define MRB_GROUP_POLICY_AT_MOST_ONCE  1u
+
+struct mrb_group {
+	/* 0x000: written at creation (under the table lock), then counters. */
+	_Atomic uint32_t state;
+	_Atomic uint32_t policy;
+	_Atomic int64_t hold_timeout_ns; /* 0: no timeout */
+	_Atomic uint64_t name[MRB_READER_NAME_WORDS];
+	_Atomic uint64_t redelivered;    /* messages handed again after a worker died or hung */
+	_Atomic uint64_t dropped;        /* messages given up (at-most-once) */
+	_Atomic uint64_t stale_releases; /* releases refused: the range was rescued */
+	_Atomic uint64_t messages_done;  /* messages released by workers */
+	_Atomic uint64_t bytes_done;
+	uint8_t reserved0[MRB_SLOT_SIZE - 0x58];
+	/* 0x080: the claim position: the next message nobody has taken. */
+	_Atomic uint64_t claim_position;
+	uint8_t pad1[MRB_SLOT_SIZE - 8];
+	/* 0x100: wake-one futex: bumped when work arrives and workers sleep. */
+	_Atomic uint32_t work_seq;
+	_Atomic uint32_t work_waiters;
+	uint8_t pad2[MRB_SLOT_SIZE - 8];
+};
+
+/* A worker slot's announcement word (`inflight`). Positions are multiples
+ * of 16, so the low bits are flags: 0 = idle; p | HOLDING = taking or
+ * holding messages from p on (gates R at p); | FROZEN = taken over by a
+ * rescuer: its owner's release is refused. */
+#define MRB_INFLIGHT_FROZEN  UINT64_C(1)
+#define MRB_INFLIGHT_HOLDING UINT64_C(2)
+#define MRB_INFLIGHT_FLAGS   UINT64_C(15)
+
+struct mrb_worker_slot {
+	_Atomic uint64_t owner; /* pid | nonce << 32, 0 = free */
+	/* The identity (struct mrb_identity) of the owner named by id_owner:
+	 * valid only while id_owner == owner. */
+	_Atomic uint64_t id_owner;
+	_Atomic uint64_t owner_start_time;
+	_Atomic uint64_t owner_pid_ns;
+	_Atomic uint32_t group; /* group index */
+	/* Its share of data_waiters and the group's work_waiters. */
+	_Atomic uint32_t waiting;
+	_Atomic uint64_t inflight;
+	_Atomic uint64_t claim_end;    /* end of the announced range */
+	_Atomic int64_t held_since_ns; /* CLOCK_MONOTONIC of the last take */
+	_Atomic uint64_t rescuer;      /* pid | nonce << 32 of the rescuer, 0 none */
+	_Atomic uint64_t rescuer_start_time;
+	_Atomic uint64_t messages_done; /* released by this worker */
+	_Atomic uint64_t bytes_done;
+	uint8_t reserved[MRB_WORKER_SIZE - 0x60];
+};
+_Static_assert(sizeof(struct mrb_group_table) == MRB_SLOT_SIZE, "group table");
+_Static_assert(sizeof(struct mrb_group) == MRB_GROUP_SIZE, "group size");
+_Static_assert(offsetof(struct mrb_group, claim_position) == 0x80, "layout");
+_Static_assert(offsetof(struct mrb_group, work_seq) == 0x100, "layout");
+_Static_assert(sizeof(struct mrb_worker_slot) == MRB_WORKER_SIZE, "worker size");
+_Static_assert(offsetof(struct mrb_worker_slot, inflight) == 0x28, "layout");
+
 struct mrb_file_header {
 	/* 0x000: identity, written once before format_version is published. */
 	char magic[MRB_MAGIC_SIZE];
@@ -308,9 +399,12 @@ struct mrb_file_header {
 	/* 0xa000: reader entries (subscribers). */
 	struct mrb_reader_entry entries[MRB_READER_ENTRIES];
 
-	/* 0xe000 - 0xffff: reserved for worker groups, zero. */
-	uint8_t reserved3[MRB_HEADER_SIZE - MRB_READER_ENTRY_OFFSET -
-	                  MRB_READER_ENTRIES * MRB_READER_ENTRY_SIZE];
+	/* 0xe000: worker groups (workers.c). */
+	struct mrb_group_table group_table;
+	struct mrb_group groups[MRB_GROUPS];
+	uint8_t reserved3[MRB_WORKER_OFFSET - MRB_GROUP_OFFSET - MRB_GROUPS * MRB_GROUP_SIZE];
+	/* 0xe800: worker slots. */
+	struct mrb_worker_slot workers[MRB_WORKERS];
 };
 
 _Static_assert(sizeof(struct mrb_producer_slot) == MRB_PRODUCER_SLOT_SIZE, "slot size");
@@ -338,6 +432,9 @@ _Static_assert(offsetof(struct mrb_producer_slot, released_at) == 0x28, "layout"
 _Static_assert(offsetof(struct mrb_producer_slot, lanes) == 0x40, "layout");
 _Static_assert(offsetof(struct mrb_file_header, readers) == MRB_READER_TABLE_OFFSET, "layout");
 _Static_assert(offsetof(struct mrb_file_header, entries) == MRB_READER_ENTRY_OFFSET, "layout");
+_Static_assert(offsetof(struct mrb_file_header, group_table) == MRB_GROUP_TABLE_OFFSET, "layout");
+_Static_assert(offsetof(struct mrb_file_header, groups) == MRB_GROUP_OFFSET, "layout");
+_Static_assert(offsetof(struct mrb_file_header, workers) == MRB_WORKER_OFFSET, "layout");
 _Static_assert(sizeof(struct mrb_file_header) == MRB_HEADER_SIZE, "header size");
 
 /*
@@ -558,6 +655,8 @@ struct mrb_handle {
 	/* Writers that find data_waiters raised look for dead sleepers at
 	 * most once per interval (mrbi_forget_dead_sleepers). */
 	_Atomic int64_t last_sleeper_audit_ns;
+	/* Worker state (workers.c), allocated at join; NULL on other handles. */
+	struct mrbi_worker *worker;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -783,6 +882,7 @@ int mrbi_barrier_private(void);
 /* Futex-style sleep on a 32-bit word in shared memory (wait.c). */
 int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 void mrbi_futex_wake_all(_Atomic uint32_t *word);
+void mrbi_futex_wake_one(_Atomic uint32_t *word);
 
 /* Producer/consumer internals shared across files. */
 void mrbi_wake_consumer(struct mrb_handle *h);
@@ -839,6 +939,26 @@ int mrbi_unfinished_record(struct mrb_handle *h, bool every_poll);
  * relaxed atomic word accesses (no data race; the copy is validated after). */
 void mrbi_racy_copy_out(uint8_t *dst, const uint8_t *src, size_t n);
 void mrbi_racy_copy_in(uint8_t *dst, const uint8_t *src, size_t n);
+
+/* Worker groups (workers.c). */
+/* The minimum over worker groups' claim positions and workers' announced
+ * ranges (UINT64_MAX if none), clamped to [release, tail] as the
+ * subscribers' scan does; `except_group` (UINT32_MAX: none) is left out. */
+uint64_t mrbi_workers_low(struct mrb_handle *h, uint64_t release, uint64_t tail,
+                          uint32_t except_group);
+/* The minimum over gating subscribers' positions (subscriber.c). */
+uint64_t mrbi_subscribers_low(struct mrb_handle *h, uint64_t release, uint64_t tail);
+/* A producer published and readers sleep: wake one worker per group. */
+void mrbi_wake_workers(struct mrb_handle *h);
+/* The worker's read calls (consumer role entered): release, then take. */
+int64_t mrbi_worker_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *lengths,
+                         size_t max_count);
+/* Ready for a worker's wait: 0 or MRB_EEMPTY (or an error). */
+int mrbi_worker_ready(struct mrb_handle *h, bool thorough, bool *unfinished);
+/* The waiter words a worker sleeps on. */
+void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
+                            _Atomic uint32_t **group_waiters, _Atomic uint32_t **share);
+void mrbi_worker_leave(struct mrb_handle *h);
 
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY
@@ -964,22 +1084,6 @@ int mrbi_barrier_private(void)
 }
 #endif
 
-/* ---- core/src/consumer.c ---- */
-#line 1 "core/src/consumer.c"
-/* SPDX-License-Identifier: MIT */
-/*
- * The consumer side: one handle at a time owns the consumer position. Every
- * header it reads was written by another process and is validated before
- * any length in it is used.
- */
-/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <stdlib.h>
-#include <string.h>
-
-
 /* ---- core/src/record.h ---- */
 #line 1 "core/src/record.h"
 /* SPDX-License-Identifier: MIT */
@@ -1059,6 +1163,23 @@ static inline void record_pad_range(const struct mrb_handle *h, uint64_t from, u
 }
 
 #endif /* MRB_RECORD_H */
+#define release_held mrb_amalg_consumer_release_held
+
+/* ---- core/src/consumer.c ---- */
+#line 1 "core/src/consumer.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The consumer side: one handle at a time owns the consumer position. Every
+ * header it reads was written by another process and is validated before
+ * any length in it is used.
+ */
+/* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdlib.h>
+#include <string.h>
+
 #line 15 "core/src/consumer.c"
 
 /* Is the consumer named by `owner` (pid | nonce << 32) gone for good? */
@@ -1152,6 +1273,10 @@ static int attach_consumer(struct mrb_handle *h)
 
 void mrbi_detach_consumer(struct mrb_handle *h)
 {
+	if (h->worker != NULL) {
+		mrbi_worker_leave(h);
+		return;
+	}
 	if (h->entry != NULL) {
 		mrbi_subscriber_leave(h);
 		return;
@@ -1170,6 +1295,8 @@ void mrbi_detach_consumer(struct mrb_handle *h)
 
 void mrbi_publish_head(struct mrb_handle *h)
 {
+	if (h->worker != NULL)
+		return; /* a worker releases by its own word (workers.c) */
 	if (h->entry != NULL) {
 		mrbi_subscriber_publish(h);
 		return;
@@ -1428,6 +1555,14 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (h->worker != NULL) {
+		size_t length = 0;
+		int64_t n = mrbi_worker_read(h, buf, buf_size, &length, 1);
+		if (n == 1 || n == MRB_EBUFFER_TOO_SMALL)
+			*len = length;
+		mrbi_consumer_leave(h);
+		return n == 1 ? 0 : (int)n;
+	}
 	if (h->validating) {
 		rc = (int)reported(h, mrbi_validated_read(h, buf, buf_size, len, NULL));
 		mrbi_consumer_leave(h);
@@ -1461,6 +1596,14 @@ static int64_t read_many(struct mrb_ring *ring, void *buf, size_t buf_size, size
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (h->worker != NULL) {
+		/* Positions are for mrb_release_through, which workers lack. */
+		int64_t n = positions != NULL
+		                ? MRB_EINVAL
+		                : mrbi_worker_read(h, buf, buf_size, lengths, max_count);
+		mrbi_consumer_leave(h);
+		return n;
+	}
 	size_t count = 0, used = 0;
 	while (count < max_count && h->validating) {
 		size_t length;
@@ -1523,6 +1666,10 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (h->worker != NULL) {
+		mrbi_consumer_leave(h);
+		return MRB_EINVAL;
+	}
 	size_t count = 0;
 	if (h->validating && h->scratch == NULL) {
 		h->scratch = malloc((size_t)h->max_message_size);
@@ -1577,7 +1724,7 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	if (h->validating) {
+	if (h->validating || h->worker != NULL) {
 		/* What it would point at may be overwritten under the caller. */
 		mrbi_consumer_leave(h);
 		return MRB_EINVAL;
@@ -1604,8 +1751,11 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 	if (rc != 0)
 		return rc;
 	uint64_t at = cursor(h);
-	if (view->position != at || view->next <= at || view->next - at != record_span(view->len) ||
-	    view->data != record_payload(h, at)) {
+	if (h->worker != NULL) {
+		rc = MRB_EINVAL;
+	} else if (view->position != at || view->next <= at ||
+	           view->next - at != record_span(view->len) ||
+	           view->data != record_payload(h, at)) {
 		rc = MRB_ESTALE;
 	} else {
 		consume(h, view->len, view->next);
@@ -1663,7 +1813,7 @@ int mrb_hold(struct mrb_ring *ring, int on)
 		 * two do not mix. A validating subscriber's records may be
 		 * overwritten behind it: nothing to hold. */
 		if (h->recovery_timeout_ns > 0 || h->skipped.active || h->late_end != 0 ||
-		    h->validating) {
+		    h->validating || h->worker != NULL) {
 			rc = MRB_EINVAL;
 		} else {
 			h->held_at = h->head;
@@ -1696,6 +1846,7 @@ int mrb_release_through(struct mrb_ring *ring, uint64_t position)
 #undef MRB_POLLS_PER_TAIL_READ
 #undef MRB_PREFETCH_AFTER_BYTES
 #undef MRB_PREFETCH_MAX_BYTES
+#undef release_held
 
 /* ---- core/src/error.c ---- */
 #line 1 "core/src/error.c"
@@ -1760,6 +1911,8 @@ const char *mrb_strerror(int code)
 		return "not available in this ring's read mode (queue or fan-out)";
 	case MRB_ENAMEBUSY:
 		return "a live subscriber already uses this name";
+	case MRB_ENOWORKER:
+		return "every worker slot (or group) of the ring is taken";
 	default:
 		break;
 	}
@@ -3564,6 +3717,7 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 	role_leave(h, MRB_STATE_CALL);
 	return result;
 }
+#define new_token mrb_amalg_subscriber_new_token
 
 /* ---- core/src/subscriber.c ---- */
 #line 1 "core/src/subscriber.c"
@@ -3898,6 +4052,10 @@ void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
 			if (p < low)
 				low = p;
 		}
+		/* Worker groups gate too (workers.c). */
+		uint64_t workers = mrbi_workers_low(h, release, tail, UINT32_MAX);
+		if (workers < low)
+			low = workers;
 		if (low == UINT64_MAX && short_of_space)
 			low = committed_end(h, release, tail);
 		if (low == UINT64_MAX || low <= release)
@@ -3962,6 +4120,11 @@ static uint64_t others_low(struct mrb_handle *h, uint32_t self, uint64_t release
 			low = p;
 	}
 	return low;
+}
+
+uint64_t mrbi_subscribers_low(struct mrb_handle *h, uint64_t release, uint64_t tail)
+{
+	return others_low(h, UINT32_MAX, release, tail);
 }
 
 /*
@@ -4730,6 +4893,7 @@ int mrb_unsubscribe(const char *path, const char *name)
 }
 #undef MRB_READER_STALL_CHECK_NS
 #undef MRB_OWNER_FREEING
+#undef new_token
 
 /* ---- core/src/upgrade.c ---- */
 #line 1 "core/src/upgrade.c"
@@ -5122,6 +5286,9 @@ const char *mrb_version(void)
  * much, so the cost of such a death is at most this latency, never a hang.
  * One spurious wake-up a second is invisible in CPU time. */
 #define MRB_LOST_WAKER_SLICE_NS 1000000000
+/* A sleeping worker's slice: a woken worker that died before passing the
+ * turn on costs at most this, and sleepers audit their group this often. */
+#define MRB_WORKER_SLICE_NS 100000000
 
 int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
 {
@@ -5166,6 +5333,15 @@ void mrbi_futex_wake_all(_Atomic uint32_t *word)
 #endif
 }
 
+void mrbi_futex_wake_one(_Atomic uint32_t *word)
+{
+#if defined(__linux__)
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
+#else
+	(void)word;
+#endif
+}
+
 void mrbi_wake_consumer(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
@@ -5176,6 +5352,10 @@ void mrbi_wake_consumer(struct mrb_handle *h)
 		 * already pays a system call, look for such now and then. */
 		if (atomic_load_explicit(&hdr->readers.entries_used, memory_order_relaxed) != 0)
 			mrbi_forget_dead_sleepers(h);
+		/* Sleeping workers count in data_waiters too; each group with
+		 * sleepers gets one wake-up (workers.c). */
+		if (h->mode == MRB_MODE_FANOUT)
+			mrbi_wake_workers(h);
 	}
 }
 
@@ -5189,6 +5369,8 @@ typedef int (*ready_fn)(struct mrb_handle *h, size_t len, bool thorough, bool *u
 static int readable(struct mrb_handle *h, size_t len, bool thorough, bool *unfinished)
 {
 	(void)len;
+	if (h->worker != NULL)
+		return mrbi_worker_ready(h, thorough, unfinished);
 	if (h->validating) {
 		int rc = mrbi_validated_ready(h, thorough, unfinished);
 		mrbi_publish_head(h);
@@ -5236,15 +5418,27 @@ static int writable(struct mrb_handle *h, size_t len, bool thorough, bool *unfin
 	return MRB_EFULL;
 }
 
-static void unregister(_Atomic uint32_t *waiters, _Atomic uint32_t *own_share)
+/* A sleeper's counts: the shared one wakers check, its own share of it
+ * (so that a dead sleeper's can be taken back out), and for a worker its
+ * group's count (wake-one). */
+struct waiter_words {
+	_Atomic uint32_t *waiters;
+	_Atomic uint32_t *own_share;
+	_Atomic uint32_t *group_waiters;
+	int64_t max_slice_ns;
+};
+
+static void unregister(const struct waiter_words *ww)
 {
-	atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
-	if (own_share != NULL)
-		atomic_fetch_sub_explicit(own_share, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(ww->waiters, 1, memory_order_seq_cst);
+	if (ww->group_waiters != NULL)
+		atomic_fetch_sub_explicit(ww->group_waiters, 1, memory_order_seq_cst);
+	if (ww->own_share != NULL)
+		atomic_fetch_sub_explicit(ww->own_share, 1, memory_order_relaxed);
 }
 
 static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic uint32_t *seq,
-                      _Atomic uint32_t *waiters, _Atomic uint32_t *own_share, int64_t timeout_ns)
+                      const struct waiter_words *ww, int64_t timeout_ns)
 {
 	int64_t deadline = mrbi_deadline(mrbi_now_ns(), timeout_ns);
 	bool unfinished = false;
@@ -5265,9 +5459,13 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		}
 	}
 	for (;;) {
-		if (own_share != NULL)
-			atomic_fetch_add_explicit(own_share, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
+		if (ww->own_share != NULL)
+			atomic_fetch_add_explicit(ww->own_share, 1, memory_order_relaxed);
+		/* The group's count before the shared one: a waker that sees
+		 * the shared count looks at the group's next. */
+		if (ww->group_waiters != NULL)
+			atomic_fetch_add_explicit(ww->group_waiters, 1, memory_order_seq_cst);
+		atomic_fetch_add_explicit(ww->waiters, 1, memory_order_seq_cst);
 		/* Orders the announcement before the re-check's loads (which are
 		 * acquire loads inside mrbi_next_message), here and, through
 		 * membarrier, in every waker between its progress and its look
@@ -5279,18 +5477,18 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		uint32_t observed = atomic_load_explicit(seq, memory_order_seq_cst);
 		int rc = ready(h, len, true, &unfinished);
 		if (rc != MRB_EEMPTY && rc != MRB_EFULL) {
-			unregister(waiters, own_share);
+			unregister(ww);
 			return rc;
 		}
 		if (handle_closing(h)) {
-			unregister(waiters, own_share);
+			unregister(ww);
 			return MRB_ECLOSED;
 		}
 		int64_t sleep_ns = -1;
 		if (timeout_ns >= 0) {
 			sleep_ns = deadline - mrbi_now_ns();
 			if (sleep_ns <= 0) {
-				unregister(waiters, own_share);
+				unregister(ww);
 				return MRB_ETIMEDOUT;
 			}
 		}
@@ -5300,8 +5498,10 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 			sleep_ns = MRB_UNORDERED_SLICE_NS;
 		if (sleep_ns < 0 || sleep_ns > MRB_LOST_WAKER_SLICE_NS)
 			sleep_ns = MRB_LOST_WAKER_SLICE_NS;
+		if (ww->max_slice_ns > 0 && sleep_ns > ww->max_slice_ns)
+			sleep_ns = ww->max_slice_ns;
 		rc = mrbi_futex_wait(seq, observed, sleep_ns);
-		unregister(waiters, own_share);
+		unregister(ww);
 		if (rc == MRB_EINTR)
 			return rc;
 		if (rc != 0 && rc != MRB_ETIMEDOUT)
@@ -5317,8 +5517,16 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	rc = wait_until(h, readable, 0, &h->header->data_seq, &h->header->data_waiters,
-	                h->entry != NULL ? &h->entry->data_waiting : NULL, timeout_ns);
+	struct waiter_words ww = {&h->header->data_waiters,
+	                          h->entry != NULL ? &h->entry->data_waiting : NULL, NULL, 0};
+	_Atomic uint32_t *seq = &h->header->data_seq;
+	if (h->worker != NULL) {
+		/* Workers sleep on their group's word, woken one at a time,
+		 * and wake now and then to look for dead or hung workers. */
+		mrbi_worker_wait_words(h, &seq, &ww.group_waiters, &ww.own_share);
+		ww.max_slice_ns = MRB_WORKER_SLICE_NS;
+	}
+	rc = wait_until(h, readable, 0, seq, &ww, timeout_ns);
 	rc = mrbi_elapsed_reported(h, rc);
 	mrbi_consumer_leave(h);
 	return rc;
@@ -5337,9 +5545,10 @@ int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
 		rc = MRB_EMSGSIZE;
 	else
 		rc = mrbi_slot_acquire(h, &slot);
-	if (rc == 0)
-		rc = wait_until(h, writable, len, &h->header->space_seq, &h->header->space_waiters,
-		                &slot->space_waiting, timeout_ns);
+	if (rc == 0) {
+		struct waiter_words ww = {&h->header->space_waiters, &slot->space_waiting, NULL, 0};
+		rc = wait_until(h, writable, len, &h->header->space_seq, &ww, timeout_ns);
+	}
 	role_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }
@@ -5385,3 +5594,1138 @@ int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t 
 #undef MRB_UNFINISHED_RECORD_SLICE_NS
 #undef MRB_UNORDERED_SLICE_NS
 #undef MRB_LOST_WAKER_SLICE_NS
+#undef MRB_WORKER_SLICE_NS
+#define new_token mrb_amalg_workers_new_token
+#define release_held mrb_amalg_workers_release_held
+
+/* ---- core/src/workers.c ---- */
+#line 1 "core/src/workers.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Worker groups: competing consumers in a fan-out ring (docs/FORMAT.md
+ * section 9). Each message goes to one worker of a group.
+ *
+ * Taking: a worker reads the group's claim position c, walks the committed
+ * records from c (up to what its caller's call can take), announces c in its
+ * own slot (`inflight` = c | HOLDING, the range's end in claim_end first),
+ * then moves the claim position from c to the run's end by CAS. A failed CAS
+ * withdraws the announcement and starts again. The release position R (the
+ * ring's consumer_position) is the minimum over the gating subscribers, the
+ * groups' claim positions and the workers' announcements (mrbi_workers_low,
+ * called by mrbi_fanout_release). The scan reads every claim position before
+ * any announcement, and a worker announces before its CAS (seq_cst on both
+ * sides): a scan that read the claim position after the CAS moved it reads
+ * the announcement too, so R never passes a run a worker holds. Nobody waits
+ * for anybody: a worker stopped anywhere holds back R, never another worker.
+ *
+ * Releasing: the next read call (or mrb_worker_ack, or close) moves the
+ * worker's announcement past what it handed out, by CAS from the value it
+ * set: a rescuer that froze the word makes that CAS fail (a refused, stale
+ * release).
+ *
+ * Rescuing: a worker that finds another of its group holding a run for
+ * longer than MRB_WORKER_CHECK_NS checks whether its process is dead (or,
+ * with a hold timeout, whether it held it too long), takes the slot's rescue
+ * lock (`rescuer`, a token judged by its pid), freezes the announcement
+ * (| FROZEN, by CAS, so the owner's release fails from then on) and applies
+ * the group's policy to exactly [inflight, claim_end): at-least-once hands
+ * the run to its own caller, releasing the frozen word as it goes (the
+ * frozen slot gates R until the last message is done, so no gap opens
+ * between two slots); at-most-once counts the run's messages as dropped and
+ * lets the word go. A dead owner's slot is then freed; a hung owner's stays
+ * frozen until it comes back, is refused once, and takes new work.
+ *
+ * A worker that died between its announcement and its CAS left an
+ * announcement at c: if the claim position is still at or behind c it took
+ * nothing; otherwise it may have won the CAS, and the run is treated as
+ * held (at-least-once may then hand out a run another worker took too;
+ * at-most-once counts it dropped but never hands it out twice).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#line 51 "core/src/workers.c"
+
+/* A worker's run must be held this long before its owner's liveness is
+ * checked (a /proc read), and a handle audits its group at most this often. */
+#define MRB_WORKER_CHECK_NS 10000000
+/* Successful takes between two audits of a busy worker. */
+#define MRB_WORKER_AUDIT_CALLS 256
+/* An owner word nobody may judge or take: a slot being set up or freed. */
+#define MRB_WORKER_BUSY UINT64_MAX
+
+struct mrbi_worker {
+	struct mrb_group *group;
+	struct mrb_worker_slot *slot;
+	uint32_t group_index;
+	uint32_t slot_index;
+	uint64_t token;
+	uint32_t policy;
+	int64_t hold_timeout_ns;
+	/* The run this handle hands out: its own slot's word, or while it
+	 * redelivers a rescued worker's run, that worker's (victim). */
+	_Atomic uint64_t *hold_word; /* NULL: holds nothing */
+	struct mrb_worker_slot *victim;
+	uint64_t hold_value;  /* the word's value as this handle last set it */
+	uint64_t hold_cursor; /* next record to hand out */
+	uint64_t hold_end;
+	uint64_t pending_messages; /* handed out, not yet released */
+	uint64_t pending_bytes;
+	uint64_t takes;
+	int64_t last_audit_ns;
+};
+
+static struct mrb_group *group_at(struct mrb_handle *h, uint32_t i)
+{
+	return &h->header->groups[i];
+}
+
+static struct mrb_worker_slot *worker_at(struct mrb_handle *h, uint32_t i)
+{
+	return &h->header->workers[i];
+}
+
+static uint32_t groups_used(struct mrb_handle *h)
+{
+	uint32_t n =
+	    atomic_load_explicit(&h->header->group_table.groups_used, memory_order_acquire);
+	return n < MRB_GROUPS ? n : MRB_GROUPS;
+}
+
+static uint32_t workers_used(struct mrb_handle *h)
+{
+	uint32_t n =
+	    atomic_load_explicit(&h->header->group_table.workers_used, memory_order_acquire);
+	return n < MRB_WORKERS ? n : MRB_WORKERS;
+}
+
+static void bump_used(_Atomic uint32_t *used, uint32_t at_least)
+{
+	uint32_t cur = atomic_load_explicit(used, memory_order_relaxed);
+	while (cur < at_least &&
+	       !atomic_compare_exchange_weak_explicit(used, &cur, at_least, memory_order_seq_cst,
+	                                              memory_order_relaxed)) {
+	}
+}
+
+/* Subtracts `n` from a shared count, never below zero (a hostile share
+ * cannot wrap it). */
+static void count_sub(_Atomic uint32_t *count, uint32_t n)
+{
+	uint32_t cur = atomic_load_explicit(count, memory_order_relaxed);
+	while (cur != 0 &&
+	       !atomic_compare_exchange_weak_explicit(count, &cur, cur > n ? cur - n : 0,
+	                                              memory_order_seq_cst, memory_order_relaxed)) {
+	}
+}
+
+static uint64_t new_token(const struct mrb_handle *h)
+{
+	uint64_t nonce = mrbi_random64() << 32;
+	if (nonce == 0)
+		nonce = UINT64_C(1) << 32;
+	return nonce | h->pid;
+}
+
+/* ---- Liveness ------------------------------------------------------------ */
+
+/* By pid alone: for short-lived locks (the group table, a rescue). */
+static bool pid_dead(uint64_t token)
+{
+	struct mrb_identity id = {.pid = (uint32_t)token};
+	if (id.pid == 0 || id.pid > MRB_MAX_PID)
+		return true;
+	return mrbi_liveness(&id) == MRBI_DEAD;
+}
+
+static bool owner_dead(struct mrb_worker_slot *s, uint64_t owner)
+{
+	if (owner == 0)
+		return true;
+	if (owner == MRB_WORKER_BUSY)
+		return false;
+	struct mrb_identity id = {.pid = (uint32_t)owner};
+	if (atomic_load_explicit(&s->id_owner, memory_order_acquire) == owner) {
+		/* Acquire: a later owner's identity stores (release) come with
+		 * its owner word, which the re-check below then sees. */
+		id.start_time = atomic_load_explicit(&s->owner_start_time, memory_order_acquire);
+		id.pid_ns = atomic_load_explicit(&s->owner_pid_ns, memory_order_acquire);
+		if (atomic_load_explicit(&s->owner, memory_order_acquire) != owner)
+			id.start_time = id.pid_ns = 0;
+	}
+	if (id.pid == 0 || id.pid > MRB_MAX_PID)
+		return true;
+	return mrbi_liveness(&id) == MRBI_DEAD;
+}
+
+/* ---- The release position -------------------------------------------------- */
+
+static uint64_t clamp_gate(uint64_t p, uint64_t release, uint64_t tail)
+{
+	/* Behind R, ahead of the producers or misaligned: it holds R where it
+	 * is (a hostile or stale word can only keep R back). */
+	if (p - release > tail - release || p % MRB_RECORD_ALIGNMENT != 0)
+		return release;
+	return p;
+}
+
+uint64_t mrbi_workers_low(struct mrb_handle *h, uint64_t release, uint64_t tail,
+                          uint32_t except_group)
+{
+	uint64_t low = UINT64_MAX;
+	uint32_t groups = groups_used(h);
+	for (uint32_t i = 0; i < groups; i++) {
+		struct mrb_group *g = group_at(h, i);
+		if (i == except_group ||
+		    atomic_load_explicit(&g->state, memory_order_seq_cst) != MRB_GROUP_ACTIVE)
+			continue;
+		uint64_t p = atomic_load_explicit(&g->claim_position, memory_order_seq_cst);
+		p = clamp_gate(p, release, tail);
+		if (p < low)
+			low = p;
+	}
+	if (groups == 0)
+		return low;
+	/* After every claim position (see the top). */
+	uint32_t workers = workers_used(h);
+	for (uint32_t i = 0; i < workers; i++) {
+		uint64_t v = atomic_load_explicit(&worker_at(h, i)->inflight, memory_order_seq_cst);
+		if ((v & MRB_INFLIGHT_HOLDING) == 0)
+			continue;
+		uint64_t p = clamp_gate(v & ~MRB_INFLIGHT_FLAGS, release, tail);
+		if (p < low)
+			low = p;
+	}
+	return low;
+}
+
+/* After a release by this handle: R may be able to move. */
+static void maybe_move_release(struct mrb_handle *h, uint64_t was_at)
+{
+	uint64_t r = atomic_load_explicit(&h->header->consumer_position, memory_order_seq_cst);
+	if (r == was_at)
+		mrbi_fanout_release(h, false);
+}
+
+/* ---- Waking ---------------------------------------------------------------- */
+
+static void wake_one(struct mrb_group *g)
+{
+	atomic_fetch_add_explicit(&g->work_seq, 1, memory_order_seq_cst);
+	mrbi_futex_wake_one(&g->work_seq);
+}
+
+void mrbi_wake_workers(struct mrb_handle *h)
+{
+	uint32_t groups = groups_used(h);
+	for (uint32_t i = 0; i < groups; i++) {
+		struct mrb_group *g = group_at(h, i);
+		if (atomic_load_explicit(&g->work_waiters, memory_order_seq_cst) != 0)
+			wake_one(g);
+	}
+}
+
+void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
+                            _Atomic uint32_t **group_waiters, _Atomic uint32_t **share)
+{
+	struct mrbi_worker *w = h->worker;
+	*seq = &w->group->work_seq;
+	*group_waiters = &w->group->work_waiters;
+	*share = &w->slot->waiting;
+}
+
+/* ---- Slots ----------------------------------------------------------------- */
+
+/* Frees slot `s` if its owner is still `owner`: its waiter share is taken
+ * back out of the counts. The caller made sure it holds nothing. */
+static bool slot_free(struct mrb_handle *h, struct mrb_worker_slot *s, uint64_t owner)
+{
+	if (owner == MRB_WORKER_BUSY ||
+	    !atomic_compare_exchange_strong_explicit(&s->owner, &owner, MRB_WORKER_BUSY,
+	                                             memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	uint32_t share = atomic_exchange_explicit(&s->waiting, 0, memory_order_relaxed);
+	if (share != 0) {
+		count_sub(&h->header->data_waiters, share);
+		uint32_t gi = atomic_load_explicit(&s->group, memory_order_relaxed);
+		if (gi < MRB_GROUPS)
+			count_sub(&group_at(h, gi)->work_waiters, share);
+	}
+	atomic_store_explicit(&s->id_owner, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->rescuer, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->claim_end, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->held_since_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->inflight, 0, memory_order_seq_cst);
+	/* Release: a joiner that takes the slot sees it cleared. */
+	atomic_store_explicit(&s->owner, 0, memory_order_release);
+	return true;
+}
+
+/* Takes a free slot for `token`: its index, or MRB_ENOWORKER. A slot is
+ * free when nobody owns it and it holds nothing (a slot whose owner left
+ * while a rescue of its run went on stays out until the rescue is done). */
+static int slot_take(struct mrb_handle *h, uint64_t token, uint32_t group)
+{
+	for (uint32_t i = 0; i < MRB_WORKERS; i++) {
+		struct mrb_worker_slot *s = worker_at(h, i);
+		uint64_t owner = 0;
+		if (!atomic_compare_exchange_strong_explicit(&s->owner, &owner, MRB_WORKER_BUSY,
+		                                             memory_order_acq_rel,
+		                                             memory_order_relaxed))
+			continue;
+		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
+		uint64_t rescuer = atomic_load_explicit(&s->rescuer, memory_order_acquire);
+		if (!(v == 0 || (v == MRB_INFLIGHT_FROZEN && rescuer == 0))) {
+			atomic_store_explicit(&s->owner, 0, memory_order_release);
+			continue;
+		}
+		atomic_store_explicit(&s->group, group, memory_order_relaxed);
+		atomic_store_explicit(&s->waiting, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->claim_end, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->held_since_ns, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->rescuer, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->messages_done, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->bytes_done, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->inflight, 0, memory_order_seq_cst);
+		atomic_store_explicit(&s->owner, token, memory_order_seq_cst);
+		atomic_store_explicit(&s->owner_start_time, h->start_time, memory_order_release);
+		atomic_store_explicit(&s->owner_pid_ns, h->pid_ns, memory_order_release);
+		atomic_store_explicit(&s->id_owner, token, memory_order_release);
+		bump_used(&h->header->group_table.workers_used, i + 1);
+		return (int)i;
+	}
+	return MRB_ENOWORKER;
+}
+
+/* Frees the slots of dead workers that hold nothing, to make room. */
+static void reap_idle(struct mrb_handle *h)
+{
+	uint32_t used = workers_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_worker_slot *s = worker_at(h, i);
+		uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
+		if (owner == 0 || owner == MRB_WORKER_BUSY)
+			continue;
+		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
+		uint64_t rescuer = atomic_load_explicit(&s->rescuer, memory_order_acquire);
+		if (v != 0 && !(v == MRB_INFLIGHT_FROZEN && rescuer == 0))
+			continue;
+		if (owner_dead(s, owner))
+			slot_free(h, s, owner);
+	}
+}
+
+/* ---- Counting -------------------------------------------------------------- */
+
+/* Messages and payload bytes in [from, to), a run nobody can overwrite
+ * (it gates R); stops at the first record that is not what a taken run
+ * holds (shared memory is untrusted). */
+static uint64_t count_run(struct mrb_handle *h, uint64_t from, uint64_t to, uint64_t *bytes)
+{
+	uint64_t n = 0;
+	*bytes = 0;
+	for (uint64_t at = from; at < to;) {
+		uint64_t control;
+		if (!record_observe(h, at, &control) || (control & MRB_CONTROL_BUSY) != 0)
+			break;
+		uint64_t size = record_checked_size(h, at, control, to);
+		if (size == 0)
+			break;
+		if ((control & MRB_CONTROL_PAD) == 0) {
+			n++;
+			*bytes += control_length(control);
+		}
+		at += size;
+	}
+	return n;
+}
+
+/* ---- Releasing ------------------------------------------------------------- */
+
+/* A rescued worker's run is done (or was dropped): its slot is freed if its
+ * owner is gone, or left frozen for a live (hung) owner to notice; the
+ * rescue lock is given back. */
+static void finish_victim(struct mrb_handle *h, struct mrb_worker_slot *s)
+{
+	uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
+	if (owner != MRB_WORKER_BUSY && (owner == 0 || owner_dead(s, owner)) &&
+	    slot_free(h, s, owner))
+		return;
+	atomic_store_explicit(&s->rescuer, 0, memory_order_release);
+}
+
+/* This handle's run was taken from it (a rescuer froze the word). */
+static int refused(struct mrbi_worker *w)
+{
+	atomic_fetch_add_explicit(&w->group->stale_releases, 1, memory_order_relaxed);
+	w->hold_word = NULL;
+	w->victim = NULL;
+	w->pending_messages = 0;
+	w->pending_bytes = 0;
+	return MRB_ESTALE;
+}
+
+/* Releases what this handle handed out since its last release. */
+static int release_held(struct mrb_handle *h, struct mrbi_worker *w)
+{
+	if (w->hold_word == NULL)
+		return 0;
+	uint64_t pos = w->hold_value & ~MRB_INFLIGHT_FLAGS;
+	bool done = w->hold_cursor == w->hold_end;
+	if (w->hold_cursor == pos && !done)
+		return 0;
+	uint64_t next;
+	if (w->victim != NULL)
+		next = done ? MRB_INFLIGHT_FROZEN
+		            : w->hold_cursor | MRB_INFLIGHT_FROZEN | MRB_INFLIGHT_HOLDING;
+	else
+		next = done ? 0 : w->hold_cursor | MRB_INFLIGHT_HOLDING;
+	uint64_t expected = w->hold_value;
+	if (!atomic_compare_exchange_strong_explicit(w->hold_word, &expected, next,
+	                                             memory_order_seq_cst, memory_order_relaxed))
+		return refused(w);
+	if (w->pending_messages != 0) {
+		struct mrb_worker_slot *s = w->slot;
+		/* Single writer (this handle): plain add, no RMW. */
+		uint64_t m = atomic_load_explicit(&s->messages_done, memory_order_relaxed);
+		uint64_t b = atomic_load_explicit(&s->bytes_done, memory_order_relaxed);
+		atomic_store_explicit(&s->messages_done, m + w->pending_messages,
+		                      memory_order_relaxed);
+		atomic_store_explicit(&s->bytes_done, b + w->pending_bytes, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->group->messages_done, w->pending_messages,
+		                          memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->group->bytes_done, w->pending_bytes,
+		                          memory_order_relaxed);
+		w->pending_messages = 0;
+		w->pending_bytes = 0;
+	}
+	w->hold_value = next;
+	if (done) {
+		if (w->victim != NULL)
+			finish_victim(h, w->victim);
+		w->hold_word = NULL;
+		w->victim = NULL;
+	}
+	maybe_move_release(h, pos);
+	return 0;
+}
+
+/* ---- Rescuing -------------------------------------------------------------- */
+
+/*
+ * Applies the group's policy to what slot `s` holds; the caller holds its
+ * rescue lock. Returns 1 if this handle now redelivers the run, else 0.
+ */
+static int rescue(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_worker_slot *s,
+                  int64_t now)
+{
+	uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
+	for (;;) {
+		if ((v & MRB_INFLIGHT_FROZEN) != 0)
+			break;
+		/* Released meanwhile, or announced and not (yet) taken: the
+		 * claim position has not passed it, and a CAS from there may
+		 * still come (a hung worker), so leave it alone. */
+		if ((v & MRB_INFLIGHT_HOLDING) == 0 ||
+		    atomic_load_explicit(&w->group->claim_position, memory_order_seq_cst) <=
+		        (v & ~MRB_INFLIGHT_FLAGS)) {
+			finish_victim(h, s);
+			return 0;
+		}
+		if (atomic_compare_exchange_strong_explicit(
+		        &s->inflight, &v, v | MRB_INFLIGHT_FROZEN, memory_order_seq_cst,
+		        memory_order_seq_cst)) {
+			v |= MRB_INFLIGHT_FROZEN;
+			break;
+		}
+	}
+	/* The end was stored before the announcement the freeze read. */
+	uint64_t start = v & ~MRB_INFLIGHT_FLAGS;
+	uint64_t end = atomic_load_explicit(&s->claim_end, memory_order_relaxed);
+	uint64_t claim = atomic_load_explicit(&w->group->claim_position, memory_order_seq_cst);
+	uint64_t release =
+	    atomic_load_explicit(&h->header->consumer_position, memory_order_seq_cst);
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_seq_cst);
+	/* Held: an announcement the claim position passed, at or after R (it
+	 * gated R ever since), with a plausible end. Anything else took
+	 * nothing (its CAS failed or never happened). */
+	bool held = (v & MRB_INFLIGHT_HOLDING) != 0 && start - release <= tail - release &&
+	            claim > start && end > start && end <= claim && end - start <= h->capacity &&
+	            end % MRB_RECORD_ALIGNMENT == 0;
+	uint64_t bytes = 0;
+	uint64_t n = held ? count_run(h, start, end, &bytes) : 0;
+	if (n == 0 || w->policy == MRB_GROUP_POLICY_AT_MOST_ONCE) {
+		if (n != 0)
+			atomic_fetch_add_explicit(&w->group->dropped, n, memory_order_relaxed);
+		atomic_store_explicit(&s->inflight, MRB_INFLIGHT_FROZEN, memory_order_seq_cst);
+		finish_victim(h, s);
+		maybe_move_release(h, start);
+		return 0;
+	}
+	atomic_fetch_add_explicit(&w->group->redelivered, n, memory_order_relaxed);
+	atomic_store_explicit(&s->held_since_ns, now, memory_order_relaxed);
+	w->hold_word = &s->inflight;
+	w->victim = s;
+	w->hold_value = v;
+	w->hold_cursor = start;
+	w->hold_end = end;
+	return 1;
+}
+
+/* Takes slot s's rescue lock: from nobody, or from a dead rescuer. */
+static bool rescue_lock(struct mrbi_worker *w, struct mrb_worker_slot *s)
+{
+	uint64_t r = atomic_load_explicit(&s->rescuer, memory_order_acquire);
+	if (r != 0 && (r == w->token || !pid_dead(r)))
+		return false;
+	atomic_store_explicit(&s->rescuer_start_time, 0, memory_order_relaxed);
+	return atomic_compare_exchange_strong_explicit(&s->rescuer, &r, w->token,
+	                                               memory_order_acq_rel, memory_order_acquire);
+}
+
+/*
+ * Looks at the group's other workers: dead (or hung) ones holding a run are
+ * rescued, dead idle ones with a waiter share are freed. Returns 1 if this
+ * handle took a run to redeliver. Only while it holds nothing itself.
+ */
+static int audit(struct mrb_handle *h, struct mrbi_worker *w, int64_t now)
+{
+	w->last_audit_ns = now;
+	uint32_t used = workers_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		if (i == w->slot_index)
+			continue;
+		struct mrb_worker_slot *s = worker_at(h, i);
+		uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
+		if (owner == MRB_WORKER_BUSY ||
+		    atomic_load_explicit(&s->group, memory_order_relaxed) != w->group_index)
+			continue;
+		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
+		if ((v & MRB_INFLIGHT_HOLDING) == 0) {
+			/* Idle: a dead sleeper's share costs producers a wake-up
+			 * per message; a dead idle slot is freed at a join. */
+			if (owner != 0 &&
+			    atomic_load_explicit(&s->waiting, memory_order_relaxed) != 0 &&
+			    (v == 0 ||
+			     atomic_load_explicit(&s->rescuer, memory_order_relaxed) == 0) &&
+			    owner_dead(s, owner))
+				slot_free(h, s, owner);
+			continue;
+		}
+		if ((v & MRB_INFLIGHT_FROZEN) != 0) {
+			/* A rescue under way: take it over if its rescuer is gone. */
+			if (!rescue_lock(w, s))
+				continue;
+		} else {
+			if (owner == 0)
+				continue;
+			int64_t held =
+			    now - atomic_load_explicit(&s->held_since_ns, memory_order_relaxed);
+			if (held < MRB_WORKER_CHECK_NS)
+				continue;
+			bool hung = w->hold_timeout_ns > 0 && held >= w->hold_timeout_ns;
+			if (!hung && !owner_dead(s, owner))
+				continue;
+			if (!rescue_lock(w, s))
+				continue;
+		}
+		if (rescue(h, w, s, now) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int maybe_audit(struct mrb_handle *h, struct mrbi_worker *w, bool force)
+{
+	if (w->hold_word != NULL)
+		return 0;
+	int64_t now = mrbi_now_ns();
+	if (!force && now - w->last_audit_ns < MRB_WORKER_CHECK_NS)
+		return 0;
+	return audit(h, w, now);
+}
+
+/* ---- Taking ---------------------------------------------------------------- */
+
+/* This handle's own slot was frozen by a rescuer after it held a run too
+ * long. Once the rescue is done, the slot is this handle's again. */
+static bool own_slot_usable(struct mrbi_worker *w)
+{
+	uint64_t v = atomic_load_explicit(&w->slot->inflight, memory_order_acquire);
+	if (v == 0)
+		return true;
+	if (v != MRB_INFLIGHT_FROZEN ||
+	    atomic_load_explicit(&w->slot->rescuer, memory_order_acquire) != 0)
+		return false;
+	return atomic_compare_exchange_strong_explicit(&w->slot->inflight, &v, 0,
+	                                               memory_order_seq_cst, memory_order_relaxed);
+}
+
+/*
+ * Claims the next run of up to max_count messages that fit in buf_size
+ * bytes. Returns 1 (the run is held), 0 (nothing to take now),
+ * MRB_EBUFFER_TOO_SMALL (*need: the first message's size) or an error.
+ */
+static int take(struct mrb_handle *h, struct mrbi_worker *w, size_t buf_size, size_t max_count,
+                bool thorough, uint64_t *need)
+{
+	struct mrb_group *g = w->group;
+	for (int attempt = 0;; attempt++) {
+		if (attempt == 100000)
+			return MRB_ECORRUPT; /* a hostile peer keeps moving it */
+		uint64_t c = atomic_load_explicit(&g->claim_position, memory_order_seq_cst);
+		uint64_t tail =
+		    atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+		if (c == tail)
+			return 0;
+		if (c % MRB_RECORD_ALIGNMENT != 0 || tail % MRB_RECORD_ALIGNMENT != 0)
+			return MRB_ECORRUPT;
+		if (tail - c > h->capacity)
+			continue; /* c is stale: others took and released past it */
+		uint64_t pos = c, used = 0;
+		size_t n = 0;
+		while (n < max_count && pos != tail) {
+			uint64_t control;
+			if (!record_observe(h, pos, &control))
+				break;
+			uint64_t size = record_checked_size(h, pos, control, tail);
+			if (size == 0 || (control & MRB_CONTROL_BUSY) != 0)
+				break;
+			if ((control & MRB_CONTROL_PAD) == 0) {
+				uint64_t length = control_length(control);
+				if (length == 0 || length > h->max_message_size)
+					break;
+				if (length > buf_size - used) {
+					if (n == 0) {
+						*need = length;
+						return MRB_EBUFFER_TOO_SMALL;
+					}
+					break;
+				}
+				n++;
+				used += length;
+			}
+			pos += size;
+		}
+		if (pos == c) {
+			/* A claim not yet committed, or left by a dead writer:
+			 * recovered as a subscriber's read would (one reader pads
+			 * it, under the recovery token). */
+			if (atomic_load_explicit(&g->claim_position, memory_order_seq_cst) != c)
+				continue;
+			/* Behind R: a producer that found no gate moved R past a
+			 * group being created (subscriber.c, committed_end);
+			 * what lies between was never the group's. */
+			uint64_t r = atomic_load_explicit(&h->header->consumer_position,
+			                                  memory_order_seq_cst);
+			if (r != c && r - c <= h->capacity) {
+				atomic_compare_exchange_strong_explicit(&g->claim_position, &c, r,
+				                                        memory_order_seq_cst,
+				                                        memory_order_relaxed);
+				continue;
+			}
+			h->head = c;
+			h->tail_cache = tail;
+			int rc = mrbi_unfinished_record(h, thorough);
+			if (rc == 0)
+				continue;
+			return rc == MRB_EEMPTY ? 0 : rc;
+		}
+		/* Announce (end and time first), then claim. */
+		atomic_store_explicit(&w->slot->claim_end, pos, memory_order_relaxed);
+		atomic_store_explicit(&w->slot->held_since_ns, mrbi_now_ns(), memory_order_relaxed);
+		uint64_t idle = 0, mine = c | MRB_INFLIGHT_HOLDING;
+		if (!atomic_compare_exchange_strong_explicit(&w->slot->inflight, &idle, mine,
+		                                             memory_order_seq_cst,
+		                                             memory_order_relaxed))
+			return 0; /* frozen meanwhile: own_slot_usable decides */
+		uint64_t expected = c;
+		if (atomic_compare_exchange_strong_explicit(&g->claim_position, &expected, pos,
+		                                            memory_order_seq_cst,
+		                                            memory_order_relaxed)) {
+			w->hold_word = &w->slot->inflight;
+			w->victim = NULL;
+			w->hold_value = mine;
+			w->hold_cursor = c;
+			w->hold_end = pos;
+			w->takes++;
+			/* Pass the turn: more waits and a worker sleeps. */
+			uint64_t control;
+			if (atomic_load_explicit(&g->work_waiters, memory_order_seq_cst) != 0 &&
+			    pos != tail && record_observe(h, pos, &control) &&
+			    (control & MRB_CONTROL_BUSY) == 0)
+				wake_one(g);
+			return 1;
+		}
+		if (!atomic_compare_exchange_strong_explicit(
+		        &w->slot->inflight, &mine, 0, memory_order_seq_cst, memory_order_relaxed))
+			return 0;
+	}
+}
+
+/*
+ * Copies messages of the held run from the cursor into buf. Returns the
+ * count (0: only padding was left), MRB_EBUFFER_TOO_SMALL (lengths[0] set,
+ * nothing handed), MRB_ESTALE (the run was taken from this handle while it
+ * copied) or MRB_ECORRUPT.
+ */
+/* noinline: GCC rejects a fence in a function inlined elsewhere under
+ * -fsanitize=thread (-Wtsan). */
+static __attribute__((noinline)) int64_t hand_out(struct mrb_handle *h, struct mrbi_worker *w,
+                                                  uint8_t *buf, size_t buf_size, size_t *lengths,
+                                                  size_t max_count)
+{
+	/* A group with a hold timeout can take a run from a live worker, and
+	 * producers may then overwrite it while this copy runs: copy with
+	 * atomic words and check the word afterwards (subscriber.c). */
+	bool racy = w->hold_timeout_ns > 0;
+	uint64_t pos = w->hold_cursor, used = 0, bytes = 0;
+	size_t n = 0;
+	while (pos < w->hold_end) {
+		uint64_t control;
+		uint64_t size = 0;
+		if (record_observe(h, pos, &control) && (control & MRB_CONTROL_BUSY) == 0)
+			size = record_checked_size(h, pos, control, w->hold_end);
+		if (size == 0)
+			goto invalid;
+		if ((control & MRB_CONTROL_PAD) != 0) {
+			pos += size;
+			continue;
+		}
+		if (n == max_count)
+			break;
+		uint64_t length = control_length(control);
+		if (length == 0 || length > h->max_message_size)
+			goto invalid;
+		if (length > buf_size - used) {
+			if (n == 0) {
+				lengths[0] = (size_t)length;
+				return MRB_EBUFFER_TOO_SMALL;
+			}
+			break;
+		}
+		const uint8_t *payload = record_payload(h, pos);
+		if (racy)
+			mrbi_racy_copy_out(buf + used, payload, (size_t)length);
+		else
+			memcpy(buf + used, payload, (size_t)length);
+		lengths[n++] = (size_t)length;
+		used += length;
+		bytes += length;
+		pos += size;
+	}
+	if (racy) {
+		/* Pairs with the producers' release fence after their claim:
+		 * a store of theirs that we copied comes with a frozen word. */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(w->hold_word, memory_order_relaxed) != w->hold_value)
+			return refused(w);
+	}
+	w->hold_cursor = pos;
+	w->pending_messages += n;
+	w->pending_bytes += bytes;
+	return (int64_t)n;
+invalid:
+	if (racy && atomic_load_explicit(w->hold_word, memory_order_acquire) != w->hold_value)
+		return refused(w);
+	return MRB_ECORRUPT;
+}
+
+int64_t mrbi_worker_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *lengths,
+                         size_t max_count)
+{
+	struct mrbi_worker *w = h->worker;
+	int rc = release_held(h, w);
+	if (rc != 0)
+		return rc;
+	for (int round = 0; round < 64; round++) {
+		if (w->hold_word != NULL) {
+			int64_t n = hand_out(h, w, buf, buf_size, lengths, max_count);
+			if (n != 0)
+				return n;
+			/* Only padding was left: release it and go on. */
+			rc = release_held(h, w);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		if (!own_slot_usable(w))
+			return MRB_EEMPTY; /* its old run is being rescued */
+		if (w->takes % MRB_WORKER_AUDIT_CALLS == MRB_WORKER_AUDIT_CALLS - 1 &&
+		    maybe_audit(h, w, false) != 0)
+			continue;
+		uint64_t need = 0;
+		rc = take(h, w, buf_size, max_count, false, &need);
+		if (rc == 1)
+			continue;
+		if (rc == MRB_EBUFFER_TOO_SMALL)
+			lengths[0] = (size_t)need;
+		if (rc != 0)
+			return rc;
+		if (maybe_audit(h, w, false) != 0)
+			continue;
+		return MRB_EEMPTY;
+	}
+	return MRB_EEMPTY;
+}
+
+int mrbi_worker_ready(struct mrb_handle *h, bool thorough, bool *unfinished)
+{
+	struct mrbi_worker *w = h->worker;
+	*unfinished = false;
+	if (w->hold_word != NULL && w->hold_cursor != w->hold_end)
+		return 0;
+	if (w->hold_word == NULL && !own_slot_usable(w))
+		return MRB_EEMPTY;
+	uint64_t c = atomic_load_explicit(&w->group->claim_position, memory_order_seq_cst);
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+	if (c != tail) {
+		uint64_t control;
+		if (tail - c <= h->capacity && record_observe(h, c, &control) &&
+		    (control & MRB_CONTROL_BUSY) == 0)
+			return 0;
+		*unfinished = true;
+		if (tail - c <= h->capacity && c % MRB_RECORD_ALIGNMENT == 0) {
+			h->head = c;
+			h->tail_cache = tail;
+			int rc = mrbi_unfinished_record(h, thorough);
+			if (rc != MRB_EEMPTY)
+				return rc;
+		}
+	}
+	if (thorough && maybe_audit(h, w, false) != 0)
+		return 0;
+	return MRB_EEMPTY;
+}
+
+/* ---- Joining and leaving --------------------------------------------------- */
+
+static int table_lock(struct mrb_handle *h, uint64_t token)
+{
+	struct mrb_group_table *t = &h->header->group_table;
+	for (long spins = 0;; spins++) {
+		uint64_t owner = atomic_load_explicit(&t->lock_owner, memory_order_acquire);
+		if ((owner == 0 || (spins % 64 == 63 && pid_dead(owner))) &&
+		    atomic_compare_exchange_strong_explicit(
+		        &t->lock_owner, &owner, token, memory_order_acq_rel, memory_order_relaxed))
+			return 0;
+		if (spins > 64 * 1000)
+			return MRB_ETIMEDOUT; /* a live holder stopped for seconds */
+		struct timespec pause = {0, 100000};
+		if (spins % 64 == 63)
+			nanosleep(&pause, NULL);
+		else
+			sched_yield();
+	}
+}
+
+static void table_unlock(struct mrb_handle *h, uint64_t token)
+{
+	atomic_compare_exchange_strong_explicit(&h->header->group_table.lock_owner, &token, 0,
+	                                        memory_order_acq_rel, memory_order_relaxed);
+}
+
+static void group_name_words(const char *name, uint64_t words[MRB_READER_NAME_WORDS])
+{
+	memset(words, 0, MRB_READER_NAME_WORDS * sizeof(uint64_t));
+	memcpy(words, name, strlen(name));
+}
+
+static bool group_has_name(struct mrb_group *g, const uint64_t words[MRB_READER_NAME_WORDS])
+{
+	for (int i = 0; i < MRB_READER_NAME_WORDS; i++)
+		if (atomic_load_explicit(&g->name[i], memory_order_relaxed) != words[i])
+			return false;
+	return true;
+}
+
+/* A new group gates from a point no mover that missed it could have moved
+ * R past: published at R, it starts at the minimum over the others, as a
+ * joining subscriber does (subscriber.c). Called under the table lock. */
+static int group_create(struct mrb_handle *h, uint32_t index,
+                        const uint64_t words[MRB_READER_NAME_WORDS], uint32_t policy,
+                        int64_t hold_timeout_ns)
+{
+	struct mrb_file_header *hdr = h->header;
+	struct mrb_group *g = group_at(h, index);
+	atomic_store_explicit(&g->policy, policy, memory_order_relaxed);
+	atomic_store_explicit(&g->hold_timeout_ns, hold_timeout_ns, memory_order_relaxed);
+	for (int i = 0; i < MRB_READER_NAME_WORDS; i++)
+		atomic_store_explicit(&g->name[i], words[i], memory_order_relaxed);
+	atomic_store_explicit(&g->redelivered, 0, memory_order_relaxed);
+	atomic_store_explicit(&g->dropped, 0, memory_order_relaxed);
+	atomic_store_explicit(&g->stale_releases, 0, memory_order_relaxed);
+	atomic_store_explicit(&g->messages_done, 0, memory_order_relaxed);
+	atomic_store_explicit(&g->bytes_done, 0, memory_order_relaxed);
+	atomic_store_explicit(&g->work_seq, 0, memory_order_relaxed);
+	atomic_store_explicit(&g->work_waiters, 0, memory_order_relaxed);
+	if (hold_timeout_ns > 0)
+		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
+	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
+	atomic_store_explicit(&g->claim_position, provisional, memory_order_seq_cst);
+	atomic_store_explicit(&g->state, MRB_GROUP_ACTIVE, memory_order_seq_cst);
+	bump_used(&hdr->group_table.groups_used, index + 1);
+	/* seq_cst store above, seq_cst loads below: ordered in the single
+	 * total order, against the movers' seq_cst scans. */
+	uint64_t release, tail;
+	if (read_positions(hdr, h->capacity, &release, &tail) != 0)
+		return MRB_ECORRUPT;
+	uint64_t low = mrbi_subscribers_low(h, release, tail);
+	uint64_t others = mrbi_workers_low(h, release, tail, index);
+	if (others < low)
+		low = others;
+	uint64_t start = low != UINT64_MAX && low > release ? low : release;
+	atomic_store_explicit(&g->claim_position, start, memory_order_seq_cst);
+	return 0;
+}
+
+/* Finds or creates the group: its index, or an error. */
+static int group_find(struct mrb_handle *h, const char *name, const struct mrb_worker_options *opts,
+                      uint64_t token)
+{
+	uint64_t words[MRB_READER_NAME_WORDS];
+	group_name_words(name, words);
+	int rc = table_lock(h, token);
+	if (rc != 0)
+		return rc;
+	int found = -1, free_index = -1;
+	for (uint32_t i = 0; i < MRB_GROUPS; i++) {
+		struct mrb_group *g = group_at(h, i);
+		uint32_t state = atomic_load_explicit(&g->state, memory_order_acquire);
+		if (state == MRB_GROUP_FREE) {
+			if (free_index < 0)
+				free_index = (int)i;
+		} else if (state == MRB_GROUP_ACTIVE && group_has_name(g, words)) {
+			found = (int)i;
+			break;
+		}
+	}
+	if (found >= 0) {
+		struct mrb_group *g = group_at(h, (uint32_t)found);
+		uint32_t policy = atomic_load_explicit(&g->policy, memory_order_relaxed);
+		int64_t timeout = atomic_load_explicit(&g->hold_timeout_ns, memory_order_relaxed);
+		if (policy > MRB_GROUP_POLICY_AT_MOST_ONCE || timeout < 0)
+			rc = MRB_ECORRUPT;
+		else if (opts != NULL &&
+		         (opts->policy != policy || opts->hold_timeout_ns != timeout))
+			rc = MRB_EINVAL;
+		else
+			rc = found;
+	} else if (free_index < 0) {
+		rc = MRB_ENOWORKER;
+	} else {
+		rc = group_create(h, (uint32_t)free_index, words,
+		                  opts != NULL ? opts->policy : MRB_GROUP_POLICY_AT_LEAST_ONCE,
+		                  opts != NULL ? opts->hold_timeout_ns : 0);
+		if (rc == 0)
+			rc = free_index;
+	}
+	table_unlock(h, token);
+	return rc;
+}
+
+static int worker_join(struct mrb_handle *h, const char *name,
+                       const struct mrb_worker_options *opts)
+{
+	if (h->mode != MRB_MODE_FANOUT)
+		return MRB_EMODE;
+	struct mrbi_worker *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return -ENOMEM;
+	w->token = new_token(h);
+	int gi = group_find(h, name, opts, w->token);
+	if (gi < 0) {
+		free(w);
+		return gi;
+	}
+	int si = slot_take(h, w->token, (uint32_t)gi);
+	if (si == MRB_ENOWORKER) {
+		reap_idle(h);
+		si = slot_take(h, w->token, (uint32_t)gi);
+	}
+	if (si < 0) {
+		free(w);
+		return si;
+	}
+	w->group = group_at(h, (uint32_t)gi);
+	w->group_index = (uint32_t)gi;
+	w->slot = worker_at(h, (uint32_t)si);
+	w->slot_index = (uint32_t)si;
+	w->policy = atomic_load_explicit(&w->group->policy, memory_order_relaxed);
+	w->hold_timeout_ns = atomic_load_explicit(&w->group->hold_timeout_ns, memory_order_relaxed);
+	h->worker = w;
+	h->owner_token = w->token;
+	h->stuck_position = UINT64_MAX;
+	h->recovery_timeout_ns = 0;
+	h->is_consumer = true;
+	return 0;
+}
+
+int mrb_worker_join(struct mrb_ring *ring, const char *path, const char *group,
+                    const struct mrb_worker_options *opts)
+{
+	if (ring == NULL || path == NULL || group == NULL || group[0] == '\0' ||
+	    strlen(group) > MRB_GROUP_NAME_MAX)
+		return MRB_EINVAL;
+	if (opts != NULL && (opts->policy > MRB_AT_MOST_ONCE || opts->hold_timeout_ns < 0))
+		return MRB_EINVAL;
+	int rc = mrb_open(ring, path, 0);
+	if (rc != 0)
+		return rc;
+	rc = worker_join(handle_of(ring), group, opts);
+	if (rc != 0) {
+		mrb_close(ring);
+		memset(ring, 0, sizeof(*ring));
+	}
+	return rc;
+}
+
+void mrbi_worker_leave(struct mrb_handle *h)
+{
+	struct mrbi_worker *w = h->worker;
+	release_held(h, w);
+	if (w->victim != NULL) {
+		/* A rescued run not handed out in full: another worker of the
+		 * group finishes it (the word stays frozen and gating). */
+		atomic_store_explicit(&w->victim->rescuer, 0, memory_order_release);
+	}
+	struct mrb_worker_slot *s = w->slot;
+	uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
+	if (v == 0 || (v == MRB_INFLIGHT_FROZEN &&
+	               atomic_load_explicit(&s->rescuer, memory_order_acquire) == 0)) {
+		slot_free(h, s, w->token);
+	} else {
+		/* Frozen by a rescue under way: its rescuer frees it. */
+		uint64_t token = w->token;
+		atomic_compare_exchange_strong_explicit(&s->owner, &token, 0, memory_order_acq_rel,
+		                                        memory_order_relaxed);
+	}
+	mrbi_fanout_release(h, false);
+	free(w);
+	h->worker = NULL;
+	h->is_consumer = false;
+}
+
+int mrb_worker_ack(struct mrb_ring *ring)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL)
+		return MRB_EINVAL;
+	int rc = mrbi_consumer_enter(h);
+	if (rc != 0)
+		return rc;
+	rc = h->worker != NULL ? release_held(h, h->worker) : MRB_EINVAL;
+	mrbi_consumer_leave(h);
+	return rc;
+}
+
+/* ---- Listing --------------------------------------------------------------- */
+
+int64_t mrb_worker_groups(struct mrb_ring *ring, struct mrb_group_info *out, size_t max)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || (out == NULL && max != 0))
+		return MRB_EINVAL;
+	int rc = role_enter(h, MRB_STATE_CALL);
+	if (rc != 0)
+		return rc;
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+	int64_t count = 0;
+	uint32_t used = groups_used(h);
+	uint32_t wused = workers_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_group *g = group_at(h, i);
+		if (atomic_load_explicit(&g->state, memory_order_acquire) != MRB_GROUP_ACTIVE)
+			continue;
+		if ((size_t)count < max) {
+			struct mrb_group_info *o = &out[count];
+			memset(o, 0, sizeof(*o));
+			uint64_t words[MRB_READER_NAME_WORDS];
+			for (int k = 0; k < MRB_READER_NAME_WORDS; k++)
+				words[k] = atomic_load_explicit(&g->name[k], memory_order_relaxed);
+			memcpy(o->name, words, MRB_GROUP_NAME_MAX);
+			o->name[MRB_GROUP_NAME_MAX] = '\0';
+			o->policy = atomic_load_explicit(&g->policy, memory_order_relaxed);
+			o->index = i;
+			o->hold_timeout_ns =
+			    atomic_load_explicit(&g->hold_timeout_ns, memory_order_relaxed);
+			o->claim_position =
+			    atomic_load_explicit(&g->claim_position, memory_order_acquire);
+			o->lag_bytes =
+			    tail - o->claim_position <= h->capacity ? tail - o->claim_position : 0;
+			for (uint32_t k = 0; k < wused; k++) {
+				struct mrb_worker_slot *s = worker_at(h, k);
+				uint64_t owner =
+				    atomic_load_explicit(&s->owner, memory_order_acquire);
+				if (owner == 0 || owner == MRB_WORKER_BUSY ||
+				    atomic_load_explicit(&s->group, memory_order_relaxed) != i)
+					continue;
+				o->workers++;
+				if (!owner_dead(s, owner))
+					o->workers_alive++;
+			}
+			o->messages_done =
+			    atomic_load_explicit(&g->messages_done, memory_order_relaxed);
+			o->bytes_done = atomic_load_explicit(&g->bytes_done, memory_order_relaxed);
+			o->redelivered =
+			    atomic_load_explicit(&g->redelivered, memory_order_relaxed);
+			o->dropped = atomic_load_explicit(&g->dropped, memory_order_relaxed);
+			o->stale_releases =
+			    atomic_load_explicit(&g->stale_releases, memory_order_relaxed);
+		}
+		count++;
+	}
+	role_leave(h, MRB_STATE_CALL);
+	return count;
+}
+
+int64_t mrb_workers(struct mrb_ring *ring, struct mrb_worker_info *out, size_t max)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || (out == NULL && max != 0))
+		return MRB_EINVAL;
+	int rc = role_enter(h, MRB_STATE_CALL);
+	if (rc != 0)
+		return rc;
+	int64_t count = 0;
+	uint32_t used = workers_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_worker_slot *s = worker_at(h, i);
+		uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
+		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_acquire);
+		if (owner == MRB_WORKER_BUSY || (owner == 0 && v == 0))
+			continue;
+		if ((size_t)count < max) {
+			struct mrb_worker_info *o = &out[count];
+			memset(o, 0, sizeof(*o));
+			o->index = i;
+			o->group = atomic_load_explicit(&s->group, memory_order_relaxed);
+			o->pid = owner != 0 ? (int32_t)(uint32_t)owner : 0;
+			o->alive = owner != 0 && !owner_dead(s, owner);
+			o->holding =
+			    (v & MRB_INFLIGHT_HOLDING) != 0 && (v & MRB_INFLIGHT_FROZEN) == 0;
+			o->rescued = (v & MRB_INFLIGHT_FROZEN) != 0;
+			if ((v & MRB_INFLIGHT_HOLDING) != 0) {
+				o->held_from = v & ~MRB_INFLIGHT_FLAGS;
+				o->held_to =
+				    atomic_load_explicit(&s->claim_end, memory_order_relaxed);
+			}
+			o->messages_done =
+			    atomic_load_explicit(&s->messages_done, memory_order_relaxed);
+			o->bytes_done = atomic_load_explicit(&s->bytes_done, memory_order_relaxed);
+		}
+		count++;
+	}
+	role_leave(h, MRB_STATE_CALL);
+	return count;
+}
+#undef MRB_WORKER_CHECK_NS
+#undef MRB_WORKER_AUDIT_CALLS
+#undef MRB_WORKER_BUSY
+#undef new_token
+#undef release_held

@@ -61,6 +61,7 @@ enum mrb_error {
 	MRB_ELAPPED = -1020,           /* a subscriber was evicted or lapped: messages lost */
 	MRB_EMODE = -1021,             /* not in this ring's read mode (queue / fan-out) */
 	MRB_ENAMEBUSY = -1022,         /* a live subscriber already uses this name */
+	MRB_ENOWORKER = -1023,         /* every worker slot (or group) of the ring is taken */
 };
 
 /* A message for any code this library returns (never NULL, static storage). */
@@ -461,6 +462,121 @@ int mrb_subscriber_info(struct mrb_ring *ring, struct mrb_subscriber_info *info)
 
 /* 1 for a fan-out ring, 0 for a queue ring, or an error. */
 int mrb_is_fanout(struct mrb_ring *ring);
+
+/* ---- Worker groups -----------------------------------------------------------
+ * Competing consumers in a fan-out ring (docs/FORMAT.md section 9,
+ * docs/WORKERS.md): any number of processes (up to MRB_MAX_WORKERS per ring)
+ * join a named group, and each message goes to exactly one worker of the
+ * group. A group is a durable reader: producers never overwrite a message
+ * the group has not finished, so a new group starts at the oldest message
+ * still in the ring for it, and its messages wait while no worker is there.
+ * A ring can have groups and subscribers side by side (jobs to workers while
+ * a recorder sees every one). Groups are permanent in this version (at most
+ * MRB_MAX_GROUPS per ring).
+ *
+ * A worker is a handle of its own (mrb_worker_join) and reads with the
+ * consumer calls mrb_read, mrb_read_many, mrb_read_wait, mrb_wait_readable
+ * and mrb_read_len*: each read call on it first releases the messages its
+ * previous read call returned (they are done), then takes the next ones: a
+ * run of up to max_count messages claimed at once (mrb_read: one). The
+ * messages a worker has taken and not released are held by it. mrb_worker_ack
+ * releases them without taking more; mrb_close releases them too. Other
+ * consumer calls (mrb_peek, mrb_read_batch, mrb_hold, ...) give MRB_EINVAL.
+ *
+ * Order: messages are taken in the order producers committed them (claim
+ * order); workers process them in parallel, so the order in which they
+ * finish is not kept.
+ *
+ * A dead worker (its process is gone): another worker of the group takes
+ * its slot over and handles exactly the messages it held, by the group's
+ * policy: MRB_AT_LEAST_ONCE redelivers them to that worker (so a message
+ * may be processed twice: only one that a dead worker held), MRB_AT_MOST_ONCE
+ * drops them and counts them (a message is never handed to two workers).
+ * A hung worker (hold_timeout_ns > 0: it held messages that long without
+ * releasing them) is treated the same way while it lives; when it resumes,
+ * its release is refused (its read call or mrb_worker_ack returns
+ * MRB_ESTALE once, nothing is released, stale_releases counts it) and it
+ * then takes new messages as before. Workers of a group with a hold
+ * timeout copy with atomic loads and check that they still own what they
+ * copied (producers store payloads with atomic words meanwhile).
+ *
+ * Waking: a new message wakes one sleeping worker of each group, and a
+ * worker that takes messages while more wait wakes the next one; producers
+ * make no system call while no reader sleeps. Sleeps are bounded (100 ms
+ * slices), so a woken worker that dies before passing the turn on costs
+ * latency, not a hang; sleeping workers look for dead and hung workers.
+ */
+#define MRB_MAX_WORKERS    48
+#define MRB_MAX_GROUPS     4
+#define MRB_GROUP_NAME_MAX 31
+
+enum mrb_worker_policy {
+	MRB_AT_LEAST_ONCE = 0,
+	MRB_AT_MOST_ONCE = 1,
+};
+
+struct mrb_worker_options {
+	unsigned policy;         /* enum mrb_worker_policy */
+	int64_t hold_timeout_ns; /* 0: never time out a live worker */
+};
+
+/*
+ * Opens the fan-out ring at `path` as a worker of group `group` (1 to
+ * MRB_GROUP_NAME_MAX bytes), creating the group with `opts` if it does not
+ * exist (opts NULL: MRB_AT_LEAST_ONCE, no hold timeout). Joining an existing
+ * group with opts whose policy or timeout differ gives MRB_EINVAL; opts NULL
+ * joins with the group's own. Errors: those of mrb_open, MRB_EMODE (a queue
+ * ring), MRB_ENOWORKER (every worker slot, or every group, is taken),
+ * MRB_EINVAL. Any thread, any process.
+ */
+int mrb_worker_join(struct mrb_ring *ring, const char *path, const char *group,
+                    const struct mrb_worker_options *opts);
+
+/*
+ * Releases the messages this worker holds (those its last read call
+ * returned): they are done. 0, MRB_ESTALE (they were taken from it after
+ * its hold timeout: redelivered or dropped; counted), MRB_EINVAL on a handle
+ * that is not a worker (MRB_EMODE on a plain handle of a fan-out ring).
+ * Never blocks.
+ */
+int mrb_worker_ack(struct mrb_ring *ring);
+
+struct mrb_group_info {
+	char name[MRB_GROUP_NAME_MAX + 1];
+	unsigned policy; /* enum mrb_worker_policy */
+	uint32_t index;
+	int64_t hold_timeout_ns;
+	uint64_t claim_position; /* the next message no worker has taken */
+	uint64_t lag_bytes;      /* producer position - claim position */
+	uint32_t workers;        /* worker slots of the group in use */
+	uint32_t workers_alive;
+	uint64_t messages_done; /* released by its workers */
+	uint64_t bytes_done;
+	uint64_t redelivered;    /* handed again after their worker died or hung */
+	uint64_t dropped;        /* given up (at-most-once) after that */
+	uint64_t stale_releases; /* late releases refused */
+};
+
+/* Lists the ring's worker groups (any handle): fills up to `max` and returns
+ * how many exist, or an error. */
+int64_t mrb_worker_groups(struct mrb_ring *ring, struct mrb_group_info *out, size_t max);
+
+struct mrb_worker_info {
+	uint32_t index; /* worker slot */
+	uint32_t group; /* group index (mrb_group_info.index) */
+	int32_t pid;
+	int32_t alive;
+	int32_t holding;    /* 1 while it holds messages */
+	int32_t rescued;    /* 1 while another worker handles what it held */
+	uint64_t held_from; /* the held range [held_from, held_to) */
+	uint64_t held_to;
+	uint64_t messages_done;
+	uint64_t bytes_done;
+};
+
+/* Lists the ring's workers (any handle): fills up to `max` and returns how
+ * many exist, or an error. */
+int64_t mrb_workers(struct mrb_ring *ring, struct mrb_worker_info *out, size_t max);
 
 /* ---- Crash recovery ----------------------------------------------------------
  * A writer that dies (or closes its handle) between claiming space and
