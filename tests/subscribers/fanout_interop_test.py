@@ -7,7 +7,9 @@
   - a Python named durable subscriber ("pysub", fanout_py.py subscribe)
     is killed with SIGKILL at random points and restarted, several times;
   - a C lossy tap ("ctap", fanout_c tap) falls behind on purpose so that
-    producers lap it.
+    producers lap it;
+  - a second lossy tap, the CLI: ``mrb read --subscriber clitap --lossy
+    --framed --follow``, stopped with SIGTERM once it has caught up.
 
 Checks (exact):
   - Go: every message of each producer exactly once, in per-producer order,
@@ -26,6 +28,10 @@ Checks (exact):
     of every message produced (all are written after it joined; every
     record of the scenario is 64 bytes and the capacity a multiple of
     that, so no padding record is ever written).
+  - CLI tap: every message it printed is intact, each producer's in
+    increasing order, and (from its entry, read before it is stopped) the
+    messages it read times 64 plus its lost_bytes are the ring bytes
+    produced.
 
 Under Bazel the programs are in the runfiles tree (the working directory);
 elsewhere set FANOUT_ROOT to a directory laid out the same way.
@@ -48,11 +54,12 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "interop", "py"))
 sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
 
 import scenario  # noqa: E402
-from mmap_ringbuffer import RingBuffer, SubscriberState  # noqa: E402
+from mmap_ringbuffer import RingBuffer, SubscriberInfo, SubscriberState  # noqa: E402
 
 C_PROGRAM = os.path.join(ROOT, "tests", "subscribers", "fanout_c")
 PY_PROGRAM = os.path.join(ROOT, "tests", "subscribers", "fanout_py.py")
 GO_PROGRAM = os.path.join(ROOT, "tests", "interop", "go_interop")
+MRB_CLI = os.path.join(ROOT, "tools", "mrb", "mrb")
 SPEC = os.path.join(ROOT, "tests", "subscribers", "scenarios.txt")
 SCENARIO = "fanout"
 PRODUCERS = 2  # 0: C, 1: Python
@@ -197,6 +204,11 @@ class Run:
             + ["--count", str(self.total), "--ready", go_ready],
         )
         py = self.start_py_subscriber(0)
+        cli = self.start(
+            "clitap",
+            [MRB_CLI, "read", self.ring, "--subscriber", "clitap", "--lossy"]
+            + ["--framed", "--follow"],
+        )
         tap = self.start(
             "ctap",
             [C_PROGRAM, "tap", self.ring, *self.common(), "--producers", str(PRODUCERS)]
@@ -207,15 +219,20 @@ class Run:
             "the subscribers to join",
             lambda: os.path.exists(go_ready)
             and os.path.exists(tap_ready)
-            and any(line.startswith("S ") for line in self.log_lines()),
+            and any(line.startswith("S ") for line in self.log_lines())
+            and "clitap" in self.subscriber_names(),
             go,
             py,
             tap,
+            cli,
         )
         with RingBuffer.open(self.ring, readonly=True) as ring:
             listed = {e.name: e for e in ring.subscribers()}
-            check(set(listed) == {"gosub", "pysub", "ctap"}, f"subscribers {listed}")
-            check(listed["ctap"].lossy, "ctap is lossy")
+            check(
+                set(listed) == {"gosub", "pysub", "ctap", "clitap"},
+                f"subscribers {listed}",
+            )
+            check(listed["ctap"].lossy and listed["clitap"].lossy, "taps are lossy")
             check(
                 all(e.state == SubscriberState.ACTIVE for e in listed.values()),
                 f"all active: {listed}",
@@ -274,6 +291,14 @@ class Run:
 
         with RingBuffer.open(self.ring, readonly=True) as ring:
             end_position = ring.stats().producer_position
+            self.wait_for(
+                "the CLI tap to catch up",
+                lambda: self.entry(ring, "clitap").position == end_position,
+                cli,
+            )
+            clitap = self.entry(ring, "clitap")
+            cli[0].send_signal(signal.SIGTERM)
+            self.finish(*cli)
             listed = {e.name: e for e in ring.subscribers()}
         produced = sum(span(len(m)) for m in self.expected.values())
         check(end_position - start_position == produced, "no padding record")
@@ -282,6 +307,7 @@ class Run:
         self.check_go()
         self.check_py(start_position, end_position)
         self.check_tap(start_position, end_position)
+        self.check_cli(clitap, start_position, end_position)
         print(
             f"PASS: C + Python producers ({self.total} messages, {produced} ring "
             f"bytes), Go durable subscriber, Python named subscriber killed "
@@ -289,7 +315,44 @@ class Run:
             f"{self.killed_released} between a release and its log line; "
             f"{self.released_before_last} messages released before the last "
             "restart), C lossy "
-            f"tap: {self.tap_summary}"
+            f"tap: {self.tap_summary}; CLI tap: {clitap.messages_read} messages, "
+            f"lost_bytes {clitap.lost_bytes}, lost_events {clitap.lost_events}"
+        )
+
+    def subscriber_names(self) -> List[Optional[str]]:
+        with RingBuffer.open(self.ring, readonly=True) as ring:
+            return [e.name for e in ring.subscribers()]
+
+    @staticmethod
+    def entry(ring: RingBuffer, name: str) -> SubscriberInfo:
+        [found] = [e for e in ring.subscribers() if e.name == name]
+        return found
+
+    def check_cli(
+        self, entry: SubscriberInfo, start_position: int, end_position: int
+    ) -> None:
+        with open(os.path.join(self.work, "clitap.out"), "rb") as f:
+            out = f.read()
+        last = [-1] * PRODUCERS
+        offset = count = 0
+        while offset < len(out):
+            check(offset + 4 <= len(out), "CLI tap: a partial frame")
+            length = int.from_bytes(out[offset : offset + 4], "little")
+            message = out[offset + 4 : offset + 4 + length]
+            offset += 4 + length
+            p, s = message[0], int.from_bytes(message[1:5], "little")
+            check(
+                self.expected.get((p, s)) == message,
+                f"CLI tap: message {count} is not intact",
+            )
+            check(s > last[p], f"CLI tap: producer {p}: seq {s} after {last[p]}")
+            last[p] = s
+            count += 1
+        check(count == entry.messages_read, "CLI tap: printed what it read")
+        check(
+            count * 64 + entry.lost_bytes == end_position - start_position,
+            f"CLI tap: delivered {count * 64} + lost {entry.lost_bytes} ring bytes "
+            f"!= produced {end_position - start_position}",
         )
 
     def check_go(self) -> None:
