@@ -279,11 +279,6 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 					slot_seen = h->skipped.slot;
 					continue;
 				}
-				if (h->head < h->deliver_from) {
-					/* A subscriber's join passes over these. */
-					h->head += record_size;
-					continue;
-				}
 				*data = h->data + offset + MRB_RECORD_HEADER_SIZE;
 				*len = length;
 				*next = h->head + record_size;
@@ -644,7 +639,8 @@ int mrb_hold(struct mrb_ring *ring, int on)
 		 * two do not mix. A validating subscriber's records may be
 		 * overwritten behind it: nothing to hold. */
 		if (h->recovery_timeout_ns > 0 || h->skipped.active || h->late_end != 0 ||
-		    h->validating || h->worker != NULL) {
+		    (h->reader_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0 ||
+		    h->worker != NULL) {
 			rc = MRB_EINVAL;
 		} else {
 			h->held_at = h->head;

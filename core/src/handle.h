@@ -162,8 +162,10 @@ struct mrb_handle {
 	struct mrb_reader_entry *entry;
 	uint32_t entry_index;
 	uint32_t reader_flags; /* MRB_ENTRY_* */
-	uint64_t deliver_from; /* records before this are passed over unread */
-	uint8_t *scratch;      /* a validating subscriber's mrb_read_batch copy */
+	/* A durable subscriber that starts behind the live end validates its
+	 * copies until it gets here (subscriber.c, join_point). */
+	uint64_t validate_until;
+	uint8_t *scratch; /* a validating subscriber's mrb_read_batch copy */
 	/* Producers of any thread judge readers at most once per interval
 	 * (subscriber.c): atomic, since they share the handle. */
 	_Atomic int64_t last_reader_audit_ns;

@@ -271,26 +271,26 @@ static bool judge_stalled(struct mrb_handle *h, struct mrb_reader_entry *e, uint
 }
 
 /*
- * With no durable subscriber, nothing holds messages for anyone: producers
- * short of space release the committed records at R (a publish-subscribe
- * ring without subscribers drops). Only records seen committed are passed,
- * so a claim still being written is never released; R cannot move while
- * they are read except by the CAS that follows. Returns the end of the
- * committed run from `release`, or UINT64_MAX if there is none.
+ * The end of the run of committed records from `release`, up to `limit`:
+ * R only ever passes records seen committed, so a claim still being written
+ * is never released, whatever the entries say (a joiner gates from the
+ * live end, behind which claims may still be unfinished). The headers are
+ * read while R is `release`, so no producer can overwrite them; if R moves
+ * meanwhile, the CAS that follows fails.
  */
-static uint64_t committed_end(struct mrb_handle *h, uint64_t release, uint64_t tail)
+static uint64_t committed_end(struct mrb_handle *h, uint64_t release, uint64_t limit)
 {
 	uint64_t at = release;
-	while (at != tail && tail - at <= h->capacity) {
+	while (at != limit && limit - at <= h->capacity) {
 		uint64_t control;
 		if (!record_observe(h, at, &control) || (control & MRB_CONTROL_BUSY) != 0)
 			break;
-		uint64_t size = record_checked_size(h, at, control, tail);
+		uint64_t size = record_checked_size(h, at, control, limit);
 		if (size == 0)
 			break;
 		at += size;
 	}
-	return at != release ? at : UINT64_MAX;
+	return at;
 }
 
 void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
@@ -333,9 +333,15 @@ void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
 		uint64_t workers = mrbi_workers_low(h, release, tail, UINT32_MAX);
 		if (workers < low)
 			low = workers;
+		/* With no durable subscriber, nothing holds messages for
+		 * anyone: producers short of space release what is committed
+		 * (a publish-subscribe ring without subscribers drops). */
 		if (low == UINT64_MAX && short_of_space)
-			low = committed_end(h, release, tail);
+			low = tail;
 		if (low == UINT64_MAX || low <= release)
+			return;
+		low = committed_end(h, release, low);
+		if (low == release)
 			return;
 		if (!atomic_compare_exchange_strong_explicit(&hdr->consumer_position, &release, low,
 		                                             memory_order_seq_cst,
@@ -405,21 +411,19 @@ uint64_t mrbi_subscribers_low(struct mrb_handle *h, uint64_t release, uint64_t t
 }
 
 /*
- * Where a new gating reader starts: its entry (gating at `provisional`) is
- * published; now no mover can take R past the others' minimum without
- * seeing it. Sets *tail to the live end.
+ * Where a new reader stands: R and the producer position, read after its
+ * entry was published (seq_cst on both sides). A gating reader that starts
+ * at the live end is safe from the first moment: every mover that missed
+ * its entry computed a minimum over positions no greater than the producer
+ * position it read before. One that starts behind the live end (from the
+ * oldest message, or resuming after an eviction) may be passed by such a
+ * mover, so it reads with validation until it reaches the live end.
  */
-static int join_point(struct mrb_handle *h, uint64_t *start, uint64_t *tail)
+static int join_point(struct mrb_handle *h, uint64_t *release, uint64_t *tail)
 {
-	struct mrb_file_header *hdr = h->header;
 	atomic_thread_fence(memory_order_seq_cst);
-	uint64_t release, t;
-	if (read_positions(hdr, h->capacity, &release, &t) != 0)
+	if (read_positions(h->header, h->capacity, release, tail) != 0)
 		return MRB_ECORRUPT;
-	uint64_t low =
-	    h->mode == MRB_MODE_FANOUT ? others_low(h, h->entry_index, release, t) : UINT64_MAX;
-	*start = low != UINT64_MAX && low > release ? low : release;
-	*tail = t;
 	return 0;
 }
 
@@ -502,7 +506,7 @@ static uint64_t new_token(struct mrb_handle *h)
 }
 
 static void handle_bind(struct mrb_handle *h, uint32_t index, uint64_t token, uint32_t flags,
-                        uint64_t head, uint64_t deliver_from)
+                        uint64_t head, uint64_t validate_until)
 {
 	h->entry = entry_at(h, index);
 	h->entry_index = index;
@@ -512,7 +516,9 @@ static void handle_bind(struct mrb_handle *h, uint32_t index, uint64_t token, ui
 	h->head = head;
 	h->published_head = head;
 	h->tail_cache = head;
-	h->deliver_from = deliver_from;
+	h->validate_until = validate_until;
+	if (head < validate_until)
+		h->validating = true;
 	h->unpublished_messages = 0;
 	h->unpublished_bytes = 0;
 	h->stuck_position = UINT64_MAX;
@@ -522,25 +528,8 @@ static void handle_bind(struct mrb_handle *h, uint32_t index, uint64_t token, ui
 	h->is_consumer = true;
 }
 
-/* A gating joiner passes over the committed records before the live end
- * now, as far as it can without waiting, so that it holds no space it will
- * never read; the read path does the rest (a claim still being written). */
-static void pass_over_committed(struct mrb_handle *h)
-{
-	while (h->head < h->deliver_from) {
-		uint64_t control;
-		if (!record_observe(h, h->head, &control) || (control & MRB_CONTROL_BUSY) != 0)
-			break;
-		uint64_t size = record_checked_size(h, h->head, control, h->deliver_from);
-		if (size == 0)
-			break;
-		h->head += size;
-	}
-	mrbi_subscriber_publish(h);
-}
-
-/* A fresh entry: gating entries start behind the live end (join_point) and
- * pass over what lies between unread; lossy ones start at the live end. */
+/* A fresh entry starts at the live end, or with MRB_SUBSCRIBE_FROM_OLDEST
+ * at R (join_point says how safely). */
 static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint32_t flags,
                       const uint64_t words[MRB_READER_NAME_WORDS], int64_t evict_after,
                       bool from_oldest)
@@ -577,25 +566,16 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 			}
 		}
 	}
-	uint64_t start, tail;
-	int rc;
-	if ((flags & MRB_ENTRY_LOSSY) != 0) {
-		atomic_thread_fence(memory_order_seq_cst);
-		uint64_t release;
-		rc = read_positions(hdr, h->capacity, &release, &tail);
-		start = from_oldest ? release : tail;
-	} else {
-		rc = join_point(h, &start, &tail);
-	}
+	uint64_t release, tail;
+	int rc = join_point(h, &release, &tail);
 	if (rc != 0) {
 		entry_free(h, e, token);
 		return rc;
 	}
+	uint64_t start = from_oldest ? release : tail;
 	entry_publish_position(e, start);
-	handle_bind(h, index, token, flags, start, from_oldest ? start : tail);
+	handle_bind(h, index, token, flags, start, tail);
 	atomic_store_explicit(&e->state, MRB_ENTRY_ACTIVE, memory_order_seq_cst);
-	if ((flags & MRB_ENTRY_LOSSY) == 0)
-		pass_over_committed(h);
 	return 0;
 }
 
@@ -641,45 +621,33 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 		atomic_fetch_sub_explicit(&h->header->validating_readers, 1, memory_order_relaxed);
 	uint64_t head = atomic_load_explicit(&e->position, memory_order_acquire);
 	uint64_t release, tail;
-	if (read_positions(h->header, h->capacity, &release, &tail) != 0)
+	if (join_point(h, &release, &tail) != 0)
 		return MRB_ECORRUPT;
-	bool kept = state == MRB_ENTRY_ACTIVE || state == MRB_ENTRY_DETACHED;
-	if (head % MRB_RECORD_ALIGNMENT != 0 || head - release > tail - release) {
-		if (kept && (flags & MRB_ENTRY_LOSSY) == 0 && h->mode == MRB_MODE_FANOUT)
-			return MRB_ECORRUPT; /* a kept position can never fall behind R */
-		head = UINT64_MAX;           /* lost its place: see below */
-	}
-	if (!kept && (flags & MRB_ENTRY_EVICT) == 0 && (flags & MRB_ENTRY_LOSSY) == 0) {
-		/* Evicted before, durable and in place now: gate again from a
-		 * safe point; whatever lies before it is lost. */
-		entry_publish_position(e, release);
-		atomic_store_explicit(&e->state, MRB_ENTRY_JOINING, memory_order_seq_cst);
-		uint64_t start;
-		if (join_point(h, &start, &tail) != 0)
+	/* Gating all along (kept): R cannot have passed it, and no mover can
+	 * have missed it. Otherwise (evicted, or lossy before) the place may
+	 * be gone, and the reader validates until the live end. */
+	bool gated = (state == MRB_ENTRY_ACTIVE || state == MRB_ENTRY_DETACHED) &&
+	             (old_flags & MRB_ENTRY_LOSSY) == 0 && h->mode == MRB_MODE_FANOUT;
+	bool sane = head % MRB_RECORD_ALIGNMENT == 0 && tail - head <= h->capacity;
+	uint64_t resume = head;
+	if (gated) {
+		if (!sane || head < release)
 			return MRB_ECORRUPT;
-		bool lost = head == UINT64_MAX || head < start;
-		if (lost) {
-			if (head != UINT64_MAX)
-				atomic_fetch_add_explicit(&e->lost_bytes, start - head,
-				                          memory_order_relaxed);
-			atomic_fetch_add_explicit(&e->lost_events, 1, memory_order_relaxed);
-			head = start;
-		}
-		entry_publish_position(e, head);
-		handle_bind(h, index, token, flags, head, head);
-		h->elapsed_pending = lost;
-		atomic_store_explicit(&e->state, MRB_ENTRY_ACTIVE, memory_order_seq_cst);
-		return 0;
+	} else if ((flags & MRB_ENTRY_LOSSY) != 0) {
+		if (!sane) /* lapped while away: a lap behind the live end */
+			resume = tail - (tail & h->mask);
+	} else if (!sane || head < release) {
+		resume = release; /* evicted and overwritten meanwhile */
 	}
-	bool lost = head == UINT64_MAX;
+	bool lost = resume != head;
 	if (lost) {
-		/* A validating reader: the lap check finds the loss. Start a
-		 * lap behind the live end, where a record always begins. */
-		head = tail - (tail & h->mask);
+		if (head < resume && resume - head <= (UINT64_C(1) << 62))
+			atomic_fetch_add_explicit(&e->lost_bytes, resume - head,
+			                          memory_order_relaxed);
 		atomic_fetch_add_explicit(&e->lost_events, 1, memory_order_relaxed);
 	}
-	entry_publish_position(e, head);
-	handle_bind(h, index, token, flags, head, head);
+	entry_publish_position(e, resume);
+	handle_bind(h, index, token, flags, resume, gated ? resume : tail);
 	h->elapsed_pending = lost && (flags & MRB_ENTRY_LOSSY) == 0;
 	atomic_store_explicit(&e->state, MRB_ENTRY_ACTIVE, memory_order_seq_cst);
 	return 0;
@@ -909,7 +877,7 @@ static int lapped(struct mrb_handle *h, uint64_t tail)
 /*
  * Finds the next committed message at or after head for a validating
  * reader, without copying: 0 with its length in *length, MRB_EEMPTY, or an
- * error. Padding is passed over; so are records before deliver_from.
+ * error. Padding is passed over.
  * `thorough` as for mrbi_next_message's MRB_TAIL_ALWAYS.
  */
 static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_out,
@@ -970,7 +938,7 @@ static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_
 			}
 			return MRB_EEMPTY;
 		}
-		if (pad || position < h->deliver_from) {
+		if (pad) {
 			h->head = position + size;
 			if (hops > 4096) {
 				/* Publish progress now and then on a long walk. */
@@ -984,10 +952,21 @@ static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_
 	}
 }
 
+/* A durable in-place reader that joined behind the live end reads in place
+ * once it has reached it (join_point). */
+static void stop_validating_if_caught_up(struct mrb_handle *h)
+{
+	if ((h->reader_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) == 0 &&
+	    h->head >= h->validate_until)
+		h->validating = false;
+}
+
 int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished)
 {
 	uint64_t length;
-	return validated_next(h, thorough, &length, unfinished);
+	int rc = validated_next(h, thorough, &length, unfinished);
+	stop_validating_if_caught_up(h);
+	return rc;
 }
 
 int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
@@ -1025,6 +1004,7 @@ int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, siz
 		h->head = position + record_span(length);
 		h->unpublished_messages++;
 		h->unpublished_bytes += length;
+		stop_validating_if_caught_up(h);
 		return 0;
 	}
 }

@@ -66,7 +66,15 @@ configs=(
 	"mutant_no_busy_recheck|fail|-DMAXDEATH=0 -DHUNG -DMUT_NO_BUSY_RECHECK|"
 	"mutant_no_waker_slice|fail|-DMAXDEATH=1 -DMUT_NO_WAKER_SLICE|"
 )
-if [ "$long" = yes ]; then
+# The fan-out model (fanout.pml) has configurations of its own.
+if [ "$(basename "$model")" = fanout.pml ]; then
+	configs=(
+		"fanout|pass||"
+		"mutant_join_at_r|fail|-DMUT_JOIN_AT_R|"
+		"mutant_no_walk|fail|-DMUT_NO_WALK|"
+	)
+	[ "$long" = yes ] && configs+=("long_fanout_4|pass|-DMSGS=4|")
+elif [ "$long" = yes ]; then
 	configs+=(
 		"long_ltl_progress|pass|-DLTL -DMAXDEATH=1||progress"
 		"long_consumer_death|pass|-DMAXDEATH=1 -DKILL_CONSUMER|"
