@@ -16,6 +16,7 @@ Private headers (src/*.h) need no entry: each build finds them through the
 MRB_SRCS = [
     "src/barrier.c",
     "src/consumer.c",
+    "src/doorbell.c",
     "src/error.c",
     "src/ffi.c",
     "src/file.c",

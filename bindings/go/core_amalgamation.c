@@ -225,6 +225,24 @@ _Static_assert(sizeof(struct mrb_reader_entry) == MRB_READER_ENTRY_SIZE, "entry 
 _Static_assert(offsetof(struct mrb_reader_entry, name) == 0x40, "layout");
 _Static_assert(offsetof(struct mrb_reader_entry, position) == 0x80, "layout");
 _Static_assert(sizeof(struct mrb_reader_table) == MRB_SLOT_SIZE, "table size");
+ * A doorbell (16 bytes): how a waiter that sleeps in an event loop rather
+ * than on a futex is woken (docs/FORMAT.md section 6, doorbell.c). `armed`
+ * is 0, or the name of the armed waiter's doorbell socket: the abstract
+ * Unix datagram socket "\0mmap_ringbuffer.doorbell.<16 lowercase hex
+ * digits of armed>". The waiter counts itself in the waiter count of what
+ * it waits for before storing its name; whoever takes the name back out
+ * (an exchange to 0: a waker, which then sends one byte to the socket, or
+ * the waiter disarming) takes that count back out, exactly once. Any
+ * reader's waiter share can carry one: the consumer's is in the header,
+ * writers share a table of them.
+ */
+struct mrb_doorbell {
+	_Atomic uint64_t armed;
+	uint64_t reserved; /* zero */
+};
+#define MRB_DOORBELL_SIZE 16
+/* Writers waiting for space through a descriptor, at once, per ring. */
+#define MRB_SPACE_DOORBELLS 32
 
 /*
  * Worker groups (format version 2, docs/FORMAT.md section 9), fan-out rings
@@ -385,8 +403,18 @@ struct mrb_file_header {
 	_Atomic uint64_t delivered_late;
 	uint8_t pad7[MRB_SLOT_SIZE - 32];
 
-	/* 0x400 - 0xfff: reserved, zero. */
-	uint8_t reserved1[MRB_PRODUCER_SLOT_OFFSET - 0x400];
+	/* 0x400: the consumer's doorbell (a waiter for data in an event
+	 * loop); counted in data_waiters while armed. */
+	struct mrb_doorbell consumer_doorbell;
+	uint8_t pad8[MRB_SLOT_SIZE - MRB_DOORBELL_SIZE];
+
+	/* 0x480: doorbells of writers waiting for space in an event loop
+	 * (a free entry is armed by CAS from 0); each armed entry is counted
+	 * in space_waiters. */
+	struct mrb_doorbell space_doorbells[MRB_SPACE_DOORBELLS];
+
+	/* 0x680 - 0xfff: reserved, zero. */
+	uint8_t reserved1[MRB_PRODUCER_SLOT_OFFSET - 0x680];
 
 	/* 0x1000: producer slots. */
 	struct mrb_producer_slot producers[MRB_PRODUCER_SLOTS];
@@ -424,6 +452,10 @@ _Static_assert(offsetof(struct mrb_file_header, data_seq) == 0x280, "layout");
 _Static_assert(offsetof(struct mrb_file_header, space_seq) == 0x300, "layout");
 _Static_assert(offsetof(struct mrb_file_header, recovered_records) == 0x380, "layout");
 _Static_assert(offsetof(struct mrb_file_header, skipped_live) == 0x390, "layout");
+_Static_assert(sizeof(struct mrb_doorbell) == MRB_DOORBELL_SIZE, "doorbell size");
+_Static_assert(offsetof(struct mrb_file_header, consumer_doorbell) == 0x400, "layout");
+_Static_assert(offsetof(struct mrb_file_header, space_doorbells) == 0x480, "layout");
+_Static_assert(offsetof(struct mrb_file_header, reserved1) == 0x680, "layout");
 _Static_assert(offsetof(struct mrb_file_header, producers) == MRB_PRODUCER_SLOT_OFFSET, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, identity_gen) == 0x18, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, space_waiting) == 0x1c, "layout");
@@ -659,6 +691,13 @@ struct mrb_handle {
 	_Atomic int64_t last_sleeper_audit_ns;
 	/* Worker state (workers.c), allocated at join; NULL on other handles. */
 	struct mrbi_worker *worker;
+	/* Event-loop waiting (doorbell.c), any thread: the handle's doorbell
+	 * sockets for data [MRB_DOORBELL_READ] and space [MRB_DOORBELL_WRITE],
+	 * (fd + 1) << 32 | the random half of the name, 0 before the first
+	 * use; each set once by CAS. And the unbound socket this handle rings
+	 * others' doorbells from (fd + 1, 0 before the first ring). */
+	_Atomic uint64_t doorbells[2];
+	_Atomic int32_t doorbell_sender;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -885,6 +924,17 @@ int mrbi_barrier_private(void);
 int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 void mrbi_futex_wake_all(_Atomic uint32_t *word);
 void mrbi_futex_wake_one(_Atomic uint32_t *word);
+
+/* Doorbells: event-loop waiting (doorbell.c). A waker that saw a non-zero
+ * waiter count rings the armed doorbell(s) of what it progressed; the
+ * consumer's takeover clears a dead consumer's; close disarms and closes. */
+void mrbi_doorbell_ring(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic uint32_t *waiters);
+void mrbi_doorbell_ring_space(struct mrb_handle *h);
+void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener);
+/* The wait conditions of wait.c, for doorbell.c: 0 when ready, MRB_EEMPTY /
+ * MRB_EFULL when not, another code on error. */
+int mrbi_ready_to_read(struct mrb_handle *h, bool *unfinished);
+int mrbi_ready_to_write(struct mrb_handle *h, size_t len);
 
 /* Producer/consumer internals shared across files. */
 void mrbi_wake_consumer(struct mrb_handle *h);
@@ -1256,9 +1306,12 @@ static int attach_consumer(struct mrb_handle *h)
 	/* Unless a lossy tap ever joined (it sleeps on the same count), only
 	 * the consumer waits for data, so any count left here is stale: a
 	 * consumer killed while asleep never decremented it, and it would
-	 * cost every write a futex wake-up forever. */
-	if (atomic_load_explicit(&hdr->readers.entries_used, memory_order_acquire) == 0)
+	 * cost every write a futex wake-up forever. (Otherwise a dead
+	 * consumer's armed doorbell is cleared by the next waker.) */
+	if (atomic_load_explicit(&hdr->readers.entries_used, memory_order_acquire) == 0) {
+		atomic_store_explicit(&hdr->consumer_doorbell.armed, 0, memory_order_relaxed);
 		atomic_store_explicit(&hdr->data_waiters, 0, memory_order_seq_cst);
+	}
 	h->owner_token = token;
 	h->head = head;
 	h->published_head = head;
@@ -1326,6 +1379,7 @@ void mrbi_publish_head(struct mrb_handle *h)
 	if (waiters_after_publish(h, &hdr->space_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
+		mrbi_doorbell_ring_space(h);
 		/* A writer killed while asleep leaves its count behind, and every
 		 * publish would pay a wake-up for it; audit now and then. */
 		int64_t now = mrbi_now_ns();
@@ -1846,6 +1900,390 @@ int mrb_release_through(struct mrb_ring *ring, uint64_t position)
 #undef MRB_PREFETCH_MAX_BYTES
 #undef release_held
 
+/* ---- core/src/doorbell.c ---- */
+#line 1 "core/src/doorbell.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Doorbells: waiting inside an event loop (docs/FORMAT.md section 6).
+ *
+ * A futex sleeper blocks a thread; an event loop wants a descriptor. A
+ * doorbell is an abstract Unix datagram socket the waiting handle binds;
+ * its name is in shared memory (struct mrb_doorbell) while it is armed.
+ * Arming is the futex sleeper's handshake with a different last step: count
+ * yourself in the waiter count, publish your name, fence and membarrier,
+ * re-check the ring; then, instead of FUTEX_WAIT, return to the loop. A
+ * waker that sees the count non-zero (the same test it makes for futex
+ * sleepers, so producers pay nothing while nobody waits) exchanges the name
+ * for 0 and sends one byte to it. The exchange makes the ring one-shot: one
+ * datagram per arming, from the first waker only, and whoever takes a name
+ * out of the word takes its count out of the waiter count (exactly once).
+ * An armed waiter that died is thus cleaned up by the next waker, whose
+ * datagram is refused.
+ *
+ * Why a datagram socket: any process that shares the ring file can reach
+ * it by name without fd passing (an eventfd cannot), it never raises SIGPIPE
+ * and never blocks the sender (a FIFO does both), it works with every event
+ * loop and with Go's netpoller, and it needs no recent kernel (io_uring
+ * FUTEX_WAIT would need no waker change, but Linux 6.7 and an io_uring that
+ * sandboxes often forbid). Its cost falls on the slow path only: a sendto(2)
+ * of about 2 us per arming, next to the FUTEX_WAKE the waker makes anyway.
+ */
+/* glibc: SOCK_NONBLOCK, SOCK_CLOEXEC, MSG_NOSIGNAL */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#if defined(__linux__)
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#endif
+
+#line 43 "core/src/doorbell.c"
+
+/* Longest a descriptor waiter may wait before arming again: a waker killed
+ * between its progress and its ring costs at most this (as wait.c's 1 s
+ * bound); 10 ms while a claimed record blocks the reader, so that recovery
+ * runs; 1 ms when this process's membarrier failed (wait.c). */
+#define MRB_DOORBELL_WAIT_MS       1000
+#define MRB_DOORBELL_UNFINISHED_MS 10
+#define MRB_DOORBELL_UNORDERED_MS  1
+/* A writer that found every space doorbell taken polls this often. */
+#define MRB_DOORBELL_NO_ENTRY_MS 10
+
+#if defined(__linux__)
+/* The abstract address a doorbell name stands for. Any 64-bit value read from
+ * shared memory makes a valid address of this form (at worst another
+ * doorbell's, which then wakes spuriously), so nothing else needs checking. */
+static socklen_t doorbell_address(uint64_t name, struct sockaddr_un *addr)
+{
+	memset(addr, 0, sizeof(*addr));
+	addr->sun_family = AF_UNIX;
+	int n = snprintf(addr->sun_path + 1, sizeof(addr->sun_path) - 1,
+	                 "mmap_ringbuffer.doorbell.%016" PRIx64, name);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+/* The handle's doorbell socket for `which`, created and bound on first use;
+ * returns the descriptor or -errno, and the name in *name. */
+static int doorbell_socket(struct mrb_handle *h, int which, uint64_t *name)
+{
+	_Atomic uint64_t *slot = &h->doorbells[which];
+	uint64_t v = atomic_load_explicit(slot, memory_order_acquire);
+	if (v == 0) {
+		int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		uint32_t bits;
+		for (int attempt = 0;; attempt++) {
+			/* pid in the high half: names of live processes differ
+			 * but for the random half, which bind() settles. */
+			bits = (uint32_t)mrbi_random64() | 1u;
+			struct sockaddr_un addr;
+			socklen_t len = doorbell_address((uint64_t)h->pid << 32 | bits, &addr);
+			if (bind(fd, (struct sockaddr *)&addr, len) == 0)
+				break;
+			if (errno != EADDRINUSE || attempt == 16) {
+				int err = -errno;
+				close(fd);
+				return err;
+			}
+		}
+		uint64_t mine = (uint64_t)(uint32_t)(fd + 1) << 32 | bits;
+		/* acq_rel: a thread that sees the word sees the bound socket. */
+		if (atomic_compare_exchange_strong_explicit(slot, &v, mine, memory_order_acq_rel,
+		                                            memory_order_acquire))
+			v = mine;
+		else
+			close(fd);
+	}
+	*name = (uint64_t)h->pid << 32 | (uint32_t)v;
+	return (int)(uint32_t)(v >> 32) - 1;
+}
+
+/* Takes pending rings out of the socket: the check that follows sees what
+ * they announced. */
+static void doorbell_drain(int fd)
+{
+	char buf[64];
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0) {
+	}
+}
+
+/* One byte to the doorbell `name`. Failures are ignored: ECONNREFUSED is a
+ * waiter that is gone (its count was taken out with its name), EAGAIN one
+ * whose queue is full (it is readable already). */
+static void doorbell_send(struct mrb_handle *h, uint64_t name)
+{
+	int32_t s = atomic_load_explicit(&h->doorbell_sender, memory_order_acquire);
+	if (s == 0) {
+		int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return;
+		if (atomic_compare_exchange_strong_explicit(&h->doorbell_sender, &s, fd + 1,
+		                                            memory_order_acq_rel,
+		                                            memory_order_acquire))
+			s = fd + 1;
+		else
+			close(fd);
+	}
+	struct sockaddr_un addr;
+	socklen_t len = doorbell_address(name, &addr);
+	(void)sendto(s - 1, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&addr, len);
+}
+
+static void close_plus_one(int fd_plus_one)
+{
+	if (fd_plus_one > 0)
+		close(fd_plus_one - 1);
+}
+#else
+static int doorbell_socket(struct mrb_handle *h, int which, uint64_t *name)
+{
+	(void)h;
+	(void)which;
+	*name = 0;
+	return -ENOSYS;
+}
+static void doorbell_drain(int fd)
+{
+	(void)fd;
+}
+static void doorbell_send(struct mrb_handle *h, uint64_t name)
+{
+	(void)h;
+	(void)name;
+}
+static void close_plus_one(int fd_plus_one)
+{
+	(void)fd_plus_one;
+}
+#endif
+
+/* Takes `name` out of `bell` if it is still there, and with it its count. */
+static void disarm_bell(struct mrb_doorbell *bell, _Atomic uint32_t *waiters, uint64_t name)
+{
+	uint64_t expected = name;
+	if (atomic_compare_exchange_strong_explicit(&bell->armed, &expected, 0,
+	                                            memory_order_seq_cst, memory_order_relaxed))
+		atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+}
+
+static void disarm_space(struct mrb_handle *h, uint64_t name)
+{
+	struct mrb_file_header *hdr = h->header;
+	for (int i = 0; i < MRB_SPACE_DOORBELLS; i++)
+		if (atomic_load_explicit(&hdr->space_doorbells[i].armed, memory_order_relaxed) ==
+		    name)
+			disarm_bell(&hdr->space_doorbells[i], &hdr->space_waiters, name);
+}
+
+/*
+ * The waker's half, after its progress and a non-zero waiter count
+ * (mrbi_wake_consumer, mrbi_publish_head). The fence pairs with the one in
+ * settle(): either this load sees the waiter's name, or the waiter's re-check
+ * sees the progress. (The waiter count itself was read as for futex
+ * sleepers: ordered by the sleeper's membarrier, or a read-modify-write.)
+ */
+static void ring_bell(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic uint32_t *waiters)
+{
+	if (atomic_load_explicit(&bell->armed, memory_order_relaxed) == 0)
+		return;
+	uint64_t name = atomic_exchange_explicit(&bell->armed, 0, memory_order_seq_cst);
+	if (name == 0)
+		return;
+	atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+	doorbell_send(h, name);
+}
+
+void mrbi_doorbell_ring(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic uint32_t *waiters)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	ring_bell(h, bell, waiters);
+}
+
+void mrbi_doorbell_ring_space(struct mrb_handle *h)
+{
+	struct mrb_file_header *hdr = h->header;
+	atomic_thread_fence(memory_order_seq_cst);
+	for (int i = 0; i < MRB_SPACE_DOORBELLS; i++)
+		ring_bell(h, &hdr->space_doorbells[i], &hdr->space_waiters);
+}
+
+/*
+ * The waiter's fence between publishing its name and re-checking, and the
+ * membarrier that stands in for the wakers' fences (wait.c does the same
+ * before FUTEX_WAIT). Returns whether the handshake is ordered: if not, the
+ * caller must wait in 1 ms slices.
+ */
+static bool settle(struct mrb_handle *h)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	return (h->barriers & MRB_BARRIER_TRUST_WAKERS) != 0 ||
+	       ((h->barriers & MRB_BARRIER_GLOBAL) != 0 && mrbi_barrier_global() == 0);
+}
+
+int mrb_doorbell_fd(struct mrb_ring *ring, int which)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || (which != MRB_DOORBELL_READ && which != MRB_DOORBELL_WRITE))
+		return MRB_EINVAL;
+	int rc = role_enter(h, MRB_STATE_CALL);
+	if (rc != 0)
+		return rc;
+	if ((atomic_load_explicit(&h->flags, memory_order_relaxed) & MRB_STATE_READONLY) != 0) {
+		role_leave(h, MRB_STATE_CALL);
+		return -EROFS;
+	}
+	uint64_t name;
+	rc = doorbell_socket(h, which, &name);
+	role_leave(h, MRB_STATE_CALL);
+	return rc;
+}
+
+int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || timeout_ms == NULL)
+		return MRB_EINVAL;
+	int rc = mrbi_consumer_enter(h);
+	if (rc != 0)
+		return rc;
+	struct mrb_file_header *hdr = h->header;
+	uint64_t name;
+	int fd = doorbell_socket(h, MRB_DOORBELL_READ, &name);
+	if (fd < 0) {
+		mrbi_consumer_leave(h);
+		return fd;
+	}
+	doorbell_drain(fd);
+	bool unfinished = false;
+	rc = mrbi_ready_to_read(h, &unfinished);
+	if (rc == MRB_EEMPTY) {
+		/* Count, then name: a waker that takes the name takes a count
+		 * that is there. The exchange replaces our own earlier arming
+		 * (or a stale name): its count goes with it. */
+		atomic_fetch_add_explicit(&hdr->data_waiters, 1, memory_order_seq_cst);
+		if (atomic_exchange_explicit(&hdr->consumer_doorbell.armed, name,
+		                             memory_order_seq_cst) != 0)
+			atomic_fetch_sub_explicit(&hdr->data_waiters, 1, memory_order_seq_cst);
+		bool ordered = settle(h);
+		rc = mrbi_ready_to_read(h, &unfinished);
+		*timeout_ms = unfinished ? MRB_DOORBELL_UNFINISHED_MS
+		              : ordered  ? MRB_DOORBELL_WAIT_MS
+		                         : MRB_DOORBELL_UNORDERED_MS;
+	}
+	if (rc != MRB_EEMPTY)
+		disarm_bell(&hdr->consumer_doorbell, &hdr->data_waiters, name);
+	mrbi_consumer_leave(h);
+	return rc == 0 ? 1 : rc == MRB_EEMPTY ? 0 : rc;
+}
+
+/* This writer's armed entry of the space table, or a free one armed now
+ * (counted in space_waiters first); NULL if every entry is taken. */
+static struct mrb_doorbell *arm_space(struct mrb_handle *h, uint64_t name)
+{
+	struct mrb_file_header *hdr = h->header;
+	for (int i = 0; i < MRB_SPACE_DOORBELLS; i++)
+		if (atomic_load_explicit(&hdr->space_doorbells[i].armed, memory_order_relaxed) ==
+		    name)
+			return &hdr->space_doorbells[i];
+	for (int i = 0; i < MRB_SPACE_DOORBELLS; i++) {
+		struct mrb_doorbell *bell = &hdr->space_doorbells[i];
+		if (atomic_load_explicit(&bell->armed, memory_order_relaxed) != 0)
+			continue;
+		atomic_fetch_add_explicit(&hdr->space_waiters, 1, memory_order_seq_cst);
+		uint64_t expected = 0;
+		if (atomic_compare_exchange_strong_explicit(
+		        &bell->armed, &expected, name, memory_order_seq_cst, memory_order_relaxed))
+			return bell;
+		atomic_fetch_sub_explicit(&hdr->space_waiters, 1, memory_order_seq_cst);
+	}
+	return NULL;
+}
+
+int mrb_arm_write(struct mrb_ring *ring, size_t len, int *timeout_ms)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || timeout_ms == NULL)
+		return MRB_EINVAL;
+	int rc = role_enter(h, MRB_PRODUCER_CALL);
+	if (rc != 0)
+		return rc;
+	if (len == 0 || len > h->max_message_size) {
+		role_leave(h, MRB_PRODUCER_CALL);
+		return MRB_EMSGSIZE;
+	}
+	uint64_t name;
+	int fd = doorbell_socket(h, MRB_DOORBELL_WRITE, &name);
+	if (fd < 0) {
+		role_leave(h, MRB_PRODUCER_CALL);
+		return fd;
+	}
+	doorbell_drain(fd);
+	rc = mrbi_ready_to_write(h, len);
+	if (rc == MRB_EFULL) {
+		struct mrb_doorbell *bell = arm_space(h, name);
+		bool ordered = settle(h);
+		rc = mrbi_ready_to_write(h, len);
+		*timeout_ms = bell == NULL ? MRB_DOORBELL_NO_ENTRY_MS
+		              : ordered    ? MRB_DOORBELL_WAIT_MS
+		                           : MRB_DOORBELL_UNORDERED_MS;
+	}
+	if (rc != MRB_EFULL)
+		disarm_space(h, name);
+	role_leave(h, MRB_PRODUCER_CALL);
+	return rc == 0 ? 1 : rc == MRB_EFULL ? 0 : rc;
+}
+
+int mrb_disarm(struct mrb_ring *ring, int which)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || (which != MRB_DOORBELL_READ && which != MRB_DOORBELL_WRITE))
+		return MRB_EINVAL;
+	int rc = role_enter(h, MRB_STATE_CALL);
+	if (rc != 0)
+		return rc;
+	uint64_t v = atomic_load_explicit(&h->doorbells[which], memory_order_acquire);
+	if (v != 0) {
+		uint64_t name = (uint64_t)h->pid << 32 | (uint32_t)v;
+		if (which == MRB_DOORBELL_READ)
+			disarm_bell(&h->header->consumer_doorbell, &h->header->data_waiters, name);
+		else
+			disarm_space(h, name);
+	}
+	role_leave(h, MRB_STATE_CALL);
+	return 0;
+}
+
+void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener)
+{
+	for (int which = 0; which < 2; which++) {
+		uint64_t v =
+		    atomic_exchange_explicit(&h->doorbells[which], 0, memory_order_acq_rel);
+		if (v == 0)
+			continue;
+		if (in_opener) {
+			uint64_t name = (uint64_t)h->pid << 32 | (uint32_t)v;
+			if (which == MRB_DOORBELL_READ)
+				disarm_bell(&h->header->consumer_doorbell, &h->header->data_waiters,
+				            name);
+			else
+				disarm_space(h, name);
+		}
+		close_plus_one((int)(uint32_t)(v >> 32));
+	}
+	close_plus_one(atomic_exchange_explicit(&h->doorbell_sender, 0, memory_order_acq_rel));
+}
+#undef MRB_DOORBELL_WAIT_MS
+#undef MRB_DOORBELL_UNFINISHED_MS
+#undef MRB_DOORBELL_UNORDERED_MS
+#undef MRB_DOORBELL_NO_ENTRY_MS
+
 /* ---- core/src/error.c ---- */
 #line 1 "core/src/error.c"
 /* SPDX-License-Identifier: MIT */
@@ -2348,6 +2786,7 @@ int mrb_close(struct mrb_ring *ring)
 	/* A child's inherited copy: the calls it counts are the parent's, and
 	 * the roles and slot it names are the parent's too. Unmap only. */
 	if (!handle_in_opener(h)) {
+		mrbi_doorbell_close(h, false);
 		return unmap_handle(h);
 	}
 	/* The producer thread's half of the handshake in producer_enter:
@@ -2377,6 +2816,7 @@ int mrb_close(struct mrb_ring *ring)
 		mrbi_publish_head(h);
 		mrbi_detach_consumer(h);
 	}
+	mrbi_doorbell_close(h, true);
 	if ((old & MRB_STATE_READONLY) == 0)
 		mrbi_slot_release(h);
 	return unmap_handle(h);
@@ -5334,6 +5774,7 @@ void mrbi_wake_consumer(struct mrb_handle *h)
 		 * sleepers gets one wake-up (workers.c). */
 		if (h->mode == MRB_MODE_FANOUT)
 			mrbi_wake_workers(h);
+		mrbi_doorbell_ring(h, &hdr->consumer_doorbell, &hdr->data_waiters);
 	}
 }
 
@@ -5566,6 +6007,17 @@ int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t 
 		if (rc != 0)
 			return rc;
 	}
+}
+
+int mrbi_ready_to_read(struct mrb_handle *h, bool *unfinished)
+{
+	return readable(h, 0, true, unfinished);
+}
+
+int mrbi_ready_to_write(struct mrb_handle *h, size_t len)
+{
+	bool unfinished;
+	return writable(h, len, true, &unfinished);
 }
 #undef MRB_SPIN_NS
 #undef MRB_YIELD_ITERATIONS

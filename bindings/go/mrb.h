@@ -318,6 +318,74 @@ int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len
                   int64_t timeout_ns);
 int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t timeout_ns);
 
+/* ---- Waiting in an event loop (doorbells) ----------------------------------
+ * A descriptor to wait on with epoll, poll, select, libuv's uv_poll,
+ * asyncio's add_reader or Go's netpoller, instead of blocking a thread. It
+ * becomes readable when a message (MRB_DOORBELL_READ) or space
+ * (MRB_DOORBELL_WRITE) may be there; level- or edge-triggered both work
+ * with the loop below, because arming drains it and re-checks the ring:
+ *
+ *     int fd = mrb_doorbell_fd(ring, MRB_DOORBELL_READ);   // add to epoll
+ *     for (;;) {
+ *         while ((rc = mrb_read(ring, buf, sizeof buf, &len)) == 0)
+ *             handle(buf, len);                             // drain
+ *         if (rc != MRB_EEMPTY) break;                      // an error
+ *         int timeout_ms;
+ *         rc = mrb_arm_read(ring, &timeout_ms);             // check
+ *         if (rc == 1) continue;                            // arrived meanwhile
+ *         if (rc < 0) break;
+ *         epoll_wait(ep, events, 8, timeout_ms);            // wait
+ *     }
+ *
+ * A message committed after mrb_arm_read's check rings the doorbell; one
+ * committed before it is seen by the check (returns 1). Producers pay
+ * nothing while no doorbell is armed: they ring (one datagram, sent by the
+ * first writer after arming, and only by it) only when the reader counts
+ * as a waiter, exactly like a futex sleeper. Wait no longer than
+ * *timeout_ms (1000 normally; 10 while a claimed record whose writer may
+ * have died holds the reader back; 1 in a process without membarrier),
+ * then call again: a waker killed between its commit and its ring would
+ * otherwise cost a hang instead of that latency.
+ */
+#define MRB_DOORBELL_READ  0
+#define MRB_DOORBELL_WRITE 1
+
+/* The handle's doorbell descriptor for `which` (MRB_DOORBELL_READ or
+ * MRB_DOORBELL_WRITE): an abstract Unix datagram socket, non-blocking and
+ * close-on-exec, created on the first call and the same afterwards, owned by
+ * the handle (mrb_close closes it: remove it from your loop first; never
+ * close or read it yourself). Returns the descriptor (>= 0), MRB_EINVAL,
+ * MRB_ECLOSED, MRB_EFORKED, -EROFS (read-only handle), or -errno of
+ * socket(2)/bind(2). Any handle, any thread; does not block. Rings reach only
+ * doorbells in the waker's network namespace; a waker in another one costs
+ * the reader the 1 s bound in latency. */
+int mrb_doorbell_fd(struct mrb_ring *ring, int which);
+
+/* Drains the read doorbell, then either finds a message ready (returns 1:
+ * read it; nothing is armed) or arms the doorbell and returns 0: wait for
+ * the descriptor to become readable, at most *timeout_ms milliseconds, then
+ * read. Consumer call (attaches as the consumer, as mrb_read); errors as
+ * mrb_read (MRB_ECONSUMER_BUSY, MRB_ECORRUPT, MRB_ECLOSED, ...), MRB_EINVAL
+ * for a NULL argument, or mrb_doorbell_fd's. Does not block. The doorbell
+ * stays armed until a write rings it, the next mrb_arm_read finds a message,
+ * mrb_disarm, or mrb_close; the first commit after arming pays for the ring
+ * (a futex wake-up and a datagram) whether anyone still waits or not, so
+ * disarm when you stop waiting. */
+int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms);
+
+/* The writer's side: drains the write doorbell, then returns 1 if a message
+ * of `len` bytes fits now, or arms the doorbell and returns 0: wait for the
+ * descriptor (at most *timeout_ms) and write. MRB_EMSGSIZE if `len` can
+ * never fit. At most 32 writers of a ring wait on doorbells at once; one
+ * more gets 0 with *timeout_ms = 10 and no doorbell (it polls). Producer
+ * call, any thread; does not block. */
+int mrb_arm_write(struct mrb_ring *ring, size_t len, int *timeout_ms);
+
+/* Disarms the handle's `which` doorbell, if armed (a cancelled wait), so
+ * that producers (or the consumer) no longer ring it. 0, MRB_EINVAL,
+ * MRB_ECLOSED, MRB_EFORKED. Any thread; does not block. */
+int mrb_disarm(struct mrb_ring *ring, int which);
+
 /* ---- Inspection (any handle; consumes nothing) ------------------------------ */
 
 struct mrb_stats {

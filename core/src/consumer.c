@@ -85,9 +85,12 @@ static int attach_consumer(struct mrb_handle *h)
 	/* Unless a lossy tap ever joined (it sleeps on the same count), only
 	 * the consumer waits for data, so any count left here is stale: a
 	 * consumer killed while asleep never decremented it, and it would
-	 * cost every write a futex wake-up forever. */
-	if (atomic_load_explicit(&hdr->readers.entries_used, memory_order_acquire) == 0)
+	 * cost every write a futex wake-up forever. (Otherwise a dead
+	 * consumer's armed doorbell is cleared by the next waker.) */
+	if (atomic_load_explicit(&hdr->readers.entries_used, memory_order_acquire) == 0) {
+		atomic_store_explicit(&hdr->consumer_doorbell.armed, 0, memory_order_relaxed);
 		atomic_store_explicit(&hdr->data_waiters, 0, memory_order_seq_cst);
+	}
 	h->owner_token = token;
 	h->head = head;
 	h->published_head = head;
@@ -155,6 +158,7 @@ void mrbi_publish_head(struct mrb_handle *h)
 	if (waiters_after_publish(h, &hdr->space_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
+		mrbi_doorbell_ring_space(h);
 		/* A writer killed while asleep leaves its count behind, and every
 		 * publish would pay a wake-up for it; audit now and then. */
 		int64_t now = mrbi_now_ns();

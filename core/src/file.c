@@ -352,6 +352,7 @@ int mrb_close(struct mrb_ring *ring)
 	/* A child's inherited copy: the calls it counts are the parent's, and
 	 * the roles and slot it names are the parent's too. Unmap only. */
 	if (!handle_in_opener(h)) {
+		mrbi_doorbell_close(h, false);
 		return unmap_handle(h);
 	}
 	/* The producer thread's half of the handshake in producer_enter:
@@ -381,6 +382,7 @@ int mrb_close(struct mrb_ring *ring)
 		mrbi_publish_head(h);
 		mrbi_detach_consumer(h);
 	}
+	mrbi_doorbell_close(h, true);
 	if ((old & MRB_STATE_READONLY) == 0)
 		mrbi_slot_release(h);
 	return unmap_handle(h);

@@ -174,6 +174,13 @@ struct mrb_handle {
 	_Atomic int64_t last_sleeper_audit_ns;
 	/* Worker state (workers.c), allocated at join; NULL on other handles. */
 	struct mrbi_worker *worker;
+	/* Event-loop waiting (doorbell.c), any thread: the handle's doorbell
+	 * sockets for data [MRB_DOORBELL_READ] and space [MRB_DOORBELL_WRITE],
+	 * (fd + 1) << 32 | the random half of the name, 0 before the first
+	 * use; each set once by CAS. And the unbound socket this handle rings
+	 * others' doorbells from (fd + 1, 0 before the first ring). */
+	_Atomic uint64_t doorbells[2];
+	_Atomic int32_t doorbell_sender;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -400,6 +407,17 @@ int mrbi_barrier_private(void);
 int mrbi_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 void mrbi_futex_wake_all(_Atomic uint32_t *word);
 void mrbi_futex_wake_one(_Atomic uint32_t *word);
+
+/* Doorbells: event-loop waiting (doorbell.c). A waker that saw a non-zero
+ * waiter count rings the armed doorbell(s) of what it progressed; the
+ * consumer's takeover clears a dead consumer's; close disarms and closes. */
+void mrbi_doorbell_ring(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic uint32_t *waiters);
+void mrbi_doorbell_ring_space(struct mrb_handle *h);
+void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener);
+/* The wait conditions of wait.c, for doorbell.c: 0 when ready, MRB_EEMPTY /
+ * MRB_EFULL when not, another code on error. */
+int mrbi_ready_to_read(struct mrb_handle *h, bool *unfinished);
+int mrbi_ready_to_write(struct mrb_handle *h, size_t len);
 
 /* Producer/consumer internals shared across files. */
 void mrbi_wake_consumer(struct mrb_handle *h);

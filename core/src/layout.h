@@ -159,6 +159,24 @@ _Static_assert(sizeof(struct mrb_reader_entry) == MRB_READER_ENTRY_SIZE, "entry 
 _Static_assert(offsetof(struct mrb_reader_entry, name) == 0x40, "layout");
 _Static_assert(offsetof(struct mrb_reader_entry, position) == 0x80, "layout");
 _Static_assert(sizeof(struct mrb_reader_table) == MRB_SLOT_SIZE, "table size");
+ * A doorbell (16 bytes): how a waiter that sleeps in an event loop rather
+ * than on a futex is woken (docs/FORMAT.md section 6, doorbell.c). `armed`
+ * is 0, or the name of the armed waiter's doorbell socket: the abstract
+ * Unix datagram socket "\0mmap_ringbuffer.doorbell.<16 lowercase hex
+ * digits of armed>". The waiter counts itself in the waiter count of what
+ * it waits for before storing its name; whoever takes the name back out
+ * (an exchange to 0: a waker, which then sends one byte to the socket, or
+ * the waiter disarming) takes that count back out, exactly once. Any
+ * reader's waiter share can carry one: the consumer's is in the header,
+ * writers share a table of them.
+ */
+struct mrb_doorbell {
+	_Atomic uint64_t armed;
+	uint64_t reserved; /* zero */
+};
+#define MRB_DOORBELL_SIZE 16
+/* Writers waiting for space through a descriptor, at once, per ring. */
+#define MRB_SPACE_DOORBELLS 32
 
 /*
  * Worker groups (format version 2, docs/FORMAT.md section 9), fan-out rings
@@ -319,8 +337,18 @@ struct mrb_file_header {
 	_Atomic uint64_t delivered_late;
 	uint8_t pad7[MRB_SLOT_SIZE - 32];
 
-	/* 0x400 - 0xfff: reserved, zero. */
-	uint8_t reserved1[MRB_PRODUCER_SLOT_OFFSET - 0x400];
+	/* 0x400: the consumer's doorbell (a waiter for data in an event
+	 * loop); counted in data_waiters while armed. */
+	struct mrb_doorbell consumer_doorbell;
+	uint8_t pad8[MRB_SLOT_SIZE - MRB_DOORBELL_SIZE];
+
+	/* 0x480: doorbells of writers waiting for space in an event loop
+	 * (a free entry is armed by CAS from 0); each armed entry is counted
+	 * in space_waiters. */
+	struct mrb_doorbell space_doorbells[MRB_SPACE_DOORBELLS];
+
+	/* 0x680 - 0xfff: reserved, zero. */
+	uint8_t reserved1[MRB_PRODUCER_SLOT_OFFSET - 0x680];
 
 	/* 0x1000: producer slots. */
 	struct mrb_producer_slot producers[MRB_PRODUCER_SLOTS];
@@ -358,6 +386,10 @@ _Static_assert(offsetof(struct mrb_file_header, data_seq) == 0x280, "layout");
 _Static_assert(offsetof(struct mrb_file_header, space_seq) == 0x300, "layout");
 _Static_assert(offsetof(struct mrb_file_header, recovered_records) == 0x380, "layout");
 _Static_assert(offsetof(struct mrb_file_header, skipped_live) == 0x390, "layout");
+_Static_assert(sizeof(struct mrb_doorbell) == MRB_DOORBELL_SIZE, "doorbell size");
+_Static_assert(offsetof(struct mrb_file_header, consumer_doorbell) == 0x400, "layout");
+_Static_assert(offsetof(struct mrb_file_header, space_doorbells) == 0x480, "layout");
+_Static_assert(offsetof(struct mrb_file_header, reserved1) == 0x680, "layout");
 _Static_assert(offsetof(struct mrb_file_header, producers) == MRB_PRODUCER_SLOT_OFFSET, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, identity_gen) == 0x18, "layout");
 _Static_assert(offsetof(struct mrb_producer_slot, space_waiting) == 0x1c, "layout");

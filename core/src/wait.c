@@ -117,6 +117,7 @@ void mrbi_wake_consumer(struct mrb_handle *h)
 		 * sleepers gets one wake-up (workers.c). */
 		if (h->mode == MRB_MODE_FANOUT)
 			mrbi_wake_workers(h);
+		mrbi_doorbell_ring(h, &hdr->consumer_doorbell, &hdr->data_waiters);
 	}
 }
 
@@ -349,4 +350,15 @@ int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t 
 		if (rc != 0)
 			return rc;
 	}
+}
+
+int mrbi_ready_to_read(struct mrb_handle *h, bool *unfinished)
+{
+	return readable(h, 0, true, unfinished);
+}
+
+int mrbi_ready_to_write(struct mrb_handle *h, size_t len)
+{
+	bool unfinished;
+	return writable(h, len, true, &unfinished);
 }
