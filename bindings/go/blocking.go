@@ -7,117 +7,197 @@ import "C"
 
 import (
 	"context"
+	"errors"
+	"os"
 	"runtime"
+	"syscall"
 	"time"
 )
 
-// A blocking call waits in C for at most this long before Go checks its
-// context again, so cancellation is seen within one slice even though C
-// knows nothing of contexts.
-const waitSlice = 50 * time.Millisecond
+// Blocking calls do not block a thread: they wait on the handle's doorbell
+// descriptor (mrb_doorbell_fd) in the runtime's netpoller, as a network read
+// does, so a goroutine waiting for a ring costs a parked goroutine, not an
+// OS thread. The C core is only called to read, write and arm, none of which
+// blocks.
 
-// sliceTimeout returns how long the next wait in C may last, or false when
-// ctx's deadline has passed.
-func sliceTimeout(ctx context.Context) (C.int64_t, bool) {
-	d := waitSlice
-	if deadline, ok := ctx.Deadline(); ok {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return 0, false
-		}
-		if left < d {
-			d = left
-		}
-	}
-	return C.int64_t(d.Nanoseconds()), true
+// doorbell is the handle's doorbell descriptor for one side, duplicated and
+// registered with the netpoller.
+type doorbell struct {
+	f  *os.File
+	rc syscall.RawConn
 }
 
-// waitFailed converts a context's end, or a deadline that passed before the
-// context noticed, into the context's error.
-func waitFailed(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+// longAgo is a deadline in the past: it makes a parked wait return at once.
+var longAgo = time.Unix(1, 0)
+
+// bell returns the doorbell of side which (C.MRB_DOORBELL_READ or _WRITE),
+// set up on first use.
+func (r *RingBuffer) bell(which int) (*doorbell, error) {
+	r.bellMu.Lock()
+	defer r.bellMu.Unlock()
+	if r.bellsClosed {
+		return nil, ErrClosed
+	}
+	if b := r.bells[which]; b != nil {
+		return b, nil
+	}
+	fd := int(C.mrb_doorbell_fd(r.handle(), C.int(which)))
+	runtime.KeepAlive(r)
+	if fd < 0 {
+		return nil, codeError(int64(fd))
+	}
+	// Our own descriptor for the same socket (the handle's closes with
+	// it); non-blocking already, so os.NewFile registers it with the
+	// netpoller.
+	dup, err := syscall.Dup(fd)
+	if err != nil {
+		return nil, err
+	}
+	syscall.CloseOnExec(dup)
+	f := os.NewFile(uintptr(dup), "mrb-doorbell")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	b := &doorbell{f: f, rc: rc}
+	r.bells[which] = b
+	return b, nil
+}
+
+// closeBells wakes every goroutine parked on a doorbell (they return
+// ErrClosed) and closes the descriptors; called by Close.
+func (r *RingBuffer) closeBells() {
+	r.bellMu.Lock()
+	defer r.bellMu.Unlock()
+	r.bellsClosed = true
+	for i, b := range r.bells {
+		if b != nil {
+			b.f.Close()
+			r.bells[i] = nil
+		}
+	}
+}
+
+// waitBell waits until the ring may be ready for side which: arm (which
+// drains the doorbell, re-checks the ring and arms it, as mrb_arm_read) runs
+// inside the netpoller's read callback, after the poller has forgotten older
+// readiness, so a ring sent between arming and parking wakes the park. It
+// returns nil when the caller should try again (ready, rung, or the bound
+// arm asked for has passed), ctx's error once ctx is done (disarming), or
+// the ring's error.
+func (r *RingBuffer) waitBell(ctx context.Context, which int, arm func(*C.int) int64) error {
+	b, err := r.bell(which)
+	if err != nil {
 		return err
 	}
-	return context.DeadlineExceeded
+	if err := b.f.SetReadDeadline(time.Time{}); err != nil {
+		return r.bellError(err)
+	}
+	stop := context.AfterFunc(ctx, func() { b.f.SetReadDeadline(longAgo) })
+	defer stop()
+	var res int64
+	armed := false
+	err = b.rc.Read(func(uintptr) bool {
+		if armed {
+			return true // readable: rung (or spuriously)
+		}
+		var timeoutMs C.int
+		res = arm(&timeoutMs)
+		if res != 0 {
+			return true // 1: ready now; < 0: an error
+		}
+		armed = true
+		deadline := time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		b.f.SetReadDeadline(deadline)
+		// A cancellation whose AfterFunc ran before the line above.
+		if ctx.Err() != nil {
+			b.f.SetReadDeadline(longAgo)
+		}
+		return false // park until readable or the deadline
+	})
+	switch {
+	case err == nil && res < 0:
+		return codeError(res)
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if ctx.Err() != nil {
+			// Nobody waits any more: producers need not ring.
+			C.mrb_disarm(r.handle(), C.int(which))
+			runtime.KeepAlive(r)
+			return ctx.Err()
+		}
+		return nil
+	default:
+		return r.bellError(err)
+	}
 }
 
-// retryWait reports whether a wait result means "no outcome yet, wait again".
-func retryWait(res int64) bool {
-	return res == int64(C.MRB_ETIMEDOUT) || res == int64(C.MRB_EINTR)
+// bellError is ErrClosed for a doorbell closed under a waiter (Close).
+func (r *RingBuffer) bellError(err error) error {
+	r.bellMu.Lock()
+	closed := r.bellsClosed
+	r.bellMu.Unlock()
+	if closed || errors.Is(err, os.ErrClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
+// armRead is the read side's arming, under the read mutex (a consumer call).
+func (r *RingBuffer) armRead(timeoutMs *C.int) int64 {
+	r.readMu.Lock()
+	res := int64(C.mrb_arm_read(r.handle(), timeoutMs))
+	r.readMu.Unlock()
+	runtime.KeepAlive(r)
+	return res
 }
 
 // ReadMsgContext returns the next message, waiting for one until ctx is done
 // (then it returns ctx.Err()). A write from any process wakes it. Other
 // errors as ReadMsg; Close from another goroutine makes it return ErrClosed.
+// The goroutine waits in the netpoller: no OS thread is held while it waits.
 func (r *RingBuffer) ReadMsgContext(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// A message already there is taken without reading the deadline or the
-	// clock: the common case of a busy ring.
-	if msg, err := r.ReadMsg(); err != ErrBufferEmpty {
-		return msg, err
-	}
 	for {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		timeout, ok := sliceTimeout(ctx)
-		if !ok {
-			return nil, waitFailed(ctx)
-		}
-		msg, res, err := r.readWaitSlice(timeout)
-		if !retryWait(res) {
+		msg, err := r.ReadMsg()
+		if err != ErrBufferEmpty {
 			return msg, err
 		}
-	}
-}
-
-// readWaitSlice holds the read mutex for a single slice, so that another
-// reader's context is not held up for longer.
-func (r *RingBuffer) readWaitSlice(timeout C.int64_t) ([]byte, int64, error) {
-	r.readMu.Lock()
-	defer r.readMu.Unlock()
-	for {
-		res := int64(C.gomrb_read_wait(r.handle(), bytePointer(r.scratch),
-			C.size_t(len(r.scratch)), timeout))
-		runtime.KeepAlive(r)
-		if retryWait(res) {
-			return nil, res, nil
-		}
-		msg, retry, err := r.takeFromScratch(res)
-		if !retry {
-			return msg, res, err
+		if err := r.waitReadable(ctx); err != nil {
+			return nil, err
 		}
 	}
 }
 
 // WriteMsgContext writes msg, waiting for free space until ctx is done (then
 // it returns ctx.Err()). Reads in any process wake it. Other errors as
-// WriteMsg; a message that can never fit gives ErrInvalidSize at once.
+// WriteMsg; a message that can never fit gives ErrInvalidSize at once. The
+// goroutine waits in the netpoller.
 func (r *RingBuffer) WriteMsgContext(ctx context.Context, msg []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// Room already there is taken without reading the deadline or the clock.
-	if _, err := r.WriteMsg(msg); err != ErrBufferFull {
-		return err
-	}
 	for {
+		if _, err := r.WriteMsg(msg); err != ErrBufferFull {
+			return err
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		timeout, ok := sliceTimeout(ctx)
-		if !ok {
-			return waitFailed(ctx)
-		}
-		res := int64(C.gomrb_write_wait(r.handle(), bytePointer(msg), C.size_t(len(msg)), timeout))
-		runtime.KeepAlive(r)
-		switch {
-		case res == 0:
-			return nil
-		case !retryWait(res):
-			return codeError(res)
+		err := r.waitBell(ctx, C.MRB_DOORBELL_WRITE, func(timeoutMs *C.int) int64 {
+			res := int64(C.mrb_arm_write(r.handle(), C.size_t(len(msg)), timeoutMs))
+			runtime.KeepAlive(r)
+			return res
+		})
+		if err != nil {
+			return err
 		}
 	}
 }
@@ -139,24 +219,13 @@ func (r *RingBuffer) ReadMsgIntoContext(ctx context.Context, dst []byte) (int, e
 	}
 }
 
-// waitReadable waits one slice for a message; nil when one may be there
-// (or the slice ended), ctx's error or the ring's otherwise.
+// waitReadable waits until a message may be there (nil), ctx is done (its
+// error) or the ring fails.
 func (r *RingBuffer) waitReadable(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	timeout, ok := sliceTimeout(ctx)
-	if !ok {
-		return waitFailed(ctx)
-	}
-	r.readMu.Lock()
-	res := int64(C.mrb_wait_readable(r.handle(), timeout))
-	r.readMu.Unlock()
-	runtime.KeepAlive(r)
-	if res != 0 && !retryWait(res) {
-		return codeError(res)
-	}
-	return nil
+	return r.waitBell(ctx, C.MRB_DOORBELL_READ, r.armRead)
 }
 
 // ReadBatchContext is ReadBatchInto that waits, until ctx is done, while

@@ -39,6 +39,11 @@ type RingBuffer struct {
 	readMu  sync.Mutex
 	scratch []byte     // ReadMsg's buffer, grown on demand; guarded by readMu
 	lengths []C.size_t // ReadBatch's lengths; guarded by readMu
+
+	// The doorbells blocking calls park on (blocking.go), by side.
+	bellMu      sync.Mutex
+	bells       [2]*doorbell
+	bellsClosed bool
 }
 
 // NewRingBuffer creates a ring of size bytes at filename and opens it. The
@@ -191,6 +196,7 @@ func (r *RingBuffer) finalize() {
 // consumer role is released and the file unmapped. Closing twice returns
 // ErrClosed. The file itself stays, with its unread messages.
 func (r *RingBuffer) Close() error {
+	r.closeBells()
 	rc := C.mrb_close(r.handle())
 	runtime.KeepAlive(r)
 	if rc != 0 {
