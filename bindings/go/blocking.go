@@ -30,6 +30,20 @@ type doorbell struct {
 // longAgo is a deadline in the past: it makes a parked wait return at once.
 var longAgo = time.Unix(1, 0)
 
+// armSlots bounds the arming calls (and doorbell set-ups) in flight. Arming makes a membarrier(2)
+// system call, tens of microseconds on a VM: a cgo call that long has its P
+// handed to another thread, so a thousand goroutines arming at once would
+// otherwise create threads by the dozen. A goroutine waiting for a slot is
+// parked, not a thread.
+var armSlots = make(chan struct{}, max(2, runtime.NumCPU()))
+
+// armBounded runs arm holding one of armSlots.
+func armBounded(arm func(*C.int) int64, timeoutMs *C.int) int64 {
+	armSlots <- struct{}{}
+	defer func() { <-armSlots }()
+	return arm(timeoutMs)
+}
+
 // bell returns the doorbell of side which (C.MRB_DOORBELL_READ or _WRITE),
 // set up on first use.
 func (r *RingBuffer) bell(which int) (*doorbell, error) {
@@ -41,6 +55,9 @@ func (r *RingBuffer) bell(which int) (*doorbell, error) {
 	if b := r.bells[which]; b != nil {
 		return b, nil
 	}
+	// System calls (socket, bind, dup, epoll_ctl): bounded as arming is.
+	armSlots <- struct{}{}
+	defer func() { <-armSlots }()
 	fd := int(C.mrb_doorbell_fd(r.handle(), C.int(which)))
 	runtime.KeepAlive(r)
 	if fd < 0 {
@@ -103,7 +120,7 @@ func (r *RingBuffer) waitBell(ctx context.Context, which int, arm func(*C.int) i
 			return true // readable: rung (or spuriously)
 		}
 		var timeoutMs C.int
-		res = arm(&timeoutMs)
+		res = armBounded(arm, &timeoutMs)
 		if res != 0 {
 			return true // 1: ready now; < 0: an error
 		}
