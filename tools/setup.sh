@@ -24,6 +24,7 @@ packages=(
 	python3-dev         # headers for the cffi extension
 	python3-cffi
 	python3-pytest
+	python3-uvloop      # asyncio tests and benchmarks also run under uvloop
 	python3-mypy        # bindings/python/tests/test_typing.py: mypy --strict on a user program
 	python3-venv        # the pip-install test builds into a venv
 	python3-pip

@@ -117,6 +117,13 @@ int mrb_read_wait(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len
 int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len,
                    int64_t timeout_ns);
 
+#define MRB_DOORBELL_READ ...
+#define MRB_DOORBELL_WRITE ...
+int mrb_doorbell_fd(struct mrb_ring *ring, int which);
+int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms);
+int mrb_arm_write(struct mrb_ring *ring, size_t len, int *timeout_ms);
+int mrb_disarm(struct mrb_ring *ring, int which);
+
 struct mrb_stats {
     uint32_t format_version;
     uint64_t capacity;

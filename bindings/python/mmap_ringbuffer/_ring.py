@@ -11,6 +11,7 @@ import threading
 from types import TracebackType
 from typing import (
     Any,
+    AsyncIterator,
     Iterable,
     Iterator,
     List,
@@ -22,6 +23,7 @@ from typing import (
     TypeVar,
 )
 
+from ._async import READ, WRITE, Waiter, deadline_of
 from ._args import (
     bytes_like_error,
     create_refused,
@@ -33,7 +35,7 @@ from ._args import (
     stale_after_ns,
     timeout_seconds,
 )
-from ._errors import BufferTooSmall, HandleErrors, PathArg, error_for
+from ._errors import BufferTooSmall, Closed, HandleErrors, PathArg, error_for
 from ._mrb_cffi import ffi, lib
 from ._reader import SCRATCH_LIMIT, BatchReader, ThreadReaders, read_large
 from ._stats import RingStats
@@ -98,6 +100,7 @@ class _Handle:
         "_batch",
         "_views",
         "_consumer_lock",
+        "_async",
         "__weakref__",
     )
 
@@ -118,6 +121,8 @@ class _Handle:
         # Serializes read_many() and peek() (the batch buffers, the peeked
         # message): a concurrent call gets ConsumerBusy, as from C.
         self._consumer_lock = threading.Lock()
+        # read_async(), write_async(): the doorbells watched in a loop.
+        self._async = Waiter(ring, errors)
 
     # ---- lifetime -------------------------------------------------------------
 
@@ -134,6 +139,9 @@ class _Handle:
                 "cannot close: a view of ring memory is still exported "
                 "(release objects made from reservation/peek views first)"
             )
+        # Coroutines awaiting this handle get Closed; the loop stops
+        # watching the doorbells before the core closes them.
+        self._async.close(self._errors(_ECLOSED))
         rc = lib.mrb_close(self._ring)
         if rc < 0 and rc != _ECLOSED:
             raise error_for(rc, self._path)
@@ -517,6 +525,92 @@ class _Handle:
             if message is None:
                 return
             yield message
+
+    # ---- asyncio ----------------------------------------------------------------
+
+    async def read_async(self, timeout: Optional[float] = None) -> bytes:
+        """Returns the next message, waiting for one in the running event
+        loop (asyncio, uvloop) without blocking it or using a thread.
+
+        ``timeout`` in seconds (None or ``math.inf``: no limit) raises
+        :class:`Timeout` when it expires. Cancellation is clean: a cancelled
+        call consumed nothing and leaves nothing behind, and the ring can be
+        read again at once. Also raises Closed (the handle was closed
+        meanwhile), ConsumerBusy, CorruptError.
+        """
+        if timeout is not None:
+            timeout = timeout_seconds(timeout)
+        message = self.try_read()
+        if message is not None:
+            return message
+        until = deadline_of(timeout)
+        ring = self._ring
+        waiter = self._async
+        out = waiter.timeout_ms
+
+        def arm() -> int:
+            return int(lib.mrb_arm_read(ring, out))
+
+        while True:
+            await waiter.wait(READ, arm, until)
+            # No await between here and the return: a message taken is
+            # delivered.
+            message = self.try_read()
+            if message is not None:
+                return message
+
+    async def write_async(
+        self, data: ReadableBuffer, timeout: Optional[float] = None
+    ) -> None:
+        """Writes one message, waiting for room in the running event loop
+        (asyncio, uvloop) without blocking it or using a thread.
+
+        ``timeout`` in seconds (None or ``math.inf``: no limit) raises
+        :class:`Timeout` when it expires. A cancelled call wrote nothing.
+        Also raises InvalidSize (empty, or above max_message_size: never
+        fits), Closed, TypeError (not bytes-like).
+        """
+        if timeout is not None:
+            timeout = timeout_seconds(timeout)
+        buf: Any = data
+        if type(buf) is not bytes:
+            try:
+                buf = _from_buffer(buf)
+            except (TypeError, BufferError):
+                raise bytes_like_error("data", data) from None
+        ring = self._ring
+        size = len(buf)
+        rc = _mrb_write(ring, buf, size)
+        if rc == _EFULL:
+            until = deadline_of(timeout)
+            waiter = self._async
+            out = waiter.timeout_ms
+
+            def arm() -> int:
+                return int(lib.mrb_arm_write(ring, size, out))
+
+            while rc == _EFULL:
+                await waiter.wait(WRITE, arm, until)
+                rc = _mrb_write(ring, buf, size)
+        if not rc:
+            return
+        if rc == _EMSGSIZE:
+            raise self._invalid_size("data", size)
+        raise self._errors(rc)
+
+    async def aiter(self) -> AsyncIterator[bytes]:
+        """Yields messages as they arrive, waiting in the event loop between
+        them (read_async() without a timeout), until the handle is closed."""
+        while True:
+            try:
+                message = await self.read_async()
+            except Closed:
+                return
+            yield message
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """``async for message in ring``: :meth:`aiter`."""
+        return self.aiter()
 
     # ---- subscribers ----------------------------------------------------------
 

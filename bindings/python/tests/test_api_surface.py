@@ -93,6 +93,7 @@ def test_private_modules_import_no_cycle() -> None:
         "_types",
         "_stats",
         "_wait",
+        "_async",
         "_reader",
         "_zero_copy",
         "_subscriber",

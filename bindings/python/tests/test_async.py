@@ -1,0 +1,307 @@
+"""asyncio: read_async, write_async, async for; cancellation leaves nothing
+behind (no message lost or repeated, no thread, no armed doorbell, no waiter
+count), other processes' writes wake the loop, an idle wait costs no CPU.
+Every test runs under asyncio's own loop and under uvloop when installed."""
+
+from __future__ import annotations
+
+import asyncio
+import mmap
+import multiprocessing
+import os
+import pathlib
+import random
+import resource
+import struct
+import threading
+import time
+from typing import Any, Callable, Coroutine, Iterator, List
+
+import pytest
+
+from mmap_ringbuffer import BufferFull, Closed, RingBuffer, Timeout
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is optional
+    uvloop = None
+
+LOOPS = ["asyncio", "uvloop"]
+
+
+@pytest.fixture(params=LOOPS)
+def run(request: Any) -> Callable[[Coroutine[Any, Any, Any]], Any]:
+    if request.param == "uvloop":
+        if uvloop is None:
+            pytest.skip("uvloop is not installed")
+        return _uv_run
+    return asyncio.run
+
+
+def _uv_run(coro: Coroutine[Any, Any, Any]) -> Any:
+    loop = uvloop.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+class Header:
+    """The shared waiter counts and doorbell words, read from the file."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.file = open(path, "rb")
+        self.map = mmap.mmap(self.file.fileno(), 0x1000, prot=mmap.PROT_READ)
+
+    def u32(self, offset: int) -> int:
+        return int(struct.unpack_from("<I", self.map, offset)[0])
+
+    def u64(self, offset: int) -> int:
+        return int(struct.unpack_from("<Q", self.map, offset)[0])
+
+    def idle(self) -> bool:
+        """Nobody counted as waiting, no doorbell armed."""
+        return (
+            self.u32(0x284) == 0
+            and self.u32(0x304) == 0
+            and self.u64(0x400) == 0
+            and all(self.u64(0x480 + 16 * i) == 0 for i in range(32))
+        )
+
+    def close(self) -> None:
+        self.map.close()
+        self.file.close()
+
+
+@pytest.fixture
+def header(ring_path: pathlib.Path, rb: RingBuffer) -> Iterator[Header]:
+    h = Header(ring_path)
+    yield h
+    h.close()
+
+
+def _writer(path: str, count: int, pause_every: int) -> None:
+    ring = RingBuffer(path)
+    for i in range(count):
+        ring.write(struct.pack("<Q", i), timeout=30.0)
+        if i % pause_every == 0:
+            time.sleep(0.002)  # let the reader run dry and arm
+    ring.close()
+
+
+def test_async_for_gets_every_message_of_another_process_once(
+    run: Any, ring_path: pathlib.Path, rb: RingBuffer, header: Header
+) -> None:
+    count = 5000
+    proc = multiprocessing.get_context("fork").Process(
+        target=_writer, args=(str(ring_path), count, 250)
+    )
+
+    async def main() -> List[int]:
+        got: List[int] = []
+        proc.start()
+        async for message in rb:
+            got.append(struct.unpack("<Q", message)[0])
+            if len(got) == count:
+                break
+        return got
+
+    assert run(main()) == list(range(count))
+    proc.join(30)
+    assert proc.exitcode == 0
+    assert rb.try_read() is None
+    assert header.idle()
+
+
+def _reader(path: str, count: int, out: Any) -> None:
+    ring = RingBuffer(path)
+    total = 0
+    for i in range(count):
+        message = ring.read(timeout=30.0)
+        if message != struct.pack("<Q", i):
+            out.put(f"message {i}: {message!r}")
+            return
+        total += 1
+        if i % 100 == 0:
+            time.sleep(0.002)
+    out.put(total)
+    ring.close()
+
+
+def test_write_async_waits_for_a_reader_in_another_process(
+    run: Any, ring_path: pathlib.Path, rb: RingBuffer, header: Header
+) -> None:
+    count = 3000  # 32-byte records: a 4 KiB ring fills many times over
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_reader, args=(str(ring_path), count, out))
+    proc.start()
+
+    async def main() -> None:
+        for i in range(count):
+            await rb.write_async(struct.pack("<Q", i))
+
+    run(main())
+    assert out.get(timeout=30) == count
+    proc.join(30)
+    assert header.idle()
+
+
+def test_cancel_while_waiting_consumes_nothing(
+    run: Any, rb: RingBuffer, header: Header
+) -> None:
+    threads = threading.active_count()
+
+    async def main() -> None:
+        for i in range(100):
+            task = asyncio.ensure_future(rb.read_async())
+            for _ in range(i % 3):
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert header.idle()
+            rb.write(b"m%d" % i)
+            assert rb.try_read() == b"m%d" % i  # usable at once
+
+    run(main())
+    assert threading.active_count() == threads
+
+
+def test_cancel_during_delivery_loses_and_repeats_nothing(
+    run: Any, rb: RingBuffer, header: Header
+) -> None:
+    """A message written while the reader waits, and the reader cancelled
+    0-3 loop steps later (before, while or after the doorbell's callback
+    runs): it either returned the message or raised CancelledError with the
+    message still in the ring."""
+    rng = random.Random(17)
+    outcomes = {"delivered": 0, "cancelled": 0}
+
+    async def main() -> None:
+        for i in range(300):
+            task = asyncio.ensure_future(rb.read_async())
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # armed and waiting now
+            message = b"d%d" % i
+            rb.write(message)
+            for _ in range(rng.randrange(4)):
+                await asyncio.sleep(0)
+            task.cancel()
+            try:
+                got = await task
+            except asyncio.CancelledError:
+                outcomes["cancelled"] += 1
+                assert rb.try_read() == message
+            else:
+                outcomes["delivered"] += 1
+                assert got == message
+            assert rb.try_read() is None
+            assert header.idle()
+
+    run(main())
+    assert outcomes["delivered"] + outcomes["cancelled"] == 300
+
+
+def test_cancel_write_async_writes_nothing(
+    run: Any, rb: RingBuffer, header: Header
+) -> None:
+    async def main() -> None:
+        while _fill(rb):
+            pass
+        task = asyncio.ensure_future(rb.write_async(b"late" * 25))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert header.idle()
+        got = []
+        while (m := rb.try_read()) is not None:
+            got.append(m)
+        assert b"late" * 25 not in got
+
+    run(main())
+
+
+def _fill(rb: RingBuffer) -> bool:
+    try:
+        rb.write(b"x" * 100)
+        return True
+    except BufferFull:
+        return False
+
+
+def test_timeout_raises_and_disarms(run: Any, rb: RingBuffer, header: Header) -> None:
+    async def main() -> None:
+        start = time.monotonic()
+        with pytest.raises(Timeout):
+            await rb.read_async(timeout=0.05)
+        assert time.monotonic() - start >= 0.05
+        assert header.idle()
+
+    run(main())
+
+
+def test_close_wakes_awaiting_reader_and_ends_async_for(
+    run: Any, ring_path: pathlib.Path
+) -> None:
+    ring = RingBuffer.create(ring_path, 4096)
+
+    async def main() -> None:
+        reader = asyncio.ensure_future(ring.read_async())
+        loop_reader = asyncio.ensure_future(_collect(ring))
+        await asyncio.sleep(0.01)
+        ring.close()
+        with pytest.raises(Closed):
+            await reader
+        assert await loop_reader == []
+
+    run(main())
+
+
+async def _collect(ring: RingBuffer) -> List[bytes]:
+    return [m async for m in ring.aiter()]
+
+
+def test_idle_awaiting_reader_uses_no_cpu(run: Any, rb: RingBuffer) -> None:
+    async def main() -> None:
+        with pytest.raises(Timeout):
+            await rb.read_async(timeout=2.0)
+
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.monotonic()
+    run(main())
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 0.02 * wall, f"{cpu:.4f} s CPU over {wall:.2f} s"
+
+
+def test_many_rings_in_one_loop(run: Any, tmp_path: pathlib.Path) -> None:
+    rings = [RingBuffer.create(tmp_path / f"r{i}", 4096) for i in range(50)]
+    try:
+
+        async def main() -> List[bytes]:
+            tasks = [asyncio.ensure_future(r.read_async()) for r in rings]
+            await asyncio.sleep(0.01)
+            for i, r in enumerate(reversed(rings)):
+                r.write(b"r%d" % (len(rings) - 1 - i))
+            return list(await asyncio.gather(*tasks))
+
+        assert run(main()) == [b"r%d" % i for i in range(50)]
+    finally:
+        for r in rings:
+            r.close()
+
+
+def test_awaiting_uses_no_thread(run: Any, rb: RingBuffer) -> None:
+    threads = threading.active_count()
+
+    async def main() -> None:
+        task = asyncio.ensure_future(rb.read_async())
+        await asyncio.sleep(0.01)
+        assert threading.active_count() == threads
+        rb.write(b"x")
+        assert await task == b"x"
+
+    run(main())
