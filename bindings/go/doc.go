@@ -30,12 +30,13 @@
 // takes a 16-byte header and is 16-byte aligned. ReadMsgInto reads into a
 // caller's buffer and allocates nothing. WriteBatch, ReadBatch and
 // ReadBatchInto cross into C once per batch. ReadMsgContext,
-// ReadMsgIntoContext, WriteMsgContext and ReadBatchContext block (on a
-// futex in the shared mapping, so a write in any process wakes a reader)
-// until ctx is done; they wait in C in slices of at most 50 ms and check ctx
-// in between. Stats, GetHeadTail, Capacity and MaxMessageSize inspect the
-// ring. Hold, ReadBatchAt and ReleaseThrough let a forwarder free messages
-// only once another system has them (at-least-once; tools/bridge).
+// ReadMsgIntoContext, WriteMsgContext and ReadBatchContext block until ctx
+// is done, parked in the runtime's netpoller on the handle's doorbell
+// descriptor (a write in any process rings it): a blocked goroutine holds no
+// OS thread, and cancelling ctx wakes it at once. Stats, GetHeadTail,
+// Capacity and MaxMessageSize inspect the ring. Hold, ReadBatchAt and
+// ReleaseThrough let a forwarder free messages only once another system has
+// them (at-least-once; tools/bridge).
 //
 // # Subscribers
 //

@@ -601,9 +601,13 @@ class _Handle:
     async def aiter(self) -> AsyncIterator[bytes]:
         """Yields messages as they arrive, waiting in the event loop between
         them (read_async() without a timeout), until the handle is closed."""
+        try_read = self.try_read
         while True:
             try:
-                message = await self.read_async()
+                # What is there already, without a coroutine per message.
+                message = try_read()
+                if message is None:
+                    message = await self.read_async()
             except Closed:
                 return
             yield message

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include "mrb/mrb.h"
 #include "scenario.h"
@@ -16,11 +17,37 @@ struct reader {
 	size_t buf_size;
 	uint64_t bytes;
 	uint64_t switches; /* consecutive tagged messages from different producers */
+	int epoll;         /* MRB_INTEROP_WAIT=evloop: the loop; -1 otherwise */
 };
+
+/* MRB_INTEROP_WAIT=evloop: wait in an epoll loop on the ring's doorbell (the
+ * loop documented in mrb.h) instead of blocking in mrb_read_wait. */
+static int read_evloop(struct reader *r, size_t *len)
+{
+	int64_t waited_ms = 0;
+	for (;;) {
+		int rc = mrb_read(&r->ring, r->got, r->buf_size, len);
+		if (rc != MRB_EEMPTY)
+			return rc;
+		int timeout_ms;
+		rc = mrb_arm_read(&r->ring, &timeout_ms);
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			continue;
+		if (waited_ms > INTEROP_TIMEOUT_NS / 1000000)
+			return MRB_ETIMEDOUT;
+		struct epoll_event ev;
+		if (epoll_wait(r->epoll, &ev, 1, timeout_ms) == 0)
+			waited_ms += timeout_ms;
+	}
+}
 
 static int read_one(struct reader *r, uint64_t index, size_t *len)
 {
-	int rc = mrb_read_wait(&r->ring, r->got, r->buf_size, len, INTEROP_TIMEOUT_NS);
+	int rc = r->epoll >= 0
+	             ? read_evloop(r, len)
+	             : mrb_read_wait(&r->ring, r->got, r->buf_size, len, INTEROP_TIMEOUT_NS);
 	if (rc != 0)
 		fprintf(stderr, "c reader: %s: reading message %llu: %s\n", r->s->name,
 		        (unsigned long long)index, mrb_strerror(rc));
@@ -110,11 +137,21 @@ int main(int argc, char **argv)
 	interop_parse_args(argc, argv, &args);
 	if (scenario_load(args.spec, args.scenario, &s) != 0)
 		return 2;
-	struct reader r = {.s = &s};
+	struct reader r = {.s = &s, .epoll = -1};
 	int rc = mrb_create(&r.ring, args.path, s.capacity, NULL);
 	if (rc != 0) {
 		fprintf(stderr, "c reader: create %s: %s\n", args.path, mrb_strerror(rc));
 		return 2;
+	}
+	const char *wait = getenv("MRB_INTEROP_WAIT");
+	if (wait != NULL && strcmp(wait, "evloop") == 0) {
+		int fd = mrb_doorbell_fd(&r.ring, MRB_DOORBELL_READ);
+		struct epoll_event ev = {.events = EPOLLIN};
+		r.epoll = epoll_create1(EPOLL_CLOEXEC);
+		if (fd < 0 || r.epoll < 0 || epoll_ctl(r.epoll, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			fprintf(stderr, "c reader: doorbell: %s\n", mrb_strerror(fd));
+			return 2;
+		}
 	}
 	/* One byte more than any expected message, so an oversized one shows up
 	 * as a length mismatch rather than as "buffer too small". */

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"os"
+	"strings"
 
 	ringbuffer "github.com/mmap-ringbuffer/mmap_ringbuffer/bindings/go"
 )
@@ -35,10 +37,46 @@ func readOne(ring *ringbuffer.RingBuffer, s *scenario, index uint64) ([]byte, er
 }
 
 // runReader receives a scenario's messages and checks bytes, order and count
-// exactly; see docs/INTEROP.md.
+// exactly; see docs/INTEROP.md. With --rings N, it reads N rings at once, a
+// goroutine each, all waiting in the netpoller.
 func runReader(a *interopArgs) error {
+	if a.rings > 0 {
+		return runReaders(a)
+	}
+	return readRing(a, a.path)
+}
+
+func runReaders(a *interopArgs) error {
+	errs := make(chan error, a.rings)
+	for i := 0; i < a.rings; i++ {
+		go func(i int) { errs <- readRing(a, fmt.Sprintf("%s.%d", a.path, i)) }(i)
+	}
+	for i := 0; i < a.rings; i++ {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	fmt.Printf("go reader: %d rings read by %d goroutines, %s OS threads\n", a.rings, a.rings, osThreads())
+	return nil
+}
+
+// osThreads is this process's number of OS threads, from /proc.
+func osThreads() string {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Threads:"); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return "?"
+}
+
+func readRing(a *interopArgs, path string) error {
 	s := a.scenario
-	ring, err := ringbuffer.NewRingBuffer(a.path, s.capacity, false)
+	ring, err := ringbuffer.NewRingBuffer(path, s.capacity, false)
 	if err != nil {
 		return err
 	}

@@ -110,6 +110,7 @@ type interopArgs struct {
 	producers int
 	barrier   string
 	from, to  uint64 // a reader's turn: messages from..to-1 of a stream scenario
+	rings     int    // a reader of rings PATH.0 .. PATH.rings-1, a goroutine each
 }
 
 // parseArgs reads "PATH --scenario NAME [--spec FILE] [--producer ID]
@@ -124,6 +125,7 @@ func parseArgs(command string, args []string) (*interopArgs, error) {
 	fs.StringVar(&a.barrier, "barrier", "", "start barrier directory")
 	fs.Uint64Var(&a.from, "from", 0, "first message this reader reads")
 	fs.Uint64Var(&a.to, "to", ^uint64(0), "message this reader stops before")
+	fs.IntVar(&a.rings, "rings", 0, "read rings PATH.0 .. PATH.N-1 at once, a goroutine each")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		a.path, args = args[0], args[1:]
 	}

@@ -1,12 +1,18 @@
 """Interop reader (Python): receives a scenario's messages and checks bytes,
-order and count exactly; see docs/INTEROP.md. Exit 1 on any mismatch."""
+order and count exactly; see docs/INTEROP.md. Exit 1 on any mismatch.
+
+MRB_INTEROP_WAIT=evloop: waits with read_async in an asyncio event loop
+(uvloop's when installed) instead of blocking in read()."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import os
 import struct
 import sys
 import zlib
-from typing import Tuple
+from typing import Any, Awaitable, Callable, Coroutine, Tuple
 
 import scenario
 from mmap_ringbuffer import RingBuffer
@@ -27,12 +33,15 @@ def describe(what: str, index: int, got: bytes, want: bytes) -> Mismatch:
     )
 
 
-def read_stream(
-    ring: RingBuffer, spec: scenario.Scenario, first: int, stop: int
+Read = Callable[[], Awaitable[bytes]]
+
+
+async def read_stream(
+    read: Read, spec: scenario.Scenario, first: int, stop: int
 ) -> int:
     total = 0
     for i in range(first, stop):
-        got = ring.read(timeout=scenario.TIMEOUT_SECONDS)
+        got = await read()
         want = spec.stream_message(i)
         if got != want:
             raise describe("message", i, got, want)
@@ -40,8 +49,8 @@ def read_stream(
     return total
 
 
-def read_tagged(
-    ring: RingBuffer, spec: scenario.Scenario, producers: int
+async def read_tagged(
+    read: Read, spec: scenario.Scenario, producers: int
 ) -> Tuple[int, int]:
     """Each producer's messages must arrive complete (crc), in its order, none
     missing or repeated; producers interleave freely. Returns the bytes read
@@ -50,7 +59,7 @@ def read_tagged(
     total = switches = 0
     last = -1
     for i in range(spec.count * producers):
-        got = ring.read(timeout=scenario.TIMEOUT_SECONDS)
+        got = await read()
         total += len(got)
         if len(got) < scenario.TAGGED_OVERHEAD or struct.unpack_from(
             "<I", got, len(got) - 4
@@ -72,20 +81,51 @@ def read_tagged(
     return total, switches
 
 
+def run(coro: Coroutine[Any, Any, int]) -> int:
+    """Runs the reader's coroutine: in uvloop's loop if installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    loop = uvloop.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
 def main() -> int:
     args = scenario.parse_args("py reader")
     spec = scenario.load(args.spec, args.scenario)
+    if os.environ.get("MRB_INTEROP_WAIT") == "evloop":
+        return run(read_all(args, spec, True))
+    return asyncio.run(read_all(args, spec, False))
+
+
+async def read_all(
+    args: argparse.Namespace, spec: scenario.Scenario, evloop: bool
+) -> int:
     with RingBuffer.create(args.path, spec.capacity) as ring:
+        if evloop:
+
+            async def read() -> bytes:
+                return await ring.read_async(timeout=scenario.TIMEOUT_SECONDS)
+
+        else:
+
+            async def read() -> bytes:
+                return ring.read(timeout=scenario.TIMEOUT_SECONDS)
+
         try:
             note = ""
             stop = spec.count if args.stop is None else min(args.stop, spec.count)
             first = min(args.first, stop)
             if spec.kind == "stream":
-                total = read_stream(ring, spec, first, stop)
+                total = await read_stream(read, spec, first, stop)
                 count = stop - first
                 note = f" ({first}..{stop})"
             else:
-                total, switches = read_tagged(ring, spec, args.producers)
+                total, switches = await read_tagged(read, spec, args.producers)
                 count = spec.count * args.producers
                 note = f" ({args.producers} producers, {switches} producer switches)"
             # Only the last of several turns sees the end of the stream.
