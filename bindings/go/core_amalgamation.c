@@ -156,6 +156,26 @@ struct mrb_producer_slot {
 #define MRB_SLOT_GEN(owner) ((uint32_t)((owner) >> 32))
 
 /*
+ * A doorbell (16 bytes): how a waiter that sleeps in an event loop rather
+ * than on a futex is woken (docs/FORMAT.md section 6, doorbell.c). `armed`
+ * is 0, or the name of the armed waiter's doorbell socket: the abstract
+ * Unix datagram socket "\0mmap_ringbuffer.doorbell.<16 lowercase hex
+ * digits of armed>". The waiter counts itself in the waiter count of what
+ * it waits for before storing its name; whoever takes the name back out
+ * (an exchange to 0: a waker, which then sends one byte to the socket, or
+ * the waiter disarming) takes that count back out, exactly once. Every
+ * reader has one: the consumer's is in the header, each subscriber's in its
+ * reader entry; writers share a table of them.
+ */
+struct mrb_doorbell {
+	_Atomic uint64_t armed;
+	uint64_t reserved; /* zero */
+};
+#define MRB_DOORBELL_SIZE 16
+/* Writers waiting for space through a descriptor, at once, per ring. */
+#define MRB_SPACE_DOORBELLS 32
+
+/*
  * Readers (format version 2, docs/FORMAT.md section 8). A ring is read either
  * by one consumer (queue mode, the default) or by subscribers (fan-out mode,
  * chosen at creation): each durable subscriber sees every message from where
@@ -211,7 +231,10 @@ struct mrb_reader_entry {
 	_Atomic uint32_t data_waiting;
 	uint32_t reserved0;
 	_Atomic uint64_t name[MRB_READER_NAME_WORDS];
-	uint8_t reserved1[32];
+	/* 0x60: this subscriber's doorbell (event-loop waiting), counted in
+	 * data_waiters (not in data_waiting) while armed. */
+	struct mrb_doorbell doorbell;
+	uint8_t reserved1[16];
 	/* 0x80: written by the reader as it reads. */
 	_Atomic uint64_t position;
 	_Atomic uint64_t messages_read;
@@ -223,26 +246,9 @@ struct mrb_reader_entry {
 };
 _Static_assert(sizeof(struct mrb_reader_entry) == MRB_READER_ENTRY_SIZE, "entry size");
 _Static_assert(offsetof(struct mrb_reader_entry, name) == 0x40, "layout");
+_Static_assert(offsetof(struct mrb_reader_entry, doorbell) == 0x60, "layout");
 _Static_assert(offsetof(struct mrb_reader_entry, position) == 0x80, "layout");
 _Static_assert(sizeof(struct mrb_reader_table) == MRB_SLOT_SIZE, "table size");
- * A doorbell (16 bytes): how a waiter that sleeps in an event loop rather
- * than on a futex is woken (docs/FORMAT.md section 6, doorbell.c). `armed`
- * is 0, or the name of the armed waiter's doorbell socket: the abstract
- * Unix datagram socket "\0mmap_ringbuffer.doorbell.<16 lowercase hex
- * digits of armed>". The waiter counts itself in the waiter count of what
- * it waits for before storing its name; whoever takes the name back out
- * (an exchange to 0: a waker, which then sends one byte to the socket, or
- * the waiter disarming) takes that count back out, exactly once. Any
- * reader's waiter share can carry one: the consumer's is in the header,
- * writers share a table of them.
- */
-struct mrb_doorbell {
-	_Atomic uint64_t armed;
-	uint64_t reserved; /* zero */
-};
-#define MRB_DOORBELL_SIZE 16
-/* Writers waiting for space through a descriptor, at once, per ring. */
-#define MRB_SPACE_DOORBELLS 32
 
 /*
  * Worker groups (format version 2, docs/FORMAT.md section 9), fan-out rings
@@ -926,9 +932,10 @@ void mrbi_futex_wake_all(_Atomic uint32_t *word);
 void mrbi_futex_wake_one(_Atomic uint32_t *word);
 
 /* Doorbells: event-loop waiting (doorbell.c). A waker that saw a non-zero
- * waiter count rings the armed doorbell(s) of what it progressed; the
+ * waiter count rings the armed doorbells of what it progressed (the
+ * consumer's and subscribers' for data, the space table for room); the
  * consumer's takeover clears a dead consumer's; close disarms and closes. */
-void mrbi_doorbell_ring(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic uint32_t *waiters);
+void mrbi_doorbell_ring_readers(struct mrb_handle *h);
 void mrbi_doorbell_ring_space(struct mrb_handle *h);
 void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener);
 /* The wait conditions of wait.c, for doorbell.c: 0 when ready, MRB_EEMPTY /
@@ -2064,13 +2071,33 @@ static void close_plus_one(int fd_plus_one)
 }
 #endif
 
+/* Takes one count out of a waiter count, never below zero: a count another
+ * path reset (a consumer's takeover zeroes data_waiters) or a hostile value
+ * must not wrap to "4 billion waiters", which would cost every write a
+ * wake-up for good. */
+static void count_out(_Atomic uint32_t *waiters)
+{
+	uint32_t cur = atomic_load_explicit(waiters, memory_order_relaxed);
+	while (cur != 0 &&
+	       !atomic_compare_exchange_weak_explicit(waiters, &cur, cur - 1, memory_order_seq_cst,
+	                                              memory_order_relaxed)) {
+	}
+}
+
 /* Takes `name` out of `bell` if it is still there, and with it its count. */
 static void disarm_bell(struct mrb_doorbell *bell, _Atomic uint32_t *waiters, uint64_t name)
 {
 	uint64_t expected = name;
 	if (atomic_compare_exchange_strong_explicit(&bell->armed, &expected, 0,
 	                                            memory_order_seq_cst, memory_order_relaxed))
-		atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+		count_out(waiters);
+}
+
+/* The read doorbell of the handle's reader: its subscriber entry's, or the
+ * consumer's. */
+static struct mrb_doorbell *read_bell(struct mrb_handle *h)
+{
+	return h->entry != NULL ? &h->entry->doorbell : &h->header->consumer_doorbell;
 }
 
 static void disarm_space(struct mrb_handle *h, uint64_t name)
@@ -2096,14 +2123,22 @@ static void ring_bell(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic u
 	uint64_t name = atomic_exchange_explicit(&bell->armed, 0, memory_order_seq_cst);
 	if (name == 0)
 		return;
-	atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+	count_out(waiters);
 	doorbell_send(h, name);
 }
 
-void mrbi_doorbell_ring(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic uint32_t *waiters)
+void mrbi_doorbell_ring_readers(struct mrb_handle *h)
 {
+	struct mrb_file_header *hdr = h->header;
 	atomic_thread_fence(memory_order_seq_cst);
-	ring_bell(h, bell, waiters);
+	ring_bell(h, &hdr->consumer_doorbell, &hdr->data_waiters);
+	/* Subscribers' doorbells: entries past entries_used were never taken
+	 * (untrusted: clamped to the table). */
+	uint32_t used = atomic_load_explicit(&hdr->readers.entries_used, memory_order_acquire);
+	if (used > MRB_READER_ENTRIES)
+		used = MRB_READER_ENTRIES;
+	for (uint32_t i = 0; i < used; i++)
+		ring_bell(h, &hdr->entries[i].doorbell, &hdr->data_waiters);
 }
 
 void mrbi_doorbell_ring_space(struct mrb_handle *h)
@@ -2168,9 +2203,8 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 		 * that is there. The exchange replaces our own earlier arming
 		 * (or a stale name): its count goes with it. */
 		atomic_fetch_add_explicit(&hdr->data_waiters, 1, memory_order_seq_cst);
-		if (atomic_exchange_explicit(&hdr->consumer_doorbell.armed, name,
-		                             memory_order_seq_cst) != 0)
-			atomic_fetch_sub_explicit(&hdr->data_waiters, 1, memory_order_seq_cst);
+		if (atomic_exchange_explicit(&read_bell(h)->armed, name, memory_order_seq_cst) != 0)
+			count_out(&hdr->data_waiters);
 		bool ordered = settle(h);
 		rc = mrbi_ready_to_read(h, &unfinished);
 		*timeout_ms = unfinished ? MRB_DOORBELL_UNFINISHED_MS
@@ -2178,7 +2212,7 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 		                         : MRB_DOORBELL_UNORDERED_MS;
 	}
 	if (rc != MRB_EEMPTY)
-		disarm_bell(&hdr->consumer_doorbell, &hdr->data_waiters, name);
+		disarm_bell(read_bell(h), &hdr->data_waiters, name);
 	mrbi_consumer_leave(h);
 	return rc == 0 ? 1 : rc == MRB_EEMPTY ? 0 : rc;
 }
@@ -2201,7 +2235,7 @@ static struct mrb_doorbell *arm_space(struct mrb_handle *h, uint64_t name)
 		if (atomic_compare_exchange_strong_explicit(
 		        &bell->armed, &expected, name, memory_order_seq_cst, memory_order_relaxed))
 			return bell;
-		atomic_fetch_sub_explicit(&hdr->space_waiters, 1, memory_order_seq_cst);
+		count_out(&hdr->space_waiters);
 	}
 	return NULL;
 }
@@ -2252,7 +2286,7 @@ int mrb_disarm(struct mrb_ring *ring, int which)
 	if (v != 0) {
 		uint64_t name = (uint64_t)h->pid << 32 | (uint32_t)v;
 		if (which == MRB_DOORBELL_READ)
-			disarm_bell(&h->header->consumer_doorbell, &h->header->data_waiters, name);
+			disarm_bell(read_bell(h), &h->header->data_waiters, name);
 		else
 			disarm_space(h, name);
 	}
@@ -2270,8 +2304,7 @@ void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener)
 		if (in_opener) {
 			uint64_t name = (uint64_t)h->pid << 32 | (uint32_t)v;
 			if (which == MRB_DOORBELL_READ)
-				disarm_bell(&h->header->consumer_doorbell, &h->header->data_waiters,
-				            name);
+				disarm_bell(read_bell(h), &h->header->data_waiters, name);
 			else
 				disarm_space(h, name);
 		}
@@ -2812,11 +2845,12 @@ int mrb_close(struct mrb_ring *ring)
 		struct timespec pause = {0, 100000};
 		nanosleep(&pause, NULL);
 	}
+	/* Before a subscriber leaves its entry (and its doorbell). */
+	mrbi_doorbell_close(h, true);
 	if (h->is_consumer) {
 		mrbi_publish_head(h);
 		mrbi_detach_consumer(h);
 	}
-	mrbi_doorbell_close(h, true);
 	if ((old & MRB_STATE_READONLY) == 0)
 		mrbi_slot_release(h);
 	return unmap_handle(h);
@@ -4383,6 +4417,7 @@ static void wake_space_waiters(struct mrb_handle *h)
 	if (waiters_after_publish(h, &hdr->space_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
+		mrbi_doorbell_ring_space(h);
 	}
 }
 
@@ -5774,7 +5809,7 @@ void mrbi_wake_consumer(struct mrb_handle *h)
 		 * sleepers gets one wake-up (workers.c). */
 		if (h->mode == MRB_MODE_FANOUT)
 			mrbi_wake_workers(h);
-		mrbi_doorbell_ring(h, &hdr->consumer_doorbell, &hdr->data_waiters);
+		mrbi_doorbell_ring_readers(h);
 	}
 }
 

@@ -160,13 +160,33 @@ static void close_plus_one(int fd_plus_one)
 }
 #endif
 
+/* Takes one count out of a waiter count, never below zero: a count another
+ * path reset (a consumer's takeover zeroes data_waiters) or a hostile value
+ * must not wrap to "4 billion waiters", which would cost every write a
+ * wake-up for good. */
+static void count_out(_Atomic uint32_t *waiters)
+{
+	uint32_t cur = atomic_load_explicit(waiters, memory_order_relaxed);
+	while (cur != 0 &&
+	       !atomic_compare_exchange_weak_explicit(waiters, &cur, cur - 1, memory_order_seq_cst,
+	                                              memory_order_relaxed)) {
+	}
+}
+
 /* Takes `name` out of `bell` if it is still there, and with it its count. */
 static void disarm_bell(struct mrb_doorbell *bell, _Atomic uint32_t *waiters, uint64_t name)
 {
 	uint64_t expected = name;
 	if (atomic_compare_exchange_strong_explicit(&bell->armed, &expected, 0,
 	                                            memory_order_seq_cst, memory_order_relaxed))
-		atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+		count_out(waiters);
+}
+
+/* The read doorbell of the handle's reader: its subscriber entry's, or the
+ * consumer's. */
+static struct mrb_doorbell *read_bell(struct mrb_handle *h)
+{
+	return h->entry != NULL ? &h->entry->doorbell : &h->header->consumer_doorbell;
 }
 
 static void disarm_space(struct mrb_handle *h, uint64_t name)
@@ -192,14 +212,22 @@ static void ring_bell(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic u
 	uint64_t name = atomic_exchange_explicit(&bell->armed, 0, memory_order_seq_cst);
 	if (name == 0)
 		return;
-	atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+	count_out(waiters);
 	doorbell_send(h, name);
 }
 
-void mrbi_doorbell_ring(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic uint32_t *waiters)
+void mrbi_doorbell_ring_readers(struct mrb_handle *h)
 {
+	struct mrb_file_header *hdr = h->header;
 	atomic_thread_fence(memory_order_seq_cst);
-	ring_bell(h, bell, waiters);
+	ring_bell(h, &hdr->consumer_doorbell, &hdr->data_waiters);
+	/* Subscribers' doorbells: entries past entries_used were never taken
+	 * (untrusted: clamped to the table). */
+	uint32_t used = atomic_load_explicit(&hdr->readers.entries_used, memory_order_acquire);
+	if (used > MRB_READER_ENTRIES)
+		used = MRB_READER_ENTRIES;
+	for (uint32_t i = 0; i < used; i++)
+		ring_bell(h, &hdr->entries[i].doorbell, &hdr->data_waiters);
 }
 
 void mrbi_doorbell_ring_space(struct mrb_handle *h)
@@ -264,9 +292,8 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 		 * that is there. The exchange replaces our own earlier arming
 		 * (or a stale name): its count goes with it. */
 		atomic_fetch_add_explicit(&hdr->data_waiters, 1, memory_order_seq_cst);
-		if (atomic_exchange_explicit(&hdr->consumer_doorbell.armed, name,
-		                             memory_order_seq_cst) != 0)
-			atomic_fetch_sub_explicit(&hdr->data_waiters, 1, memory_order_seq_cst);
+		if (atomic_exchange_explicit(&read_bell(h)->armed, name, memory_order_seq_cst) != 0)
+			count_out(&hdr->data_waiters);
 		bool ordered = settle(h);
 		rc = mrbi_ready_to_read(h, &unfinished);
 		*timeout_ms = unfinished ? MRB_DOORBELL_UNFINISHED_MS
@@ -274,7 +301,7 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 		                         : MRB_DOORBELL_UNORDERED_MS;
 	}
 	if (rc != MRB_EEMPTY)
-		disarm_bell(&hdr->consumer_doorbell, &hdr->data_waiters, name);
+		disarm_bell(read_bell(h), &hdr->data_waiters, name);
 	mrbi_consumer_leave(h);
 	return rc == 0 ? 1 : rc == MRB_EEMPTY ? 0 : rc;
 }
@@ -297,7 +324,7 @@ static struct mrb_doorbell *arm_space(struct mrb_handle *h, uint64_t name)
 		if (atomic_compare_exchange_strong_explicit(
 		        &bell->armed, &expected, name, memory_order_seq_cst, memory_order_relaxed))
 			return bell;
-		atomic_fetch_sub_explicit(&hdr->space_waiters, 1, memory_order_seq_cst);
+		count_out(&hdr->space_waiters);
 	}
 	return NULL;
 }
@@ -348,7 +375,7 @@ int mrb_disarm(struct mrb_ring *ring, int which)
 	if (v != 0) {
 		uint64_t name = (uint64_t)h->pid << 32 | (uint32_t)v;
 		if (which == MRB_DOORBELL_READ)
-			disarm_bell(&h->header->consumer_doorbell, &h->header->data_waiters, name);
+			disarm_bell(read_bell(h), &h->header->data_waiters, name);
 		else
 			disarm_space(h, name);
 	}
@@ -366,8 +393,7 @@ void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener)
 		if (in_opener) {
 			uint64_t name = (uint64_t)h->pid << 32 | (uint32_t)v;
 			if (which == MRB_DOORBELL_READ)
-				disarm_bell(&h->header->consumer_doorbell, &h->header->data_waiters,
-				            name);
+				disarm_bell(read_bell(h), &h->header->data_waiters, name);
 			else
 				disarm_space(h, name);
 		}

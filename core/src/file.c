@@ -378,11 +378,12 @@ int mrb_close(struct mrb_ring *ring)
 		struct timespec pause = {0, 100000};
 		nanosleep(&pause, NULL);
 	}
+	/* Before a subscriber leaves its entry (and its doorbell). */
+	mrbi_doorbell_close(h, true);
 	if (h->is_consumer) {
 		mrbi_publish_head(h);
 		mrbi_detach_consumer(h);
 	}
-	mrbi_doorbell_close(h, true);
 	if ((old & MRB_STATE_READONLY) == 0)
 		mrbi_slot_release(h);
 	return unmap_handle(h);

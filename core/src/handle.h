@@ -409,9 +409,10 @@ void mrbi_futex_wake_all(_Atomic uint32_t *word);
 void mrbi_futex_wake_one(_Atomic uint32_t *word);
 
 /* Doorbells: event-loop waiting (doorbell.c). A waker that saw a non-zero
- * waiter count rings the armed doorbell(s) of what it progressed; the
+ * waiter count rings the armed doorbells of what it progressed (the
+ * consumer's and subscribers' for data, the space table for room); the
  * consumer's takeover clears a dead consumer's; close disarms and closes. */
-void mrbi_doorbell_ring(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic uint32_t *waiters);
+void mrbi_doorbell_ring_readers(struct mrb_handle *h);
 void mrbi_doorbell_ring_space(struct mrb_handle *h);
 void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener);
 /* The wait conditions of wait.c, for doorbell.c: 0 when ready, MRB_EEMPTY /

@@ -90,6 +90,26 @@ struct mrb_producer_slot {
 #define MRB_SLOT_GEN(owner) ((uint32_t)((owner) >> 32))
 
 /*
+ * A doorbell (16 bytes): how a waiter that sleeps in an event loop rather
+ * than on a futex is woken (docs/FORMAT.md section 6, doorbell.c). `armed`
+ * is 0, or the name of the armed waiter's doorbell socket: the abstract
+ * Unix datagram socket "\0mmap_ringbuffer.doorbell.<16 lowercase hex
+ * digits of armed>". The waiter counts itself in the waiter count of what
+ * it waits for before storing its name; whoever takes the name back out
+ * (an exchange to 0: a waker, which then sends one byte to the socket, or
+ * the waiter disarming) takes that count back out, exactly once. Every
+ * reader has one: the consumer's is in the header, each subscriber's in its
+ * reader entry; writers share a table of them.
+ */
+struct mrb_doorbell {
+	_Atomic uint64_t armed;
+	uint64_t reserved; /* zero */
+};
+#define MRB_DOORBELL_SIZE 16
+/* Writers waiting for space through a descriptor, at once, per ring. */
+#define MRB_SPACE_DOORBELLS 32
+
+/*
  * Readers (format version 2, docs/FORMAT.md section 8). A ring is read either
  * by one consumer (queue mode, the default) or by subscribers (fan-out mode,
  * chosen at creation): each durable subscriber sees every message from where
@@ -145,7 +165,10 @@ struct mrb_reader_entry {
 	_Atomic uint32_t data_waiting;
 	uint32_t reserved0;
 	_Atomic uint64_t name[MRB_READER_NAME_WORDS];
-	uint8_t reserved1[32];
+	/* 0x60: this subscriber's doorbell (event-loop waiting), counted in
+	 * data_waiters (not in data_waiting) while armed. */
+	struct mrb_doorbell doorbell;
+	uint8_t reserved1[16];
 	/* 0x80: written by the reader as it reads. */
 	_Atomic uint64_t position;
 	_Atomic uint64_t messages_read;
@@ -157,26 +180,9 @@ struct mrb_reader_entry {
 };
 _Static_assert(sizeof(struct mrb_reader_entry) == MRB_READER_ENTRY_SIZE, "entry size");
 _Static_assert(offsetof(struct mrb_reader_entry, name) == 0x40, "layout");
+_Static_assert(offsetof(struct mrb_reader_entry, doorbell) == 0x60, "layout");
 _Static_assert(offsetof(struct mrb_reader_entry, position) == 0x80, "layout");
 _Static_assert(sizeof(struct mrb_reader_table) == MRB_SLOT_SIZE, "table size");
- * A doorbell (16 bytes): how a waiter that sleeps in an event loop rather
- * than on a futex is woken (docs/FORMAT.md section 6, doorbell.c). `armed`
- * is 0, or the name of the armed waiter's doorbell socket: the abstract
- * Unix datagram socket "\0mmap_ringbuffer.doorbell.<16 lowercase hex
- * digits of armed>". The waiter counts itself in the waiter count of what
- * it waits for before storing its name; whoever takes the name back out
- * (an exchange to 0: a waker, which then sends one byte to the socket, or
- * the waiter disarming) takes that count back out, exactly once. Any
- * reader's waiter share can carry one: the consumer's is in the header,
- * writers share a table of them.
- */
-struct mrb_doorbell {
-	_Atomic uint64_t armed;
-	uint64_t reserved; /* zero */
-};
-#define MRB_DOORBELL_SIZE 16
-/* Writers waiting for space through a descriptor, at once, per ring. */
-#define MRB_SPACE_DOORBELLS 32
 
 /*
  * Worker groups (format version 2, docs/FORMAT.md section 9), fan-out rings

@@ -222,6 +222,7 @@ static void wake_space_waiters(struct mrb_handle *h)
 	if (waiters_after_publish(h, &hdr->space_waiters) != 0) {
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
+		mrbi_doorbell_ring_space(h);
 	}
 }
 

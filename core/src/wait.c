@@ -117,7 +117,7 @@ void mrbi_wake_consumer(struct mrb_handle *h)
 		 * sleepers gets one wake-up (workers.c). */
 		if (h->mode == MRB_MODE_FANOUT)
 			mrbi_wake_workers(h);
-		mrbi_doorbell_ring(h, &hdr->consumer_doorbell, &hdr->data_waiters);
+		mrbi_doorbell_ring_readers(h);
 	}
 }
 

@@ -262,6 +262,47 @@ TEST_F(Doorbell, DeadArmedReaderIsClearedByTheNextWrite)
 	EXPECT_EQ(ConsumerArmed(), 0u);
 }
 
+// Subscribers of a fan-out ring each have a doorbell of their own (in their
+// reader entry): one write rings every armed subscriber, and the counts go
+// back to zero.
+TEST_F(Doorbell, EverySubscriberHasItsOwnDoorbell)
+{
+	if (MRB_TSAN)
+		GTEST_SKIP() << "several mappings of one file";
+	ASSERT_EQ(Create(4096, MRB_CREATE_FANOUT), 0);
+	struct mrb_ring subs[3] = {};
+	int fds[3];
+	int timeout_ms;
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(mrb_subscribe(&subs[i], path_.c_str(), nullptr), 0);
+		fds[i] = mrb_doorbell_fd(&subs[i], MRB_DOORBELL_READ);
+		ASSERT_GE(fds[i], 0);
+		ASSERT_EQ(mrb_arm_read(&subs[i], &timeout_ms), 0) << i;
+	}
+	EXPECT_EQ(DataWaiters(), 3u);
+	EXPECT_EQ(ConsumerArmed(), 0u);
+	for (int i = 0; i < 3; i++)
+		EXPECT_NE(__atomic_load_n(
+		              reinterpret_cast<uint64_t *>(Header() + 0xa000 + 256 * i + 0x60),
+		              __ATOMIC_SEQ_CST),
+		          0u)
+		    << i;
+	ASSERT_EQ(mrb_write(&ring_, "f", 1), 0);
+	EXPECT_EQ(DataWaiters(), 0u);
+	for (int i = 0; i < 3; i++) {
+		EXPECT_EQ(Pending(fds[i]), 1) << i;
+		EXPECT_EQ(mrb_arm_read(&subs[i], &timeout_ms), 1) << i;
+		int rc;
+		EXPECT_EQ(mrbtest::ReadOne(&subs[i], &rc), std::vector<uint8_t>{'f'}) << i;
+	}
+	// A subscriber armed at close is disarmed by it.
+	ASSERT_EQ(mrb_arm_read(&subs[0], &timeout_ms), 0);
+	EXPECT_EQ(DataWaiters(), 1u);
+	for (auto &sub : subs)
+		EXPECT_EQ(mrb_close(&sub), 0);
+	EXPECT_EQ(DataWaiters(), 0u);
+}
+
 int64_t CpuNs()
 {
 	struct rusage ru;
