@@ -305,3 +305,33 @@ def test_awaiting_uses_no_thread(run: Any, rb: RingBuffer) -> None:
         assert await task == b"x"
 
     run(main())
+
+
+def test_subscribers_await_their_own_doorbells(
+    run: Any, tmp_path: pathlib.Path
+) -> None:
+    """Every subscriber of a fan-out ring awaits in the loop on a doorbell of
+    its own: one write wakes all of them, each gets the message once."""
+    path = tmp_path / "feed.ring"
+    with RingBuffer.create(path, 4096, fanout=True) as feed:
+        subs = [feed.subscribe(), feed.subscribe(), feed.subscribe(lossy=True)]
+        header = Header(path)
+        try:
+
+            async def main() -> List[List[bytes]]:
+                async def take(sub: Any) -> List[bytes]:
+                    return [await sub.read_async(), await sub.read_async()]
+
+                tasks = [asyncio.ensure_future(take(s)) for s in subs]
+                await asyncio.sleep(0.01)
+                feed.write(b"one")
+                await asyncio.sleep(0.01)
+                feed.write(b"two")
+                return list(await asyncio.gather(*tasks))
+
+            assert run(main()) == [[b"one", b"two"]] * 3
+            assert header.idle()
+        finally:
+            header.close()
+            for s in subs:
+                s.close()
