@@ -186,3 +186,40 @@ func TestIdleParkedReaderUsesNoCPU(t *testing.T) {
 		t.Fatalf("CPU %v over %v: more than 2%%", cpu, wall)
 	}
 }
+
+// Subscribers blocked in ReadMsgContext park on doorbells of their own: one
+// write wakes every one of them.
+func TestBlockedSubscribersAreAllWoken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "feed.ring")
+	feed, err := CreateRingBuffer(path, 4096, CreateOptions{FanOut: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	const n = 8
+	got := make(chan string, n)
+	for i := 0; i < n; i++ {
+		sub, err := Subscribe(path, SubscribeOptions{Lossy: i%2 == 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		go func() {
+			msg, err := sub.ReadMsgContext(context.Background())
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			got <- string(msg)
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := feed.WriteMsg([]byte("all")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if msg := <-got; msg != "all" {
+			t.Fatalf("subscriber got %q", msg)
+		}
+	}
+}
