@@ -2188,6 +2188,12 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
+	if (h->worker != NULL) {
+		/* Workers wait on their group's word, woken one at a time
+		 * (workers.c): no doorbell for them yet. */
+		mrbi_consumer_leave(h);
+		return MRB_EINVAL;
+	}
 	struct mrb_file_header *hdr = h->header;
 	uint64_t name;
 	int fd = doorbell_socket(h, MRB_DOORBELL_READ, &name);

@@ -366,7 +366,8 @@ int mrb_doorbell_fd(struct mrb_ring *ring, int which);
  * the descriptor to become readable, at most *timeout_ms milliseconds, then
  * read. Consumer call (attaches as the consumer, as mrb_read); errors as
  * mrb_read (MRB_ECONSUMER_BUSY, MRB_ECORRUPT, MRB_ECLOSED, ...), MRB_EINVAL
- * for a NULL argument, or mrb_doorbell_fd's. Does not block. The doorbell
+ * for a NULL argument or a worker handle (workers have no doorbell yet), or
+ * mrb_doorbell_fd's. A subscriber has a doorbell of its own. Does not block. The doorbell
  * stays armed until a write rings it, the next mrb_arm_read finds a message,
  * mrb_disarm, or mrb_close; the first commit after arming pays for the ring
  * (a futex wake-up and a datagram) whether anyone still waits or not, so
