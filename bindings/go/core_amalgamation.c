@@ -700,10 +700,9 @@ struct mrb_handle {
 	/* Event-loop waiting (doorbell.c), any thread: the handle's doorbell
 	 * sockets for data [MRB_DOORBELL_READ] and space [MRB_DOORBELL_WRITE],
 	 * (fd + 1) << 32 | the random half of the name, 0 before the first
-	 * use; each set once by CAS. And the unbound socket this handle rings
-	 * others' doorbells from (fd + 1, 0 before the first ring). */
+	 * use; each set once by CAS. The write doorbell also sends this
+	 * handle's rings. */
 	_Atomic uint64_t doorbells[2];
-	_Atomic int32_t doorbell_sender;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
@@ -2026,21 +2025,15 @@ static void doorbell_drain(int fd)
  * whose queue is full (it is readable already). */
 static void doorbell_send(struct mrb_handle *h, uint64_t name)
 {
-	int32_t s = atomic_load_explicit(&h->doorbell_sender, memory_order_acquire);
-	if (s == 0) {
-		int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return;
-		if (atomic_compare_exchange_strong_explicit(&h->doorbell_sender, &s, fd + 1,
-		                                            memory_order_acq_rel,
-		                                            memory_order_acquire))
-			s = fd + 1;
-		else
-			close(fd);
-	}
+	/* Sent from the handle's own write doorbell (any Unix datagram socket
+	 * can send; the handle's struct has no room for another descriptor). */
+	uint64_t self;
+	int fd = doorbell_socket(h, MRB_DOORBELL_WRITE, &self);
+	if (fd < 0)
+		return;
 	struct sockaddr_un addr;
 	socklen_t len = doorbell_address(name, &addr);
-	(void)sendto(s - 1, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&addr, len);
+	(void)sendto(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&addr, len);
 }
 
 static void close_plus_one(int fd_plus_one)
@@ -2316,7 +2309,6 @@ void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener)
 		}
 		close_plus_one((int)(uint32_t)(v >> 32));
 	}
-	close_plus_one(atomic_exchange_explicit(&h->doorbell_sender, 0, memory_order_acq_rel));
 }
 #undef MRB_DOORBELL_WAIT_MS
 #undef MRB_DOORBELL_UNFINISHED_MS

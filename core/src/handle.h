@@ -177,10 +177,9 @@ struct mrb_handle {
 	/* Event-loop waiting (doorbell.c), any thread: the handle's doorbell
 	 * sockets for data [MRB_DOORBELL_READ] and space [MRB_DOORBELL_WRITE],
 	 * (fd + 1) << 32 | the random half of the name, 0 before the first
-	 * use; each set once by CAS. And the unbound socket this handle rings
-	 * others' doorbells from (fd + 1, 0 before the first ring). */
+	 * use; each set once by CAS. The write doorbell also sends this
+	 * handle's rings. */
 	_Atomic uint64_t doorbells[2];
-	_Atomic int32_t doorbell_sender;
 };
 
 _Static_assert(offsetof(struct mrb_handle, pad0) + sizeof(((struct mrb_handle *)0)->pad0) ==
