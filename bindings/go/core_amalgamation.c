@@ -4474,6 +4474,10 @@ static bool judge_stalled(struct mrb_handle *h, struct mrb_reader_entry *e, uint
  */
 static uint64_t committed_end(struct mrb_handle *h, uint64_t release, uint64_t limit)
 {
+	/* R is shared memory: a hostile one may not even be aligned for a
+	 * record header's atomic words. It then stays where it is. */
+	if (release % MRB_RECORD_ALIGNMENT != 0)
+		return release;
 	uint64_t at = release;
 	while (at != limit && limit - at <= h->capacity) {
 		uint64_t control;
