@@ -321,9 +321,26 @@ int64_t NowNs()
 // The documented loop, in epoll, reading `count` messages "i" (8 bytes, in
 // order) that a producer in another process writes, waiting for space on its
 // own doorbell in a poll loop; the ring is small, so both sides wait often.
+void EpollLoop(struct mrb_ring *ring, const std::string &path, uint32_t events);
+
 TEST_F(Doorbell, EpollLoopReadsEveryMessageOnceFromAnotherProcess)
 {
 	ASSERT_EQ(Create(1024), 0);
+	EpollLoop(&ring_, path_, EPOLLIN);
+}
+
+// The same loop, edge-triggered: arming drains the socket, so every ring
+// after it is a new edge.
+TEST_F(Doorbell, EdgeTriggeredEpollLoopReadsEveryMessageOnce)
+{
+	ASSERT_EQ(Create(1024), 0);
+	EpollLoop(&ring_, path_, EPOLLIN | EPOLLET);
+}
+
+void EpollLoop(struct mrb_ring *ring, const std::string &path, uint32_t events)
+{
+	struct mrb_ring &ring_ = *ring;
+	const std::string &path_ = path;
 	const uint64_t count = 20000;
 	pid_t child = fork();
 	ASSERT_GE(child, 0);
@@ -357,7 +374,7 @@ TEST_F(Doorbell, EpollLoopReadsEveryMessageOnceFromAnotherProcess)
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	int fd = mrb_doorbell_fd(&ring_, MRB_DOORBELL_READ);
 	struct epoll_event ev = {};
-	ev.events = EPOLLIN;
+	ev.events = events;
 	ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
 	uint64_t next = 0;
 	int waits = 0;
