@@ -30,6 +30,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -533,6 +534,42 @@ static void handle_bind(struct mrb_handle *h, uint32_t index, uint64_t token, ui
 	h->is_consumer = true;
 }
 
+/* How long a joiner waits for another joiner of the same name to settle. */
+#define MRB_NAME_SETTLE_NS 1000000000
+
+/*
+ * Another joiner may have published the same name. Both published before
+ * looking (seq_cst), so at least one sees the other. The higher index
+ * always gives way to a lower one it sees. The lower index cannot know
+ * whether the higher one saw it, so it waits for it to settle: freed (it
+ * gave way: keep the name) or ACTIVE (it did not see us: give way). A
+ * joiner that died half-way is freed; one that never settles keeps it.
+ */
+static bool name_is_ours(struct mrb_handle *h, uint32_t index,
+                         const uint64_t words[MRB_READER_NAME_WORDS])
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	int64_t deadline = mrbi_now_ns() + MRB_NAME_SETTLE_NS;
+	for (;;) {
+		int other = entry_find_name(h, words, index);
+		if (other < 0)
+			return true;
+		struct mrb_reader_entry *o = entry_at(h, (uint32_t)other);
+		uint32_t state = atomic_load_explicit(&o->state, memory_order_acquire);
+		if (state != MRB_ENTRY_JOINING || (uint32_t)other < index)
+			return false;
+		uint64_t owner = atomic_load_explicit(&o->owner, memory_order_acquire);
+		if (owner != 0 && owner != MRB_OWNER_FREEING && entry_owner_dead(o, owner)) {
+			entry_free(h, o, owner); /* died half-way: nobody resumes it */
+			continue;
+		}
+		if (mrbi_now_ns() > deadline)
+			return false; /* a live joiner holds it: MRB_ENAMEBUSY */
+		cpu_relax();
+		sched_yield();
+	}
+}
+
 /* A fresh entry starts at the live end, or with MRB_SUBSCRIBE_FROM_OLDEST
  * at R (join_point says how safely). */
 static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint32_t flags,
@@ -557,19 +594,9 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	entry_publish_position(e, provisional);
 	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
-	/* Another joiner of the same name published too: the lower index
-	 * keeps it (both see each other, or one sees the other first). */
-	if ((flags & MRB_ENTRY_NAMED) != 0) {
-		atomic_thread_fence(memory_order_seq_cst);
-		int other = entry_find_name(h, words, index);
-		if (other >= 0) {
-			uint32_t other_state = atomic_load_explicit(
-			    &entry_at(h, (uint32_t)other)->state, memory_order_acquire);
-			if (other_state != MRB_ENTRY_JOINING || (uint32_t)other < index) {
-				entry_free(h, e, token);
-				return MRB_EAGAIN_HEAD;
-			}
-		}
+	if ((flags & MRB_ENTRY_NAMED) != 0 && !name_is_ours(h, index, words)) {
+		entry_free(h, e, token);
+		return MRB_EAGAIN_HEAD;
 	}
 	uint64_t release, tail;
 	int rc = join_point(h, &release, &tail);

@@ -447,12 +447,18 @@ uint64_t mrb_max_message_size(struct mrb_ring *ring); /* 0 if closed */
  *    back for evict_after_ns (or at once when its process is found dead):
  *    producers move on, and its next read returns MRB_ELAPPED once if
  *    messages were overwritten meanwhile (the count is in
- *    mrb_subscriber_info), then continues with the oldest message left.
+ *    mrb_subscriber_info), then continues: from its own position if that
+ *    is still intact, else (lapped while reading) from the start of the
+ *    producers' current lap, the last multiple of the capacity at or below
+ *    the producer position, which is where a record is known to begin
+ *    (records never cross it); intact messages before it are skipped and
+ *    counted as lost. A named one resumed by mrb_subscribe after an
+ *    eviction continues from the release position if its own was passed.
  *    An evictable subscriber validates every copy, so it cannot use
  *    mrb_peek (MRB_EINVAL).
  *  - Lossy (MRB_SUBSCRIBE_LOSSY; either mode): never holds producers back.
- *    When producers lap it, it skips to the oldest consistent point and
- *    counts the bytes it lost (lost_bytes, lost_events); every message it
+ *    When producers lap it, it skips to the start of the producers' current
+ *    lap (as above) and counts the bytes it lost (lost_bytes, lost_events); every message it
  *    returns was copied and then checked not to have been overwritten, so
  *    it is never torn. It cannot use mrb_peek (MRB_EINVAL).
  *
