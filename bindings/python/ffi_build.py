@@ -50,7 +50,7 @@ enum mrb_error {
     MRB_EVERSION, MRB_ECONSUMER_BUSY, MRB_ECORRUPT, MRB_EINVAL, MRB_ETIMEDOUT,
     MRB_EBUFFER_TOO_SMALL, MRB_EINTR, MRB_EEXIST, MRB_ESTALE,
     MRB_EFORKED, MRB_ENOSLOT, MRB_EFOREIGN, MRB_EINCALLBACK, MRB_ENOSUB,
-    MRB_ELAPPED, MRB_EMODE, MRB_ENAMEBUSY, ...
+    MRB_ELAPPED, MRB_EMODE, MRB_ENAMEBUSY, MRB_ENOWORKER, ...
 };
 
 typedef int... mode_t;
@@ -188,6 +188,48 @@ int64_t mrb_subscribers(struct mrb_ring *ring, struct mrb_subscriber_info *out,
                         size_t max);
 int mrb_subscriber_info(struct mrb_ring *ring, struct mrb_subscriber_info *info);
 int mrb_is_fanout(struct mrb_ring *ring);
+
+#define MRB_MAX_WORKERS ...
+#define MRB_MAX_GROUPS ...
+#define MRB_GROUP_NAME_MAX ...
+enum mrb_worker_policy { MRB_AT_LEAST_ONCE, MRB_AT_MOST_ONCE, ... };
+struct mrb_worker_options {
+    unsigned policy;
+    int64_t hold_timeout_ns;
+};
+int mrb_worker_join(struct mrb_ring *ring, const char *path, const char *group,
+                    const struct mrb_worker_options *opts);
+int mrb_worker_ack(struct mrb_ring *ring);
+struct mrb_group_info {
+    char name[...];
+    unsigned policy;
+    uint32_t index;
+    int64_t hold_timeout_ns;
+    uint64_t claim_position;
+    uint64_t lag_bytes;
+    uint32_t workers;
+    uint32_t workers_alive;
+    uint64_t messages_done;
+    uint64_t bytes_done;
+    uint64_t redelivered;
+    uint64_t dropped;
+    uint64_t stale_releases;
+};
+int64_t mrb_worker_groups(struct mrb_ring *ring, struct mrb_group_info *out,
+                          size_t max);
+struct mrb_worker_info {
+    uint32_t index;
+    uint32_t group;
+    int32_t pid;
+    int32_t alive;
+    int32_t holding;
+    int32_t rescued;
+    uint64_t held_from;
+    uint64_t held_to;
+    uint64_t messages_done;
+    uint64_t bytes_done;
+};
+int64_t mrb_workers(struct mrb_ring *ring, struct mrb_worker_info *out, size_t max);
 
 int mrb_recover(struct mrb_ring *ring, int64_t stale_after_ns);
 int mrb_set_recovery_timeout(struct mrb_ring *ring, int64_t stale_after_ns);

@@ -30,6 +30,7 @@ from ._errors import (
     NameBusy,
     NoProducerSlot,
     NoSubscriberSlot,
+    NoWorkerSlot,
     RingBufferError,
     RingExists,
     StaleError,
@@ -37,9 +38,10 @@ from ._errors import (
     VersionError,
     strerror,
 )
-from ._ring import RingBuffer, Subscriber, subscribe
+from ._ring import RingBuffer, Subscriber, Worker, subscribe
 from ._stats import RingStats
 from ._subscriber import SubscriberInfo, SubscriberState, unsubscribe
+from ._workers import GroupInfo, WorkerInfo
 from ._zero_copy import PeekedMessage, Reservation
 
 __version__ = "0.1.0"
@@ -53,8 +55,9 @@ __all__ = [
     "CorruptError",
     "ForeignFile",
     "ForkedError",
-    "InCallbackError",
     "FormatError",
+    "GroupInfo",
+    "InCallbackError",
     "Interrupted",
     "InvalidArgument",
     "InvalidSize",
@@ -63,6 +66,7 @@ __all__ = [
     "NameBusy",
     "NoProducerSlot",
     "NoSubscriberSlot",
+    "NoWorkerSlot",
     "PeekedMessage",
     "Reservation",
     "RingBuffer",
@@ -75,6 +79,8 @@ __all__ = [
     "SubscriberState",
     "Timeout",
     "VersionError",
+    "Worker",
+    "WorkerInfo",
     "strerror",
     "subscribe",
     "unsubscribe",

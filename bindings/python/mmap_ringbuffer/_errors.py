@@ -123,6 +123,10 @@ class NameBusy(RingBufferError):
     """A live handle already is the subscriber of that name."""
 
 
+class NoWorkerSlot(RingBufferError):
+    """Every worker slot (48 per ring) or every group (4 per ring) is taken."""
+
+
 _ERRORS: Dict[int, Type[RingBufferError]] = {
     lib.MRB_EFULL: BufferFull,
     lib.MRB_EEMPTY: BufferEmpty,
@@ -138,6 +142,7 @@ _ERRORS: Dict[int, Type[RingBufferError]] = {
     lib.MRB_EINTR: Interrupted,
     lib.MRB_EEXIST: RingExists,
     lib.MRB_ESTALE: StaleError,
+    lib.MRB_ENOWORKER: NoWorkerSlot,
     lib.MRB_EFORKED: ForkedError,
     lib.MRB_ENOSLOT: NoProducerSlot,
     lib.MRB_EFOREIGN: ForeignFile,

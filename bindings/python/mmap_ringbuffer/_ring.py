@@ -46,6 +46,7 @@ from ._subscriber import (
     subscribe_refused,
 )
 from ._types import ReadableBuffer, WritableBuffer
+from ._workers import GroupInfo, WorkerInfo, list_groups, list_workers, worker_options
 from ._wait import deadline, wait_in_slices
 from ._zero_copy import PeekedMessage, Reservation, Views
 
@@ -793,6 +794,34 @@ class RingBuffer(_Handle):
             raise self._errors(rc)
         return int(rc)
 
+    def worker(
+        self,
+        group: str,
+        *,
+        at_most_once: Optional[bool] = None,
+        hold_timeout: Optional[float] = None,
+    ) -> Worker:
+        """Opens a new :class:`Worker` handle on this ring's path, in
+        ``group``: see :class:`Worker`."""
+        return Worker(
+            self._path, group, at_most_once=at_most_once, hold_timeout=hold_timeout
+        )
+
+    def worker_groups(self) -> List[GroupInfo]:
+        """A snapshot of the ring's worker groups: claim position, workers,
+        messages done, redelivered, dropped, stale releases."""
+        groups = list_groups(self._ring)
+        if isinstance(groups, int):
+            raise self._errors(groups)
+        return groups
+
+    def workers(self) -> List[WorkerInfo]:
+        """A snapshot of the ring's worker slots: who holds what."""
+        workers = list_workers(self._ring)
+        if isinstance(workers, int):
+            raise self._errors(workers)
+        return workers
+
     def subscribe(
         self,
         name: Optional[str] = None,
@@ -872,6 +901,73 @@ class Subscriber(_Handle):
         if rc < 0:
             raise self._errors(rc)
         return SubscriberInfo.from_c(raw)
+
+
+class Worker(_Handle):
+    """One worker of a group (mrb_worker_join): competing consumers of a
+    fan-out ring. Each message goes to one worker of the group; workers take
+    messages in the order producers committed them, and finish them in any
+    order. A worker reads with the same calls as a consumer (read, try_read,
+    read_into, read_many, iteration); each read call first releases what the
+    previous one returned (done), :meth:`ack` releases without taking more,
+    and :meth:`close` releases too. ``read_many(n)`` takes up to n messages
+    at once.
+
+    The group is created by its first worker, with its policy:
+
+    - at-least-once (default): what a worker held when its process died (or,
+      with ``hold_timeout``, held longer than that) is redelivered to another
+      worker, so such a message may be processed twice;
+    - ``at_most_once=True``: it is dropped and counted instead
+      (:attr:`GroupInfo.dropped`); no message goes to two workers.
+
+    A hung worker's late release raises :class:`StaleError` once (counted in
+    :attr:`GroupInfo.stale_releases`), then it reads on. With neither
+    ``at_most_once`` nor ``hold_timeout`` given, a worker joins an existing
+    group with the group's own options (or creates an at-least-once group
+    without a timeout); joining with other options than the group's raises
+    InvalidArgument; :class:`NoWorkerSlot`
+    when the ring's 48 worker slots (or 4 groups) are taken; ModeError on a
+    queue ring.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        path: PathArg,
+        group: str,
+        *,
+        at_most_once: Optional[bool] = None,
+        hold_timeout: Optional[float] = None,
+    ) -> None:
+        """Joins ``group`` of the fan-out ring at ``path``: see :class:`Worker`."""
+        if getattr(self, "_ring", None) is not None:
+            raise TypeError("Worker.__init__() called on an initialized handle")
+        options, name = worker_options(group, at_most_once, hold_timeout)
+        encoded = encode_path(path)
+        ring, storage = _new_handle()
+        rc = lib.mrb_worker_join(ring, encoded, name, options)
+        if rc < 0:
+            raise error_for(rc, path)
+        self._setup(ring, storage, path, HandleErrors(False))
+
+    def ack(self) -> None:
+        """Releases the messages the last read call returned (they are done)
+        without taking more. Raises StaleError if they had been taken from
+        this worker after its hold timeout."""
+        rc = lib.mrb_worker_ack(self._ring)
+        if rc < 0:
+            raise self._errors(rc)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Yields messages forever, waiting for each (the previous one is
+        released when the next is taken); stops when the handle is closed."""
+        while True:
+            try:
+                yield self.read(timeout=_INF)
+            except Closed:
+                return
 
 
 def subscribe(

@@ -17,6 +17,7 @@ from mmap_ringbuffer import (
     RingStats,
     Subscriber,
     SubscriberInfo,
+    Worker,
 )
 
 
@@ -29,6 +30,7 @@ def public_callables() -> list[tuple[str, object]]:
         PeekedMessage,
         RingStats,
         SubscriberInfo,
+        Worker,
     ):
         for name, member in inspect.getmembers(cls):
             if name.startswith("_") and name not in ("__enter__", "__exit__"):
@@ -97,6 +99,7 @@ def test_private_modules_import_no_cycle() -> None:
         "_reader",
         "_zero_copy",
         "_subscriber",
+        "_workers",
         "_ring",
     ]
     package = pathlib.Path(mmap_ringbuffer.__file__).parent
