@@ -179,7 +179,7 @@ def test_every_core_error_has_its_own_exception() -> None:
         for name in dir(lib)
         if name.startswith("MRB_E") and not name.startswith("MRB_EXCL")
     }
-    assert len(codes) == 22
+    assert len(codes) == 23
     for code, name in codes.items():
         exc = error_for(code)
         assert type(exc) is _ERRORS[code], name
