@@ -22,9 +22,10 @@ MAX_GROUPS: int = lib.MRB_MAX_GROUPS
 
 
 def worker_options(
-    group: str, at_most_once: bool, hold_timeout: Optional[float]
+    group: str, at_most_once: Optional[bool], hold_timeout: Optional[float]
 ) -> Any:
-    """(``struct mrb_worker_options *``, encoded group name)."""
+    """(``struct mrb_worker_options *`` or NULL when neither option is
+    given, encoded group name)."""
     if not isinstance(group, str):
         raise TypeError(f"group must be a str, not {type(group).__name__}")
     name = group.encode("utf-8")
