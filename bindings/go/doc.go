@@ -51,6 +51,17 @@
 // ring) never slows producers and counts what it lost. Info,
 // Subscribers and IsFanOut inspect; Unsubscribe removes a named subscriber.
 //
+// # Worker groups
+//
+// A fan-out ring can also be read by worker groups, competing consumers:
+// JoinWorker opens a Worker of a named group, and each message goes to one
+// worker of the group (taken in claim order, finished in any order). Its
+// read calls (ReadMsg, ReadBatch, ReadMsgContext, ...) release what the
+// previous one returned; Ack releases without taking more. What a dead (or,
+// with WorkerOptions.HoldTimeout, hung) worker held is redelivered to
+// another worker or, with WorkerOptions.AtMostOnce, dropped and counted;
+// WorkerGroups inspects.
+//
 // A RingBuffer is safe for concurrent use by many goroutines: writes are
 // concurrent (lock-free claims in the C core), reads on one handle are
 // serialized by a mutex, and Close may run concurrently with other calls

@@ -126,6 +126,9 @@ var (
 	ErrMode = &Error{Code: -1021, msg: "not available in this ring's read mode (queue or fan-out)"}
 	// ErrNameBusy: a live subscriber handle already uses this name.
 	ErrNameBusy = &Error{Code: -1022, msg: "a live subscriber already uses this name"}
+	// ErrNoWorkerSlot: every worker slot (MaxWorkers per ring), or every
+	// worker group (MaxWorkerGroups), of the ring is taken.
+	ErrNoWorkerSlot = &Error{Code: -1023, msg: "every worker slot (or group) of the ring is taken"}
 	// ErrIO matches (with errors.Is) every operating-system failure; the
 	// *Error then wraps the syscall.Errno.
 	ErrIO = errors.New("ringbuffer: operating-system error")
@@ -141,7 +144,7 @@ var coreCodes = map[*Error]C.int{
 	ErrExists: C.MRB_EEXIST, ErrStale: C.MRB_ESTALE, ErrForked: C.MRB_EFORKED,
 	ErrNoSlot: C.MRB_ENOSLOT, ErrForeign: C.MRB_EFOREIGN,
 	ErrNoSubscriberSlot: C.MRB_ENOSUB, ErrLapped: C.MRB_ELAPPED, ErrMode: C.MRB_EMODE,
-	ErrNameBusy: C.MRB_ENAMEBUSY,
+	ErrNameBusy: C.MRB_ENAMEBUSY, ErrNoWorkerSlot: C.MRB_ENOWORKER,
 }
 
 // literalMismatches lists every sentinel whose literal code or message, and
@@ -177,7 +180,7 @@ func init() {
 		ErrBadFormat, ErrVersion, ErrConsumerBusy, ErrCorrupt,
 		ErrInvalidArgument, ErrTimeout, ErrBufferTooSmall, ErrInterrupted,
 		ErrExists, ErrStale, ErrForked, ErrNoSlot, ErrForeign,
-		ErrNoSubscriberSlot, ErrLapped, ErrMode, ErrNameBusy,
+		ErrNoSubscriberSlot, ErrLapped, ErrMode, ErrNameBusy, ErrNoWorkerSlot,
 	} {
 		sentinels[s.Code] = s
 	}

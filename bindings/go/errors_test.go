@@ -33,7 +33,7 @@ func TestSentinelsAreDistinctCoreCodes(t *testing.T) {
 		ErrBufferFull, ErrInvalidSize, ErrBufferEmpty, ErrClosed, ErrBadFormat,
 		ErrVersion, ErrConsumerBusy, ErrCorrupt, ErrInvalidArgument, ErrTimeout,
 		ErrBufferTooSmall, ErrInterrupted, ErrExists, ErrStale, ErrForked,
-		ErrNoSlot, ErrForeign, ErrNoSubscriberSlot, ErrLapped, ErrMode, ErrNameBusy,
+		ErrNoSlot, ErrForeign, ErrNoSubscriberSlot, ErrLapped, ErrMode, ErrNameBusy, ErrNoWorkerSlot,
 	}
 	seen := map[int]bool{}
 	for _, s := range all {

@@ -1,0 +1,185 @@
+package ringbuffer
+
+/*
+#include <stdlib.h>
+#include "mrb.h"
+*/
+import "C"
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+)
+
+// MaxWorkers is how many worker slots a ring has (MRB_MAX_WORKERS), and
+// MaxWorkerGroups how many worker groups (MRB_MAX_GROUPS); JoinWorker
+// beyond them gives ErrNoWorkerSlot.
+const (
+	MaxWorkers      = 48
+	MaxWorkerGroups = 4
+	MaxGroupName    = 31
+)
+
+// WorkerOptions are a worker group's policy, chosen by the worker that
+// creates the group. JoinWorker with nil options joins an existing group
+// with the group's own (or creates an at-least-once group without a hold
+// timeout); with options that differ from the group's it gives
+// ErrInvalidArgument.
+type WorkerOptions struct {
+	// AtMostOnce: what a dead or hung worker held is dropped and counted
+	// (GroupInfo.Dropped) instead of redelivered to another worker
+	// (at-least-once, the default: such a message may be processed twice).
+	AtMostOnce bool
+	// HoldTimeout > 0: a live worker that holds messages longer is treated
+	// as hung: its messages are taken from it, and its late release returns
+	// ErrStale once (GroupInfo.StaleReleases).
+	HoldTimeout time.Duration
+}
+
+// A Worker is one of a group of competing consumers of a fan-out ring
+// (CreateOptions.FanOut): each message goes to one worker of the group, in
+// the order producers committed them (workers finish them in any order).
+// It reads with the RingBuffer read calls: ReadMsg, ReadMsgInto,
+// ReadMsgContext, ReadMsgIntoContext, ReadBatch, ReadBatchInto,
+// ReadBatchContext (a batch is a run of messages taken at once). Each read
+// call first releases what the previous one returned (those messages are
+// done); Ack releases without taking more, and Close releases too. A read
+// that finds its previous messages taken from it (after the group's hold
+// timeout) returns ErrStale once. Other read calls (Peek, Hold,
+// ReadBatchAt, ...) give ErrInvalidArgument. Get one from JoinWorker.
+type Worker struct {
+	*RingBuffer
+}
+
+// JoinWorker opens the fan-out ring at path as a worker of group (1 to
+// MaxGroupName bytes), creating the group with opts if it does not exist.
+// Errors (wrapped with the operation "worker" and the path): those of
+// OpenRingBuffer, ErrMode (a queue ring), ErrNoWorkerSlot,
+// ErrInvalidArgument.
+func JoinWorker(path, group string, opts *WorkerOptions) (*Worker, error) {
+	if err := checkPath("worker", path); err != nil {
+		return nil, err
+	}
+	if group == "" || strings.IndexByte(group, 0) >= 0 || len(group) > MaxGroupName {
+		return nil, invalidArgument("worker", path, "invalid group name "+strconv.Quote(group)+
+			" (want 1.."+strconv.Itoa(MaxGroupName)+" bytes, no NUL)")
+	}
+	var copts *C.struct_mrb_worker_options
+	if opts != nil {
+		if opts.HoldTimeout < 0 {
+			return nil, invalidArgument("worker", path, "negative HoldTimeout "+opts.HoldTimeout.String())
+		}
+		copts = (*C.struct_mrb_worker_options)(C.calloc(1, C.sizeof_struct_mrb_worker_options))
+		defer C.free(unsafe.Pointer(copts))
+		if opts.AtMostOnce {
+			copts.policy = C.MRB_AT_MOST_ONCE
+		}
+		copts.hold_timeout_ns = C.int64_t(opts.HoldTimeout.Nanoseconds())
+	}
+	cgroup := C.CString(group)
+	defer C.free(unsafe.Pointer(cgroup))
+	r, err := openWith("worker", path, func(ring *C.struct_mrb_ring, cpath *C.char) C.int {
+		return C.mrb_worker_join(ring, cpath, cgroup, copts)
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.worker = true
+	return &Worker{RingBuffer: r}, nil
+}
+
+// workerWaitSlice bounds each wait of a worker, so that ctx is checked
+// that often: a worker sleeps on its group's futex word (woken one at a
+// time by writers), which the netpoller cannot watch.
+const workerWaitSlice = 20 * time.Millisecond
+
+// waitWorker waits until a message may be there for this worker (nil),
+// ctx is done (its error) or the ring fails. It holds an OS thread while
+// it sleeps, in slices of workerWaitSlice.
+func (r *RingBuffer) waitWorker(ctx context.Context) error {
+	for {
+		r.readMu.Lock()
+		rc := C.mrb_wait_readable(r.handle(), C.int64_t(workerWaitSlice.Nanoseconds()))
+		r.readMu.Unlock()
+		runtime.KeepAlive(r)
+		switch {
+		case rc == 0:
+			return nil
+		case rc == C.MRB_ETIMEDOUT || rc == C.MRB_EINTR:
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		default:
+			return codeError(int64(rc))
+		}
+	}
+}
+
+// Ack releases the messages the last read call returned (they are done)
+// without taking more. ErrStale if they had been taken from this worker
+// after the group's hold timeout.
+func (w *Worker) Ack() error {
+	if w == nil || w.RingBuffer == nil {
+		return ErrClosed
+	}
+	rc := C.mrb_worker_ack(w.handle())
+	runtime.KeepAlive(w.RingBuffer)
+	if rc < 0 {
+		return codeError(int64(rc))
+	}
+	return nil
+}
+
+// GroupInfo is a snapshot of a worker group.
+type GroupInfo struct {
+	Name          string
+	AtMostOnce    bool
+	Index         int
+	HoldTimeout   time.Duration
+	ClaimPosition uint64 // the next message no worker has taken
+	LagBytes      uint64
+	Workers       int
+	WorkersAlive  int
+	MessagesDone  uint64
+	BytesDone     uint64
+	Redelivered   uint64 // handed again after their worker died or hung
+	Dropped       uint64 // given up (at-most-once)
+	StaleReleases uint64 // late releases refused
+}
+
+// WorkerGroups lists the ring's worker groups (any handle).
+func (r *RingBuffer) WorkerGroups() ([]GroupInfo, error) {
+	var raw [MaxWorkerGroups]C.struct_mrb_group_info
+	n := C.mrb_worker_groups(r.handle(), &raw[0], C.size_t(len(raw)))
+	runtime.KeepAlive(r)
+	if n < 0 {
+		return nil, codeError(int64(n))
+	}
+	if n > C.int64_t(len(raw)) {
+		n = C.int64_t(len(raw))
+	}
+	out := make([]GroupInfo, 0, int(n))
+	for i := 0; i < int(n); i++ {
+		g := &raw[i]
+		out = append(out, GroupInfo{
+			Name:          C.GoString(&g.name[0]),
+			AtMostOnce:    g.policy == C.MRB_AT_MOST_ONCE,
+			Index:         int(g.index),
+			HoldTimeout:   time.Duration(g.hold_timeout_ns),
+			ClaimPosition: uint64(g.claim_position),
+			LagBytes:      uint64(g.lag_bytes),
+			Workers:       int(g.workers),
+			WorkersAlive:  int(g.workers_alive),
+			MessagesDone:  uint64(g.messages_done),
+			BytesDone:     uint64(g.bytes_done),
+			Redelivered:   uint64(g.redelivered),
+			Dropped:       uint64(g.dropped),
+			StaleReleases: uint64(g.stale_releases),
+		})
+	}
+	return out, nil
+}
