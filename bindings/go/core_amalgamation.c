@@ -983,6 +983,11 @@ int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, siz
 void mrbi_forget_dead_sleepers(struct mrb_handle *h);
 /* A call returning rc has reported a pending MRB_ELAPPED if rc is it. */
 int mrbi_elapsed_reported(struct mrb_handle *h, int rc);
+/* A durable subscriber reading its backlog with validation: mrb_peek
+ * copies into the handle's scratch buffer (the view points there), and
+ * mrb_release of such a view ends with mrbi_validated_consumed. */
+int mrbi_validated_peek(struct mrb_handle *h, struct mrb_view *view);
+void mrbi_validated_consumed(struct mrb_handle *h);
 /* Is a message there for a validating subscriber? (0 or MRB_EEMPTY) */
 int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished);
 /* Recovery in a fan-out ring is serialised by a token (the consumer owner
@@ -1781,10 +1786,16 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	if (h->validating || h->worker != NULL) {
+	if ((h->reader_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0 || h->worker != NULL) {
 		/* What it would point at may be overwritten under the caller. */
 		mrbi_consumer_leave(h);
 		return MRB_EINVAL;
+	}
+	if (h->validating) {
+		/* A durable subscriber's backlog: a validated copy. */
+		rc = mrbi_validated_peek(h, view);
+		mrbi_consumer_leave(h);
+		return rc;
 	}
 	const uint8_t *data;
 	uint64_t length, next;
@@ -1812,10 +1823,13 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 		rc = MRB_EINVAL;
 	} else if (view->position != at || view->next <= at ||
 	           view->next - at != record_span(view->len) ||
-	           view->data != record_payload(h, at)) {
+	           (view->data != record_payload(h, at) &&
+	            (view->data != h->scratch || h->scratch == NULL))) {
 		rc = MRB_ESTALE;
 	} else {
 		consume(h, view->len, view->next);
+		if (h->validating)
+			mrbi_validated_consumed(h);
 	}
 	mrbi_consumer_leave(h);
 	return rc;
@@ -5194,8 +5208,10 @@ int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished)
 	return rc;
 }
 
-int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
-                        uint64_t *position_out)
+/* Copies the next message into buf and checks it was not overwritten
+ * meanwhile, without consuming it: 0 with its position in *position_out. */
+static int validated_copy(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
+                          uint64_t *position_out)
 {
 	for (;;) {
 		uint64_t length;
@@ -5224,14 +5240,49 @@ int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, siz
 		    atomic_load_explicit(&h->header->producer_position, memory_order_relaxed);
 		if (tail - position > h->capacity)
 			continue; /* overwritten while copied: validated_next resyncs */
-		if (position_out != NULL)
-			*position_out = position;
-		h->head = position + record_span(length);
-		h->unpublished_messages++;
-		h->unpublished_bytes += length;
-		stop_validating_if_caught_up(h);
+		*position_out = position;
 		return 0;
 	}
+}
+
+int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
+                        uint64_t *position_out)
+{
+	uint64_t position;
+	int rc = validated_copy(h, buf, buf_size, len, &position);
+	if (rc != 0)
+		return rc;
+	if (position_out != NULL)
+		*position_out = position;
+	h->head = position + record_span(*len);
+	h->unpublished_messages++;
+	h->unpublished_bytes += *len;
+	stop_validating_if_caught_up(h);
+	return 0;
+}
+
+int mrbi_validated_peek(struct mrb_handle *h, struct mrb_view *view)
+{
+	if (h->scratch == NULL) {
+		h->scratch = malloc((size_t)h->max_message_size);
+		if (h->scratch == NULL)
+			return -ENOMEM;
+	}
+	size_t len;
+	uint64_t position;
+	int rc = validated_copy(h, h->scratch, (size_t)h->max_message_size, &len, &position);
+	if (rc != 0)
+		return rc;
+	view->data = h->scratch;
+	view->len = len;
+	view->position = position;
+	view->next = position + record_span(len);
+	return 0;
+}
+
+void mrbi_validated_consumed(struct mrb_handle *h)
+{
+	stop_validating_if_caught_up(h);
 }
 
 /* ---- Listing ------------------------------------------------------------- */

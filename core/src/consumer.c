@@ -554,10 +554,16 @@ int mrb_peek(struct mrb_ring *ring, struct mrb_view *view)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	if (h->validating || h->worker != NULL) {
+	if ((h->reader_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0 || h->worker != NULL) {
 		/* What it would point at may be overwritten under the caller. */
 		mrbi_consumer_leave(h);
 		return MRB_EINVAL;
+	}
+	if (h->validating) {
+		/* A durable subscriber's backlog: a validated copy. */
+		rc = mrbi_validated_peek(h, view);
+		mrbi_consumer_leave(h);
+		return rc;
 	}
 	const uint8_t *data;
 	uint64_t length, next;
@@ -585,10 +591,13 @@ int mrb_release(struct mrb_ring *ring, const struct mrb_view *view)
 		rc = MRB_EINVAL;
 	} else if (view->position != at || view->next <= at ||
 	           view->next - at != record_span(view->len) ||
-	           view->data != record_payload(h, at)) {
+	           (view->data != record_payload(h, at) &&
+	            (view->data != h->scratch || h->scratch == NULL))) {
 		rc = MRB_ESTALE;
 	} else {
 		consume(h, view->len, view->next);
+		if (h->validating)
+			mrbi_validated_consumed(h);
 	}
 	mrbi_consumer_leave(h);
 	return rc;

@@ -460,6 +460,11 @@ int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, siz
 void mrbi_forget_dead_sleepers(struct mrb_handle *h);
 /* A call returning rc has reported a pending MRB_ELAPPED if rc is it. */
 int mrbi_elapsed_reported(struct mrb_handle *h, int rc);
+/* A durable subscriber reading its backlog with validation: mrb_peek
+ * copies into the handle's scratch buffer (the view points there), and
+ * mrb_release of such a view ends with mrbi_validated_consumed. */
+int mrbi_validated_peek(struct mrb_handle *h, struct mrb_view *view);
+void mrbi_validated_consumed(struct mrb_handle *h);
 /* Is a message there for a validating subscriber? (0 or MRB_EEMPTY) */
 int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished);
 /* Recovery in a fan-out ring is serialised by a token (the consumer owner

@@ -1001,8 +1001,10 @@ int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished)
 	return rc;
 }
 
-int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
-                        uint64_t *position_out)
+/* Copies the next message into buf and checks it was not overwritten
+ * meanwhile, without consuming it: 0 with its position in *position_out. */
+static int validated_copy(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
+                          uint64_t *position_out)
 {
 	for (;;) {
 		uint64_t length;
@@ -1031,14 +1033,49 @@ int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, siz
 		    atomic_load_explicit(&h->header->producer_position, memory_order_relaxed);
 		if (tail - position > h->capacity)
 			continue; /* overwritten while copied: validated_next resyncs */
-		if (position_out != NULL)
-			*position_out = position;
-		h->head = position + record_span(length);
-		h->unpublished_messages++;
-		h->unpublished_bytes += length;
-		stop_validating_if_caught_up(h);
+		*position_out = position;
 		return 0;
 	}
+}
+
+int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, size_t *len,
+                        uint64_t *position_out)
+{
+	uint64_t position;
+	int rc = validated_copy(h, buf, buf_size, len, &position);
+	if (rc != 0)
+		return rc;
+	if (position_out != NULL)
+		*position_out = position;
+	h->head = position + record_span(*len);
+	h->unpublished_messages++;
+	h->unpublished_bytes += *len;
+	stop_validating_if_caught_up(h);
+	return 0;
+}
+
+int mrbi_validated_peek(struct mrb_handle *h, struct mrb_view *view)
+{
+	if (h->scratch == NULL) {
+		h->scratch = malloc((size_t)h->max_message_size);
+		if (h->scratch == NULL)
+			return -ENOMEM;
+	}
+	size_t len;
+	uint64_t position;
+	int rc = validated_copy(h, h->scratch, (size_t)h->max_message_size, &len, &position);
+	if (rc != 0)
+		return rc;
+	view->data = h->scratch;
+	view->len = len;
+	view->position = position;
+	view->next = position + record_span(len);
+	return 0;
+}
+
+void mrbi_validated_consumed(struct mrb_handle *h)
+{
+	stop_validating_if_caught_up(h);
 }
 
 /* ---- Listing ------------------------------------------------------------- */

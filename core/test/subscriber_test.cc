@@ -170,7 +170,15 @@ TEST_F(Subscribers, UnnamedJoinsAtLiveEndFromOldestSeesBacklog)
 	ASSERT_EQ(0, Write(5));
 	EXPECT_EQ(5, Next(1));
 	EXPECT_EQ(MRB_EEMPTY, Next(1));
-	for (int64_t i = 0; i <= 5; i++)
+	// The backlog is read with validated copies: a peek shows a copy, and
+	// its release consumes the message.
+	struct mrb_view view;
+	ASSERT_EQ(0, mrb_peek(&subs_[2], &view));
+	EXPECT_EQ(Msg(0), std::vector<uint8_t>(static_cast<const uint8_t *>(view.data),
+	                                       static_cast<const uint8_t *>(view.data) + view.len));
+	ASSERT_EQ(0, mrb_release(&subs_[2], &view));
+	EXPECT_EQ(MRB_ESTALE, mrb_release(&subs_[2], &view));
+	for (int64_t i = 1; i <= 5; i++)
 		EXPECT_EQ(i, Next(2));
 }
 
