@@ -4201,6 +4201,7 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 	role_leave(h, MRB_STATE_CALL);
 	return result;
 }
+#define __attribute__ mrb_amalg_subscriber___attribute__
 #define new_token mrb_amalg_subscriber_new_token
 
 /* ---- core/src/subscriber.c ---- */
@@ -4444,13 +4445,16 @@ static void wake_space_waiters(struct mrb_handle *h)
 static bool judge_stalled(struct mrb_handle *h, struct mrb_reader_entry *e, uint32_t state,
                           uint64_t position, int64_t now, bool audit)
 {
+	/* Both words are shared: a start in the future or before the clock's
+	 * epoch (hostile, or another boot's) restarts the timer. */
+	int64_t since = atomic_load_explicit(&e->stall_since_ns, memory_order_relaxed);
 	if (atomic_load_explicit(&e->stall_position, memory_order_relaxed) != position ||
-	    atomic_load_explicit(&e->stall_since_ns, memory_order_relaxed) == 0) {
+	    since <= 0 || since > now) {
 		atomic_store_explicit(&e->stall_position, position, memory_order_relaxed);
 		atomic_store_explicit(&e->stall_since_ns, now, memory_order_relaxed);
 		return false;
 	}
-	int64_t stalled = now - atomic_load_explicit(&e->stall_since_ns, memory_order_relaxed);
+	int64_t stalled = now - since;
 	if (stalled < MRB_READER_STALL_CHECK_NS || !audit)
 		return false;
 	uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
@@ -4751,9 +4755,10 @@ static void handle_bind(struct mrb_handle *h, uint32_t index, uint64_t token, ui
  * whether the higher one saw it, so it waits for it to settle: freed (it
  * gave way: keep the name) or ACTIVE (it did not see us: give way). A
  * joiner that died half-way is freed; one that never settles keeps it.
+ * noinline: GCC rejects a fence inlined elsewhere under -fsanitize=thread.
  */
-static bool name_is_ours(struct mrb_handle *h, uint32_t index,
-                         const uint64_t words[MRB_READER_NAME_WORDS])
+static __attribute__((noinline)) bool name_is_ours(struct mrb_handle *h, uint32_t index,
+                                                   const uint64_t words[MRB_READER_NAME_WORDS])
 {
 	atomic_thread_fence(memory_order_seq_cst);
 	int64_t deadline = mrbi_now_ns() + MRB_NAME_SETTLE_NS;
@@ -5427,6 +5432,7 @@ int mrb_unsubscribe(const char *path, const char *name)
 #undef MRB_READER_STALL_CHECK_NS
 #undef MRB_OWNER_FREEING
 #undef MRB_NAME_SETTLE_NS
+#undef __attribute__
 #undef new_token
 
 /* ---- core/src/upgrade.c ---- */
@@ -6141,6 +6147,7 @@ int mrbi_ready_to_write(struct mrb_handle *h, size_t len)
 #undef MRB_UNORDERED_SLICE_NS
 #undef MRB_LOST_WAKER_SLICE_NS
 #undef MRB_WORKER_SLICE_NS
+#define __attribute__ mrb_amalg_workers___attribute__
 #define new_token mrb_amalg_workers_new_token
 #define release_held mrb_amalg_workers_release_held
 
@@ -6670,8 +6677,12 @@ static int audit(struct mrb_handle *h, struct mrbi_worker *w, int64_t now)
 		} else {
 			if (owner == 0)
 				continue;
+			/* Shared, so maybe hostile: an implausible start still
+			 * gets the owner's liveness checked, never an overflow. */
+			int64_t since =
+			    atomic_load_explicit(&s->held_since_ns, memory_order_relaxed);
 			int64_t held =
-			    now - atomic_load_explicit(&s->held_since_ns, memory_order_relaxed);
+			    since > 0 && since <= now ? now - since : MRB_WORKER_CHECK_NS;
 			if (held < MRB_WORKER_CHECK_NS)
 				continue;
 			bool hung = w->hold_timeout_ns > 0 && held >= w->hold_timeout_ns;
@@ -7273,5 +7284,6 @@ int64_t mrb_workers(struct mrb_ring *ring, struct mrb_worker_info *out, size_t m
 #undef MRB_WORKER_CHECK_NS
 #undef MRB_WORKER_AUDIT_CALLS
 #undef MRB_WORKER_BUSY
+#undef __attribute__
 #undef new_token
 #undef release_held

@@ -237,13 +237,16 @@ static void wake_space_waiters(struct mrb_handle *h)
 static bool judge_stalled(struct mrb_handle *h, struct mrb_reader_entry *e, uint32_t state,
                           uint64_t position, int64_t now, bool audit)
 {
+	/* Both words are shared: a start in the future or before the clock's
+	 * epoch (hostile, or another boot's) restarts the timer. */
+	int64_t since = atomic_load_explicit(&e->stall_since_ns, memory_order_relaxed);
 	if (atomic_load_explicit(&e->stall_position, memory_order_relaxed) != position ||
-	    atomic_load_explicit(&e->stall_since_ns, memory_order_relaxed) == 0) {
+	    since <= 0 || since > now) {
 		atomic_store_explicit(&e->stall_position, position, memory_order_relaxed);
 		atomic_store_explicit(&e->stall_since_ns, now, memory_order_relaxed);
 		return false;
 	}
-	int64_t stalled = now - atomic_load_explicit(&e->stall_since_ns, memory_order_relaxed);
+	int64_t stalled = now - since;
 	if (stalled < MRB_READER_STALL_CHECK_NS || !audit)
 		return false;
 	uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
@@ -544,9 +547,10 @@ static void handle_bind(struct mrb_handle *h, uint32_t index, uint64_t token, ui
  * whether the higher one saw it, so it waits for it to settle: freed (it
  * gave way: keep the name) or ACTIVE (it did not see us: give way). A
  * joiner that died half-way is freed; one that never settles keeps it.
+ * noinline: GCC rejects a fence inlined elsewhere under -fsanitize=thread.
  */
-static bool name_is_ours(struct mrb_handle *h, uint32_t index,
-                         const uint64_t words[MRB_READER_NAME_WORDS])
+static __attribute__((noinline)) bool name_is_ours(struct mrb_handle *h, uint32_t index,
+                                                   const uint64_t words[MRB_READER_NAME_WORDS])
 {
 	atomic_thread_fence(memory_order_seq_cst);
 	int64_t deadline = mrbi_now_ns() + MRB_NAME_SETTLE_NS;

@@ -522,8 +522,12 @@ static int audit(struct mrb_handle *h, struct mrbi_worker *w, int64_t now)
 		} else {
 			if (owner == 0)
 				continue;
+			/* Shared, so maybe hostile: an implausible start still
+			 * gets the owner's liveness checked, never an overflow. */
+			int64_t since =
+			    atomic_load_explicit(&s->held_since_ns, memory_order_relaxed);
 			int64_t held =
-			    now - atomic_load_explicit(&s->held_since_ns, memory_order_relaxed);
+			    since > 0 && since <= now ? now - since : MRB_WORKER_CHECK_NS;
 			if (held < MRB_WORKER_CHECK_NS)
 				continue;
 			bool hung = w->hold_timeout_ns > 0 && held >= w->hold_timeout_ns;
