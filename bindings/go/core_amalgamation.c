@@ -4201,7 +4201,6 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 	role_leave(h, MRB_STATE_CALL);
 	return result;
 }
-#define __attribute__ mrb_amalg_subscriber___attribute__
 #define new_token mrb_amalg_subscriber_new_token
 
 /* ---- core/src/subscriber.c ---- */
@@ -5432,7 +5431,6 @@ int mrb_unsubscribe(const char *path, const char *name)
 #undef MRB_READER_STALL_CHECK_NS
 #undef MRB_OWNER_FREEING
 #undef MRB_NAME_SETTLE_NS
-#undef __attribute__
 #undef new_token
 
 /* ---- core/src/upgrade.c ---- */
@@ -6147,7 +6145,6 @@ int mrbi_ready_to_write(struct mrb_handle *h, size_t len)
 #undef MRB_UNORDERED_SLICE_NS
 #undef MRB_LOST_WAKER_SLICE_NS
 #undef MRB_WORKER_SLICE_NS
-#define __attribute__ mrb_amalg_workers___attribute__
 #define new_token mrb_amalg_workers_new_token
 #define release_held mrb_amalg_workers_release_held
 
@@ -7284,6 +7281,5 @@ int64_t mrb_workers(struct mrb_ring *ring, struct mrb_worker_info *out, size_t m
 #undef MRB_WORKER_CHECK_NS
 #undef MRB_WORKER_AUDIT_CALLS
 #undef MRB_WORKER_BUSY
-#undef __attribute__
 #undef new_token
 #undef release_held

@@ -41,7 +41,10 @@ var (
 	// A file-scope static function or variable: "static ... name(" or
 	// "static ... name =", "name;", "name[" at the start of a line.
 	staticLine = regexp.MustCompile(`^static\b[^;{=(]*?\b([A-Za-z_][A-Za-z0-9_]*)\s*(\(|=|;|\[)`)
-	listEntry  = regexp.MustCompile(`^\s*"([^"]+)",?\s*(#.*)?$`)
+	// "__attribute__((...))" in such a line: removed before staticLine is
+	// matched, or "__attribute__" would be taken for the static's name.
+	attribute = regexp.MustCompile(`__attribute__\s*\(\([^()]*(\([^()]*\)[^()]*)*\)\)`)
+	listEntry = regexp.MustCompile(`^\s*"([^"]+)",?\s*(#.*)?$`)
 )
 
 func main() {
@@ -128,6 +131,7 @@ func sharedStatics(coreDir string, srcs []string) (map[string][]string, error) {
 		}
 		seen := map[string]bool{}
 		for _, line := range strings.Split(string(data), "\n") {
+			line = attribute.ReplaceAllString(line, "")
 			if m := staticLine.FindStringSubmatch(line); m != nil && !seen[m[1]] {
 				seen[m[1]] = true
 				owners[m[1]] = append(owners[m[1]], src)
