@@ -19,10 +19,11 @@ static const char read_help[] =
     "Usage: mrb read PATH [--count N] [--follow] [--framed] [--timeout SECONDS]\n"
     "                [--subscriber NAME [--lossy | --evict-after SECONDS]\n"
     "                 [--from-oldest]]\n"
+    "                [--group NAME [--at-most-once] [--hold-timeout SECONDS]]\n"
     "\n"
     "Reads messages from the ring to stdout, in order, as the ring's consumer\n"
-    "(only one process at a time may be), or with --subscriber as one of its\n"
-    "subscribers. By default each message is printed\n"
+    "(only one process at a time may be), with --subscriber as one of its\n"
+    "subscribers, or with --group as a worker of a worker group. By default each message is printed\n"
     "followed by a newline; with --framed each is a 4-byte little-endian\n"
     "length followed by the bytes, which is exact for binary data.\n"
     "A message is consumed only after it was written out: flushed to a file or\n"
@@ -51,6 +52,17 @@ static const char read_help[] =
     "subscriber releases it only after, as the consumer does. Losses are\n"
     "reported on stderr.\n"
     "\n"
+    "Worker groups: --group NAME reads a fan-out ring as a worker of the group\n"
+    "NAME (created on first use): each message goes to exactly one worker of\n"
+    "the group, so several mrb read --group NAME share the work. A message is\n"
+    "released after it was written out. Should this process die holding one,\n"
+    "the group's policy decides: at-least-once (the default) hands it to\n"
+    "another worker, --at-most-once drops and counts it. --hold-timeout S\n"
+    "treats a worker that held a message S seconds as dead; its late release\n"
+    "is refused and reported on stderr. The policy and the timeout are the\n"
+    "group's, fixed at its creation: a worker that names different ones is\n"
+    "refused (status 2); one that names none joins with the group's.\n"
+    "\n"
     "Options:\n"
     "  -n, --count N          stop after N messages\n"
     "  -F, --follow           wait for new messages (like tail -f)\n"
@@ -65,15 +77,22 @@ static const char read_help[] =
     "                         after it held them back this long\n"
     "      --from-oldest      a new subscriber starts at the oldest message\n"
     "                         still in the ring, not at the live end\n"
+    "      --group NAME       read as a worker of the worker group NAME\n"
+    "      --at-most-once     a new group drops (not redelivers) what a dead\n"
+    "                         worker held\n"
+    "      --hold-timeout SECONDS\n"
+    "                         a new group takes messages back from a worker\n"
+    "                         that held them this long\n"
     "  -h, --help             show this help\n"
     "\n"
     "Exit codes: 0 ok (also on SIGINT/SIGTERM), 2 usage, 3 not found or\n"
     "I/O error (including stdout), 4 not a ring or corrupt, 5 --timeout\n"
     "expired before any message arrived, or --count N given and fewer than\n"
     "N messages were read (also on SIGINT/SIGTERM), 6 another process is\n"
-    "the consumer or reads as NAME, or no subscriber entry is free,\n"
-    "8 --framed and a message above 4 GiB, 11 a fan-out ring read without\n"
-    "--subscriber, or a durable subscriber of a queue ring.\n";
+    "the consumer or reads as NAME, or no subscriber entry (or worker slot)\n"
+    "is free, 8 --framed and a message above 4 GiB, 11 a fan-out ring read\n"
+    "without --subscriber or --group, or a durable subscriber or a worker of\n"
+    "a queue ring.\n";
 
 /* Waits are cut into slices so a signal that lands just before a wait starts
  * is still noticed within one slice. */
@@ -285,7 +304,7 @@ static int mode_error(const char *path, int subscriber, int lossy)
 	if (!subscriber)
 		fprintf(stderr,
 		        "mrb read: %s: a fan-out ring has no consumer; read it with "
-		        "--subscriber NAME\n",
+		        "--subscriber NAME or --group NAME\n",
 		        path);
 	else if (!lossy)
 		fprintf(stderr,
@@ -297,9 +316,48 @@ static int mode_error(const char *path, int subscriber, int lossy)
 	return CLI_EXIT_MODE;
 }
 
+/* Joins the worker group `group`; returns 0 or an exit code (reported). */
+static int join_group(struct mrb_ring *ring, const char *path, const char *group,
+                      const struct mrb_worker_options *opts)
+{
+	int rc = mrb_worker_join(ring, path, group, opts);
+
+	if (rc == 0)
+		return 0;
+	if (rc == MRB_EMODE) {
+		fprintf(stderr,
+		        "mrb read: %s: a queue ring has no worker groups (mrb create --fanout "
+		        "makes a fan-out ring)\n",
+		        path);
+		return CLI_EXIT_MODE;
+	}
+	if (rc == MRB_ENOWORKER) {
+		fprintf(stderr, "mrb read: %s: every worker slot (or group) of the ring is taken\n",
+		        path);
+		return CLI_EXIT_CONSUMER_BUSY;
+	}
+	if (rc == MRB_EINVAL && opts != NULL) {
+		fprintf(stderr, "mrb read: %s: group '", path);
+		cli_put_escaped(stderr, group, strlen(group));
+		fprintf(stderr, "' has another policy or hold timeout (mrb stat shows it)\n");
+		return CLI_EXIT_USAGE;
+	}
+	return cli_fail("read", path, rc);
+}
+
+/* A worker's release refused after its hold timeout, told once each. */
+static void report_stale(void)
+{
+	fprintf(stderr, "mrb read: a message was taken back from this worker after the "
+	                "group's hold timeout (redelivered or dropped)\n");
+}
+
 int cmd_read(int argc, char **argv)
 {
-	enum { OPT_SUBSCRIBER = 256, OPT_LOSSY, OPT_EVICT_AFTER, OPT_FROM_OLDEST };
+	enum { OPT_SUBSCRIBER = 256, OPT_LOSSY, OPT_EVICT_AFTER, OPT_FROM_OLDEST,
+	       OPT_GROUP,
+	       OPT_AT_MOST_ONCE,
+	       OPT_HOLD_TIMEOUT };
 	static const struct option options[] = {
 	    {"count", required_argument, NULL, 'n'},
 	    {"follow", no_argument, NULL, 'F'},
@@ -309,6 +367,9 @@ int cmd_read(int argc, char **argv)
 	    {"lossy", no_argument, NULL, OPT_LOSSY},
 	    {"evict-after", required_argument, NULL, OPT_EVICT_AFTER},
 	    {"from-oldest", no_argument, NULL, OPT_FROM_OLDEST},
+	    {"group", required_argument, NULL, OPT_GROUP},
+	    {"at-most-once", no_argument, NULL, OPT_AT_MOST_ONCE},
+	    {"hold-timeout", required_argument, NULL, OPT_HOLD_TIMEOUT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -317,7 +378,9 @@ int cmd_read(int argc, char **argv)
 	struct mrb_subscriber_info info;
 	uint64_t count = 0, delivered = 0, lost_bytes0 = 0, lost_events0 = 0;
 	int have_count = 0, follow = 0, framed = 0, have_timeout = 0, timed_out = 0;
-	const char *timeout_text = NULL, *subscriber = NULL;
+	const char *timeout_text = NULL, *subscriber = NULL, *group = NULL;
+	struct mrb_worker_options wopts = {MRB_AT_LEAST_ONCE, 0};
+	int have_wopts = 0;
 	int64_t timeout_ns = 0;
 	enum out_kind out;
 	int opt, rc, exit_code = CLI_EXIT_OK;
@@ -377,6 +440,26 @@ int cmd_read(int argc, char **argv)
 		case OPT_FROM_OLDEST:
 			sub.flags |= MRB_SUBSCRIBE_FROM_OLDEST;
 			break;
+		case OPT_GROUP:
+			if (optarg[0] == '\0' || strlen(optarg) > MRB_GROUP_NAME_MAX)
+				return cli_usage_error("read",
+				                       "invalid --group: a name has 1 to %d bytes",
+				                       MRB_GROUP_NAME_MAX);
+			group = optarg;
+			break;
+		case OPT_AT_MOST_ONCE:
+			wopts.policy = MRB_AT_MOST_ONCE;
+			have_wopts = 1;
+			break;
+		case OPT_HOLD_TIMEOUT:
+			if (cli_parse_seconds(optarg, &wopts.hold_timeout_ns) != 0 ||
+			    wopts.hold_timeout_ns <= 0)
+				return cli_usage_error("read",
+				                       "invalid --hold-timeout '%s': want seconds "
+				                       "above 0 (e.g. 5 or 0.5)",
+				                       optarg);
+			have_wopts = 1;
+			break;
 		default:
 			return cli_getopt_error("read");
 		}
@@ -386,6 +469,10 @@ int cmd_read(int argc, char **argv)
 	if (subscriber == NULL && sub.flags != 0)
 		return cli_usage_error("read", "--lossy, --evict-after and --from-oldest need "
 		                               "--subscriber NAME");
+	if (group != NULL && subscriber != NULL)
+		return cli_usage_error("read", "--group and --subscriber exclude each other");
+	if (group == NULL && have_wopts)
+		return cli_usage_error("read", "--at-most-once and --hold-timeout need --group NAME");
 	if ((sub.flags & MRB_SUBSCRIBE_LOSSY) && (sub.flags & MRB_SUBSCRIBE_EVICT))
 		return cli_usage_error("read", "--lossy and --evict-after exclude each other");
 	if (!have_timeout)
@@ -393,7 +480,12 @@ int cmd_read(int argc, char **argv)
 
 	install_signal_handlers();
 	out = stdout_kind();
-	if (subscriber != NULL) {
+	if (group != NULL) {
+		rc = join_group(&r.ring, argv[optind], group, have_wopts ? &wopts : NULL);
+		if (rc != 0)
+			return rc;
+		r.copy = 1; /* the message is taken; released once written out */
+	} else if (subscriber != NULL) {
 		sub.name = subscriber;
 		losses_before_join(argv[optind], subscriber, &lost_bytes0, &lost_events0);
 		rc = mrb_subscribe(&r.ring, argv[optind], &sub);
@@ -453,9 +545,12 @@ int cmd_read(int argc, char **argv)
 				        (unsigned long long)delivered);
 				break;
 			}
-			if (!r.copy) {
-				rc = mrb_release(&r.ring, &r.view);
-				if (rc != 0) {
+			if (!r.copy || group != NULL) {
+				rc = group != NULL ? mrb_worker_ack(&r.ring)
+				                   : mrb_release(&r.ring, &r.view);
+				if (rc == MRB_ESTALE) {
+					report_stale();
+				} else if (rc != 0) {
 					exit_code = cli_fail("read", argv[optind], rc);
 					break;
 				}
@@ -465,6 +560,10 @@ int cmd_read(int argc, char **argv)
 		}
 		if (rc == MRB_ELAPPED) {
 			report_elapsed(&r.ring, lost_bytes0);
+			continue;
+		}
+		if (rc == MRB_ESTALE && group != NULL) {
+			report_stale();
 			continue;
 		}
 		if (rc == MRB_EMODE) {

@@ -18,7 +18,9 @@ static const char stat_help[] =
     "(subscribers only); every subscriber is listed with its pid, liveness,\n"
     "state, policy, position, lag, counters and losses. In a fan-out ring the\n"
     "consumer position is the release position: the slowest durable\n"
-    "subscriber's. Messages read are counted by the consumer; unread ones\n"
+    "subscriber's (or worker group's). Every worker group is listed with its\n"
+    "policy, hold timeout, claim position, lag and counters, and every worker\n"
+    "with its slot, group, pid, liveness and what it holds. Messages read are counted by the consumer; unread ones\n"
     "are counted by walking the records; \"written\" is their sum (writers\n"
     "keep no count). A record that fails validation is reported as corrupt.\n"
     "\n"
@@ -120,6 +122,28 @@ struct subscribers {
 	struct mrb_subscriber_info info[MRB_MAX_SUBSCRIBERS];
 };
 
+/* The ring's worker groups and workers. */
+struct workers {
+	size_t groups;
+	struct mrb_group_info group[MRB_MAX_GROUPS];
+	size_t count;
+	struct mrb_worker_info info[MRB_MAX_WORKERS];
+};
+
+static const char *group_policy_name(unsigned policy)
+{
+	return policy == MRB_AT_MOST_ONCE ? "at-most-once" : "at-least-once";
+}
+
+/* The name of the group with index `index`, or NULL. */
+static const char *group_name(const struct workers *w, uint32_t index)
+{
+	for (size_t i = 0; i < w->groups; i++)
+		if (w->group[i].index == index)
+			return w->group[i].name;
+	return NULL;
+}
+
 static const char *subscriber_state_name(int32_t state)
 {
 	switch (state) {
@@ -209,8 +233,98 @@ static void print_text_subscriber(const struct mrb_subscriber_info *s)
 	       (unsigned long long)s->evictions);
 }
 
+static void print_json_group(const struct mrb_group_info *g)
+{
+	printf("{\"index\": %u, \"name\": ", g->index);
+	put_json_string(stdout, g->name);
+	printf(", \"policy\": \"%s\"", group_policy_name(g->policy));
+	if (g->hold_timeout_ns > 0)
+		printf(", \"hold_timeout_ns\": %lld", (long long)g->hold_timeout_ns);
+	else
+		printf(", \"hold_timeout_ns\": null");
+	printf(", \"claim_position\": %llu", (unsigned long long)g->claim_position);
+	printf(", \"lag_bytes\": %llu", (unsigned long long)g->lag_bytes);
+	printf(", \"workers\": %u", g->workers);
+	printf(", \"workers_alive\": %u", g->workers_alive);
+	printf(", \"messages_done\": %llu", (unsigned long long)g->messages_done);
+	printf(", \"bytes_done\": %llu", (unsigned long long)g->bytes_done);
+	printf(", \"redelivered\": %llu", (unsigned long long)g->redelivered);
+	printf(", \"dropped\": %llu", (unsigned long long)g->dropped);
+	printf(", \"stale_releases\": %llu}", (unsigned long long)g->stale_releases);
+}
+
+static void print_json_worker(const struct workers *w, const struct mrb_worker_info *k)
+{
+	const char *group = group_name(w, k->group);
+
+	printf("{\"index\": %u, \"group\": ", k->index);
+	if (group != NULL)
+		put_json_string(stdout, group);
+	else
+		printf("null");
+	printf(", \"group_index\": %u", k->group);
+	printf(", \"pid\": %d, \"alive\": %s", (int)k->pid, k->alive ? "true" : "false");
+	printf(", \"holding\": %s", k->holding ? "true" : "false");
+	printf(", \"rescued\": %s", k->rescued ? "true" : "false");
+	if (k->holding || k->rescued)
+		printf(", \"held_from\": %llu, \"held_to\": %llu",
+		       (unsigned long long)k->held_from, (unsigned long long)k->held_to);
+	else
+		printf(", \"held_from\": null, \"held_to\": null");
+	printf(", \"messages_done\": %llu", (unsigned long long)k->messages_done);
+	printf(", \"bytes_done\": %llu}", (unsigned long long)k->bytes_done);
+}
+
+static void print_text_group(const struct mrb_group_info *g)
+{
+	char seconds[40];
+
+	printf("group %-11u  ", g->index);
+	cli_put_escaped(stdout, g->name, strlen(g->name));
+	printf(": %s, ", group_policy_name(g->policy));
+	if (g->hold_timeout_ns > 0) {
+		format_seconds(g->hold_timeout_ns, seconds, sizeof(seconds));
+		printf("hold timeout %ss\n", seconds);
+	} else {
+		printf("no hold timeout\n");
+	}
+	printf("  claim position   %llu, lag %llu bytes\n", (unsigned long long)g->claim_position,
+	       (unsigned long long)g->lag_bytes);
+	printf("  workers          %u, %u alive\n", g->workers, g->workers_alive);
+	printf("  done             %llu messages, %llu bytes\n",
+	       (unsigned long long)g->messages_done, (unsigned long long)g->bytes_done);
+	printf("  redelivered      %llu, dropped %llu, stale releases %llu\n",
+	       (unsigned long long)g->redelivered, (unsigned long long)g->dropped,
+	       (unsigned long long)g->stale_releases);
+}
+
+static void print_text_worker(const struct workers *w, const struct mrb_worker_info *k)
+{
+	const char *group = group_name(w, k->group);
+
+	printf("worker %-10u  ", k->index);
+	if (group != NULL)
+		cli_put_escaped(stdout, group, strlen(group));
+	else
+		printf("(group %u)", k->group);
+	if (k->pid != 0)
+		printf(": pid %d (%s), ", (int)k->pid, k->alive ? "alive" : "dead");
+	else
+		printf(": no process, ");
+	if (k->holding)
+		printf("holding [%llu, %llu)\n", (unsigned long long)k->held_from,
+		       (unsigned long long)k->held_to);
+	else if (k->rescued)
+		printf("held [%llu, %llu), taken over by another worker\n",
+		       (unsigned long long)k->held_from, (unsigned long long)k->held_to);
+	else
+		printf("idle\n");
+	printf("  done             %llu messages, %llu bytes\n",
+	       (unsigned long long)k->messages_done, (unsigned long long)k->bytes_done);
+}
+
 static void print_json(const char *path, const struct mrb_stats *st, const struct unread *u,
-                       const struct subscribers *subs)
+                       const struct subscribers *subs, const struct workers *w)
 {
 	char created[32];
 
@@ -255,11 +369,25 @@ static void print_json(const char *path, const struct mrb_stats *st, const struc
 		print_json_subscriber(&subs->info[i]);
 	}
 	printf("]");
+	printf(", \"groups\": [");
+	for (size_t i = 0; i < w->groups; i++) {
+		if (i)
+			printf(", ");
+		print_json_group(&w->group[i]);
+	}
+	printf("]");
+	printf(", \"workers\": [");
+	for (size_t i = 0; i < w->count; i++) {
+		if (i)
+			printf(", ");
+		print_json_worker(w, &w->info[i]);
+	}
+	printf("]");
 	printf(", \"corrupt\": %s}\n", u->corrupt ? "true" : "false");
 }
 
 static void print_text(const char *path, const struct mrb_stats *st, const struct unread *u,
-                       const struct subscribers *subs)
+                       const struct subscribers *subs, const struct workers *w)
 {
 	char created[32];
 
@@ -300,6 +428,12 @@ static void print_text(const char *path, const struct mrb_stats *st, const struc
 	printf("subscribers        %zu\n", subs->count);
 	for (size_t i = 0; i < subs->count; i++)
 		print_text_subscriber(&subs->info[i]);
+	printf("groups             %zu\n", w->groups);
+	for (size_t i = 0; i < w->groups; i++)
+		print_text_group(&w->group[i]);
+	printf("workers            %zu\n", w->count);
+	for (size_t i = 0; i < w->count; i++)
+		print_text_worker(w, &w->info[i]);
 }
 
 int cmd_stat(int argc, char **argv)
@@ -313,6 +447,7 @@ int cmd_stat(int argc, char **argv)
 	struct mrb_stats st;
 	struct unread unread = {0, 0, 0};
 	struct subscribers subs = {0};
+	struct workers workers;
 	int64_t listed = 0;
 	int json = 0;
 	int64_t walked;
@@ -331,6 +466,7 @@ int cmd_stat(int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage_error("stat", "expected exactly one PATH");
 
+	memset(&workers, 0, sizeof(workers));
 	rc = mrb_open(&ring, argv[optind], MRB_OPEN_READONLY);
 	if (rc != 0)
 		return cli_fail("stat", argv[optind], rc);
@@ -355,13 +491,29 @@ int cmd_stat(int argc, char **argv)
 			subs.count = (size_t)listed < MRB_MAX_SUBSCRIBERS ? (size_t)listed
 			                                                  : MRB_MAX_SUBSCRIBERS;
 	}
+	if (rc == 0) {
+		listed = mrb_worker_groups(&ring, workers.group, MRB_MAX_GROUPS);
+		if (listed < 0)
+			rc = (int)listed;
+		else
+			workers.groups =
+			    (size_t)listed < MRB_MAX_GROUPS ? (size_t)listed : MRB_MAX_GROUPS;
+	}
+	if (rc == 0) {
+		listed = mrb_workers(&ring, workers.info, MRB_MAX_WORKERS);
+		if (listed < 0)
+			rc = (int)listed;
+		else
+			workers.count =
+			    (size_t)listed < MRB_MAX_WORKERS ? (size_t)listed : MRB_MAX_WORKERS;
+	}
 	mrb_close(&ring);
 	if (rc != 0)
 		return cli_fail("stat", argv[optind], rc);
 	if (json)
-		print_json(argv[optind], &st, &unread, &subs);
+		print_json(argv[optind], &st, &unread, &subs, &workers);
 	else
-		print_text(argv[optind], &st, &unread, &subs);
+		print_text(argv[optind], &st, &unread, &subs, &workers);
 	if (unread.corrupt) {
 		fflush(stdout);
 		return cli_fail("stat", argv[optind], unread.corrupt);

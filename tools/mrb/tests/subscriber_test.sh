@@ -48,7 +48,7 @@ grep -q '^subscribers        0$' "$WORK/stat.txt" || fail "text subscribers 0"
 
 # ---- wrong mode (11) and usage (2) ------------------------------------------
 expect_exit 11 "$MRB" read "$ring" >"$WORK/out" 2>"$WORK/err"
-assert_eq "mrb read: $ring: a fan-out ring has no consumer; read it with --subscriber NAME" \
+assert_eq "mrb read: $ring: a fan-out ring has no consumer; read it with --subscriber NAME or --group NAME" \
 	"$(cat "$WORK/err")" "read of a fan-out ring without --subscriber"
 expect_exit 11 "$MRB" read "$WORK/queue" --subscriber x 2>"$WORK/err"
 assert_eq "mrb read: $WORK/queue: a queue ring has no durable subscribers (mrb create --fanout makes a fan-out ring); --lossy taps any ring" \
