@@ -23,7 +23,8 @@ static const char read_help[] =
     "\n"
     "Reads messages from the ring to stdout, in order, as the ring's consumer\n"
     "(only one process at a time may be), with --subscriber as one of its\n"
-    "subscribers, or with --group as a worker of a worker group. By default each message is printed\n"
+    "subscribers, or with --group as a worker of a worker group. By default each message is "
+    "printed\n"
     "followed by a newline; with --framed each is a 4-byte little-endian\n"
     "length followed by the bytes, which is exact for binary data.\n"
     "A message is consumed only after it was written out: flushed to a file or\n"
@@ -354,10 +355,15 @@ static void report_stale(void)
 
 int cmd_read(int argc, char **argv)
 {
-	enum { OPT_SUBSCRIBER = 256, OPT_LOSSY, OPT_EVICT_AFTER, OPT_FROM_OLDEST,
-	       OPT_GROUP,
-	       OPT_AT_MOST_ONCE,
-	       OPT_HOLD_TIMEOUT };
+	enum {
+		OPT_SUBSCRIBER = 256,
+		OPT_LOSSY,
+		OPT_EVICT_AFTER,
+		OPT_FROM_OLDEST,
+		OPT_GROUP,
+		OPT_AT_MOST_ONCE,
+		OPT_HOLD_TIMEOUT
+	};
 	static const struct option options[] = {
 	    {"count", required_argument, NULL, 'n'},
 	    {"follow", no_argument, NULL, 'F'},
@@ -472,7 +478,8 @@ int cmd_read(int argc, char **argv)
 	if (group != NULL && subscriber != NULL)
 		return cli_usage_error("read", "--group and --subscriber exclude each other");
 	if (group == NULL && have_wopts)
-		return cli_usage_error("read", "--at-most-once and --hold-timeout need --group NAME");
+		return cli_usage_error("read",
+		                       "--at-most-once and --hold-timeout need --group NAME");
 	if ((sub.flags & MRB_SUBSCRIBE_LOSSY) && (sub.flags & MRB_SUBSCRIBE_EVICT))
 		return cli_usage_error("read", "--lossy and --evict-after exclude each other");
 	if (!have_timeout)

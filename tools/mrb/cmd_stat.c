@@ -20,7 +20,8 @@ static const char stat_help[] =
     "consumer position is the release position: the slowest durable\n"
     "subscriber's (or worker group's). Every worker group is listed with its\n"
     "policy, hold timeout, claim position, lag and counters, and every worker\n"
-    "with its slot, group, pid, liveness and what it holds. Messages read are counted by the consumer; unread ones\n"
+    "with its slot, group, pid, liveness and what it holds. Messages read are counted by the "
+    "consumer; unread ones\n"
     "are counted by walking the records; \"written\" is their sum (writers\n"
     "keep no count). A record that fails validation is reported as corrupt.\n"
     "\n"
@@ -267,8 +268,8 @@ static void print_json_worker(const struct workers *w, const struct mrb_worker_i
 	printf(", \"holding\": %s", k->holding ? "true" : "false");
 	printf(", \"rescued\": %s", k->rescued ? "true" : "false");
 	if (k->holding || k->rescued)
-		printf(", \"held_from\": %llu, \"held_to\": %llu",
-		       (unsigned long long)k->held_from, (unsigned long long)k->held_to);
+		printf(", \"held_from\": %llu, \"held_to\": %llu", (unsigned long long)k->held_from,
+		       (unsigned long long)k->held_to);
 	else
 		printf(", \"held_from\": null, \"held_to\": null");
 	printf(", \"messages_done\": %llu", (unsigned long long)k->messages_done);
