@@ -1,10 +1,11 @@
 // Command interop is the Go side of the cross-language tests
 // (docs/INTEROP.md):
 //
-//	interop writer PATH --scenario NAME [--spec FILE] [--producer ID] [--barrier DIR]
+//	interop writer PATH --scenario NAME [--spec FILE] [--producer ID] [--barrier DIR] [--fanout]
 //	interop reader PATH --scenario NAME [--spec FILE] [--producers N] [--from I] [--to J]
 //	interop vectors DIR
 //	interop subscribe PATH [--name NAME] [--lossy] ... (subscribe.go)
+//	interop work PATH --group NAME ... (work.go)
 //
 // Exit status: 0 success, 1 a verification failure, 2 any other error.
 package main
@@ -17,7 +18,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: interop writer|reader|subscribe|vectors ...")
+		fmt.Fprintln(os.Stderr, "usage: interop writer|reader|subscribe|work|vectors ...")
 		os.Exit(2)
 	}
 	command, args := os.Args[1], os.Args[2:]
@@ -34,6 +35,8 @@ func main() {
 		}
 	case "subscribe":
 		err = runSubscribe(args)
+	case "work":
+		err = runWork(args)
 	case "vectors":
 		if len(args) != 1 {
 			err = errors.New("usage: interop vectors DIR")

@@ -111,10 +111,11 @@ type interopArgs struct {
 	barrier   string
 	from, to  uint64 // a reader's turn: messages from..to-1 of a stream scenario
 	rings     int    // a reader of rings PATH.0 .. PATH.rings-1, a goroutine each
+	fanout    bool   // a writer to an existing ring (a fan-out ring), opened, not created
 }
 
 // parseArgs reads "PATH --scenario NAME [--spec FILE] [--producer ID]
-// [--producers N] [--barrier DIR]" and loads the scenario.
+// [--producers N] [--barrier DIR] [--fanout]" and loads the scenario.
 func parseArgs(command string, args []string) (*interopArgs, error) {
 	fs := flag.NewFlagSet(command, flag.ContinueOnError)
 	name := fs.String("scenario", "", "scenario name")
@@ -126,6 +127,7 @@ func parseArgs(command string, args []string) (*interopArgs, error) {
 	fs.Uint64Var(&a.from, "from", 0, "first message this reader reads")
 	fs.Uint64Var(&a.to, "to", ^uint64(0), "message this reader stops before")
 	fs.IntVar(&a.rings, "rings", 0, "read rings PATH.0 .. PATH.N-1 at once, a goroutine each")
+	fs.BoolVar(&a.fanout, "fanout", false, "write to the existing (fan-out) ring at PATH")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		a.path, args = args[0], args[1:]
 	}

@@ -10,7 +10,14 @@ import (
 // runWriter sends a scenario's messages; see docs/INTEROP.md.
 func runWriter(a *interopArgs) error {
 	s := a.scenario
-	ring, err := ringbuffer.NewRingBuffer(a.path, s.capacity, false)
+	var ring *ringbuffer.RingBuffer
+	var err error
+	if a.fanout {
+		// A fan-out ring is opened (NewRingBuffer would refuse it: ErrExists).
+		ring, err = ringbuffer.OpenRingBuffer(a.path)
+	} else {
+		ring, err = ringbuffer.NewRingBuffer(a.path, s.capacity, false)
+	}
 	if err != nil {
 		return err
 	}
