@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -40,6 +41,7 @@ struct fanout_control {
 
 /* What the children inherit. */
 struct fanout_setup {
+	int pool;
 	int kind;
 	int readers;
 	size_t message_size;
@@ -143,6 +145,101 @@ static int verify_handler(void *ctx, const void *data, size_t len)
 	return bench_verify(ctx, data, len);
 }
 
+/* A worker of a pool sees a subset of the messages: each must be intact
+ * and later than the one before (claim order); the counts and checksums of
+ * all readers must add up to the producer's. */
+static int verify_share(struct bench_verifier *v, const void *msg, size_t len)
+{
+	uint64_t stamp;
+	if (len != v->size || len < sizeof(stamp)) {
+		return bench_verifier_fail(v, msg, len);
+	}
+	memcpy(&stamp, msg, sizeof(stamp));
+	if ((stamp >> 56) != 0 || (stamp & BENCH_STAMP_SEQ_MASK) < v->next_seq[0]) {
+		return bench_verifier_fail(v, msg, len);
+	}
+	uint64_t sum = bench_sum_words(msg, len);
+	if (sum != stamp + v->rest_sum) {
+		return bench_verifier_fail(v, msg, len);
+	}
+	v->next_seq[0] = (stamp & BENCH_STAMP_SEQ_MASK) + 1;
+	v->messages++;
+	v->checksum += sum;
+	return 0;
+}
+
+#define POOL_BATCH 64
+
+/* A pool reader (a worker, or the baseline's consumer): mrb_read_many. */
+static int consume_pool(struct fanout_setup *s, int reader)
+{
+	struct fanout_control *c = s->control;
+	struct bench_party_result *r = &c->reader[reader].result;
+	struct mrb_ring ring;
+	int rc;
+	if (s->kind == BENCH_FANOUT_RING) {
+		rc = mrb_worker_join(&ring, s->paths[0], "bench", NULL);
+	} else {
+		rc = mrb_open(&ring, s->paths[0], 0);
+	}
+	if (rc == 0) {
+		/* Attach (consumer) or join before the clock starts. */
+		unsigned char probe[8];
+		size_t len;
+		rc = mrb_read(&ring, probe, sizeof(probe), &len);
+		rc = rc == MRB_EEMPTY ? 0 : rc == 0 ? MRB_ECORRUPT : rc;
+		if (rc != 0) {
+			mrb_close(&ring);
+		}
+	}
+	if (rc != 0) {
+		party_fail(r, "joining: %s", mrb_strerror(rc));
+		wait_for_go(c);
+		return -1;
+	}
+	unsigned char *buf = malloc(POOL_BATCH * s->message_size);
+	size_t lengths[POOL_BATCH];
+	struct bench_verifier v;
+	bench_verifier_init(&v, &s->body, 1);
+	if (buf == NULL) {
+		party_fail(r, "out of memory");
+	}
+	int done_seen = 0;
+	wait_for_go(c);
+	while (!v.failed && buf != NULL) {
+		int64_t n =
+		    mrb_read_many(&ring, buf, POOL_BATCH * s->message_size, lengths, POOL_BATCH);
+		if (n > 0) {
+			size_t off = 0;
+			for (int64_t i = 0; i < n && !v.failed; i++) {
+				verify_share(&v, buf + off, lengths[i]);
+				off += lengths[i];
+			}
+			continue;
+		}
+		if (n == MRB_EEMPTY) {
+			if (done_seen) {
+				break;
+			}
+			done_seen =
+			    atomic_load_explicit(&c->producer_done, memory_order_acquire) != 0;
+			sched_yield();
+		} else {
+			party_fail(r, "mrb_read_many: %s", mrb_strerror((int)n));
+			break;
+		}
+	}
+	r->end_ns = bench_now_ns();
+	r->messages = v.messages;
+	r->checksum = v.checksum;
+	if (v.failed) {
+		party_fail(r, "reader %d: %s", reader, v.what);
+	}
+	mrb_close(&ring);
+	free(buf);
+	return r->failed ? -1 : 0;
+}
+
 static int consume(struct fanout_setup *s, int reader)
 {
 	struct fanout_control *c = s->control;
@@ -215,7 +312,7 @@ static pid_t spawn(struct fanout_setup *s, int cpu, int reader)
 	if (cpu >= 0) {
 		bench_pin_to_cpu(cpu);
 	}
-	int rc = reader < 0 ? produce(s) : consume(s, reader);
+	int rc = reader < 0 ? produce(s) : s->pool ? consume_pool(s, reader) : consume(s, reader);
 	_exit(rc == 0 ? 0 : 1);
 }
 
@@ -234,18 +331,19 @@ static int create_ring(const char *path, uint64_t ring_bytes, unsigned flags, ch
 }
 
 /* One run of one cell. Fills the rates; returns 0 or -1 with error set. */
-static int run_once(int kind, int readers, const char *dir, uint64_t ring_bytes,
+static int run_once(int pool, int kind, int readers, const char *dir, uint64_t ring_bytes,
                     int64_t duration_ns, int reader_cpu, int producer_cpu, size_t message_size,
                     struct bench_fanout_cell *out, double *per_reader, double *slowest)
 {
 	struct fanout_setup s;
 	memset(&s, 0, sizeof(s));
+	s.pool = pool;
 	s.kind = kind;
 	s.readers = readers;
 	s.message_size = message_size;
 	char *error = out->error;
 	const size_t error_size = sizeof(out->error);
-	int nrings = kind == BENCH_FANOUT_RING ? 1 : readers;
+	int nrings = kind == BENCH_FANOUT_RING || pool ? 1 : readers;
 	int created = 0, rc = -1;
 	pid_t pids[1 + BENCH_FANOUT_MAX_READERS] = {0};
 	int children = 0;
@@ -334,7 +432,37 @@ static int run_once(int kind, int readers, const char *dir, uint64_t ring_bytes,
 		snprintf(error, error_size, "producer: %s", c->producer.what);
 	}
 	double sum_rate = 0, min_rate = INFINITY;
-	for (int i = 0; i < readers; i++) {
+	if (pool && error[0] == '\0') {
+		/* Every message exactly once across the readers. */
+		uint64_t messages = 0, checksum = 0;
+		int64_t last_end = c->start_ns;
+		for (int i = 0; i < readers; i++) {
+			const struct bench_party_result *r = &c->reader[i].result;
+			if (r->failed) {
+				snprintf(error, error_size, "%s", r->what);
+				break;
+			}
+			messages += r->messages;
+			checksum += r->checksum;
+			last_end = r->end_ns > last_end ? r->end_ns : last_end;
+			double seconds = (double)(r->end_ns - c->start_ns) / 1e9;
+			double rate = seconds > 0 ? (double)r->messages / seconds : 0;
+			min_rate = rate < min_rate ? rate : min_rate;
+		}
+		if (error[0] == '\0' &&
+		    (messages != c->producer.messages || checksum != c->producer.checksum)) {
+			snprintf(error, error_size,
+			         "the readers verified %llu messages (checksum %016llx), the "
+			         "producer wrote %llu (%016llx)",
+			         (unsigned long long)messages, (unsigned long long)checksum,
+			         (unsigned long long)c->producer.messages,
+			         (unsigned long long)c->producer.checksum);
+		}
+		double seconds = (double)(last_end - c->start_ns) / 1e9;
+		/* The pool's rate is the sum of its readers'. */
+		sum_rate = seconds > 0 ? (double)messages / seconds * readers : 0;
+	}
+	for (int i = 0; i < readers && !pool; i++) {
 		const struct bench_party_result *r = &c->reader[i].result;
 		if (error[0] != '\0') {
 			break;
@@ -388,7 +516,7 @@ void bench_measure_fanout(struct bench_fanout *f, const char *dir, uint64_t ring
 			struct bench_fanout_cell *cell = &f->cells[k][n];
 			memset(cell, 0, sizeof(*cell));
 			cell->kind = k;
-			cell->readers = f->counts[n];
+			cell->readers = k == BENCH_SEPARATE_RINGS && f->pool ? 1 : f->counts[n];
 			cell->ok = 1;
 		}
 	}
@@ -402,9 +530,11 @@ void bench_measure_fanout(struct bench_fanout *f, const char *dir, uint64_t ring
 				double per_reader = 0, slowest = 0;
 				trial.error[0] = '\0';
 				cell->ran = 1;
-				if (run_once(k, cell->readers, dir, ring_bytes, duration_ns,
-				             reader_cpu, producer_cpu, f->message_size, &trial,
-				             &per_reader, &slowest) != 0) {
+				if (run_once(f->pool, k,
+				             k == BENCH_SEPARATE_RINGS && f->pool ? 1
+				                                                  : cell->readers,
+				             dir, ring_bytes, duration_ns, reader_cpu, producer_cpu,
+				             f->message_size, &trial, &per_reader, &slowest) != 0) {
 					cell->trial_rate[repeat] = 0;
 					if (cell->ok) {
 						memcpy(cell->error, trial.error,

@@ -9,6 +9,18 @@
  * Every reader verifies every message (sequence and checksum) with
  * mrb_read_batch; the figure is messages/s received per reader, and the
  * ratio fan-out / separate rings at each N.
+ *
+ * Worker pools (pool = 1), the same machinery: one producer writing 64-byte
+ * messages that each go to exactly one reader,
+ *  - one fan-out ring with one worker group of N worker processes
+ *    (mrb_worker_join), kind BENCH_FANOUT_RING;
+ *  - one queue ring with one consumer process, whatever N (the baseline),
+ *    kind BENCH_SEPARATE_RINGS.
+ * Both read with mrb_read_many (64 at a time) and verify every message
+ * (checksum; sequence increasing per reader; the readers' counts and
+ * checksums add up to the producer's). The figure is messages/s through
+ * the pool (all its readers together), and the ratio pool / one consumer.
+ * The readers are not pinned (N workers on one core would measure nothing).
  */
 #ifndef MRB_TOOLS_BENCH_BENCH_FANOUT_H
 #define MRB_TOOLS_BENCH_BENCH_FANOUT_H
@@ -40,6 +52,7 @@ struct bench_fanout_cell {
 
 struct bench_fanout {
 	int enabled;
+	int pool; /* 0: fan-out rows; 1: worker pool rows (above) */
 	size_t message_size;
 	int counts[BENCH_FANOUT_MAX_COUNTS]; /* subscriber counts, e.g. 1, 2, 4 */
 	int count_n;

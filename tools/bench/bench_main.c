@@ -84,12 +84,16 @@ static void usage(FILE *out, const char *prog)
 	        "  --rows LIST         only these rows, comma-separated ids (pipe, unix_stream,\n"
 	        "                      minimal_per_message, minimal_per_16k, mrb_read,\n"
 	        "                      mrb_read_batch, mrb_read_batch_2p, mrb_write_batch,\n"
-	        "                      mrb_write_batch_2p, fanout)\n"
+	        "                      mrb_write_batch_2p, fanout, pool)\n"
 	        "  --fanout LIST       fan-out rows: subscriber counts, comma-separated, 1..%d\n"
 	        "                      (default 1,2,4), or none. One producer, 64-byte\n"
 	        "                      messages, to one fan-out ring with N durable\n"
 	        "                      subscriber processes and to N queue rings with a\n"
 	        "                      consumer process each; same duration and repeats\n"
+	        "  --pool LIST         worker pool rows: worker counts, comma-separated, 1..%d\n"
+	        "                      (default 1,2,4), or none. One producer, 64-byte\n"
+	        "                      messages, to one worker group of N worker processes\n"
+	        "                      and to one queue ring with one consumer process\n"
 	        "  --wakeup-samples N  blocked-reader wake-ups measured (default 500, quick 40)\n"
 	        "  --json              print JSON instead of the table\n"
 	        "  --json-out FILE     also write the JSON to FILE\n"
@@ -97,7 +101,7 @@ static void usage(FILE *out, const char *prog)
 	        "  --help              this text\n"
 	        "\n"
 	        "Exit status: 0 all ran and verified, 1 a benchmark failed, 2 usage error.\n",
-	        prog, BENCH_FANOUT_MAX_READERS);
+	        prog, BENCH_FANOUT_MAX_READERS, BENCH_FANOUT_MAX_READERS);
 }
 
 static int parse_u64(const char *text, uint64_t *value)
@@ -155,28 +159,29 @@ static int check_rows(const char *rows)
 		matched += row_selected(rows, bench_rows[r].id);
 	}
 	matched += row_selected(rows, "fanout");
+	matched += row_selected(rows, "pool");
 	return matched == listed ? 0 : -1;
 }
 
-static int parse_fanout(const char *text, struct bench_options *o)
+static int parse_counts(const char *text, int *counts, int *count_n)
 {
 	char copy[64];
 	if (strcmp(text, "none") == 0) {
-		o->fanout_count_n = 0;
+		*count_n = 0;
 		return 0;
 	}
 	snprintf(copy, sizeof(copy), "%s", text);
-	o->fanout_count_n = 0;
+	*count_n = 0;
 	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok != NULL;
 	     tok = strtok_r(NULL, ",", &save)) {
 		uint64_t v;
-		if (o->fanout_count_n == BENCH_FANOUT_MAX_COUNTS || parse_u64(tok, &v) != 0 ||
-		    v < 1 || v > BENCH_FANOUT_MAX_READERS) {
+		if (*count_n == BENCH_FANOUT_MAX_COUNTS || parse_u64(tok, &v) != 0 || v < 1 ||
+		    v > BENCH_FANOUT_MAX_READERS) {
 			return -1;
 		}
-		o->fanout_counts[o->fanout_count_n++] = (int)v;
+		counts[(*count_n)++] = (int)v;
 	}
-	return o->fanout_count_n > 0 ? 0 : -1;
+	return *count_n > 0 ? 0 : -1;
 }
 
 /* Returns 0, 1 for --help, -1 on a usage error (reported). */
@@ -196,6 +201,8 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 	o->fanout_counts[1] = 2;
 	o->fanout_counts[2] = 4;
 	o->fanout_count_n = 3;
+	memcpy(o->pool_counts, o->fanout_counts, sizeof(o->pool_counts));
+	o->pool_count_n = 3;
 	o->size_count = sizeof(default_sizes) / sizeof(default_sizes[0]);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -224,11 +231,19 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 				return -1;
 			}
 		} else if (strcmp(a, "--fanout") == 0) {
-			if (parse_fanout(value, o) != 0) {
+			if (parse_counts(value, o->fanout_counts, &o->fanout_count_n) != 0) {
 				fprintf(
 				    stderr,
 				    "%s: --fanout: up to %d subscriber counts of 1..%d, or none\n",
 				    prog, BENCH_FANOUT_MAX_COUNTS, BENCH_FANOUT_MAX_READERS);
+				return -1;
+			}
+			i++;
+		} else if (strcmp(a, "--pool") == 0) {
+			if (parse_counts(value, o->pool_counts, &o->pool_count_n) != 0) {
+				fprintf(stderr,
+				        "%s: --pool: up to %d worker counts of 1..%d, or none\n",
+				        prog, BENCH_FANOUT_MAX_COUNTS, BENCH_FANOUT_MAX_READERS);
 				return -1;
 			}
 			i++;
@@ -298,6 +313,9 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 	}
 	if (!row_selected(o->rows, "fanout")) {
 		o->fanout_count_n = 0;
+	}
+	if (!row_selected(o->rows, "pool")) {
+		o->pool_count_n = 0;
 	}
 	if (o->repeats > BENCH_FANOUT_MAX_REPEATS) {
 		o->repeats = BENCH_FANOUT_MAX_REPEATS;
@@ -384,7 +402,7 @@ static int run_matrix(struct bench_run *run)
 	if (run->cells == NULL || run->trial_rates == NULL) {
 		return -1;
 	}
-	int total = o->fanout_count_n > 0 ? 4 : 3, done = 0;
+	int total = 3 + (o->fanout_count_n > 0) + (o->pool_count_n > 0), done = 0;
 	for (int r = 0; r < bench_row_count; r++) {
 		for (int s = 0; s < o->size_count; s++) {
 			struct bench_cell *cell = &run->cells[r * o->size_count + s];
@@ -435,6 +453,22 @@ static int run_matrix(struct bench_run *run)
 		f->repeats = o->repeats;
 		progress(run, ++done, total, "fan-out: one producer, N readers");
 		bench_measure_fanout(f, o->dir, o->ring_bytes, o->duration_ns, run->consumer_cpu,
+		                     run->producer_cpu[0]);
+		if (!f->ok) {
+			run->ok = 0;
+		}
+	}
+	if (o->pool_count_n > 0) {
+		struct bench_fanout *f = &run->pool;
+		f->enabled = 1;
+		f->pool = 1;
+		f->message_size = 64;
+		memcpy(f->counts, o->pool_counts, sizeof(f->counts));
+		f->count_n = o->pool_count_n;
+		f->repeats = o->repeats;
+		progress(run, ++done, total, "worker pools: one producer, N workers");
+		/* Readers not pinned: N workers on one core would measure nothing. */
+		bench_measure_fanout(f, o->dir, o->ring_bytes, o->duration_ns, -1,
 		                     run->producer_cpu[0]);
 		if (!f->ok) {
 			run->ok = 0;

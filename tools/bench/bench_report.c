@@ -107,18 +107,28 @@ static void print_wakeup(FILE *out, const struct bench_wakeup *w)
 	}
 }
 
-static void print_fanout(FILE *out, const struct bench_run *run)
+static void print_fanout(FILE *out, const struct bench_fanout *f)
 {
-	const struct bench_fanout *f = &run->fanout;
-	static const char *const labels[2] = {"1 fan-out ring, N subscribers",
-	                                      "N queue rings, 1 consumer each"};
+	static const char *const fanout_labels[2] = {"1 fan-out ring, N subscribers",
+	                                             "N queue rings, 1 consumer each"};
+	static const char *const pool_labels[2] = {"1 group of N workers",
+	                                           "1 queue ring, 1 consumer"};
+	const char *const *labels = f->pool ? pool_labels : fanout_labels;
 	char a[32], b[32], text[64];
-	fprintf(out,
-	        "\nfan-out: one producer, %zu B messages, N reader processes; million "
-	        "messages/s per reader\n(best of %d; in brackets the slowest reader of "
-	        "that run)\n",
-	        f->message_size, f->repeats);
-	fprintf(out, "%-*s", LABEL_WIDTH, "N readers");
+	if (f->pool) {
+		fprintf(out,
+		        "\nworker pools: one producer, %zu B messages, each to one reader; million "
+		        "messages/s\nthrough the pool (best of %d; in brackets the slowest "
+		        "worker's share of that run)\n",
+		        f->message_size, f->repeats);
+	} else {
+		fprintf(out,
+		        "\nfan-out: one producer, %zu B messages, N reader processes; million "
+		        "messages/s per reader\n(best of %d; in brackets the slowest reader of "
+		        "that run)\n",
+		        f->message_size, f->repeats);
+	}
+	fprintf(out, "%-*s", LABEL_WIDTH, f->pool ? "N workers" : "N readers");
 	for (int n = 0; n < f->count_n; n++) {
 		fprintf(out, "%*d", COLUMN_WIDTH, f->counts[n]);
 	}
@@ -138,7 +148,8 @@ static void print_fanout(FILE *out, const struct bench_run *run)
 		}
 		fprintf(out, "\n");
 	}
-	fprintf(out, "%-*s", LABEL_WIDTH, "ratio fan-out / N rings");
+	fprintf(out, "%-*s", LABEL_WIDTH,
+	        f->pool ? "ratio pool / 1 consumer" : "ratio fan-out / N rings");
 	for (int n = 0; n < f->count_n; n++) {
 		fprintf(out, "%*s", COLUMN_WIDTH, number(bench_fanout_ratio(f, n), a, sizeof(a)));
 	}
@@ -222,7 +233,10 @@ void bench_print_table(FILE *out, const struct bench_run *run)
 		                          : "MISSED");
 	}
 	if (run->fanout.enabled) {
-		print_fanout(out, run);
+		print_fanout(out, &run->fanout);
+	}
+	if (run->pool.enabled) {
+		print_fanout(out, &run->pool);
 	}
 	fprintf(out, "\n");
 	print_header(out, run, "path cost on one core, ns/message");
@@ -337,12 +351,15 @@ static void json_wakeup(FILE *out, const struct bench_wakeup *w, int64_t gap_ns)
 
 static void json_fanout(FILE *out, const struct bench_fanout *f)
 {
-	static const char *const kinds[2] = {"fanout_ring", "separate_rings"};
+	static const char *const fanout_kinds[2] = {"fanout_ring", "separate_rings"};
+	static const char *const pool_kinds[2] = {"worker_group", "one_consumer"};
+	const char *const *kinds = f->pool ? pool_kinds : fanout_kinds;
 	if (!f->enabled) {
 		fprintf(out, "null");
 		return;
 	}
-	fprintf(out, "{\"message_size\": %zu, \"producers\": 1, \"readers\": [", f->message_size);
+	fprintf(out, "{\"message_size\": %zu, \"producers\": 1, \"%s\": [", f->message_size,
+	        f->pool ? "workers" : "readers");
 	for (int n = 0; n < f->count_n; n++) {
 		fprintf(out, "%s%d", n ? ", " : "", f->counts[n]);
 	}
@@ -355,11 +372,14 @@ static void json_fanout(FILE *out, const struct bench_fanout *f)
 			fprintf(out, ", \"messages\": %llu, \"producer_seconds\": ",
 			        (unsigned long long)c->messages);
 			json_number(out, c->ok ? c->producer_seconds : NAN);
-			fprintf(out, ", \"per_reader_messages_per_second\": ");
+			fprintf(out, f->pool ? ", \"messages_per_second\": "
+			                     : ", \"per_reader_messages_per_second\": ");
 			json_number(out, c->ok ? c->per_reader_rate : NAN);
-			fprintf(out, ", \"slowest_reader_messages_per_second\": ");
+			fprintf(out, f->pool ? ", \"slowest_worker_messages_per_second\": "
+			                     : ", \"slowest_reader_messages_per_second\": ");
 			json_number(out, c->ok ? c->slowest_reader_rate : NAN);
-			fprintf(out, ", \"trial_per_reader_messages_per_second\": [");
+			fprintf(out, f->pool ? ", \"trial_messages_per_second\": ["
+			                     : ", \"trial_per_reader_messages_per_second\": [");
 			for (int t = 0; t < f->repeats; t++) {
 				fprintf(out, t ? ", " : "");
 				json_number(out, c->trial_rate[t]);
@@ -377,9 +397,9 @@ static void json_fanout(FILE *out, const struct bench_fanout *f)
 	for (int n = 0; n < f->count_n; n++) {
 		double lo, hi;
 		bench_fanout_ratio_spread(f, n, &lo, &hi);
-		fprintf(out,
-		        "%s\n      {\"readers\": %d, \"fanout_vs_separate_rings\": ", n ? "," : "",
-		        f->counts[n]);
+		fprintf(out, "%s\n      {\"%s\": %d, \"%s\": ", n ? "," : "",
+		        f->pool ? "workers" : "readers", f->counts[n],
+		        f->pool ? "pool_vs_one_consumer" : "fanout_vs_separate_rings");
 		json_number(out, bench_fanout_ratio(f, n));
 		fprintf(out, ", \"trial_min\": ");
 		json_number(out, lo);
@@ -509,6 +529,8 @@ void bench_print_json(FILE *out, const struct bench_run *run)
 	}
 	fprintf(out, "  ],\n  \"fanout\": ");
 	json_fanout(out, &run->fanout);
+	fprintf(out, ",\n  \"pool\": ");
+	json_fanout(out, &run->pool);
 	fprintf(out, ",\n  \"wakeup_latency\": [\n");
 	json_wakeup(out, &run->wakeup_mrb, o->wakeup_gap_ns);
 	fprintf(out, ",\n");

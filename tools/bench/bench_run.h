@@ -35,6 +35,8 @@ struct bench_options {
 	int path_cost_bytes;                        /* payload per path-cost round */
 	int fanout_counts[BENCH_FANOUT_MAX_COUNTS]; /* subscriber counts */
 	int fanout_count_n;                         /* 0: no fan-out rows */
+	int pool_counts[BENCH_FANOUT_MAX_COUNTS];   /* worker counts */
+	int pool_count_n;                           /* 0: no worker pool rows */
 };
 
 /* A row of the matrix: a transport with a number of producers. */
@@ -91,6 +93,7 @@ struct bench_run {
 	struct bench_wakeup wakeup_mrb, wakeup_pipe;
 	struct bench_path_cost path_cost[BENCH_MAX_SIZES];
 	struct bench_fanout fanout;
+	struct bench_fanout pool;
 	int ok;
 };
 

@@ -177,6 +177,53 @@ class BenchSmokeTest(unittest.TestCase):
             self.assertEqual(proc.returncode, 2, bad)
             self.assertIn("--fanout", proc.stderr)
 
+    def test_pool_rows_ran_and_verified(self):
+        doc = json.loads(self.json_run.stdout)
+        pool = doc["pool"]
+        self.assertTrue(pool["ok"], pool)
+        self.assertEqual(pool["message_size"], 64)
+        self.assertEqual(pool["workers"], [1, 2, 4])
+        kinds = [(r["kind"], r["readers"]) for r in pool["results"]]
+        self.assertEqual(
+            kinds,
+            [
+                (k, r)
+                for n in (1, 2, 4)
+                for k, r in (("worker_group", n), ("one_consumer", 1))
+            ],
+        )
+        for result in pool["results"]:
+            self.assertTrue(result["ok"], result)
+            self.assertIsNone(result["error"])
+            self.assertGreater(result["messages"], 0)
+            self.assertTrue(is_positive_number(result["messages_per_second"]), result)
+            self.assertEqual(
+                len(result["trial_messages_per_second"]), doc["config"]["repeats"]
+            )
+        self.assertEqual([r["workers"] for r in pool["ratios"]], [1, 2, 4])
+        for ratio in pool["ratios"]:
+            self.assertTrue(is_positive_number(ratio["pool_vs_one_consumer"]))
+        self.assertIn("worker pools: one producer", self.table.stdout)
+        self.assertIn("ratio pool / 1 consumer", self.table.stdout)
+
+    def test_pool_can_be_chosen_or_left_out(self):
+        cheap = ("--sizes", "64", "--wakeup-samples", "0")
+        proc = run_bench(
+            "--json", "--rows", "pool", "--pool", "2", "--duration-ms", "20", *cheap
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        doc = json.loads(proc.stdout)
+        self.assertEqual(doc["results"], [])
+        self.assertIsNone(doc["fanout"])
+        self.assertEqual(doc["pool"]["workers"], [2])
+        proc = run_bench("--json", "--rows", "mrb_read", *cheap)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIsNone(json.loads(proc.stdout)["pool"])
+        for bad in ("0", "9", "1,2,3,4,5", "x"):
+            proc = run_bench("--pool", bad)
+            self.assertEqual(proc.returncode, 2, bad)
+            self.assertIn("--pool", proc.stderr)
+
     def test_table_has_every_row_and_target(self):
         out = self.table.stdout
         for label in (
