@@ -654,6 +654,9 @@ struct mrb_handle {
 	/* A subscriber that lost messages and has not yet said so: its next
 	 * read call returns MRB_ELAPPED. */
 	bool elapsed_pending;
+	/* A live-end joiner walks the records before validate_until without
+	 * delivering them (subscriber.c, join_fresh). */
+	bool skip_backlog;
 	uint64_t owner_token;
 	uint64_t head;           /* next record to read */
 	uint64_t published_head; /* last value stored to consumer_position */
@@ -859,6 +862,21 @@ static inline uint32_t waiters_after_publish(const struct mrb_handle *h, _Atomic
 		return atomic_load_explicit(waiters, memory_order_relaxed);
 	}
 	return atomic_fetch_add_explicit(waiters, 0, memory_order_seq_cst);
+}
+
+/* Adds the messages and bytes read since the last publish to a reader's
+ * shared counters. Single writer (the reading handle): plain add, no RMW. */
+static inline void publish_read_counters(struct mrb_handle *h, _Atomic uint64_t *messages,
+                                         _Atomic uint64_t *bytes)
+{
+	if (h->unpublished_messages == 0)
+		return;
+	uint64_t m = atomic_load_explicit(messages, memory_order_relaxed);
+	uint64_t b = atomic_load_explicit(bytes, memory_order_relaxed);
+	atomic_store_explicit(messages, m + h->unpublished_messages, memory_order_relaxed);
+	atomic_store_explicit(bytes, b + h->unpublished_bytes, memory_order_relaxed);
+	h->unpublished_messages = 0;
+	h->unpublished_bytes = 0;
 }
 
 static inline bool handle_closing(struct mrb_handle *h)
@@ -1371,17 +1389,7 @@ void mrbi_publish_head(struct mrb_handle *h)
 	uint64_t release = mrbi_release_position(h);
 	if (release == h->published_head)
 		return;
-	if (h->unpublished_messages != 0) {
-		/* Single writer (the owning consumer): plain add, no RMW. */
-		uint64_t m = atomic_load_explicit(&hdr->messages_read, memory_order_relaxed);
-		uint64_t b = atomic_load_explicit(&hdr->bytes_read, memory_order_relaxed);
-		atomic_store_explicit(&hdr->messages_read, m + h->unpublished_messages,
-		                      memory_order_relaxed);
-		atomic_store_explicit(&hdr->bytes_read, b + h->unpublished_bytes,
-		                      memory_order_relaxed);
-		h->unpublished_messages = 0;
-		h->unpublished_bytes = 0;
-	}
+	publish_read_counters(h, &hdr->messages_read, &hdr->bytes_read);
 	/* Release: our reads of the freed records happen before a producer's
 	 * acquire load in claim() lets it overwrite them; ordered before the
 	 * waiter check below (the handshake with wait.c). */
@@ -4269,6 +4277,9 @@ static bool entry_gates(uint32_t state, uint32_t flags)
 	        state == MRB_ENTRY_DETACHED);
 }
 
+static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_out,
+                          bool *unfinished);
+
 /* ---- Names -------------------------------------------------------------- */
 
 static void name_words(const char *name, uint64_t words[MRB_READER_NAME_WORDS])
@@ -4733,6 +4744,7 @@ static void handle_bind(struct mrb_handle *h, uint32_t index, uint64_t token, ui
 	h->published_head = head;
 	h->tail_cache = head;
 	h->validate_until = validate_until;
+	h->skip_backlog = false;
 	if (head < validate_until)
 		h->validating = true;
 	h->unpublished_messages = 0;
@@ -4815,10 +4827,24 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 		entry_free(h, e, token);
 		return rc;
 	}
-	uint64_t start = from_oldest ? release : tail;
+	/* A gating joiner starts behind the live end (at R) and walks the
+	 * claims up to it without delivering them: it recovers a dead writer's
+	 * claim there, which nobody else reads (join_point says why it walks
+	 * with validation). A lossy one starts at the live end. */
+	bool gating = (flags & MRB_ENTRY_LOSSY) == 0 && h->mode == MRB_MODE_FANOUT;
+	uint64_t start = from_oldest || gating ? release : tail;
 	entry_publish_position(e, start);
 	handle_bind(h, index, token, flags, start, tail);
+	h->skip_backlog = !from_oldest;
 	atomic_store_explicit(&e->state, MRB_ENTRY_ACTIVE, memory_order_seq_cst);
+	if (gating && !from_oldest) {
+		/* Walk what is committed now, so that the join holds no space
+		 * it will never read; the read calls do the rest. */
+		uint64_t length;
+		bool unfinished;
+		(void)validated_next(h, false, &length, &unfinished);
+		mrbi_subscriber_publish(h);
+	}
 	return 0;
 }
 
@@ -5009,17 +5035,7 @@ void mrbi_subscriber_publish(struct mrb_handle *h)
 	uint64_t release = mrbi_release_position(h);
 	if (release == h->published_head && h->unpublished_messages == 0)
 		return;
-	if (h->unpublished_messages != 0) {
-		/* Single writer (this handle): plain add, no RMW. */
-		uint64_t m = atomic_load_explicit(&e->messages_read, memory_order_relaxed);
-		uint64_t b = atomic_load_explicit(&e->bytes_read, memory_order_relaxed);
-		atomic_store_explicit(&e->messages_read, m + h->unpublished_messages,
-		                      memory_order_relaxed);
-		atomic_store_explicit(&e->bytes_read, b + h->unpublished_bytes,
-		                      memory_order_relaxed);
-		h->unpublished_messages = 0;
-		h->unpublished_bytes = 0;
-	}
+	publish_read_counters(h, &e->messages_read, &e->bytes_read);
 	uint64_t old = h->published_head;
 	h->published_head = release;
 	if ((h->reader_flags & MRB_ENTRY_LOSSY) != 0) {
@@ -5102,12 +5118,18 @@ static int lapped(struct mrb_handle *h, uint64_t tail)
 	uint64_t resume = tail - (tail & h->mask);
 	if (resume <= h->head)
 		resume = h->head + h->capacity; /* defensive; tail - head > capacity */
-	uint64_t lost = resume - h->head;
+	/* A joiner walking the claims behind its live end loses nothing. */
+	uint64_t from = h->head;
+	if (h->skip_backlog && from < h->validate_until)
+		from = h->validate_until;
+	h->head = resume;
+	h->stuck_position = UINT64_MAX;
+	if (resume <= from)
+		return 0;
+	uint64_t lost = resume - from;
 	struct mrb_reader_entry *e = h->entry;
 	atomic_fetch_add_explicit(&e->lost_bytes, lost, memory_order_relaxed);
 	atomic_fetch_add_explicit(&e->lost_events, 1, memory_order_relaxed);
-	h->head = resume;
-	h->stuck_position = UINT64_MAX;
 	/* A durable reader says so, the lossy tap only counts. The loss is
 	 * pending until a call returns MRB_ELAPPED: this one, if it has read
 	 * nothing yet, or the next (consumer.c, reported()). */
@@ -5115,6 +5137,16 @@ static int lapped(struct mrb_handle *h, uint64_t tail)
 		return 0;
 	h->elapsed_pending = true;
 	return MRB_ELAPPED;
+}
+
+/* A claim at head not committed yet: a durable reader of a fan-out ring
+ * may recover it (0: it can move on); a lossy one only waits. */
+static int unfinished_at_head(struct mrb_handle *h, uint64_t tail, bool thorough)
+{
+	if ((h->reader_flags & MRB_ENTRY_LOSSY) != 0 || h->mode != MRB_MODE_FANOUT)
+		return MRB_EEMPTY;
+	h->tail_cache = tail;
+	return mrbi_unfinished_record(h, thorough);
 }
 
 /*
@@ -5147,15 +5179,10 @@ static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_
 			if (tail == position)
 				return MRB_EEMPTY;
 			*unfinished = true;
-			if ((h->reader_flags & MRB_ENTRY_LOSSY) == 0 &&
-			    h->mode == MRB_MODE_FANOUT) {
-				h->tail_cache = tail;
-				int rc = mrbi_unfinished_record(h, thorough);
-				if (rc == 0)
-					continue;
-				return rc;
-			}
-			return MRB_EEMPTY;
+			int rc = unfinished_at_head(h, tail, thorough);
+			if (rc == 0)
+				continue;
+			return rc;
 		}
 		uint64_t length = control_length(control);
 		uint64_t size = record_checked_size(h, position, control, tail);
@@ -5171,17 +5198,12 @@ static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_
 		}
 		if ((control & MRB_CONTROL_BUSY) != 0) {
 			*unfinished = true;
-			if ((h->reader_flags & MRB_ENTRY_LOSSY) == 0 &&
-			    h->mode == MRB_MODE_FANOUT) {
-				h->tail_cache = tail;
-				int rc = mrbi_unfinished_record(h, thorough);
-				if (rc == 0)
-					continue;
-				return rc;
-			}
-			return MRB_EEMPTY;
+			int rc = unfinished_at_head(h, tail, thorough);
+			if (rc == 0)
+				continue;
+			return rc;
 		}
-		if (pad) {
+		if (pad || (h->skip_backlog && position < h->validate_until)) {
 			h->head = position + size;
 			if (hops > 4096) {
 				/* Publish progress now and then on a long walk. */

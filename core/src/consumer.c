@@ -139,17 +139,7 @@ void mrbi_publish_head(struct mrb_handle *h)
 	uint64_t release = mrbi_release_position(h);
 	if (release == h->published_head)
 		return;
-	if (h->unpublished_messages != 0) {
-		/* Single writer (the owning consumer): plain add, no RMW. */
-		uint64_t m = atomic_load_explicit(&hdr->messages_read, memory_order_relaxed);
-		uint64_t b = atomic_load_explicit(&hdr->bytes_read, memory_order_relaxed);
-		atomic_store_explicit(&hdr->messages_read, m + h->unpublished_messages,
-		                      memory_order_relaxed);
-		atomic_store_explicit(&hdr->bytes_read, b + h->unpublished_bytes,
-		                      memory_order_relaxed);
-		h->unpublished_messages = 0;
-		h->unpublished_bytes = 0;
-	}
+	publish_read_counters(h, &hdr->messages_read, &hdr->bytes_read);
 	/* Release: our reads of the freed records happen before a producer's
 	 * acquire load in claim() lets it overwrite them; ordered before the
 	 * waiter check below (the handshake with wait.c). */

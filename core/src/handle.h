@@ -131,6 +131,9 @@ struct mrb_handle {
 	/* A subscriber that lost messages and has not yet said so: its next
 	 * read call returns MRB_ELAPPED. */
 	bool elapsed_pending;
+	/* A live-end joiner walks the records before validate_until without
+	 * delivering them (subscriber.c, join_fresh). */
+	bool skip_backlog;
 	uint64_t owner_token;
 	uint64_t head;           /* next record to read */
 	uint64_t published_head; /* last value stored to consumer_position */
@@ -336,6 +339,21 @@ static inline uint32_t waiters_after_publish(const struct mrb_handle *h, _Atomic
 		return atomic_load_explicit(waiters, memory_order_relaxed);
 	}
 	return atomic_fetch_add_explicit(waiters, 0, memory_order_seq_cst);
+}
+
+/* Adds the messages and bytes read since the last publish to a reader's
+ * shared counters. Single writer (the reading handle): plain add, no RMW. */
+static inline void publish_read_counters(struct mrb_handle *h, _Atomic uint64_t *messages,
+                                         _Atomic uint64_t *bytes)
+{
+	if (h->unpublished_messages == 0)
+		return;
+	uint64_t m = atomic_load_explicit(messages, memory_order_relaxed);
+	uint64_t b = atomic_load_explicit(bytes, memory_order_relaxed);
+	atomic_store_explicit(messages, m + h->unpublished_messages, memory_order_relaxed);
+	atomic_store_explicit(bytes, b + h->unpublished_bytes, memory_order_relaxed);
+	h->unpublished_messages = 0;
+	h->unpublished_bytes = 0;
 }
 
 static inline bool handle_closing(struct mrb_handle *h)

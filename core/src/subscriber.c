@@ -62,6 +62,9 @@ static bool entry_gates(uint32_t state, uint32_t flags)
 	        state == MRB_ENTRY_DETACHED);
 }
 
+static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_out,
+                          bool *unfinished);
+
 /* ---- Names -------------------------------------------------------------- */
 
 static void name_words(const char *name, uint64_t words[MRB_READER_NAME_WORDS])
@@ -526,6 +529,7 @@ static void handle_bind(struct mrb_handle *h, uint32_t index, uint64_t token, ui
 	h->published_head = head;
 	h->tail_cache = head;
 	h->validate_until = validate_until;
+	h->skip_backlog = false;
 	if (head < validate_until)
 		h->validating = true;
 	h->unpublished_messages = 0;
@@ -608,10 +612,24 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 		entry_free(h, e, token);
 		return rc;
 	}
-	uint64_t start = from_oldest ? release : tail;
+	/* A gating joiner starts behind the live end (at R) and walks the
+	 * claims up to it without delivering them: it recovers a dead writer's
+	 * claim there, which nobody else reads (join_point says why it walks
+	 * with validation). A lossy one starts at the live end. */
+	bool gating = (flags & MRB_ENTRY_LOSSY) == 0 && h->mode == MRB_MODE_FANOUT;
+	uint64_t start = from_oldest || gating ? release : tail;
 	entry_publish_position(e, start);
 	handle_bind(h, index, token, flags, start, tail);
+	h->skip_backlog = !from_oldest;
 	atomic_store_explicit(&e->state, MRB_ENTRY_ACTIVE, memory_order_seq_cst);
+	if (gating && !from_oldest) {
+		/* Walk what is committed now, so that the join holds no space
+		 * it will never read; the read calls do the rest. */
+		uint64_t length;
+		bool unfinished;
+		(void)validated_next(h, false, &length, &unfinished);
+		mrbi_subscriber_publish(h);
+	}
 	return 0;
 }
 
@@ -802,17 +820,7 @@ void mrbi_subscriber_publish(struct mrb_handle *h)
 	uint64_t release = mrbi_release_position(h);
 	if (release == h->published_head && h->unpublished_messages == 0)
 		return;
-	if (h->unpublished_messages != 0) {
-		/* Single writer (this handle): plain add, no RMW. */
-		uint64_t m = atomic_load_explicit(&e->messages_read, memory_order_relaxed);
-		uint64_t b = atomic_load_explicit(&e->bytes_read, memory_order_relaxed);
-		atomic_store_explicit(&e->messages_read, m + h->unpublished_messages,
-		                      memory_order_relaxed);
-		atomic_store_explicit(&e->bytes_read, b + h->unpublished_bytes,
-		                      memory_order_relaxed);
-		h->unpublished_messages = 0;
-		h->unpublished_bytes = 0;
-	}
+	publish_read_counters(h, &e->messages_read, &e->bytes_read);
 	uint64_t old = h->published_head;
 	h->published_head = release;
 	if ((h->reader_flags & MRB_ENTRY_LOSSY) != 0) {
@@ -895,12 +903,18 @@ static int lapped(struct mrb_handle *h, uint64_t tail)
 	uint64_t resume = tail - (tail & h->mask);
 	if (resume <= h->head)
 		resume = h->head + h->capacity; /* defensive; tail - head > capacity */
-	uint64_t lost = resume - h->head;
+	/* A joiner walking the claims behind its live end loses nothing. */
+	uint64_t from = h->head;
+	if (h->skip_backlog && from < h->validate_until)
+		from = h->validate_until;
+	h->head = resume;
+	h->stuck_position = UINT64_MAX;
+	if (resume <= from)
+		return 0;
+	uint64_t lost = resume - from;
 	struct mrb_reader_entry *e = h->entry;
 	atomic_fetch_add_explicit(&e->lost_bytes, lost, memory_order_relaxed);
 	atomic_fetch_add_explicit(&e->lost_events, 1, memory_order_relaxed);
-	h->head = resume;
-	h->stuck_position = UINT64_MAX;
 	/* A durable reader says so, the lossy tap only counts. The loss is
 	 * pending until a call returns MRB_ELAPPED: this one, if it has read
 	 * nothing yet, or the next (consumer.c, reported()). */
@@ -908,6 +922,16 @@ static int lapped(struct mrb_handle *h, uint64_t tail)
 		return 0;
 	h->elapsed_pending = true;
 	return MRB_ELAPPED;
+}
+
+/* A claim at head not committed yet: a durable reader of a fan-out ring
+ * may recover it (0: it can move on); a lossy one only waits. */
+static int unfinished_at_head(struct mrb_handle *h, uint64_t tail, bool thorough)
+{
+	if ((h->reader_flags & MRB_ENTRY_LOSSY) != 0 || h->mode != MRB_MODE_FANOUT)
+		return MRB_EEMPTY;
+	h->tail_cache = tail;
+	return mrbi_unfinished_record(h, thorough);
 }
 
 /*
@@ -940,15 +964,10 @@ static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_
 			if (tail == position)
 				return MRB_EEMPTY;
 			*unfinished = true;
-			if ((h->reader_flags & MRB_ENTRY_LOSSY) == 0 &&
-			    h->mode == MRB_MODE_FANOUT) {
-				h->tail_cache = tail;
-				int rc = mrbi_unfinished_record(h, thorough);
-				if (rc == 0)
-					continue;
-				return rc;
-			}
-			return MRB_EEMPTY;
+			int rc = unfinished_at_head(h, tail, thorough);
+			if (rc == 0)
+				continue;
+			return rc;
 		}
 		uint64_t length = control_length(control);
 		uint64_t size = record_checked_size(h, position, control, tail);
@@ -964,17 +983,12 @@ static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_
 		}
 		if ((control & MRB_CONTROL_BUSY) != 0) {
 			*unfinished = true;
-			if ((h->reader_flags & MRB_ENTRY_LOSSY) == 0 &&
-			    h->mode == MRB_MODE_FANOUT) {
-				h->tail_cache = tail;
-				int rc = mrbi_unfinished_record(h, thorough);
-				if (rc == 0)
-					continue;
-				return rc;
-			}
-			return MRB_EEMPTY;
+			int rc = unfinished_at_head(h, tail, thorough);
+			if (rc == 0)
+				continue;
+			return rc;
 		}
-		if (pad) {
+		if (pad || (h->skip_backlog && position < h->validate_until)) {
 			h->head = position + size;
 			if (hops > 4096) {
 				/* Publish progress now and then on a long walk. */
