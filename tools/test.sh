@@ -45,7 +45,7 @@ start=$(date +%s)
 run //...
 if [ "${MRB_TEST_SKIP_SANITIZERS:-0}" != 1 ]; then
 	run --config=asan -- "${sanitized_targets[@]}" -//tests/robustness:fuzz_ring_test \
-		-//tests/robustness:fuzz_subscribers_test
+		-//tests/robustness:fuzz_subscribers_test -//tests/robustness:fuzz_workers_test
 	run --config=tsan -- "${tsan_targets[@]}"
 fi
 "${bazel_cmd[@]}" shutdown >/dev/null 2>&1 || true

@@ -1,8 +1,10 @@
 #!/bin/bash
 # Builds a libFuzzer target (fuzz_ring.c, or the one named as $1:
-# fuzz_subscribers.c) with clang directly from the core sources, since Bazel
+# fuzz_subscribers.c, fuzz_workers.c) with clang directly from the core sources, since Bazel
 # here cannot switch compilers per target, and runs it for FUZZ_SECONDS
-# (default 20) from its committed seed corpus (corpus/, corpus_sub/). Any
+# (default 20 for fuzz_ring; 10 each for fuzz_subscribers and fuzz_workers,
+# which share the 20 s the reader table had) from its committed seed corpus
+# (corpus/, corpus_sub/, corpus_workers/). Any
 # finding (crash, sanitizer report, out-of-mapping access, hang) fails the
 # test. A longer run: bazel test //tests/robustness:fuzz_ring_test
 #   --test_env=FUZZ_SECONDS=600 --test_timeout=900 (see docs/ROBUSTNESS.md).
@@ -12,10 +14,13 @@ target="${1:-fuzz_ring}"
 case "$target" in
 fuzz_ring)
 	# Whole ring files: a capacity-1024 ring is 65536 + 1024 bytes.
-	seeds=corpus max_len=66560 ;;
+	seeds=corpus max_len=66560 default_seconds=20 ;;
 fuzz_subscribers)
 	# Two bytes and at most 64 patches of 8 bytes (see the target).
-	seeds=corpus_sub max_len=514 ;;
+	seeds=corpus_sub max_len=514 default_seconds=10 ;;
+fuzz_workers)
+	# The same input shape over the worker-group header (see the target).
+	seeds=corpus_workers max_len=514 default_seconds=10 ;;
 *)
 	echo "FAIL: unknown fuzz target $target" >&2
 	exit 1 ;;
@@ -40,7 +45,7 @@ mkdir -p "$work/corpus" "$work/artifacts" "$work/ring"
 	-o "$work/$target"
 
 cp "$here/$seeds"/* "$work/corpus/"
-seconds="${FUZZ_SECONDS:-20}"
+seconds="${FUZZ_SECONDS:-$default_seconds}"
 export FUZZ_RING_DIR="$work/ring"
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
