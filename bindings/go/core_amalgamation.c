@@ -6770,12 +6770,21 @@ static int take(struct mrb_handle *h, struct mrbi_worker *w, size_t buf_size, si
 			if (!record_observe(h, pos, &control))
 				break;
 			uint64_t size = record_checked_size(h, pos, control, tail);
-			if (size == 0 || (control & MRB_CONTROL_BUSY) != 0)
+			uint64_t length = control_length(control);
+			if (size == 0 || ((control & MRB_CONTROL_PAD) == 0 &&
+			                  (length == 0 || length > h->max_message_size))) {
+				/* A written header no record can have: corrupt, as
+				 * for a subscriber (the readiness check sees a
+				 * record there, so "nothing to take" would spin
+				 * mrb_read_wait). Unless c moved meanwhile. */
+				if (pos == c && atomic_load_explicit(&g->claim_position,
+				                                     memory_order_seq_cst) == c)
+					return MRB_ECORRUPT;
+				break;
+			}
+			if ((control & MRB_CONTROL_BUSY) != 0)
 				break;
 			if ((control & MRB_CONTROL_PAD) == 0) {
-				uint64_t length = control_length(control);
-				if (length == 0 || length > h->max_message_size)
-					break;
 				if (length > buf_size - used) {
 					if (n == 0) {
 						*need = length;
@@ -6961,6 +6970,9 @@ int mrbi_worker_ready(struct mrb_handle *h, bool thorough, bool *unfinished)
 	uint64_t c = atomic_load_explicit(&w->group->claim_position, memory_order_seq_cst);
 	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
 	if (c != tail) {
+		/* As take() finds it (and no misaligned header load). */
+		if (c % MRB_RECORD_ALIGNMENT != 0 || tail % MRB_RECORD_ALIGNMENT != 0)
+			return MRB_ECORRUPT;
 		uint64_t control;
 		if (tail - c <= h->capacity && record_observe(h, c, &control) &&
 		    (control & MRB_CONTROL_BUSY) == 0)

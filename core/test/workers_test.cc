@@ -8,10 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "mrb_testing.h"
 #include "test_util.h"
 
 using mrbtest::Pattern;
@@ -456,6 +458,34 @@ TEST_F(Workers, ShouldCloseReleasingWhatItHeld)
 	EXPECT_EQ(MRB_EEMPTY, Next(1));
 	EXPECT_EQ(3u, Group().messages_done);
 	EXPECT_EQ(1u, Group().workers);
+}
+
+// A hostile peer's bytes (docs/FORMAT.md section 9 is untrusted): a written
+// record header no record can have at the claim position, and a misaligned
+// claim position, are MRB_ECORRUPT for the worker's read calls and its
+// readiness check (the first made mrb_read_wait spin forever; the second a
+// misaligned header load). fuzz_workers_test covers the rest.
+TEST_F(Workers, ShouldReportAHostileClaimAsCorrupt)
+{
+	ASSERT_EQ(0, Join(0));
+	ASSERT_EQ(0, Write(0));
+	auto *base = static_cast<uint8_t *>(mrb__test_mapping(&ring_));
+	auto *control = reinterpret_cast<std::atomic<uint64_t> *>(base + MRB_HEADER_SIZE);
+	uint64_t was = control->load();
+	control->store(0); // length 0, not padding
+	uint8_t buf[256];
+	size_t len = 0;
+	EXPECT_EQ(MRB_ECORRUPT, mrb_read_wait(&w_[0], buf, sizeof(buf), &len, 0));
+	EXPECT_EQ(MRB_ECORRUPT, mrb_read(&w_[0], buf, sizeof(buf), &len));
+	control->store(was);
+	// Group 0's claim_position (0xe080 + 0x80), 8 bytes off any record.
+	auto *claim = reinterpret_cast<std::atomic<uint64_t> *>(base + 0xe100);
+	ASSERT_EQ(0u, claim->load());
+	claim->store(8);
+	EXPECT_EQ(MRB_ECORRUPT, mrb_wait_readable(&w_[0], 0));
+	EXPECT_EQ(MRB_ECORRUPT, mrb_read(&w_[0], buf, sizeof(buf), &len));
+	claim->store(0);
+	EXPECT_EQ(0, Next(0));
 }
 
 } // namespace
