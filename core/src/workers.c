@@ -822,14 +822,19 @@ int mrbi_worker_ready(struct mrb_handle *h, bool thorough, bool *unfinished)
 static int table_lock(struct mrb_handle *h, uint64_t token)
 {
 	struct mrb_group_table *t = &h->header->group_table;
+	int64_t start = mrbi_now_ns();
 	for (long spins = 0;; spins++) {
 		uint64_t owner = atomic_load_explicit(&t->lock_owner, memory_order_acquire);
 		if ((owner == 0 || (spins % 64 == 63 && pid_dead(owner))) &&
 		    atomic_compare_exchange_strong_explicit(
 		        &t->lock_owner, &owner, token, memory_order_acq_rel, memory_order_relaxed))
 			return 0;
-		if (spins > 64 * 1000)
-			return MRB_ETIMEDOUT; /* a live holder stopped for seconds */
+		/* A live holder stopped (or a hostile word naming a live
+		 * pid): bounded in time too, since yields under CPU load
+		 * take long (fuzz_workers: a join spun 11 s). */
+		if (spins > 64 * 1000 ||
+		    (spins % 64 == 63 && mrbi_now_ns() - start > 500 * INT64_C(1000000)))
+			return MRB_ETIMEDOUT;
 		struct timespec pause = {0, 100000};
 		if (spins % 64 == 63)
 			nanosleep(&pause, NULL);
