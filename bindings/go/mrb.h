@@ -602,7 +602,8 @@ struct mrb_worker_options {
  * group with opts whose policy or timeout differ gives MRB_EINVAL; opts NULL
  * joins with the group's own. Errors: those of mrb_open, MRB_EMODE (a queue
  * ring), MRB_ENOWORKER (every worker slot, or every group, is taken),
- * MRB_EINVAL. Any thread, any process.
+ * MRB_EINVAL, MRB_ETIMEDOUT (the group table stayed locked by a live process
+ * for 0.5 s). Any thread, any process.
  */
 int mrb_worker_join(struct mrb_ring *ring, const char *path, const char *group,
                     const struct mrb_worker_options *opts);
