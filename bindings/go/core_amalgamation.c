@@ -4327,6 +4327,12 @@ static bool entry_owner_dead(struct mrb_reader_entry *e, uint64_t owner)
 	return mrbi_liveness(&id) == MRBI_DEAD;
 }
 
+static void entry_clear_identity(struct mrb_reader_entry *e)
+{
+	atomic_store_explicit(&e->owner_start_time, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->owner_pid_ns, 0, memory_order_relaxed);
+}
+
 static void entry_set_identity(struct mrb_handle *h, struct mrb_reader_entry *e)
 {
 	atomic_store_explicit(&e->owner_start_time, h->start_time, memory_order_relaxed);
@@ -4376,6 +4382,7 @@ static bool entry_free(struct mrb_handle *h, struct mrb_reader_entry *e, uint64_
 	 * position must read a position behind R (it counts as R), never the
 	 * last owner's, which could let R pass the joiner's start. */
 	atomic_store_explicit(&e->position, 0, memory_order_relaxed);
+	entry_clear_identity(e);
 	atomic_store_explicit(&e->owner, 0, memory_order_relaxed);
 	/* Release: a joiner that takes the entry sees it cleared. */
 	atomic_store_explicit(&e->state, MRB_ENTRY_FREE, memory_order_seq_cst);
@@ -4801,8 +4808,10 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 {
 	struct mrb_reader_entry *e = entry_at(h, index);
 	struct mrb_file_header *hdr = h->header;
-	atomic_store_explicit(&e->owner, token, memory_order_relaxed);
+	/* Identity first, owner second (release): a judge that reads this
+	 * owner reads this identity, never the last occupant's. */
 	entry_set_identity(h, e);
+	atomic_store_explicit(&e->owner, token, memory_order_release);
 	for (int w = 0; w < MRB_READER_NAME_WORDS; w++)
 		atomic_store_explicit(&e->name[w], words[w], memory_order_relaxed);
 	atomic_store_explicit(&e->evict_after_ns, evict_after, memory_order_relaxed);
@@ -4862,10 +4871,15 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 	if ((old_flags & MRB_ENTRY_FLAGS) != old_flags ||
 	    (old_flags & MRB_ENTRY_LOSSY) != (flags & MRB_ENTRY_LOSSY))
 		return MRB_EINVAL; /* a lossy name resumed as durable, or the reverse */
-	entry_set_identity(h, e);
+	/* The dead owner's identity goes first ("unknown": a judge that reads
+	 * our token before our identity then judges by the pid alone, which
+	 * says alive), ours only once the entry is ours: a resumer that loses
+	 * the race must not leave its identity under the winner's token. */
+	entry_clear_identity(e);
 	if (!atomic_compare_exchange_strong_explicit(&e->owner, &owner, token, memory_order_acq_rel,
 	                                             memory_order_acquire))
 		return MRB_EAGAIN_HEAD;
+	entry_set_identity(h, e);
 	/* A predecessor killed while asleep left its share behind. */
 	take_back_share(h, e);
 	uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
