@@ -545,6 +545,11 @@ static inline uint64_t record_span(uint64_t length)
 #define MRB_STATE_CLOSING  (1u << 1)
 #define MRB_STATE_READONLY (1u << 2)
 
+/* A reader flag kept only in the handle (reader_flags), never in the table:
+ * the join asked for MRB_SUBSCRIBE_FROM_OLDEST, which mrb_subscriber_info
+ * reports. Above every MRB_ENTRY_* bit. */
+#define MRB_READER_FROM_OLDEST (1u << 31)
+
 /*
  * Roles of a call. Every public call enters exactly one role, through one
  * entry/exit pair, and leaves it before returning:
@@ -687,7 +692,7 @@ struct mrb_handle {
 	/* Subscriber state (subscriber.c); entry is NULL on other handles. */
 	struct mrb_reader_entry *entry;
 	uint32_t entry_index;
-	uint32_t reader_flags; /* MRB_ENTRY_* */
+	uint32_t reader_flags; /* MRB_ENTRY_*, MRB_READER_FROM_OLDEST */
 	/* A durable subscriber that starts behind the live end validates its
 	 * copies until it gets here (subscriber.c, join_point). */
 	uint64_t validate_until;
@@ -2378,7 +2383,7 @@ const char *mrb_strerror(int code)
 	case MRB_EINTR:
 		return "interrupted by a signal";
 	case MRB_EEXIST:
-		return "file exists (exclusive create, or a ring of another size)";
+		return "file exists (exclusive create, or a ring of another size or read mode)";
 	case MRB_ESTALE:
 		return "reservation or view is no longer valid";
 	case MRB_EFORKED:
@@ -5013,6 +5018,8 @@ int mrb_subscribe(struct mrb_ring *ring, const char *path, const struct mrb_subs
 		return rc;
 	struct mrb_handle *h = handle_of(ring);
 	rc = join(h, opts);
+	if (rc == 0 && opts != NULL && (opts->flags & MRB_SUBSCRIBE_FROM_OLDEST) != 0)
+		h->reader_flags |= MRB_READER_FROM_OLDEST;
 	if (rc != 0) {
 		h->is_consumer = false;
 		h->entry = NULL;
@@ -5416,6 +5423,10 @@ int mrb_subscriber_info(struct mrb_ring *ring, struct mrb_subscriber_info *info)
 		uint64_t tail =
 		    atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
 		entry_info(h, h->entry_index, info, tail);
+		/* A join-time choice the table does not keep: only this handle
+		 * knows it. */
+		if ((h->reader_flags & MRB_READER_FROM_OLDEST) != 0)
+			info->flags |= MRB_SUBSCRIBE_FROM_OLDEST;
 	}
 	role_leave(h, MRB_STATE_CALL);
 	return rc;

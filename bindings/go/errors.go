@@ -98,7 +98,7 @@ var (
 	ErrInterrupted = &Error{Code: -1012, msg: "interrupted by a signal"}
 	// ErrExists: the file exists and is a ring of another size (or exists
 	// at all, with CreateOptions.Exclusive).
-	ErrExists = &Error{Code: -1013, msg: "file exists (exclusive create, or a ring of another size)"}
+	ErrExists = &Error{Code: -1013, msg: "file exists (exclusive create, or a ring of another size or read mode)"}
 	// ErrStale: a reservation or view no longer matches the ring (the C
 	// API's zero-copy calls; this package does not expose them).
 	ErrStale = &Error{Code: -1014, msg: "reservation or view is no longer valid"}

@@ -509,7 +509,8 @@ enum mrb_subscriber_state {
 
 struct mrb_subscriber_info {
 	char name[MRB_SUBSCRIBER_NAME_MAX + 1]; /* "" when unnamed */
-	unsigned flags;                         /* enum mrb_subscribe_flags given at join */
+	unsigned flags;                         /* enum mrb_subscribe_flags given at join
+	                                         * (FROM_OLDEST: own handle only) */
 	int32_t state;                          /* enum mrb_subscriber_state */
 	int32_t pid;                            /* 0 when no handle owns it */
 	int32_t alive;                          /* 1 if that process lives */

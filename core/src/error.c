@@ -37,7 +37,7 @@ const char *mrb_strerror(int code)
 	case MRB_EINTR:
 		return "interrupted by a signal";
 	case MRB_EEXIST:
-		return "file exists (exclusive create, or a ring of another size)";
+		return "file exists (exclusive create, or a ring of another size or read mode)";
 	case MRB_ESTALE:
 		return "reservation or view is no longer valid";
 	case MRB_EFORKED:

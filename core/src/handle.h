@@ -22,6 +22,11 @@
 #define MRB_STATE_CLOSING  (1u << 1)
 #define MRB_STATE_READONLY (1u << 2)
 
+/* A reader flag kept only in the handle (reader_flags), never in the table:
+ * the join asked for MRB_SUBSCRIBE_FROM_OLDEST, which mrb_subscriber_info
+ * reports. Above every MRB_ENTRY_* bit. */
+#define MRB_READER_FROM_OLDEST (1u << 31)
+
 /*
  * Roles of a call. Every public call enters exactly one role, through one
  * entry/exit pair, and leaves it before returning:
@@ -164,7 +169,7 @@ struct mrb_handle {
 	/* Subscriber state (subscriber.c); entry is NULL on other handles. */
 	struct mrb_reader_entry *entry;
 	uint32_t entry_index;
-	uint32_t reader_flags; /* MRB_ENTRY_* */
+	uint32_t reader_flags; /* MRB_ENTRY_*, MRB_READER_FROM_OLDEST */
 	/* A durable subscriber that starts behind the live end validates its
 	 * copies until it gets here (subscriber.c, join_point). */
 	uint64_t validate_until;

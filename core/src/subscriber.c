@@ -798,6 +798,8 @@ int mrb_subscribe(struct mrb_ring *ring, const char *path, const struct mrb_subs
 		return rc;
 	struct mrb_handle *h = handle_of(ring);
 	rc = join(h, opts);
+	if (rc == 0 && opts != NULL && (opts->flags & MRB_SUBSCRIBE_FROM_OLDEST) != 0)
+		h->reader_flags |= MRB_READER_FROM_OLDEST;
 	if (rc != 0) {
 		h->is_consumer = false;
 		h->entry = NULL;
@@ -1201,6 +1203,10 @@ int mrb_subscriber_info(struct mrb_ring *ring, struct mrb_subscriber_info *info)
 		uint64_t tail =
 		    atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
 		entry_info(h, h->entry_index, info, tail);
+		/* A join-time choice the table does not keep: only this handle
+		 * knows it. */
+		if ((h->reader_flags & MRB_READER_FROM_OLDEST) != 0)
+			info->flags |= MRB_SUBSCRIBE_FROM_OLDEST;
 	}
 	role_leave(h, MRB_STATE_CALL);
 	return rc;

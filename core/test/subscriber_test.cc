@@ -180,6 +180,12 @@ TEST_F(Subscribers, UnnamedJoinsAtLiveEndFromOldestSeesBacklog)
 	EXPECT_EQ(MRB_ESTALE, mrb_release(&subs_[2], &view));
 	for (int64_t i = 1; i <= 5; i++)
 		EXPECT_EQ(i, Next(2));
+	// The handle reports the join-time choice; the other one did not make it.
+	struct mrb_subscriber_info info;
+	ASSERT_EQ(0, mrb_subscriber_info(&subs_[2], &info));
+	EXPECT_EQ(static_cast<unsigned>(MRB_SUBSCRIBE_FROM_OLDEST), info.flags);
+	ASSERT_EQ(0, mrb_subscriber_info(&subs_[1], &info));
+	EXPECT_EQ(0u, info.flags);
 }
 
 // A named subscriber that closes (or whose process is gone) keeps its place

@@ -56,7 +56,7 @@ class Timeout(RingBufferError, TimeoutError):
 
 
 class RingExists(RingBufferError, FileExistsError):
-    """The path exists: exclusive create, or a ring of another size."""
+    """The path exists: exclusive create, or a ring of another size or read mode."""
 
 
 class InvalidArgument(RingBufferError, ValueError):
