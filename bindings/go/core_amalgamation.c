@@ -4532,6 +4532,40 @@ static uint64_t committed_end(struct mrb_handle *h, uint64_t release, uint64_t l
 	return at;
 }
 
+/*
+ * The lowest position over the gating subscribers, or UINT64_MAX if there
+ * are none. A position behind R (a joiner's provisional start) or
+ * implausible holds R where it is. `judge`: a producer short of space at
+ * `now` may evict or forget a subscriber standing at R (judge_stalled;
+ * `audit` lets it read /proc), which then holds nothing.
+ */
+static uint64_t gating_low(struct mrb_handle *h, uint64_t release, uint64_t tail, bool judge,
+                           int64_t now, bool audit)
+{
+	uint64_t low = UINT64_MAX;
+	uint32_t used = entries_used(h);
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_reader_entry *e = entry_at(h, i);
+		uint32_t state = atomic_load_explicit(&e->state, memory_order_seq_cst);
+		uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
+		if (!entry_gates(state, flags))
+			continue;
+		uint64_t p = atomic_load_explicit(&e->position, memory_order_seq_cst);
+		if (p - release > tail - release || p % MRB_RECORD_ALIGNMENT != 0)
+			p = release;
+		if (p == release && judge && judge_stalled(h, e, state, p, now, audit))
+			continue;
+		if (p < low)
+			low = p;
+	}
+	return low;
+}
+
+uint64_t mrbi_subscribers_low(struct mrb_handle *h, uint64_t release, uint64_t tail)
+{
+	return gating_low(h, release, tail, false, 0, false);
+}
+
 void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
 {
 	struct mrb_file_header *hdr = h->header;
@@ -4549,25 +4583,8 @@ void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
 	 * keep R where it is. */
 	for (int pass = 0; pass < 64; pass++) {
 		uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_seq_cst);
-		uint64_t low = UINT64_MAX;
-		uint32_t used = entries_used(h);
-		for (uint32_t i = 0; i < used; i++) {
-			struct mrb_reader_entry *e = entry_at(h, i);
-			uint32_t state = atomic_load_explicit(&e->state, memory_order_seq_cst);
-			uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
-			if (!entry_gates(state, flags))
-				continue;
-			uint64_t p = atomic_load_explicit(&e->position, memory_order_seq_cst);
-			/* Behind R (a joiner's provisional start) or implausible:
-			 * it holds R where it is. */
-			if (p - release > tail - release || p % MRB_RECORD_ALIGNMENT != 0)
-				p = release;
-			if (p == release && short_of_space &&
-			    judge_stalled(h, e, state, p, now, audit && pass == 0))
-				continue;
-			if (p < low)
-				low = p;
-		}
+		uint64_t low =
+		    gating_low(h, release, tail, short_of_space, now, audit && pass == 0);
 		/* Worker groups gate too (workers.c). */
 		uint64_t workers = mrbi_workers_low(h, release, tail, UINT32_MAX);
 		if (workers < low)
@@ -4620,34 +4637,6 @@ void mrbi_recovery_token_give(struct mrb_handle *h)
 }
 
 /* ---- Joining ------------------------------------------------------------- */
-
-/* The minimum position over gating entries other than `self`, or
- * UINT64_MAX if there are none. */
-static uint64_t others_low(struct mrb_handle *h, uint32_t self, uint64_t release, uint64_t tail)
-{
-	uint64_t low = UINT64_MAX;
-	uint32_t used = entries_used(h);
-	for (uint32_t i = 0; i < used; i++) {
-		if (i == self)
-			continue;
-		struct mrb_reader_entry *e = entry_at(h, i);
-		uint32_t state = atomic_load_explicit(&e->state, memory_order_seq_cst);
-		uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
-		if (!entry_gates(state, flags))
-			continue;
-		uint64_t p = atomic_load_explicit(&e->position, memory_order_seq_cst);
-		if (p - release > tail - release)
-			p = release;
-		if (p < low)
-			low = p;
-	}
-	return low;
-}
-
-uint64_t mrbi_subscribers_low(struct mrb_handle *h, uint64_t release, uint64_t tail)
-{
-	return others_low(h, UINT32_MAX, release, tail);
-}
 
 /*
  * Where a new reader stands: R and the producer position, read after its
