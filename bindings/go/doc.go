@@ -33,7 +33,9 @@
 // ReadMsgIntoContext, WriteMsgContext and ReadBatchContext block until ctx
 // is done, parked in the runtime's netpoller on the handle's doorbell
 // descriptor (a write in any process rings it): a blocked goroutine holds no
-// OS thread, and cancelling ctx wakes it at once. Stats, GetHeadTail,
+// OS thread, and cancelling ctx wakes it at once. A poller of your own
+// (syscall.EpollWait, a C loop) waits on DoorbellFd with ArmRead, ArmWrite
+// and Disarm instead (see ArmRead for the loop). Stats, GetHeadTail,
 // Capacity and MaxMessageSize inspect the ring. Hold, ReadBatchAt and
 // ReleaseThrough let a forwarder free messages only once another system has
 // them (at-least-once; tools/bridge).

@@ -11,9 +11,15 @@
 #   evloop_test.sh go   one Go process reading RINGS rings at once, a
 #                       goroutine each, parked in the netpoller; each ring fed
 #                       by a C and a Python producer
+#   evloop_test.sh py-selectors
+#                       the Python reader in a selectors loop of its own on
+#                       ring.doorbell_fd() (arm_read, select): first idle for
+#                       IDLE seconds (3) with the producers held at the
+#                       barrier (under 2% of a core, by getrusage), then C and
+#                       Go producers (two each)
 . tests/interop/testlib.sh
 
-[ $# -eq 1 ] || fail "usage: $0 c|py|go"
+[ $# -eq 1 ] || fail "usage: $0 c|py|go|py-selectors"
 consumer=$1
 MRB_INTEROP_WAIT=evloop
 export MRB_INTEROP_WAIT
@@ -33,6 +39,25 @@ if [ "$consumer" = go ]; then
 	done
 	wait_all $running
 	echo "PASS: c and py producers -> $rings rings -> go goroutines in the netpoller"
+	exit 0
+fi
+
+if [ "$consumer" = py-selectors ]; then
+	ring=$WORK/evloop.ring
+	barrier=$WORK/barrier
+	mkdir "$barrier"
+	# The reader lets the producers go itself, after its idle wait.
+	spawn_program py selector_reader "$ring" --scenario live --producers 4 \
+		--barrier "$barrier" --idle "${IDLE:-3}"
+	running="$!:py-selector-reader"
+	id=0
+	for lang in c go c go; do
+		spawn_program "$lang" writer "$ring" --scenario live --producer "$id" --barrier "$barrier"
+		running="$running $!:$lang-producer-$id"
+		id=$((id + 1))
+	done
+	wait_all $running
+	echo "PASS: c and go producers -> py reader in a selectors loop on its doorbell"
 	exit 0
 fi
 

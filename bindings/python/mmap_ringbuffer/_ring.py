@@ -15,6 +15,7 @@ from typing import (
     Iterable,
     Iterator,
     List,
+    Literal,
     NoReturn,
     Optional,
     Sequence,
@@ -74,6 +75,17 @@ _HANDLE_SIZE = ffi.sizeof("struct mrb_ring")
 
 
 _H = TypeVar("_H", bound="_Handle")
+
+# doorbell_fd(), disarm(): which doorbell.
+DoorbellSide = Literal["read", "write"]
+
+
+def _doorbell_side(which: str) -> int:
+    if which == "read":
+        return int(READ)
+    if which == "write":
+        return int(WRITE)
+    raise ValueError(f"which must be 'read' or 'write', not {which!r}")
 
 
 def _new_handle() -> Any:
@@ -616,6 +628,72 @@ class _Handle:
     def __aiter__(self) -> AsyncIterator[bytes]:
         """``async for message in ring``: :meth:`aiter`."""
         return self.aiter()
+
+    # ---- doorbells: waiting in a loop of your own -------------------------------
+
+    def doorbell_fd(self, which: DoorbellSide = "read") -> int:
+        """The handle's doorbell descriptor (mrb_doorbell_fd), for an event
+        loop of your own (selectors, select/poll/epoll, libuv): ``"read"``
+        becomes readable when a message may be there, ``"write"`` when room
+        may be there. Wait for it only after arming (:meth:`arm_read`,
+        :meth:`arm_write`); never read or close it yourself, and unregister
+        it from your loop before :meth:`close` (which closes it). The same
+        descriptor on every call. Raises ValueError for another ``which``,
+        Closed, and OSError subclasses of socket(2)/bind(2).
+        """
+        fd = lib.mrb_doorbell_fd(self._ring, _doorbell_side(which))
+        if fd < 0:
+            raise self._errors(fd)
+        return int(fd)
+
+    def arm_read(self) -> float:
+        """Drains the read doorbell, then returns 0.0 if a message is there
+        already (read it; nothing is armed), or arms the doorbell and returns
+        how long to wait for its descriptor at most, in seconds (1.0
+        normally; less while recovery may be needed): then read, and arm
+        again when the ring is empty. A message written after the check rings
+        the doorbell, one written before it makes it return 0.0, so this loop
+        never misses one::
+
+            selector.register(ring.doorbell_fd(), selectors.EVENT_READ)
+            while True:
+                while (message := ring.try_read()) is not None:
+                    handle(message)              # drain
+                timeout = ring.arm_read()        # check
+                if timeout:
+                    selector.select(timeout)     # wait
+
+        A consumer call (attaches as the consumer, as try_read); raises what
+        try_read raises. Does not block. Call :meth:`disarm` when you stop
+        waiting."""
+        out = ffi.new("int *")
+        rc = lib.mrb_arm_read(self._ring, out)
+        if rc < 0:
+            raise self._errors(rc)
+        return 0.0 if rc == 1 else out[0] / 1000.0
+
+    def arm_write(self, size: int) -> float:
+        """The writer's side of :meth:`arm_read`: drains the write doorbell,
+        then returns 0.0 if a message of ``size`` bytes fits now, or arms the
+        doorbell and returns how long to wait for the ``"write"`` descriptor
+        at most, in seconds. Raises InvalidSize if ``size`` can never fit.
+        Does not block."""
+        size = message_size(size, "size", self._max_message_size)
+        out = ffi.new("int *")
+        rc = lib.mrb_arm_write(self._ring, size, out)
+        if rc == _EMSGSIZE:
+            raise self._invalid_size("size", size)
+        if rc < 0:
+            raise self._errors(rc)
+        return 0.0 if rc == 1 else out[0] / 1000.0
+
+    def disarm(self, which: DoorbellSide = "read") -> None:
+        """Withdraws the armed ``which`` doorbell (a wait given up), so that
+        writers (or the reader) no longer ring it. Does nothing if none is
+        armed."""
+        rc = lib.mrb_disarm(self._ring, _doorbell_side(which))
+        if rc < 0:
+            raise self._errors(rc)
 
     # ---- subscribers ----------------------------------------------------------
 

@@ -81,6 +81,9 @@ def parse_args(prog: str) -> argparse.Namespace:
     # A reader's turn: messages FROM..TO-1 of a stream scenario.
     parser.add_argument("--from", dest="first", type=int, default=0)
     parser.add_argument("--to", dest="stop", type=int)
+    # selector_reader.py: seconds to wait idle (measuring its CPU) before it
+    # lets the producers of --barrier go.
+    parser.add_argument("--idle", type=float, default=0.0)
     args = parser.parse_args()
     if args.spec is None:
         parser.error("--spec FILE (or MRB_INTEROP_SPEC) is required")
