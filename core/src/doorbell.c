@@ -48,6 +48,10 @@
 #define MRB_DOORBELL_WAIT_MS       1000
 #define MRB_DOORBELL_UNFINISHED_MS 10
 #define MRB_DOORBELL_UNORDERED_MS  1
+/* A worker's bound, as its futex sleep's (wait.c): rescues of a dead or
+ * hung worker's run, which no write announces, happen at least this often
+ * while every worker of the group waits in an event loop. */
+#define MRB_DOORBELL_WORKER_MS 100
 /* A writer that found every space doorbell taken polls this often. */
 #define MRB_DOORBELL_NO_ENTRY_MS 10
 
@@ -167,20 +171,42 @@ static void count_out(_Atomic uint32_t *waiters)
 	}
 }
 
-/* Takes `name` out of `bell` if it is still there, and with it its count. */
-static void disarm_bell(struct mrb_doorbell *bell, _Atomic uint32_t *waiters, uint64_t name)
+/* A doorbell word and the counts its name stands in while it is there:
+ * the shared waiter count, and for a worker its group's work_armed. */
+struct bell {
+	struct mrb_doorbell *word;
+	_Atomic uint32_t *waiters;
+	_Atomic uint32_t *group_armed; /* NULL but for a worker */
+};
+
+/* Takes a name's counts out (whoever took the name out of the word). */
+static void counts_out(const struct bell *b)
 {
-	uint64_t expected = name;
-	if (atomic_compare_exchange_strong_explicit(&bell->armed, &expected, 0,
-	                                            memory_order_seq_cst, memory_order_relaxed))
-		count_out(waiters);
+	count_out(b->waiters);
+	if (b->group_armed != NULL)
+		count_out(b->group_armed);
 }
 
-/* The read doorbell of the handle's reader: its subscriber entry's, or the
- * consumer's. */
-static struct mrb_doorbell *read_bell(struct mrb_handle *h)
+/* Takes `name` out of the word if it is still there, and with it its
+ * counts. */
+static void disarm_bell(const struct bell *b, uint64_t name)
 {
-	return h->entry != NULL ? &h->entry->doorbell : &h->header->consumer_doorbell;
+	uint64_t expected = name;
+	if (atomic_compare_exchange_strong_explicit(&b->word->armed, &expected, 0,
+	                                            memory_order_seq_cst, memory_order_relaxed))
+		counts_out(b);
+}
+
+/* The read doorbell of the handle's reader: its worker slot's, its
+ * subscriber entry's, or the consumer's. */
+static struct bell read_bell(struct mrb_handle *h)
+{
+	struct bell b = {&h->header->consumer_doorbell, &h->header->data_waiters, NULL};
+	if (h->worker != NULL)
+		mrbi_worker_doorbell(h, &b.word, &b.group_armed);
+	else if (h->entry != NULL)
+		b.word = &h->entry->doorbell;
+	return b;
 }
 
 static void disarm_space(struct mrb_handle *h, uint64_t name)
@@ -188,8 +214,10 @@ static void disarm_space(struct mrb_handle *h, uint64_t name)
 	struct mrb_file_header *hdr = h->header;
 	for (int i = 0; i < MRB_SPACE_DOORBELLS; i++)
 		if (atomic_load_explicit(&hdr->space_doorbells[i].armed, memory_order_relaxed) ==
-		    name)
-			disarm_bell(&hdr->space_doorbells[i], &hdr->space_waiters, name);
+		    name) {
+			struct bell b = {&hdr->space_doorbells[i], &hdr->space_waiters, NULL};
+			disarm_bell(&b, name);
+		}
 }
 
 /*
@@ -199,50 +227,79 @@ static void disarm_space(struct mrb_handle *h, uint64_t name)
  * sees the progress. (The waiter count itself was read as for futex
  * sleepers: ordered by the sleeper's membarrier, or a read-modify-write.)
  */
-static void ring_bell(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic uint32_t *waiters)
+static void ring_bell(struct mrb_handle *h, const struct bell *b)
 {
-	if (atomic_load_explicit(&bell->armed, memory_order_relaxed) == 0)
+	if (atomic_load_explicit(&b->word->armed, memory_order_relaxed) == 0)
 		return;
-	uint64_t name = atomic_exchange_explicit(&bell->armed, 0, memory_order_seq_cst);
+	uint64_t name = atomic_exchange_explicit(&b->word->armed, 0, memory_order_seq_cst);
 	if (name == 0)
 		return;
-	count_out(waiters);
+	counts_out(b);
 	doorbell_send(h, name);
+}
+
+/*
+ * Workers' doorbells (docs/FORMAT.md section 9): looked at only while a
+ * group counts an armed one (work_armed, read after the fence: a worker
+ * counts itself there before its name, so the fence argument of ring_bell
+ * covers the count as it covers the name). Every armed worker is rung, not
+ * one with turn passing as for futex sleepers: each arming then gets the
+ * ring of every commit after it, whatever the group's other workers do, so
+ * a rung worker that stops waiting (disarmed, cancelled, killed) strands
+ * nothing while others wait armed. The cost, up to 48 datagrams per commit,
+ * is paid only while workers are armed, once per arming.
+ */
+static void ring_workers(struct mrb_handle *h)
+{
+	struct mrb_file_header *hdr = h->header;
+	uint32_t groups = atomic_load_explicit(&hdr->group_table.groups_used, memory_order_acquire);
+	if (groups > MRB_GROUPS)
+		groups = MRB_GROUPS;
+	bool armed = false;
+	for (uint32_t g = 0; g < groups; g++)
+		if (atomic_load_explicit(&hdr->groups[g].work_armed, memory_order_seq_cst) != 0)
+			armed = true;
+	if (!armed)
+		return;
+	uint32_t used = atomic_load_explicit(&hdr->group_table.workers_used, memory_order_acquire);
+	if (used > MRB_WORKERS)
+		used = MRB_WORKERS;
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_worker_slot *s = &hdr->workers[i];
+		uint32_t gi = atomic_load_explicit(&s->group, memory_order_relaxed);
+		struct bell b = {&s->doorbell, &hdr->data_waiters,
+		                 gi < MRB_GROUPS ? &hdr->groups[gi].work_armed : NULL};
+		ring_bell(h, &b);
+	}
 }
 
 void mrbi_doorbell_ring_readers(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
 	atomic_thread_fence(memory_order_seq_cst);
-	ring_bell(h, &hdr->consumer_doorbell, &hdr->data_waiters);
+	struct bell consumer = {&hdr->consumer_doorbell, &hdr->data_waiters, NULL};
+	ring_bell(h, &consumer);
 	/* Subscribers' doorbells: entries past entries_used were never taken
 	 * (untrusted: clamped to the table). */
 	uint32_t used = atomic_load_explicit(&hdr->readers.entries_used, memory_order_acquire);
 	if (used > MRB_READER_ENTRIES)
 		used = MRB_READER_ENTRIES;
-	for (uint32_t i = 0; i < used; i++)
-		ring_bell(h, &hdr->entries[i].doorbell, &hdr->data_waiters);
+	for (uint32_t i = 0; i < used; i++) {
+		struct bell b = {&hdr->entries[i].doorbell, &hdr->data_waiters, NULL};
+		ring_bell(h, &b);
+	}
+	if (h->mode == MRB_MODE_FANOUT)
+		ring_workers(h);
 }
 
 void mrbi_doorbell_ring_space(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
 	atomic_thread_fence(memory_order_seq_cst);
-	for (int i = 0; i < MRB_SPACE_DOORBELLS; i++)
-		ring_bell(h, &hdr->space_doorbells[i], &hdr->space_waiters);
-}
-
-/*
- * The waiter's fence between publishing its name and re-checking, and the
- * membarrier that stands in for the wakers' fences (wait.c does the same
- * before FUTEX_WAIT). Returns whether the handshake is ordered: if not, the
- * caller must wait in 1 ms slices.
- */
-static bool settle(struct mrb_handle *h)
-{
-	atomic_thread_fence(memory_order_seq_cst);
-	return (h->barriers & MRB_BARRIER_TRUST_WAKERS) != 0 ||
-	       ((h->barriers & MRB_BARRIER_GLOBAL) != 0 && mrbi_barrier_global() == 0);
+	for (int i = 0; i < MRB_SPACE_DOORBELLS; i++) {
+		struct bell b = {&hdr->space_doorbells[i], &hdr->space_waiters, NULL};
+		ring_bell(h, &b);
+	}
 }
 
 int mrb_doorbell_fd(struct mrb_ring *ring, int which)
@@ -271,13 +328,7 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	if (h->worker != NULL) {
-		/* Workers wait on their group's word, woken one at a time
-		 * (workers.c): no doorbell for them yet. */
-		mrbi_consumer_leave(h);
-		return MRB_EINVAL;
-	}
-	struct mrb_file_header *hdr = h->header;
+	struct bell b = read_bell(h);
 	uint64_t name;
 	int fd = doorbell_socket(h, MRB_DOORBELL_READ, &name);
 	if (fd < 0) {
@@ -288,20 +339,22 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 	bool unfinished = false;
 	rc = mrbi_ready_to_read(h, &unfinished);
 	if (rc == MRB_EEMPTY) {
-		/* Count, then name: a waker that takes the name takes a count
-		 * that is there. The exchange replaces our own earlier arming
-		 * (or a stale name): its count goes with it. */
-		atomic_fetch_add_explicit(&hdr->data_waiters, 1, memory_order_seq_cst);
-		if (atomic_exchange_explicit(&read_bell(h)->armed, name, memory_order_seq_cst) != 0)
-			count_out(&hdr->data_waiters);
-		bool ordered = settle(h);
+		/* Counts, then name: a waker that takes the name takes counts
+		 * that are there. The exchange replaces our own earlier arming
+		 * (or a stale name): its counts go with it. */
+		struct mrbi_waiter_words ww = {b.waiters, NULL, b.group_armed, 0};
+		mrbi_waiter_register(&ww);
+		if (atomic_exchange_explicit(&b.word->armed, name, memory_order_seq_cst) != 0)
+			counts_out(&b);
+		bool ordered = mrbi_waiter_settle(h);
 		rc = mrbi_ready_to_read(h, &unfinished);
-		*timeout_ms = unfinished ? MRB_DOORBELL_UNFINISHED_MS
-		              : ordered  ? MRB_DOORBELL_WAIT_MS
-		                         : MRB_DOORBELL_UNORDERED_MS;
+		*timeout_ms = unfinished              ? MRB_DOORBELL_UNFINISHED_MS
+		              : !ordered              ? MRB_DOORBELL_UNORDERED_MS
+		              : b.group_armed != NULL ? MRB_DOORBELL_WORKER_MS
+		                                      : MRB_DOORBELL_WAIT_MS;
 	}
 	if (rc != MRB_EEMPTY)
-		disarm_bell(read_bell(h), &hdr->data_waiters, name);
+		disarm_bell(&b, name);
 	mrbi_consumer_leave(h);
 	return rc == 0 ? 1 : rc == MRB_EEMPTY ? 0 : rc;
 }
@@ -351,7 +404,7 @@ int mrb_arm_write(struct mrb_ring *ring, size_t len, int *timeout_ms)
 	rc = mrbi_ready_to_write(h, len);
 	if (rc == MRB_EFULL) {
 		struct mrb_doorbell *bell = arm_space(h, name);
-		bool ordered = settle(h);
+		bool ordered = mrbi_waiter_settle(h);
 		rc = mrbi_ready_to_write(h, len);
 		*timeout_ms = bell == NULL ? MRB_DOORBELL_NO_ENTRY_MS
 		              : ordered    ? MRB_DOORBELL_WAIT_MS
@@ -374,10 +427,12 @@ int mrb_disarm(struct mrb_ring *ring, int which)
 	uint64_t v = atomic_load_explicit(&h->doorbells[which], memory_order_acquire);
 	if (v != 0) {
 		uint64_t name = (uint64_t)h->pid << 32 | (uint32_t)v;
-		if (which == MRB_DOORBELL_READ)
-			disarm_bell(read_bell(h), &h->header->data_waiters, name);
-		else
+		if (which == MRB_DOORBELL_READ) {
+			struct bell b = read_bell(h);
+			disarm_bell(&b, name);
+		} else {
 			disarm_space(h, name);
+		}
 	}
 	role_leave(h, MRB_STATE_CALL);
 	return 0;
@@ -392,10 +447,12 @@ void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener)
 			continue;
 		if (in_opener) {
 			uint64_t name = (uint64_t)h->pid << 32 | (uint32_t)v;
-			if (which == MRB_DOORBELL_READ)
-				disarm_bell(read_bell(h), &h->header->data_waiters, name);
-			else
+			if (which == MRB_DOORBELL_READ) {
+				struct bell b = read_bell(h);
+				disarm_bell(&b, name);
+			} else {
 				disarm_space(h, name);
+			}
 		}
 		close_plus_one((int)(uint32_t)(v >> 32));
 	}

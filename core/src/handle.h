@@ -437,6 +437,23 @@ void mrbi_futex_wake_one(_Atomic uint32_t *word);
 void mrbi_doorbell_ring_readers(struct mrb_handle *h);
 void mrbi_doorbell_ring_space(struct mrb_handle *h);
 void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener);
+/* A waiter's counts (wait.c, doorbell.c): the shared one wakers check, its
+ * own share of it (so that a dead sleeper's can be taken back out; NULL for
+ * a doorbell, whose name in shared memory is its share), and for a worker
+ * its group's count (work_waiters asleep, work_armed armed). */
+struct mrbi_waiter_words {
+	_Atomic uint32_t *waiters;
+	_Atomic uint32_t *own_share;
+	_Atomic uint32_t *group_waiters;
+	int64_t max_slice_ns;
+};
+/* Registration, the step a futex sleeper and an arming doorbell share:
+ * counts in (own share, group, shared; seq_cst), then, after the waiter
+ * published what it needs to (a doorbell its name), the fence and
+ * membarrier before its re-check. mrbi_waiter_settle returns whether the
+ * handshake is ordered; if not, wait in 1 ms slices. */
+void mrbi_waiter_register(const struct mrbi_waiter_words *ww);
+bool mrbi_waiter_settle(struct mrb_handle *h);
 /* The wait conditions of wait.c, for doorbell.c: 0 when ready, MRB_EEMPTY /
  * MRB_EFULL when not, another code on error. */
 int mrbi_ready_to_read(struct mrb_handle *h, bool *unfinished);
@@ -521,6 +538,9 @@ int mrbi_worker_ready(struct mrb_handle *h, bool thorough, bool *unfinished);
 /* The waiter words a worker sleeps on. */
 void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
                             _Atomic uint32_t **group_waiters, _Atomic uint32_t **share);
+/* A worker's doorbell word and its group's count of armed doorbells. */
+void mrbi_worker_doorbell(struct mrb_handle *h, struct mrb_doorbell **bell,
+                          _Atomic uint32_t **group_armed);
 void mrbi_worker_leave(struct mrb_handle *h);
 
 /* Producer slots and lanes (slots.c). */

@@ -238,7 +238,10 @@ struct mrb_group {
 	/* 0x100: wake-one futex: bumped when work arrives and workers sleep. */
 	_Atomic uint32_t work_seq;
 	_Atomic uint32_t work_waiters;
-	uint8_t pad2[MRB_SLOT_SIZE - 8];
+	/* Workers of the group whose doorbell is armed (event-loop waiting;
+	 * counted in data_waiters too): wakers ring every one of them. */
+	_Atomic uint32_t work_armed;
+	uint8_t pad2[MRB_SLOT_SIZE - 12];
 };
 
 /* A worker slot's announcement word (`inflight`). Positions are multiples
@@ -266,14 +269,20 @@ struct mrb_worker_slot {
 	_Atomic uint64_t rescuer_start_time;
 	_Atomic uint64_t messages_done; /* released by this worker */
 	_Atomic uint64_t bytes_done;
-	uint8_t reserved[MRB_WORKER_SIZE - 0x60];
+	/* 0x60: this worker's doorbell (event-loop waiting), counted in
+	 * data_waiters and its group's work_armed (not in `waiting`) while
+	 * armed. */
+	struct mrb_doorbell doorbell;
+	uint8_t reserved[MRB_WORKER_SIZE - 0x70];
 };
 _Static_assert(sizeof(struct mrb_group_table) == MRB_SLOT_SIZE, "group table");
 _Static_assert(sizeof(struct mrb_group) == MRB_GROUP_SIZE, "group size");
 _Static_assert(offsetof(struct mrb_group, claim_position) == 0x80, "layout");
 _Static_assert(offsetof(struct mrb_group, work_seq) == 0x100, "layout");
+_Static_assert(offsetof(struct mrb_group, work_armed) == 0x108, "layout");
 _Static_assert(sizeof(struct mrb_worker_slot) == MRB_WORKER_SIZE, "worker size");
 _Static_assert(offsetof(struct mrb_worker_slot, inflight) == 0x28, "layout");
+_Static_assert(offsetof(struct mrb_worker_slot, doorbell) == 0x60, "layout");
 
 struct mrb_file_header {
 	/* 0x000: identity, written once before format_version is published. */

@@ -180,17 +180,29 @@ static int writable(struct mrb_handle *h, size_t len, bool thorough, bool *unfin
 	return MRB_EFULL;
 }
 
-/* A sleeper's counts: the shared one wakers check, its own share of it
- * (so that a dead sleeper's can be taken back out), and for a worker its
- * group's count (wake-one). */
-struct waiter_words {
-	_Atomic uint32_t *waiters;
-	_Atomic uint32_t *own_share;
-	_Atomic uint32_t *group_waiters;
-	int64_t max_slice_ns;
-};
+void mrbi_waiter_register(const struct mrbi_waiter_words *ww)
+{
+	if (ww->own_share != NULL)
+		atomic_fetch_add_explicit(ww->own_share, 1, memory_order_relaxed);
+	/* The group's count before the shared one: a waker that sees the
+	 * shared count looks at the group's next. */
+	if (ww->group_waiters != NULL)
+		atomic_fetch_add_explicit(ww->group_waiters, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(ww->waiters, 1, memory_order_seq_cst);
+}
 
-static void unregister(const struct waiter_words *ww)
+bool mrbi_waiter_settle(struct mrb_handle *h)
+{
+	/* Orders the announcement before the re-check's loads (which are
+	 * acquire loads inside mrbi_next_message), here and, through
+	 * membarrier, in every waker between its progress and its look at the
+	 * count. */
+	atomic_thread_fence(memory_order_seq_cst);
+	return (h->barriers & MRB_BARRIER_TRUST_WAKERS) != 0 ||
+	       ((h->barriers & MRB_BARRIER_GLOBAL) != 0 && mrbi_barrier_global() == 0);
+}
+
+static void unregister(const struct mrbi_waiter_words *ww)
 {
 	atomic_fetch_sub_explicit(ww->waiters, 1, memory_order_seq_cst);
 	if (ww->group_waiters != NULL)
@@ -200,7 +212,7 @@ static void unregister(const struct waiter_words *ww)
 }
 
 static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic uint32_t *seq,
-                      const struct waiter_words *ww, int64_t timeout_ns)
+                      const struct mrbi_waiter_words *ww, int64_t timeout_ns)
 {
 	int64_t deadline = mrbi_deadline(mrbi_now_ns(), timeout_ns);
 	bool unfinished = false;
@@ -221,21 +233,8 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		}
 	}
 	for (;;) {
-		if (ww->own_share != NULL)
-			atomic_fetch_add_explicit(ww->own_share, 1, memory_order_relaxed);
-		/* The group's count before the shared one: a waker that sees
-		 * the shared count looks at the group's next. */
-		if (ww->group_waiters != NULL)
-			atomic_fetch_add_explicit(ww->group_waiters, 1, memory_order_seq_cst);
-		atomic_fetch_add_explicit(ww->waiters, 1, memory_order_seq_cst);
-		/* Orders the announcement before the re-check's loads (which are
-		 * acquire loads inside mrbi_next_message), here and, through
-		 * membarrier, in every waker between its progress and its look
-		 * at the count. */
-		atomic_thread_fence(memory_order_seq_cst);
-		bool ordered =
-		    (h->barriers & MRB_BARRIER_TRUST_WAKERS) != 0 ||
-		    ((h->barriers & MRB_BARRIER_GLOBAL) != 0 && mrbi_barrier_global() == 0);
+		mrbi_waiter_register(ww);
+		bool ordered = mrbi_waiter_settle(h);
 		uint32_t observed = atomic_load_explicit(seq, memory_order_seq_cst);
 		int rc = ready(h, len, true, &unfinished);
 		if (rc != MRB_EEMPTY && rc != MRB_EFULL) {
@@ -279,8 +278,8 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	struct waiter_words ww = {&h->header->data_waiters,
-	                          h->entry != NULL ? &h->entry->data_waiting : NULL, NULL, 0};
+	struct mrbi_waiter_words ww = {&h->header->data_waiters,
+	                               h->entry != NULL ? &h->entry->data_waiting : NULL, NULL, 0};
 	_Atomic uint32_t *seq = &h->header->data_seq;
 	if (h->worker != NULL) {
 		/* Workers sleep on their group's word, woken one at a time,
@@ -308,7 +307,8 @@ int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
 	else
 		rc = mrbi_slot_acquire(h, &slot);
 	if (rc == 0) {
-		struct waiter_words ww = {&h->header->space_waiters, &slot->space_waiting, NULL, 0};
+		struct mrbi_waiter_words ww = {&h->header->space_waiters, &slot->space_waiting,
+		                               NULL, 0};
 		rc = wait_until(h, writable, len, &h->header->space_seq, &ww, timeout_ns);
 	}
 	role_leave(h, MRB_PRODUCER_CALL);

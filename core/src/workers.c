@@ -237,7 +237,29 @@ void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
 	*share = &w->slot->waiting;
 }
 
+void mrbi_worker_doorbell(struct mrb_handle *h, struct mrb_doorbell **bell,
+                          _Atomic uint32_t **group_armed)
+{
+	struct mrbi_worker *w = h->worker;
+	*bell = &w->slot->doorbell;
+	*group_armed = &w->group->work_armed;
+}
+
 /* ---- Slots ----------------------------------------------------------------- */
+
+/* Takes an armed doorbell name out of slot `s` (its owner is dead or
+ * leaving, or the slot is being taken), and with it its count: whoever
+ * takes a name out of the word takes its count out (doorbell.c). */
+static void take_back_doorbell(struct mrb_handle *h, struct mrb_worker_slot *s)
+{
+	if (atomic_load_explicit(&s->doorbell.armed, memory_order_relaxed) == 0 ||
+	    atomic_exchange_explicit(&s->doorbell.armed, 0, memory_order_seq_cst) == 0)
+		return;
+	count_sub(&h->header->data_waiters, 1);
+	uint32_t gi = atomic_load_explicit(&s->group, memory_order_relaxed);
+	if (gi < MRB_GROUPS)
+		count_sub(&group_at(h, gi)->work_armed, 1);
+}
 
 /* Frees slot `s` if its owner is still `owner`: its waiter share is taken
  * back out of the counts. The caller made sure it holds nothing. */
@@ -254,6 +276,7 @@ static bool slot_free(struct mrb_handle *h, struct mrb_worker_slot *s, uint64_t 
 		if (gi < MRB_GROUPS)
 			count_sub(&group_at(h, gi)->work_waiters, share);
 	}
+	take_back_doorbell(h, s);
 	atomic_store_explicit(&s->id_owner, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->rescuer, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->claim_end, 0, memory_order_relaxed);
@@ -282,6 +305,9 @@ static int slot_take(struct mrb_handle *h, uint64_t token, uint32_t group)
 			atomic_store_explicit(&s->owner, 0, memory_order_release);
 			continue;
 		}
+		/* Before the group changes: a name left here counts in the old
+		 * group's work_armed. */
+		take_back_doorbell(h, s);
 		atomic_store_explicit(&s->group, group, memory_order_relaxed);
 		atomic_store_explicit(&s->waiting, 0, memory_order_relaxed);
 		atomic_store_explicit(&s->claim_end, 0, memory_order_relaxed);
@@ -505,10 +531,12 @@ static int audit(struct mrb_handle *h, struct mrbi_worker *w, int64_t now)
 			continue;
 		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
 		if ((v & MRB_INFLIGHT_HOLDING) == 0) {
-			/* Idle: a dead sleeper's share costs producers a wake-up
-			 * per message; a dead idle slot is freed at a join. */
+			/* Idle: a dead sleeper's share (or armed doorbell)
+			 * costs producers a wake-up per message; a dead idle
+			 * slot is freed at a join. */
 			if (owner != 0 &&
-			    atomic_load_explicit(&s->waiting, memory_order_relaxed) != 0 &&
+			    (atomic_load_explicit(&s->waiting, memory_order_relaxed) != 0 ||
+			     atomic_load_explicit(&s->doorbell.armed, memory_order_relaxed) != 0) &&
 			    (v == 0 ||
 			     atomic_load_explicit(&s->rescuer, memory_order_relaxed) == 0) &&
 			    owner_dead(s, owner))
@@ -883,6 +911,7 @@ static int group_create(struct mrb_handle *h, uint32_t index,
 	atomic_store_explicit(&g->bytes_done, 0, memory_order_relaxed);
 	atomic_store_explicit(&g->work_seq, 0, memory_order_relaxed);
 	atomic_store_explicit(&g->work_waiters, 0, memory_order_relaxed);
+	atomic_store_explicit(&g->work_armed, 0, memory_order_relaxed);
 	if (hold_timeout_ns > 0)
 		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);

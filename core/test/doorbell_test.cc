@@ -7,11 +7,15 @@
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
+#include <atomic>
 #include <cstring>
+#include <functional>
+#include <string>
 
 #include "mrb_testing.h"
 #include "test_util.h"
@@ -301,6 +305,414 @@ TEST_F(Doorbell, EverySubscriberHasItsOwnDoorbell)
 	for (auto &sub : subs)
 		EXPECT_EQ(mrb_close(&sub), 0);
 	EXPECT_EQ(DataWaiters(), 0u);
+}
+
+// ---- Workers ----------------------------------------------------------------
+// A worker's doorbell is in its slot (0xe800 + 128 * i + 0x60), counted in
+// data_waiters and its group's work_armed (0xe080 + 384 * g + 0x108).
+
+uint32_t Load32(struct mrb_ring *r, size_t off)
+{
+	auto *p = static_cast<uint8_t *>(mrb__test_mapping(r)) + off;
+	return __atomic_load_n(reinterpret_cast<uint32_t *>(p), __ATOMIC_SEQ_CST);
+}
+
+uint64_t Load64(struct mrb_ring *r, size_t off)
+{
+	auto *p = static_cast<uint8_t *>(mrb__test_mapping(r)) + off;
+	return __atomic_load_n(reinterpret_cast<uint64_t *>(p), __ATOMIC_SEQ_CST);
+}
+
+uint32_t DataWaitersOf(struct mrb_ring *r)
+{
+	return Load32(r, 0x284);
+}
+
+uint32_t WorkArmed(struct mrb_ring *r, int group = 0)
+{
+	return Load32(r, 0xe080 + 384 * group + 0x108);
+}
+
+uint64_t WorkerArmed(struct mrb_ring *r, int slot)
+{
+	return Load64(r, 0xe800 + 128 * slot + 0x60);
+}
+
+// A job: its sequence number and a checksum of it.
+struct Job {
+	uint64_t seq;
+	uint64_t check;
+};
+
+uint64_t Check(uint64_t seq)
+{
+	return (seq + 1) * 0x9E3779B97F4A7C15ull ^ 0x5bd1e995;
+}
+
+// Writes jobs [from, to) with a separate handle (in a child: one mapping).
+void WriteJobs(const std::string &path, uint64_t from, uint64_t to, bool pauses)
+{
+	struct mrb_ring p = {};
+	if (mrb_open(&p, path.c_str(), 0) != 0)
+		_exit(20);
+	for (uint64_t i = from; i < to; i++) {
+		Job j = {i, Check(i)};
+		if (mrb_write_wait(&p, &j, sizeof(j), 10 * 1000000000ll) != 0)
+			_exit(21);
+		if (pauses && i % 500 == 499)
+			usleep(2000); // let the workers run dry and arm
+	}
+	mrb_close(&p);
+}
+
+pid_t Fork(std::function<void()> body)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		body();
+		_exit(0);
+	}
+	return pid;
+}
+
+int ExitCode(pid_t pid)
+{
+	int status;
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+class WorkerDoorbell : public RingTest
+{
+      protected:
+	void SetUp() override
+	{
+		RingTest::SetUp();
+		ASSERT_EQ(Create(4096, MRB_CREATE_FANOUT), 0);
+	}
+	int Join(struct mrb_ring *w)
+	{
+		return mrb_worker_join(w, path_.c_str(), "jobs", nullptr);
+	}
+};
+
+// Arming, the counts, the bound, one ring per arming, disarm, close.
+TEST_F(WorkerDoorbell, ArmsCountsAndDisarms)
+{
+	struct mrb_ring w = {};
+	ASSERT_EQ(Join(&w), 0);
+	int fd = mrb_doorbell_fd(&w, MRB_DOORBELL_READ);
+	ASSERT_GE(fd, 0);
+	int timeout_ms = -1;
+	ASSERT_EQ(mrb_arm_read(&w, &timeout_ms), 0);
+	EXPECT_TRUE(timeout_ms == 100 || timeout_ms == 1) << timeout_ms;
+	EXPECT_EQ(DataWaitersOf(&w), 1u);
+	EXPECT_EQ(WorkArmed(&w), 1u);
+	EXPECT_NE(WorkerArmed(&w, 0), 0u);
+	// Arming again keeps one registration.
+	ASSERT_EQ(mrb_arm_read(&w, &timeout_ms), 0);
+	EXPECT_EQ(DataWaitersOf(&w), 1u);
+	EXPECT_EQ(WorkArmed(&w), 1u);
+	EXPECT_FALSE(Readable(fd, 0));
+	Job j = {7, Check(7)};
+	ASSERT_EQ(mrb_write(&ring_, &j, sizeof(j)), 0);
+	EXPECT_EQ(DataWaitersOf(&w), 0u);
+	EXPECT_EQ(WorkArmed(&w), 0u);
+	EXPECT_EQ(WorkerArmed(&w, 0), 0u);
+	j.seq = 8;
+	ASSERT_EQ(mrb_write(&ring_, &j, sizeof(j)), 0);
+	EXPECT_EQ(Pending(fd), 1); // one-shot
+	// Messages there: arming returns 1 and arms nothing.
+	EXPECT_EQ(mrb_arm_read(&w, &timeout_ms), 1);
+	EXPECT_EQ(DataWaitersOf(&w), 0u);
+	EXPECT_EQ(WorkArmed(&w), 0u);
+	Job got[2];
+	size_t lens[2];
+	ASSERT_EQ(mrb_read_many(&w, got, sizeof(got), lens, 2), 2);
+	EXPECT_EQ(got[0].seq, 7u);
+	EXPECT_EQ(got[1].seq, 8u);
+	ASSERT_EQ(mrb_arm_read(&w, &timeout_ms), 0);
+	EXPECT_EQ(mrb_disarm(&w, MRB_DOORBELL_READ), 0);
+	EXPECT_EQ(DataWaitersOf(&w), 0u);
+	EXPECT_EQ(WorkArmed(&w), 0u);
+	EXPECT_EQ(WorkerArmed(&w, 0), 0u);
+	ASSERT_EQ(mrb_write(&ring_, &j, sizeof(j)), 0);
+	EXPECT_FALSE(Readable(fd, 0)); // disarmed: not rung
+	// Close disarms.
+	ASSERT_EQ(mrb_arm_read(&w, &timeout_ms), 1);
+	ASSERT_EQ(mrb_read(&w, got, sizeof(got), lens), 0);
+	ASSERT_EQ(mrb_arm_read(&w, &timeout_ms), 0);
+	EXPECT_EQ(WorkArmed(&w), 1u);
+	ASSERT_EQ(mrb_close(&w), 0);
+	EXPECT_EQ(DataWaitersOf(&ring_), 0u);
+	EXPECT_EQ(WorkArmed(&ring_), 0u);
+	EXPECT_EQ(WorkerArmed(&ring_, 0), 0u);
+}
+
+// An armed worker, a producer in another process: the descriptor becomes
+// readable and the worker reads exactly that message.
+TEST_F(WorkerDoorbell, ProducerInAnotherProcessRingsTheWorker)
+{
+	ASSERT_EQ(mrb_close(&ring_), 0);
+	struct mrb_ring w = {};
+	ASSERT_EQ(Join(&w), 0);
+	int fd = mrb_doorbell_fd(&w, MRB_DOORBELL_READ);
+	ASSERT_GE(fd, 0);
+	int timeout_ms;
+	ASSERT_EQ(mrb_arm_read(&w, &timeout_ms), 0);
+	pid_t producer = Fork([&] { WriteJobs(path_, 41, 42, false); });
+	ASSERT_GT(producer, 0);
+	EXPECT_TRUE(Readable(fd, 10000));
+	ASSERT_EQ(ExitCode(producer), 0);
+	Job j = {};
+	size_t len = 0;
+	ASSERT_EQ(mrb_read(&w, &j, sizeof(j), &len), 0);
+	EXPECT_EQ(len, sizeof(j));
+	EXPECT_EQ(j.seq, 41u);
+	EXPECT_EQ(j.check, Check(41));
+	EXPECT_EQ(mrb_read(&w, &j, sizeof(j), &len), MRB_EEMPTY);
+	EXPECT_EQ(DataWaitersOf(&w), 0u);
+	EXPECT_EQ(WorkArmed(&w), 0u);
+	EXPECT_EQ(mrb_close(&w), 0);
+}
+
+// The documented loop in a worker process, on epoll (edge-triggered) or
+// poll; marks every job it gets in `seen` (shared), until `done` jobs of
+// `count` were seen by anyone; counts its waits in `waits`. Exit codes name
+// the failure.
+void WorkerLoop(const std::string &path, bool use_epoll, std::atomic<uint32_t> *seen,
+                std::atomic<uint64_t> *done, std::atomic<uint64_t> *waits, uint64_t count)
+{
+	struct mrb_ring w = {};
+	if (mrb_worker_join(&w, path.c_str(), "jobs", nullptr) != 0)
+		_exit(10);
+	int fd = mrb_doorbell_fd(&w, MRB_DOORBELL_READ);
+	if (fd < 0)
+		_exit(11);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {};
+	ev.events = EPOLLIN | EPOLLET;
+	if (use_epoll && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+		_exit(12);
+	for (;;) {
+		Job j[4];
+		size_t lens[4];
+		int64_t n;
+		while ((n = mrb_read_many(&w, j, sizeof(j), lens, 4)) > 0) {
+			for (int64_t k = 0; k < n; k++) {
+				if (lens[k] != sizeof(Job) || j[k].seq >= count ||
+				    j[k].check != Check(j[k].seq))
+					_exit(13);
+				seen[j[k].seq].fetch_add(1);
+				done->fetch_add(1);
+			}
+		}
+		if (n != MRB_EEMPTY)
+			_exit(14);
+		if (done->load() >= count)
+			break;
+		int timeout_ms;
+		int rc = mrb_arm_read(&w, &timeout_ms);
+		if (rc == 1)
+			continue;
+		if (rc < 0)
+			_exit(15);
+		waits->fetch_add(1);
+		if (use_epoll) {
+			struct epoll_event got;
+			epoll_wait(ep, &got, 1, timeout_ms);
+		} else {
+			struct pollfd p = {fd, POLLIN, 0};
+			poll(&p, 1, timeout_ms);
+		}
+	}
+	close(ep);
+	mrb_close(&w);
+}
+
+// Two workers of one group, each in its own process waiting only through
+// its doorbell (one epoll, one poll), a producer in a third: every job
+// exactly once across the two.
+TEST_F(WorkerDoorbell, TwoArmedWorkersGetEveryMessageOnce)
+{
+	const uint64_t count = 20000;
+	auto *seen = static_cast<std::atomic<uint32_t> *>(
+	    mmap(nullptr, count * sizeof(uint32_t) + 64, PROT_READ | PROT_WRITE,
+	         MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+	ASSERT_NE(seen, MAP_FAILED);
+	auto *done = reinterpret_cast<std::atomic<uint64_t> *>(seen + count);
+	std::atomic<uint64_t> *waits = done + 1; // per worker
+	// The group exists before the producer starts: it sees every job.
+	struct mrb_ring probe = {};
+	ASSERT_EQ(Join(&probe), 0);
+	ASSERT_EQ(mrb_close(&probe), 0);
+	pid_t workers[2];
+	for (int k = 0; k < 2; k++) {
+		workers[k] = Fork([&] { WorkerLoop(path_, k == 0, seen, done, waits + k, count); });
+		ASSERT_GT(workers[k], 0);
+	}
+	pid_t producer = Fork([&] { WriteJobs(path_, 0, count, true); });
+	ASSERT_GT(producer, 0);
+	EXPECT_EQ(ExitCode(producer), 0);
+	for (int k = 0; k < 2; k++)
+		EXPECT_EQ(ExitCode(workers[k]), 0) << k;
+	uint64_t wrong = 0;
+	for (uint64_t i = 0; i < count; i++)
+		if (seen[i].load() != 1) {
+			if (wrong++ < 5)
+				ADD_FAILURE() << "job " << i << " seen " << seen[i].load();
+		}
+	EXPECT_EQ(wrong, 0u);
+	EXPECT_EQ(done->load(), count);
+	// Both waited on their doorbells (the producer pauses 40 times).
+	EXPECT_GT(waits[0].load() + waits[1].load(), 0u);
+	RecordProperty("waits_epoll", std::to_string(waits[0].load()));
+	RecordProperty("waits_poll", std::to_string(waits[1].load()));
+	struct mrb_group_info g;
+	ASSERT_EQ(mrb_worker_groups(&ring_, &g, 1), 1);
+	EXPECT_EQ(g.messages_done, count);
+	EXPECT_EQ(g.redelivered, 0u);
+	EXPECT_EQ(DataWaitersOf(&ring_), 0u);
+	EXPECT_EQ(WorkArmed(&ring_), 0u);
+	munmap(seen, count * sizeof(uint32_t) + 64);
+}
+
+// Two armed workers; a write rings both. One of them disarms without
+// reading (a cancelled wait): the other was rung too and takes the job.
+TEST_F(WorkerDoorbell, RungWorkerThatDisarmsStrandsNothing)
+{
+	ASSERT_EQ(mrb_close(&ring_), 0);
+	int to_parent[2], to_child[2];
+	ASSERT_EQ(pipe(to_parent), 0);
+	ASSERT_EQ(pipe(to_child), 0);
+	struct mrb_ring a = {};
+	ASSERT_EQ(Join(&a), 0);
+	pid_t b = Fork([&] {
+		struct mrb_ring w = {};
+		if (mrb_worker_join(&w, path_.c_str(), "jobs", nullptr) != 0)
+			_exit(10);
+		int fd = mrb_doorbell_fd(&w, MRB_DOORBELL_READ);
+		int timeout_ms;
+		if (fd < 0 || mrb_arm_read(&w, &timeout_ms) != 0)
+			_exit(11);
+		char c = 'a';
+		if (write(to_parent[1], &c, 1) != 1)
+			_exit(12);
+		// Rung, not timed out: only the ring makes this readable.
+		if (!Readable(fd, 10000))
+			_exit(13);
+		Job j;
+		size_t len;
+		if (mrb_read(&w, &j, sizeof(j), &len) != 0)
+			_exit(14);
+		if (write(to_parent[1], &j, sizeof(j)) != sizeof(j))
+			_exit(15);
+		if (read(to_child[0], &c, 1) != 1) // the parent checked the counts
+			_exit(16);
+		mrb_close(&w);
+	});
+	ASSERT_GT(b, 0);
+	char c;
+	ASSERT_EQ(read(to_parent[0], &c, 1), 1); // b is armed
+	int fd = mrb_doorbell_fd(&a, MRB_DOORBELL_READ);
+	int timeout_ms;
+	ASSERT_EQ(mrb_arm_read(&a, &timeout_ms), 0);
+	EXPECT_EQ(DataWaitersOf(&a), 2u);
+	EXPECT_EQ(WorkArmed(&a), 2u);
+	pid_t producer = Fork([&] { WriteJobs(path_, 5, 6, false); });
+	ASSERT_EQ(ExitCode(producer), 0);
+	ASSERT_TRUE(Readable(fd, 10000));
+	EXPECT_EQ(mrb_disarm(&a, MRB_DOORBELL_READ), 0); // cancelled, nothing read
+	Job j = {};
+	ASSERT_EQ(read(to_parent[0], &j, sizeof(j)), static_cast<ssize_t>(sizeof(j)));
+	EXPECT_EQ(j.seq, 5u);
+	EXPECT_EQ(j.check, Check(5));
+	EXPECT_EQ(DataWaitersOf(&a), 0u);
+	EXPECT_EQ(WorkArmed(&a), 0u);
+	size_t len;
+	EXPECT_EQ(mrb_read(&a, &j, sizeof(j), &len), MRB_EEMPTY);
+	ASSERT_EQ(write(to_child[1], "x", 1), 1);
+	EXPECT_EQ(ExitCode(b), 0);
+	EXPECT_EQ(mrb_close(&a), 0);
+	for (int p : {to_parent[0], to_parent[1], to_child[0], to_child[1]})
+		close(p);
+}
+
+// A worker killed while armed: its registration (the name in its slot, one
+// count in data_waiters and in work_armed) is taken back by the next write
+// (whose datagram is refused), and producers then see no waiter at all.
+TEST_F(WorkerDoorbell, KilledArmedWorkerIsTakenBackByTheNextWrite)
+{
+	ASSERT_EQ(mrb_close(&ring_), 0);
+	int to_parent[2];
+	ASSERT_EQ(pipe(to_parent), 0);
+	pid_t child = Fork([&] {
+		struct mrb_ring w = {};
+		int timeout_ms;
+		if (mrb_worker_join(&w, path_.c_str(), "jobs", nullptr) != 0 ||
+		    mrb_arm_read(&w, &timeout_ms) != 0)
+			_exit(10);
+		char c = 'a';
+		if (write(to_parent[1], &c, 1) != 1)
+			_exit(11);
+		pause();
+	});
+	char c;
+	ASSERT_EQ(read(to_parent[0], &c, 1), 1);
+	ASSERT_EQ(kill(child, SIGKILL), 0);
+	EXPECT_EQ(ExitCode(child), 128 + SIGKILL);
+	ASSERT_EQ(mrb_open(&ring_, path_.c_str(), 0), 0);
+	EXPECT_EQ(DataWaitersOf(&ring_), 1u);
+	EXPECT_EQ(WorkArmed(&ring_), 1u);
+	EXPECT_NE(WorkerArmed(&ring_, 0), 0u);
+	Job j = {1, Check(1)};
+	ASSERT_EQ(mrb_write(&ring_, &j, sizeof(j)), 0);
+	EXPECT_EQ(DataWaitersOf(&ring_), 0u);
+	EXPECT_EQ(WorkArmed(&ring_), 0u);
+	EXPECT_EQ(WorkerArmed(&ring_, 0), 0u);
+	ASSERT_EQ(mrb_write(&ring_, &j, sizeof(j)), 0);
+	EXPECT_EQ(DataWaitersOf(&ring_), 0u);
+	close(to_parent[0]);
+	close(to_parent[1]);
+}
+
+// The same death, found first by another worker of the group: its audit
+// frees the dead idle slot and takes the registration back with it.
+TEST_F(WorkerDoorbell, KilledArmedWorkerIsTakenBackByTheGroupsAudit)
+{
+	ASSERT_EQ(mrb_close(&ring_), 0);
+	int to_parent[2];
+	ASSERT_EQ(pipe(to_parent), 0);
+	pid_t child = Fork([&] {
+		struct mrb_ring w = {};
+		int timeout_ms;
+		if (mrb_worker_join(&w, path_.c_str(), "jobs", nullptr) != 0 ||
+		    mrb_arm_read(&w, &timeout_ms) != 0)
+			_exit(10);
+		char c = 'a';
+		if (write(to_parent[1], &c, 1) != 1)
+			_exit(11);
+		pause();
+	});
+	char c;
+	ASSERT_EQ(read(to_parent[0], &c, 1), 1);
+	ASSERT_EQ(kill(child, SIGKILL), 0);
+	EXPECT_EQ(ExitCode(child), 128 + SIGKILL);
+	struct mrb_ring w = {};
+	ASSERT_EQ(Join(&w), 0);
+	EXPECT_EQ(DataWaitersOf(&w), 1u);
+	EXPECT_EQ(WorkArmed(&w), 1u);
+	Job j;
+	size_t len;
+	EXPECT_EQ(mrb_read(&w, &j, sizeof(j), &len), MRB_EEMPTY); // audits
+	EXPECT_EQ(DataWaitersOf(&w), 0u);
+	EXPECT_EQ(WorkArmed(&w), 0u);
+	EXPECT_EQ(WorkerArmed(&w, 0), 0u);
+	EXPECT_EQ(mrb_workers(&w, nullptr, 0), 1); // only this one is left
+	EXPECT_EQ(mrb_close(&w), 0);
+	close(to_parent[0]);
+	close(to_parent[1]);
 }
 
 int64_t CpuNs()
