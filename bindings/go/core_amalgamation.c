@@ -304,7 +304,10 @@ struct mrb_group {
 	/* 0x100: wake-one futex: bumped when work arrives and workers sleep. */
 	_Atomic uint32_t work_seq;
 	_Atomic uint32_t work_waiters;
-	uint8_t pad2[MRB_SLOT_SIZE - 8];
+	/* Workers of the group whose doorbell is armed (event-loop waiting;
+	 * counted in data_waiters too): wakers ring every one of them. */
+	_Atomic uint32_t work_armed;
+	uint8_t pad2[MRB_SLOT_SIZE - 12];
 };
 
 /* A worker slot's announcement word (`inflight`). Positions are multiples
@@ -332,14 +335,20 @@ struct mrb_worker_slot {
 	_Atomic uint64_t rescuer_start_time;
 	_Atomic uint64_t messages_done; /* released by this worker */
 	_Atomic uint64_t bytes_done;
-	uint8_t reserved[MRB_WORKER_SIZE - 0x60];
+	/* 0x60: this worker's doorbell (event-loop waiting), counted in
+	 * data_waiters and its group's work_armed (not in `waiting`) while
+	 * armed. */
+	struct mrb_doorbell doorbell;
+	uint8_t reserved[MRB_WORKER_SIZE - 0x70];
 };
 _Static_assert(sizeof(struct mrb_group_table) == MRB_SLOT_SIZE, "group table");
 _Static_assert(sizeof(struct mrb_group) == MRB_GROUP_SIZE, "group size");
 _Static_assert(offsetof(struct mrb_group, claim_position) == 0x80, "layout");
 _Static_assert(offsetof(struct mrb_group, work_seq) == 0x100, "layout");
+_Static_assert(offsetof(struct mrb_group, work_armed) == 0x108, "layout");
 _Static_assert(sizeof(struct mrb_worker_slot) == MRB_WORKER_SIZE, "worker size");
 _Static_assert(offsetof(struct mrb_worker_slot, inflight) == 0x28, "layout");
+_Static_assert(offsetof(struct mrb_worker_slot, doorbell) == 0x60, "layout");
 
 struct mrb_file_header {
 	/* 0x000: identity, written once before format_version is published. */
@@ -960,6 +969,23 @@ void mrbi_futex_wake_one(_Atomic uint32_t *word);
 void mrbi_doorbell_ring_readers(struct mrb_handle *h);
 void mrbi_doorbell_ring_space(struct mrb_handle *h);
 void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener);
+/* A waiter's counts (wait.c, doorbell.c): the shared one wakers check, its
+ * own share of it (so that a dead sleeper's can be taken back out; NULL for
+ * a doorbell, whose name in shared memory is its share), and for a worker
+ * its group's count (work_waiters asleep, work_armed armed). */
+struct mrbi_waiter_words {
+	_Atomic uint32_t *waiters;
+	_Atomic uint32_t *own_share;
+	_Atomic uint32_t *group_waiters;
+	int64_t max_slice_ns;
+};
+/* Registration, the step a futex sleeper and an arming doorbell share:
+ * counts in (own share, group, shared; seq_cst), then, after the waiter
+ * published what it needs to (a doorbell its name), the fence and
+ * membarrier before its re-check. mrbi_waiter_settle returns whether the
+ * handshake is ordered; if not, wait in 1 ms slices. */
+void mrbi_waiter_register(const struct mrbi_waiter_words *ww);
+bool mrbi_waiter_settle(struct mrb_handle *h);
 /* The wait conditions of wait.c, for doorbell.c: 0 when ready, MRB_EEMPTY /
  * MRB_EFULL when not, another code on error. */
 int mrbi_ready_to_read(struct mrb_handle *h, bool *unfinished);
@@ -1044,6 +1070,9 @@ int mrbi_worker_ready(struct mrb_handle *h, bool thorough, bool *unfinished);
 /* The waiter words a worker sleeps on. */
 void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
                             _Atomic uint32_t **group_waiters, _Atomic uint32_t **share);
+/* A worker's doorbell word and its group's count of armed doorbells. */
+void mrbi_worker_doorbell(struct mrb_handle *h, struct mrb_doorbell **bell,
+                          _Atomic uint32_t **group_armed);
 void mrbi_worker_leave(struct mrb_handle *h);
 
 /* Producer slots and lanes (slots.c). */
@@ -1953,6 +1982,13 @@ int mrb_release_through(struct mrb_ring *ring, uint64_t position)
  * An armed waiter that died is thus cleaned up by the next waker, whose
  * datagram is refused.
  *
+ * The consumer, each subscriber (its reader entry) and each worker (its
+ * worker slot, counted in its group's work_armed too) has a read doorbell.
+ * Workers are rung all at once, not one with turn passing as futex
+ * sleepers are (ring_workers says why). Registration and settling are
+ * wait.c's (mrbi_waiter_register, mrbi_waiter_settle): the sleeper's steps
+ * with the name published in between.
+ *
  * Why a datagram socket: any process that shares the ring file can reach
  * it by name without fd passing (an eventfd cannot), it never raises SIGPIPE
  * and never blocks the sender (a FIFO does both), it works with every event
@@ -1976,7 +2012,7 @@ int mrb_release_through(struct mrb_ring *ring, uint64_t position)
 #include <unistd.h>
 #endif
 
-#line 43 "core/src/doorbell.c"
+#line 50 "core/src/doorbell.c"
 
 /* Longest a descriptor waiter may wait before arming again: a waker killed
  * between its progress and its ring costs at most this (as wait.c's 1 s
@@ -1985,6 +2021,10 @@ int mrb_release_through(struct mrb_ring *ring, uint64_t position)
 #define MRB_DOORBELL_WAIT_MS       1000
 #define MRB_DOORBELL_UNFINISHED_MS 10
 #define MRB_DOORBELL_UNORDERED_MS  1
+/* A worker's bound, as its futex sleep's (wait.c): rescues of a dead or
+ * hung worker's run, which no write announces, happen at least this often
+ * while every worker of the group waits in an event loop. */
+#define MRB_DOORBELL_WORKER_MS 100
 /* A writer that found every space doorbell taken polls this often. */
 #define MRB_DOORBELL_NO_ENTRY_MS 10
 
@@ -2104,20 +2144,42 @@ static void count_out(_Atomic uint32_t *waiters)
 	}
 }
 
-/* Takes `name` out of `bell` if it is still there, and with it its count. */
-static void disarm_bell(struct mrb_doorbell *bell, _Atomic uint32_t *waiters, uint64_t name)
+/* A doorbell word and the counts its name stands in while it is there:
+ * the shared waiter count, and for a worker its group's work_armed. */
+struct bell {
+	struct mrb_doorbell *word;
+	_Atomic uint32_t *waiters;
+	_Atomic uint32_t *group_armed; /* NULL but for a worker */
+};
+
+/* Takes a name's counts out (whoever took the name out of the word). */
+static void counts_out(const struct bell *b)
 {
-	uint64_t expected = name;
-	if (atomic_compare_exchange_strong_explicit(&bell->armed, &expected, 0,
-	                                            memory_order_seq_cst, memory_order_relaxed))
-		count_out(waiters);
+	count_out(b->waiters);
+	if (b->group_armed != NULL)
+		count_out(b->group_armed);
 }
 
-/* The read doorbell of the handle's reader: its subscriber entry's, or the
- * consumer's. */
-static struct mrb_doorbell *read_bell(struct mrb_handle *h)
+/* Takes `name` out of the word if it is still there, and with it its
+ * counts. */
+static void disarm_bell(const struct bell *b, uint64_t name)
 {
-	return h->entry != NULL ? &h->entry->doorbell : &h->header->consumer_doorbell;
+	uint64_t expected = name;
+	if (atomic_compare_exchange_strong_explicit(&b->word->armed, &expected, 0,
+	                                            memory_order_seq_cst, memory_order_relaxed))
+		counts_out(b);
+}
+
+/* The read doorbell of the handle's reader: its worker slot's, its
+ * subscriber entry's, or the consumer's. */
+static struct bell read_bell(struct mrb_handle *h)
+{
+	struct bell b = {&h->header->consumer_doorbell, &h->header->data_waiters, NULL};
+	if (h->worker != NULL)
+		mrbi_worker_doorbell(h, &b.word, &b.group_armed);
+	else if (h->entry != NULL)
+		b.word = &h->entry->doorbell;
+	return b;
 }
 
 static void disarm_space(struct mrb_handle *h, uint64_t name)
@@ -2125,8 +2187,10 @@ static void disarm_space(struct mrb_handle *h, uint64_t name)
 	struct mrb_file_header *hdr = h->header;
 	for (int i = 0; i < MRB_SPACE_DOORBELLS; i++)
 		if (atomic_load_explicit(&hdr->space_doorbells[i].armed, memory_order_relaxed) ==
-		    name)
-			disarm_bell(&hdr->space_doorbells[i], &hdr->space_waiters, name);
+		    name) {
+			struct bell b = {&hdr->space_doorbells[i], &hdr->space_waiters, NULL};
+			disarm_bell(&b, name);
+		}
 }
 
 /*
@@ -2136,50 +2200,79 @@ static void disarm_space(struct mrb_handle *h, uint64_t name)
  * sees the progress. (The waiter count itself was read as for futex
  * sleepers: ordered by the sleeper's membarrier, or a read-modify-write.)
  */
-static void ring_bell(struct mrb_handle *h, struct mrb_doorbell *bell, _Atomic uint32_t *waiters)
+static void ring_bell(struct mrb_handle *h, const struct bell *b)
 {
-	if (atomic_load_explicit(&bell->armed, memory_order_relaxed) == 0)
+	if (atomic_load_explicit(&b->word->armed, memory_order_relaxed) == 0)
 		return;
-	uint64_t name = atomic_exchange_explicit(&bell->armed, 0, memory_order_seq_cst);
+	uint64_t name = atomic_exchange_explicit(&b->word->armed, 0, memory_order_seq_cst);
 	if (name == 0)
 		return;
-	count_out(waiters);
+	counts_out(b);
 	doorbell_send(h, name);
+}
+
+/*
+ * Workers' doorbells (docs/FORMAT.md section 9): looked at only while a
+ * group counts an armed one (work_armed, read after the fence: a worker
+ * counts itself there before its name, so the fence argument of ring_bell
+ * covers the count as it covers the name). Every armed worker is rung, not
+ * one with turn passing as for futex sleepers: each arming then gets the
+ * ring of every commit after it, whatever the group's other workers do, so
+ * a rung worker that stops waiting (disarmed, cancelled, killed) strands
+ * nothing while others wait armed. The cost, up to 48 datagrams per commit,
+ * is paid only while workers are armed, once per arming.
+ */
+static void ring_workers(struct mrb_handle *h)
+{
+	struct mrb_file_header *hdr = h->header;
+	uint32_t groups = atomic_load_explicit(&hdr->group_table.groups_used, memory_order_acquire);
+	if (groups > MRB_GROUPS)
+		groups = MRB_GROUPS;
+	bool armed = false;
+	for (uint32_t g = 0; g < groups; g++)
+		if (atomic_load_explicit(&hdr->groups[g].work_armed, memory_order_seq_cst) != 0)
+			armed = true;
+	if (!armed)
+		return;
+	uint32_t used = atomic_load_explicit(&hdr->group_table.workers_used, memory_order_acquire);
+	if (used > MRB_WORKERS)
+		used = MRB_WORKERS;
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_worker_slot *s = &hdr->workers[i];
+		uint32_t gi = atomic_load_explicit(&s->group, memory_order_relaxed);
+		struct bell b = {&s->doorbell, &hdr->data_waiters,
+		                 gi < MRB_GROUPS ? &hdr->groups[gi].work_armed : NULL};
+		ring_bell(h, &b);
+	}
 }
 
 void mrbi_doorbell_ring_readers(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
 	atomic_thread_fence(memory_order_seq_cst);
-	ring_bell(h, &hdr->consumer_doorbell, &hdr->data_waiters);
+	struct bell consumer = {&hdr->consumer_doorbell, &hdr->data_waiters, NULL};
+	ring_bell(h, &consumer);
 	/* Subscribers' doorbells: entries past entries_used were never taken
 	 * (untrusted: clamped to the table). */
 	uint32_t used = atomic_load_explicit(&hdr->readers.entries_used, memory_order_acquire);
 	if (used > MRB_READER_ENTRIES)
 		used = MRB_READER_ENTRIES;
-	for (uint32_t i = 0; i < used; i++)
-		ring_bell(h, &hdr->entries[i].doorbell, &hdr->data_waiters);
+	for (uint32_t i = 0; i < used; i++) {
+		struct bell b = {&hdr->entries[i].doorbell, &hdr->data_waiters, NULL};
+		ring_bell(h, &b);
+	}
+	if (h->mode == MRB_MODE_FANOUT)
+		ring_workers(h);
 }
 
 void mrbi_doorbell_ring_space(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
 	atomic_thread_fence(memory_order_seq_cst);
-	for (int i = 0; i < MRB_SPACE_DOORBELLS; i++)
-		ring_bell(h, &hdr->space_doorbells[i], &hdr->space_waiters);
-}
-
-/*
- * The waiter's fence between publishing its name and re-checking, and the
- * membarrier that stands in for the wakers' fences (wait.c does the same
- * before FUTEX_WAIT). Returns whether the handshake is ordered: if not, the
- * caller must wait in 1 ms slices.
- */
-static bool settle(struct mrb_handle *h)
-{
-	atomic_thread_fence(memory_order_seq_cst);
-	return (h->barriers & MRB_BARRIER_TRUST_WAKERS) != 0 ||
-	       ((h->barriers & MRB_BARRIER_GLOBAL) != 0 && mrbi_barrier_global() == 0);
+	for (int i = 0; i < MRB_SPACE_DOORBELLS; i++) {
+		struct bell b = {&hdr->space_doorbells[i], &hdr->space_waiters, NULL};
+		ring_bell(h, &b);
+	}
 }
 
 int mrb_doorbell_fd(struct mrb_ring *ring, int which)
@@ -2208,13 +2301,7 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	if (h->worker != NULL) {
-		/* Workers wait on their group's word, woken one at a time
-		 * (workers.c): no doorbell for them yet. */
-		mrbi_consumer_leave(h);
-		return MRB_EINVAL;
-	}
-	struct mrb_file_header *hdr = h->header;
+	struct bell b = read_bell(h);
 	uint64_t name;
 	int fd = doorbell_socket(h, MRB_DOORBELL_READ, &name);
 	if (fd < 0) {
@@ -2225,20 +2312,22 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 	bool unfinished = false;
 	rc = mrbi_ready_to_read(h, &unfinished);
 	if (rc == MRB_EEMPTY) {
-		/* Count, then name: a waker that takes the name takes a count
-		 * that is there. The exchange replaces our own earlier arming
-		 * (or a stale name): its count goes with it. */
-		atomic_fetch_add_explicit(&hdr->data_waiters, 1, memory_order_seq_cst);
-		if (atomic_exchange_explicit(&read_bell(h)->armed, name, memory_order_seq_cst) != 0)
-			count_out(&hdr->data_waiters);
-		bool ordered = settle(h);
+		/* Counts, then name: a waker that takes the name takes counts
+		 * that are there. The exchange replaces our own earlier arming
+		 * (or a stale name): its counts go with it. */
+		struct mrbi_waiter_words ww = {b.waiters, NULL, b.group_armed, 0};
+		mrbi_waiter_register(&ww);
+		if (atomic_exchange_explicit(&b.word->armed, name, memory_order_seq_cst) != 0)
+			counts_out(&b);
+		bool ordered = mrbi_waiter_settle(h);
 		rc = mrbi_ready_to_read(h, &unfinished);
-		*timeout_ms = unfinished ? MRB_DOORBELL_UNFINISHED_MS
-		              : ordered  ? MRB_DOORBELL_WAIT_MS
-		                         : MRB_DOORBELL_UNORDERED_MS;
+		*timeout_ms = unfinished              ? MRB_DOORBELL_UNFINISHED_MS
+		              : !ordered              ? MRB_DOORBELL_UNORDERED_MS
+		              : b.group_armed != NULL ? MRB_DOORBELL_WORKER_MS
+		                                      : MRB_DOORBELL_WAIT_MS;
 	}
 	if (rc != MRB_EEMPTY)
-		disarm_bell(read_bell(h), &hdr->data_waiters, name);
+		disarm_bell(&b, name);
 	mrbi_consumer_leave(h);
 	return rc == 0 ? 1 : rc == MRB_EEMPTY ? 0 : rc;
 }
@@ -2288,7 +2377,7 @@ int mrb_arm_write(struct mrb_ring *ring, size_t len, int *timeout_ms)
 	rc = mrbi_ready_to_write(h, len);
 	if (rc == MRB_EFULL) {
 		struct mrb_doorbell *bell = arm_space(h, name);
-		bool ordered = settle(h);
+		bool ordered = mrbi_waiter_settle(h);
 		rc = mrbi_ready_to_write(h, len);
 		*timeout_ms = bell == NULL ? MRB_DOORBELL_NO_ENTRY_MS
 		              : ordered    ? MRB_DOORBELL_WAIT_MS
@@ -2311,10 +2400,12 @@ int mrb_disarm(struct mrb_ring *ring, int which)
 	uint64_t v = atomic_load_explicit(&h->doorbells[which], memory_order_acquire);
 	if (v != 0) {
 		uint64_t name = (uint64_t)h->pid << 32 | (uint32_t)v;
-		if (which == MRB_DOORBELL_READ)
-			disarm_bell(read_bell(h), &h->header->data_waiters, name);
-		else
+		if (which == MRB_DOORBELL_READ) {
+			struct bell b = read_bell(h);
+			disarm_bell(&b, name);
+		} else {
 			disarm_space(h, name);
+		}
 	}
 	role_leave(h, MRB_STATE_CALL);
 	return 0;
@@ -2329,10 +2420,12 @@ void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener)
 			continue;
 		if (in_opener) {
 			uint64_t name = (uint64_t)h->pid << 32 | (uint32_t)v;
-			if (which == MRB_DOORBELL_READ)
-				disarm_bell(read_bell(h), &h->header->data_waiters, name);
-			else
+			if (which == MRB_DOORBELL_READ) {
+				struct bell b = read_bell(h);
+				disarm_bell(&b, name);
+			} else {
 				disarm_space(h, name);
+			}
 		}
 		close_plus_one((int)(uint32_t)(v >> 32));
 	}
@@ -2340,6 +2433,7 @@ void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener)
 #undef MRB_DOORBELL_WAIT_MS
 #undef MRB_DOORBELL_UNFINISHED_MS
 #undef MRB_DOORBELL_UNORDERED_MS
+#undef MRB_DOORBELL_WORKER_MS
 #undef MRB_DOORBELL_NO_ENTRY_MS
 
 /* ---- core/src/error.c ---- */
@@ -5993,17 +6087,29 @@ static int writable(struct mrb_handle *h, size_t len, bool thorough, bool *unfin
 	return MRB_EFULL;
 }
 
-/* A sleeper's counts: the shared one wakers check, its own share of it
- * (so that a dead sleeper's can be taken back out), and for a worker its
- * group's count (wake-one). */
-struct waiter_words {
-	_Atomic uint32_t *waiters;
-	_Atomic uint32_t *own_share;
-	_Atomic uint32_t *group_waiters;
-	int64_t max_slice_ns;
-};
+void mrbi_waiter_register(const struct mrbi_waiter_words *ww)
+{
+	if (ww->own_share != NULL)
+		atomic_fetch_add_explicit(ww->own_share, 1, memory_order_relaxed);
+	/* The group's count before the shared one: a waker that sees the
+	 * shared count looks at the group's next. */
+	if (ww->group_waiters != NULL)
+		atomic_fetch_add_explicit(ww->group_waiters, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(ww->waiters, 1, memory_order_seq_cst);
+}
 
-static void unregister(const struct waiter_words *ww)
+bool mrbi_waiter_settle(struct mrb_handle *h)
+{
+	/* Orders the announcement before the re-check's loads (which are
+	 * acquire loads inside mrbi_next_message), here and, through
+	 * membarrier, in every waker between its progress and its look at the
+	 * count. */
+	atomic_thread_fence(memory_order_seq_cst);
+	return (h->barriers & MRB_BARRIER_TRUST_WAKERS) != 0 ||
+	       ((h->barriers & MRB_BARRIER_GLOBAL) != 0 && mrbi_barrier_global() == 0);
+}
+
+static void unregister(const struct mrbi_waiter_words *ww)
 {
 	atomic_fetch_sub_explicit(ww->waiters, 1, memory_order_seq_cst);
 	if (ww->group_waiters != NULL)
@@ -6013,7 +6119,7 @@ static void unregister(const struct waiter_words *ww)
 }
 
 static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic uint32_t *seq,
-                      const struct waiter_words *ww, int64_t timeout_ns)
+                      const struct mrbi_waiter_words *ww, int64_t timeout_ns)
 {
 	int64_t deadline = mrbi_deadline(mrbi_now_ns(), timeout_ns);
 	bool unfinished = false;
@@ -6034,21 +6140,8 @@ static int wait_until(struct mrb_handle *h, ready_fn ready, size_t len, _Atomic 
 		}
 	}
 	for (;;) {
-		if (ww->own_share != NULL)
-			atomic_fetch_add_explicit(ww->own_share, 1, memory_order_relaxed);
-		/* The group's count before the shared one: a waker that sees
-		 * the shared count looks at the group's next. */
-		if (ww->group_waiters != NULL)
-			atomic_fetch_add_explicit(ww->group_waiters, 1, memory_order_seq_cst);
-		atomic_fetch_add_explicit(ww->waiters, 1, memory_order_seq_cst);
-		/* Orders the announcement before the re-check's loads (which are
-		 * acquire loads inside mrbi_next_message), here and, through
-		 * membarrier, in every waker between its progress and its look
-		 * at the count. */
-		atomic_thread_fence(memory_order_seq_cst);
-		bool ordered =
-		    (h->barriers & MRB_BARRIER_TRUST_WAKERS) != 0 ||
-		    ((h->barriers & MRB_BARRIER_GLOBAL) != 0 && mrbi_barrier_global() == 0);
+		mrbi_waiter_register(ww);
+		bool ordered = mrbi_waiter_settle(h);
 		uint32_t observed = atomic_load_explicit(seq, memory_order_seq_cst);
 		int rc = ready(h, len, true, &unfinished);
 		if (rc != MRB_EEMPTY && rc != MRB_EFULL) {
@@ -6092,8 +6185,8 @@ int mrb_wait_readable(struct mrb_ring *ring, int64_t timeout_ns)
 	int rc = mrbi_consumer_enter(h);
 	if (rc != 0)
 		return rc;
-	struct waiter_words ww = {&h->header->data_waiters,
-	                          h->entry != NULL ? &h->entry->data_waiting : NULL, NULL, 0};
+	struct mrbi_waiter_words ww = {&h->header->data_waiters,
+	                               h->entry != NULL ? &h->entry->data_waiting : NULL, NULL, 0};
 	_Atomic uint32_t *seq = &h->header->data_seq;
 	if (h->worker != NULL) {
 		/* Workers sleep on their group's word, woken one at a time,
@@ -6121,7 +6214,8 @@ int mrb_wait_writable(struct mrb_ring *ring, size_t len, int64_t timeout_ns)
 	else
 		rc = mrbi_slot_acquire(h, &slot);
 	if (rc == 0) {
-		struct waiter_words ww = {&h->header->space_waiters, &slot->space_waiting, NULL, 0};
+		struct mrbi_waiter_words ww = {&h->header->space_waiters, &slot->space_waiting,
+		                               NULL, 0};
 		rc = wait_until(h, writable, len, &h->header->space_seq, &ww, timeout_ns);
 	}
 	role_leave(h, MRB_PRODUCER_CALL);
@@ -6425,7 +6519,29 @@ void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
 	*share = &w->slot->waiting;
 }
 
+void mrbi_worker_doorbell(struct mrb_handle *h, struct mrb_doorbell **bell,
+                          _Atomic uint32_t **group_armed)
+{
+	struct mrbi_worker *w = h->worker;
+	*bell = &w->slot->doorbell;
+	*group_armed = &w->group->work_armed;
+}
+
 /* ---- Slots ----------------------------------------------------------------- */
+
+/* Takes an armed doorbell name out of slot `s` (its owner is dead or
+ * leaving, or the slot is being taken), and with it its count: whoever
+ * takes a name out of the word takes its count out (doorbell.c). */
+static void take_back_doorbell(struct mrb_handle *h, struct mrb_worker_slot *s)
+{
+	if (atomic_load_explicit(&s->doorbell.armed, memory_order_relaxed) == 0 ||
+	    atomic_exchange_explicit(&s->doorbell.armed, 0, memory_order_seq_cst) == 0)
+		return;
+	count_sub(&h->header->data_waiters, 1);
+	uint32_t gi = atomic_load_explicit(&s->group, memory_order_relaxed);
+	if (gi < MRB_GROUPS)
+		count_sub(&group_at(h, gi)->work_armed, 1);
+}
 
 /* Frees slot `s` if its owner is still `owner`: its waiter share is taken
  * back out of the counts. The caller made sure it holds nothing. */
@@ -6442,6 +6558,7 @@ static bool slot_free(struct mrb_handle *h, struct mrb_worker_slot *s, uint64_t 
 		if (gi < MRB_GROUPS)
 			count_sub(&group_at(h, gi)->work_waiters, share);
 	}
+	take_back_doorbell(h, s);
 	atomic_store_explicit(&s->id_owner, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->rescuer, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->claim_end, 0, memory_order_relaxed);
@@ -6470,6 +6587,9 @@ static int slot_take(struct mrb_handle *h, uint64_t token, uint32_t group)
 			atomic_store_explicit(&s->owner, 0, memory_order_release);
 			continue;
 		}
+		/* Before the group changes: a name left here counts in the old
+		 * group's work_armed. */
+		take_back_doorbell(h, s);
 		atomic_store_explicit(&s->group, group, memory_order_relaxed);
 		atomic_store_explicit(&s->waiting, 0, memory_order_relaxed);
 		atomic_store_explicit(&s->claim_end, 0, memory_order_relaxed);
@@ -6693,10 +6813,12 @@ static int audit(struct mrb_handle *h, struct mrbi_worker *w, int64_t now)
 			continue;
 		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
 		if ((v & MRB_INFLIGHT_HOLDING) == 0) {
-			/* Idle: a dead sleeper's share costs producers a wake-up
-			 * per message; a dead idle slot is freed at a join. */
+			/* Idle: a dead sleeper's share (or armed doorbell)
+			 * costs producers a wake-up per message; a dead idle
+			 * slot is freed at a join. */
 			if (owner != 0 &&
-			    atomic_load_explicit(&s->waiting, memory_order_relaxed) != 0 &&
+			    (atomic_load_explicit(&s->waiting, memory_order_relaxed) != 0 ||
+			     atomic_load_explicit(&s->doorbell.armed, memory_order_relaxed) != 0) &&
 			    (v == 0 ||
 			     atomic_load_explicit(&s->rescuer, memory_order_relaxed) == 0) &&
 			    owner_dead(s, owner))
@@ -7071,6 +7193,7 @@ static int group_create(struct mrb_handle *h, uint32_t index,
 	atomic_store_explicit(&g->bytes_done, 0, memory_order_relaxed);
 	atomic_store_explicit(&g->work_seq, 0, memory_order_relaxed);
 	atomic_store_explicit(&g->work_waiters, 0, memory_order_relaxed);
+	atomic_store_explicit(&g->work_armed, 0, memory_order_relaxed);
 	if (hold_timeout_ns > 0)
 		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);

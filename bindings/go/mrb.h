@@ -342,10 +342,18 @@ int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t 
  * nothing while no doorbell is armed: they ring (one datagram, sent by the
  * first writer after arming, and only by it) only when the reader counts
  * as a waiter, exactly like a futex sleeper. Wait no longer than
- * *timeout_ms (1000 normally; 10 while a claimed record whose writer may
- * have died holds the reader back; 1 in a process without membarrier),
- * then call again: a waker killed between its commit and its ring would
- * otherwise cost a hang instead of that latency.
+ * *timeout_ms (1000 normally; 100 for a worker; 10 while a claimed record
+ * whose writer may have died holds the reader back; 1 in a process without
+ * membarrier), then call again: a waker killed between its commit and its
+ * ring would otherwise cost a hang instead of that latency.
+ *
+ * The consumer, every subscriber and every worker has a doorbell of its
+ * own. A commit rings every armed worker of a group (not one, as for
+ * futex sleepers): a worker rung that then stops waiting (disarmed,
+ * cancelled, killed) strands no message while others of its group wait
+ * armed, and workers that find nothing arm again. A worker's bound is
+ * 100 ms because a dead or hung worker's run is rescued by a worker that
+ * looks (docs/WORKERS.md), and no write announces that.
  */
 #define MRB_DOORBELL_READ  0
 #define MRB_DOORBELL_WRITE 1
@@ -366,8 +374,11 @@ int mrb_doorbell_fd(struct mrb_ring *ring, int which);
  * the descriptor to become readable, at most *timeout_ms milliseconds, then
  * read. Consumer call (attaches as the consumer, as mrb_read); errors as
  * mrb_read (MRB_ECONSUMER_BUSY, MRB_ECORRUPT, MRB_ECLOSED, ...), MRB_EINVAL
- * for a NULL argument or a worker handle (workers have no doorbell yet), or
- * mrb_doorbell_fd's. A subscriber has a doorbell of its own. Does not block. The doorbell
+ * for a NULL argument, or mrb_doorbell_fd's. A subscriber or a worker
+ * (mrb_worker_join) arms a doorbell of its own; a worker's "message ready"
+ * means one its group has not taken yet (another worker may take it
+ * first: then the read returns MRB_EEMPTY, and the loop arms again), or
+ * the rest of a run it holds. Does not block. The doorbell
  * stays armed until a write rings it, the next mrb_arm_read finds a message,
  * mrb_disarm, or mrb_close; the first commit after arming pays for the ring
  * (a futex wake-up and a datagram) whether anyone still waits or not, so

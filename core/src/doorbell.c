@@ -16,6 +16,13 @@
  * An armed waiter that died is thus cleaned up by the next waker, whose
  * datagram is refused.
  *
+ * The consumer, each subscriber (its reader entry) and each worker (its
+ * worker slot, counted in its group's work_armed too) has a read doorbell.
+ * Workers are rung all at once, not one with turn passing as futex
+ * sleepers are (ring_workers says why). Registration and settling are
+ * wait.c's (mrbi_waiter_register, mrbi_waiter_settle): the sleeper's steps
+ * with the name published in between.
+ *
  * Why a datagram socket: any process that shares the ring file can reach
  * it by name without fd passing (an eventfd cannot), it never raises SIGPIPE
  * and never blocks the sender (a FIFO does both), it works with every event

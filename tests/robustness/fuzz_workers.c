@@ -168,6 +168,16 @@ static int reads(struct mrb_ring *w, unsigned how)
 	mrb_wait_readable(w, 0);
 	mrb_read_len(w, buf, sizeof(buf));
 	mrb_worker_ack(w);
+	/* The doorbell: arming over hostile slots and counts (a later write
+	 * rings whatever names the patched words hold). */
+	int timeout_ms = -1;
+	int armed = mrb_arm_read(w, &timeout_ms);
+	if (armed == 0 && (timeout_ms < 1 || timeout_ms > 100))
+		abort();
+	if (armed == MRB_ECLOSED || armed == MRB_EFORKED)
+		abort();
+	if (mrb_disarm(w, MRB_DOORBELL_READ) != 0)
+		abort();
 	return corrupt;
 }
 
