@@ -55,9 +55,12 @@ class Bell:
                 fut.set_result(None)
 
     def discard(self, fut: "asyncio.Future[None]") -> None:
-        self.waiters.discard(fut)
-        if not self.waiters:
-            self.loop.remove_reader(self.fd)
+        """Forgets ``fut`` (done or given up); the last waiter gone, stops
+        watching. Nothing for a future no longer there (rung, closed)."""
+        if fut in self.waiters:
+            self.waiters.remove(fut)
+            if not self.waiters:
+                self.loop.remove_reader(self.fd)
 
     def close(self, exc: BaseException) -> None:
         """Stops watching (before the handle closes the descriptor) and
@@ -124,11 +127,14 @@ class Waiter:
         try:
             await fut
         except BaseException:
-            bell.discard(fut)
             lib.mrb_disarm(self.ring, which)
             raise
         finally:
             timer.cancel()
+            # Woken by the timer (the bound, the deadline), cancelled: the
+            # bell no longer holds it, so a later wait in another loop is not
+            # taken for a concurrent one.
+            bell.discard(fut)
 
     def close(self, exc: BaseException) -> None:
         for bell in self.bells.values():

@@ -242,6 +242,27 @@ def test_timeout_raises_and_disarms(run: Any, rb: RingBuffer, header: Header) ->
     run(main())
 
 
+def test_timeout_then_another_loop(run: Any, rb: RingBuffer, header: Header) -> None:
+    """A wait that ended by its timer leaves nothing in the handle: the next
+    loop (asyncio.run each time) awaits it as if it were new."""
+
+    async def times_out() -> None:
+        with pytest.raises(Timeout):
+            await rb.read_async(timeout=0.02)
+
+    async def gets() -> bytes:
+        task = asyncio.ensure_future(rb.read_async(timeout=10))
+        await asyncio.sleep(0.01)
+        rb.write(b"next loop")
+        return await task
+
+    for _ in range(3):
+        run(times_out())
+        assert header.idle()
+    assert run(gets()) == b"next loop"
+    assert header.idle()
+
+
 def test_close_wakes_awaiting_reader_and_ends_async_for(
     run: Any, ring_path: pathlib.Path
 ) -> None:
