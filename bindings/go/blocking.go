@@ -242,9 +242,6 @@ func (r *RingBuffer) waitReadable(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if r.worker {
-		return r.waitWorker(ctx)
-	}
 	return r.waitBell(ctx, C.MRB_DOORBELL_READ, r.armRead)
 }
 

@@ -62,7 +62,8 @@
 // previous one returned; Ack releases without taking more. What a dead (or,
 // with WorkerOptions.HoldTimeout, hung) worker held is redelivered to
 // another worker or, with WorkerOptions.AtMostOnce, dropped and counted;
-// WorkerGroups inspects.
+// WorkerGroups inspects. A worker's Context reads park in the netpoller on
+// a doorbell of its own, as a RingBuffer's do.
 //
 // A RingBuffer is safe for concurrent use by many goroutines: writes are
 // concurrent (lock-free claims in the C core), reads on one handle are

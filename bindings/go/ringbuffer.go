@@ -39,9 +39,6 @@ type RingBuffer struct {
 	readMu  sync.Mutex
 	scratch []byte     // ReadMsg's buffer, grown on demand; guarded by readMu
 	lengths []C.size_t // ReadBatch's lengths; guarded by readMu
-	// worker: a Worker's handle, which waits on its group's futex word
-	// (wake-one) rather than on a doorbell (worker.go).
-	worker bool
 
 	// The doorbells blocking calls park on (blocking.go), by side.
 	bellMu      sync.Mutex

@@ -7,7 +7,6 @@ package ringbuffer
 import "C"
 
 import (
-	"context"
 	"runtime"
 	"strconv"
 	"strings"
@@ -50,7 +49,12 @@ type WorkerOptions struct {
 // done); Ack releases without taking more, and Close releases too. A read
 // that finds its previous messages taken from it (after the group's hold
 // timeout) returns ErrStale once. Other read calls (Peek, Hold,
-// ReadBatchAt, ...) give ErrInvalidArgument. Get one from JoinWorker.
+// ReadBatchAt, ...) give ErrInvalidArgument. The Context reads park in the
+// runtime's netpoller on the worker's own doorbell, as a RingBuffer's do (no
+// OS thread per blocked worker; cancelling ctx returns at once and takes
+// nothing); a parked worker wakes every 100 ms to look for a dead or hung
+// worker's messages to rescue. DoorbellFd, ArmRead and Disarm work on a
+// worker too. Get one from JoinWorker.
 type Worker struct {
 	*RingBuffer
 }
@@ -88,35 +92,7 @@ func JoinWorker(path, group string, opts *WorkerOptions) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.worker = true
 	return &Worker{RingBuffer: r}, nil
-}
-
-// workerWaitSlice bounds each wait of a worker, so that ctx is checked
-// that often: a worker sleeps on its group's futex word (woken one at a
-// time by writers), which the netpoller cannot watch.
-const workerWaitSlice = 20 * time.Millisecond
-
-// waitWorker waits until a message may be there for this worker (nil),
-// ctx is done (its error) or the ring fails. It holds an OS thread while
-// it sleeps, in slices of workerWaitSlice.
-func (r *RingBuffer) waitWorker(ctx context.Context) error {
-	for {
-		r.readMu.Lock()
-		rc := C.mrb_wait_readable(r.handle(), C.int64_t(workerWaitSlice.Nanoseconds()))
-		r.readMu.Unlock()
-		runtime.KeepAlive(r)
-		switch {
-		case rc == 0:
-			return nil
-		case rc == C.MRB_ETIMEDOUT || rc == C.MRB_EINTR:
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		default:
-			return codeError(int64(rc))
-		}
-	}
 }
 
 // Ack releases the messages the last read call returned (they are done)

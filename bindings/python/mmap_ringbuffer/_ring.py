@@ -989,7 +989,14 @@ class Worker(_Handle):
     read_into, read_many, iteration); each read call first releases what the
     previous one returned (done), :meth:`ack` releases without taking more,
     and :meth:`close` releases too. ``read_many(n)`` takes up to n messages
-    at once.
+    at once. In asyncio (and uvloop), ``await worker.read_async()`` and
+    ``async for message in worker`` wait in the loop on the worker's own
+    doorbell, as a ring's do: a cancelled call took nothing (a message it
+    would have taken stays for the group), leaves no thread, and the worker
+    reads on at once; an idle worker wakes every 100 ms (a dead or hung
+    worker's messages are rescued by a worker that looks). The doorbell
+    calls (:meth:`doorbell_fd`, :meth:`arm_read`, :meth:`disarm`) serve
+    loops of your own.
 
     The group is created by its first worker, with its policy:
 

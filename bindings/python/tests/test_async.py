@@ -1,7 +1,8 @@
-"""asyncio: read_async, write_async, async for; cancellation leaves nothing
-behind (no message lost or repeated, no thread, no armed doorbell, no waiter
-count), other processes' writes wake the loop, an idle wait costs no CPU.
-Every test runs under asyncio's own loop and under uvloop when installed."""
+"""asyncio: read_async, write_async, async for, on rings, subscribers and
+workers; cancellation leaves nothing behind (no message lost or repeated, no
+thread, no armed doorbell, no waiter count), other processes' writes wake
+the loop, an idle wait costs no CPU. Every test runs under asyncio's own
+loop and under uvloop when installed."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import Any, Callable, Coroutine, Iterator, List
 
 import pytest
 
-from mmap_ringbuffer import BufferFull, Closed, RingBuffer, Timeout
+from mmap_ringbuffer import BufferFull, Closed, RingBuffer, Timeout, Worker
 
 try:
     import uvloop
@@ -51,7 +52,7 @@ class Header:
 
     def __init__(self, path: pathlib.Path) -> None:
         self.file = open(path, "rb")
-        self.map = mmap.mmap(self.file.fileno(), 0x1000, prot=mmap.PROT_READ)
+        self.map = mmap.mmap(self.file.fileno(), 0x10000, prot=mmap.PROT_READ)
 
     def u32(self, offset: int) -> int:
         return int(struct.unpack_from("<I", self.map, offset)[0])
@@ -66,6 +67,10 @@ class Header:
             and self.u32(0x304) == 0
             and self.u64(0x400) == 0
             and all(self.u64(0x480 + 16 * i) == 0 for i in range(32))
+            # Worker groups: work_waiters, work_armed; worker doorbells.
+            and all(self.u32(0xE080 + 384 * g + 0x104) == 0 for g in range(4))
+            and all(self.u32(0xE080 + 384 * g + 0x108) == 0 for g in range(4))
+            and all(self.u64(0xE800 + 128 * w + 0x60) == 0 for w in range(48))
         )
 
     def close(self) -> None:
@@ -356,3 +361,164 @@ def test_subscribers_await_their_own_doorbells(
             header.close()
             for s in subs:
                 s.close()
+
+
+# ---- workers ---------------------------------------------------------------
+
+
+@pytest.fixture
+def feed(tmp_path: pathlib.Path) -> Iterator[RingBuffer]:
+    """A fan-out ring with the group "jobs" (its first worker gone)."""
+    ring = RingBuffer.create(tmp_path / "jobs.ring", 4096, fanout=True)
+    ring.worker("jobs").close()
+    try:
+        yield ring
+    finally:
+        ring.close()
+
+
+def test_workers_async_for_share_another_process_messages_once(
+    run: Any, feed: RingBuffer
+) -> None:
+    """Two workers of one group, each in ``async for`` in one loop, fed by
+    another process: every message goes to exactly one of them."""
+    count = 3000
+    proc = multiprocessing.get_context("fork").Process(
+        target=_writer, args=(feed.path, count, 250)
+    )
+    header = Header(pathlib.Path(feed.path))
+    workers = [feed.worker("jobs"), feed.worker("jobs")]
+    try:
+
+        async def main() -> List[List[int]]:
+            got: List[List[int]] = [[], []]
+            done = asyncio.Event()
+
+            async def work(k: int) -> None:
+                async for message in workers[k]:
+                    got[k].append(struct.unpack("<Q", message)[0])
+                    if len(got[0]) + len(got[1]) == count:
+                        done.set()
+
+            tasks = [asyncio.ensure_future(work(k)) for k in range(2)]
+            proc.start()
+            await done.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return got
+
+        got = run(main())
+        proc.join(30)
+        assert proc.exitcode == 0
+        assert sorted(got[0] + got[1]) == list(range(count))
+        for worker in workers:
+            assert worker.try_read() is None
+        assert header.idle()
+    finally:
+        header.close()
+        for worker in workers:
+            worker.close()
+
+
+def test_cancel_worker_while_waiting_consumes_nothing(
+    run: Any, feed: RingBuffer
+) -> None:
+    threads = threading.active_count()
+    header = Header(pathlib.Path(feed.path))
+    worker = feed.worker("jobs")
+    try:
+
+        async def main() -> None:
+            for i in range(100):
+                task = asyncio.ensure_future(worker.read_async())
+                for _ in range(i % 3):
+                    await asyncio.sleep(0)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                assert header.idle()
+                feed.write(b"m%d" % i)
+                assert worker.try_read() == b"m%d" % i  # usable at once
+
+        run(main())
+        assert threading.active_count() == threads
+        assert worker.try_read() is None
+    finally:
+        header.close()
+        worker.close()
+
+
+def test_cancel_worker_during_delivery_loses_and_repeats_nothing(
+    run: Any, feed: RingBuffer
+) -> None:
+    """As for a ring: a worker cancelled 0-3 loop steps after the write it
+    waited for either returned the message or left it to the group (the
+    next read, its own here, takes it)."""
+    rng = random.Random(17)
+    outcomes = {"delivered": 0, "cancelled": 0}
+    header = Header(pathlib.Path(feed.path))
+    worker = feed.worker("jobs")
+    try:
+
+        async def main() -> None:
+            for i in range(300):
+                task = asyncio.ensure_future(worker.read_async())
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # armed and waiting now
+                message = b"d%d" % i
+                feed.write(message)
+                for _ in range(rng.randrange(4)):
+                    await asyncio.sleep(0)
+                task.cancel()
+                try:
+                    got = await task
+                except asyncio.CancelledError:
+                    outcomes["cancelled"] += 1
+                    assert worker.try_read() == message
+                else:
+                    outcomes["delivered"] += 1
+                    assert got == message
+                assert worker.try_read() is None
+                assert header.idle()
+
+        run(main())
+        assert outcomes["delivered"] + outcomes["cancelled"] == 300
+    finally:
+        header.close()
+        worker.close()
+
+
+def test_worker_timeout_close_and_idle_cpu(run: Any, feed: RingBuffer) -> None:
+    header = Header(pathlib.Path(feed.path))
+    worker = Worker(feed.path, "jobs")
+    try:
+
+        async def idle() -> None:
+            with pytest.raises(Timeout):
+                await worker.read_async(timeout=2.0)
+
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        start = time.monotonic()
+        run(idle())
+        wall = time.monotonic() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        # A worker wakes every 100 ms (rescues need a look): still idle.
+        assert cpu < 0.02 * wall, f"{cpu:.4f} s CPU over {wall:.2f} s"
+        assert header.idle()
+
+        async def closed() -> None:
+            reader = asyncio.ensure_future(worker.read_async())
+            loop_reader = asyncio.ensure_future(_collect(worker))
+            await asyncio.sleep(0.01)
+            worker.close()
+            with pytest.raises(Closed):
+                await reader
+            assert await loop_reader == []
+
+        run(closed())
+        assert header.idle()
+    finally:
+        header.close()
+        worker.close()
