@@ -23,6 +23,11 @@ outputs (exact):
     dropped and stale_releases are 0, and its claim position is the
     producers' final position (nothing left to take).
 
+With --asyncio (//tests/workers:pool_evloop_interop_test) the Python worker
+awaits ``worker.read_async()`` in an asyncio event loop (uvloop's when
+installed) on its doorbell, beside the Go worker parked in the netpoller on
+its own and the C worker asleep on the group's futex: the same checks.
+
 Under Bazel the programs are in the runfiles tree (the working directory);
 elsewhere set POOL_ROOT to a directory laid out the same way.
 """
@@ -77,8 +82,9 @@ def check(condition: bool, message: str) -> None:
 
 
 class Run:
-    def __init__(self, work: str) -> None:
+    def __init__(self, work: str, use_asyncio: bool) -> None:
         self.work = work
+        self.use_asyncio = use_asyncio
         self.spec = scenario.load(SPEC, SCENARIO)
         self.ring = os.path.join(work, "pool.ring")
         self.done = os.path.join(work, "done")
@@ -156,6 +162,7 @@ class Run:
                 "--pause",
                 str(PAUSE_US / 1e6),
             ]
+            + (["--asyncio"] if self.use_asyncio else [])
         )
 
     def run(self) -> Dict[str, int]:
@@ -270,7 +277,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(
         prefix="pool.", dir=os.environ.get("TEST_TMPDIR")
     ) as work:
-        run = Run(work)
+        run = Run(work, "--asyncio" in sys.argv[1:])
         try:
             counts = run.run()
         except Failure as failure:
@@ -285,6 +292,7 @@ def main() -> int:
     print(
         f"pool: {total} messages from C and Go producers, each processed exactly once: "
         + ", ".join(f"{name} worker {n}" for name, n in counts.items())
+        + (" (the py worker in asyncio)" if run.use_asyncio else "")
     )
     return 0
 
