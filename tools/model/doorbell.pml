@@ -183,7 +183,7 @@ inline send(n)
 inline disarm(cur, done)
 {
 #ifdef MUT_DISARM_BLIND
-	atomic { if :: armed != 0 -> inflight++ :: else -> inflight++ fi; armed = 0 };
+	atomic { armed = 0; inflight++ }; /* a store, whoever held the word */
 	count_out(cur, done)
 #else
 	if
