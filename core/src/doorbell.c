@@ -346,9 +346,15 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 	bool unfinished = false;
 	rc = mrbi_ready_to_read(h, &unfinished);
 	if (rc == MRB_EEMPTY) {
-		/* Counts, then name: a waker that takes the name takes counts
-		 * that are there. The exchange replaces our own earlier arming
-		 * (or a stale name): its counts go with it. */
+		/* Our own earlier arming, if no waker took it, comes out first
+		 * with its counts: each arming counts itself afresh. (Counting
+		 * in before taking the replaced arming out carried over a count
+		 * that a waker had taken after a takeover zeroed the counts: a
+		 * lost wake-up at every later arming, docs/MODEL.md finding 6.)
+		 * Counts, then name: a waker that takes the name takes counts
+		 * that are there. The exchange replaces a stale name (a dead
+		 * reader's): its counts go with it. */
+		disarm_bell(&b, name);
 		struct mrbi_waiter_words ww = {b.waiters, NULL, b.group_armed, 0};
 		mrbi_waiter_register(&ww);
 		if (atomic_exchange_explicit(&b.word->armed, name, memory_order_seq_cst) != 0)

@@ -163,6 +163,33 @@ TEST_F(Doorbell, NothingIsRungWithoutAnArmedReader)
 	EXPECT_EQ(DataWaiters(), 0u);
 }
 
+// The state a consumer takeover can leave (docs/MODEL.md, finding 6): a
+// waker took the dead consumer's name, the new consumer zeroed the counts
+// and armed, then the waker took its count out; the new consumer is armed
+// with no count, so no write rings it. Its next arming counts it again.
+TEST_F(Doorbell, ArmingAgainRestoresALostCount)
+{
+	ASSERT_EQ(Create(4096), 0);
+	int fd = mrb_doorbell_fd(&ring_, MRB_DOORBELL_READ);
+	ASSERT_GE(fd, 0);
+	int timeout_ms;
+	ASSERT_EQ(mrb_arm_read(&ring_, &timeout_ms), 0);
+	uint64_t name = ConsumerArmed();
+	ASSERT_NE(name, 0u);
+	__atomic_store_n(reinterpret_cast<uint32_t *>(Header() + 0x284), 0u, __ATOMIC_SEQ_CST);
+	ASSERT_EQ(mrb_write(&ring_, "a", 1), 0);
+	EXPECT_FALSE(Readable(fd, 0)); // the lost wake-up (1 s bound)
+	int rc;
+	EXPECT_EQ(mrbtest::ReadOne(&ring_, &rc), std::vector<uint8_t>{'a'});
+	ASSERT_EQ(mrb_arm_read(&ring_, &timeout_ms), 0);
+	EXPECT_EQ(DataWaiters(), 1u);
+	EXPECT_EQ(ConsumerArmed(), name);
+	ASSERT_EQ(mrb_write(&ring_, "b", 1), 0);
+	EXPECT_TRUE(Readable(fd, 0));
+	EXPECT_EQ(DataWaiters(), 0u);
+	EXPECT_EQ(ConsumerArmed(), 0u);
+}
+
 TEST_F(Doorbell, CloseDisarms)
 {
 	ASSERT_EQ(Create(4096), 0);

@@ -3,7 +3,8 @@
  * Doorbells: waiting in an event loop (docs/FORMAT.md section 6, "Waiting
  * in an event loop (doorbells)"; core/src/doorbell.c), model-checked with
  * SPIN (docs/MODEL.md, "Doorbells"). Every step names the C it stands for
- * (function, and the line of the commit that last changed this file).
+ * (function, and its line in the commit that last changed this file; the
+ * table in docs/MODEL.md "Doorbells" is the same map).
  *
  * Two directions, one at a time:
  *   default   data: one reader (the ring's consumer) waits in its event loop
@@ -27,9 +28,9 @@
  * with -DTSO: the waker's progress store (a producer's commit; the
  * consumer's consumer_position) goes through an x86-TSO store buffer that
  * drains at any time, at the waker's own fence (doorbell.c ring_readers /
- * ring_space) and at the waiter's membarrier (settle), and that the waker's
- * load of the waiter count may overtake (the compiler barrier of
- * waiters_after_publish, handle.h, is no CPU fence). Every other shared
+ * ring_space) and at the waiter's membarrier (mrbi_waiter_settle), and that
+ * the waker's load of the waiter count may overtake (the compiler barrier
+ * of waiters_after_publish, handle.h, is no CPU fence). Every other shared
  * store in this path is a locked instruction (fetch_add, exchange, CAS).
  *
  * Properties:
@@ -43,11 +44,14 @@
  *    increment and its publish, anyone between taking a name out and
  *    taking its count out), checked in every state (Monitor); a count is
  *    never taken out of a count that is already 0; at the end the count
- *    equals the armed doorbells.
+ *    equals the armed doorbells. With a reader killed and taken over,
+ *    where a takeover zeroes the counts under a waker's feet: a reader that
+ *    enters epoll_wait armed is in the count, unless a waker took a name or
+ *    a count while it armed (so a lost count is not carried over).
  *  - no system call without an armed waiter: a waker enters its wake-up
  *    path (FUTEX_WAKE, the ring) only when some doorbell is armed or a
  *    registration is in flight; it sends only to a name it took out of an
- *    armed word; at most one datagram per arming.
+ *    armed word (one datagram per arming: the exchange).
  *
  * Options (-D):
  *   NP, MSGS       data: producers, messages each (2, 1)
@@ -62,7 +66,8 @@
  *                  the waiter's poll bound (1 s) is then enabled
  *   LTL            check the no_lost_wakeup formula instead of the end state
  *   POLL_BOUND     the waiter's poll may end by its 1 s bound at any time
- *                  (by default only after a waker died, where it is needed)
+ *                  (with KILL_READER: once a consumer took over); by
+ *                  default only after a waker died, where it is needed
  * Mutants (-D), each must give a counterexample:
  *   MUT_RECHECK_FIRST  the waiter's last check comes before it publishes
  *                      its count and name (no re-check after arming)
@@ -102,11 +107,13 @@ bool floored;   /* ghost: a count_out found the count at 0 */
 bool waker_died; /* a waker was killed in its wake-up: the 1 s bound */
 bool kill_token = true; /* KILL_WAKER: one death to give */
 
-/* The waiter's poll may end by its 1 s bound (doorbell.c:299-301) at any
+/* The waiter's poll may end by its 1 s bound (doorbell.c:364-367) at any
  * time with POLL_BOUND; otherwise only where a waker's death makes it
  * necessary (a waker killed in its wake-up, and what it woke for is there),
  * so that the end-state check requires a live waker to ring. */
-#ifdef POLL_BOUND
+#if defined(POLL_BOUND) && defined(KILL_READER)
+#define BOUND took_over /* what the takeover configuration needs */
+#elif defined(POLL_BOUND)
 #define BOUND true
 #else
 #define BOUND (waker_died && READY)
@@ -114,10 +121,10 @@ bool kill_token = true; /* KILL_WAKER: one death to give */
 bool disturbed; /* ghost: a waker took a name or a count while the reader armed */
 
 /* A registration's count leaves `waiters` exactly once: count_out
- * (doorbell.c:161-168), a load then a CAS loop that stops at 0. */
+ * (doorbell.c:172-179), a load then a CAS loop that stops at 0. */
 inline count_out(cur, done)
 {
-	cur = waiters; /* relaxed load, :163 */
+	cur = waiters; /* relaxed load, :174 */
 	done = false;
 	do
 	:: done -> break
@@ -125,7 +132,7 @@ inline count_out(cur, done)
 	:: !done && cur != 0 ->
 		atomic {
 			if
-			:: waiters == cur -> waiters--; inflight--; done = true /* CAS, :165 */
+			:: waiters == cur -> waiters--; inflight--; done = true /* CAS, :176 */
 			:: else -> cur = waiters /* failed CAS reloads */
 			fi
 		}
@@ -159,7 +166,8 @@ byte mid_ring;  /* wakers between taking a name and taking its count out */
 inline drain_all()
 {
 	/* membarrier(GLOBAL_EXPEDITED): every registered thread runs a full
-	 * barrier, draining its store buffer (settle, doorbell.c:241-246) */
+	 * barrier, draining its store buffer (mrbi_waiter_settle wait.c:194-203,
+	 * called at doorbell.c:362) */
 	byte q;
 	q = 0;
 	do
@@ -170,7 +178,7 @@ inline drain_all()
 
 inline send(n)
 {
-	/* doorbell_send (:116-127): one byte; a name nobody binds (a dead
+	/* doorbell_send (doorbell.c:127-138): one byte; a name nobody binds (a dead
 	 * reader) refuses it */
 	assert(n != 0);
 	if
@@ -179,7 +187,8 @@ inline send(n)
 	fi
 }
 
-/* disarm_bell(consumer_doorbell, data_waiters, name) (:171-177) */
+/* disarm_bell (doorbell.c:199-205) of the consumer's doorbell: a CAS of our
+ * name to 0; only if it succeeds, count_out. */
 inline disarm(cur, done)
 {
 #ifdef MUT_DISARM_BLIND
@@ -203,7 +212,8 @@ proctype Producer(byte p)
 #ifdef MUT_WAKER_EARLY
 		w = waiters;
 #endif
-		/* commit() producer.c:176-189 (the release store of control) */
+		/* commit() producer.c:176-189 (the release store of control,
+		 * :186-187) */
 #ifdef TSO
 		/* (a store buffer of one: an older commit drains first) */
 		atomic { if :: sb[p] -> vis++ :: else fi; sb[p] = true };
@@ -213,7 +223,7 @@ proctype Producer(byte p)
 		m++;
 		{
 		/* mrbi_wake_consumer wait.c:106-109: waiters_after_publish
-		 * (handle.h:335-342), a compiler barrier then a relaxed load */
+		 * (handle.h:340-347), a compiler barrier then a relaxed load */
 #ifndef MUT_WAKER_EARLY
 		atomic {
 			w = waiters;
@@ -224,20 +234,20 @@ proctype Producer(byte p)
 		if
 		:: w != 0 ->
 			/* (FUTEX_WAKE of data_seq: no futex sleeper here) */
-			/* mrbi_doorbell_ring_readers :213-217: fence (drains the
-			 * store buffer), ring_bell :202-211 */
+			/* mrbi_doorbell_ring_readers doorbell.c:283-288: fence
+			 * (:286, drains the store buffer), ring_bell :237-246 */
 #ifdef TSO
 			atomic { if :: sb[p] -> vis++; sb[p] = false :: else fi };
 #endif
 			if
-			:: armed == 0 -> skip /* relaxed load, :204 */
+			:: armed == 0 -> skip /* relaxed load, :239 */
 			:: else ->
-				atomic { n = armed; armed = 0; if :: n != 0 -> inflight++; mid_ring++; disturbed = true :: else fi } /* exchange, :206 */
+				atomic { n = armed; armed = 0; if :: n != 0 -> inflight++; mid_ring++; disturbed = true :: else fi } /* exchange, :241 */
 				if
 				:: n != 0 ->
-					count_out(cur, done); /* :209 */
+					count_out(cur, done); /* counts_out :244 */
 					atomic { mid_ring--; disturbed = true };
-					send(n) /* :210 */
+					send(n) /* :245 */
 				:: else
 				fi
 			fi
@@ -301,13 +311,13 @@ again:
 	:: atomic { head < vis -> head++ }
 	:: else -> break
 	od;
-	/* ---- mrb_arm_read doorbell.c:266-307 ---- */
+	/* ---- mrb_arm_read doorbell.c:330-373 ---- */
 #ifndef MUT_DRAIN_LATE
-	sock = 0; /* doorbell_drain :287 */
+	sock = 0; /* doorbell_drain :345 */
 #endif
 	disturbed = (mid_ring != 0);
 	if
-	:: head < vis -> disarm(cur, done); goto again /* ready :289, :303-304 */
+	:: head < vis -> disarm(cur, done); goto again /* ready :347, :369-370 */
 	:: else
 	fi;
 #ifdef MUT_NAME_FIRST
@@ -316,10 +326,11 @@ again:
 	atomic { waiters++; inflight-- };
 #else
 #ifndef MUT_REARM_KEEPS_COUNT
-	/* our own earlier arming out first, with its count (finding 6) */
+	/* our own earlier arming out first, with its count (:357, finding 6) */
 	disarm(cur, done);
 #endif
-	/* count, then name (:294-296) */
+	/* count (mrbi_waiter_register :359, wait.c:183-192), then name
+	 * (:360-361) */
 	atomic { waiters++; inflight++ };
 	atomic {
 		old = armed; armed = gen;
@@ -330,11 +341,11 @@ again:
 	};
 	if :: old != 0 -> count_out(cur, done) :: else fi;
 #endif
-	/* settle() :297 (fence, membarrier) */
+	/* mrbi_waiter_settle :362 (fence, membarrier) */
 #if defined(TSO) && !defined(MUT_NO_MEMBARRIER)
 	atomic { drain_all() };
 #endif
-	/* the re-check :298; ready -> disarm :303-304 */
+	/* the re-check :363; ready -> disarm :369-370 */
 #ifndef MUT_RECHECK_FIRST
 	if
 	:: head < vis -> disarm(cur, done); goto again
@@ -352,10 +363,10 @@ again:
 end_poll:
 	if
 	:: sock > 0 -> polling = false /* readable: level-triggered */
-	:: BOUND -> polling = false /* the 1 s bound (:299-301) */
+	:: BOUND -> polling = false /* the 1 s bound (:364-367) */
 #ifdef CANCEL
 	:: cancels == 0 ->
-		/* the loop stops waiting: mrb_disarm (:366-384) */
+		/* the loop stops waiting: mrb_disarm (:432-452) */
 		cancels++;
 		polling = false;
 		disarm(cur, done)
@@ -366,7 +377,7 @@ end_poll:
 #ifdef KILL_READER
 	/* Killed: its socket is closed (datagrams to its name are refused).
 	 * A new process attaches as the consumer (attach_consumer
-	 * consumer.c:86-92: no subscriber entry was taken, so the stale
+	 * consumer.c:85-93: no subscriber entry was taken, so the stale
 	 * doorbell, then the count, are zeroed) and runs the same loop. */
 	atomic { polling = false; sock = 0; gen = 2 };
 	armed = 0; /* relaxed store :91 */
@@ -434,7 +445,7 @@ inline send(n)
 	sock[n - 1]++
 }
 
-/* ring_bell(space_doorbells[i], space_waiters) doorbell.c:202-211 */
+/* ring_bell(space_doorbells[i], space_waiters) doorbell.c:237-246 */
 inline ring_bell(i, n, cur, done)
 {
 	if
@@ -448,7 +459,8 @@ inline ring_bell(i, n, cur, done)
 	fi
 }
 
-/* disarm_space (:186-193): each entry holding our name, disarm_bell */
+/* disarm_space (doorbell.c:219-228): each entry holding our name,
+ * disarm_bell */
 inline disarm_space(i, cur, done)
 {
 	i = 0;
@@ -463,7 +475,7 @@ inline disarm_space(i, cur, done)
 		fi;
 #else
 		if
-		:: bell[i] == me -> /* relaxed load :190 */
+		:: bell[i] == me -> /* relaxed load :222 */
 			if
 			:: atomic { bell[i] == me -> bell[i] = 0; inflight++ }; count_out(cur, done)
 			:: atomic { bell[i] != me -> skip }
@@ -495,13 +507,14 @@ end_read:
 		hpub = head;
 #endif
 #ifndef MUT_WAKER_EARLY
-		/* waiters_after_publish :148 */
+		/* waiters_after_publish :148 (handle.h:340-347) */
 		atomic { w = waiters; assert(GHOST_OFF || w == 0 || inflight != 0 || ARMED_ANY) };
 #endif
 		if
 		:: w != 0 ->
 			/* (FUTEX_WAKE of space_seq :149-150: no futex sleeper) */
-			/* mrbi_doorbell_ring_space :227-233: fence, each entry */
+			/* mrbi_doorbell_ring_space doorbell.c:302-310: fence
+			 * (:305), each entry */
 #ifdef TSO
 			atomic { if :: sbc -> hpub = head; sbc = false :: else fi };
 #endif
@@ -531,19 +544,19 @@ again:
 	:: atomic { written[me - 1] < WMSGS && ROOM -> tail++; written[me - 1]++ }
 	:: else -> break
 	od;
-	/* ---- mrb_arm_write doorbell.c:332-364 ---- */
+	/* ---- mrb_arm_write doorbell.c:398-430 ---- */
 #ifndef MUT_DRAIN_LATE
-	sock[me - 1] = 0; /* doorbell_drain :350 */
+	sock[me - 1] = 0; /* doorbell_drain :416 */
 #endif
 	if
-	:: ROOM -> disarm_space(i, cur, done); goto again /* :351, :360-361 */
+	:: ROOM -> disarm_space(i, cur, done); goto again /* :417, :426-427 */
 	:: else
 	fi;
-	/* arm_space :311-330 */
+	/* arm_space :419 (doorbell.c:377-396) */
 	b = NONE;
 	i = 0;
 	do
-	:: i < NBELLS && bell[i] == me -> b = i; break /* :314-317 */
+	:: i < NBELLS && bell[i] == me -> b = i; break /* :380-383 */
 	:: i < NBELLS && bell[i] != me -> i++
 	:: else -> break
 	od;
@@ -551,7 +564,7 @@ again:
 	:: b == NONE ->
 		i = 0;
 		do
-		:: i < NBELLS && bell[i] != 0 -> i++ /* :320-321 */
+		:: i < NBELLS && bell[i] != 0 -> i++ /* :386-387 */
 		:: i < NBELLS && bell[i] == 0 ->
 #ifdef MUT_NAME_FIRST
 			atomic { got = (bell[i] == 0); if :: got -> bell[i] = me; inflight++ :: else fi };
@@ -560,25 +573,25 @@ again:
 			:: else -> i++
 			fi
 #else
-			atomic { waiters++; inflight++ }; /* :322 */
+			atomic { waiters++; inflight++ }; /* :388 */
 			atomic {
-				got = (bell[i] == 0); /* CAS 0 -> name :323-326 */
+				got = (bell[i] == 0); /* CAS 0 -> name :389-392 */
 				if :: got -> bell[i] = me; inflight-- :: else fi
 			};
 			if
 			:: got -> b = i; break
-			:: else -> count_out(cur, done); i++ /* :327 */
+			:: else -> count_out(cur, done); i++ /* :393 */
 			fi
 #endif
 		:: i == NBELLS -> break /* every entry taken: NULL */
 		od
 	:: else
 	fi;
-	/* settle() :354 */
+	/* mrbi_waiter_settle :420 */
 #if defined(TSO) && !defined(MUT_NO_MEMBARRIER)
 	atomic { if :: sbc -> hpub = head; sbc = false :: else fi };
 #endif
-	/* re-check :355, ready -> disarm_space :360-361 */
+	/* re-check :421, ready -> disarm_space :426-427 */
 #ifndef MUT_RECHECK_FIRST
 	if
 	:: ROOM -> disarm_space(i, cur, done); goto again
@@ -592,10 +605,10 @@ again:
 end_poll:
 	if
 	:: sock[me - 1] > 0 -> skip
-	:: b == NONE -> skip /* no entry: the 10 ms poll (:356) */
+	:: b == NONE -> skip /* no entry: the 10 ms poll (:422) */
 	:: waker_died -> skip /* the 1 s bound */
 #ifdef CANCEL
-	:: cancels == 0 -> cancels++; disarm_space(i, cur, done) /* mrb_disarm :379-380 */
+	:: cancels == 0 -> cancels++; disarm_space(i, cur, done) /* mrb_disarm :441 */
 #endif
 	fi;
 	goto again;
