@@ -64,6 +64,9 @@
  *                  consumer takes over (attach_consumer) and runs the loop
  *   KILL_WAKER     a waker may be killed at any step of its wake-up once;
  *                  the waiter's poll bound (1 s) is then enabled
+ *   KILL_WRITER    space: writer 1 may be killed at any step once
+ *   CHECK_LEAK     (KILL_WRITER) require the exact count at the end anyway
+ *                  (finding 7: a count left behind)
  *   LTL            check the no_lost_wakeup formula instead of the end state
  *   POLL_BOUND     the waiter's poll may end by its 1 s bound at any time
  *                  (with KILL_READER: once a consumer took over); by
@@ -96,7 +99,7 @@
 #endif
 /* The ghost accounting (inflight) is exact unless a death or a takeover
  * removes counts behind its back. */
-#if defined(KILL_WAKER) || defined(KILL_READER)
+#if defined(KILL_WAKER) || defined(KILL_READER) || defined(KILL_WRITER)
 #define GHOST_OFF true
 #else
 #define GHOST_OFF false
@@ -439,10 +442,30 @@ byte cancels;
 #define READY ROOM
 #define NOBODY_MID (mid_ring == 0)
 
+#ifdef KILL_WRITER
+/* Writer 1 may be killed at any step (once); its socket is closed. */
+bool kill_w;
+bool wdead;
+active proctype KillerW()
+{
+	if
+	:: kill_w = true
+	:: skip
+	fi
+}
+#define KILLW(me) (me == 1 && kill_w)
+#else
+#define KILLW(me) false
+#define wdead false
+#endif
+
 inline send(n)
 {
 	assert(n != 0 && n <= NW);
-	sock[n - 1]++
+	if
+	:: n == 1 && wdead -> skip /* ECONNREFUSED */
+	:: else -> sock[n - 1]++
+	fi
 }
 
 /* ring_bell(space_doorbells[i], space_waiters) doorbell.c:237-246 */
@@ -537,6 +560,7 @@ proctype Writer(byte me)
 	/* me: this writer's name (w + 1) */
 	byte i, b, old, cur;
 	bool done, got;
+	{
 again:
 	/* mrb_write when there is room (the claim is one step here) */
 	do
@@ -611,10 +635,20 @@ end_poll:
 	:: cancels == 0 -> cancels++; disarm_space(i, cur, done) /* mrb_disarm :441 */
 #endif
 	fi;
-	goto again;
+	goto again
+	} unless { KILLW(me) };
+#ifdef KILL_WRITER
+	/* killed: its registration stays until the next ring takes the name
+	 * out (the datagram is refused); a count it had added but not yet
+	 * published a name for stays for good */
+	atomic { wdead = true; sock[me - 1] = 0 };
+	goto dead;
+#endif
 fin:
 	/* a writer that stops writing leaves nothing armed (it disarmed when
 	 * it found room) */
+	skip;
+dead:
 	skip
 }
 
@@ -631,7 +665,11 @@ init
 	}
 }
 
+#ifdef KILL_WRITER
+#define ALL_DONE (head == tail && (written[0] == WMSGS || wdead) && written[1] == WMSGS)
+#else
 #define ALL_DONE (head == TOTAL && tail == TOTAL)
+#endif
 #endif
 
 /* ---- properties ---------------------------------------------------------- */
@@ -640,7 +678,7 @@ init
 #define ARMED_COUNT (armed != 0)
 #endif
 
-#if !defined(KILL_READER) && !defined(KILL_WAKER) && !defined(NO_MONITOR)
+#if !defined(KILL_READER) && !defined(KILL_WAKER) && !defined(KILL_WRITER) && !defined(NO_MONITOR)
 /* Exact accounting, in every state. */
 active proctype Monitor()
 {
@@ -657,9 +695,10 @@ active proctype Final()
 {
 	timeout ->
 	assert(ALL_DONE);
-#if defined(KILL_WAKER)
-	/* a waker killed between its exchange and its count_out leaves its
-	 * count behind: an over-count costs system calls, never a wake-up */
+#if defined(KILL_WAKER) || (defined(KILL_WRITER) && !defined(CHECK_LEAK))
+	/* a waker killed between its exchange and its count_out, or a writer
+	 * killed between its count and its name, leaves a count behind: an
+	 * over-count costs system calls, never a wake-up */
 	assert(waiters >= ARMED_COUNT)
 #elif defined(KILL_READER)
 	/* (the count after a takeover: the assertion before epoll_wait) */
