@@ -95,8 +95,7 @@ func (r *RingBuffer) ReadBatch(maxCount int) ([][]byte, error) {
 		for _, n := range r.lengths[:res] {
 			total += int(n)
 		}
-		all := make([]byte, total)
-		copy(all, r.scratch)
+		all := cloneBytes(r.scratch[:total])
 		msgs := make([][]byte, res)
 		for i, n := range r.lengths[:res] {
 			msgs[i] = all[:n:n]

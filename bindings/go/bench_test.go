@@ -7,6 +7,15 @@ package ringbuffer
 //
 // BenchmarkCgoCall measures one Go -> C -> Go crossing (mrb_capacity,
 // which does almost nothing), the fixed cost every unbatched call pays.
+//
+// Every ring row of BenchmarkSingle and BenchmarkProducerConsumer reports
+// its throughput against the channel rows of the same size that ran just
+// before it in the same run (the same -count round): vs-chan against
+// Channel (the sender sends the same preallocated slice every time: no
+// allocation, no copy), vs-chancopy against ChannelCopy (the sender copies
+// each message into a new slice, as ReadMsg returns one). > 1 means the
+// ring row is faster. ReadMsg compares with ChannelCopy; ReadMsgInto and
+// the batch calls allocate nothing, like Channel.
 
 import (
 	"context"
@@ -60,6 +69,41 @@ func touchLines(m []byte) int {
 	return s
 }
 
+// chanBaseline holds the ns per message of the channel rows of one size,
+// from their last (reported) run, for the ring rows after them.
+type chanBaseline struct {
+	plain, copying float64
+}
+
+// nsPerMsg is the benchmark's ns per message so far (b.N messages).
+func nsPerMsg(b *testing.B) float64 {
+	return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+}
+
+// baseline is a channel row's ns per message, or 0 (no ratio) for the
+// single-message run the testing package makes of a row that its -bench
+// pattern only partly matches (and does not report).
+func baseline(b *testing.B) float64 {
+	if b.N <= 1 {
+		return 0
+	}
+	return nsPerMsg(b)
+}
+
+// report adds the ring row's throughput relative to the channel rows.
+func (c *chanBaseline) report(b *testing.B) {
+	ns := nsPerMsg(b)
+	if ns <= 0 {
+		return
+	}
+	if c.plain > 0 {
+		b.ReportMetric(c.plain/ns, "vs-chan")
+	}
+	if c.copying > 0 {
+		b.ReportMetric(c.copying/ns, "vs-chancopy")
+	}
+}
+
 func benchMessage(size int) []byte {
 	msg := make([]byte, size)
 	for i := range msg {
@@ -79,6 +123,7 @@ func BenchmarkCgoCall(b *testing.B) {
 func BenchmarkSingle(b *testing.B) {
 	for _, size := range benchSizes {
 		msg := benchMessage(size)
+		var base chanBaseline
 		b.Run(fmt.Sprintf("%dB/Channel", size), func(b *testing.B) {
 			ch := make(chan []byte, benchChanDepth)
 			b.SetBytes(int64(size))
@@ -86,6 +131,20 @@ func BenchmarkSingle(b *testing.B) {
 				ch <- msg
 				<-ch
 			}
+			b.StopTimer()
+			base.plain = baseline(b)
+		})
+		b.Run(fmt.Sprintf("%dB/ChannelCopy", size), func(b *testing.B) {
+			ch := make(chan []byte, benchChanDepth)
+			b.SetBytes(int64(size))
+			for i := 0; i < b.N; i++ {
+				m := make([]byte, len(msg))
+				copy(m, msg)
+				ch <- m
+				benchSink += len(<-ch)
+			}
+			b.StopTimer()
+			base.copying = baseline(b)
 		})
 		b.Run(fmt.Sprintf("%dB/WriteMsg+ReadMsg", size), func(b *testing.B) {
 			r := newBenchRing(b)
@@ -98,6 +157,8 @@ func BenchmarkSingle(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			base.report(b)
 		})
 		b.Run(fmt.Sprintf("%dB/WriteMsg+ReadMsgInto", size), func(b *testing.B) {
 			r := newBenchRing(b)
@@ -111,6 +172,8 @@ func BenchmarkSingle(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			base.report(b)
 		})
 		b.Run(fmt.Sprintf("%dB/Batch%d", size, benchBatch), func(b *testing.B) {
 			r := newBenchRing(b)
@@ -138,6 +201,8 @@ func BenchmarkSingle(b *testing.B) {
 				}
 				done += n
 			}
+			b.StopTimer()
+			base.report(b)
 		})
 	}
 }
@@ -146,6 +211,7 @@ func BenchmarkSingle(b *testing.B) {
 func BenchmarkProducerConsumer(b *testing.B) {
 	for _, size := range benchSizes {
 		msg := benchMessage(size)
+		var base, touchBase chanBaseline
 		b.Run(fmt.Sprintf("%dB/Channel", size), func(b *testing.B) {
 			ch := make(chan []byte, benchChanDepth)
 			b.SetBytes(int64(size))
@@ -157,6 +223,9 @@ func BenchmarkProducerConsumer(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				<-ch
 			}
+			b.StopTimer()
+			base.plain = baseline(b)
+			touchBase.plain = base.plain
 		})
 		// A channel of messages the receiver owns, as ReadMsg returns them:
 		// the sender copies each into a new slice (it may reuse its own).
@@ -187,13 +256,22 @@ func BenchmarkProducerConsumer(b *testing.B) {
 					}
 				}
 				benchSink = sum
+				b.StopTimer()
+				if touch {
+					touchBase.copying = baseline(b)
+				} else {
+					base.copying = baseline(b)
+				}
 			})
 		}
 		// ReadMsg: the consumer gets a new slice per message, polling.
+		// vs-chancopy compares /Touch with ChannelCopy/Touch.
 		for _, touch := range []bool{false, true} {
 			name := fmt.Sprintf("%dB/Msg/ReadMsg", size)
+			rowBase := &base
 			if touch {
 				name += "/Touch"
+				rowBase = &touchBase
 			}
 			b.Run(name, func(b *testing.B) {
 				r := newBenchRing(b)
@@ -227,7 +305,9 @@ func BenchmarkProducerConsumer(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+				b.StopTimer()
 				benchSink = sum
+				rowBase.report(b)
 				b.ReportMetric(float64(empty)/float64(b.N), "empty/msg")
 				b.ReportMetric(float64(<-full)/float64(b.N), "full/msg")
 			})
@@ -257,6 +337,8 @@ func BenchmarkProducerConsumer(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			base.report(b)
 		})
 		b.Run(fmt.Sprintf("%dB/Msg/Context", size), func(b *testing.B) {
 			r, ctx := blockingProducer(b, msg)
@@ -265,6 +347,8 @@ func BenchmarkProducerConsumer(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			base.report(b)
 		})
 		// The same with the consumer's allocation-free blocking read.
 		b.Run(fmt.Sprintf("%dB/Msg/ContextInto", size), func(b *testing.B) {
@@ -275,10 +359,14 @@ func BenchmarkProducerConsumer(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			base.report(b)
 		})
 		for _, consumer := range []string{"Poll", "Backoff", "Context"} {
 			b.Run(fmt.Sprintf("%dB/Batch%d/%s", size, benchBatch, consumer), func(b *testing.B) {
 				benchBatchProducerConsumer(b, msg, consumer)
+				b.StopTimer()
+				base.report(b)
 			})
 		}
 	}

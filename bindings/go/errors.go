@@ -189,6 +189,13 @@ func init() {
 // codeError returns the error for a negative core code from a call on an
 // open ring: the sentinel itself, so that == comparisons work.
 func codeError(code int64) error {
+	// The two a polling loop meets on every miss, without a map lookup.
+	switch code {
+	case C.MRB_EEMPTY:
+		return ErrBufferEmpty
+	case C.MRB_EFULL:
+		return ErrBufferFull
+	}
 	if s, ok := sentinels[int(code)]; ok {
 		return s
 	}
