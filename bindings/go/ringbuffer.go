@@ -222,6 +222,12 @@ func (r *RingBuffer) WriteMsg(msg []byte) (bool, error) {
 // when there is none. Other errors: ErrClosed, ErrConsumerBusy (another
 // handle is the ring's consumer), ErrCorrupt. See ReadMsgInto for a variant
 // that does not allocate, and ReadMsgContext for one that waits.
+//
+// The new slice is the call's main cost from a few KiB up: with a small live
+// heap, allocating 4 KiB per message makes the runtime collect every few
+// MiB and return freed pages to the OS only to fault them in again, several
+// times the cost of the read itself (docs/BENCHMARKS.md, "Issue 16 (session
+// 3)"). A consumer that can reuse a buffer avoids it with ReadMsgInto.
 func (r *RingBuffer) ReadMsg() ([]byte, error) {
 	r.readMu.Lock()
 	defer r.readMu.Unlock()
