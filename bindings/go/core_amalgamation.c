@@ -641,7 +641,9 @@ struct mrb_handle {
 	/* The opener's start time and pid namespace (struct mrb_identity). */
 	uint64_t start_time;
 	uint64_t pid_ns;
-	uint8_t pad0[MRB_HANDLE_BLOCK - 112];
+	/* The processor has PREFETCHW (x86; producer.c), fixed at open. */
+	bool prefetchw;
+	uint8_t pad0[MRB_HANDLE_BLOCK - 113];
 
 	/* Producer calls in progress: their own lines, so that a producer
 	 * thread and the consumer thread sharing a handle do not bounce one
@@ -696,6 +698,10 @@ struct mrb_handle {
 	/* mrb_hold: reads advance head, the ring is released only up to
 	 * held_at (mrb_release_through), which the read counters follow. */
 	bool holding;
+	/* How long mrb_read_batch waits, once caught up with a producer that
+	 * is still writing, before it looks again (consumer.c); 0 before the
+	 * first wait. In holding's padding: the handle is full. */
+	uint32_t batch_wait_ns;
 	uint64_t held_at;
 
 	/* Subscriber state (subscriber.c); entry is NULL on other handles. */
@@ -935,6 +941,8 @@ uint32_t mrbi_getpid(void);
 /* now + timeout without overflow; a negative timeout means "never". */
 int64_t mrbi_deadline(int64_t now_ns, int64_t timeout_ns);
 uint64_t mrbi_random64(void);
+/* Whether the processor executes PREFETCHW (x86), or has an equivalent. */
+bool mrbi_cpu_prefetchw(void);
 /* This process's identity (struct mrb_identity in layout.h). */
 void mrbi_identity_self(struct mrb_identity *id);
 /* Liveness of a process named in shared memory. Only a definite answer
@@ -1762,6 +1770,59 @@ int64_t mrb_read_many_at(struct mrb_ring *ring, void *buf, size_t buf_size, size
 	return read_many(ring, buf, buf_size, lengths, positions, max_count);
 }
 
+/*
+ * A read_batch call working through a backlog hands the space back every
+ * this many bytes, not only when it returns (up to a lap later, while
+ * producers short of space wait for it).
+ */
+#define MRB_BATCH_PUBLISH_BYTES (16 * 1024)
+
+/*
+ * A read_batch call that has handed over a few messages and then finds the
+ * next not written yet has caught up with a producer that is probably
+ * still writing, one message at a time. Looking again at once would take
+ * the line the producer is writing the next record into away from its
+ * core, record after record: every message then costs a cross-core round
+ * trip, because each claim's locked instruction waits for the previous
+ * record's stores to reach that line. So the call publishes its position
+ * and waits without touching the ring, then looks once more and goes on if
+ * records arrived meanwhile: the producer fills several lines undisturbed
+ * and the consumer reads them in one sweep. The wait adapts to how many
+ * messages one wait collects (between WAIT_MIN and WAIT_MAX ns); a call
+ * waits at most BATCH_WAITS times, and a look that finds nothing ends it.
+ * No wait when the ring was empty (MRB_EEMPTY at once, as before) or when
+ * WAIT_MANY or more messages came since the last catch-up: then the
+ * consumer is not trailing the producer record by record (a batching
+ * producer, a backlog), and waiting would only delay it.
+ */
+#define MRB_BATCH_WAIT_MIN_NS 128
+#define MRB_BATCH_WAIT_MAX_NS 2048
+#define MRB_BATCH_WAIT_FEW    8  /* fewer messages per wait: wait longer */
+#define MRB_BATCH_WAIT_MANY   64 /* this many since the last catch-up: no wait */
+#define MRB_BATCH_WAITS       32
+
+/* Caught up after `collected` messages (since the call's start or its last
+ * wait; `first`: no wait yet in this call). Publishes the position and
+ * waits, or returns false if waiting is not worth it. */
+static bool batch_wait(struct mrb_handle *h, size_t collected, bool first)
+{
+	uint32_t wait = h->batch_wait_ns != 0 ? h->batch_wait_ns : MRB_BATCH_WAIT_MIN_NS;
+	if (collected >= MRB_BATCH_WAIT_MANY) {
+		if (wait > MRB_BATCH_WAIT_MIN_NS)
+			h->batch_wait_ns = wait / 2;
+		return false;
+	}
+	if (!first && collected < MRB_BATCH_WAIT_FEW && wait < MRB_BATCH_WAIT_MAX_NS)
+		wait *= 2;
+	h->batch_wait_ns = wait;
+	mrbi_publish_head(h);
+	int64_t until = mrbi_now_ns() + wait;
+	do
+		cpu_relax();
+	while (mrbi_now_ns() < until);
+	return true;
+}
+
 int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, size_t max_count)
 {
 	struct mrb_handle *h = handle_of(ring);
@@ -1799,15 +1860,29 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 		if (stop != 0)
 			break;
 	}
+	uint64_t unpublished = 0;
+	size_t waits = 0, last_wait_count = 0;
 	while ((max_count == 0 || count < max_count) && !h->validating &&
 	       h->head - start < h->capacity) {
 		const uint8_t *data;
 		uint64_t length, next;
+		if (unpublished >= MRB_BATCH_PUBLISH_BYTES) {
+			mrbi_publish_head(h);
+			unpublished = 0;
+		}
 		rc = mrbi_next_message(h, count == 0 ? MRB_TAIL_SOMETIMES : MRB_TAIL_NEVER, &data,
 		                       &length, &next);
+		if (rc == MRB_EEMPTY && count > 0 && waits < MRB_BATCH_WAITS &&
+		    batch_wait(h, count - last_wait_count, waits == 0)) {
+			waits++;
+			last_wait_count = count;
+			unpublished = 0;
+			rc = mrbi_next_message(h, MRB_TAIL_NEVER, &data, &length, &next);
+		}
 		if (rc != 0)
 			break;
 		count++;
+		unpublished += record_span(length);
 		consume(h, length, next);
 		atomic_store_explicit(&h->callback_thread, (uintptr_t)pthread_self(),
 		                      memory_order_relaxed);
@@ -1960,6 +2035,12 @@ int mrb_release_through(struct mrb_ring *ring, uint64_t position)
 #undef MRB_POLLS_PER_TAIL_READ
 #undef MRB_PREFETCH_AFTER_BYTES
 #undef MRB_PREFETCH_MAX_BYTES
+#undef MRB_BATCH_PUBLISH_BYTES
+#undef MRB_BATCH_WAIT_MIN_NS
+#undef MRB_BATCH_WAIT_MAX_NS
+#undef MRB_BATCH_WAIT_FEW
+#undef MRB_BATCH_WAIT_MANY
+#undef MRB_BATCH_WAITS
 #undef release_held
 
 /* ---- core/src/doorbell.c ---- */
@@ -2695,6 +2776,7 @@ static int handle_init(struct mrb_handle *h, void *map, size_t map_size, bool re
 	/* Only writable handles publish or sleep; registering is idempotent
 	 * and costs a system call per open. */
 	h->barriers = readonly ? 0 : mrbi_barrier_register();
+	h->prefetchw = !readonly && mrbi_cpu_prefetchw();
 	atomic_store_explicit(&h->writer, 0, memory_order_relaxed);
 	atomic_store_explicit(&h->flags, MRB_STATE_OPEN | (readonly ? MRB_STATE_READONLY : 0),
 	                      memory_order_release);
@@ -3104,6 +3186,35 @@ static void payload_copy(struct mrb_handle *h, uint8_t *dst, const void *src, si
 		memcpy(dst, src, len);
 }
 
+/*
+ * Asks for the lines the next claims will write, for writing, while this
+ * call goes on. Every claim's locked instruction waits until the stores
+ * before it have reached their lines, and a line last read by the consumer
+ * (or written a lap ago and evicted since) has to be fetched first: without
+ * this, each message waits for the lines of the one before to arrive, a
+ * cross-core transfer per message. The lines 128-255 bytes past the claim:
+ * the next record's first line is usually the one this record ends in, and
+ * the next ones need the most time to arrive. Only free space is asked for
+ * (the lines of records the consumer has yet to read stay with it); `head`
+ * may be stale, which only makes that check stricter. A hint, no access:
+ * it cannot fault, and is skipped where the processor lacks it.
+ */
+#define MRB_PREFETCH_FROM_BYTES  128
+#define MRB_PREFETCH_AHEAD_BYTES 256
+static inline void prefetch_for_write(const struct mrb_handle *h, uint64_t end, uint64_t head)
+{
+	if (!h->prefetchw || end + MRB_PREFETCH_AHEAD_BYTES - head > h->capacity)
+		return;
+	for (uint64_t at = MRB_PREFETCH_FROM_BYTES; at < MRB_PREFETCH_AHEAD_BYTES; at += 64) {
+		const uint8_t *line = h->data + ((end + at) & h->mask);
+#if defined(__x86_64__) || defined(__i386__)
+		__asm__ volatile("prefetchw %0" : : "m"(*line));
+#else
+		__builtin_prefetch(line, 1, 3);
+#endif
+	}
+}
+
 static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
                  uint64_t *position, uint64_t *gap)
 {
@@ -3175,6 +3286,7 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 			 * stores then sees this CAS (subscriber.c). */
 			atomic_thread_fence(memory_order_release);
 			atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
+			prefetch_for_write(h, tail + need, head);
 			*position = tail + pad;
 			*gap = pad;
 			return 0;
@@ -3451,6 +3563,8 @@ int mrb_abort(struct mrb_ring *ring, struct mrb_reservation *res)
 {
 	return finish_reservation(ring, res, false);
 }
+#undef MRB_PREFETCH_FROM_BYTES
+#undef MRB_PREFETCH_AHEAD_BYTES
 #undef MRB_BATCH_RUN_MESSAGES
 #undef MRB_BATCH_RUN_BYTES
 
@@ -5789,8 +5903,11 @@ int mrb_upgrade(const char *path, unsigned flags)
 #if defined(__linux__)
 #include <sys/random.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
-#line 23 "core/src/util.c"
+#line 26 "core/src/util.c"
 
 int64_t mrbi_now_ns(void)
 {
@@ -5897,6 +6014,17 @@ uint64_t mrbi_random64(void)
 	value ^= value >> 27;
 	value *= UINT64_C(0x94d049bb133111eb);
 	return value ^ (value >> 31);
+}
+
+bool mrbi_cpu_prefetchw(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	/* CPUID 0x80000001, ECX bit 8: PRFCHW (Linux: 3dnowprefetch). */
+	unsigned eax, ebx, ecx, edx;
+	return __get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 8)) != 0;
+#else
+	return true; /* __builtin_prefetch(p, 1) where there is no such bit */
+#endif
 }
 
 /* ---- core/src/version.c ---- */

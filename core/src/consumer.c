@@ -478,6 +478,59 @@ int64_t mrb_read_many_at(struct mrb_ring *ring, void *buf, size_t buf_size, size
 	return read_many(ring, buf, buf_size, lengths, positions, max_count);
 }
 
+/*
+ * A read_batch call working through a backlog hands the space back every
+ * this many bytes, not only when it returns (up to a lap later, while
+ * producers short of space wait for it).
+ */
+#define MRB_BATCH_PUBLISH_BYTES (16 * 1024)
+
+/*
+ * A read_batch call that has handed over a few messages and then finds the
+ * next not written yet has caught up with a producer that is probably
+ * still writing, one message at a time. Looking again at once would take
+ * the line the producer is writing the next record into away from its
+ * core, record after record: every message then costs a cross-core round
+ * trip, because each claim's locked instruction waits for the previous
+ * record's stores to reach that line. So the call publishes its position
+ * and waits without touching the ring, then looks once more and goes on if
+ * records arrived meanwhile: the producer fills several lines undisturbed
+ * and the consumer reads them in one sweep. The wait adapts to how many
+ * messages one wait collects (between WAIT_MIN and WAIT_MAX ns); a call
+ * waits at most BATCH_WAITS times, and a look that finds nothing ends it.
+ * No wait when the ring was empty (MRB_EEMPTY at once, as before) or when
+ * WAIT_MANY or more messages came since the last catch-up: then the
+ * consumer is not trailing the producer record by record (a batching
+ * producer, a backlog), and waiting would only delay it.
+ */
+#define MRB_BATCH_WAIT_MIN_NS 128
+#define MRB_BATCH_WAIT_MAX_NS 2048
+#define MRB_BATCH_WAIT_FEW    8  /* fewer messages per wait: wait longer */
+#define MRB_BATCH_WAIT_MANY   64 /* this many since the last catch-up: no wait */
+#define MRB_BATCH_WAITS       32
+
+/* Caught up after `collected` messages (since the call's start or its last
+ * wait; `first`: no wait yet in this call). Publishes the position and
+ * waits, or returns false if waiting is not worth it. */
+static bool batch_wait(struct mrb_handle *h, size_t collected, bool first)
+{
+	uint32_t wait = h->batch_wait_ns != 0 ? h->batch_wait_ns : MRB_BATCH_WAIT_MIN_NS;
+	if (collected >= MRB_BATCH_WAIT_MANY) {
+		if (wait > MRB_BATCH_WAIT_MIN_NS)
+			h->batch_wait_ns = wait / 2;
+		return false;
+	}
+	if (!first && collected < MRB_BATCH_WAIT_FEW && wait < MRB_BATCH_WAIT_MAX_NS)
+		wait *= 2;
+	h->batch_wait_ns = wait;
+	mrbi_publish_head(h);
+	int64_t until = mrbi_now_ns() + wait;
+	do
+		cpu_relax();
+	while (mrbi_now_ns() < until);
+	return true;
+}
+
 int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, size_t max_count)
 {
 	struct mrb_handle *h = handle_of(ring);
@@ -515,15 +568,29 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 		if (stop != 0)
 			break;
 	}
+	uint64_t unpublished = 0;
+	size_t waits = 0, last_wait_count = 0;
 	while ((max_count == 0 || count < max_count) && !h->validating &&
 	       h->head - start < h->capacity) {
 		const uint8_t *data;
 		uint64_t length, next;
+		if (unpublished >= MRB_BATCH_PUBLISH_BYTES) {
+			mrbi_publish_head(h);
+			unpublished = 0;
+		}
 		rc = mrbi_next_message(h, count == 0 ? MRB_TAIL_SOMETIMES : MRB_TAIL_NEVER, &data,
 		                       &length, &next);
+		if (rc == MRB_EEMPTY && count > 0 && waits < MRB_BATCH_WAITS &&
+		    batch_wait(h, count - last_wait_count, waits == 0)) {
+			waits++;
+			last_wait_count = count;
+			unpublished = 0;
+			rc = mrbi_next_message(h, MRB_TAIL_NEVER, &data, &length, &next);
+		}
 		if (rc != 0)
 			break;
 		count++;
+		unpublished += record_span(length);
 		consume(h, length, next);
 		atomic_store_explicit(&h->callback_thread, (uintptr_t)pthread_self(),
 		                      memory_order_relaxed);

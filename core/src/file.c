@@ -103,6 +103,7 @@ static int handle_init(struct mrb_handle *h, void *map, size_t map_size, bool re
 	/* Only writable handles publish or sleep; registering is idempotent
 	 * and costs a system call per open. */
 	h->barriers = readonly ? 0 : mrbi_barrier_register();
+	h->prefetchw = !readonly && mrbi_cpu_prefetchw();
 	atomic_store_explicit(&h->writer, 0, memory_order_relaxed);
 	atomic_store_explicit(&h->flags, MRB_STATE_OPEN | (readonly ? MRB_STATE_READONLY : 0),
 	                      memory_order_release);

@@ -109,7 +109,9 @@ struct mrb_handle {
 	/* The opener's start time and pid namespace (struct mrb_identity). */
 	uint64_t start_time;
 	uint64_t pid_ns;
-	uint8_t pad0[MRB_HANDLE_BLOCK - 112];
+	/* The processor has PREFETCHW (x86; producer.c), fixed at open. */
+	bool prefetchw;
+	uint8_t pad0[MRB_HANDLE_BLOCK - 113];
 
 	/* Producer calls in progress: their own lines, so that a producer
 	 * thread and the consumer thread sharing a handle do not bounce one
@@ -164,6 +166,10 @@ struct mrb_handle {
 	/* mrb_hold: reads advance head, the ring is released only up to
 	 * held_at (mrb_release_through), which the read counters follow. */
 	bool holding;
+	/* How long mrb_read_batch waits, once caught up with a producer that
+	 * is still writing, before it looks again (consumer.c); 0 before the
+	 * first wait. In holding's padding: the handle is full. */
+	uint32_t batch_wait_ns;
 	uint64_t held_at;
 
 	/* Subscriber state (subscriber.c); entry is NULL on other handles. */
@@ -403,6 +409,8 @@ uint32_t mrbi_getpid(void);
 /* now + timeout without overflow; a negative timeout means "never". */
 int64_t mrbi_deadline(int64_t now_ns, int64_t timeout_ns);
 uint64_t mrbi_random64(void);
+/* Whether the processor executes PREFETCHW (x86), or has an equivalent. */
+bool mrbi_cpu_prefetchw(void);
 /* This process's identity (struct mrb_identity in layout.h). */
 void mrbi_identity_self(struct mrb_identity *id);
 /* Liveness of a process named in shared memory. Only a definite answer

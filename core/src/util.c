@@ -18,6 +18,9 @@
 #if defined(__linux__)
 #include <sys/random.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "handle.h"
 
@@ -126,4 +129,15 @@ uint64_t mrbi_random64(void)
 	value ^= value >> 27;
 	value *= UINT64_C(0x94d049bb133111eb);
 	return value ^ (value >> 31);
+}
+
+bool mrbi_cpu_prefetchw(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	/* CPUID 0x80000001, ECX bit 8: PRFCHW (Linux: 3dnowprefetch). */
+	unsigned eax, ebx, ecx, edx;
+	return __get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 8)) != 0;
+#else
+	return true; /* __builtin_prefetch(p, 1) where there is no such bit */
+#endif
 }

@@ -276,6 +276,38 @@ TEST_F(Api, ReadBatchHandsEveryMessageAndHonoursStop)
 	EXPECT_EQ(10u, st.messages_read);
 }
 
+struct PositionsSeen {
+	struct mrb_ring *ring;
+	std::vector<uint64_t> published; // consumer_position as each handler ran
+};
+
+static int RecordPublished(void *ctx, const void *, size_t)
+{
+	auto *p = static_cast<PositionsSeen *>(ctx);
+	struct mrb_stats st;
+	if (mrb_stats(p->ring, &st) != 0)
+		return 1;
+	p->published.push_back(st.consumer_position);
+	return 0;
+}
+
+TEST_F(Api, ReadBatchPublishesEvery16KiBAndNeverPastAHandlerStillRunning)
+{
+	ASSERT_EQ(0, Create(65536));
+	std::string m(100, 'x'); // 128-byte records: 128 of them make 16 KiB
+	for (int i = 0; i < 400; i++)
+		ASSERT_EQ(0, mrb_write(&ring_, m.data(), m.size()));
+	PositionsSeen seen{&ring_, {}};
+	ASSERT_EQ(400, mrb_read_batch(&ring_, RecordPublished, &seen, 0));
+	ASSERT_EQ(400u, seen.published.size());
+	for (uint64_t i = 0; i < 400; i++)
+		EXPECT_EQ(16384 * (i / 128), seen.published[i]) << "message " << i;
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(400u * 128, st.consumer_position);
+	EXPECT_EQ(400u, st.messages_read);
+}
+
 TEST_F(Api, WriteBatchStopsAtFirstThatDoesNotFit)
 {
 	ASSERT_EQ(0, Create(256));
