@@ -6983,6 +6983,12 @@ static int audit(struct mrb_handle *h, struct mrbi_worker *w, int64_t now)
 		if (rescue(h, w, s, now) != 0)
 			return 1;
 	}
+	/* Only the release of the run R stands at moves R (maybe_move_release):
+	 * a worker killed between its release and that move left R behind,
+	 * with nobody to move it until producers run short of space. */
+	if (atomic_load_explicit(&h->header->consumer_position, memory_order_seq_cst) !=
+	    atomic_load_explicit(&w->group->claim_position, memory_order_seq_cst))
+		mrbi_fanout_release(h, false);
 	return 0;
 }
 
