@@ -13,19 +13,19 @@
 #include "ring_bytes.h"
 #include "rtest.h"
 
-#define OFF_GROUP_TABLE   0xe000
-#define OFF_GROUPS_USED   (OFF_GROUP_TABLE + 0x18)
-#define OFF_WORKERS_USED  (OFF_GROUP_TABLE + 0x1c)
-#define OFF_GROUPS        0xe080
-#define GROUP_SIZE        384
+#define OFF_GROUP_TABLE    0xe000
+#define OFF_GROUPS_USED    (OFF_GROUP_TABLE + 0x18)
+#define OFF_WORKERS_USED   (OFF_GROUP_TABLE + 0x1c)
+#define OFF_GROUPS         0xe080
+#define GROUP_SIZE         384
 #define GROUP_WORK_WAITERS 0x104
 #define GROUP_WORK_ARMED   0x108
-#define OFF_WORKER_SLOTS  0xe800
-#define WORKER_SLOT_SIZE  128
-#define WSLOT_OWNER       0x00
-#define WSLOT_GROUP       0x20
-#define WSLOT_WAITING     0x24
-#define WSLOT_DOORBELL    0x60
+#define OFF_WORKER_SLOTS   0xe800
+#define WORKER_SLOT_SIZE   128
+#define WSLOT_OWNER        0x00
+#define WSLOT_GROUP        0x20
+#define WSLOT_WAITING      0x24
+#define WSLOT_DOORBELL     0x60
 
 static inline uint32_t work_armed(struct mrb_ring *r, unsigned group)
 {

@@ -61,9 +61,9 @@ int main(void)
 		uint64_t name = i == 0 || i == 5 || i == 47 ? STRANGER : STRANGER + 2 * i + 1;
 		atomic_store(slot_doorbell(&ring, i), name);
 		if (i > 0)
-			atomic_store(ring_u32(&ring, OFF_WORKER_SLOTS + i * WORKER_SLOT_SIZE +
-			                                 WSLOT_GROUP),
-			             i % 2 == 0 ? 0 : 1000 + i);
+			atomic_store(
+			    ring_u32(&ring, OFF_WORKER_SLOTS + i * WORKER_SLOT_SIZE + WSLOT_GROUP),
+			    i % 2 == 0 ? 0 : 1000 + i);
 	}
 	atomic_store(ring_u32(&ring, OFF_WORKERS_USED), 1000);
 	atomic_store(ring_u32(&ring, OFF_GROUPS + GROUP_WORK_ARMED), UINT32_MAX);

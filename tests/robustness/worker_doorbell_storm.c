@@ -18,15 +18,15 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 
-#define MSG_LEN     32
-#define LANES       2
-#define LANE_TOTAL  3000
-#define MAX_INC     128
-#define WORKERS     4
-#define STORM_NS    (2500 * 1000000LL)
+#define MSG_LEN    32
+#define LANES      2
+#define LANE_TOTAL 3000
+#define MAX_INC    128
+#define WORKERS    4
+#define STORM_NS   (2500 * 1000000LL)
 
 struct shared {
-	_Atomic uint32_t confirmed[MAX_INC];   /* per producer incarnation */
+	_Atomic uint32_t confirmed[MAX_INC]; /* per producer incarnation */
 	_Atomic uint32_t seen[MAX_INC][LANE_TOTAL];
 	_Atomic uint64_t deliveries;
 };
@@ -135,8 +135,8 @@ static pid_t spawn(void (*fn)(void))
 
 struct lane {
 	pid_t pid;
-	uint32_t inc;         /* current incarnation */
-	uint32_t confirmed;   /* by earlier incarnations */
+	uint32_t inc;       /* current incarnation */
+	uint32_t confirmed; /* by earlier incarnations */
 };
 
 static uint32_t next_inc = 1;
@@ -254,7 +254,8 @@ int main(int argc, char **argv)
 			break;
 		if (rtest_now_ns() > deadline) {
 			dump(&ring);
-			FAIL("not drained: claim %" PRIu64 ", producer %" PRIu64 ", consumer %" PRIu64,
+			FAIL("not drained: claim %" PRIu64 ", producer %" PRIu64
+			     ", consumer %" PRIu64,
 			     g.claim_position, st.producer_position, st.consumer_position);
 		}
 		rtest_sleep_ms(10);
@@ -314,8 +315,7 @@ int main(int argc, char **argv)
 	}
 	printf("%d worker kills (%u armed at the end), %d producer kills; %" PRIu64
 	       " confirmed, %" PRIu64 " deliveries, %" PRIu64 " missing, %" PRIu64
-	       " extra; redelivered %" PRIu64 ", dropped %" PRIu64 ", stale releases %" PRIu64
-	       "\n",
+	       " extra; redelivered %" PRIu64 ", dropped %" PRIu64 ", stale releases %" PRIu64 "\n",
 	       worker_kills, armed_at_kill, producer_kills, confirmed,
 	       (uint64_t)atomic_load(&sh->deliveries), missing, extra, g.redelivered, g.dropped,
 	       g.stale_releases);

@@ -69,7 +69,8 @@ int main(void)
 		if (st.consumer_position == st.producer_position)
 			break;
 		if (rtest_now_ns() > deadline)
-			FAIL("R left behind: consumer_position %" PRIu64 ", producer_position %" PRIu64,
+			FAIL("R left behind: consumer_position %" PRIu64
+			     ", producer_position %" PRIu64,
 			     st.consumer_position, st.producer_position);
 		rtest_sleep_ms(11); /* an audit at most every 10 ms */
 	}
