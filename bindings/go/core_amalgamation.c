@@ -267,6 +267,18 @@ _Static_assert(sizeof(struct mrb_reader_table) == MRB_SLOT_SIZE, "table size");
 #define MRB_WORKER_OFFSET      0xe800
 #define MRB_WORKERS            48
 #define MRB_WORKER_SIZE        128
+/* A worker's doorbell name carries its group's index in bits 1-2: a waker
+ * that takes a name out of a worker slot counts it out of that group, even
+ * if the slot changed hands (and groups) since the waker looked at it. */
+#define MRB_DOORBELL_GROUP_SHIFT 1
+#define MRB_DOORBELL_GROUP_MASK  UINT64_C(3)
+_Static_assert(MRB_GROUPS <= MRB_DOORBELL_GROUP_MASK + 1, "group index in a doorbell name");
+
+/* The group a worker's doorbell name counts in. */
+static inline uint32_t doorbell_name_group(uint64_t name)
+{
+	return (uint32_t)((name >> MRB_DOORBELL_GROUP_SHIFT) & MRB_DOORBELL_GROUP_MASK);
+}
 
 /* The group table's line: a lock for creating groups (rare; its holder's
  * death is judged by liveness), and the scan bound. */
@@ -1080,7 +1092,7 @@ void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
                             _Atomic uint32_t **group_waiters, _Atomic uint32_t **share);
 /* A worker's doorbell word and its group's count of armed doorbells. */
 void mrbi_worker_doorbell(struct mrb_handle *h, struct mrb_doorbell **bell,
-                          _Atomic uint32_t **group_armed);
+                          _Atomic uint32_t **group_armed, uint32_t *group_index);
 void mrbi_worker_leave(struct mrb_handle *h);
 
 /* Producer slots and lanes (slots.c). */
@@ -2110,6 +2122,17 @@ int mrb_release_through(struct mrb_ring *ring, uint64_t position)
 #define MRB_DOORBELL_NO_ENTRY_MS 10
 
 #if defined(__linux__)
+/* A worker's read doorbell name carries its group (layout.h). */
+static uint32_t worker_name_bits(struct mrb_handle *h, uint32_t bits)
+{
+	struct mrb_doorbell *word;
+	_Atomic uint32_t *group_armed;
+	uint32_t group;
+	mrbi_worker_doorbell(h, &word, &group_armed, &group);
+	return (bits & ~(uint32_t)(MRB_DOORBELL_GROUP_MASK << MRB_DOORBELL_GROUP_SHIFT)) |
+	       (uint32_t)((group & MRB_DOORBELL_GROUP_MASK) << MRB_DOORBELL_GROUP_SHIFT);
+}
+
 /* The abstract address a doorbell name stands for. Any 64-bit value read from
  * shared memory makes a valid address of this form (at worst another
  * doorbell's, which then wakes spuriously), so nothing else needs checking. */
@@ -2137,6 +2160,8 @@ static int doorbell_socket(struct mrb_handle *h, int which, uint64_t *name)
 			/* pid in the high half: names of live processes differ
 			 * but for the random half, which bind() settles. */
 			bits = (uint32_t)mrbi_random64() | 1u;
+			if (which == MRB_DOORBELL_READ && h->worker != NULL)
+				bits = worker_name_bits(h, bits);
 			struct sockaddr_un addr;
 			socklen_t len = doorbell_address((uint64_t)h->pid << 32 | bits, &addr);
 			if (bind(fd, (struct sockaddr *)&addr, len) == 0)
@@ -2241,6 +2266,17 @@ static void counts_out(const struct bell *b)
 		count_out(b->group_armed);
 }
 
+/* The counts `name` stands in, taken out of `b`'s word: a worker's go to
+ * the group its name carries (layout.h), which is the slot's own group
+ * unless the slot changed hands since the caller looked at it. */
+static struct bell named(struct mrb_handle *h, const struct bell *b, uint64_t name)
+{
+	struct bell n = *b;
+	if (n.group_armed != NULL)
+		n.group_armed = &h->header->groups[doorbell_name_group(name)].work_armed;
+	return n;
+}
+
 /* Takes `name` out of the word if it is still there, and with it its
  * counts. */
 static void disarm_bell(const struct bell *b, uint64_t name)
@@ -2256,8 +2292,9 @@ static void disarm_bell(const struct bell *b, uint64_t name)
 static struct bell read_bell(struct mrb_handle *h)
 {
 	struct bell b = {&h->header->consumer_doorbell, &h->header->data_waiters, NULL};
+	uint32_t group;
 	if (h->worker != NULL)
-		mrbi_worker_doorbell(h, &b.word, &b.group_armed);
+		mrbi_worker_doorbell(h, &b.word, &b.group_armed, &group);
 	else if (h->entry != NULL)
 		b.word = &h->entry->doorbell;
 	return b;
@@ -2288,7 +2325,8 @@ static void ring_bell(struct mrb_handle *h, const struct bell *b)
 	uint64_t name = atomic_exchange_explicit(&b->word->armed, 0, memory_order_seq_cst);
 	if (name == 0)
 		return;
-	counts_out(b);
+	struct bell taken = named(h, b, name);
+	counts_out(&taken);
 	doorbell_send(h, name);
 }
 
@@ -2319,10 +2357,10 @@ static void ring_workers(struct mrb_handle *h)
 	if (used > MRB_WORKERS)
 		used = MRB_WORKERS;
 	for (uint32_t i = 0; i < used; i++) {
-		struct mrb_worker_slot *s = &hdr->workers[i];
-		uint32_t gi = atomic_load_explicit(&s->group, memory_order_relaxed);
-		struct bell b = {&s->doorbell, &hdr->data_waiters,
-		                 gi < MRB_GROUPS ? &hdr->groups[gi].work_armed : NULL};
+		/* Its group's count is the one its name carries (ring_bell),
+		 * not the slot's `group`, which may change hands meanwhile. */
+		struct bell b = {&hdr->workers[i].doorbell, &hdr->data_waiters,
+		                 &hdr->groups[0].work_armed};
 		ring_bell(h, &b);
 	}
 }
@@ -2404,8 +2442,12 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 		disarm_bell(&b, name);
 		struct mrbi_waiter_words ww = {b.waiters, NULL, b.group_armed, 0};
 		mrbi_waiter_register(&ww);
-		if (atomic_exchange_explicit(&b.word->armed, name, memory_order_seq_cst) != 0)
-			counts_out(&b);
+		uint64_t replaced =
+		    atomic_exchange_explicit(&b.word->armed, name, memory_order_seq_cst);
+		if (replaced != 0) {
+			struct bell r = named(h, &b, replaced);
+			counts_out(&r);
+		}
 		bool ordered = mrbi_waiter_settle(h);
 		rc = mrbi_ready_to_read(h, &unfinished);
 		*timeout_ms = unfinished              ? MRB_DOORBELL_UNFINISHED_MS
@@ -6654,27 +6696,29 @@ void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
 }
 
 void mrbi_worker_doorbell(struct mrb_handle *h, struct mrb_doorbell **bell,
-                          _Atomic uint32_t **group_armed)
+                          _Atomic uint32_t **group_armed, uint32_t *group_index)
 {
 	struct mrbi_worker *w = h->worker;
 	*bell = &w->slot->doorbell;
 	*group_armed = &w->group->work_armed;
+	*group_index = w->group_index;
 }
 
 /* ---- Slots ----------------------------------------------------------------- */
 
 /* Takes an armed doorbell name out of slot `s` (its owner is dead or
- * leaving, or the slot is being taken), and with it its count: whoever
- * takes a name out of the word takes its count out (doorbell.c). */
+ * leaving, or the slot is being taken), and with it its counts: whoever
+ * takes a name out of the word takes its counts out (doorbell.c), from
+ * the group the name carries. */
 static void take_back_doorbell(struct mrb_handle *h, struct mrb_worker_slot *s)
 {
-	if (atomic_load_explicit(&s->doorbell.armed, memory_order_relaxed) == 0 ||
-	    atomic_exchange_explicit(&s->doorbell.armed, 0, memory_order_seq_cst) == 0)
+	if (atomic_load_explicit(&s->doorbell.armed, memory_order_relaxed) == 0)
+		return;
+	uint64_t name = atomic_exchange_explicit(&s->doorbell.armed, 0, memory_order_seq_cst);
+	if (name == 0)
 		return;
 	count_sub(&h->header->data_waiters, 1);
-	uint32_t gi = atomic_load_explicit(&s->group, memory_order_relaxed);
-	if (gi < MRB_GROUPS)
-		count_sub(&group_at(h, gi)->work_armed, 1);
+	count_sub(&group_at(h, doorbell_name_group(name))->work_armed, 1);
 }
 
 /* Frees slot `s` if its owner is still `owner`: its waiter share is taken

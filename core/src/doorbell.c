@@ -63,6 +63,17 @@
 #define MRB_DOORBELL_NO_ENTRY_MS 10
 
 #if defined(__linux__)
+/* A worker's read doorbell name carries its group (layout.h). */
+static uint32_t worker_name_bits(struct mrb_handle *h, uint32_t bits)
+{
+	struct mrb_doorbell *word;
+	_Atomic uint32_t *group_armed;
+	uint32_t group;
+	mrbi_worker_doorbell(h, &word, &group_armed, &group);
+	return (bits & ~(uint32_t)(MRB_DOORBELL_GROUP_MASK << MRB_DOORBELL_GROUP_SHIFT)) |
+	       (uint32_t)((group & MRB_DOORBELL_GROUP_MASK) << MRB_DOORBELL_GROUP_SHIFT);
+}
+
 /* The abstract address a doorbell name stands for. Any 64-bit value read from
  * shared memory makes a valid address of this form (at worst another
  * doorbell's, which then wakes spuriously), so nothing else needs checking. */
@@ -90,6 +101,8 @@ static int doorbell_socket(struct mrb_handle *h, int which, uint64_t *name)
 			/* pid in the high half: names of live processes differ
 			 * but for the random half, which bind() settles. */
 			bits = (uint32_t)mrbi_random64() | 1u;
+			if (which == MRB_DOORBELL_READ && h->worker != NULL)
+				bits = worker_name_bits(h, bits);
 			struct sockaddr_un addr;
 			socklen_t len = doorbell_address((uint64_t)h->pid << 32 | bits, &addr);
 			if (bind(fd, (struct sockaddr *)&addr, len) == 0)
@@ -194,6 +207,17 @@ static void counts_out(const struct bell *b)
 		count_out(b->group_armed);
 }
 
+/* The counts `name` stands in, taken out of `b`'s word: a worker's go to
+ * the group its name carries (layout.h), which is the slot's own group
+ * unless the slot changed hands since the caller looked at it. */
+static struct bell named(struct mrb_handle *h, const struct bell *b, uint64_t name)
+{
+	struct bell n = *b;
+	if (n.group_armed != NULL)
+		n.group_armed = &h->header->groups[doorbell_name_group(name)].work_armed;
+	return n;
+}
+
 /* Takes `name` out of the word if it is still there, and with it its
  * counts. */
 static void disarm_bell(const struct bell *b, uint64_t name)
@@ -209,8 +233,9 @@ static void disarm_bell(const struct bell *b, uint64_t name)
 static struct bell read_bell(struct mrb_handle *h)
 {
 	struct bell b = {&h->header->consumer_doorbell, &h->header->data_waiters, NULL};
+	uint32_t group;
 	if (h->worker != NULL)
-		mrbi_worker_doorbell(h, &b.word, &b.group_armed);
+		mrbi_worker_doorbell(h, &b.word, &b.group_armed, &group);
 	else if (h->entry != NULL)
 		b.word = &h->entry->doorbell;
 	return b;
@@ -241,7 +266,8 @@ static void ring_bell(struct mrb_handle *h, const struct bell *b)
 	uint64_t name = atomic_exchange_explicit(&b->word->armed, 0, memory_order_seq_cst);
 	if (name == 0)
 		return;
-	counts_out(b);
+	struct bell taken = named(h, b, name);
+	counts_out(&taken);
 	doorbell_send(h, name);
 }
 
@@ -272,10 +298,10 @@ static void ring_workers(struct mrb_handle *h)
 	if (used > MRB_WORKERS)
 		used = MRB_WORKERS;
 	for (uint32_t i = 0; i < used; i++) {
-		struct mrb_worker_slot *s = &hdr->workers[i];
-		uint32_t gi = atomic_load_explicit(&s->group, memory_order_relaxed);
-		struct bell b = {&s->doorbell, &hdr->data_waiters,
-		                 gi < MRB_GROUPS ? &hdr->groups[gi].work_armed : NULL};
+		/* Its group's count is the one its name carries (ring_bell),
+		 * not the slot's `group`, which may change hands meanwhile. */
+		struct bell b = {&hdr->workers[i].doorbell, &hdr->data_waiters,
+		                 &hdr->groups[0].work_armed};
 		ring_bell(h, &b);
 	}
 }
@@ -357,8 +383,12 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 		disarm_bell(&b, name);
 		struct mrbi_waiter_words ww = {b.waiters, NULL, b.group_armed, 0};
 		mrbi_waiter_register(&ww);
-		if (atomic_exchange_explicit(&b.word->armed, name, memory_order_seq_cst) != 0)
-			counts_out(&b);
+		uint64_t replaced =
+		    atomic_exchange_explicit(&b.word->armed, name, memory_order_seq_cst);
+		if (replaced != 0) {
+			struct bell r = named(h, &b, replaced);
+			counts_out(&r);
+		}
 		bool ordered = mrbi_waiter_settle(h);
 		rc = mrbi_ready_to_read(h, &unfinished);
 		*timeout_ms = unfinished              ? MRB_DOORBELL_UNFINISHED_MS

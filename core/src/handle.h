@@ -548,7 +548,7 @@ void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
                             _Atomic uint32_t **group_waiters, _Atomic uint32_t **share);
 /* A worker's doorbell word and its group's count of armed doorbells. */
 void mrbi_worker_doorbell(struct mrb_handle *h, struct mrb_doorbell **bell,
-                          _Atomic uint32_t **group_armed);
+                          _Atomic uint32_t **group_armed, uint32_t *group_index);
 void mrbi_worker_leave(struct mrb_handle *h);
 
 /* Producer slots and lanes (slots.c). */

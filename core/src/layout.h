@@ -201,6 +201,18 @@ _Static_assert(sizeof(struct mrb_reader_table) == MRB_SLOT_SIZE, "table size");
 #define MRB_WORKER_OFFSET      0xe800
 #define MRB_WORKERS            48
 #define MRB_WORKER_SIZE        128
+/* A worker's doorbell name carries its group's index in bits 1-2: a waker
+ * that takes a name out of a worker slot counts it out of that group, even
+ * if the slot changed hands (and groups) since the waker looked at it. */
+#define MRB_DOORBELL_GROUP_SHIFT 1
+#define MRB_DOORBELL_GROUP_MASK  UINT64_C(3)
+_Static_assert(MRB_GROUPS <= MRB_DOORBELL_GROUP_MASK + 1, "group index in a doorbell name");
+
+/* The group a worker's doorbell name counts in. */
+static inline uint32_t doorbell_name_group(uint64_t name)
+{
+	return (uint32_t)((name >> MRB_DOORBELL_GROUP_SHIFT) & MRB_DOORBELL_GROUP_MASK);
+}
 
 /* The group table's line: a lock for creating groups (rare; its holder's
  * death is judged by liveness), and the scan bound. */

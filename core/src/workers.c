@@ -238,27 +238,29 @@ void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
 }
 
 void mrbi_worker_doorbell(struct mrb_handle *h, struct mrb_doorbell **bell,
-                          _Atomic uint32_t **group_armed)
+                          _Atomic uint32_t **group_armed, uint32_t *group_index)
 {
 	struct mrbi_worker *w = h->worker;
 	*bell = &w->slot->doorbell;
 	*group_armed = &w->group->work_armed;
+	*group_index = w->group_index;
 }
 
 /* ---- Slots ----------------------------------------------------------------- */
 
 /* Takes an armed doorbell name out of slot `s` (its owner is dead or
- * leaving, or the slot is being taken), and with it its count: whoever
- * takes a name out of the word takes its count out (doorbell.c). */
+ * leaving, or the slot is being taken), and with it its counts: whoever
+ * takes a name out of the word takes its counts out (doorbell.c), from
+ * the group the name carries. */
 static void take_back_doorbell(struct mrb_handle *h, struct mrb_worker_slot *s)
 {
-	if (atomic_load_explicit(&s->doorbell.armed, memory_order_relaxed) == 0 ||
-	    atomic_exchange_explicit(&s->doorbell.armed, 0, memory_order_seq_cst) == 0)
+	if (atomic_load_explicit(&s->doorbell.armed, memory_order_relaxed) == 0)
+		return;
+	uint64_t name = atomic_exchange_explicit(&s->doorbell.armed, 0, memory_order_seq_cst);
+	if (name == 0)
 		return;
 	count_sub(&h->header->data_waiters, 1);
-	uint32_t gi = atomic_load_explicit(&s->group, memory_order_relaxed);
-	if (gi < MRB_GROUPS)
-		count_sub(&group_at(h, gi)->work_armed, 1);
+	count_sub(&group_at(h, doorbell_name_group(name))->work_armed, 1);
 }
 
 /* Frees slot `s` if its owner is still `owner`: its waiter share is taken

@@ -477,6 +477,35 @@ TEST_F(WorkerDoorbell, ArmsCountsAndDisarms)
 	EXPECT_EQ(WorkerArmed(&ring_, 0), 0u);
 }
 
+// A worker's doorbell name carries its group's index (bits 1-2): a waker
+// counts the name out of that group, even if the slot's `group` field says
+// otherwise by then (the slot freed and taken by a worker of another group
+// while the waker looked at it).
+TEST_F(WorkerDoorbell, NameCarriesItsGroup)
+{
+	struct mrb_ring w0 = {}, w1 = {};
+	ASSERT_EQ(Join(&w0), 0);                                             // group 0, slot 0
+	ASSERT_EQ(mrb_worker_join(&w1, path_.c_str(), "other", nullptr), 0); // group 1, slot 1
+	int timeout_ms;
+	ASSERT_EQ(mrb_arm_read(&w1, &timeout_ms), 0);
+	uint64_t name = WorkerArmed(&ring_, 1);
+	EXPECT_EQ((name >> 1) & 3, 1u);
+	EXPECT_EQ(name & 1, 1u);
+	EXPECT_EQ(WorkArmed(&ring_, 1), 1u);
+	auto *group = reinterpret_cast<uint32_t *>(
+	    static_cast<uint8_t *>(mrb__test_mapping(&ring_)) + 0xe800 + 128 + 0x20);
+	ASSERT_EQ(__atomic_load_n(group, __ATOMIC_SEQ_CST), 1u);
+	__atomic_store_n(group, 0u, __ATOMIC_SEQ_CST);
+	Job j = {3, Check(3)};
+	ASSERT_EQ(mrb_write(&ring_, &j, sizeof(j)), 0);
+	EXPECT_EQ(WorkArmed(&ring_, 1), 0u);
+	EXPECT_EQ(WorkArmed(&ring_, 0), 0u);
+	EXPECT_EQ(DataWaitersOf(&ring_), 0u);
+	__atomic_store_n(group, 1u, __ATOMIC_SEQ_CST);
+	EXPECT_EQ(mrb_close(&w1), 0);
+	EXPECT_EQ(mrb_close(&w0), 0);
+}
+
 // An armed worker, a producer in another process: the descriptor becomes
 // readable and the worker reads exactly that message.
 TEST_F(WorkerDoorbell, ProducerInAnotherProcessRingsTheWorker)
