@@ -17,6 +17,7 @@ MRB_SRCS = [
     "src/barrier.c",
     "src/consumer.c",
     "src/doorbell.c",
+    "src/doorbell_uring.c",
     "src/error.c",
     "src/ffi.c",
     "src/file.c",

@@ -146,9 +146,10 @@ void mrbi_publish_head(struct mrb_handle *h)
 	atomic_store_explicit(&hdr->consumer_position, release, memory_order_release);
 	h->published_head = release;
 	if (waiters_after_publish(h, &hdr->space_waiters) != 0) {
+		/* Doorbells before the word, as in mrbi_wake_consumer. */
+		mrbi_doorbell_ring_space(h);
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
-		mrbi_doorbell_ring_space(h);
 		/* A writer killed while asleep leaves its count behind, and every
 		 * publish would pay a wake-up for it; audit now and then. */
 		int64_t now = mrbi_now_ns();

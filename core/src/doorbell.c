@@ -26,10 +26,14 @@
  * Why a datagram socket: any process that shares the ring file can reach
  * it by name without fd passing (an eventfd cannot), it never raises SIGPIPE
  * and never blocks the sender (a FIFO does both), it works with every event
- * loop and with Go's netpoller, and it needs no recent kernel (io_uring
- * FUTEX_WAIT would need no waker change, but Linux 6.7 and an io_uring that
- * sandboxes often forbid). Its cost falls on the slow path only: a sendto(2)
- * of about 2 us per arming, next to the FUTEX_WAKE the waker makes anyway.
+ * loop and with Go's netpoller, and it needs no recent kernel. Its cost
+ * falls on the slow path only: a sendto(2) of about 2 us per arming, next
+ * to the FUTEX_WAKE the waker makes anyway. Its one blind spot, a waker in
+ * another network namespace, is covered where the kernel allows by an
+ * io_uring FUTEX_WAIT on the side's futex word next to the socket
+ * (doorbell_uring.c; the descriptor is then an epoll set of both). For it,
+ * wakers ring before they bump and wake the word, and arming reads the word
+ * before it publishes its name: whoever takes a name wakes the word after.
  */
 /* glibc: SOCK_NONBLOCK, SOCK_CLOEXEC, MSG_NOSIGNAL */
 #ifndef _GNU_SOURCE
@@ -37,6 +41,7 @@
 #endif
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,15 +119,34 @@ static int doorbell_socket(struct mrb_handle *h, int which, uint64_t *name)
 			}
 		}
 		uint64_t mine = (uint64_t)(uint32_t)(fd + 1) << 32 | bits;
-		/* acq_rel: a thread that sees the word sees the bound socket. */
-		if (atomic_compare_exchange_strong_explicit(slot, &v, mine, memory_order_acq_rel,
-		                                            memory_order_acquire))
+		/* The io_uring companion is claimed first, by CAS; its winner
+		 * then publishes the word (release: a thread that sees the
+		 * word sees the bound socket and the companion). A loser
+		 * waits for that store, a few instructions away. */
+		struct mrbi_uring_bell *b = mrbi_uring_open(fd);
+		uintptr_t none = 0;
+		if (atomic_compare_exchange_strong_explicit(
+		        &h->uring_bells[which], &none, b != NULL ? (uintptr_t)b : MRB_NO_URING_BELL,
+		        memory_order_acq_rel, memory_order_acquire)) {
 			v = mine;
-		else
+			atomic_store_explicit(slot, v, memory_order_release);
+		} else {
+			mrbi_uring_close(b);
 			close(fd);
+			while ((v = atomic_load_explicit(slot, memory_order_acquire)) == 0)
+				sched_yield();
+		}
 	}
 	*name = (uint64_t)h->pid << 32 | (uint32_t)v;
 	return (int)(uint32_t)(v >> 32) - 1;
+}
+
+/* The doorbell's io_uring companion, NULL if it has none (doorbell_uring.c).
+ * Only after doorbell_socket succeeded for `which`. */
+static struct mrbi_uring_bell *uring_bell(struct mrb_handle *h, int which)
+{
+	uintptr_t b = atomic_load_explicit(&h->uring_bells[which], memory_order_acquire);
+	return b == MRB_NO_URING_BELL ? NULL : (struct mrbi_uring_bell *)b;
 }
 
 /* Takes pending rings out of the socket: the check that follows sees what
@@ -349,6 +373,8 @@ int mrb_doorbell_fd(struct mrb_ring *ring, int which)
 	}
 	uint64_t name;
 	rc = doorbell_socket(h, which, &name);
+	if (rc >= 0 && uring_bell(h, which) != NULL)
+		rc = mrbi_uring_fd(uring_bell(h, which));
 	role_leave(h, MRB_STATE_CALL);
 	return rc;
 }
@@ -381,6 +407,13 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 		 * that are there. The exchange replaces a stale name (a dead
 		 * reader's): its counts go with it. */
 		disarm_bell(&b, name);
+		/* The futex word for the io_uring wait (every reader's, a
+		 * worker's too: armed workers count in data_waiters, whose
+		 * wakers bump data_seq), read before the name is published: a
+		 * waker that takes the name bumps the word after
+		 * (mrbi_wake_consumer), so the wait cannot miss it. */
+		_Atomic uint32_t *seq = &h->header->data_seq;
+		uint32_t seen = atomic_load_explicit(seq, memory_order_seq_cst);
 		struct mrbi_waiter_words ww = {b.waiters, NULL, b.group_armed, 0};
 		mrbi_waiter_register(&ww);
 		uint64_t replaced =
@@ -391,6 +424,8 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 		}
 		bool ordered = mrbi_waiter_settle(h);
 		rc = mrbi_ready_to_read(h, &unfinished);
+		if (rc == MRB_EEMPTY)
+			mrbi_uring_arm(uring_bell(h, MRB_DOORBELL_READ), seq, seen);
 		*timeout_ms = unfinished              ? MRB_DOORBELL_UNFINISHED_MS
 		              : !ordered              ? MRB_DOORBELL_UNORDERED_MS
 		              : b.group_armed != NULL ? MRB_DOORBELL_WORKER_MS
@@ -446,9 +481,14 @@ int mrb_arm_write(struct mrb_ring *ring, size_t len, int *timeout_ms)
 	doorbell_drain(fd);
 	rc = mrbi_ready_to_write(h, len);
 	if (rc == MRB_EFULL) {
+		/* Before the name, as in mrb_arm_read. */
+		_Atomic uint32_t *seq = &h->header->space_seq;
+		uint32_t seen = atomic_load_explicit(seq, memory_order_seq_cst);
 		struct mrb_doorbell *bell = arm_space(h, name);
 		bool ordered = mrbi_waiter_settle(h);
 		rc = mrbi_ready_to_write(h, len);
+		if (rc == MRB_EFULL && bell != NULL)
+			mrbi_uring_arm(uring_bell(h, MRB_DOORBELL_WRITE), seq, seen);
 		*timeout_ms = bell == NULL ? MRB_DOORBELL_NO_ENTRY_MS
 		              : ordered    ? MRB_DOORBELL_WAIT_MS
 		                           : MRB_DOORBELL_UNORDERED_MS;
@@ -476,6 +516,7 @@ int mrb_disarm(struct mrb_ring *ring, int which)
 		} else {
 			disarm_space(h, name);
 		}
+		mrbi_uring_reap(uring_bell(h, which));
 	}
 	role_leave(h, MRB_STATE_CALL);
 	return 0;
@@ -498,5 +539,9 @@ void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener)
 			}
 		}
 		close_plus_one((int)(uint32_t)(v >> 32));
+		uintptr_t b =
+		    atomic_exchange_explicit(&h->uring_bells[which], 0, memory_order_acq_rel);
+		if (b != MRB_NO_URING_BELL)
+			mrbi_uring_close((struct mrbi_uring_bell *)b);
 	}
 }

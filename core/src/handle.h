@@ -126,7 +126,13 @@ struct mrb_handle {
 	/* Reservations made and not yet committed or aborted: a close with
 	 * some open marks the slot not to be reused too early (slots.c). */
 	_Atomic uint32_t reservations_open;
-	uint8_t pad1[MRB_HANDLE_BLOCK - 16];
+	/* The doorbells' io_uring FUTEX_WAIT companions (doorbell_uring.c),
+	 * by side as doorbells[] below: a struct mrbi_uring_bell *, or
+	 * MRB_NO_URING_BELL where io_uring cannot help; 0 before the first
+	 * use. Set once, before doorbells[] (whose release publishes it);
+	 * read only when arming (here for want of room elsewhere). */
+	_Atomic uintptr_t uring_bells[2];
+	uint8_t pad1[MRB_HANDLE_BLOCK - 32];
 
 	/* Consumer calls in progress and the consumer's state, touched only
 	 * by the (single) thread inside a consumer call. */
@@ -462,6 +468,23 @@ struct mrbi_waiter_words {
  * handshake is ordered; if not, wait in 1 ms slices. */
 void mrbi_waiter_register(const struct mrbi_waiter_words *ww);
 bool mrbi_waiter_settle(struct mrb_handle *h);
+/* A doorbell's io_uring FUTEX_WAIT companion (doorbell_uring.c), so that
+ * wakers in another network namespace reach it. mrbi_uring_open returns
+ * NULL where io_uring cannot help (the socket alone is the doorbell);
+ * otherwise mrbi_uring_fd is an epoll descriptor holding the socket and
+ * the io_uring. The others accept NULL. */
+#define MRB_NO_URING_BELL ((uintptr_t)1)
+struct mrbi_uring_bell;
+struct mrbi_uring_bell *mrbi_uring_open(int sock_fd);
+void mrbi_uring_close(struct mrbi_uring_bell *b);
+int mrbi_uring_fd(const struct mrbi_uring_bell *b);
+/* Takes completions off the queue (the descriptor stops being readable
+ * for them). */
+void mrbi_uring_reap(struct mrbi_uring_bell *b);
+/* After the arming's re-check found nothing: a FUTEX_WAIT on `word` for
+ * `observed`, read before the waiter published its doorbell name (a waker
+ * that takes the name bumps and wakes the word after: wait.c). */
+void mrbi_uring_arm(struct mrbi_uring_bell *b, _Atomic uint32_t *word, uint32_t observed);
 /* The wait conditions of wait.c, for doorbell.c: 0 when ready, MRB_EEMPTY /
  * MRB_EFULL when not, another code on error. */
 int mrbi_ready_to_read(struct mrb_handle *h, bool *unfinished);

@@ -231,9 +231,10 @@ static void wake_space_waiters(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
 	if (waiters_after_publish(h, &hdr->space_waiters) != 0) {
+		/* Doorbells before the word, as in mrbi_wake_consumer. */
+		mrbi_doorbell_ring_space(h);
 		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->space_seq);
-		mrbi_doorbell_ring_space(h);
 	}
 }
 

@@ -107,6 +107,11 @@ void mrbi_wake_consumer(struct mrb_handle *h)
 {
 	struct mrb_file_header *hdr = h->header;
 	if (waiters_after_publish(h, &hdr->data_waiters) != 0) {
+		/* Doorbells first: a waker that takes an armed name bumps and
+		 * wakes the word after taking it, which is what an io_uring
+		 * FUTEX_WAIT behind that doorbell (doorbell_uring.c), read
+		 * before the name was published, relies on. */
+		mrbi_doorbell_ring_readers(h);
 		atomic_fetch_add_explicit(&hdr->data_seq, 1, memory_order_seq_cst);
 		mrbi_futex_wake_all(&hdr->data_seq);
 		/* A subscriber killed asleep left its share: on the path that
@@ -117,7 +122,6 @@ void mrbi_wake_consumer(struct mrb_handle *h)
 		 * sleepers gets one wake-up (workers.c). */
 		if (h->mode == MRB_MODE_FANOUT)
 			mrbi_wake_workers(h);
-		mrbi_doorbell_ring_readers(h);
 	}
 }
 

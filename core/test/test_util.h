@@ -6,9 +6,11 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -88,6 +90,28 @@ inline std::vector<uint8_t> ReadOne(struct mrb_ring *ring, int *rc)
 #ifndef MRB_TSAN
 #define MRB_TSAN 0
 #endif
+
+// The datagram socket behind a doorbell descriptor (mrb_doorbell_fd): the
+// descriptor itself, or where io_uring is used the socket member of that
+// epoll set (its members are listed in /proc/self/fdinfo as "tfd: N ...").
+// -1 if there is none.
+inline int DoorbellSocket(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+		return fd;
+	FILE *f = fopen(("/proc/self/fdinfo/" + std::to_string(fd)).c_str(), "r");
+	if (f == nullptr)
+		return -1;
+	char line[256];
+	int found = -1, member;
+	while (found < 0 && fgets(line, sizeof(line), f) != nullptr)
+		if (sscanf(line, "tfd: %d", &member) == 1 && fstat(member, &st) == 0 &&
+		    S_ISSOCK(st.st_mode))
+			found = member;
+	fclose(f);
+	return found;
+}
 
 } // namespace mrbtest
 
