@@ -248,6 +248,60 @@ TEST_F(DoorbellUring, WriterIsWokenByAConsumerInAnotherNetworkNamespace)
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
+// A worker's doorbell (armed workers count in data_waiters, so its wait is
+// on data_seq, not on its group's wake-one word): the same, one job a round.
+TEST_F(DoorbellUring, WorkerIsWokenByAProducerInAnotherNetworkNamespace)
+{
+	ASSERT_EQ(Create(4096, MRB_CREATE_FANOUT), 0);
+	struct mrb_ring w = {};
+	ASSERT_EQ(mrb_worker_join(&w, path_.c_str(), "jobs", nullptr), 0);
+	int fd = mrb_doorbell_fd(&w, MRB_DOORBELL_READ);
+	ASSERT_GE(fd, 0);
+	RequireNetnsAndUring(fd);
+	if (IsSkipped()) {
+		mrb_close(&w);
+		return;
+	}
+	int go[2];
+	ASSERT_EQ(pipe(go), 0);
+	constexpr uint64_t kRounds = 100;
+	pid_t child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		close(go[1]);
+		if (unshare(CLONE_NEWNET) != 0)
+			_exit(2);
+		struct mrb_ring p = {};
+		if (mrb_open(&p, path_.c_str(), 0) != 0)
+			_exit(3);
+		char c;
+		for (uint64_t i = 0; i < kRounds; i++)
+			if (read(go[0], &c, 1) != 1 || mrb_write(&p, &i, sizeof(i)) != 0)
+				_exit(4);
+		_exit(mrb_close(&p) == 0 ? 0 : 5);
+	}
+	close(go[0]);
+	int sock = mrbtest::DoorbellSocket(fd);
+	for (uint64_t i = 0; i < kRounds; i++) {
+		int timeout_ms;
+		ASSERT_EQ(mrb_arm_read(&w, &timeout_ms), 0) << i;
+		ASSERT_FALSE(Readable(fd, 0)) << i;
+		ASSERT_EQ(write(go[1], "g", 1), 1);
+		ASSERT_TRUE(Readable(fd, kGenerousMs)) << i;
+		uint64_t v = ~0ull;
+		size_t len = 0;
+		ASSERT_EQ(mrb_read(&w, &v, sizeof(v), &len), 0) << i;
+		ASSERT_EQ(v, i);
+		ASSERT_EQ(mrb_read(&w, &v, sizeof(v), &len), MRB_EEMPTY) << i;
+		ASSERT_EQ(Pending(sock), 0) << i;
+	}
+	close(go[1]);
+	int status;
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+	EXPECT_EQ(mrb_close(&w), 0);
+}
+
 // The documented loop (drain, arm, poll) against a producer in another
 // network namespace writing freely into a small ring (so that it waits for
 // space too): every message arrives once, in order, and every poll of an
