@@ -316,6 +316,15 @@ static void give_up(struct mrbi_uring_bell *b)
 	(void)epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->ring_fd, NULL);
 }
 
+/* A wait's result that says the kernel will not wait for us: anything but
+ * 0 (woken), -EAGAIN (the word had moved), -ECANCELED (the queueing thread
+ * exited), -EINTR or -ETIME. -EINVAL, -EOPNOTSUPP, ... are a kernel that
+ * probes FUTEX_WAIT but refuses our request. */
+static bool refused(int res)
+{
+	return res != 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR && res != -ETIME;
+}
+
 /* Takes every completion off the queue (under the lock). */
 static void reap(struct mrbi_uring_bell *b)
 {
@@ -328,13 +337,7 @@ static void reap(struct mrbi_uring_bell *b)
 		uint64_t id = cqe->user_data;
 		if (id >= 1 && id <= URING_WAITS)
 			b->in_flight &= ~(1u << (id - 1));
-		/* 0: woken; -EAGAIN: the word had moved; -ECANCELED: the
-		 * queueing thread exited; -EINTR, -ETIME: harmless. Anything
-		 * else (-EINVAL, -EOPNOTSUPP, ...) is a kernel that probes
-		 * FUTEX_WAIT but will not do it for us. */
-		int res = cqe->res;
-		if (id != 0 && res != 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR &&
-		    res != -ETIME)
+		if (refused(cqe->res))
 			give_up(b);
 	}
 	/* Release: the entries are read before the kernel may reuse them. */
@@ -399,14 +402,16 @@ void mrbi_uring_arm(struct mrbi_uring_bell *b, _Atomic uint32_t *word, uint32_t 
 			b->values[slot] = observed;
 			/* A wait the kernel refused at once (its completion
 			 * is there already): give up now rather than after a
-			 * spurious wake-up. Any other completion stays for
-			 * the caller's loop to see. */
+			 * spurious wake-up. Other completions stay for the
+			 * caller's loop to see (one may be this wait's, the
+			 * word having moved). */
 			uint32_t head = atomic_load_explicit(b->cq_head, memory_order_relaxed);
-			if (head != atomic_load_explicit(b->cq_tail, memory_order_acquire)) {
-				int res = b->cqes[head & b->cq_mask].res;
-				if (res != 0 && res != -EAGAIN)
-					reap(b);
-			}
+			uint32_t tail = atomic_load_explicit(b->cq_tail, memory_order_acquire);
+			bool refusal = false;
+			for (; head != tail; head++)
+				refusal |= refused(b->cqes[head & b->cq_mask].res);
+			if (refusal)
+				reap(b);
 		} else {
 			/* Not consumed (EBUSY, EAGAIN, ...): an entry left in
 			 * the queue would be submitted later with a stale

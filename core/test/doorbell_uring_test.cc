@@ -19,9 +19,12 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "mrb_testing.h"
 #include "test_util.h"
@@ -357,6 +360,75 @@ TEST_F(DoorbellUring, LoopReadsEveryMessageOnceFromAnotherNetworkNamespace)
 	ASSERT_EQ(waitpid(child, &status, 0), child);
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 	EXPECT_GT(waits, 0);
+}
+
+// Threads of one producer handle share its write doorbell (one descriptor,
+// one space entry, one io_uring): each waits for space in its own poll loop
+// while the consumer, in another network namespace, drains the ring. Every
+// poll of an armed doorbell ends readable, and the consumer gets every
+// thread's messages once, in that thread's order.
+TEST_F(DoorbellUring, WriterThreadsShareTheDoorbellAcrossNamespaces)
+{
+	ASSERT_EQ(Create(1024), 0);
+	int fd = mrb_doorbell_fd(&ring_, MRB_DOORBELL_WRITE);
+	ASSERT_GE(fd, 0);
+	RequireNetnsAndUring(fd);
+	if (IsSkipped())
+		return;
+	constexpr int kThreads = 4;
+	constexpr uint32_t kPerThread = 400;
+	pid_t child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		if (unshare(CLONE_NEWNET) != 0)
+			_exit(2);
+		struct mrb_ring r = {};
+		if (mrb_open(&r, path_.c_str(), 0) != 0)
+			_exit(3);
+		uint32_t next[kThreads] = {};
+		for (uint32_t n = 0; n < kThreads * kPerThread; n++) {
+			uint32_t msg[24];
+			size_t len;
+			if (mrb_read_wait(&r, msg, sizeof(msg), &len, 60000000000ll) != 0 ||
+			    len != sizeof(msg) || msg[0] >= kThreads || msg[1] != next[msg[0]]++ ||
+			    msg[23] != msg[1] * 7)
+				_exit(4);
+		}
+		_exit(mrb_close(&r) == 0 ? 0 : 5);
+	}
+	std::atomic<int> failures{0};
+	std::vector<std::thread> threads;
+	for (int t = 0; t < kThreads; t++)
+		threads.emplace_back([&, t] {
+			for (uint32_t i = 0; i < kPerThread; i++) {
+				uint32_t msg[24] = {};
+				msg[0] = static_cast<uint32_t>(t);
+				msg[1] = i;
+				msg[23] = i * 7;
+				for (;;) {
+					int rc = mrb_write(&ring_, msg, sizeof(msg));
+					if (rc == 0)
+						break;
+					int timeout_ms;
+					if (rc != MRB_EFULL ||
+					    (rc = mrb_arm_write(&ring_, sizeof(msg), &timeout_ms)) <
+					        0) {
+						failures++;
+						return;
+					}
+					if (rc == 0 && !Readable(fd, kGenerousMs)) {
+						failures++;
+						return;
+					}
+				}
+			}
+		});
+	for (auto &th : threads)
+		th.join();
+	EXPECT_EQ(failures.load(), 0);
+	int status;
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 // Close with waits queued on both doorbells releases every descriptor (the
