@@ -2478,6 +2478,7 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 		return fd;
 	}
 	doorbell_drain(fd);
+	mrbi_uring_reap(uring_bell(h, MRB_DOORBELL_READ));
 	bool unfinished = false;
 	rc = mrbi_ready_to_read(h, &unfinished);
 	if (rc == MRB_EEMPTY) {
@@ -2562,6 +2563,7 @@ int mrb_arm_write(struct mrb_ring *ring, size_t len, int *timeout_ms)
 		return fd;
 	}
 	doorbell_drain(fd);
+	mrbi_uring_reap(uring_bell(h, MRB_DOORBELL_WRITE));
 	rc = mrbi_ready_to_write(h, len);
 	if (rc == MRB_EFULL) {
 		/* Before the name, as in mrb_arm_read. */
@@ -2633,6 +2635,7 @@ void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener)
 #undef MRB_DOORBELL_UNORDERED_MS
 #undef MRB_DOORBELL_WORKER_MS
 #undef MRB_DOORBELL_NO_ENTRY_MS
+#define refused mrb_amalg_doorbell_uring_refused
 
 /* ---- core/src/doorbell_uring.c ---- */
 #line 1 "core/src/doorbell_uring.c"
@@ -2954,6 +2957,15 @@ static void give_up(struct mrbi_uring_bell *b)
 	(void)epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->ring_fd, NULL);
 }
 
+/* A wait's result that says the kernel will not wait for us: anything but
+ * 0 (woken), -EAGAIN (the word had moved), -ECANCELED (the queueing thread
+ * exited), -EINTR or -ETIME. -EINVAL, -EOPNOTSUPP, ... are a kernel that
+ * probes FUTEX_WAIT but refuses our request. */
+static bool refused(int res)
+{
+	return res != 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR && res != -ETIME;
+}
+
 /* Takes every completion off the queue (under the lock). */
 static void reap(struct mrbi_uring_bell *b)
 {
@@ -2966,13 +2978,7 @@ static void reap(struct mrbi_uring_bell *b)
 		uint64_t id = cqe->user_data;
 		if (id >= 1 && id <= URING_WAITS)
 			b->in_flight &= ~(1u << (id - 1));
-		/* 0: woken; -EAGAIN: the word had moved; -ECANCELED: the
-		 * queueing thread exited; -EINTR, -ETIME: harmless. Anything
-		 * else (-EINVAL, -EOPNOTSUPP, ...) is a kernel that probes
-		 * FUTEX_WAIT but will not do it for us. */
-		int res = cqe->res;
-		if (id != 0 && res != 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR &&
-		    res != -ETIME)
+		if (refused(cqe->res))
 			give_up(b);
 	}
 	/* Release: the entries are read before the kernel may reuse them. */
@@ -3037,14 +3043,16 @@ void mrbi_uring_arm(struct mrbi_uring_bell *b, _Atomic uint32_t *word, uint32_t 
 			b->values[slot] = observed;
 			/* A wait the kernel refused at once (its completion
 			 * is there already): give up now rather than after a
-			 * spurious wake-up. Any other completion stays for
-			 * the caller's loop to see. */
+			 * spurious wake-up. Other completions stay for the
+			 * caller's loop to see (one may be this wait's, the
+			 * word having moved). */
 			uint32_t head = atomic_load_explicit(b->cq_head, memory_order_relaxed);
-			if (head != atomic_load_explicit(b->cq_tail, memory_order_acquire)) {
-				int res = b->cqes[head & b->cq_mask].res;
-				if (res != 0 && res != -EAGAIN)
-					reap(b);
-			}
+			uint32_t tail = atomic_load_explicit(b->cq_tail, memory_order_acquire);
+			bool refusal = false;
+			for (; head != tail; head++)
+				refusal |= refused(b->cqes[head & b->cq_mask].res);
+			if (refusal)
+				reap(b);
 		} else {
 			/* Not consumed (EBUSY, EAGAIN, ...): an entry left in
 			 * the queue would be submitted later with a stale
@@ -3097,6 +3105,7 @@ void mrbi_uring_arm(struct mrbi_uring_bell *b, _Atomic uint32_t *word, uint32_t 
 #undef URING_FUTEX_MATCH_ANY
 #undef URING_WAITS
 #undef URING_ENTRIES
+#undef refused
 
 /* ---- core/src/error.c ---- */
 #line 1 "core/src/error.c"
@@ -6990,6 +6999,7 @@ int mrbi_ready_to_write(struct mrb_handle *h, size_t len)
 #undef MRB_LOST_WAKER_SLICE_NS
 #undef MRB_WORKER_SLICE_NS
 #define new_token mrb_amalg_workers_new_token
+#define refused mrb_amalg_workers_refused
 #define release_held mrb_amalg_workers_release_held
 
 /* ---- core/src/workers.c ---- */
@@ -8180,4 +8190,5 @@ int64_t mrb_workers(struct mrb_ring *ring, struct mrb_worker_info *out, size_t m
 #undef MRB_WORKER_AUDIT_CALLS
 #undef MRB_WORKER_BUSY
 #undef new_token
+#undef refused
 #undef release_held

@@ -366,14 +366,22 @@ int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t 
 #define MRB_DOORBELL_WRITE 1
 
 /* The handle's doorbell descriptor for `which` (MRB_DOORBELL_READ or
- * MRB_DOORBELL_WRITE): an abstract Unix datagram socket, non-blocking and
- * close-on-exec, created on the first call and the same afterwards, owned by
- * the handle (mrb_close closes it: remove it from your loop first; never
- * close or read it yourself). Returns the descriptor (>= 0), MRB_EINVAL,
- * MRB_ECLOSED, MRB_EFORKED, -EROFS (read-only handle), or -errno of
- * socket(2)/bind(2). Any handle, any thread; does not block. Rings reach only
- * doorbells in the waker's network namespace; a waker in another one costs
- * the reader the 1 s bound in latency. */
+ * MRB_DOORBELL_WRITE), non-blocking and close-on-exec, created on the first
+ * call and the same afterwards, owned by the handle (mrb_close closes it:
+ * remove it from your loop first; never close or read it yourself). It is an
+ * abstract Unix datagram socket, or, where the kernel's io_uring has
+ * FUTEX_WAIT (Linux 6.7 and later, io_uring not disabled by the
+ * kernel.io_uring_disabled sysctl or a seccomp filter), an epoll descriptor
+ * holding that socket and an io_uring that waits on the ring's futex word:
+ * then wakers in any network namespace reach it (containers that share
+ * /dev/shm but not the network). Otherwise rings reach only doorbells in the
+ * waker's network namespace, and a waker in another one costs the reader the
+ * 1 s bound in latency. MRB_NO_IO_URING=1 in the environment keeps the
+ * socket alone. With io_uring, a wake-up is completed by the thread that
+ * armed last: if that thread sleeps in epoll_wait(2) at the time, the call
+ * may return EINTR once (call it again). Returns the descriptor (>= 0),
+ * MRB_EINVAL, MRB_ECLOSED, MRB_EFORKED, -EROFS (read-only handle), or -errno
+ * of socket(2)/bind(2). Any handle, any thread; does not block. */
 int mrb_doorbell_fd(struct mrb_ring *ring, int which);
 
 /* Drains the read doorbell, then either finds a message ready (returns 1:
@@ -401,8 +409,10 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms);
 int mrb_arm_write(struct mrb_ring *ring, size_t len, int *timeout_ms);
 
 /* Disarms the handle's `which` doorbell, if armed (a cancelled wait), so
- * that producers (or the consumer) no longer ring it. 0, MRB_EINVAL,
- * MRB_ECLOSED, MRB_EFORKED. Any thread; does not block. */
+ * that producers (or the consumer) no longer ring it. The descriptor may
+ * still become readable once afterwards (a ring already under way); the
+ * next arming takes that away. 0, MRB_EINVAL, MRB_ECLOSED, MRB_EFORKED. Any
+ * thread; does not block. */
 int mrb_disarm(struct mrb_ring *ring, int which);
 
 /* ---- Inspection (any handle; consumes nothing) ------------------------------ */

@@ -395,6 +395,7 @@ int mrb_arm_read(struct mrb_ring *ring, int *timeout_ms)
 		return fd;
 	}
 	doorbell_drain(fd);
+	mrbi_uring_reap(uring_bell(h, MRB_DOORBELL_READ));
 	bool unfinished = false;
 	rc = mrbi_ready_to_read(h, &unfinished);
 	if (rc == MRB_EEMPTY) {
@@ -479,6 +480,7 @@ int mrb_arm_write(struct mrb_ring *ring, size_t len, int *timeout_ms)
 		return fd;
 	}
 	doorbell_drain(fd);
+	mrbi_uring_reap(uring_bell(h, MRB_DOORBELL_WRITE));
 	rc = mrbi_ready_to_write(h, len);
 	if (rc == MRB_EFULL) {
 		/* Before the name, as in mrb_arm_read. */
