@@ -383,8 +383,8 @@ void mrbi_uring_arm(struct mrbi_uring_bell *b, _Atomic uint32_t *word, uint32_t 
 	 * arming at once with four values): the socket and the caller's
 	 * bounded wait cover the rare case. */
 	if (b->usable && slot >= 0) {
-		uint32_t tail = atomic_load_explicit(b->sq_tail, memory_order_relaxed);
-		uint32_t index = tail & b->sq_mask;
+		uint32_t sq_tail = atomic_load_explicit(b->sq_tail, memory_order_relaxed);
+		uint32_t index = sq_tail & b->sq_mask;
 		struct uring_sqe *sqe = &b->sqes[index];
 		memset(sqe, 0, sizeof(*sqe));
 		sqe->opcode = URING_OP_FUTEX_WAIT;
@@ -396,7 +396,7 @@ void mrbi_uring_arm(struct mrbi_uring_bell *b, _Atomic uint32_t *word, uint32_t 
 		b->sq_array[index] = index;
 		/* Release: the entry is written before the kernel sees the
 		 * tail move. */
-		atomic_store_explicit(b->sq_tail, tail + 1, memory_order_release);
+		atomic_store_explicit(b->sq_tail, sq_tail + 1, memory_order_release);
 		if (sys_enter(b->ring_fd, 1) == 1) {
 			b->in_flight |= 1u << slot;
 			b->values[slot] = observed;
