@@ -369,6 +369,9 @@ TEST_F(DoorbellUring, LoopReadsEveryMessageOnceFromAnotherNetworkNamespace)
 // thread's messages once, in that thread's order.
 TEST_F(DoorbellUring, WriterThreadsShareTheDoorbellAcrossNamespaces)
 {
+	if (MRB_TSAN)
+		GTEST_SKIP() << "the threads' payload writes are ordered by the consumer "
+		                "process's releases, which ThreadSanitizer does not see";
 	ASSERT_EQ(Create(1024), 0);
 	int fd = mrb_doorbell_fd(&ring_, MRB_DOORBELL_WRITE);
 	ASSERT_GE(fd, 0);
