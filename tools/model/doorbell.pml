@@ -236,7 +236,9 @@ proctype Producer(byte p)
 #endif
 		if
 		:: w != 0 ->
-			/* (FUTEX_WAKE of data_seq: no futex sleeper here) */
+			/* (bump and FUTEX_WAKE of data_seq, after the ring
+			 * below (wait.c:114-116), for an io_uring wait behind
+			 * the doorbell: not modeled; no futex sleeper here) */
 			/* mrbi_doorbell_ring_readers doorbell.c:309-314: fence
 			 * (:286, drains the store buffer), ring_bell :237-246 */
 #ifdef TSO
@@ -535,7 +537,8 @@ end_read:
 #endif
 		if
 		:: w != 0 ->
-			/* (FUTEX_WAKE of space_seq :149-150: no futex sleeper) */
+			/* (bump and FUTEX_WAKE of space_seq, after the ring
+			 * below (:150-152): not modeled; no futex sleeper) */
 			/* mrbi_doorbell_ring_space doorbell.c:328-336: fence
 			 * (:305), each entry */
 #ifdef TSO
