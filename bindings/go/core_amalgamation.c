@@ -2674,6 +2674,9 @@ void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener)
  * Completions are posted by task work in the thread that queued the wait:
  * if that thread sleeps in epoll_wait(2) at that moment, the call returns
  * EINTR once (the loop calls it again and finds the descriptor readable).
+ * Closing the ring does the same to every thread that used it (the kernel
+ * detaches it from each by task work, asynchronously): cancelling the
+ * waits first would not spare them that.
  */
 /* glibc: syscall, epoll, mmap */
 #ifndef _GNU_SOURCE
@@ -2691,7 +2694,7 @@ void mrbi_doorbell_close(struct mrb_handle *h, bool in_opener)
 #include <unistd.h>
 #endif
 
-#line 54 "core/src/doorbell_uring.c"
+#line 57 "core/src/doorbell_uring.c"
 
 #if defined(__linux__) && !defined(__NR_io_uring_setup) &&                                         \
     (defined(__x86_64__) || defined(__aarch64__) || defined(__i386__) || defined(__arm__) ||       \

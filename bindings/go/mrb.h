@@ -378,8 +378,10 @@ int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t 
  * waker's network namespace, and a waker in another one costs the reader the
  * 1 s bound in latency. MRB_NO_IO_URING=1 in the environment keeps the
  * socket alone. With io_uring, a wake-up is completed by the thread that
- * armed last: if that thread sleeps in epoll_wait(2) at the time, the call
- * may return EINTR once (call it again). Returns the descriptor (>= 0),
+ * armed last, and closing the handle detaches the io_uring from every
+ * thread that armed, both by the kernel's task work: a thread asleep in
+ * epoll_wait(2) at that time may see it return EINTR (call it again, as
+ * asyncio, libuv and Go do). Returns the descriptor (>= 0),
  * MRB_EINVAL, MRB_ECLOSED, MRB_EFORKED, -EROFS (read-only handle), or -errno
  * of socket(2)/bind(2). Any handle, any thread; does not block. */
 int mrb_doorbell_fd(struct mrb_ring *ring, int which);

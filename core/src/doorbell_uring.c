@@ -33,6 +33,9 @@
  * Completions are posted by task work in the thread that queued the wait:
  * if that thread sleeps in epoll_wait(2) at that moment, the call returns
  * EINTR once (the loop calls it again and finds the descriptor readable).
+ * Closing the ring does the same to every thread that used it (the kernel
+ * detaches it from each by task work, asynchronously): cancelling the
+ * waits first would not spare them that.
  */
 /* glibc: syscall, epoll, mmap */
 #ifndef _GNU_SOURCE
