@@ -110,7 +110,7 @@ bool floored;   /* ghost: a count_out found the count at 0 */
 bool waker_died; /* a waker was killed in its wake-up: the 1 s bound */
 bool kill_token = true; /* KILL_WAKER: one death to give */
 
-/* The waiter's poll may end by its 1 s bound (doorbell.c:394-397) at any
+/* The waiter's poll may end by its 1 s bound (doorbell.c:430-433) at any
  * time with POLL_BOUND; otherwise only where a waker's death makes it
  * necessary (a waker killed in its wake-up, and what it woke for is there),
  * so that the end-state check requires a live waker to ring. */
@@ -124,7 +124,7 @@ bool kill_token = true; /* KILL_WAKER: one death to give */
 bool disturbed; /* ghost: a waker took a name or a count while the reader armed */
 
 /* A registration's count leaves `waiters` exactly once: count_out
- * (doorbell.c:185-192), a load then a CAS loop that stops at 0. */
+ * (doorbell.c:209-216), a load then a CAS loop that stops at 0. */
 inline count_out(cur, done)
 {
 	cur = waiters; /* relaxed load, :174 */
@@ -170,7 +170,7 @@ inline drain_all()
 {
 	/* membarrier(GLOBAL_EXPEDITED): every registered thread runs a full
 	 * barrier, draining its store buffer (mrbi_waiter_settle wait.c:194-203,
-	 * called at doorbell.c:392) */
+	 * called at doorbell.c:426) */
 	byte q;
 	q = 0;
 	do
@@ -181,7 +181,7 @@ inline drain_all()
 
 inline send(n)
 {
-	/* doorbell_send (doorbell.c:140-151): one byte; a name nobody binds (a dead
+	/* doorbell_send (doorbell.c:164-175): one byte; a name nobody binds (a dead
 	 * reader) refuses it */
 	assert(n != 0);
 	if
@@ -190,7 +190,7 @@ inline send(n)
 	fi
 }
 
-/* disarm_bell (doorbell.c:223-229) of the consumer's doorbell: a CAS of our
+/* disarm_bell (doorbell.c:247-253) of the consumer's doorbell: a CAS of our
  * name to 0; only if it succeeds, count_out. */
 inline disarm(cur, done)
 {
@@ -239,7 +239,7 @@ proctype Producer(byte p)
 			/* (bump and FUTEX_WAKE of data_seq, after the ring
 			 * below (wait.c:114-116), for an io_uring wait behind
 			 * the doorbell: not modeled; no futex sleeper here) */
-			/* mrbi_doorbell_ring_readers doorbell.c:309-314: fence
+			/* mrbi_doorbell_ring_readers doorbell.c:333-338: fence
 			 * (:286, drains the store buffer), ring_bell :237-246 */
 #ifdef TSO
 			atomic { if :: sb[p] -> vis++; sb[p] = false :: else fi };
@@ -316,7 +316,7 @@ again:
 	:: atomic { head < vis -> head++ }
 	:: else -> break
 	od;
-	/* ---- mrb_arm_read doorbell.c:356-403 ---- */
+	/* ---- mrb_arm_read doorbell.c:382-439 ---- */
 #ifndef MUT_DRAIN_LATE
 	sock = 0; /* doorbell_drain :345 */
 #endif
@@ -470,7 +470,7 @@ inline send(n)
 	fi
 }
 
-/* ring_bell(space_doorbells[i], space_waiters) doorbell.c:262-272 */
+/* ring_bell(space_doorbells[i], space_waiters) doorbell.c:286-296 */
 inline ring_bell(i, n, cur, done)
 {
 	if
@@ -484,7 +484,7 @@ inline ring_bell(i, n, cur, done)
 	fi
 }
 
-/* disarm_space (doorbell.c:244-253): each entry holding our name,
+/* disarm_space (doorbell.c:268-277): each entry holding our name,
  * disarm_bell */
 inline disarm_space(i, cur, done)
 {
@@ -539,7 +539,7 @@ end_read:
 		:: w != 0 ->
 			/* (bump and FUTEX_WAKE of space_seq, after the ring
 			 * below (:150-152): not modeled; no futex sleeper) */
-			/* mrbi_doorbell_ring_space doorbell.c:328-336: fence
+			/* mrbi_doorbell_ring_space doorbell.c:352-360: fence
 			 * (:305), each entry */
 #ifdef TSO
 			atomic { if :: sbc -> hpub = head; sbc = false :: else fi };
@@ -571,7 +571,7 @@ again:
 	:: atomic { written[me - 1] < WMSGS && ROOM -> tail++; written[me - 1]++ }
 	:: else -> break
 	od;
-	/* ---- mrb_arm_write doorbell.c:428-460 ---- */
+	/* ---- mrb_arm_write doorbell.c:464-502 ---- */
 #ifndef MUT_DRAIN_LATE
 	sock[me - 1] = 0; /* doorbell_drain :416 */
 #endif
@@ -579,7 +579,7 @@ again:
 	:: ROOM -> disarm_space(i, cur, done); goto again /* :417, :426-427 */
 	:: else
 	fi;
-	/* arm_space :419 (doorbell.c:407-426) */
+	/* arm_space :419 (doorbell.c:443-462) */
 	b = NONE;
 	i = 0;
 	do
