@@ -142,7 +142,441 @@ inline count_out(cur, done)
 	od
 }
 
-#ifndef SPACE
+#if defined(WORKERS)
+/* ======================= workers: worker doorbells ========================= */
+/* Worker handles of a fan-out ring wait in their event loops on their
+ * worker slot's doorbell (docs/FORMAT.md sections 6 and 9, docs/WORKERS.md
+ * "In an event loop"). Two worker slots (0, 1) of group 0; NP producers
+ * commit MSGS messages each and ring every armed worker (ring_workers).
+ * A worker's loop: mrb_read until MRB_EEMPTY (take a message off its
+ * group's claim position, release it at its next read), mrb_arm_read,
+ * epoll_wait. Names: worker process k (1: slot 0, 2: slot 1, 3: the joiner
+ * of -DREJOIN in slot 1) arming for group g is g * 4 + k: the group is in
+ * the name, as MRB_DOORBELL_GROUP_SHIFT/MASK put it in bits 1-2
+ * (layout.h:207-215, doorbell_socket doorbell.c:104-105). */
+#ifndef NP
+#define NP 2
+#endif
+#ifndef MSGS
+#define MSGS 1
+#endif
+#define TOTAL (NP * MSGS)
+#define NG 2            /* groups: 0, and 1 for the joiner of -DREJOIN */
+#define NAME_GROUP(n) ((n) / 4)
+#define NAME_ID(n) ((n) % 4)
+#define OWNED 0
+#define BUSY 1
+#define FREE 2
+#define NARMED(gr) ((armed[0] != 0 && NAME_GROUP(armed[0]) == gr) + (armed[1] != 0 && NAME_GROUP(armed[1]) == gr))
+#define ARMED_W ((armed[0] != 0) + (armed[1] != 0))
+
+byte vis;               /* commits visible in memory */
+bool sb[NP];            /* TSO: a producer's commit still in its store buffer */
+byte claim[NG];         /* groups[g].claim_position (messages) */
+byte done_[NG];         /* ghost: messages a worker of group g released */
+byte armed[2];          /* workers[s].doorbell.armed: 0 or a name */
+byte sgroup[2];         /* workers[s].group */
+bool held[2];           /* workers[s].inflight: HOLDING a run of one message */
+bool dead[2];           /* slot s's owner was killed */
+byte sown[2];           /* workers[s].owner: OWNED (a token, live or dead),
+                           BUSY (being freed or taken), FREE (0) */
+byte sock[4];           /* datagrams queued at worker process k's socket */
+bool gone[4];           /* process k's socket is closed: sends refused */
+byte dw;                /* data_waiters */
+byte wa[NG];            /* groups[g].work_armed */
+byte infl_d;            /* ghost: data_waiters registrations in flight */
+byte infl_g[NG];        /* ghost: work_armed registrations in flight */
+bool joined;            /* REJOIN: a worker of group 1 took slot 1 */
+bool killed;            /* ghost: KILL_WORKER's worker was killed */
+byte cancels;
+
+/* One count out of a waiter count, never below 0: count_out
+ * (doorbell.c:185-192), count_sub (workers.c:116-123), a relaxed load then
+ * a CAS loop. It is one atomic step here: the loop takes effect at its
+ * successful CAS (or at the load or failed CAS that found 0), so each run
+ * of it equals a decrement-if-non-zero at that moment (the data and space
+ * sections keep the loop; here the locals it would keep multiply the
+ * states). G is the ghost of the registrations in flight for it. */
+inline cnt_out(W, G)
+{
+	atomic {
+		if
+		:: W != 0 -> W--; G--
+		:: else -> floored = true
+		fi
+	}
+}
+/* counts_out of a taken name (doorbell.c:203-208): data_waiters, then the
+ * work_armed of group GR (the name's group: named() :213-219; the
+ * slot's own group for a disarm_bell of our own name). */
+inline counts_out_w(GR)
+{
+	cnt_out(dw, infl_d);
+	cnt_out(wa[GR], infl_g[GR])
+}
+
+/* A name taken out of a word: its counts are in flight until counted out. */
+#define TAKEN(n, gr) infl_d++; infl_g[gr]++
+
+inline send_w(n)
+{
+	/* doorbell_send doorbell.c:140-151: refused if nobody binds it */
+	assert(n != 0);
+	if
+	:: gone[NAME_ID(n)] -> skip
+	:: else -> sock[NAME_ID(n)]++
+	fi
+}
+
+/* take_back_doorbell workers.c:255-264: exchange the slot's name out, then
+ * count it out of data_waiters and of the group the name carries. Used by
+ * slot_free (:268-293: leave, audit, reap_idle) and slot_take (:312). */
+inline take_back(s, n)
+{
+	if
+	:: armed[s] == 0 -> skip
+	:: else ->
+		atomic { n = armed[s]; armed[s] = 0; if :: n != 0 -> TAKEN(n, NAME_GROUP(n)) :: else fi };
+		if
+		:: n != 0 -> counts_out_w(NAME_GROUP(n))
+		:: else
+		fi;
+		n = 0
+	fi
+}
+
+inline drain_all()
+{
+	/* membarrier (mrbi_waiter_settle wait.c:194-203): every producer's
+	 * store buffer drains */
+	byte q;
+	q = 0;
+	do
+	:: q < NP -> if :: sb[q] -> vis++; sb[q] = false :: else fi; q++
+	:: else -> break
+	od
+}
+
+#ifdef KILL_WORKER
+/* The worker in slot 1 may be killed at any step, once. */
+bool kill_now;
+active proctype Killer()
+{
+	if
+	:: kill_now = true
+	:: skip
+	fi
+}
+#define MORTAL(k) (k == 2 && kill_now)
+#else
+#define MORTAL(k) false
+#endif
+
+/* A dead worker's run in group g is there to rescue: what only an audit
+ * finds (workers.c:522-579), and no write announces. */
+#define RESCUABLE(g) ((dead[0] && held[0] && sgroup[0] == g) || (dead[1] && held[1] && sgroup[1] == g))
+
+/* ring_bell of worker slot S (doorbell.c:262-272, from ring_workers
+ * :300-306): relaxed load, exchange to 0, the name's counts out of the
+ * group the name carries (named() :213-219), one datagram. */
+inline ring_slot(S, n, gr)
+{
+#ifdef MUT_GROUP_EARLY
+	/* (before its fix) the slot's group, read before the exchange */
+	gr = sgroup[S];
+#endif
+	if
+	:: armed[S] == 0 -> skip /* :264 */
+	:: else ->
+		atomic {
+			n = armed[S]; armed[S] = 0; /* exchange :266 */
+#ifndef MUT_GROUP_EARLY
+			gr = NAME_GROUP(n); /* named() :269 */
+#endif
+			if :: n != 0 -> TAKEN(n, NAME_GROUP(n)); rung = true :: else fi
+		};
+		if
+		:: n != 0 ->
+			/* counts_out :270 */
+			cnt_out(dw, infl_d);
+			cnt_out(wa[gr], infl_g[NAME_GROUP(n)]);
+			send_w(n) /* :271 */
+		:: else
+		fi;
+		n = 0; gr = 0
+	fi
+}
+
+proctype Producer(byte p)
+{
+	byte m, w, n, gr;
+	bool any, rung;
+	m = 0;
+	do
+	:: m < MSGS ->
+#ifdef MUT_WAKER_EARLY
+		w = dw;
+#endif
+		/* commit() producer.c:176-189 */
+#ifdef TSO
+		atomic { if :: sb[p] -> vis++ :: else fi; sb[p] = true };
+#else
+		vis++;
+#endif
+		m++;
+#ifndef MUT_WAKER_EARLY
+		/* mrbi_wake_consumer wait.c:106: waiters_after_publish, the
+		 * data_waiters gate (a compiler barrier, a relaxed load) */
+		atomic {
+			w = dw;
+			/* no system call without an armed (or arming) waiter */
+			assert(w == 0 || armed[0] != 0 || armed[1] != 0 || infl_d != 0)
+		};
+#endif
+		if
+		:: w != 0 ->
+			/* (FUTEX_WAKE of data_seq and mrbi_wake_workers: no futex
+			 * sleeper here) mrbi_doorbell_ring_readers
+			 * doorbell.c:309-326: the fence :312 (drains the store
+			 * buffer); no consumer or subscriber doorbell is armed
+			 * here; ring_workers :285-307 */
+#ifdef TSO
+			atomic { if :: sb[p] -> vis++; sb[p] = false :: else fi };
+#endif
+			/* :292-294: any group's work_armed non-zero (seq_cst loads) */
+			/* (the scan of the slots only while a worker of a group
+			 * counted non-zero is armed or arming) */
+			atomic { any = (wa[0] != 0); assert(wa[0] == 0 || NARMED(0) != 0 || infl_g[0] != 0) };
+			atomic { any = any || (wa[1] != 0); assert(wa[1] == 0 || NARMED(1) != 0 || infl_g[1] != 0) };
+			if
+			:: any ->
+#ifdef MUT_RING_ONE
+				/* one armed worker rung, as a futex sleeper gets one
+				 * wake_one with turn passing */
+				/* (mutant) one worker rung: the first name an
+				 * exchange takes out, scanning from either end (as
+				 * a futex sleeper gets one wake_one, the turn
+				 * passed on by its take) */
+				rung = false;
+				if
+				:: true -> ring_slot(0, n, gr); if :: !rung -> ring_slot(1, n, gr) :: else fi
+				:: true -> ring_slot(1, n, gr); if :: !rung -> ring_slot(0, n, gr) :: else fi
+				fi;
+				rung = false
+#else
+				/* :300-306: every slot, ring_bell :262-272 */
+				ring_slot(0, n, gr);
+				ring_slot(1, n, gr)
+#endif
+			:: else
+			fi;
+			any = false
+		:: else
+		fi;
+		w = 0
+	:: else -> break
+	od;
+#ifdef TSO
+	atomic { if :: sb[p] -> vis++; sb[p] = false :: else fi };
+#endif
+}
+
+#ifdef TSO
+active proctype Drain()
+{
+end_drain:
+	do
+	:: atomic { sb[0] -> vis++; sb[0] = false }
+#if NP > 1
+	:: atomic { sb[1] -> vis++; sb[1] = false }
+#endif
+	od
+}
+#endif
+
+/* A worker process k in slot s of group g; O is the other slot. */
+#define O (1 - s)
+proctype Worker(byte s; byte k; byte g)
+{
+	byte me, old, n;
+	bool victim;
+	me = g * 4 + k; /* its read doorbell's name */
+	victim = false;
+	{
+again:
+	/* ---- mrb_read until MRB_EEMPTY: mrbi_worker_read workers.c:786-822 */
+	do
+	:: held[s] -> /* the next read releases it: release_held :400-446 */
+		if
+		:: atomic { !victim -> held[s] = false; done_[g]++ }
+		:: atomic { victim -> held[s] = false; done_[g]++; victim = false };
+			/* finish_victim :379-386: the dead owner's slot freed */
+			if
+			:: atomic { sown[O] == OWNED && dead[O] -> sown[O] = BUSY }; /* slot_free :268-293, its owner CAS */
+				take_back(O, n); sown[O] = FREE
+			:: else
+			fi
+		fi
+	:: atomic { !held[s] && claim[g] < vis -> claim[g]++; held[s] = true } /* take :612-718 */
+	:: !held[s] && claim[g] == vis -> /* take found nothing */
+		if
+		/* maybe_audit (time-gated: may or may not run) :522-579:
+		 * a dead worker's run is rescued (:450-505), a dead idle slot
+		 * with an armed doorbell freed (:536-546) */
+		:: atomic { dead[O] && held[O] && sgroup[O] == g -> held[O] = false; held[s] = true; victim = true }
+		:: atomic { dead[O] && !held[O] && sgroup[O] == g && armed[O] != 0 && sown[O] == OWNED -> sown[O] = BUSY };
+			take_back(O, n); sown[O] = FREE
+		:: true -> break /* MRB_EEMPTY */
+		fi
+#ifdef LEAVE
+	:: s == 1 && !held[s] && g == 0 -> goto leave
+#endif
+	od;
+	/* ---- mrb_arm_read doorbell.c:356-403 ---- */
+	sock[k] = 0; /* doorbell_drain :371 */
+	if
+	:: claim[g] < vis -> goto ready /* mrbi_ready_to_read :373 (mrbi_worker_ready workers.c:824-856) */
+	:: else
+	fi;
+	/* our own earlier arming out with its counts (disarm_bell :383) */
+	if
+	:: atomic { armed[s] == me -> armed[s] = 0; TAKEN(me, g) }; counts_out_w(g)
+	:: atomic { armed[s] != me -> skip }
+	fi;
+	/* mrbi_waiter_register :385 (wait.c:183-192): work_armed, then
+	 * data_waiters */
+#ifdef MUT_DATA_FIRST
+	atomic { dw++; infl_d++ };
+	atomic { wa[g]++; infl_g[g]++ };
+#else
+	atomic { wa[g]++; infl_g[g]++ };
+	atomic { dw++; infl_d++ };
+#endif
+	/* the name exchanged in :386-387; a replaced name's counts out, from
+	 * its own group :388-391 */
+	atomic {
+		old = armed[s]; armed[s] = me; infl_d--; infl_g[g]--;
+		if :: old != 0 -> TAKEN(old, NAME_GROUP(old)) :: else fi
+	};
+	if :: old != 0 -> counts_out_w(NAME_GROUP(old)); old = 0 :: else fi;
+	/* mrbi_waiter_settle :392 */
+#ifdef TSO
+	atomic { drain_all() };
+#endif
+	/* the re-check :393 */
+	if
+	:: claim[g] < vis -> goto ready
+	:: else
+	fi;
+	/* epoll_wait, at most 100 ms (:394-397) */
+end_poll:
+	if
+	:: sock[k] > 0 -> skip
+	/* the 100 ms bound, only where the C relies on it: a dead worker's
+	 * run of this group to rescue (an audit; no write announces it) */
+	:: RESCUABLE(g) -> skip
+#ifdef CANCEL
+	/* the loop stops waiting on this worker for good: mrb_disarm
+	 * :462-482 (disarm_bell of its own name) */
+	:: k == 2 && cancels == 0 -> cancels++;
+		if
+		:: atomic { armed[s] == me -> armed[s] = 0; TAKEN(me, g) }; counts_out_w(g)
+		:: atomic { armed[s] != me -> skip }
+		fi;
+		goto stopped
+#endif
+	fi;
+	goto again;
+ready:
+	/* ready: disarm_bell of our own name :399-400 */
+	if
+	:: atomic { armed[s] == me -> armed[s] = 0; TAKEN(me, g) }; counts_out_w(g)
+	:: atomic { armed[s] != me -> skip }
+	fi;
+	goto again;
+#ifdef LEAVE
+leave:
+	/* mrbi_worker_leave workers.c:1044-1068: slot_free of its own slot,
+	 * which takes its doorbell back (and mrbi_doorbell_close's
+	 * disarm_bell before it does the same) */
+	atomic { gone[k] = true; sock[k] = 0; sown[s] = BUSY };
+	take_back(s, n);
+	sown[s] = FREE;
+	goto stopped
+#endif
+	} unless { MORTAL(k) };
+#ifdef KILL_WORKER
+	/* killed: its socket is closed; what it held, its armed name and any
+	 * count it had in flight stay behind */
+	atomic { dead[s] = true; killed = true; gone[k] = true; sock[k] = 0 };
+#endif
+stopped:
+#ifdef REJOIN
+	/* a worker of group 1 joins and gets slot 1: reap_idle :332-352
+	 * frees it if its dead owner holds nothing (a slot_free, whose
+	 * take_back is the same as slot_take's below); slot_take :295-330
+	 * takes the doorbell back before the group changes, then joins */
+	if
+	:: s == 1 && g == 0 && gone[2] ->
+		if
+		:: atomic { sown[1] == OWNED && !held[1] -> sown[1] = BUSY }; take_back(1, n); sown[1] = FREE
+		:: else
+		fi;
+end_join:
+		atomic { sown[1] == FREE -> sown[1] = BUSY }; /* slot_take's CAS 0 -> BUSY */
+		take_back(1, n);
+		atomic { sgroup[1] = 1; dead[1] = false; sown[1] = OWNED; joined = true };
+		run Worker(1, 3, 1)
+	:: else
+	fi
+#endif
+	skip
+}
+
+init
+{
+	byte i;
+	atomic {
+		i = 0;
+		do
+		:: i < NP -> run Producer(i); i++
+		:: else -> break
+		od;
+		run Worker(0, 1, 0);
+		run Worker(1, 2, 0)
+	}
+}
+
+#define ACCOUNT_OK (dw == ARMED_W + infl_d && wa[0] == NARMED(0) + infl_g[0] && wa[1] == NARMED(1) + infl_g[1] && !floored)
+
+/* Exact accounting, in every state: data_waiters and each group's
+ * work_armed equal the names armed (by the group each name carries) plus
+ * the registrations in flight, and no count_out ever finds a count at 0. */
+active proctype Monitor()
+{
+end_mon:
+	atomic { !ACCOUNT_OK -> assert(ACCOUNT_OK) }
+}
+
+/* No lost wake-up: when nothing can move, group 0's workers took and
+ * released every message (and group 1's joiner every message). The counts
+ * are the armed names exactly, but for a count a killed worker left in
+ * flight (finding 7's gap: CHECK_LEAK requires none). */
+active proctype Final()
+{
+	timeout ->
+	assert(done_[0] == TOTAL && (!joined || done_[1] == TOTAL));
+#ifdef CHECK_LEAK
+	assert(dw == ARMED_W && wa[0] == NARMED(0) && wa[1] == NARMED(1))
+#else
+	assert(dw == ARMED_W + infl_d && wa[0] == NARMED(0) + infl_g[0] &&
+	       wa[1] == NARMED(1) + infl_g[1]);
+	/* counts are left in flight only by a killed worker */
+	assert(killed || (infl_d == 0 && infl_g[0] == 0 && infl_g[1] == 0))
+#endif
+}
+
+#elif !defined(SPACE)
 /* ======================= data: the reader's doorbell ======================= */
 #ifndef NP
 #define NP 2
@@ -677,6 +1111,8 @@ init
 
 /* ---- properties ---------------------------------------------------------- */
 
+#if !defined(WORKERS) /* (the workers' properties are in their section) */
+
 #ifndef SPACE
 #define ARMED_COUNT (armed != 0)
 #endif
@@ -713,4 +1149,5 @@ active proctype Final()
 #elif !defined(SPACE)
 /* A reader in epoll_wait while a committed message is there leaves it. */
 ltl no_lost_wakeup { [] ((polling && READY) -> <> !polling) }
+#endif
 #endif
