@@ -12,6 +12,11 @@
  *             epoll_wait) on consumer_doorbell / data_waiters; NP producers
  *             commit MSGS messages each and ring (mrbi_wake_consumer ->
  *             mrbi_doorbell_ring_readers).
+ *   -DWORKERS workers: two workers of a group wait on their worker slots'
+ *             doorbells (counted in data_waiters and in their group's
+ *             work_armed); producers ring every armed worker
+ *             (ring_workers). Its own options, properties and mutants are
+ *             in its section below (docs/MODEL.md "Worker doorbells").
  *   -DSPACE   space: NW writers wait for space in their event loops
  *             (mrb_arm_write) on the space_doorbells table (NBELLS entries)
  *             / space_waiters; the consumer reads and publishes its
@@ -154,6 +159,25 @@ inline count_out(cur, done)
  * of -DREJOIN in slot 1) arming for group g is g * 4 + k: the group is in
  * the name, as MRB_DOORBELL_GROUP_SHIFT/MASK put it in bits 1-2
  * (layout.h:207-215, doorbell_socket doorbell.c:104-105). */
+/*
+ * Options (-D): NP, MSGS (2, 1); TSO (the producer's commit in a store
+ * buffer, as in the data section); CANCEL (worker 1's loop stops waiting
+ * for good: mrb_disarm, then no more reads); KILL_WORKER (worker 1 killed
+ * at any step, once); LEAVE (worker 1 may leave: mrbi_worker_leave);
+ * REJOIN (once worker 1 is gone, a worker of group 1 takes its slot);
+ * CHECK_LEAK (KILL_WORKER: require exact counts at the end anyway).
+ * Properties: Final (every message taken and released by a worker of each
+ * group: no lost wake-up; the counts are the armed names plus only what a
+ * killed worker left in flight), Monitor (data_waiters and each group's
+ * work_armed exact in every state, no count_out at 0), and at each waker's
+ * count load, no system call or slot scan without an armed or arming
+ * worker. The 100 ms bound ends a wait only where a dead worker's run of
+ * the group is there to rescue (RESCUABLE).
+ * Mutants: MUT_RING_ONE (one armed worker rung, not all), MUT_GROUP_EARLY
+ * (the counts go to the slot's group read before the exchange, not to the
+ * name's), MUT_DATA_FIRST (data_waiters counted before work_armed: no
+ * counterexample; see docs/MODEL.md).
+ */
 #ifndef NP
 #define NP 2
 #endif
@@ -325,8 +349,9 @@ proctype Producer(byte p)
 #endif
 		m++;
 #ifndef MUT_WAKER_EARLY
-		/* mrbi_wake_consumer wait.c:106: waiters_after_publish, the
-		 * data_waiters gate (a compiler barrier, a relaxed load) */
+		/* mrbi_wake_consumer wait.c:106-121, the data_waiters gate
+		 * :109 (waiters_after_publish handle.h:340-347: a compiler
+		 * barrier, a relaxed load) */
 		atomic {
 			w = dw;
 			/* no system call without an armed (or arming) waiter */
@@ -443,8 +468,8 @@ again:
 	:: atomic { armed[s] == me -> armed[s] = 0; TAKEN(me, g) }; counts_out_w(g)
 	:: atomic { armed[s] != me -> skip }
 	fi;
-	/* mrbi_waiter_register :385 (wait.c:183-192): work_armed, then
-	 * data_waiters */
+	/* mrbi_waiter_register :385 (wait.c:183-192): work_armed (:190),
+	 * then data_waiters (:191); MUT_DATA_FIRST swaps them */
 #ifdef MUT_DATA_FIRST
 	atomic { dw++; infl_d++ };
 	atomic { wa[g]++; infl_g[g]++ };
