@@ -158,7 +158,7 @@ inline count_out(cur, done)
  * epoll_wait. Names: worker process k (1: slot 0, 2: slot 1, 3: the joiner
  * of -DREJOIN in slot 1) arming for group g is g * 4 + k: the group is in
  * the name, as MRB_DOORBELL_GROUP_SHIFT/MASK put it in bits 1-2
- * (layout.h:207-215, doorbell_socket doorbell.c:104-105). */
+ * (layout.h:207-215, doorbell_socket doorbell.c:109-110). */
 /*
  * Options (-D): NP, MSGS (2, 1); TSO (the producer's commit in a store
  * buffer, as in the data section); CANCEL (worker 1's loop stops waiting
@@ -215,7 +215,7 @@ bool killed;            /* ghost: KILL_WORKER's worker was killed */
 byte cancels;
 
 /* One count out of a waiter count, never below 0: count_out
- * (doorbell.c:185-192), count_sub (workers.c:116-123), a relaxed load then
+ * (doorbell.c:209-216), count_sub (workers.c:116-123), a relaxed load then
  * a CAS loop. It is one atomic step here: the loop takes effect at its
  * successful CAS (or at the load or failed CAS that found 0), so each run
  * of it equals a decrement-if-non-zero at that moment (the data and space
@@ -230,8 +230,8 @@ inline cnt_out(W, G)
 		fi
 	}
 }
-/* counts_out of a taken name (doorbell.c:203-208): data_waiters, then the
- * work_armed of group GR (the name's group: named() :213-219; the
+/* counts_out of a taken name (doorbell.c:227-232): data_waiters, then the
+ * work_armed of group GR (the name's group: named() :237-243; the
  * slot's own group for a disarm_bell of our own name). */
 inline counts_out_w(GR)
 {
@@ -244,7 +244,7 @@ inline counts_out_w(GR)
 
 inline send_w(n)
 {
-	/* doorbell_send doorbell.c:140-151: refused if nobody binds it */
+	/* doorbell_send doorbell.c:164-175: refused if nobody binds it */
 	assert(n != 0);
 	if
 	:: gone[NAME_ID(n)] -> skip
@@ -254,7 +254,7 @@ inline send_w(n)
 
 /* take_back_doorbell workers.c:255-264: exchange the slot's name out, then
  * count it out of data_waiters and of the group the name carries. Used by
- * slot_free (:268-293: leave, audit, reap_idle) and slot_take (:312). */
+ * slot_free (:268-290: leave, audit, reap_idle) and slot_take (:312). */
 inline take_back(s, n)
 {
 	if
@@ -271,7 +271,7 @@ inline take_back(s, n)
 
 inline drain_all()
 {
-	/* membarrier (mrbi_waiter_settle wait.c:194-203): every producer's
+	/* membarrier (mrbi_waiter_settle wait.c:198-207): every producer's
 	 * store buffer drains */
 	byte q;
 	q = 0;
@@ -300,9 +300,9 @@ active proctype Killer()
  * finds (workers.c:522-579), and no write announces. */
 #define RESCUABLE(g) ((dead[0] && held[0] && sgroup[0] == g) || (dead[1] && held[1] && sgroup[1] == g))
 
-/* ring_bell of worker slot S (doorbell.c:262-272, from ring_workers
- * :300-306): relaxed load, exchange to 0, the name's counts out of the
- * group the name carries (named() :213-219), one datagram. */
+/* ring_bell of worker slot S (doorbell.c:286-296, from ring_workers
+ * :324-330): relaxed load, exchange to 0, the name's counts out of the
+ * group the name carries (named() :237-243), one datagram. */
 inline ring_slot(S, n, gr)
 {
 #ifdef MUT_GROUP_EARLY
@@ -310,21 +310,21 @@ inline ring_slot(S, n, gr)
 	gr = sgroup[S];
 #endif
 	if
-	:: armed[S] == 0 -> skip /* :264 */
+	:: armed[S] == 0 -> skip /* :288 */
 	:: else ->
 		atomic {
-			n = armed[S]; armed[S] = 0; /* exchange :266 */
+			n = armed[S]; armed[S] = 0; /* exchange :290 */
 #ifndef MUT_GROUP_EARLY
-			gr = NAME_GROUP(n); /* named() :269 */
+			gr = NAME_GROUP(n); /* named() :293 */
 #endif
 			if :: n != 0 -> TAKEN(n, NAME_GROUP(n)); rung = true :: else fi
 		};
 		if
 		:: n != 0 ->
-			/* counts_out :270 */
+			/* counts_out :294 */
 			cnt_out(dw, infl_d);
 			cnt_out(wa[gr], infl_g[NAME_GROUP(n)]);
-			send_w(n) /* :271 */
+			send_w(n) /* :295 */
 		:: else
 		fi;
 		n = 0; gr = 0
@@ -349,8 +349,8 @@ proctype Producer(byte p)
 #endif
 		m++;
 #ifndef MUT_WAKER_EARLY
-		/* mrbi_wake_consumer wait.c:106-121, the data_waiters gate
-		 * :109 (waiters_after_publish handle.h:340-347: a compiler
+		/* mrbi_wake_consumer wait.c:106-126, the data_waiters gate
+		 * :109 (waiters_after_publish handle.h:352-359: a compiler
 		 * barrier, a relaxed load) */
 		atomic {
 			w = dw;
@@ -362,13 +362,13 @@ proctype Producer(byte p)
 		:: w != 0 ->
 			/* (FUTEX_WAKE of data_seq and mrbi_wake_workers: no futex
 			 * sleeper here) mrbi_doorbell_ring_readers
-			 * doorbell.c:309-326: the fence :312 (drains the store
+			 * doorbell.c:333-350: the fence :336 (drains the store
 			 * buffer); no consumer or subscriber doorbell is armed
-			 * here; ring_workers :285-307 */
+			 * here; ring_workers :309-331 */
 #ifdef TSO
 			atomic { if :: sb[p] -> vis++; sb[p] = false :: else fi };
 #endif
-			/* :292-294: any group's work_armed non-zero (seq_cst loads) */
+			/* :316-318: any group's work_armed non-zero (seq_cst loads) */
 			/* (the scan of the slots only while a worker of a group
 			 * counted non-zero is armed or arming) */
 			atomic { any = (wa[0] != 0); assert(wa[0] == 0 || NARMED(0) != 0 || infl_g[0] != 0) };
@@ -389,7 +389,7 @@ proctype Producer(byte p)
 				fi;
 				rung = false
 #else
-				/* :300-306: every slot, ring_bell :262-272 */
+				/* :324-330: every slot, ring_bell :286-296 */
 				ring_slot(0, n, gr);
 				ring_slot(1, n, gr)
 #endif
@@ -431,22 +431,22 @@ proctype Worker(byte s; byte k; byte g)
 again:
 	/* ---- mrb_read until MRB_EEMPTY: mrbi_worker_read workers.c:786-822 */
 	do
-	:: held[s] -> /* the next read releases it: release_held :400-446 */
+	:: held[s] -> /* the next read releases it: release_held :400-442 */
 		if
 		:: atomic { !victim -> held[s] = false; done_[g]++ }
 		:: atomic { victim -> held[s] = false; done_[g]++; victim = false };
 			/* finish_victim :379-386: the dead owner's slot freed */
 			if
-			:: atomic { sown[O] == OWNED && dead[O] -> sown[O] = BUSY }; /* slot_free :268-293, its owner CAS */
+			:: atomic { sown[O] == OWNED && dead[O] -> sown[O] = BUSY }; /* slot_free :268-290, its owner CAS */
 				take_back(O, n); sown[O] = FREE
 			:: else
 			fi
 		fi
-	:: atomic { !held[s] && claim[g] < vis -> claim[g]++; held[s] = true } /* take :612-718 */
+	:: atomic { !held[s] && claim[g] < vis -> claim[g]++; held[s] = true } /* take :612-716 */
 	:: !held[s] && claim[g] == vis -> /* take found nothing */
 		if
 		/* maybe_audit (time-gated: may or may not run) :522-579:
-		 * a dead worker's run is rescued (:450-505), a dead idle slot
+		 * a dead worker's run is rescued (:450-504), a dead idle slot
 		 * with an armed doorbell freed (:536-546) */
 		:: atomic { dead[O] && held[O] && sgroup[O] == g -> held[O] = false; held[s] = true; victim = true }
 		:: atomic { dead[O] && !held[O] && sgroup[O] == g && armed[O] != 0 && sown[O] == OWNED -> sown[O] = BUSY };
@@ -457,19 +457,19 @@ again:
 	:: s == 1 && !held[s] && g == 0 -> goto leave
 #endif
 	od;
-	/* ---- mrb_arm_read doorbell.c:356-403 ---- */
-	sock[k] = 0; /* doorbell_drain :371 */
+	/* ---- mrb_arm_read doorbell.c:382-439 (its io_uring wait, mrbi_uring_arm, not modeled) ---- */
+	sock[k] = 0; /* doorbell_drain :397 */
 	if
-	:: claim[g] < vis -> goto ready /* mrbi_ready_to_read :373 (mrbi_worker_ready workers.c:824-856) */
+	:: claim[g] < vis -> goto ready /* mrbi_ready_to_read :400 (mrbi_worker_ready workers.c:824-854) */
 	:: else
 	fi;
-	/* our own earlier arming out with its counts (disarm_bell :383) */
+	/* our own earlier arming out with its counts (disarm_bell :410) */
 	if
 	:: atomic { armed[s] == me -> armed[s] = 0; TAKEN(me, g) }; counts_out_w(g)
 	:: atomic { armed[s] != me -> skip }
 	fi;
-	/* mrbi_waiter_register :385 (wait.c:183-192): work_armed (:190),
-	 * then data_waiters (:191); MUT_DATA_FIRST swaps them */
+	/* mrbi_waiter_register :419 (wait.c:187-196): work_armed (:194),
+	 * then data_waiters (:195); MUT_DATA_FIRST swaps them */
 #ifdef MUT_DATA_FIRST
 	atomic { dw++; infl_d++ };
 	atomic { wa[g]++; infl_g[g]++ };
@@ -477,23 +477,23 @@ again:
 	atomic { wa[g]++; infl_g[g]++ };
 	atomic { dw++; infl_d++ };
 #endif
-	/* the name exchanged in :386-387; a replaced name's counts out, from
-	 * its own group :388-391 */
+	/* the name exchanged in :420-421; a replaced name's counts out, from
+	 * its own group :422-425 */
 	atomic {
 		old = armed[s]; armed[s] = me; infl_d--; infl_g[g]--;
 		if :: old != 0 -> TAKEN(old, NAME_GROUP(old)) :: else fi
 	};
 	if :: old != 0 -> counts_out_w(NAME_GROUP(old)); old = 0 :: else fi;
-	/* mrbi_waiter_settle :392 */
+	/* mrbi_waiter_settle :426 */
 #ifdef TSO
 	atomic { drain_all() };
 #endif
-	/* the re-check :393 */
+	/* the re-check :427 */
 	if
 	:: claim[g] < vis -> goto ready
 	:: else
 	fi;
-	/* epoll_wait, at most 100 ms (:394-397) */
+	/* epoll_wait, at most 100 ms (:430-433) */
 end_poll:
 	if
 	:: sock[k] > 0 -> skip
@@ -502,7 +502,7 @@ end_poll:
 	:: RESCUABLE(g) -> skip
 #ifdef CANCEL
 	/* the loop stops waiting on this worker for good: mrb_disarm
-	 * :462-482 (disarm_bell of its own name) */
+	 * :504-525 (disarm_bell of its own name) */
 	:: k == 2 && cancels == 0 -> cancels++;
 		if
 		:: atomic { armed[s] == me -> armed[s] = 0; TAKEN(me, g) }; counts_out_w(g)
@@ -513,7 +513,7 @@ end_poll:
 	fi;
 	goto again;
 ready:
-	/* ready: disarm_bell of our own name :399-400 */
+	/* ready: disarm_bell of our own name :435-436 */
 	if
 	:: atomic { armed[s] == me -> armed[s] = 0; TAKEN(me, g) }; counts_out_w(g)
 	:: atomic { armed[s] != me -> skip }
@@ -537,9 +537,9 @@ leave:
 #endif
 stopped:
 #ifdef REJOIN
-	/* a worker of group 1 joins and gets slot 1: reap_idle :332-352
+	/* a worker of group 1 joins and gets slot 1: reap_idle :332-347
 	 * frees it if its dead owner holds nothing (a slot_free, whose
-	 * take_back is the same as slot_take's below); slot_take :295-330
+	 * take_back is the same as slot_take's below); slot_take :295-329
 	 * takes the doorbell back before the group changes, then joins */
 	if
 	:: s == 1 && g == 0 && gone[2] ->
