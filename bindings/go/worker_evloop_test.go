@@ -87,7 +87,10 @@ func TestTwoHundredBlockedWorkersUseFewThreads(t *testing.T) {
 		t.Fatalf("%d distinct messages, want %d", len(seen), n)
 	}
 	t.Logf("OS threads: %d before, %d with %d workers blocked, %d after", before, blocked, n, after)
-	if after-before > n/10 {
+	// A thread per blocked worker would be 200 more (204 seen before the
+	// netpoller); under load with -race the runtime adds a few dozen of its
+	// own (34 seen against a limit of n/10), so the margin is n/4.
+	if after-before > n/4 {
 		t.Fatalf("%d OS threads for %d blocked workers (%d before)", after, n, before)
 	}
 }
