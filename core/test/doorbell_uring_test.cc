@@ -12,15 +12,20 @@
 // are no timing assertion: without the mechanism the descriptor would never
 // become readable at all (the caller's own timeout is the only bound).
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -143,6 +148,46 @@ TEST_F(DoorbellUring, WithoutIoUringTheDescriptorIsTheSocketAsBefore)
 	EXPECT_TRUE(Readable(fd, 0));
 	EXPECT_EQ(Pending(fd), 1);
 }
+
+// Docker's default seccomp profile refuses io_uring_setup (EPERM): in a
+// child under such a filter the doorbell is the socket, rung as before.
+#ifdef __NR_io_uring_setup
+TEST_F(DoorbellUring, SeccompRefusingIoUringKeepsTheSocket)
+{
+	ASSERT_EQ(Create(4096), 0);
+	ASSERT_EQ(mrb_close(&ring_), 0);
+	ring_ = {};
+	pid_t child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		struct sock_filter filter[] = {
+		    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = {4, filter};
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+			_exit(2);
+		struct mrb_ring r = {};
+		int timeout_ms;
+		if (mrb_open(&r, path_.c_str(), 0) != 0)
+			_exit(3);
+		int fd = mrb_doorbell_fd(&r, MRB_DOORBELL_READ);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+			_exit(4);
+		if (mrb_arm_read(&r, &timeout_ms) != 0 || mrb_write(&r, "s", 1) != 0 ||
+		    !Readable(fd, 0) || Pending(fd) != 1)
+			_exit(5);
+		_exit(mrb_close(&r) == 0 ? 0 : 6);
+	}
+	int status;
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+#endif
 
 // A reader armed in an epoll-able doorbell; a producer in a new network
 // namespace writes one message per round: the descriptor becomes readable
