@@ -165,6 +165,7 @@ inline count_out(cur, done)
  * for good: mrb_disarm, then no more reads); KILL_WORKER (worker 1 killed
  * at any step, once); LEAVE (worker 1 may leave: mrbi_worker_leave);
  * REJOIN (once worker 1 is gone, a worker of group 1 takes its slot);
+ * KILL_WAKER (a producer killed at any step of its wake-up, once);
  * CHECK_LEAK (KILL_WORKER: require exact counts at the end anyway).
  * Properties: Final (every message taken and released by a worker of each
  * group: no lost wake-up; the counts are the armed names plus only what a
@@ -172,8 +173,9 @@ inline count_out(cur, done)
  * work_armed exact in every state, no count_out at 0), and at each waker's
  * count load, no system call or slot scan without an armed or arming
  * worker. The 100 ms bound ends a wait only where a dead worker's run of
- * the group is there to rescue (RESCUABLE).
- * Mutants: MUT_RING_ONE (one armed worker rung, not all), MUT_GROUP_EARLY
+ * the group is there to rescue (RESCUABLE), or a producer was killed
+ * between its commit and its ring (KILL_WAKER).
+ * Mutants: MUT_WAKER_EARLY (the gate's load before the commit), MUT_RING_ONE (one armed worker rung, not all), MUT_GROUP_EARLY
  * (the counts go to the slot's group read before the exchange, not to the
  * name's), MUT_DATA_FIRST (data_waiters counted before work_armed: no
  * counterexample; see docs/MODEL.md).
@@ -348,6 +350,9 @@ proctype Producer(byte p)
 		vis++;
 #endif
 		m++;
+#ifdef KILL_WAKER
+		{
+#endif
 #ifndef MUT_WAKER_EARLY
 		/* mrbi_wake_consumer wait.c:106-126, the data_waiters gate
 		 * :109 (waiters_after_publish handle.h:352-359: a compiler
@@ -376,8 +381,6 @@ proctype Producer(byte p)
 			if
 			:: any ->
 #ifdef MUT_RING_ONE
-				/* one armed worker rung, as a futex sleeper gets one
-				 * wake_one with turn passing */
 				/* (mutant) one worker rung: the first name an
 				 * exchange takes out, scanning from either end (as
 				 * a futex sleeper gets one wake_one, the turn
@@ -399,8 +402,19 @@ proctype Producer(byte p)
 		:: else
 		fi;
 		w = 0
+#ifdef KILL_WAKER
+		} unless {
+			/* killed in its wake-up (once): a name it took out is
+			 * never sent to, its counts stay (an unless only here:
+			 * it costs the other configurations their partial-order
+			 * reduction) */
+			atomic { KILL_TOKEN -> kill_token = false; waker_died = true };
+			goto pdied
+		}
+#endif
 	:: else -> break
 	od;
+pdied:
 #ifdef TSO
 	atomic { if :: sb[p] -> vis++; sb[p] = false :: else fi };
 #endif
@@ -500,6 +514,9 @@ end_poll:
 	/* the 100 ms bound, only where the C relies on it: a dead worker's
 	 * run of this group to rescue (an audit; no write announces it) */
 	:: RESCUABLE(g) -> skip
+	/* and a producer killed between its commit and its ring
+	 * (KILL_WAKER): a message of the group is there */
+	:: waker_died && claim[g] < vis -> skip
 #ifdef CANCEL
 	/* the loop stops waiting on this worker for good: mrb_disarm
 	 * :504-525 (disarm_bell of its own name) */
@@ -590,14 +607,14 @@ end_mon:
 active proctype Final()
 {
 	timeout ->
-	assert(done_[0] == TOTAL && (!joined || done_[1] == TOTAL));
+	assert(done_[0] == vis && (!joined || done_[1] == vis) && (vis == TOTAL || waker_died));
 #ifdef CHECK_LEAK
 	assert(dw == ARMED_W && wa[0] == NARMED(0) && wa[1] == NARMED(1))
 #else
 	assert(dw == ARMED_W + infl_d && wa[0] == NARMED(0) + infl_g[0] &&
 	       wa[1] == NARMED(1) + infl_g[1]);
 	/* counts are left in flight only by a killed worker */
-	assert(killed || (infl_d == 0 && infl_g[0] == 0 && infl_g[1] == 0))
+	assert(killed || waker_died || (infl_d == 0 && infl_g[0] == 0 && infl_g[1] == 0))
 #endif
 }
 

@@ -108,6 +108,8 @@ elif [ "$(basename "$model")" = doorbell.pml ]; then
 		"workers|pass|-DWORKERS -DCANCEL|-O0"
 		"workers_tso|pass|-DWORKERS -DTSO -DCANCEL -DNP=1 -DMSGS=2|-O0"
 		"workers_killed_rejoin|pass|-DWORKERS -DKILL_WORKER -DLEAVE -DREJOIN -DCANCEL -DNP=1|-O0"
+		"workers_waker_killed|pass|-DWORKERS -DKILL_WAKER -DCANCEL|-O0"
+		"mutant_worker_waker_early|fail|-DWORKERS -DNP=1 -DMUT_WAKER_EARLY|-O0"
 		"mutant_worker_ring_one|fail|-DWORKERS -DCANCEL -DNP=1 -DMUT_RING_ONE|-O0"
 		"mutant_worker_ring_one_killed|fail|-DWORKERS -DKILL_WORKER -DNP=1 -DMUT_RING_ONE|-O0"
 		"mutant_worker_group_early|fail|-DWORKERS -DLEAVE -DREJOIN -DNP=1 -DMUT_GROUP_EARLY|-O0"
