@@ -295,6 +295,64 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 	}
 }
 
+/* A consumer call from a thread other than consumer_thread (handle.h,
+ * consumer_role_enter): CAS in, then revoke the adopted thread. */
+int mrbi_consumer_enter_shared(struct mrb_handle *h, uintptr_t self)
+{
+	uint32_t idle = 0;
+	bool counted = atomic_compare_exchange_strong_explicit(
+	    &h->consumer_calls, &idle, 1, memory_order_seq_cst, memory_order_relaxed);
+	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_seq_cst);
+	int rc = 0;
+	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
+		rc = MRB_ECLOSED;
+	else if (!handle_in_opener(h))
+		rc = MRB_EFORKED;
+	else if ((flags & MRB_STATE_READONLY) != 0)
+		rc = -EROFS;
+	else if (!counted)
+		rc = MRB_ECONSUMER_BUSY;
+	if (rc == 0) {
+		/* Slow entries exclude each other (the CAS); the adopted
+		 * thread's fast path is excluded by the handshake. */
+		uintptr_t adopted = atomic_load_explicit(&h->consumer_thread, memory_order_relaxed);
+		if (adopted != 0 && adopted != self) {
+			atomic_store_explicit(&h->consumer_thread, 0, memory_order_relaxed);
+			/* Registered at open, or nobody was adopted: it does
+			 * not fail (close relies on it the same way). */
+			mrbi_barrier_private();
+			h->adopt_wait = MRB_CONSUMER_ADOPT_WAIT;
+		}
+		/* Pairs with the release in consumer_role_leave: the adopted
+		 * thread's last call happens before this one. Set: that
+		 * thread is inside (or this is a call nested in its call). */
+		if (atomic_load_explicit(&h->owner_consumer_calls, memory_order_seq_cst) != 0)
+			rc = MRB_ECONSUMER_BUSY;
+	}
+	if (rc != 0) {
+		if (counted)
+			atomic_store_explicit(&h->consumer_calls, 0, memory_order_release);
+		return rc;
+	}
+	h->owner_entry = false;
+	return 0;
+}
+
+/* Only the call inside writes consumer_calls (the CAS took it from 0), so
+ * a release store gives it back; before that, maybe adopt this thread. */
+void mrbi_consumer_leave_shared(struct mrb_handle *h)
+{
+	if ((h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
+	    atomic_load_explicit(&h->consumer_thread, memory_order_relaxed) == 0) {
+		if (h->adopt_wait == 0)
+			atomic_store_explicit(&h->consumer_thread, (uintptr_t)pthread_self(),
+			                      memory_order_relaxed);
+		else
+			h->adopt_wait--;
+	}
+	atomic_store_explicit(&h->consumer_calls, 0, memory_order_release);
+}
+
 int mrbi_consumer_enter(struct mrb_handle *h)
 {
 	int rc = role_enter(h, MRB_CONSUMER_CALL);

@@ -32,6 +32,8 @@ static void handle_reset(struct mrb_ring *ring)
 	atomic_init(&handle_of(ring)->owner_calls, 0);
 	atomic_init(&handle_of(ring)->producer_thread, 0);
 	atomic_init(&handle_of(ring)->consumer_calls, 0);
+	atomic_init(&handle_of(ring)->owner_consumer_calls, 0);
+	atomic_init(&handle_of(ring)->consumer_thread, 0);
 	atomic_init(&handle_of(ring)->writer, 0);
 	atomic_init(&handle_of(ring)->lanes_busy, 0);
 	atomic_init(&handle_of(ring)->reservations_open, 0);
@@ -356,9 +358,11 @@ int mrb_close(struct mrb_ring *ring)
 		mrbi_doorbell_close(h, false);
 		return unmap_handle(h);
 	}
-	/* The producer thread's half of the handshake in producer_enter:
-	 * after this, its call count is visible or it sees CLOSING. */
-	if (atomic_load_explicit(&h->producer_thread, memory_order_seq_cst) != 0)
+	/* The producer thread's half of the handshake in producer_enter, and
+	 * the adopted consumer thread's in consumer_role_enter: after this,
+	 * their call counts are visible or they see CLOSING. */
+	if (atomic_load_explicit(&h->producer_thread, memory_order_seq_cst) != 0 ||
+	    atomic_load_explicit(&h->consumer_thread, memory_order_seq_cst) != 0)
 		mrbi_barrier_private();
 	/* Wake this handle's sleepers, if it has calls in progress; they see
 	 * CLOSING and leave. Other handles' sleepers wake spuriously and sleep
@@ -367,7 +371,8 @@ int mrb_close(struct mrb_ring *ring)
 		/* Pairs with the releases in role_leave, producer_leave. */
 		if (atomic_load_explicit(&h->producer_calls, memory_order_seq_cst) == 0 &&
 		    atomic_load_explicit(&h->owner_calls, memory_order_seq_cst) == 0 &&
-		    atomic_load_explicit(&h->consumer_calls, memory_order_seq_cst) == 0)
+		    atomic_load_explicit(&h->consumer_calls, memory_order_seq_cst) == 0 &&
+		    atomic_load_explicit(&h->owner_consumer_calls, memory_order_seq_cst) == 0)
 			break;
 		/* A read-only handle has no sleepers, and cannot write. */
 		if ((old & MRB_STATE_READONLY) == 0) {

@@ -37,8 +37,9 @@ enum mrb_test_barriers {
 	MRB_TEST_BARRIERS_RMW_ONLY = 2,
 };
 
-/* Sets the handle's barrier mode. Before its first producer call only:
- * MRB_EINVAL after it (a producer thread may already rely on membarrier). */
+/* Sets the handle's barrier mode. Before its first producer or consumer
+ * call only: MRB_EINVAL after it (a producer thread or an adopted consumer
+ * thread may already rely on membarrier). */
 int mrb__test_set_barriers(struct mrb_ring *ring, enum mrb_test_barriers mode);
 
 /* The file's mapping base, for tests that corrupt shared memory in place. */

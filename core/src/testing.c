@@ -40,7 +40,8 @@ int mrb__test_set_barriers(struct mrb_ring *ring, enum mrb_test_barriers mode)
 		return rc;
 	bool writable =
 	    (atomic_load_explicit(&h->flags, memory_order_relaxed) & MRB_STATE_READONLY) == 0;
-	if (atomic_load_explicit(&h->producer_thread, memory_order_relaxed) != 0)
+	if (atomic_load_explicit(&h->producer_thread, memory_order_relaxed) != 0 ||
+	    atomic_load_explicit(&h->consumer_thread, memory_order_relaxed) != 0)
 		rc = MRB_EINVAL;
 	else if (mode == MRB_TEST_BARRIERS_DEFAULT)
 		h->barriers = writable ? mrbi_barrier_register() : 0;

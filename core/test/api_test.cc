@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -306,6 +307,55 @@ TEST_F(Api, ReadBatchPublishesEvery16KiBAndNeverPastAHandlerStillRunning)
 	ASSERT_EQ(0, mrb_stats(&ring_, &st));
 	EXPECT_EQ(400u * 128, st.consumer_position);
 	EXPECT_EQ(400u, st.messages_read);
+}
+
+// A consumer call nested in a consumer call of the same handle (here from a
+// read_batch handler) is refused, before and after the calling thread was
+// adopted for the fast entry (handle.h, consumer_role_enter), and from
+// another thread while the call is in progress.
+struct NestedCalls {
+	struct mrb_ring *ring;
+	int read_rc = 1, peek_rc = 1, thread_rc = 1;
+};
+
+int NestedConsumerCall(void *ctx, const void *, size_t)
+{
+	auto *n = static_cast<NestedCalls *>(ctx);
+	char buf[64];
+	size_t len;
+	struct mrb_view view;
+	n->read_rc = mrb_read(n->ring, buf, sizeof(buf), &len);
+	n->peek_rc = mrb_peek(n->ring, &view);
+	std::thread other([n] {
+		char b[64];
+		size_t l;
+		n->thread_rc = mrb_read(n->ring, b, sizeof(b), &l);
+	});
+	other.join();
+	return 1;
+}
+
+TEST_F(Api, NestedAndConcurrentConsumerCallsAreRefused)
+{
+	ASSERT_EQ(0, Create(4096));
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 3; i++)
+			ASSERT_EQ(0, mrb_write(&ring_, "abc", 3));
+		NestedCalls n;
+		n.ring = &ring_;
+		ASSERT_EQ(1, mrb_read_batch(&ring_, NestedConsumerCall, &n, 0));
+		EXPECT_EQ(MRB_ECONSUMER_BUSY, n.read_rc) << "round " << round;
+		EXPECT_EQ(MRB_ECONSUMER_BUSY, n.peek_rc) << "round " << round;
+		EXPECT_EQ(MRB_ECONSUMER_BUSY, n.thread_rc) << "round " << round;
+		int rc;
+		EXPECT_EQ(std::vector<uint8_t>({'a', 'b', 'c'}), ReadOne(&ring_, &rc));
+		ASSERT_EQ(0, rc);
+		EXPECT_EQ(std::vector<uint8_t>({'a', 'b', 'c'}), ReadOne(&ring_, &rc));
+		ASSERT_EQ(0, rc);
+	}
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(9u, st.messages_read);
 }
 
 TEST_F(Api, WriteBatchStopsAtFirstThatDoesNotFit)

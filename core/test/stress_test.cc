@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -240,6 +241,131 @@ TEST_F(Stress, CloseWakesBlockedReaderOnSameHandle)
 	ASSERT_EQ(0, mrb_close(&ring_));
 	reader.join();
 	EXPECT_EQ(MRB_ECLOSED, result.load());
+}
+
+// Reader threads sharing one consumer handle, first all at once, then taking
+// turns in runs longer than MRB_CONSUMER_ADOPT_WAIT: one call at a time is
+// inside (the others get ECONSUMER_BUSY), whether it entered by the adopted
+// thread's plain stores or by CAS after revoking that thread (handle.h,
+// consumer_role_enter). Every message is read exactly once, intact; TSan
+// sees any overlap of two calls on the handle's consumer state.
+TEST_F(Stress, ConsumerThreadsSharingOneHandle)
+{
+	const uint32_t kReaders = 3;
+	const uint64_t kMessages = MRB_TSAN ? 1500 : 5000;
+	for (int turns = 0; turns < 2; turns++) {
+		ASSERT_EQ(0, Create(1 << 16, MRB_CREATE_REMOVE));
+		struct mrb_ring writer;
+		ASSERT_EQ(0, mrb_open(&writer, path_.c_str(), 0));
+		std::atomic<uint64_t> read{0};
+		std::atomic<int> bad{0};
+		std::atomic<bool> written{false};
+		std::atomic<int> idle{0}; // empty polls after the writer is done
+		std::mutex turn;
+		std::vector<std::vector<uint64_t>> seen(kReaders);
+		std::vector<std::thread> readers;
+		for (uint32_t r = 0; r < kReaders; r++) {
+			readers.emplace_back([&, r] {
+				std::vector<uint8_t> buf(2048);
+				// A lost message ends the test (idle), not hangs it.
+				while (read.load() < kMessages && bad.load() == 0 &&
+				       idle.load() < 100000) {
+					std::unique_lock<std::mutex> hold(turn, std::defer_lock);
+					if (turns)
+						hold.lock();
+					for (int i = 0; i < 300 && read.load() < kMessages; i++) {
+						size_t len = 0;
+						int rc =
+						    mrb_read(&ring_, buf.data(), buf.size(), &len);
+						if (rc == MRB_EEMPTY && written.load())
+							idle++;
+						if (rc == MRB_EEMPTY || rc == MRB_ECONSUMER_BUSY)
+							continue;
+						MessageHeader h;
+						if (rc != 0 || len < sizeof(h)) {
+							bad++;
+							return;
+						}
+						memcpy(&h, buf.data(), sizeof(h));
+						if (h.length != len || h.producer != 0 ||
+						    Checksum(buf.data() + sizeof(h),
+						             len - sizeof(h)) != h.checksum) {
+							bad++;
+							return;
+						}
+						seen[r].push_back(h.sequence);
+						read++;
+					}
+				}
+			});
+		}
+		EXPECT_EQ(0, ProduceAll(&writer, 0, kMessages, false));
+		written = true;
+		for (auto &t : readers)
+			t.join();
+		EXPECT_EQ(0, bad.load());
+		std::vector<uint32_t> times(kMessages, 0);
+		for (auto &v : seen) {
+			for (size_t i = 0; i < v.size(); i++) {
+				ASSERT_LT(v[i], kMessages);
+				times[v[i]]++;
+				// Each thread's own reads come in order.
+				if (i > 0) {
+					EXPECT_LT(v[i - 1], v[i]);
+				}
+			}
+		}
+		for (uint64_t seq = 0; seq < kMessages; seq++)
+			ASSERT_EQ(1u, times[seq]) << "message " << seq << " turns " << turns;
+		ASSERT_EQ(0, mrb_close(&writer));
+		ASSERT_EQ(0, mrb_close(&ring_));
+	}
+}
+
+// mrb_close racing with the reader thread of the same handle, after that
+// thread was adopted for the fast entry: the reader sees ECLOSED, never a
+// message after close returned, and close never unmaps under its call.
+TEST_F(Stress, CloseRacesWithTheReaderOfTheSameHandle)
+{
+	const int kRounds = MRB_TSAN ? 20 : 100;
+	for (int round = 0; round < kRounds && !HasFailure(); round++) {
+		ASSERT_EQ(0, Create(1 << 20, MRB_CREATE_REMOVE));
+		struct mrb_ring writer;
+		ASSERT_EQ(0, mrb_open(&writer, path_.c_str(), 0));
+		std::atomic<bool> closed{false};
+		std::atomic<int> bad{0}, result{1};
+		std::thread reader([&] {
+			std::vector<uint8_t> buf(2048);
+			uint64_t next = 0;
+			for (;;) {
+				bool after_close = closed.load();
+				size_t len = 0;
+				int rc = mrb_read_wait(&ring_, buf.data(), buf.size(), &len,
+				                       (round % 2) ? 1000000 : 0);
+				if (rc == 0) {
+					MessageHeader h;
+					memcpy(&h, buf.data(), sizeof(h));
+					if (after_close || h.sequence != next++)
+						bad++;
+				} else if (rc != MRB_EEMPTY && rc != MRB_ETIMEDOUT) {
+					result = rc;
+					return;
+				}
+			}
+		});
+		std::vector<uint8_t> buf(2048);
+		for (uint64_t seq = 0; seq < 200 + (uint64_t)round * 7; seq++) {
+			size_t len = BuildMessage(0, seq, buf.data());
+			ASSERT_EQ(0, mrb_write_wait(&writer, buf.data(), len, -1));
+		}
+		usleep(100 + (round % 5) * 200);
+		ASSERT_EQ(0, mrb_close(&ring_));
+		closed = true;
+		reader.join();
+		EXPECT_EQ(MRB_ECLOSED, result.load()) << "round " << round;
+		EXPECT_EQ(0, bad.load()) << "round " << round;
+		ASSERT_EQ(0, mrb_close(&writer));
+	}
 }
 
 // mrb_close racing with writers on the same handle: the handle's producer
