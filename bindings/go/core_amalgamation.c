@@ -653,9 +653,13 @@ struct mrb_handle {
 	/* The opener's start time and pid namespace (struct mrb_identity). */
 	uint64_t start_time;
 	uint64_t pid_ns;
+	/* The thread whose consumer calls enter with plain stores (0: none;
+	 * consumer_role_enter). Written only by a consumer call inside (the
+	 * slow path's adoption and revocation), read by every consumer call. */
+	_Atomic uintptr_t consumer_thread;
 	/* The processor has PREFETCHW (x86; producer.c), fixed at open. */
 	bool prefetchw;
-	uint8_t pad0[MRB_HANDLE_BLOCK - 113];
+	uint8_t pad0[MRB_HANDLE_BLOCK - 121];
 
 	/* Producer calls in progress: their own lines, so that a producer
 	 * thread and the consumer thread sharing a handle do not bounce one
@@ -699,8 +703,16 @@ struct mrb_handle {
 	uint64_t unpublished_bytes;
 	/* Crash recovery bookkeeping for the record blocking `head`. */
 	uint64_t stuck_position;
-	uint64_t stuck_polls;
-	uint64_t empty_polls;
+	uint32_t stuck_polls;
+	uint32_t empty_polls;
+	/* consumer_thread's calls in progress (0 or 1), written only by that
+	 * thread; consumer_calls counts the other threads' calls. */
+	_Atomic uint32_t owner_consumer_calls;
+	/* Slow-path consumer calls still to make before the calling thread
+	 * adopts the fast path (again, after a revocation). */
+	uint16_t adopt_wait;
+	/* The call inside entered through consumer_thread's fast path. */
+	bool owner_entry;
 	int64_t stuck_since_ns; /* 0 until timing starts */
 	int64_t last_liveness_check_ns;
 	int64_t recovery_timeout_ns;
@@ -778,12 +790,71 @@ static inline _Atomic uint32_t *role_calls(struct mrb_handle *h, enum mrb_call_r
 	return role == MRB_CONSUMER_CALL ? &h->consumer_calls : &h->producer_calls;
 }
 
-/* Pairs with the acquire in mrb_close's wait for calls to drain. Only the
- * consumer call inside writes the consumer counter (role_enter). */
+/*
+ * Consumer calls. One at a time may be inside (the others get
+ * MRB_ECONSUMER_BUSY, a nested one too), and mrb_close must either see
+ * each one or be seen by it.
+ *
+ * The thread adopted as consumer_thread enters with plain stores: it sets
+ * owner_consumer_calls, then (compiler barrier only) loads consumer_thread
+ * again and the flags. A locked instruction here cost ~10 ns of a ~45 ns
+ * write + read on one core. Any other thread enters by CAS of
+ * consumer_calls from 0 to 1 (mrbi_consumer_enter_shared, which excludes
+ * the other slow entries); if a thread is adopted, it revokes it (stores 0)
+ * and runs membarrier(PRIVATE_EXPEDITED) before it loads
+ * owner_consumer_calls. The same asymmetric handshake as the producer
+ * thread's with mrb_close (barrier.c): either the adopted thread's store is
+ * seen there and the slow entry backs out, or that thread sees the
+ * revocation after its store and backs out to the slow path. mrb_close
+ * runs the membarrier too when a thread is adopted. A thread leaving a slow
+ * call adopts itself when nobody is adopted and MRB_CONSUMER_ADOPT_WAIT
+ * slow calls have passed since the last revocation (none before the
+ * first), so threads taking turns pay at most one membarrier per that many
+ * calls. Without membarrier nobody is adopted and every call takes the CAS.
+ */
+#define MRB_CONSUMER_ADOPT_WAIT 256
+int mrbi_consumer_enter_shared(struct mrb_handle *h, uintptr_t self);
+void mrbi_consumer_leave_shared(struct mrb_handle *h);
+
+static inline int consumer_role_enter(struct mrb_handle *h)
+{
+	uintptr_t self = (uintptr_t)pthread_self();
+	if (atomic_load_explicit(&h->consumer_thread, memory_order_relaxed) == self &&
+	    atomic_load_explicit(&h->owner_consumer_calls, memory_order_relaxed) == 0) {
+		/* Only this thread writes the counter: a call nested in a
+		 * signal handler or a read_batch handler found it set and
+		 * takes the slow path, which refuses it. */
+		atomic_store_explicit(&h->owner_consumer_calls, 1, memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst);
+		uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
+		if (atomic_load_explicit(&h->consumer_thread, memory_order_relaxed) == self &&
+		    (flags & (MRB_STATE_OPEN | MRB_STATE_CLOSING | MRB_STATE_READONLY)) ==
+		        MRB_STATE_OPEN &&
+		    handle_in_opener(h)) {
+			h->owner_entry = true;
+			return 0;
+		}
+		/* Revoked, closing or forked: the slow path sorts it out. */
+		atomic_store_explicit(&h->owner_consumer_calls, 0, memory_order_release);
+	}
+	return mrbi_consumer_enter_shared(h, self);
+}
+
+/* Pairs with the acquires in mrb_close's wait for calls to drain and in
+ * the next slow entry. */
+static inline void consumer_role_leave(struct mrb_handle *h)
+{
+	if (h->owner_entry)
+		atomic_store_explicit(&h->owner_consumer_calls, 0, memory_order_release);
+	else
+		mrbi_consumer_leave_shared(h);
+}
+
+/* Pairs with the acquire in mrb_close's wait for calls to drain. */
 static inline void role_leave(struct mrb_handle *h, enum mrb_call_role role)
 {
 	if (role == MRB_CONSUMER_CALL)
-		atomic_store_explicit(&h->consumer_calls, 0, memory_order_release);
+		consumer_role_leave(h);
 	else
 		atomic_fetch_sub_explicit(role_calls(h, role), 1, memory_order_release);
 }
@@ -792,24 +863,14 @@ static inline void role_leave(struct mrb_handle *h, enum mrb_call_role role)
  * Enters a call on the handle; on success the caller must role_leave. The
  * increment and the flags load are seq_cst, as are mrb_close's setting of
  * CLOSING and its loads of the counts: either close sees this call and
- * waits for it, or this call sees CLOSING and backs out.
- *
- * A consumer call takes its counter from 0 to 1 by CAS, or finds another
- * consumer call in progress and counts nothing: so the counter is only ever
- * written by the one call inside, and role_leave clears it with a plain
- * release store instead of a second locked instruction per call.
+ * waits for it, or this call sees CLOSING and backs out. Consumer calls:
+ * consumer_role_enter above.
  */
 static inline int role_enter(struct mrb_handle *h, enum mrb_call_role role)
 {
-	_Atomic uint32_t *calls = role_calls(h, role);
-	bool counted = true;
-	if (role == MRB_CONSUMER_CALL) {
-		uint32_t idle = 0;
-		counted = atomic_compare_exchange_strong_explicit(
-		    calls, &idle, 1, memory_order_seq_cst, memory_order_relaxed);
-	} else {
-		atomic_fetch_add_explicit(calls, 1, memory_order_seq_cst);
-	}
+	if (role == MRB_CONSUMER_CALL)
+		return consumer_role_enter(h);
+	atomic_fetch_add_explicit(role_calls(h, role), 1, memory_order_seq_cst);
 	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_seq_cst);
 	int rc = 0;
 	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
@@ -818,9 +879,7 @@ static inline int role_enter(struct mrb_handle *h, enum mrb_call_role role)
 		rc = MRB_EFORKED;
 	else if ((flags & MRB_STATE_READONLY) != 0 && role != MRB_STATE_CALL)
 		rc = -EROFS;
-	else if (!counted)
-		rc = MRB_ECONSUMER_BUSY;
-	if (rc != 0 && counted)
+	if (rc != 0)
 		role_leave(h, role);
 	return rc;
 }
@@ -1620,6 +1679,64 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 		if (rc != 0)
 			return rc;
 	}
+}
+
+/* A consumer call from a thread other than consumer_thread (handle.h,
+ * consumer_role_enter): CAS in, then revoke the adopted thread. */
+int mrbi_consumer_enter_shared(struct mrb_handle *h, uintptr_t self)
+{
+	uint32_t idle = 0;
+	bool counted = atomic_compare_exchange_strong_explicit(
+	    &h->consumer_calls, &idle, 1, memory_order_seq_cst, memory_order_relaxed);
+	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_seq_cst);
+	int rc = 0;
+	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
+		rc = MRB_ECLOSED;
+	else if (!handle_in_opener(h))
+		rc = MRB_EFORKED;
+	else if ((flags & MRB_STATE_READONLY) != 0)
+		rc = -EROFS;
+	else if (!counted)
+		rc = MRB_ECONSUMER_BUSY;
+	if (rc == 0) {
+		/* Slow entries exclude each other (the CAS); the adopted
+		 * thread's fast path is excluded by the handshake. */
+		uintptr_t adopted = atomic_load_explicit(&h->consumer_thread, memory_order_relaxed);
+		if (adopted != 0 && adopted != self) {
+			atomic_store_explicit(&h->consumer_thread, 0, memory_order_relaxed);
+			/* Registered at open, or nobody was adopted: it does
+			 * not fail (close relies on it the same way). */
+			mrbi_barrier_private();
+			h->adopt_wait = MRB_CONSUMER_ADOPT_WAIT;
+		}
+		/* Pairs with the release in consumer_role_leave: the adopted
+		 * thread's last call happens before this one. Set: that
+		 * thread is inside (or this is a call nested in its call). */
+		if (atomic_load_explicit(&h->owner_consumer_calls, memory_order_seq_cst) != 0)
+			rc = MRB_ECONSUMER_BUSY;
+	}
+	if (rc != 0) {
+		if (counted)
+			atomic_store_explicit(&h->consumer_calls, 0, memory_order_release);
+		return rc;
+	}
+	h->owner_entry = false;
+	return 0;
+}
+
+/* Only the call inside writes consumer_calls (the CAS took it from 0), so
+ * a release store gives it back; before that, maybe adopt this thread. */
+void mrbi_consumer_leave_shared(struct mrb_handle *h)
+{
+	if ((h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
+	    atomic_load_explicit(&h->consumer_thread, memory_order_relaxed) == 0) {
+		if (h->adopt_wait == 0)
+			atomic_store_explicit(&h->consumer_thread, (uintptr_t)pthread_self(),
+			                      memory_order_relaxed);
+		else
+			h->adopt_wait--;
+	}
+	atomic_store_explicit(&h->consumer_calls, 0, memory_order_release);
 }
 
 int mrbi_consumer_enter(struct mrb_handle *h)
@@ -3292,6 +3409,8 @@ static void handle_reset(struct mrb_ring *ring)
 	atomic_init(&handle_of(ring)->owner_calls, 0);
 	atomic_init(&handle_of(ring)->producer_thread, 0);
 	atomic_init(&handle_of(ring)->consumer_calls, 0);
+	atomic_init(&handle_of(ring)->owner_consumer_calls, 0);
+	atomic_init(&handle_of(ring)->consumer_thread, 0);
 	atomic_init(&handle_of(ring)->writer, 0);
 	atomic_init(&handle_of(ring)->lanes_busy, 0);
 	atomic_init(&handle_of(ring)->reservations_open, 0);
@@ -3616,9 +3735,11 @@ int mrb_close(struct mrb_ring *ring)
 		mrbi_doorbell_close(h, false);
 		return unmap_handle(h);
 	}
-	/* The producer thread's half of the handshake in producer_enter:
-	 * after this, its call count is visible or it sees CLOSING. */
-	if (atomic_load_explicit(&h->producer_thread, memory_order_seq_cst) != 0)
+	/* The producer thread's half of the handshake in producer_enter, and
+	 * the adopted consumer thread's in consumer_role_enter: after this,
+	 * their call counts are visible or they see CLOSING. */
+	if (atomic_load_explicit(&h->producer_thread, memory_order_seq_cst) != 0 ||
+	    atomic_load_explicit(&h->consumer_thread, memory_order_seq_cst) != 0)
 		mrbi_barrier_private();
 	/* Wake this handle's sleepers, if it has calls in progress; they see
 	 * CLOSING and leave. Other handles' sleepers wake spuriously and sleep
@@ -3627,7 +3748,8 @@ int mrb_close(struct mrb_ring *ring)
 		/* Pairs with the releases in role_leave, producer_leave. */
 		if (atomic_load_explicit(&h->producer_calls, memory_order_seq_cst) == 0 &&
 		    atomic_load_explicit(&h->owner_calls, memory_order_seq_cst) == 0 &&
-		    atomic_load_explicit(&h->consumer_calls, memory_order_seq_cst) == 0)
+		    atomic_load_explicit(&h->consumer_calls, memory_order_seq_cst) == 0 &&
+		    atomic_load_explicit(&h->owner_consumer_calls, memory_order_seq_cst) == 0)
 			break;
 		/* A read-only handle has no sleepers, and cannot write. */
 		if ((old & MRB_STATE_READONLY) == 0) {
