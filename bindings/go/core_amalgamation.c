@@ -26,7 +26,9 @@
  * registered process then executes a full barrier, which turns the
  * publishers' compiler barriers into fences exactly when it matters.
  * mrb_close uses the same idea within the process (PRIVATE_EXPEDITED) for its
- * handshake with the handle's producer thread.
+ * handshake with the handle's producer thread and its adopted consumer
+ * thread, and so does a consumer call from another thread that revokes the
+ * adopted one (handle.h, consumer_role_enter).
  *
  * A process registers when it opens a writable handle. If the kernel refuses
  * (no membarrier, or a seccomp filter), that handle keeps full fences; a
@@ -60,6 +62,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 
 /* ---- core/src/layout.h ---- */
@@ -557,7 +560,7 @@ static inline uint64_t record_span(uint64_t length)
 }
 
 #endif /* MRB_LAYOUT_H */
-#line 17 "core/src/handle.h"
+#line 18 "core/src/handle.h"
 #include "mrb.h"
 
 /* Handle flags. Calls in progress are counted separately per role (below),
@@ -610,6 +613,12 @@ enum mrb_call_role {
 /* Tests only: sleepers trust every waker to order with a read-modify-write
  * (mrb__test_set_barriers). */
 #define MRB_BARRIER_TRUST_WAKERS (1u << 2)
+
+/* Branch hints and forced inlining for the one-core write + read path
+ * (docs/BENCHMARKS.md, issue 16): its cold branches stay out of line. */
+#define MRB_LIKELY(x)     __builtin_expect(!!(x), 1)
+#define MRB_UNLIKELY(x)   __builtin_expect(!!(x), 0)
+#define MRB_ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* 128 bytes: two cache lines, so adjacent-line prefetch cannot couple
  * the blocks of the handle either. */
@@ -897,18 +906,21 @@ static inline int role_enter(struct mrb_handle *h, enum mrb_call_role role)
  * lane 0 of the handle's producer slot (the producer thread, not nested in
  * a signal handler inside another of its calls).
  */
-static inline int producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
+MRB_ALWAYS_INLINE int producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
 {
 	*lane0 = false;
 	uintptr_t self = (uintptr_t)pthread_self();
 	uintptr_t thread = atomic_load_explicit(&h->producer_thread, memory_order_relaxed);
-	if (thread == 0 && (h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
-	    atomic_compare_exchange_strong_explicit(&h->producer_thread, &thread, self,
-	                                            memory_order_relaxed, memory_order_relaxed))
-		thread = self;
-	if (thread != self) {
-		*owner = false;
-		return role_enter(h, MRB_PRODUCER_CALL);
+	if (MRB_UNLIKELY(thread != self)) {
+		if (thread == 0 && (h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
+		    atomic_compare_exchange_strong_explicit(&h->producer_thread, &thread, self,
+		                                            memory_order_relaxed,
+		                                            memory_order_relaxed))
+			thread = self;
+		if (thread != self) {
+			*owner = false;
+			return role_enter(h, MRB_PRODUCER_CALL);
+		}
 	}
 	/* Only this thread writes owner_calls (a signal handler's nested call
 	 * restores it before returning), so load + store is an increment. */
@@ -916,17 +928,14 @@ static inline int producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
 	atomic_store_explicit(&h->owner_calls, calls + 1, memory_order_relaxed);
 	atomic_signal_fence(memory_order_seq_cst);
 	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
-	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0) {
+	/* One test for the common case; the refusals in their order below. */
+	if (MRB_UNLIKELY((flags & (MRB_STATE_OPEN | MRB_STATE_CLOSING | MRB_STATE_READONLY)) !=
+	                     MRB_STATE_OPEN ||
+	                 !handle_in_opener(h))) {
 		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
-		return MRB_ECLOSED;
-	}
-	if ((flags & MRB_STATE_READONLY) != 0) {
-		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
-		return -EROFS;
-	}
-	if (!handle_in_opener(h)) {
-		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
-		return MRB_EFORKED;
+		if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
+			return MRB_ECLOSED;
+		return (flags & MRB_STATE_READONLY) != 0 ? -EROFS : MRB_EFORKED;
 	}
 	*owner = true;
 	*lane0 = calls == 0;
@@ -934,7 +943,7 @@ static inline int producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
 }
 
 /* Pairs with the acquire in mrb_close's wait for calls to drain. */
-static inline void producer_leave(struct mrb_handle *h, bool owner)
+MRB_ALWAYS_INLINE void producer_leave(struct mrb_handle *h, bool owner)
 {
 	if (!owner) {
 		role_leave(h, MRB_PRODUCER_CALL);
@@ -1093,8 +1102,58 @@ void mrbi_uring_arm(struct mrbi_uring_bell *b, _Atomic uint32_t *word, uint32_t 
 int mrbi_ready_to_read(struct mrb_handle *h, bool *unfinished);
 int mrbi_ready_to_write(struct mrb_handle *h, size_t len);
 
+/*
+ * memcpy for the payload copies of mrb_write and mrb_read: up to 64 bytes
+ * as two overlapping fixed-size moves, inline (a call into the C library's
+ * memcpy costs about as much as the copy itself at these sizes); longer
+ * through memcpy. The buffers do not overlap.
+ */
+MRB_ALWAYS_INLINE void copy_payload(void *dst, const void *src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+	if (n > 64) {
+		memcpy(d, s, n);
+	} else if (n >= 32) {
+		unsigned char a[32], b[32];
+		memcpy(a, s, 32);
+		memcpy(b, s + n - 32, 32);
+		memcpy(d, a, 32);
+		memcpy(d + n - 32, b, 32);
+	} else if (n >= 16) {
+		unsigned char a[16], b[16];
+		memcpy(a, s, 16);
+		memcpy(b, s + n - 16, 16);
+		memcpy(d, a, 16);
+		memcpy(d + n - 16, b, 16);
+	} else if (n >= 8) {
+		uint64_t a, b;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			d[i] = s[i];
+	}
+}
+
 /* Producer/consumer internals shared across files. */
 void mrbi_wake_consumer(struct mrb_handle *h);
+/* After a commit: wakes the readers if any sleep (wait.c). The common case,
+ * nobody asleep with membarrier registered, is a compiler barrier and a
+ * load, inline; mrbi_wake_consumer checks again (a second read-modify-write
+ * without membarrier, on the rare path that then makes a system call). */
+static inline void wake_consumer(struct mrb_handle *h)
+{
+	if ((h->barriers & MRB_BARRIER_GLOBAL) != 0) {
+		atomic_signal_fence(memory_order_seq_cst);
+		if (MRB_LIKELY(
+		        atomic_load_explicit(&h->header->data_waiters, memory_order_relaxed) == 0))
+			return;
+	}
+	mrbi_wake_consumer(h);
+}
 void mrbi_publish_head(struct mrb_handle *h);
 /* Enters a consumer call and attaches the handle as the ring's consumer
  * (MRB_ECONSUMER_BUSY if another live handle is); the leave publishes the
@@ -1247,7 +1306,7 @@ static inline uint64_t mrbi_release_position(const struct mrb_handle *h)
 }
 
 #endif /* MRB_HANDLE_H */
-#line 36 "core/src/barrier.c"
+#line 38 "core/src/barrier.c"
 
 #if defined(__linux__) && defined(__NR_membarrier)
 static long membarrier(int cmd)
@@ -1381,6 +1440,7 @@ static inline void record_pad_range(const struct mrb_handle *h, uint64_t from, u
 
 #endif /* MRB_RECORD_H */
 #define release_held mrb_amalg_consumer_release_held
+#define wake_space_waiters mrb_amalg_consumer_wake_space_waiters
 
 /* ---- core/src/consumer.c ---- */
 #line 1 "core/src/consumer.c"
@@ -1427,7 +1487,7 @@ int mrbi_elapsed_reported(struct mrb_handle *h, int rc)
 	return (int)reported(h, rc);
 }
 
-static int attach_consumer(struct mrb_handle *h)
+static __attribute__((noinline)) int attach_consumer(struct mrb_handle *h)
 {
 	if (h->is_consumer) {
 		if (!h->elapsed_pending)
@@ -1513,11 +1573,28 @@ void mrbi_detach_consumer(struct mrb_handle *h)
 /* How often a consumer that sees space waiters checks for dead ones. */
 #define MRB_WAITER_AUDIT_INTERVAL_NS 10000000
 
-void mrbi_publish_head(struct mrb_handle *h)
+/* Writers sleep for space: wake them (out of line: the system call path). */
+static __attribute__((noinline)) void wake_space_waiters(struct mrb_handle *h)
 {
-	if (h->worker != NULL)
+	struct mrb_file_header *hdr = h->header;
+	/* Doorbells before the word, as in mrbi_wake_consumer. */
+	mrbi_doorbell_ring_space(h);
+	atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
+	mrbi_futex_wake_all(&hdr->space_seq);
+	/* A writer killed while asleep leaves its count behind, and every
+	 * publish would pay a wake-up for it; audit now and then. */
+	int64_t now = mrbi_now_ns();
+	if (now - h->last_waiter_audit_ns > MRB_WAITER_AUDIT_INTERVAL_NS) {
+		h->last_waiter_audit_ns = now;
+		mrbi_forget_dead_waiters(h);
+	}
+}
+
+MRB_ALWAYS_INLINE void publish_head(struct mrb_handle *h)
+{
+	if (MRB_UNLIKELY(h->worker != NULL))
 		return; /* a worker releases by its own word (workers.c) */
-	if (h->entry != NULL) {
+	if (MRB_UNLIKELY(h->entry != NULL)) {
 		mrbi_subscriber_publish(h);
 		return;
 	}
@@ -1531,19 +1608,13 @@ void mrbi_publish_head(struct mrb_handle *h)
 	 * waiter check below (the handshake with wait.c). */
 	atomic_store_explicit(&hdr->consumer_position, release, memory_order_release);
 	h->published_head = release;
-	if (waiters_after_publish(h, &hdr->space_waiters) != 0) {
-		/* Doorbells before the word, as in mrbi_wake_consumer. */
-		mrbi_doorbell_ring_space(h);
-		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
-		mrbi_futex_wake_all(&hdr->space_seq);
-		/* A writer killed while asleep leaves its count behind, and every
-		 * publish would pay a wake-up for it; audit now and then. */
-		int64_t now = mrbi_now_ns();
-		if (now - h->last_waiter_audit_ns > MRB_WAITER_AUDIT_INTERVAL_NS) {
-			h->last_waiter_audit_ns = now;
-			mrbi_forget_dead_waiters(h);
-		}
-	}
+	if (MRB_UNLIKELY(waiters_after_publish(h, &hdr->space_waiters) != 0))
+		wake_space_waiters(h);
+}
+
+void mrbi_publish_head(struct mrb_handle *h)
+{
+	publish_head(h);
 }
 
 /* Records blocking the consumer longer than this get a liveness check. */
@@ -1611,6 +1682,22 @@ static int refresh_tail(struct mrb_handle *h)
 	return tail == h->head ? MRB_EEMPTY : 0;
 }
 
+/* The size of the record at head from its (untrusted) header `control`:
+ * 0 if the header is corrupt (it leaves the data region, the claimed span,
+ * or a message's length is 0 or over the maximum). */
+MRB_ALWAYS_INLINE uint64_t head_record_size(const struct mrb_handle *h, uint64_t control,
+                                            bool claimed, uint64_t offset)
+{
+	uint64_t length = control_length(control);
+	uint64_t record_size = record_span(length);
+	if (record_size > h->capacity - offset ||
+	    (claimed && record_size > h->tail_cache - h->head))
+		return 0;
+	if ((control & MRB_CONTROL_PAD) == 0 && (length == 0 || length > h->max_message_size))
+		return 0;
+	return record_size;
+}
+
 /*
  * The consumer learns of new records from their headers, not from the
  * producer position: a valid stamp at head proves the space was claimed
@@ -1638,13 +1725,10 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 		uint64_t control;
 		if (record_observe(h, h->head, &control)) {
 			uint64_t length = control_length(control);
-			uint64_t record_size = record_span(length);
-			if (record_size > h->capacity - offset ||
-			    (claimed && record_size > h->tail_cache - h->head))
+			uint64_t record_size = head_record_size(h, control, claimed, offset);
+			if (record_size == 0)
 				return MRB_ECORRUPT;
 			bool pad = (control & MRB_CONTROL_PAD) != 0;
-			if (!pad && (length == 0 || length > h->max_message_size))
-				return MRB_ECORRUPT;
 			if (!claimed)
 				h->tail_cache = h->head + record_size; /* at least this much */
 			h->empty_polls = 0;
@@ -1739,21 +1823,61 @@ void mrbi_consumer_leave_shared(struct mrb_handle *h)
 	atomic_store_explicit(&h->consumer_calls, 0, memory_order_release);
 }
 
-int mrbi_consumer_enter(struct mrb_handle *h)
+/*
+ * mrbi_next_message's common case, inline: a committed message at head
+ * (nothing skipped or late), its header validated as there. Anything else
+ * goes the whole way, which reads the header again.
+ */
+MRB_ALWAYS_INLINE int next_message(struct mrb_handle *h, enum mrb_tail_mode mode,
+                                   const uint8_t **data, uint64_t *len, uint64_t *next)
+{
+	uint64_t control;
+	if (MRB_LIKELY(!h->skipped.active && h->late_end == 0) &&
+	    record_observe(h, h->head, &control) &&
+	    (control & (MRB_CONTROL_BUSY | MRB_CONTROL_PAD)) == 0) {
+		bool claimed = h->head != h->tail_cache;
+		uint64_t offset = h->head & h->mask;
+		uint64_t record_size = head_record_size(h, control, claimed, offset);
+		if (MRB_LIKELY(record_size != 0)) {
+			if (!claimed)
+				h->tail_cache = h->head + record_size; /* at least this much */
+			h->empty_polls = 0;
+			*data = h->data + offset + MRB_RECORD_HEADER_SIZE;
+			*len = control_length(control);
+			*next = h->head + record_size;
+			return 0;
+		}
+	}
+	return mrbi_next_message(h, mode, data, len, next);
+}
+
+MRB_ALWAYS_INLINE int consumer_enter(struct mrb_handle *h)
 {
 	int rc = role_enter(h, MRB_CONSUMER_CALL);
-	if (rc != 0)
+	if (MRB_UNLIKELY(rc != 0))
 		return rc;
+	if (MRB_LIKELY(h->is_consumer && !h->elapsed_pending))
+		return 0;
 	rc = attach_consumer(h);
 	if (rc != 0)
 		role_leave(h, MRB_CONSUMER_CALL);
 	return rc;
 }
 
+MRB_ALWAYS_INLINE void consumer_leave(struct mrb_handle *h)
+{
+	publish_head(h);
+	role_leave(h, MRB_CONSUMER_CALL);
+}
+
+int mrbi_consumer_enter(struct mrb_handle *h)
+{
+	return consumer_enter(h);
+}
+
 void mrbi_consumer_leave(struct mrb_handle *h)
 {
-	mrbi_publish_head(h);
-	role_leave(h, MRB_CONSUMER_CALL);
+	consumer_leave(h);
 }
 
 /* The position of the record mrbi_next_message returned last: the head,
@@ -1812,14 +1936,10 @@ static void prefetch_next(const struct mrb_handle *h)
 		__builtin_prefetch(h->data + offset + at);
 }
 
-int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
+/* mrb_read of a worker or a validating subscriber; leaves the call. */
+static __attribute__((noinline)) int read_special(struct mrb_handle *h, void *buf, size_t buf_size,
+                                                  size_t *len)
 {
-	struct mrb_handle *h = handle_of(ring);
-	if (ring == NULL || len == NULL || (buf == NULL && buf_size != 0))
-		return MRB_EINVAL;
-	int rc = mrbi_consumer_enter(h);
-	if (rc != 0)
-		return rc;
 	if (h->worker != NULL) {
 		size_t length = 0;
 		int64_t n = mrbi_worker_read(h, buf, buf_size, &length, 1);
@@ -1828,26 +1948,36 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 		mrbi_consumer_leave(h);
 		return n == 1 ? 0 : (int)n;
 	}
-	if (h->validating) {
-		rc = (int)reported(h, mrbi_validated_read(h, buf, buf_size, len, NULL));
-		mrbi_consumer_leave(h);
+	int rc = (int)reported(h, mrbi_validated_read(h, buf, buf_size, len, NULL));
+	mrbi_consumer_leave(h);
+	return rc;
+}
+
+int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || len == NULL || (buf == NULL && buf_size != 0))
+		return MRB_EINVAL;
+	int rc = consumer_enter(h);
+	if (rc != 0)
 		return rc;
-	}
+	if (MRB_UNLIKELY(h->worker != NULL || h->validating))
+		return read_special(h, buf, buf_size, len);
 	const uint8_t *data;
 	uint64_t length, next;
-	rc = mrbi_next_message(h, MRB_TAIL_SOMETIMES, &data, &length, &next);
+	rc = next_message(h, MRB_TAIL_SOMETIMES, &data, &length, &next);
 	if (rc == 0) {
 		*len = (size_t)length;
 		if (length > buf_size) {
 			rc = MRB_EBUFFER_TOO_SMALL;
 		} else {
-			memcpy(buf, data, (size_t)length);
+			copy_payload(buf, data, (size_t)length);
 			consume(h, length, next);
 			if (length >= MRB_PREFETCH_AFTER_BYTES)
 				prefetch_next(h);
 		}
 	}
-	mrbi_consumer_leave(h);
+	consumer_leave(h);
 	return rc;
 }
 
@@ -2195,6 +2325,7 @@ int mrb_release_through(struct mrb_ring *ring, uint64_t position)
 #undef MRB_BATCH_WAIT_MANY
 #undef MRB_BATCH_WAITS
 #undef release_held
+#undef wake_space_waiters
 
 /* ---- core/src/doorbell.c ---- */
 #line 1 "core/src/doorbell.c"
@@ -3887,12 +4018,12 @@ static bool fanout_released(struct mrb_handle *h, uint64_t head)
  * race. Loaded after the claim's CAS (seq_cst on both sides): a reader that
  * joins later starts past this claim.
  */
-static void payload_copy(struct mrb_handle *h, uint8_t *dst, const void *src, size_t len)
+MRB_ALWAYS_INLINE void payload_copy(struct mrb_handle *h, uint8_t *dst, const void *src, size_t len)
 {
 	if (atomic_load_explicit(&h->header->validating_readers, memory_order_seq_cst) != 0)
 		mrbi_racy_copy_in(dst, src, len);
 	else
-		memcpy(dst, src, len);
+		copy_payload(dst, src, len);
 }
 
 /*
@@ -3924,8 +4055,8 @@ static inline void prefetch_for_write(const struct mrb_handle *h, uint64_t end, 
 	}
 }
 
-static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
-                 uint64_t *position, uint64_t *gap)
+MRB_ALWAYS_INLINE int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
+                            uint64_t *position, uint64_t *gap)
 {
 	struct mrb_file_header *hdr = h->header;
 	const uint64_t capacity = h->capacity;
@@ -3944,7 +4075,7 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 		 * producers, which carry the consumer's release of the space. */
 		uint64_t head =
 		    atomic_load_explicit(&hdr->consumer_position_cache, memory_order_acquire);
-		if (tail - head > capacity || tail - head + need > capacity) {
+		if (MRB_UNLIKELY(tail - head > capacity || tail - head + need > capacity)) {
 			/* Pairs with the consumer's store in mrbi_publish_head: its
 			 * reads of the freed space happen before our writes. */
 			uint64_t fresh;
@@ -4006,7 +4137,8 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 /* Writes the claimed record's header (BUSY), then the gap's padding in
  * front of it: a reader that passes the padding always finds the record's
  * header, so a claim is never half-visible at the wrap point. */
-static void publish_claim(struct mrb_handle *h, uint64_t position, uint64_t gap, uint64_t control)
+MRB_ALWAYS_INLINE void publish_claim(struct mrb_handle *h, uint64_t position, uint64_t gap,
+                                     uint64_t control)
 {
 	record_publish(h, position, control);
 	if (gap != 0)
@@ -4017,7 +4149,7 @@ static void publish_claim(struct mrb_handle *h, uint64_t position, uint64_t gap,
 		                            MRB_CONTROL_PAD));
 }
 
-static void count_full(struct mrb_handle *h)
+static __attribute__((noinline, cold)) void count_full(struct mrb_handle *h)
 {
 	struct mrb_producer_slot *slot =
 	    &h->header
@@ -4025,8 +4157,8 @@ static void count_full(struct mrb_handle *h)
 	atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
 }
 
-static int reserve(struct mrb_handle *h, struct mrb_lane *lane, uint64_t writer, size_t len,
-                   uint64_t *position)
+MRB_ALWAYS_INLINE int reserve(struct mrb_handle *h, struct mrb_lane *lane, uint64_t writer,
+                              size_t len, uint64_t *position)
 {
 	if (len == 0 || len > h->max_message_size)
 		return MRB_EMSGSIZE;
@@ -4049,8 +4181,8 @@ static int reserve(struct mrb_handle *h, struct mrb_lane *lane, uint64_t writer,
  * writes only to the records of writers that are gone, and a hung writer's
  * skipped record is left as it is (recover.c).
  */
-static int commit(struct mrb_handle *h, uint64_t writer, uint64_t position, uint64_t len,
-                  uint64_t final_flags)
+MRB_ALWAYS_INLINE int commit(struct mrb_handle *h, uint64_t writer, uint64_t position, uint64_t len,
+                             uint64_t final_flags)
 {
 	struct mrb_record_header *rec = record_at(h, position);
 	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (position ^ h->salt))
@@ -4064,7 +4196,8 @@ static int commit(struct mrb_handle *h, uint64_t writer, uint64_t position, uint
 	return 0;
 }
 
-static int write_one(struct mrb_handle *h, struct mrb_lane *lane, const void *data, size_t len)
+MRB_ALWAYS_INLINE int write_one(struct mrb_handle *h, struct mrb_lane *lane, const void *data,
+                                size_t len)
 {
 	uint64_t position, writer = handle_writer_bits(h);
 	int rc = reserve(h, lane, writer, len, &position);
@@ -4090,7 +4223,7 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 		lane_give(h, lane0, lane);
 	}
 	if (rc == 0)
-		mrbi_wake_consumer(h);
+		wake_consumer(h);
 	producer_leave(h, owner);
 	return rc;
 }
@@ -4195,7 +4328,7 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 	}
 	lane_give(h, lane0, lane);
 	if (written > 0)
-		mrbi_wake_consumer(h);
+		wake_consumer(h);
 	producer_leave(h, owner);
 	return written > 0 ? (int64_t)written : result;
 }
@@ -4255,7 +4388,7 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 	}
 	if (rc == 0) {
 		atomic_fetch_sub_explicit(&h->reservations_open, 1, memory_order_relaxed);
-		mrbi_wake_consumer(h);
+		wake_consumer(h);
 		res->data = NULL;
 		res->len = 0;
 	}
@@ -5138,6 +5271,7 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 	return result;
 }
 #define new_token mrb_amalg_subscriber_new_token
+#define wake_space_waiters mrb_amalg_subscriber_wake_space_waiters
 
 /* ---- core/src/subscriber.c ---- */
 #line 1 "core/src/subscriber.c"
@@ -6392,6 +6526,7 @@ int mrb_unsubscribe(const char *path, const char *name)
 #undef MRB_OWNER_FREEING
 #undef MRB_NAME_SETTLE_NS
 #undef new_token
+#undef wake_space_waiters
 
 /* ---- core/src/upgrade.c ---- */
 #line 1 "core/src/upgrade.c"

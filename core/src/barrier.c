@@ -15,7 +15,9 @@
  * registered process then executes a full barrier, which turns the
  * publishers' compiler barriers into fences exactly when it matters.
  * mrb_close uses the same idea within the process (PRIVATE_EXPEDITED) for its
- * handshake with the handle's producer thread.
+ * handshake with the handle's producer thread and its adopted consumer
+ * thread, and so does a consumer call from another thread that revokes the
+ * adopted one (handle.h, consumer_role_enter).
  *
  * A process registers when it opens a writable handle. If the kernel refuses
  * (no membarrier, or a seccomp filter), that handle keeps full fences; a

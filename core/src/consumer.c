@@ -41,7 +41,7 @@ int mrbi_elapsed_reported(struct mrb_handle *h, int rc)
 	return (int)reported(h, rc);
 }
 
-static int attach_consumer(struct mrb_handle *h)
+static __attribute__((noinline)) int attach_consumer(struct mrb_handle *h)
 {
 	if (h->is_consumer) {
 		if (!h->elapsed_pending)
@@ -127,11 +127,28 @@ void mrbi_detach_consumer(struct mrb_handle *h)
 /* How often a consumer that sees space waiters checks for dead ones. */
 #define MRB_WAITER_AUDIT_INTERVAL_NS 10000000
 
-void mrbi_publish_head(struct mrb_handle *h)
+/* Writers sleep for space: wake them (out of line: the system call path). */
+static __attribute__((noinline)) void wake_space_waiters(struct mrb_handle *h)
 {
-	if (h->worker != NULL)
+	struct mrb_file_header *hdr = h->header;
+	/* Doorbells before the word, as in mrbi_wake_consumer. */
+	mrbi_doorbell_ring_space(h);
+	atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
+	mrbi_futex_wake_all(&hdr->space_seq);
+	/* A writer killed while asleep leaves its count behind, and every
+	 * publish would pay a wake-up for it; audit now and then. */
+	int64_t now = mrbi_now_ns();
+	if (now - h->last_waiter_audit_ns > MRB_WAITER_AUDIT_INTERVAL_NS) {
+		h->last_waiter_audit_ns = now;
+		mrbi_forget_dead_waiters(h);
+	}
+}
+
+MRB_ALWAYS_INLINE void publish_head(struct mrb_handle *h)
+{
+	if (MRB_UNLIKELY(h->worker != NULL))
 		return; /* a worker releases by its own word (workers.c) */
-	if (h->entry != NULL) {
+	if (MRB_UNLIKELY(h->entry != NULL)) {
 		mrbi_subscriber_publish(h);
 		return;
 	}
@@ -145,19 +162,13 @@ void mrbi_publish_head(struct mrb_handle *h)
 	 * waiter check below (the handshake with wait.c). */
 	atomic_store_explicit(&hdr->consumer_position, release, memory_order_release);
 	h->published_head = release;
-	if (waiters_after_publish(h, &hdr->space_waiters) != 0) {
-		/* Doorbells before the word, as in mrbi_wake_consumer. */
-		mrbi_doorbell_ring_space(h);
-		atomic_fetch_add_explicit(&hdr->space_seq, 1, memory_order_seq_cst);
-		mrbi_futex_wake_all(&hdr->space_seq);
-		/* A writer killed while asleep leaves its count behind, and every
-		 * publish would pay a wake-up for it; audit now and then. */
-		int64_t now = mrbi_now_ns();
-		if (now - h->last_waiter_audit_ns > MRB_WAITER_AUDIT_INTERVAL_NS) {
-			h->last_waiter_audit_ns = now;
-			mrbi_forget_dead_waiters(h);
-		}
-	}
+	if (MRB_UNLIKELY(waiters_after_publish(h, &hdr->space_waiters) != 0))
+		wake_space_waiters(h);
+}
+
+void mrbi_publish_head(struct mrb_handle *h)
+{
+	publish_head(h);
 }
 
 /* Records blocking the consumer longer than this get a liveness check. */
@@ -225,6 +236,22 @@ static int refresh_tail(struct mrb_handle *h)
 	return tail == h->head ? MRB_EEMPTY : 0;
 }
 
+/* The size of the record at head from its (untrusted) header `control`:
+ * 0 if the header is corrupt (it leaves the data region, the claimed span,
+ * or a message's length is 0 or over the maximum). */
+MRB_ALWAYS_INLINE uint64_t head_record_size(const struct mrb_handle *h, uint64_t control,
+                                            bool claimed, uint64_t offset)
+{
+	uint64_t length = control_length(control);
+	uint64_t record_size = record_span(length);
+	if (record_size > h->capacity - offset ||
+	    (claimed && record_size > h->tail_cache - h->head))
+		return 0;
+	if ((control & MRB_CONTROL_PAD) == 0 && (length == 0 || length > h->max_message_size))
+		return 0;
+	return record_size;
+}
+
 /*
  * The consumer learns of new records from their headers, not from the
  * producer position: a valid stamp at head proves the space was claimed
@@ -252,13 +279,10 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 		uint64_t control;
 		if (record_observe(h, h->head, &control)) {
 			uint64_t length = control_length(control);
-			uint64_t record_size = record_span(length);
-			if (record_size > h->capacity - offset ||
-			    (claimed && record_size > h->tail_cache - h->head))
+			uint64_t record_size = head_record_size(h, control, claimed, offset);
+			if (record_size == 0)
 				return MRB_ECORRUPT;
 			bool pad = (control & MRB_CONTROL_PAD) != 0;
-			if (!pad && (length == 0 || length > h->max_message_size))
-				return MRB_ECORRUPT;
 			if (!claimed)
 				h->tail_cache = h->head + record_size; /* at least this much */
 			h->empty_polls = 0;
@@ -353,21 +377,61 @@ void mrbi_consumer_leave_shared(struct mrb_handle *h)
 	atomic_store_explicit(&h->consumer_calls, 0, memory_order_release);
 }
 
-int mrbi_consumer_enter(struct mrb_handle *h)
+/*
+ * mrbi_next_message's common case, inline: a committed message at head
+ * (nothing skipped or late), its header validated as there. Anything else
+ * goes the whole way, which reads the header again.
+ */
+MRB_ALWAYS_INLINE int next_message(struct mrb_handle *h, enum mrb_tail_mode mode,
+                                   const uint8_t **data, uint64_t *len, uint64_t *next)
+{
+	uint64_t control;
+	if (MRB_LIKELY(!h->skipped.active && h->late_end == 0) &&
+	    record_observe(h, h->head, &control) &&
+	    (control & (MRB_CONTROL_BUSY | MRB_CONTROL_PAD)) == 0) {
+		bool claimed = h->head != h->tail_cache;
+		uint64_t offset = h->head & h->mask;
+		uint64_t record_size = head_record_size(h, control, claimed, offset);
+		if (MRB_LIKELY(record_size != 0)) {
+			if (!claimed)
+				h->tail_cache = h->head + record_size; /* at least this much */
+			h->empty_polls = 0;
+			*data = h->data + offset + MRB_RECORD_HEADER_SIZE;
+			*len = control_length(control);
+			*next = h->head + record_size;
+			return 0;
+		}
+	}
+	return mrbi_next_message(h, mode, data, len, next);
+}
+
+MRB_ALWAYS_INLINE int consumer_enter(struct mrb_handle *h)
 {
 	int rc = role_enter(h, MRB_CONSUMER_CALL);
-	if (rc != 0)
+	if (MRB_UNLIKELY(rc != 0))
 		return rc;
+	if (MRB_LIKELY(h->is_consumer && !h->elapsed_pending))
+		return 0;
 	rc = attach_consumer(h);
 	if (rc != 0)
 		role_leave(h, MRB_CONSUMER_CALL);
 	return rc;
 }
 
+MRB_ALWAYS_INLINE void consumer_leave(struct mrb_handle *h)
+{
+	publish_head(h);
+	role_leave(h, MRB_CONSUMER_CALL);
+}
+
+int mrbi_consumer_enter(struct mrb_handle *h)
+{
+	return consumer_enter(h);
+}
+
 void mrbi_consumer_leave(struct mrb_handle *h)
 {
-	mrbi_publish_head(h);
-	role_leave(h, MRB_CONSUMER_CALL);
+	consumer_leave(h);
 }
 
 /* The position of the record mrbi_next_message returned last: the head,
@@ -426,14 +490,10 @@ static void prefetch_next(const struct mrb_handle *h)
 		__builtin_prefetch(h->data + offset + at);
 }
 
-int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
+/* mrb_read of a worker or a validating subscriber; leaves the call. */
+static __attribute__((noinline)) int read_special(struct mrb_handle *h, void *buf, size_t buf_size,
+                                                  size_t *len)
 {
-	struct mrb_handle *h = handle_of(ring);
-	if (ring == NULL || len == NULL || (buf == NULL && buf_size != 0))
-		return MRB_EINVAL;
-	int rc = mrbi_consumer_enter(h);
-	if (rc != 0)
-		return rc;
 	if (h->worker != NULL) {
 		size_t length = 0;
 		int64_t n = mrbi_worker_read(h, buf, buf_size, &length, 1);
@@ -442,26 +502,36 @@ int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
 		mrbi_consumer_leave(h);
 		return n == 1 ? 0 : (int)n;
 	}
-	if (h->validating) {
-		rc = (int)reported(h, mrbi_validated_read(h, buf, buf_size, len, NULL));
-		mrbi_consumer_leave(h);
+	int rc = (int)reported(h, mrbi_validated_read(h, buf, buf_size, len, NULL));
+	mrbi_consumer_leave(h);
+	return rc;
+}
+
+int mrb_read(struct mrb_ring *ring, void *buf, size_t buf_size, size_t *len)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || len == NULL || (buf == NULL && buf_size != 0))
+		return MRB_EINVAL;
+	int rc = consumer_enter(h);
+	if (rc != 0)
 		return rc;
-	}
+	if (MRB_UNLIKELY(h->worker != NULL || h->validating))
+		return read_special(h, buf, buf_size, len);
 	const uint8_t *data;
 	uint64_t length, next;
-	rc = mrbi_next_message(h, MRB_TAIL_SOMETIMES, &data, &length, &next);
+	rc = next_message(h, MRB_TAIL_SOMETIMES, &data, &length, &next);
 	if (rc == 0) {
 		*len = (size_t)length;
 		if (length > buf_size) {
 			rc = MRB_EBUFFER_TOO_SMALL;
 		} else {
-			memcpy(buf, data, (size_t)length);
+			copy_payload(buf, data, (size_t)length);
 			consume(h, length, next);
 			if (length >= MRB_PREFETCH_AFTER_BYTES)
 				prefetch_next(h);
 		}
 	}
-	mrbi_consumer_leave(h);
+	consumer_leave(h);
 	return rc;
 }
 

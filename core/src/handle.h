@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "layout.h"
 #include "mrb/mrb.h"
@@ -66,6 +67,12 @@ enum mrb_call_role {
 /* Tests only: sleepers trust every waker to order with a read-modify-write
  * (mrb__test_set_barriers). */
 #define MRB_BARRIER_TRUST_WAKERS (1u << 2)
+
+/* Branch hints and forced inlining for the one-core write + read path
+ * (docs/BENCHMARKS.md, issue 16): its cold branches stay out of line. */
+#define MRB_LIKELY(x)     __builtin_expect(!!(x), 1)
+#define MRB_UNLIKELY(x)   __builtin_expect(!!(x), 0)
+#define MRB_ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* 128 bytes: two cache lines, so adjacent-line prefetch cannot couple
  * the blocks of the handle either. */
@@ -353,18 +360,21 @@ static inline int role_enter(struct mrb_handle *h, enum mrb_call_role role)
  * lane 0 of the handle's producer slot (the producer thread, not nested in
  * a signal handler inside another of its calls).
  */
-static inline int producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
+MRB_ALWAYS_INLINE int producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
 {
 	*lane0 = false;
 	uintptr_t self = (uintptr_t)pthread_self();
 	uintptr_t thread = atomic_load_explicit(&h->producer_thread, memory_order_relaxed);
-	if (thread == 0 && (h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
-	    atomic_compare_exchange_strong_explicit(&h->producer_thread, &thread, self,
-	                                            memory_order_relaxed, memory_order_relaxed))
-		thread = self;
-	if (thread != self) {
-		*owner = false;
-		return role_enter(h, MRB_PRODUCER_CALL);
+	if (MRB_UNLIKELY(thread != self)) {
+		if (thread == 0 && (h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
+		    atomic_compare_exchange_strong_explicit(&h->producer_thread, &thread, self,
+		                                            memory_order_relaxed,
+		                                            memory_order_relaxed))
+			thread = self;
+		if (thread != self) {
+			*owner = false;
+			return role_enter(h, MRB_PRODUCER_CALL);
+		}
 	}
 	/* Only this thread writes owner_calls (a signal handler's nested call
 	 * restores it before returning), so load + store is an increment. */
@@ -372,17 +382,14 @@ static inline int producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
 	atomic_store_explicit(&h->owner_calls, calls + 1, memory_order_relaxed);
 	atomic_signal_fence(memory_order_seq_cst);
 	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
-	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0) {
+	/* One test for the common case; the refusals in their order below. */
+	if (MRB_UNLIKELY((flags & (MRB_STATE_OPEN | MRB_STATE_CLOSING | MRB_STATE_READONLY)) !=
+	                     MRB_STATE_OPEN ||
+	                 !handle_in_opener(h))) {
 		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
-		return MRB_ECLOSED;
-	}
-	if ((flags & MRB_STATE_READONLY) != 0) {
-		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
-		return -EROFS;
-	}
-	if (!handle_in_opener(h)) {
-		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
-		return MRB_EFORKED;
+		if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
+			return MRB_ECLOSED;
+		return (flags & MRB_STATE_READONLY) != 0 ? -EROFS : MRB_EFORKED;
 	}
 	*owner = true;
 	*lane0 = calls == 0;
@@ -390,7 +397,7 @@ static inline int producer_enter(struct mrb_handle *h, bool *owner, bool *lane0)
 }
 
 /* Pairs with the acquire in mrb_close's wait for calls to drain. */
-static inline void producer_leave(struct mrb_handle *h, bool owner)
+MRB_ALWAYS_INLINE void producer_leave(struct mrb_handle *h, bool owner)
 {
 	if (!owner) {
 		role_leave(h, MRB_PRODUCER_CALL);
@@ -549,8 +556,58 @@ void mrbi_uring_arm(struct mrbi_uring_bell *b, _Atomic uint32_t *word, uint32_t 
 int mrbi_ready_to_read(struct mrb_handle *h, bool *unfinished);
 int mrbi_ready_to_write(struct mrb_handle *h, size_t len);
 
+/*
+ * memcpy for the payload copies of mrb_write and mrb_read: up to 64 bytes
+ * as two overlapping fixed-size moves, inline (a call into the C library's
+ * memcpy costs about as much as the copy itself at these sizes); longer
+ * through memcpy. The buffers do not overlap.
+ */
+MRB_ALWAYS_INLINE void copy_payload(void *dst, const void *src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+	if (n > 64) {
+		memcpy(d, s, n);
+	} else if (n >= 32) {
+		unsigned char a[32], b[32];
+		memcpy(a, s, 32);
+		memcpy(b, s + n - 32, 32);
+		memcpy(d, a, 32);
+		memcpy(d + n - 32, b, 32);
+	} else if (n >= 16) {
+		unsigned char a[16], b[16];
+		memcpy(a, s, 16);
+		memcpy(b, s + n - 16, 16);
+		memcpy(d, a, 16);
+		memcpy(d + n - 16, b, 16);
+	} else if (n >= 8) {
+		uint64_t a, b;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			d[i] = s[i];
+	}
+}
+
 /* Producer/consumer internals shared across files. */
 void mrbi_wake_consumer(struct mrb_handle *h);
+/* After a commit: wakes the readers if any sleep (wait.c). The common case,
+ * nobody asleep with membarrier registered, is a compiler barrier and a
+ * load, inline; mrbi_wake_consumer checks again (a second read-modify-write
+ * without membarrier, on the rare path that then makes a system call). */
+static inline void wake_consumer(struct mrb_handle *h)
+{
+	if ((h->barriers & MRB_BARRIER_GLOBAL) != 0) {
+		atomic_signal_fence(memory_order_seq_cst);
+		if (MRB_LIKELY(
+		        atomic_load_explicit(&h->header->data_waiters, memory_order_relaxed) == 0))
+			return;
+	}
+	mrbi_wake_consumer(h);
+}
 void mrbi_publish_head(struct mrb_handle *h);
 /* Enters a consumer call and attaches the handle as the ring's consumer
  * (MRB_ECONSUMER_BUSY if another live handle is); the leave publishes the

@@ -41,12 +41,12 @@ static bool fanout_released(struct mrb_handle *h, uint64_t head)
  * race. Loaded after the claim's CAS (seq_cst on both sides): a reader that
  * joins later starts past this claim.
  */
-static void payload_copy(struct mrb_handle *h, uint8_t *dst, const void *src, size_t len)
+MRB_ALWAYS_INLINE void payload_copy(struct mrb_handle *h, uint8_t *dst, const void *src, size_t len)
 {
 	if (atomic_load_explicit(&h->header->validating_readers, memory_order_seq_cst) != 0)
 		mrbi_racy_copy_in(dst, src, len);
 	else
-		memcpy(dst, src, len);
+		copy_payload(dst, src, len);
 }
 
 /*
@@ -78,8 +78,8 @@ static inline void prefetch_for_write(const struct mrb_handle *h, uint64_t end, 
 	}
 }
 
-static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
-                 uint64_t *position, uint64_t *gap)
+MRB_ALWAYS_INLINE int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
+                            uint64_t *position, uint64_t *gap)
 {
 	struct mrb_file_header *hdr = h->header;
 	const uint64_t capacity = h->capacity;
@@ -98,7 +98,7 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 		 * producers, which carry the consumer's release of the space. */
 		uint64_t head =
 		    atomic_load_explicit(&hdr->consumer_position_cache, memory_order_acquire);
-		if (tail - head > capacity || tail - head + need > capacity) {
+		if (MRB_UNLIKELY(tail - head > capacity || tail - head + need > capacity)) {
 			/* Pairs with the consumer's store in mrbi_publish_head: its
 			 * reads of the freed space happen before our writes. */
 			uint64_t fresh;
@@ -160,7 +160,8 @@ static int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_si
 /* Writes the claimed record's header (BUSY), then the gap's padding in
  * front of it: a reader that passes the padding always finds the record's
  * header, so a claim is never half-visible at the wrap point. */
-static void publish_claim(struct mrb_handle *h, uint64_t position, uint64_t gap, uint64_t control)
+MRB_ALWAYS_INLINE void publish_claim(struct mrb_handle *h, uint64_t position, uint64_t gap,
+                                     uint64_t control)
 {
 	record_publish(h, position, control);
 	if (gap != 0)
@@ -171,7 +172,7 @@ static void publish_claim(struct mrb_handle *h, uint64_t position, uint64_t gap,
 		                            MRB_CONTROL_PAD));
 }
 
-static void count_full(struct mrb_handle *h)
+static __attribute__((noinline, cold)) void count_full(struct mrb_handle *h)
 {
 	struct mrb_producer_slot *slot =
 	    &h->header
@@ -179,8 +180,8 @@ static void count_full(struct mrb_handle *h)
 	atomic_fetch_add_explicit(&slot->full, 1, memory_order_relaxed);
 }
 
-static int reserve(struct mrb_handle *h, struct mrb_lane *lane, uint64_t writer, size_t len,
-                   uint64_t *position)
+MRB_ALWAYS_INLINE int reserve(struct mrb_handle *h, struct mrb_lane *lane, uint64_t writer,
+                              size_t len, uint64_t *position)
 {
 	if (len == 0 || len > h->max_message_size)
 		return MRB_EMSGSIZE;
@@ -203,8 +204,8 @@ static int reserve(struct mrb_handle *h, struct mrb_lane *lane, uint64_t writer,
  * writes only to the records of writers that are gone, and a hung writer's
  * skipped record is left as it is (recover.c).
  */
-static int commit(struct mrb_handle *h, uint64_t writer, uint64_t position, uint64_t len,
-                  uint64_t final_flags)
+MRB_ALWAYS_INLINE int commit(struct mrb_handle *h, uint64_t writer, uint64_t position, uint64_t len,
+                             uint64_t final_flags)
 {
 	struct mrb_record_header *rec = record_at(h, position);
 	if (atomic_load_explicit(&rec->stamp, memory_order_relaxed) != (position ^ h->salt))
@@ -218,7 +219,8 @@ static int commit(struct mrb_handle *h, uint64_t writer, uint64_t position, uint
 	return 0;
 }
 
-static int write_one(struct mrb_handle *h, struct mrb_lane *lane, const void *data, size_t len)
+MRB_ALWAYS_INLINE int write_one(struct mrb_handle *h, struct mrb_lane *lane, const void *data,
+                                size_t len)
 {
 	uint64_t position, writer = handle_writer_bits(h);
 	int rc = reserve(h, lane, writer, len, &position);
@@ -244,7 +246,7 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 		lane_give(h, lane0, lane);
 	}
 	if (rc == 0)
-		mrbi_wake_consumer(h);
+		wake_consumer(h);
 	producer_leave(h, owner);
 	return rc;
 }
@@ -349,7 +351,7 @@ int64_t mrb_write_batch(struct mrb_ring *ring, const struct mrb_iovec *msgs, siz
 	}
 	lane_give(h, lane0, lane);
 	if (written > 0)
-		mrbi_wake_consumer(h);
+		wake_consumer(h);
 	producer_leave(h, owner);
 	return written > 0 ? (int64_t)written : result;
 }
@@ -409,7 +411,7 @@ static int finish_reservation(struct mrb_ring *ring, struct mrb_reservation *res
 	}
 	if (rc == 0) {
 		atomic_fetch_sub_explicit(&h->reservations_open, 1, memory_order_relaxed);
-		mrbi_wake_consumer(h);
+		wake_consumer(h);
 		res->data = NULL;
 		res->len = 0;
 	}
