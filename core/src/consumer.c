@@ -369,7 +369,7 @@ void mrbi_consumer_leave_shared(struct mrb_handle *h)
 	if ((h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
 	    atomic_load_explicit(&h->consumer_thread, memory_order_relaxed) == 0) {
 		if (h->adopt_wait == 0)
-			atomic_store_explicit(&h->consumer_thread, (uintptr_t)pthread_self(),
+			atomic_store_explicit(&h->consumer_thread, thread_self(),
 			                      memory_order_relaxed);
 		else
 			h->adopt_wait--;

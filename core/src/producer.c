@@ -78,8 +78,9 @@ static inline void prefetch_for_write(const struct mrb_handle *h, uint64_t end, 
 	}
 }
 
-MRB_ALWAYS_INLINE int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
-                            uint64_t *position, uint64_t *gap)
+static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb_lane *lane,
+                                                uint64_t record_size, uint64_t *position,
+                                                uint64_t *gap)
 {
 	struct mrb_file_header *hdr = h->header;
 	const uint64_t capacity = h->capacity;
@@ -155,6 +156,36 @@ MRB_ALWAYS_INLINE int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_
 			return 0;
 		}
 	}
+}
+
+/* claim_loop's first attempt when the cached head shows room, inline (one
+ * CAS and no loop: its registers stay in registers); anything else,
+ * including a lost CAS, goes the whole way from a fresh producer position. */
+MRB_ALWAYS_INLINE int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
+                            uint64_t *position, uint64_t *gap)
+{
+	struct mrb_file_header *hdr = h->header;
+	const uint64_t capacity = h->capacity;
+	uint64_t tail = atomic_load_explicit(&hdr->producer_position, memory_order_relaxed);
+	uint64_t to_end = capacity - (tail & h->mask);
+	uint64_t pad = record_size > to_end ? to_end : 0;
+	uint64_t need = pad + record_size;
+	uint64_t head = atomic_load_explicit(&hdr->consumer_position_cache, memory_order_acquire);
+	if (MRB_LIKELY(tail % MRB_RECORD_ALIGNMENT == 0 && tail - head <= capacity &&
+	               tail - head + need <= capacity)) {
+		atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
+		if (MRB_LIKELY(atomic_compare_exchange_strong_explicit(
+		        &hdr->producer_position, &tail, tail + need, memory_order_seq_cst,
+		        memory_order_relaxed))) {
+			atomic_thread_fence(memory_order_release);
+			atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
+			prefetch_for_write(h, tail + need, head);
+			*position = tail + pad;
+			*gap = pad;
+			return 0;
+		}
+	}
+	return claim_loop(h, lane, record_size, position, gap);
 }
 
 /* Writes the claimed record's header (BUSY), then the gap's padding in
