@@ -662,9 +662,10 @@ struct mrb_handle {
 	/* The opener's start time and pid namespace (struct mrb_identity). */
 	uint64_t start_time;
 	uint64_t pid_ns;
-	/* The thread whose consumer calls enter with plain stores (0: none;
-	 * consumer_role_enter). Written only by a consumer call inside (the
-	 * slow path's adoption and revocation), read by every consumer call. */
+	/* The thread whose consumer calls enter with plain stores (0: none
+	 * yet; | 1: revoked; consumer_role_enter). Written only by a consumer
+	 * call inside (the slow path's adoption and revocation), read by every
+	 * consumer call. Once set, only that thread is ever adopted again. */
 	_Atomic uintptr_t consumer_thread;
 	/* The processor has PREFETCHW (x86; producer.c), fixed at open. */
 	bool prefetchw;
@@ -822,20 +823,21 @@ static inline _Atomic uint32_t *role_calls(struct mrb_handle *h, enum mrb_call_r
  *
  * The thread adopted as consumer_thread enters with plain stores: it sets
  * owner_consumer_calls, then (compiler barrier only) loads consumer_thread
- * again and the flags. A locked instruction here cost ~10 ns of a ~45 ns
- * write + read on one core. Any other thread enters by CAS of
+ * again and the flags; only that thread ever writes the counter (so only
+ * the first thread adopted is ever adopted again, mrbi_consumer_leave_shared). A locked instruction
+ * here cost ~10 ns of a ~45 ns write + read on one core. Any other thread enters by CAS of
  * consumer_calls from 0 to 1 (mrbi_consumer_enter_shared, which excludes
- * the other slow entries); if a thread is adopted, it revokes it (stores 0)
+ * the other slow entries); if a thread is adopted, it revokes it (sets bit 0)
  * and runs membarrier(PRIVATE_EXPEDITED) before it loads
  * owner_consumer_calls. The same asymmetric handshake as the producer
  * thread's with mrb_close (barrier.c): either the adopted thread's store is
  * seen there and the slow entry backs out, or that thread sees the
  * revocation after its store and backs out to the slow path. mrb_close
- * runs the membarrier too when a thread is adopted. A thread leaving a slow
- * call adopts itself when nobody is adopted and MRB_CONSUMER_ADOPT_WAIT
- * slow calls have passed since the last revocation (none before the
- * first), so threads taking turns pay at most one membarrier per that many
- * calls. Without membarrier nobody is adopted and every call takes the CAS.
+ * runs the membarrier too when a thread is adopted. The first thread to
+ * leave a slow call is adopted; after a revocation, that same thread again
+ * once MRB_CONSUMER_ADOPT_WAIT slow calls have passed, so threads taking
+ * turns pay at most one membarrier per that many calls. Without membarrier
+ * nobody is adopted and every call takes the CAS.
  */
 #define MRB_CONSUMER_ADOPT_WAIT 256
 int mrbi_consumer_enter_shared(struct mrb_handle *h, uintptr_t self);
@@ -1802,8 +1804,9 @@ int mrbi_consumer_enter_shared(struct mrb_handle *h, uintptr_t self)
 		/* Slow entries exclude each other (the CAS); the adopted
 		 * thread's fast path is excluded by the handshake. */
 		uintptr_t adopted = atomic_load_explicit(&h->consumer_thread, memory_order_relaxed);
-		if (adopted != 0 && adopted != self) {
-			atomic_store_explicit(&h->consumer_thread, 0, memory_order_relaxed);
+		if (adopted != 0 && (adopted & 1) == 0 && adopted != self) {
+			atomic_store_explicit(&h->consumer_thread, adopted | 1,
+			                      memory_order_relaxed);
 			/* Registered at open, or nobody was adopted: it does
 			 * not fail (close relies on it the same way). */
 			mrbi_barrier_private();
@@ -1824,17 +1827,24 @@ int mrbi_consumer_enter_shared(struct mrb_handle *h, uintptr_t self)
 	return 0;
 }
 
-/* Only the call inside writes consumer_calls (the CAS took it from 0), so
- * a release store gives it back; before that, maybe adopt this thread. */
+/*
+ * Only the call inside writes consumer_calls (the CAS took it from 0), so
+ * a release store gives it back; before that, maybe adopt this thread: the
+ * first one ever, or again the adopted one after a revocation, never
+ * another. A revoked thread may still be between its first look at
+ * consumer_thread and its store to owner_consumer_calls (handle.h); were
+ * another thread adopted meanwhile, that late store and the back-out after
+ * it would clear the new thread's count while it is inside.
+ */
 void mrbi_consumer_leave_shared(struct mrb_handle *h)
 {
-	if ((h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
-	    atomic_load_explicit(&h->consumer_thread, memory_order_relaxed) == 0) {
-		if (h->adopt_wait == 0)
-			atomic_store_explicit(&h->consumer_thread, thread_self(),
-			                      memory_order_relaxed);
-		else
+	uintptr_t adopted = atomic_load_explicit(&h->consumer_thread, memory_order_relaxed);
+	if ((h->barriers & MRB_BARRIER_PRIVATE) != 0 && (adopted == 0 || (adopted & 1) != 0)) {
+		uintptr_t self = thread_self();
+		if (h->adopt_wait != 0)
 			h->adopt_wait--;
+		else if ((self & 1) == 0 && (adopted == 0 || adopted == (self | 1)))
+			atomic_store_explicit(&h->consumer_thread, self, memory_order_relaxed);
 	}
 	atomic_store_explicit(&h->consumer_calls, 0, memory_order_release);
 }

@@ -340,8 +340,9 @@ int mrbi_consumer_enter_shared(struct mrb_handle *h, uintptr_t self)
 		/* Slow entries exclude each other (the CAS); the adopted
 		 * thread's fast path is excluded by the handshake. */
 		uintptr_t adopted = atomic_load_explicit(&h->consumer_thread, memory_order_relaxed);
-		if (adopted != 0 && adopted != self) {
-			atomic_store_explicit(&h->consumer_thread, 0, memory_order_relaxed);
+		if (adopted != 0 && (adopted & 1) == 0 && adopted != self) {
+			atomic_store_explicit(&h->consumer_thread, adopted | 1,
+			                      memory_order_relaxed);
 			/* Registered at open, or nobody was adopted: it does
 			 * not fail (close relies on it the same way). */
 			mrbi_barrier_private();
@@ -362,17 +363,24 @@ int mrbi_consumer_enter_shared(struct mrb_handle *h, uintptr_t self)
 	return 0;
 }
 
-/* Only the call inside writes consumer_calls (the CAS took it from 0), so
- * a release store gives it back; before that, maybe adopt this thread. */
+/*
+ * Only the call inside writes consumer_calls (the CAS took it from 0), so
+ * a release store gives it back; before that, maybe adopt this thread: the
+ * first one ever, or again the adopted one after a revocation, never
+ * another. A revoked thread may still be between its first look at
+ * consumer_thread and its store to owner_consumer_calls (handle.h); were
+ * another thread adopted meanwhile, that late store and the back-out after
+ * it would clear the new thread's count while it is inside.
+ */
 void mrbi_consumer_leave_shared(struct mrb_handle *h)
 {
-	if ((h->barriers & MRB_BARRIER_PRIVATE) != 0 &&
-	    atomic_load_explicit(&h->consumer_thread, memory_order_relaxed) == 0) {
-		if (h->adopt_wait == 0)
-			atomic_store_explicit(&h->consumer_thread, thread_self(),
-			                      memory_order_relaxed);
-		else
+	uintptr_t adopted = atomic_load_explicit(&h->consumer_thread, memory_order_relaxed);
+	if ((h->barriers & MRB_BARRIER_PRIVATE) != 0 && (adopted == 0 || (adopted & 1) != 0)) {
+		uintptr_t self = thread_self();
+		if (h->adopt_wait != 0)
 			h->adopt_wait--;
+		else if ((self & 1) == 0 && (adopted == 0 || adopted == (self | 1)))
+			atomic_store_explicit(&h->consumer_thread, self, memory_order_relaxed);
 	}
 	atomic_store_explicit(&h->consumer_calls, 0, memory_order_release);
 }

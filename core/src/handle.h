@@ -116,9 +116,10 @@ struct mrb_handle {
 	/* The opener's start time and pid namespace (struct mrb_identity). */
 	uint64_t start_time;
 	uint64_t pid_ns;
-	/* The thread whose consumer calls enter with plain stores (0: none;
-	 * consumer_role_enter). Written only by a consumer call inside (the
-	 * slow path's adoption and revocation), read by every consumer call. */
+	/* The thread whose consumer calls enter with plain stores (0: none
+	 * yet; | 1: revoked; consumer_role_enter). Written only by a consumer
+	 * call inside (the slow path's adoption and revocation), read by every
+	 * consumer call. Once set, only that thread is ever adopted again. */
 	_Atomic uintptr_t consumer_thread;
 	/* The processor has PREFETCHW (x86; producer.c), fixed at open. */
 	bool prefetchw;
@@ -276,20 +277,21 @@ static inline _Atomic uint32_t *role_calls(struct mrb_handle *h, enum mrb_call_r
  *
  * The thread adopted as consumer_thread enters with plain stores: it sets
  * owner_consumer_calls, then (compiler barrier only) loads consumer_thread
- * again and the flags. A locked instruction here cost ~10 ns of a ~45 ns
- * write + read on one core. Any other thread enters by CAS of
+ * again and the flags; only that thread ever writes the counter (so only
+ * the first thread adopted is ever adopted again, mrbi_consumer_leave_shared). A locked instruction
+ * here cost ~10 ns of a ~45 ns write + read on one core. Any other thread enters by CAS of
  * consumer_calls from 0 to 1 (mrbi_consumer_enter_shared, which excludes
- * the other slow entries); if a thread is adopted, it revokes it (stores 0)
+ * the other slow entries); if a thread is adopted, it revokes it (sets bit 0)
  * and runs membarrier(PRIVATE_EXPEDITED) before it loads
  * owner_consumer_calls. The same asymmetric handshake as the producer
  * thread's with mrb_close (barrier.c): either the adopted thread's store is
  * seen there and the slow entry backs out, or that thread sees the
  * revocation after its store and backs out to the slow path. mrb_close
- * runs the membarrier too when a thread is adopted. A thread leaving a slow
- * call adopts itself when nobody is adopted and MRB_CONSUMER_ADOPT_WAIT
- * slow calls have passed since the last revocation (none before the
- * first), so threads taking turns pay at most one membarrier per that many
- * calls. Without membarrier nobody is adopted and every call takes the CAS.
+ * runs the membarrier too when a thread is adopted. The first thread to
+ * leave a slow call is adopted; after a revocation, that same thread again
+ * once MRB_CONSUMER_ADOPT_WAIT slow calls have passed, so threads taking
+ * turns pay at most one membarrier per that many calls. Without membarrier
+ * nobody is adopted and every call takes the CAS.
  */
 #define MRB_CONSUMER_ADOPT_WAIT 256
 int mrbi_consumer_enter_shared(struct mrb_handle *h, uintptr_t self);
