@@ -166,6 +166,7 @@ inline count_out(cur, done)
  * at any step, once); LEAVE (worker 1 may leave: mrbi_worker_leave);
  * REJOIN (once worker 1 is gone, a worker of group 1 takes its slot);
  * KILL_WAKER (a producer killed at any step of its wake-up, once);
+ * NO_RESCUE_BOUND (the bound not enabled for a rescue: must fail);
  * CHECK_LEAK (KILL_WORKER: require exact counts at the end anyway).
  * Properties: Final (every message taken and released by a worker of each
  * group: no lost wake-up; the counts are the armed names plus only what a
@@ -513,7 +514,9 @@ end_poll:
 	:: sock[k] > 0 -> skip
 	/* the 100 ms bound, only where the C relies on it: a dead worker's
 	 * run of this group to rescue (an audit; no write announces it) */
+#ifndef NO_RESCUE_BOUND
 	:: RESCUABLE(g) -> skip
+#endif
 	/* and a producer killed between its commit and its ring
 	 * (KILL_WAKER): a message of the group is there */
 	:: waker_died && claim[g] < vis -> skip
