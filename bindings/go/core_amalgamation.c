@@ -809,6 +809,20 @@ static inline bool handle_in_opener(const struct mrb_handle *h)
 	return mrbi_getpid() == h->pid;
 }
 
+/* Why a call entering with handle flags `flags` must back out (0: it may
+ * go on): closed or closing, inherited across fork, or, when it would
+ * write (`writes`), a read-only handle. */
+static inline int handle_refusal(const struct mrb_handle *h, uint32_t flags, bool writes)
+{
+	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
+		return MRB_ECLOSED;
+	if (!handle_in_opener(h))
+		return MRB_EFORKED;
+	if (writes && (flags & MRB_STATE_READONLY) != 0)
+		return -EROFS;
+	return 0;
+}
+
 static inline _Atomic uint32_t *role_calls(struct mrb_handle *h, enum mrb_call_role role)
 {
 	/* Inspection calls share the producers' counter: both may overlap
@@ -899,13 +913,7 @@ static inline int role_enter(struct mrb_handle *h, enum mrb_call_role role)
 		return consumer_role_enter(h);
 	atomic_fetch_add_explicit(role_calls(h, role), 1, memory_order_seq_cst);
 	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_seq_cst);
-	int rc = 0;
-	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
-		rc = MRB_ECLOSED;
-	else if (!handle_in_opener(h))
-		rc = MRB_EFORKED;
-	else if ((flags & MRB_STATE_READONLY) != 0 && role != MRB_STATE_CALL)
-		rc = -EROFS;
+	int rc = handle_refusal(h, flags, role != MRB_STATE_CALL);
 	if (rc != 0)
 		role_leave(h, role);
 	return rc;
@@ -951,9 +959,7 @@ MRB_ALWAYS_INLINE int producer_enter(struct mrb_handle *h, bool *owner, bool *la
 	                     MRB_STATE_OPEN ||
 	                 !handle_in_opener(h))) {
 		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
-		if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
-			return MRB_ECLOSED;
-		return (flags & MRB_STATE_READONLY) != 0 ? -EROFS : MRB_EFORKED;
+		return handle_refusal(h, flags, true);
 	}
 	*owner = true;
 	*lane0 = calls == 0;
@@ -1791,14 +1797,8 @@ int mrbi_consumer_enter_shared(struct mrb_handle *h, uintptr_t self)
 	bool counted = atomic_compare_exchange_strong_explicit(
 	    &h->consumer_calls, &idle, 1, memory_order_seq_cst, memory_order_relaxed);
 	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_seq_cst);
-	int rc = 0;
-	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
-		rc = MRB_ECLOSED;
-	else if (!handle_in_opener(h))
-		rc = MRB_EFORKED;
-	else if ((flags & MRB_STATE_READONLY) != 0)
-		rc = -EROFS;
-	else if (!counted)
+	int rc = handle_refusal(h, flags, true);
+	if (rc == 0 && !counted)
 		rc = MRB_ECONSUMER_BUSY;
 	if (rc == 0) {
 		/* Slow entries exclude each other (the CAS); the adopted

@@ -327,14 +327,8 @@ int mrbi_consumer_enter_shared(struct mrb_handle *h, uintptr_t self)
 	bool counted = atomic_compare_exchange_strong_explicit(
 	    &h->consumer_calls, &idle, 1, memory_order_seq_cst, memory_order_relaxed);
 	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_seq_cst);
-	int rc = 0;
-	if ((flags & MRB_STATE_OPEN) == 0 || (flags & MRB_STATE_CLOSING) != 0)
-		rc = MRB_ECLOSED;
-	else if (!handle_in_opener(h))
-		rc = MRB_EFORKED;
-	else if ((flags & MRB_STATE_READONLY) != 0)
-		rc = -EROFS;
-	else if (!counted)
+	int rc = handle_refusal(h, flags, true);
+	if (rc == 0 && !counted)
 		rc = MRB_ECONSUMER_BUSY;
 	if (rc == 0) {
 		/* Slow entries exclude each other (the CAS); the adopted
