@@ -352,7 +352,9 @@ int mrb_write_wait(struct mrb_ring *ring, const void *data, size_t len, int64_t 
  * *timeout_ms (1000 normally; 100 for a worker; 10 while a claimed record
  * whose writer may have died holds the reader back; 1 in a process without
  * membarrier), then call again: a waker killed between its commit and its
- * ring would otherwise cost a hang instead of that latency.
+ * ring would otherwise cost a hang instead of that latency. Threads sharing
+ * one handle's doorbell need the bound too: one thread's arming drains a
+ * ring meant for another.
  *
  * The consumer, every subscriber and every worker has a doorbell of its
  * own. A commit rings every armed worker of a group (not one, as for
