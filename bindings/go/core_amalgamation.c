@@ -1259,6 +1259,13 @@ void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
 void mrbi_worker_doorbell(struct mrb_handle *h, struct mrb_doorbell **bell,
                           _Atomic uint32_t **group_armed, uint32_t *group_index);
 void mrbi_worker_leave(struct mrb_handle *h);
+/* mrb_worker_join with a test's kill point (mrb__test_worker_join): the
+ * worker stops itself (SIGSTOP) there; MRBI_TEST_STOP_NONE in programs. */
+#define MRBI_TEST_STOP_NONE      0u
+#define MRBI_TEST_STOP_SLOT_TAKE 1u /* slot_take: the slot just made busy */
+#define MRBI_TEST_STOP_SLOT_FREE 2u /* slot_free: the slot just made busy */
+int mrbi_worker_join(struct mrb_ring *ring, const char *path, const char *group,
+                     const struct mrb_worker_options *opts, uint32_t stop_at);
 
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY
@@ -7375,19 +7382,28 @@ int mrbi_ready_to_write(struct mrb_handle *h, size_t len)
 #define _GNU_SOURCE
 #endif
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#line 51 "core/src/workers.c"
+#line 52 "core/src/workers.c"
 
 /* A worker's run must be held this long before its owner's liveness is
  * checked (a /proc read), and a handle audits its group at most this often. */
 #define MRB_WORKER_CHECK_NS 10000000
 /* Successful takes between two audits of a busy worker. */
 #define MRB_WORKER_AUDIT_CALLS 256
-/* An owner word nobody may judge or take: a slot being set up or freed. */
-#define MRB_WORKER_BUSY UINT64_MAX
+/* An owner word with this bit set is BUSY: the slot is being set up or
+ * freed by the process whose token the rest of the word is (pids are below
+ * 2^22). Nobody else judges or takes the slot while that process lives; a
+ * slot whose busy process died is taken over and freed (slot_recover). */
+#define MRB_WORKER_BUSY_BIT (UINT64_C(1) << 31)
+
+static bool is_busy(uint64_t owner)
+{
+	return (owner & MRB_WORKER_BUSY_BIT) != 0;
+}
 
 struct mrbi_worker {
 	struct mrb_group *group;
@@ -7408,7 +7424,16 @@ struct mrbi_worker {
 	uint64_t pending_bytes;
 	uint64_t takes;
 	int64_t last_audit_ns;
+	uint32_t test_stop; /* MRBI_TEST_STOP_*: a test's SIGSTOP point */
 };
+
+/* A test's kill point (mrb__test_worker_join): the process stops itself
+ * there, and the test SIGKILLs it. */
+static void test_stop(const struct mrbi_worker *w, uint32_t point)
+{
+	if (w->test_stop == point)
+		raise(SIGSTOP);
+}
 
 static struct mrb_group *group_at(struct mrb_handle *h, uint32_t i)
 {
@@ -7477,7 +7502,7 @@ static bool owner_dead(struct mrb_worker_slot *s, uint64_t owner)
 {
 	if (owner == 0)
 		return true;
-	if (owner == MRB_WORKER_BUSY)
+	if (is_busy(owner))
 		return false;
 	struct mrb_identity id = {.pid = (uint32_t)owner};
 	if (atomic_load_explicit(&s->id_owner, memory_order_acquire) == owner) {
@@ -7595,14 +7620,11 @@ static void take_back_doorbell(struct mrb_handle *h, struct mrb_worker_slot *s)
 	count_sub(&group_at(h, doorbell_name_group(name))->work_armed, 1);
 }
 
-/* Frees slot `s` if its owner is still `owner`: its waiter share is taken
- * back out of the counts. The caller made sure it holds nothing. */
-static bool slot_free(struct mrb_handle *h, struct mrb_worker_slot *s, uint64_t owner)
+/* Clears slot `s`, which this handle made BUSY: its waiter share and
+ * doorbell are taken back out of the counts, and unless it still gates a run
+ * (`keep_run`: a rescue under way) its fields are cleared; then it is free. */
+static void slot_clear(struct mrb_handle *h, struct mrb_worker_slot *s, bool keep_run)
 {
-	if (owner == MRB_WORKER_BUSY ||
-	    !atomic_compare_exchange_strong_explicit(&s->owner, &owner, MRB_WORKER_BUSY,
-	                                             memory_order_acq_rel, memory_order_relaxed))
-		return false;
 	uint32_t share = atomic_exchange_explicit(&s->waiting, 0, memory_order_relaxed);
 	if (share != 0) {
 		count_sub(&h->header->data_waiters, share);
@@ -7612,27 +7634,67 @@ static bool slot_free(struct mrb_handle *h, struct mrb_worker_slot *s, uint64_t 
 	}
 	take_back_doorbell(h, s);
 	atomic_store_explicit(&s->id_owner, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->rescuer, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->claim_end, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->held_since_ns, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->inflight, 0, memory_order_seq_cst);
+	if (!keep_run) {
+		atomic_store_explicit(&s->rescuer, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->claim_end, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->held_since_ns, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->inflight, 0, memory_order_seq_cst);
+	}
 	/* Release: a joiner that takes the slot sees it cleared. */
 	atomic_store_explicit(&s->owner, 0, memory_order_release);
+}
+
+/* Frees slot `s` if its owner is still `owner`. The caller made sure it
+ * holds nothing. */
+static bool slot_free(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_worker_slot *s,
+                      uint64_t owner)
+{
+	if (is_busy(owner) || !atomic_compare_exchange_strong_explicit(
+	                          &s->owner, &owner, w->token | MRB_WORKER_BUSY_BIT,
+	                          memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	test_stop(w, MRBI_TEST_STOP_SLOT_FREE);
+	slot_clear(h, s, false);
+	return true;
+}
+
+/*
+ * Slot `s` was left BUSY (`owner`) by a process killed while it set the
+ * slot up or freed it: neither has a live owner to give it back to. The
+ * slot is taken over (busy for this handle) and cleared: its counts are
+ * taken back, and it is free again; a run it still gates (frozen, a rescue
+ * under way) is kept for its rescuer, which frees the slot when done.
+ * Returns true if the slot is no longer busy for the dead process.
+ */
+static bool slot_recover(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_worker_slot *s,
+                         uint64_t owner)
+{
+	uint64_t mine = w->token | MRB_WORKER_BUSY_BIT;
+	/* By pid alone, as the other short-lived locks. */
+	if (!is_busy(owner) || owner == mine || !pid_dead(owner & ~MRB_WORKER_BUSY_BIT))
+		return false;
+	if (!atomic_compare_exchange_strong_explicit(&s->owner, &owner, mine, memory_order_acq_rel,
+	                                             memory_order_relaxed))
+		return false;
+	uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
+	slot_clear(h, s, (v & MRB_INFLIGHT_HOLDING) != 0);
 	return true;
 }
 
 /* Takes a free slot for `token`: its index, or MRB_ENOWORKER. A slot is
  * free when nobody owns it and it holds nothing (a slot whose owner left
  * while a rescue of its run went on stays out until the rescue is done). */
-static int slot_take(struct mrb_handle *h, uint64_t token, uint32_t group)
+static int slot_take(struct mrb_handle *h, struct mrbi_worker *w, uint32_t group)
 {
+	uint64_t token = w->token;
 	for (uint32_t i = 0; i < MRB_WORKERS; i++) {
 		struct mrb_worker_slot *s = worker_at(h, i);
 		uint64_t owner = 0;
-		if (!atomic_compare_exchange_strong_explicit(&s->owner, &owner, MRB_WORKER_BUSY,
-		                                             memory_order_acq_rel,
-		                                             memory_order_relaxed))
+		if (!atomic_compare_exchange_strong_explicit(
+		        &s->owner, &owner, token | MRB_WORKER_BUSY_BIT, memory_order_acq_rel,
+		        memory_order_relaxed))
 			continue;
+		test_stop(w, MRBI_TEST_STOP_SLOT_TAKE);
 		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
 		uint64_t rescuer = atomic_load_explicit(&s->rescuer, memory_order_acquire);
 		if (!(v == 0 || (v == MRB_INFLIGHT_FROZEN && rescuer == 0))) {
@@ -7660,21 +7722,24 @@ static int slot_take(struct mrb_handle *h, uint64_t token, uint32_t group)
 	return MRB_ENOWORKER;
 }
 
-/* Frees the slots of dead workers that hold nothing, to make room. */
-static void reap_idle(struct mrb_handle *h)
+/* Frees the slots of dead workers that hold nothing, and slots left busy
+ * by a dead process (any slot: one killed in slot_take may lie past
+ * workers_used), to make room. */
+static void reap_idle(struct mrb_handle *h, struct mrbi_worker *w)
 {
-	uint32_t used = workers_used(h);
-	for (uint32_t i = 0; i < used; i++) {
+	for (uint32_t i = 0; i < MRB_WORKERS; i++) {
 		struct mrb_worker_slot *s = worker_at(h, i);
 		uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
-		if (owner == 0 || owner == MRB_WORKER_BUSY)
+		if (is_busy(owner))
+			slot_recover(h, w, s, owner);
+		if (owner == 0 || is_busy(owner))
 			continue;
 		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
 		uint64_t rescuer = atomic_load_explicit(&s->rescuer, memory_order_acquire);
 		if (v != 0 && !(v == MRB_INFLIGHT_FROZEN && rescuer == 0))
 			continue;
 		if (owner_dead(s, owner))
-			slot_free(h, s, owner);
+			slot_free(h, w, s, owner);
 	}
 }
 
@@ -7708,13 +7773,15 @@ static uint64_t count_run(struct mrb_handle *h, uint64_t from, uint64_t to, uint
 /* A rescued worker's run is done (or was dropped): its slot is freed if its
  * owner is gone, or left frozen for a live (hung) owner to notice; the
  * rescue lock is given back. */
-static void finish_victim(struct mrb_handle *h, struct mrb_worker_slot *s)
+static void finish_victim(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_worker_slot *s)
 {
 	uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
-	if (owner != MRB_WORKER_BUSY && (owner == 0 || owner_dead(s, owner)) &&
-	    slot_free(h, s, owner))
+	if (!is_busy(owner) && (owner == 0 || owner_dead(s, owner)) && slot_free(h, w, s, owner))
 		return;
-	atomic_store_explicit(&s->rescuer, 0, memory_order_release);
+	/* Only if still this handle's (a slot_recover may have cleared it). */
+	uint64_t mine = w->token;
+	atomic_compare_exchange_strong_explicit(&s->rescuer, &mine, 0, memory_order_acq_rel,
+	                                        memory_order_relaxed);
 }
 
 /* This handle's run was taken from it (a rescuer froze the word). */
@@ -7765,7 +7832,7 @@ static int release_held(struct mrb_handle *h, struct mrbi_worker *w)
 	w->hold_value = next;
 	if (done) {
 		if (w->victim != NULL)
-			finish_victim(h, w->victim);
+			finish_victim(h, w, w->victim);
 		w->hold_word = NULL;
 		w->victim = NULL;
 	}
@@ -7792,7 +7859,7 @@ static int rescue(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_worker
 		if ((v & MRB_INFLIGHT_HOLDING) == 0 ||
 		    atomic_load_explicit(&w->group->claim_position, memory_order_seq_cst) <=
 		        (v & ~MRB_INFLIGHT_FLAGS)) {
-			finish_victim(h, s);
+			finish_victim(h, w, s);
 			return 0;
 		}
 		if (atomic_compare_exchange_strong_explicit(
@@ -7821,7 +7888,7 @@ static int rescue(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_worker
 		if (n != 0)
 			atomic_fetch_add_explicit(&w->group->dropped, n, memory_order_relaxed);
 		atomic_store_explicit(&s->inflight, MRB_INFLIGHT_FROZEN, memory_order_seq_cst);
-		finish_victim(h, s);
+		finish_victim(h, w, s);
 		maybe_move_release(h, start);
 		return 0;
 	}
@@ -7860,8 +7927,12 @@ static int audit(struct mrb_handle *h, struct mrbi_worker *w, int64_t now)
 			continue;
 		struct mrb_worker_slot *s = worker_at(h, i);
 		uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
-		if (owner == MRB_WORKER_BUSY ||
-		    atomic_load_explicit(&s->group, memory_order_relaxed) != w->group_index)
+		if (is_busy(owner)) {
+			/* Of any group: a busy slot's group may be stale. */
+			slot_recover(h, w, s, owner);
+			continue;
+		}
+		if (atomic_load_explicit(&s->group, memory_order_relaxed) != w->group_index)
 			continue;
 		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
 		if ((v & MRB_INFLIGHT_HOLDING) == 0) {
@@ -7874,7 +7945,7 @@ static int audit(struct mrb_handle *h, struct mrbi_worker *w, int64_t now)
 			    (v == 0 ||
 			     atomic_load_explicit(&s->rescuer, memory_order_relaxed) == 0) &&
 			    owner_dead(s, owner))
-				slot_free(h, s, owner);
+				slot_free(h, w, s, owner);
 			continue;
 		}
 		if ((v & MRB_INFLIGHT_FROZEN) != 0) {
@@ -8318,7 +8389,7 @@ static int group_find(struct mrb_handle *h, const char *name, const struct mrb_w
 }
 
 static int worker_join(struct mrb_handle *h, const char *name,
-                       const struct mrb_worker_options *opts)
+                       const struct mrb_worker_options *opts, uint32_t stop_at)
 {
 	if (h->mode != MRB_MODE_FANOUT)
 		return MRB_EMODE;
@@ -8326,15 +8397,16 @@ static int worker_join(struct mrb_handle *h, const char *name,
 	if (w == NULL)
 		return -ENOMEM;
 	w->token = new_token(h);
+	w->test_stop = stop_at;
 	int gi = group_find(h, name, opts, w->token);
 	if (gi < 0) {
 		free(w);
 		return gi;
 	}
-	int si = slot_take(h, w->token, (uint32_t)gi);
+	int si = slot_take(h, w, (uint32_t)gi);
 	if (si == MRB_ENOWORKER) {
-		reap_idle(h);
-		si = slot_take(h, w->token, (uint32_t)gi);
+		reap_idle(h, w);
+		si = slot_take(h, w, (uint32_t)gi);
 	}
 	if (si < 0) {
 		free(w);
@@ -8357,6 +8429,12 @@ static int worker_join(struct mrb_handle *h, const char *name,
 int mrb_worker_join(struct mrb_ring *ring, const char *path, const char *group,
                     const struct mrb_worker_options *opts)
 {
+	return mrbi_worker_join(ring, path, group, opts, MRBI_TEST_STOP_NONE);
+}
+
+int mrbi_worker_join(struct mrb_ring *ring, const char *path, const char *group,
+                     const struct mrb_worker_options *opts, uint32_t stop_at)
+{
 	if (ring == NULL || path == NULL || group == NULL || group[0] == '\0' ||
 	    strlen(group) > MRB_GROUP_NAME_MAX)
 		return MRB_EINVAL;
@@ -8365,7 +8443,7 @@ int mrb_worker_join(struct mrb_ring *ring, const char *path, const char *group,
 	int rc = mrb_open(ring, path, 0);
 	if (rc != 0)
 		return rc;
-	rc = worker_join(handle_of(ring), group, opts);
+	rc = worker_join(handle_of(ring), group, opts, stop_at);
 	if (rc != 0) {
 		mrb_close(ring);
 		memset(ring, 0, sizeof(*ring));
@@ -8380,13 +8458,15 @@ void mrbi_worker_leave(struct mrb_handle *h)
 	if (w->victim != NULL) {
 		/* A rescued run not handed out in full: another worker of the
 		 * group finishes it (the word stays frozen and gating). */
-		atomic_store_explicit(&w->victim->rescuer, 0, memory_order_release);
+		uint64_t mine = w->token;
+		atomic_compare_exchange_strong_explicit(&w->victim->rescuer, &mine, 0,
+		                                        memory_order_acq_rel, memory_order_relaxed);
 	}
 	struct mrb_worker_slot *s = w->slot;
 	uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
 	if (v == 0 || (v == MRB_INFLIGHT_FROZEN &&
 	               atomic_load_explicit(&s->rescuer, memory_order_acquire) == 0)) {
-		slot_free(h, s, w->token);
+		slot_free(h, w, s, w->token);
 	} else {
 		/* Frozen by a rescue under way: its rescuer frees it. */
 		uint64_t token = w->token;
@@ -8450,7 +8530,7 @@ int64_t mrb_worker_groups(struct mrb_ring *ring, struct mrb_group_info *out, siz
 				struct mrb_worker_slot *s = worker_at(h, k);
 				uint64_t owner =
 				    atomic_load_explicit(&s->owner, memory_order_acquire);
-				if (owner == 0 || owner == MRB_WORKER_BUSY ||
+				if (owner == 0 || is_busy(owner) ||
 				    atomic_load_explicit(&s->group, memory_order_relaxed) != i)
 					continue;
 				o->workers++;
@@ -8486,7 +8566,7 @@ int64_t mrb_workers(struct mrb_ring *ring, struct mrb_worker_info *out, size_t m
 		struct mrb_worker_slot *s = worker_at(h, i);
 		uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
 		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_acquire);
-		if (owner == MRB_WORKER_BUSY || (owner == 0 && v == 0))
+		if (is_busy(owner) || (owner == 0 && v == 0))
 			continue;
 		if ((size_t)count < max) {
 			struct mrb_worker_info *o = &out[count];
@@ -8514,7 +8594,7 @@ int64_t mrb_workers(struct mrb_ring *ring, struct mrb_worker_info *out, size_t m
 }
 #undef MRB_WORKER_CHECK_NS
 #undef MRB_WORKER_AUDIT_CALLS
-#undef MRB_WORKER_BUSY
+#undef MRB_WORKER_BUSY_BIT
 #undef new_token
 #undef refused
 #undef release_held

@@ -713,6 +713,13 @@ void mrbi_worker_wait_words(struct mrb_handle *h, _Atomic uint32_t **seq,
 void mrbi_worker_doorbell(struct mrb_handle *h, struct mrb_doorbell **bell,
                           _Atomic uint32_t **group_armed, uint32_t *group_index);
 void mrbi_worker_leave(struct mrb_handle *h);
+/* mrb_worker_join with a test's kill point (mrb__test_worker_join): the
+ * worker stops itself (SIGSTOP) there; MRBI_TEST_STOP_NONE in programs. */
+#define MRBI_TEST_STOP_NONE      0u
+#define MRBI_TEST_STOP_SLOT_TAKE 1u /* slot_take: the slot just made busy */
+#define MRBI_TEST_STOP_SLOT_FREE 2u /* slot_free: the slot just made busy */
+int mrbi_worker_join(struct mrb_ring *ring, const char *path, const char *group,
+                     const struct mrb_worker_options *opts, uint32_t stop_at);
 
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY

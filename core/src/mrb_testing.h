@@ -45,6 +45,23 @@ int mrb__test_set_barriers(struct mrb_ring *ring, enum mrb_test_barriers mode);
 /* The file's mapping base, for tests that corrupt shared memory in place. */
 void *mrb__test_mapping(struct mrb_ring *ring);
 
+/* Kill points of a worker (workers.c): the worker's process stops itself
+ * with SIGSTOP there, so that a test can SIGKILL it at exactly that point. */
+enum mrb_test_worker_stop {
+	MRB_TEST_WORKER_STOP_NONE = 0,
+	/* Joining: a worker slot just made busy, before it is checked and
+	 * set up (slot_take). */
+	MRB_TEST_WORKER_STOP_SLOT_TAKE = 1,
+	/* Freeing a slot (its own at close, a dead worker's in an audit or a
+	 * join, a rescued one): the slot just made busy (slot_free). */
+	MRB_TEST_WORKER_STOP_SLOT_FREE = 2,
+};
+
+/* mrb_worker_join, with the handle's kill point set before it joins (so
+ * that the join itself can stop). */
+int mrb__test_worker_join(struct mrb_ring *ring, const char *path, const char *group,
+                          const struct mrb_worker_options *opts, enum mrb_test_worker_stop stop);
+
 #ifdef __cplusplus
 }
 #endif

@@ -78,3 +78,14 @@ int mrb__test_set_identity(struct mrb_ring *ring, uint64_t salt, uint64_t create
 	role_leave(h, MRB_PRODUCER_CALL);
 	return rc;
 }
+
+_Static_assert(MRB_TEST_WORKER_STOP_SLOT_TAKE == MRBI_TEST_STOP_SLOT_TAKE, "stop points");
+_Static_assert(MRB_TEST_WORKER_STOP_SLOT_FREE == MRBI_TEST_STOP_SLOT_FREE, "stop points");
+
+int mrb__test_worker_join(struct mrb_ring *ring, const char *path, const char *group,
+                          const struct mrb_worker_options *opts, enum mrb_test_worker_stop stop)
+{
+	if (stop < MRB_TEST_WORKER_STOP_NONE || stop > MRB_TEST_WORKER_STOP_SLOT_FREE)
+		return MRB_EINVAL;
+	return mrbi_worker_join(ring, path, group, opts, (uint32_t)stop);
+}
