@@ -7405,6 +7405,16 @@ static bool is_busy(uint64_t owner)
 	return (owner & MRB_WORKER_BUSY_BIT) != 0;
 }
 
+/* Bits 2-3 of a frozen announcement: the rescue generation, advanced by
+ * each rescuer that takes a frozen run over, so that the release of the
+ * rescuer it replaced (a hung one, maybe) fails. */
+#define MRB_INFLIGHT_GENERATION UINT64_C(12)
+
+static uint64_t next_generation(uint64_t v)
+{
+	return (v & ~MRB_INFLIGHT_GENERATION) | ((v + 4) & MRB_INFLIGHT_GENERATION);
+}
+
 struct mrbi_worker {
 	struct mrb_group *group;
 	struct mrb_worker_slot *slot;
@@ -7425,6 +7435,14 @@ struct mrbi_worker {
 	uint64_t takes;
 	int64_t last_audit_ns;
 	uint32_t test_stop; /* MRBI_TEST_STOP_*: a test's SIGSTOP point */
+	/* Rescues under way by live rescuers, as this handle's audits saw
+	 * them (a group with a hold timeout): the rescuer and the frozen word,
+	 * and since when they have not changed (a hung rescuer). */
+	struct {
+		uint64_t rescuer;
+		uint64_t word;
+		int64_t since_ns;
+	} watch[MRB_WORKERS];
 };
 
 /* A test's kill point (mrb__test_worker_join): the process stops itself
@@ -7784,10 +7802,16 @@ static void finish_victim(struct mrb_handle *h, struct mrbi_worker *w, struct mr
 	                                        memory_order_relaxed);
 }
 
-/* This handle's run was taken from it (a rescuer froze the word). */
+/* This handle's run was taken from it (a rescuer froze the word, or took
+ * over the rescue this handle had made). */
 static int refused(struct mrbi_worker *w)
 {
 	atomic_fetch_add_explicit(&w->group->stale_releases, 1, memory_order_relaxed);
+	if (w->victim != NULL) {
+		uint64_t mine = w->token;
+		atomic_compare_exchange_strong_explicit(&w->victim->rescuer, &mine, 0,
+		                                        memory_order_acq_rel, memory_order_relaxed);
+	}
 	w->hold_word = NULL;
 	w->victim = NULL;
 	w->pending_messages = 0;
@@ -7851,8 +7875,19 @@ static int rescue(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_worker
 {
 	uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
 	for (;;) {
-		if ((v & MRB_INFLIGHT_FROZEN) != 0)
-			break;
+		if ((v & MRB_INFLIGHT_FROZEN) != 0) {
+			/* Taken over from another rescuer (dead or hung): a new
+			 * generation, so that its release fails. */
+			if ((v & MRB_INFLIGHT_HOLDING) == 0)
+				break;
+			if (atomic_compare_exchange_strong_explicit(
+			        &s->inflight, &v, next_generation(v), memory_order_seq_cst,
+			        memory_order_seq_cst)) {
+				v = next_generation(v);
+				break;
+			}
+			continue;
+		}
 		/* Released meanwhile, or announced and not (yet) taken: the
 		 * claim position has not passed it, and a CAS from there may
 		 * still come (a hung worker), so leave it alone. */
@@ -7902,12 +7937,34 @@ static int rescue(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_worker
 	return 1;
 }
 
-/* Takes slot s's rescue lock: from nobody, or from a dead rescuer. */
-static bool rescue_lock(struct mrbi_worker *w, struct mrb_worker_slot *s)
+/*
+ * Takes slot s's rescue lock: from nobody, or from a dead rescuer, or (a
+ * frozen run, `frozen` its word, in a group with a hold timeout) from a
+ * live rescuer that this handle saw make no progress for the timeout: the
+ * rescuer and the word stayed the same over this handle's audits for that
+ * long (a hung rescuer).
+ */
+static bool rescue_lock(struct mrbi_worker *w, struct mrb_worker_slot *s, uint32_t index,
+                        uint64_t frozen, int64_t now)
 {
 	uint64_t r = atomic_load_explicit(&s->rescuer, memory_order_acquire);
-	if (r != 0 && (r == w->token || !pid_dead(r)))
+	if (r == w->token)
 		return false;
+	if (r != 0 && !pid_dead(r)) {
+		if (frozen == 0 || w->hold_timeout_ns <= 0)
+			return false;
+		int64_t limit = w->hold_timeout_ns > MRB_WORKER_CHECK_NS ? w->hold_timeout_ns
+		                                                         : MRB_WORKER_CHECK_NS;
+		if (w->watch[index].rescuer != r || w->watch[index].word != frozen ||
+		    w->watch[index].since_ns == 0 || now < w->watch[index].since_ns) {
+			w->watch[index].rescuer = r;
+			w->watch[index].word = frozen;
+			w->watch[index].since_ns = now;
+			return false;
+		}
+		if (now - w->watch[index].since_ns < limit)
+			return false;
+	}
 	atomic_store_explicit(&s->rescuer_start_time, 0, memory_order_relaxed);
 	return atomic_compare_exchange_strong_explicit(&s->rescuer, &r, w->token,
 	                                               memory_order_acq_rel, memory_order_acquire);
@@ -7949,8 +8006,9 @@ static int audit(struct mrb_handle *h, struct mrbi_worker *w, int64_t now)
 			continue;
 		}
 		if ((v & MRB_INFLIGHT_FROZEN) != 0) {
-			/* A rescue under way: take it over if its rescuer is gone. */
-			if (!rescue_lock(w, s))
+			/* A rescue under way: take it over if its rescuer is gone
+			 * (or hung). */
+			if (!rescue_lock(w, s, i, v, now))
 				continue;
 		} else {
 			if (owner == 0)
@@ -7966,7 +8024,7 @@ static int audit(struct mrb_handle *h, struct mrbi_worker *w, int64_t now)
 			bool hung = w->hold_timeout_ns > 0 && held >= w->hold_timeout_ns;
 			if (!hung && !owner_dead(s, owner))
 				continue;
-			if (!rescue_lock(w, s))
+			if (!rescue_lock(w, s, i, 0, now))
 				continue;
 		}
 		if (rescue(h, w, s, now) != 0)
@@ -8595,6 +8653,7 @@ int64_t mrb_workers(struct mrb_ring *ring, struct mrb_worker_info *out, size_t m
 #undef MRB_WORKER_CHECK_NS
 #undef MRB_WORKER_AUDIT_CALLS
 #undef MRB_WORKER_BUSY_BIT
+#undef MRB_INFLIGHT_GENERATION
 #undef new_token
 #undef refused
 #undef release_held
