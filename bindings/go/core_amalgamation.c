@@ -7371,6 +7371,10 @@ int mrbi_ready_to_write(struct mrb_handle *h, size_t len)
  * between two slots); at-most-once counts the run's messages as dropped and
  * lets the word go. A dead owner's slot is then freed; a hung owner's stays
  * frozen until it comes back, is refused once, and takes new work.
+ * A rescuer that dies is replaced by the next worker's audit, and with a
+ * hold timeout so is one that hangs (no release for that long, as the
+ * auditor saw it): the replacement advances the frozen word's generation
+ * (bits 2-3) first, so the replaced rescuer's release fails.
  *
  * A worker that died between its announcement and its CAS left an
  * announcement at c: if the claim position is still at or behind c it took
@@ -7387,7 +7391,7 @@ int mrbi_ready_to_write(struct mrb_handle *h, size_t len)
 #include <string.h>
 #include <time.h>
 
-#line 52 "core/src/workers.c"
+#line 56 "core/src/workers.c"
 
 /* A worker's run must be held this long before its owner's liveness is
  * checked (a /proc read), and a handle audits its group at most this often. */
