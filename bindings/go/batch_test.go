@@ -3,6 +3,7 @@ package ringbuffer
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"testing"
 )
 
@@ -138,9 +139,11 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	}
 }
 
-// ReadMsg's only allocation is the message it returns, of exactly the
-// message's length; ReadBatch's are the shared bytes and the slice of
-// messages. (Each was written once: see cloneBytes.)
+// ReadMsg's only allocation for a small message is the message it
+// returns, of exactly its length; a message of 1 KiB or more is read into a
+// shared 64 KiB block, one allocation per block (16 messages of 4 KiB);
+// ReadBatch's are the shared bytes and the slice of messages. (Each was
+// written once: see cloneBytes and ReadMsg.)
 func TestReadMsgAllocatesOnlyItsResult(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
@@ -150,22 +153,43 @@ func TestReadMsgAllocatesOnlyItsResult(t *testing.T) {
 	for i := range msg {
 		msg[i] = byte(i * 7)
 	}
-	r.WriteMsg(msg) // grow the scratch buffer
-	r.ReadMsg()
 	var got []byte
-	if allocs := testing.AllocsPerRun(100, func() {
-		if _, err := r.WriteMsg(msg); err != nil {
-			t.Fatal(err)
+	for _, c := range []struct {
+		size, runs int
+		allocs     float64
+	}{
+		{100, 100, 1},
+		{blockMin - 1, 100, 1},
+		// 4 KiB messages: one 64 KiB block per 16. testing.AllocsPerRun
+		// rounds down, so 160 runs allocate 10 blocks (or 11, the first
+		// being still the small block): 0 per run.
+		{4096, 160, 0},
+	} {
+		if allocs := testing.AllocsPerRun(c.runs, func() {
+			if _, err := r.WriteMsg(msg[:c.size]); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if got, err = r.ReadMsg(); err != nil {
+				t.Fatal(err)
+			}
+		}); allocs != c.allocs {
+			t.Errorf("WriteMsg+ReadMsg of %d bytes: %v allocations per run, want %v", c.size, allocs, c.allocs)
 		}
-		var err error
-		if got, err = r.ReadMsg(); err != nil {
-			t.Fatal(err)
+		if !bytes.Equal(got, msg[:c.size]) || cap(got) != c.size {
+			t.Errorf("ReadMsg: %d bytes (cap %d), want %d, equal %v", len(got), cap(got), c.size, bytes.Equal(got, msg[:c.size]))
 		}
-	}); allocs != 1 {
-		t.Errorf("WriteMsg+ReadMsg: %v allocations per run, want 1", allocs)
 	}
-	if !bytes.Equal(got, msg) || cap(got) != len(msg) {
-		t.Errorf("ReadMsg: %d bytes (cap %d), equal %v", len(got), cap(got), bytes.Equal(got, msg))
+	var mallocs runtime.MemStats
+	runtime.ReadMemStats(&mallocs)
+	before := mallocs.Mallocs
+	for i := 0; i < 64; i++ {
+		r.WriteMsg(msg)
+		r.ReadMsg()
+	}
+	runtime.ReadMemStats(&mallocs)
+	if n := mallocs.Mallocs - before; n < 4 || n > 5 {
+		t.Errorf("64 messages of 4 KiB: %d allocations, want 4 blocks (5 if one began before)", n)
 	}
 	batch := [][]byte{msg[:100], msg[:200], msg[:300]}
 	var msgs [][]byte

@@ -37,7 +37,8 @@ type RingBuffer struct {
 	_ [cacheLinePad - unsafe.Sizeof(uintptr(0))]byte
 
 	readMu  sync.Mutex
-	scratch []byte     // ReadMsg's buffer, grown on demand; guarded by readMu
+	block   []byte     // ReadMsg's current block (see ReadMsg); guarded by readMu
+	scratch []byte     // ReadBatch's buffer, grown on demand; guarded by readMu
 	lengths []C.size_t // ReadBatch's lengths; guarded by readMu
 
 	// The doorbells blocking calls park on (blocking.go), by side.
@@ -223,36 +224,70 @@ func (r *RingBuffer) WriteMsg(msg []byte) (bool, error) {
 // handle is the ring's consumer), ErrCorrupt. See ReadMsgInto for a variant
 // that does not allocate, and ReadMsgContext for one that waits.
 //
-// The new slice is the call's main cost from a few KiB up: with a small live
-// heap, allocating 4 KiB per message makes the runtime collect every few
-// MiB and return freed pages to the OS only to fault them in again, several
-// times the cost of the read itself (docs/BENCHMARKS.md, "Issue 16 (session
-// 3)"). A consumer that can reuse a buffer avoids it with ReadMsgInto.
+// The slice is the caller's: it stays valid, and no later call writes to
+// it. Its capacity is its length. A message of at least blockMin bytes
+// (1 KiB) is copied once, straight from the ring into a block of up to
+// blockSize (64 KiB) shared by the messages read after it; a smaller one
+// gets an allocation of its own. So a message of 1 KiB or more that the
+// caller keeps keeps its block's memory (at most 64 KiB) in use until the
+// other messages of the block are dropped too; copy it (bytes.Clone) to keep
+// it alone. ReadMsgInto, ReadMsgIntoContext and ReadBatchInto allocate
+// nothing.
 func (r *RingBuffer) ReadMsg() ([]byte, error) {
 	r.readMu.Lock()
 	defer r.readMu.Unlock()
 	for {
-		res := C.gomrb_read(r.handle(), bytePointer(r.scratch), C.size_t(len(r.scratch)))
+		free := r.block[len(r.block):cap(r.block)]
+		res := int64(C.gomrb_read(r.handle(), bytePointer(free), C.size_t(len(free))))
 		runtime.KeepAlive(r)
-		msg, retry, err := r.takeFromScratch(int64(res))
+		msg, retry, err := r.takeFromBlock(res)
 		if !retry {
 			return msg, err
 		}
 	}
 }
 
-// takeFromScratch interprets a read helper's result for a read into
-// r.scratch: it copies out the message, or grows r.scratch and asks for a
-// retry, or converts the error.
-func (r *RingBuffer) takeFromScratch(res int64) (msg []byte, retry bool, err error) {
-	if res > int64(len(r.scratch)) {
-		r.growScratch(int(res))
+// blockSize and blockMin: see ReadMsg.
+const (
+	blockSize = 64 << 10
+	blockMin  = 1 << 10
+)
+
+// takeFromBlock interprets a read helper's result for a read into r.block's
+// free tail: it hands out the message (a sub-slice of the block, or a copy
+// of a small one), or makes room and asks for a retry (nothing was
+// consumed), or converts the error.
+func (r *RingBuffer) takeFromBlock(res int64) (msg []byte, retry bool, err error) {
+	free := r.block[len(r.block):cap(r.block)]
+	if res > int64(len(free)) {
+		r.newBlock(int(res))
 		return nil, true, nil
 	}
-	if res >= 0 {
-		return cloneBytes(r.scratch[:res]), false, nil
+	if res < 0 {
+		return nil, false, codeError(res)
 	}
-	return nil, false, codeError(res)
+	n := int(res)
+	if n < blockMin {
+		// The tail stays free: it is only scratch space here.
+		return cloneBytes(free[:n]), false, nil
+	}
+	// 64-byte steps keep each message's first bytes on a line of its own.
+	used := min((n+63)&^63, len(free))
+	r.block = r.block[:len(r.block)+used]
+	return free[:n:n], false, nil
+}
+
+// newBlock replaces r.block by a new, empty block with room for a message
+// of needed bytes: blockSize (or needed, if larger) for a message handed
+// out of it, 4 KiB while only small messages, copied out, have been read
+// (a handle that never reads a large one keeps 4 KiB, not 64). The old
+// block is left to the messages handed out of it.
+func (r *RingBuffer) newBlock(needed int) {
+	size := 4 << 10
+	if needed >= blockMin {
+		size = blockSize
+	}
+	r.block = make([]byte, 0, max(size, needed))
 }
 
 // cloneBytes returns a copy of src in a new slice of exactly its length.
@@ -269,20 +304,6 @@ func cloneBytes(src []byte) []byte {
 	dst := make([]byte, len(src))
 	copy(dst, src)
 	return dst
-}
-
-func (r *RingBuffer) growScratch(needed int) {
-	size := 2 * len(r.scratch)
-	if size < 4096 {
-		size = 4096
-	}
-	if size < needed {
-		size = needed
-	}
-	if limit := r.MaxMessageSize(); size > limit && limit >= needed {
-		size = limit
-	}
-	r.scratch = make([]byte, size)
 }
 
 // ReadMsgInto copies the next message into dst and returns its length. It
