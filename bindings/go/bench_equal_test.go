@@ -47,6 +47,7 @@ func BenchmarkEqualWork(b *testing.B) {
 				ctx := context.Background()
 				b.SetBytes(int64(size))
 				done := make(chan struct{})
+				full, empty := 0, 0
 				go func() {
 					defer close(done)
 					buf := make([]byte, size)
@@ -66,6 +67,7 @@ func BenchmarkEqualWork(b *testing.B) {
 							if err != ErrBufferFull {
 								panic(err)
 							}
+							full++
 							runtime.Gosched()
 						}
 					}
@@ -79,6 +81,7 @@ func BenchmarkEqualWork(b *testing.B) {
 						m, err = r.ReadMsg()
 					}
 					if err == ErrBufferEmpty {
+						empty++
 						runtime.Gosched()
 						continue
 					}
@@ -94,6 +97,20 @@ func BenchmarkEqualWork(b *testing.B) {
 				<-done
 				if ns := nsPerMsg(b); chanNs > 0 && ns > 0 {
 					b.ReportMetric(chanNs/ns, "vs-chan")
+				}
+				// How often a side found the ring empty / full, per
+				// message. Blocking, a refused write is followed by an
+				// arm and maybe a park: the core's FullCount counts them
+				// (a ReadMsgContext finding the ring empty is not
+				// counted; it parks at most as often as it reads).
+				if mode == "Context" {
+					if st, err := r.Stats(); err == nil {
+						full = int(st.FullCount)
+					}
+				}
+				b.ReportMetric(float64(full)/float64(b.N), "full/msg")
+				if mode == "Poll" {
+					b.ReportMetric(float64(empty)/float64(b.N), "empty/msg")
 				}
 			})
 		}

@@ -15,7 +15,10 @@ package ringbuffer
 // allocation, no copy), vs-chancopy against ChannelCopy (the sender copies
 // each message into a new slice, as ReadMsg returns one). > 1 means the
 // ring row is faster. ReadMsg compares with ChannelCopy; ReadMsgInto and
-// the batch calls allocate nothing, like Channel.
+// the batch calls allocate nothing, like Channel. BenchmarkEqualWork
+// (bench_equal_test.go) compares a producer and a consumer that do the same
+// work on both sides: fill every message, and read every byte of a slice
+// the consumer owns.
 
 import (
 	"context"

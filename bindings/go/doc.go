@@ -25,11 +25,12 @@
 // # Writing and reading
 //
 // WriteMsg copies a message into the ring, or returns ErrBufferFull at once;
-// ReadMsg returns the next message in a new slice, or ErrBufferEmpty at
-// once. A message is 1 to MaxMessageSize bytes (half the capacity); each
-// takes a 16-byte header and is 16-byte aligned. ReadMsgInto reads into a
-// caller's buffer and allocates nothing. WriteBatch, ReadBatch and
-// ReadBatchInto cross into C once per batch. ReadMsgContext,
+// ReadMsg returns the next message in a slice of its own, or
+// ErrBufferEmpty at once (a message of 1 KiB or more shares a 64 KiB block
+// with the next ones: see ReadMsg). A message is 1 to MaxMessageSize bytes
+// (half the capacity); each takes a 16-byte header and is 16-byte aligned.
+// ReadMsgInto reads into a caller's buffer and allocates nothing.
+// WriteBatch, ReadBatch and ReadBatchInto cross into C once per batch. ReadMsgContext,
 // ReadMsgIntoContext, WriteMsgContext and ReadBatchContext block until ctx
 // is done, parked in the runtime's netpoller on the handle's doorbell
 // descriptor (a write in any process rings it): a blocked goroutine holds no

@@ -224,15 +224,14 @@ func (r *RingBuffer) WriteMsg(msg []byte) (bool, error) {
 // handle is the ring's consumer), ErrCorrupt. See ReadMsgInto for a variant
 // that does not allocate, and ReadMsgContext for one that waits.
 //
-// The slice is the caller's: it stays valid, and no later call writes to
-// it. Its capacity is its length. A message of at least blockMin bytes
-// (1 KiB) is copied once, straight from the ring into a block of up to
-// blockSize (64 KiB) shared by the messages read after it; a smaller one
-// gets an allocation of its own. So a message of 1 KiB or more that the
-// caller keeps keeps its block's memory (at most 64 KiB) in use until the
-// other messages of the block are dropped too; copy it (bytes.Clone) to keep
-// it alone. ReadMsgInto, ReadMsgIntoContext and ReadBatchInto allocate
-// nothing.
+// The slice is the caller's: it stays valid, no later call writes to it,
+// and its capacity is its length. A message of 1 KiB or more is copied
+// once, straight from the ring into a 64 KiB block shared with the
+// messages read after it (one allocation per block, not per message: with
+// 4 KiB messages, one per 16); a smaller one is copied into an allocation
+// of its own. So a message of 1 KiB or more that the caller keeps keeps its
+// whole block (64 KiB) in memory; bytes.Clone the few messages kept for
+// long. ReadMsgInto, ReadMsgIntoContext and ReadBatchInto allocate nothing.
 func (r *RingBuffer) ReadMsg() ([]byte, error) {
 	r.readMu.Lock()
 	defer r.readMu.Unlock()
