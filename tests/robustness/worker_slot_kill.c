@@ -139,8 +139,22 @@ static void killed_in_audit(void)
 		mrb_read_wait(&w, &got, sizeof(got), &len, -1);
 		_exit(3);
 	}
-	while (slot_waiting(&ring, 0) != 1)
+	/* Stopped where all three counts show its sleep (it re-registers
+	 * every 100 ms slice), then killed. */
+	for (;;) {
+		if (slot_waiting(&ring, 0) == 1 && work_waiters(&ring, 0) == 1 &&
+		    ring_load32(&ring, OFF_DATA_WAITERS) == 1) {
+			kill(sleeper, SIGSTOP);
+			int status;
+			CHECK(waitpid(sleeper, &status, WUNTRACED) == sleeper &&
+			      WIFSTOPPED(status));
+			if (slot_waiting(&ring, 0) == 1 && work_waiters(&ring, 0) == 1 &&
+			    ring_load32(&ring, OFF_DATA_WAITERS) == 1)
+				break;
+			kill(sleeper, SIGCONT);
+		}
 		rtest_sleep_ms(1);
+	}
 	rtest_kill(sleeper);
 	CHECK_EQ_U64(ring_load32(&ring, OFF_DATA_WAITERS), 1);
 	CHECK_EQ_U64(work_waiters(&ring, 0), 1);
