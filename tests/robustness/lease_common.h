@@ -20,6 +20,8 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 
 #include "ring_bytes.h"
 #include "rtest.h"
@@ -78,8 +80,8 @@ static inline void lease_expect_mine(struct mrb_ring *ring, const char *when)
 	uint64_t w = lease_word(ring);
 	size_t slot = ring_own_slot(ring);
 	if (!LEASE_IS_HELD(w, slot))
-		FAIL("%s: lease word %#" PRIx64 " (%s slot %u), expected HELD by slot %zu", when,
-		     w, lease_name(w), LEASE_SLOT(w), slot);
+		FAIL("%s: lease word %#" PRIx64 " (%s slot %u), expected HELD by slot %zu", when, w,
+		     lease_name(w), LEASE_SLOT(w), slot);
 	uint64_t owner = ring_load64(ring, OFF_PRODUCERS + slot * PRODUCER_SLOT_SIZE + SLOT_OWNER);
 	if ((uint32_t)owner != (uint32_t)getpid())
 		FAIL("%s: slot %zu owner %#" PRIx64 " is not pid %d", when, slot, owner,
@@ -111,6 +113,54 @@ static inline long slot_of_pid(struct mrb_ring *ring, pid_t pid)
 			return (long)i;
 	}
 	return -1;
+}
+
+/*
+ * Puts process `pid` (a child of the caller, running its writes) to a stop
+ * exactly inside a claim window: seizes it with ptrace and single-steps it
+ * until lane 0 of `slot` announces the current tail (and, with
+ * `need_held`, the lease is HELD by that slot), then detaches delivering
+ * `detach_sig` before it runs another instruction (SIGSTOP: it stays
+ * stopped there; a handled signal: its handler runs there). Returns the
+ * number of steps, or -1 if the window was not reached within `max_steps`
+ * (the process is then detached running) or ptrace is not permitted.
+ */
+static inline long lstep_into_window_then(struct mrb_ring *ring, pid_t pid, size_t slot,
+                                          long max_steps, bool need_held, int detach_sig)
+{
+	/* Seized and interrupted, not attached: no SIGSTOP, so the other
+	 * threads of the process run on. */
+	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL) != 0)
+		return -1;
+	CHECK(ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) == 0);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status));
+	int pass = 0; /* a signal that arrived meanwhile, passed on */
+	for (long steps = 0; steps < max_steps; steps++) {
+		if (lane0_in_window(ring, slot) &&
+		    (!need_held || LEASE_IS_HELD(lease_word(ring), slot))) {
+			CHECK(ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)detach_sig) == 0);
+			if (detach_sig == SIGSTOP)
+				CHECK(waitpid(pid, &status, WUNTRACED) == pid &&
+				      WIFSTOPPED(status));
+			return steps;
+		}
+		CHECK(ptrace(PTRACE_SINGLESTEP, pid, NULL, (void *)(long)pass) == 0);
+		CHECK(waitpid(pid, &status, 0) == pid);
+		if (!WIFSTOPPED(status))
+			FAIL("process %d ended while single-stepped: status %#x", (int)pid, status);
+		pass = WSTOPSIG(status) == SIGTRAP || WSTOPSIG(status) == SIGSTOP
+		           ? 0
+		           : WSTOPSIG(status);
+	}
+	CHECK(ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)pass) == 0);
+	return -1;
+}
+
+static inline long lstep_into_window(struct mrb_ring *ring, pid_t pid, size_t slot, long max_steps,
+                                     bool need_held)
+{
+	return lstep_into_window_then(ring, pid, slot, max_steps, need_held, SIGSTOP);
 }
 
 /* ---- Messages -------------------------------------------------------------- */
@@ -176,7 +226,8 @@ static inline const char *lmsg_verify(const uint8_t *msg, size_t len, struct lms
 		return "length differs from the sequence number's";
 	if (out->checksum != lmsg_checksum(msg, len))
 		return "checksum";
-	if (!rtest_matches(msg + LMSG_HEADER, len - LMSG_HEADER, lmsg_seed(out->producer, out->seq)))
+	if (!rtest_matches(msg + LMSG_HEADER, len - LMSG_HEADER,
+	                   lmsg_seed(out->producer, out->seq)))
 		return "payload bytes";
 	return NULL;
 }
@@ -257,6 +308,15 @@ static inline uint64_t lrand(uint64_t *s)
 	x ^= x >> 27;
 	*s = x;
 	return x * UINT64_C(0x2545f4914f6cdd1d);
+}
+
+/* First thing in every child: it dies with the test (a failing parent
+ * leaves no process behind) and fails by itself after `seconds` (alarms
+ * are not inherited across fork). */
+static inline void lchild(unsigned seconds)
+{
+	CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0);
+	rtest_watchdog(seconds);
 }
 
 /* ---- Producers -------------------------------------------------------------- */
@@ -432,6 +492,7 @@ static inline pid_t lconsumer_start(struct lctl *ctl)
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
+		lchild(150);
 		lconsumer_main(ctl);
 		_exit(0);
 	}
@@ -481,6 +542,7 @@ static inline pid_t lspawn_exec(char *const argv[])
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
+		CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0);
 		execv("/proc/self/exe", argv);
 		fprintf(stderr, "execv /proc/self/exe: %s\n", strerror(errno));
 		_exit(127);

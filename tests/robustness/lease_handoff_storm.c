@@ -32,7 +32,7 @@ static struct lctl *ctl;
 
 static void holder_main(void)
 {
-	rtest_watchdog(60);
+	lchild(60);
 	struct mrb_ring ring;
 	CHECK_RC(mrb_open(&ring, ctl->ring_path, 0), 0);
 	uint32_t seq = 0;
@@ -64,7 +64,7 @@ static void holder_main(void)
  * check before this process took its slot: at most one sighting. */
 static void burst_main(uint32_t id, uint32_t count)
 {
-	rtest_watchdog(60);
+	lchild(60);
 	struct mrb_ring ring;
 	CHECK_RC(mrb_open(&ring, ctl->ring_path, 0), 0);
 	unsigned held_by_other = 0;
@@ -98,7 +98,7 @@ static pid_t sole_start(uint32_t id, bool die)
 	CHECK(pid >= 0);
 	if (pid != 0)
 		return pid;
-	rtest_watchdog(60);
+	lchild(60);
 	struct mrb_ring ring;
 	CHECK_RC(mrb_open(&ring, ctl->ring_path, 0), 0);
 	uint32_t seq = 0;
@@ -120,15 +120,16 @@ static void expect_lease_none(struct mrb_ring *ring, const char *when)
 {
 	uint64_t w = lease_word(ring);
 	if (w != 0)
-		FAIL("%s: lease word %#" PRIx64 " (%s slot %u), expected 0", when, w,
-		     lease_name(w), LEASE_SLOT(w));
+		FAIL("%s: lease word %#" PRIx64 " (%s slot %u), expected 0", when, w, lease_name(w),
+		     LEASE_SLOT(w));
 }
 
 int main(int argc, char **argv)
 {
 	if (argc == 5 && strcmp(argv[1], "burst") == 0) {
 		ctl = lctl_map(argv[2], false);
-		burst_main((uint32_t)strtoul(argv[3], NULL, 0), (uint32_t)strtoul(argv[4], NULL, 0));
+		burst_main((uint32_t)strtoul(argv[3], NULL, 0),
+		           (uint32_t)strtoul(argv[4], NULL, 0));
 	}
 	uint64_t seed = lseed(argc, argv, 1);
 	uint32_t bursts = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : DEFAULT_BURSTS;
@@ -172,7 +173,8 @@ int main(int argc, char **argv)
 				char a_id[16], a_count[16];
 				snprintf(a_id, sizeof(a_id), "%u", id);
 				snprintf(a_count, sizeof(a_count), "%u", count);
-				char *args[] = {argv[0], "burst", ctl->ctl_path, a_id, a_count, NULL};
+				char *args[] = {argv[0], "burst", ctl->ctl_path,
+				                a_id,    a_count, NULL};
 				running[i] = lspawn_exec(args);
 				execs++;
 			} else {

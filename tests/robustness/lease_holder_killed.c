@@ -7,7 +7,10 @@
  * dead holder's lease must be gone; after 70000 writes alone the lease is
  * its own); then one to four other producers start (forked or exec'd, each
  * writing a burst and exiting) and the holder is SIGKILLed at a random
- * moment: before they start, while they revoke, or after. Every other
+ * moment: before they start, while they revoke, or after; every fourth
+ * round exactly inside its claim window (single-stepped there with ptrace:
+ * the announcement made, the tail not yet moved, the lease held), which
+ * the next producer's revocation must see as dead, not wait for. Every other
  * producer must finish its burst (a hang past the watchdog fails: a
  * revoker may wait for a dead holder only until its liveness check says
  * dead). One consumer process accounts for every message: nothing lost,
@@ -27,7 +30,7 @@ static struct lctl *ctl;
 /* counter[round % 8]: the holder of that round is ready to be killed. */
 static void holder_main(uint32_t id, uint64_t dead_word, bool batches)
 {
-	rtest_watchdog(60);
+	lchild(60);
 	struct mrb_ring ring;
 	CHECK_RC(mrb_open(&ring, ctl->ring_path, 0), 0);
 	uint32_t seq = 0;
@@ -53,7 +56,7 @@ static void holder_main(uint32_t id, uint64_t dead_word, bool batches)
 
 static void other_main(uint32_t id, uint32_t count)
 {
-	rtest_watchdog(60);
+	lchild(60);
 	struct mrb_ring ring;
 	CHECK_RC(mrb_open(&ring, ctl->ring_path, 0), 0);
 	for (uint32_t seq = 0; seq < count; seq++) {
@@ -95,7 +98,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 5 && strcmp(argv[1], "other") == 0) {
 		ctl = lctl_map(argv[2], false);
-		other_main((uint32_t)strtoul(argv[3], NULL, 0), (uint32_t)strtoul(argv[4], NULL, 0));
+		other_main((uint32_t)strtoul(argv[3], NULL, 0),
+		           (uint32_t)strtoul(argv[4], NULL, 0));
 	}
 	uint64_t seed = lseed(argc, argv, 1);
 	uint32_t rounds = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : DEFAULT_ROUNDS;
@@ -110,6 +114,8 @@ int main(int argc, char **argv)
 	uint32_t next_id = 0, kills_before = 0, kills_during = 0, cleared = 0,
 	         held_by_dead_holder = 0;
 	uint64_t dead_word = 0;
+	bool stepping = true;
+	uint32_t kills_in_window = 0;
 	for (uint32_t r = 0; r < rounds; r++) {
 		uint32_t holder_id = next_id++;
 		bool batches = r % 3 == 2;
@@ -129,6 +135,20 @@ int main(int argc, char **argv)
 		pid_t pids[MAX_OTHERS];
 		bool kill_first = lrand(&rng) % 3 == 0;
 		atomic_store(&ctl->killed[holder_id], batches ? 8 : 1);
+		if (r % 4 == 3 && stepping) {
+			/* Killed exactly inside its claim window (announced, tail
+			 * not moved), with the lease held if there is one. */
+			long steps = lstep_into_window(&ring, holder, (size_t)holder_slot, 2000000,
+			                               lease_checks());
+			if (steps < 0 && errno == EPERM)
+				stepping = false;
+			else if (steps < 0)
+				FAIL("round %u: 2000000 single steps never reached a claim window",
+				     r);
+			else
+				kills_in_window++;
+			kill_first = true;
+		}
 		if (kill_first) {
 			rtest_kill(holder);
 			kills_before++;
@@ -162,17 +182,20 @@ int main(int argc, char **argv)
 	uint64_t total = lfinish(ctl, &ring, consumer, next_id, &recovered);
 	uint64_t w = lease_word(&ring);
 	if (dead_word != 0 && w == dead_word)
-		FAIL("the last killed holder's lease %#" PRIx64 " survived the end marker's write", w);
+		FAIL("the last killed holder's lease %#" PRIx64 " survived the end marker's write",
+		     w);
 	if (w != 0 && !LEASE_IS_HELD(w, ring_own_slot(&ring)))
 		FAIL("after the end marker: lease %#" PRIx64 " not mine", w);
 	if (recovered > rounds)
 		FAIL("%" PRIu64 " records recovered after %u kills", recovered, rounds);
 	CHECK_RC(mrb_close(&ring), 0);
-	printf("%u rounds (%u holders killed before the others started, %u while they "
-	       "wrote), %u producers, %" PRIu64 " messages delivered, %" PRIu64
-	       " recovered records; lease at round ends: 0 %u times, the dead holder's %u\n",
-	       rounds, kills_before, kills_during, next_id, total, recovered, cleared,
-	       held_by_dead_holder);
+	printf(
+	    "%u rounds (%u holders killed before the others started, %u of them "
+	    "single-stepped into a claim window, %u while the others wrote), %u producers, %" PRIu64
+	    " messages delivered, %" PRIu64
+	    " recovered records; lease at round ends: 0 %u times, the dead holder's %u\n",
+	    rounds, kills_before, kills_in_window, kills_during, next_id, total, recovered, cleared,
+	    held_by_dead_holder);
 	lprint_seen(ctl);
 	return 0;
 }
