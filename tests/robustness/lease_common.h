@@ -26,6 +26,14 @@
 #include "ring_bytes.h"
 #include "rtest.h"
 
+/* Under ThreadSanitizer every instruction single-stepped and every message
+ * costs ~20x: the tests do fewer rounds there. */
+#if defined(__SANITIZE_THREAD__)
+#define LEASE_SLOW 1
+#else
+#define LEASE_SLOW 0
+#endif
+
 /* ---- The lease word -------------------------------------------------------- */
 
 #define OFF_SOLE_PRODUCER   0x088

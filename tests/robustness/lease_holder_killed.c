@@ -21,7 +21,7 @@
 #include "lease_common.h"
 
 #define RING_SIZE      (128 * 1024)
-#define DEFAULT_ROUNDS 30
+#define DEFAULT_ROUNDS (LEASE_SLOW ? 8 : 30)
 #define ALONE_WRITES   70000
 #define MAX_OTHERS     4
 

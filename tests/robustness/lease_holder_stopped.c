@@ -129,7 +129,7 @@ int main(int argc, char **argv)
 		while (rtest_now_ns() < until) {
 		}
 		long steps = -1;
-		if (stepping && r % 4 == 1) {
+		if (stepping && r % (LEASE_SLOW ? 16 : 4) == 1) {
 			steps =
 			    lstep_into_window(&ring, holder, (size_t)slot, 2000000, lease_checks());
 			if (steps < 0 && r == 1 && errno == EPERM) {
