@@ -63,7 +63,8 @@
 // previous one returned; Ack releases without taking more. What a dead (or,
 // with WorkerOptions.HoldTimeout, hung) worker held is redelivered to
 // another worker or, with WorkerOptions.AtMostOnce, dropped and counted;
-// WorkerGroups inspects. A worker's Context reads park in the netpoller on
+// WorkerGroups inspects; RemoveWorkerGroup removes a group without live
+// workers for good. A worker's Context reads park in the netpoller on
 // a doorbell of its own, as a RingBuffer's do.
 //
 // A RingBuffer is safe for concurrent use by many goroutines: writes are

@@ -125,7 +125,7 @@ var (
 	// subscriber of a queue ring (durable ones need CreateOptions.FanOut).
 	ErrMode = &Error{Code: -1021, msg: "not available in this ring's read mode (queue or fan-out)"}
 	// ErrNameBusy: a live subscriber handle already uses this name.
-	ErrNameBusy = &Error{Code: -1022, msg: "a live subscriber already uses this name"}
+	ErrNameBusy = &Error{Code: -1022, msg: "a live subscriber (or worker of the group) uses this name"}
 	// ErrNoWorkerSlot: every worker slot (MaxWorkers per ring), or every
 	// worker group (MaxWorkerGroups), of the ring is taken.
 	ErrNoWorkerSlot = &Error{Code: -1023, msg: "every worker slot (or group) of the ring is taken"}

@@ -60,8 +60,8 @@ enum mrb_error {
 	MRB_ENOSUB = -1019,            /* every subscriber entry is taken */
 	MRB_ELAPPED = -1020,           /* a subscriber was evicted or lapped: messages lost */
 	MRB_EMODE = -1021,             /* not in this ring's read mode (queue / fan-out) */
-	MRB_ENAMEBUSY = -1022,         /* a live subscriber already uses this name */
-	MRB_ENOWORKER = -1023,         /* every worker slot (or group) of the ring is taken */
+	MRB_ENAMEBUSY = -1022, /* a live subscriber (or worker of the group) uses this name */
+	MRB_ENOWORKER = -1023, /* every worker slot (or group) of the ring is taken */
 };
 
 /* A message for any code this library returns (never NULL, static storage). */
@@ -579,8 +579,8 @@ int mrb_is_fanout(struct mrb_ring *ring);
  * the group has not finished, so a new group starts at the oldest message
  * still in the ring for it, and its messages wait while no worker is there.
  * A ring can have groups and subscribers side by side (jobs to workers while
- * a recorder sees every one). Groups are permanent in this version (at most
- * MRB_MAX_GROUPS per ring).
+ * a recorder sees every one). A group stays until mrb_worker_group_remove
+ * removes it (at most MRB_MAX_GROUPS per ring).
  *
  * A worker is a handle of its own (mrb_worker_join) and reads with the
  * consumer calls mrb_read, mrb_read_many, mrb_read_wait, mrb_wait_readable
@@ -649,6 +649,20 @@ int mrb_worker_join(struct mrb_ring *ring, const char *path, const char *group,
  * Never blocks.
  */
 int mrb_worker_ack(struct mrb_ring *ring);
+
+/*
+ * Removes group `group` of the fan-out ring at `path` for good, so that the
+ * messages it has not finished stop holding producers back and its place
+ * is free for a new group. Only a group without live workers: what its dead
+ * workers held is let go (neither redelivered nor counted). A worker
+ * joining the same name afterwards creates a new group, which starts at
+ * the oldest message still in the ring. Errors: those of mrb_open,
+ * MRB_EINVAL, MRB_EMODE (a queue ring), -ENOENT (no such group),
+ * MRB_ENAMEBUSY (a live worker is in the group, or was joining or leaving
+ * it: try again), MRB_ETIMEDOUT (as mrb_worker_join). Any thread, any
+ * process.
+ */
+int mrb_worker_group_remove(const char *path, const char *group);
 
 struct mrb_group_info {
 	char name[MRB_GROUP_NAME_MAX + 1];

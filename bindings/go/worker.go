@@ -95,6 +95,32 @@ func JoinWorker(path, group string, opts *WorkerOptions) (*Worker, error) {
 	return &Worker{RingBuffer: r}, nil
 }
 
+// RemoveWorkerGroup removes group of the fan-out ring at path for good, so
+// that the messages it has not finished stop holding producers back and
+// its place is free for a new group. Only a group without live workers:
+// what its dead workers held is let go. ErrNameBusy while a live worker is
+// in it (or joining or leaving it: try again); an error matching
+// fs.ErrNotExist if the ring has no such group (or there is no ring file);
+// ErrMode on a queue ring. Errors are wrapped with the operation
+// "remove group" and the path.
+func RemoveWorkerGroup(path, group string) error {
+	if err := checkPath("remove group", path); err != nil {
+		return err
+	}
+	if group == "" || strings.IndexByte(group, 0) >= 0 || len(group) > MaxGroupName {
+		return invalidArgument("remove group", path, "invalid group name "+strconv.Quote(group)+
+			" (want 1.."+strconv.Itoa(MaxGroupName)+" bytes, no NUL)")
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	cgroup := C.CString(group)
+	defer C.free(unsafe.Pointer(cgroup))
+	if rc := C.mrb_worker_group_remove(cpath, cgroup); rc != 0 {
+		return wrapCode("remove group", path, int64(rc))
+	}
+	return nil
+}
+
 // Ack releases the messages the last read call returned (they are done)
 // without taking more. ErrStale if they had been taken from this worker
 // after the group's hold timeout.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"testing"
 	"time"
 )
@@ -104,6 +105,52 @@ func TestJoinWorkerErrors(t *testing.T) {
 	if _, err := JoinWorker(qpath, "jobs", nil); !errors.Is(err, ErrMode) {
 		t.Fatalf("queue ring: %v", err)
 	}
+}
+
+// RemoveWorkerGroup: refused while a live worker is in the group; then the
+// group is gone, its place is free, and its unfinished messages stop
+// holding producers back (40-byte messages: 64 fill the 4 KiB ring).
+func TestRemoveWorkerGroup(t *testing.T) {
+	r, path := newFanOutRing(t, 4096)
+	w, err := JoinWorker(path, "jobs", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(0); i < 64; i++ {
+		if ok, err := r.WriteMsg(subMsg(i, 40)); err != nil || !ok {
+			t.Fatal(i, ok, err)
+		}
+	}
+	if _, err := w.ReadMsg(); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, RemoveWorkerGroup(path, "jobs"), ErrNameBusy, "remove group", path)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Message 0 released by the close: room for one more, then full.
+	if ok, err := r.WriteMsg(subMsg(64, 40)); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if ok, err := r.WriteMsg(subMsg(65, 40)); !errors.Is(err, ErrBufferFull) || ok {
+		t.Fatalf("a full ring held by the group: %v, %v", ok, err)
+	}
+	if err := RemoveWorkerGroup(path, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	err = RemoveWorkerGroup(path, "jobs")
+	if !errors.Is(err, fs.ErrNotExist) || err.Error() != "ringbuffer: remove group "+path+": no such file or directory" {
+		t.Fatalf("removing an unknown group: %v; want fs.ErrNotExist", err)
+	}
+	wantError(t, RemoveWorkerGroup(path, ""), ErrInvalidArgument, "remove group", path)
+	if groups, err := r.WorkerGroups(); err != nil || len(groups) != 0 {
+		t.Fatalf("WorkerGroups after the removal = %+v, %v", groups, err)
+	}
+	if ok, err := r.WriteMsg(subMsg(65, 40)); err != nil || !ok {
+		t.Fatalf("write after the removal: %v, %v", ok, err)
+	}
+	_, qpath := newTestRing(t, 4096)
+	wantError(t, RemoveWorkerGroup(qpath, "jobs"), ErrMode, "remove group", qpath)
 }
 
 func TestWorkerReadMsgContextWaits(t *testing.T) {

@@ -200,6 +200,7 @@ struct mrb_worker_options {
 int mrb_worker_join(struct mrb_ring *ring, const char *path, const char *group,
                     const struct mrb_worker_options *opts);
 int mrb_worker_ack(struct mrb_ring *ring);
+int mrb_worker_group_remove(const char *path, const char *group);
 struct mrb_group_info {
     char name[...];
     unsigned policy;

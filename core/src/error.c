@@ -58,7 +58,7 @@ const char *mrb_strerror(int code)
 	case MRB_EMODE:
 		return "not available in this ring's read mode (queue or fan-out)";
 	case MRB_ENAMEBUSY:
-		return "a live subscriber already uses this name";
+		return "a live subscriber (or worker of the group) uses this name";
 	case MRB_ENOWORKER:
 		return "every worker slot (or group) of the ring is taken";
 	default:

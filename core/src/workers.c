@@ -1066,27 +1066,33 @@ static int group_create(struct mrb_handle *h, uint32_t index,
 	return 0;
 }
 
-/* Finds or creates the group: its index, or an error. */
-static int group_find(struct mrb_handle *h, const char *name, const struct mrb_worker_options *opts,
-                      uint64_t token)
+/* The ACTIVE group of that name: its index, or -1. Under the table lock. */
+static int group_lookup(struct mrb_handle *h, const uint64_t words[MRB_READER_NAME_WORDS],
+                        int *free_index)
 {
-	uint64_t words[MRB_READER_NAME_WORDS];
-	group_name_words(name, words);
-	int rc = table_lock(h, token);
-	if (rc != 0)
-		return rc;
-	int found = -1, free_index = -1;
+	*free_index = -1;
 	for (uint32_t i = 0; i < MRB_GROUPS; i++) {
 		struct mrb_group *g = group_at(h, i);
 		uint32_t state = atomic_load_explicit(&g->state, memory_order_acquire);
 		if (state == MRB_GROUP_FREE) {
-			if (free_index < 0)
-				free_index = (int)i;
+			if (*free_index < 0)
+				*free_index = (int)i;
 		} else if (state == MRB_GROUP_ACTIVE && group_has_name(g, words)) {
-			found = (int)i;
-			break;
+			return (int)i;
 		}
 	}
+	return -1;
+}
+
+/* Finds or creates the group: its index, or an error. Under the table
+ * lock. */
+static int group_find(struct mrb_handle *h, const char *name, const struct mrb_worker_options *opts)
+{
+	uint64_t words[MRB_READER_NAME_WORDS];
+	group_name_words(name, words);
+	int rc;
+	int free_index;
+	int found = group_lookup(h, words, &free_index);
 	if (found >= 0) {
 		struct mrb_group *g = group_at(h, (uint32_t)found);
 		uint32_t policy = atomic_load_explicit(&g->policy, memory_order_relaxed);
@@ -1107,7 +1113,6 @@ static int group_find(struct mrb_handle *h, const char *name, const struct mrb_w
 		if (rc == 0)
 			rc = free_index;
 	}
-	table_unlock(h, token);
 	return rc;
 }
 
@@ -1121,16 +1126,23 @@ static int worker_join(struct mrb_handle *h, const char *name,
 		return -ENOMEM;
 	w->token = new_token(h);
 	w->test_stop = stop_at;
-	int gi = group_find(h, name, opts, w->token);
-	if (gi < 0) {
+	/* The slot is taken under the table lock too, so that a removal of
+	 * the group (which holds the lock) sees every worker of it. */
+	int rc = table_lock(h, w->token);
+	if (rc != 0) {
 		free(w);
-		return gi;
+		return rc;
 	}
-	int si = slot_take(h, w, (uint32_t)gi);
-	if (si == MRB_ENOWORKER) {
-		reap_idle(h, w);
+	int gi = group_find(h, name, opts);
+	int si = gi;
+	if (gi >= 0) {
 		si = slot_take(h, w, (uint32_t)gi);
+		if (si == MRB_ENOWORKER) {
+			reap_idle(h, w);
+			si = slot_take(h, w, (uint32_t)gi);
+		}
 	}
+	table_unlock(h, w->token);
 	if (si < 0) {
 		free(w);
 		return si;
@@ -1212,6 +1224,89 @@ int mrb_worker_ack(struct mrb_ring *ring)
 		return rc;
 	rc = h->worker != NULL ? release_held(h, h->worker) : MRB_EINVAL;
 	mrbi_consumer_leave(h);
+	return rc;
+}
+
+/* ---- Removing a group ------------------------------------------------------ */
+
+/*
+ * Removes group `gi` under the table lock (no worker can join it
+ * meanwhile): refused (MRB_ENAMEBUSY) while a slot of the group has a live
+ * owner or is busy for a live process; else every slot of the group is
+ * freed (what dead workers held, or a dead rescuer was redelivering, is let
+ * go) and the group becomes FREE, so that it stops gating R.
+ */
+static int group_remove(struct mrb_handle *h, struct mrbi_worker *w, uint32_t gi)
+{
+	struct mrb_group *g = group_at(h, gi);
+	for (uint32_t i = 0; i < MRB_WORKERS; i++) {
+		struct mrb_worker_slot *s = worker_at(h, i);
+		uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
+		if (is_busy(owner) && slot_recover(h, w, s, owner))
+			owner = atomic_load_explicit(&s->owner, memory_order_acquire);
+		if (atomic_load_explicit(&s->group, memory_order_relaxed) != gi)
+			continue;
+		if (is_busy(owner) || (owner != 0 && !owner_dead(s, owner)))
+			return MRB_ENAMEBUSY;
+	}
+	for (uint32_t i = 0; i < MRB_WORKERS; i++) {
+		struct mrb_worker_slot *s = worker_at(h, i);
+		if (atomic_load_explicit(&s->group, memory_order_relaxed) != gi)
+			continue;
+		uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
+		if (is_busy(owner) || (owner != 0 && !owner_dead(s, owner)))
+			return MRB_ENAMEBUSY; /* only if a hostile peer wrote it */
+		if (atomic_load_explicit(&s->inflight, memory_order_relaxed) == 0 && owner == 0 &&
+		    atomic_load_explicit(&s->waiting, memory_order_relaxed) == 0 &&
+		    atomic_load_explicit(&s->doorbell.armed, memory_order_relaxed) == 0)
+			continue; /* free already */
+		if (!atomic_compare_exchange_strong_explicit(
+		        &s->owner, &owner, w->token | MRB_WORKER_BUSY_BIT, memory_order_acq_rel,
+		        memory_order_relaxed))
+			return MRB_ENAMEBUSY;
+		slot_clear(h, s, false);
+	}
+	int64_t timeout = atomic_load_explicit(&g->hold_timeout_ns, memory_order_relaxed);
+	atomic_store_explicit(&g->state, MRB_GROUP_FREE, memory_order_seq_cst);
+	if (timeout > 0)
+		count_sub(&h->header->validating_readers, 1);
+	return 0;
+}
+
+int mrb_worker_group_remove(const char *path, const char *group)
+{
+	if (path == NULL || group == NULL || group[0] == '\0' || strlen(group) > MRB_GROUP_NAME_MAX)
+		return MRB_EINVAL;
+	struct mrb_ring ring;
+	int rc = mrb_open(&ring, path, 0);
+	if (rc != 0)
+		return rc;
+	struct mrb_handle *h = handle_of(&ring);
+	struct mrbi_worker *w = NULL;
+	if (h->mode != MRB_MODE_FANOUT) {
+		rc = MRB_EMODE;
+		goto out;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	w->token = new_token(h);
+	rc = table_lock(h, w->token);
+	if (rc != 0)
+		goto out;
+	uint64_t words[MRB_READER_NAME_WORDS];
+	group_name_words(group, words);
+	int free_index;
+	int gi = group_lookup(h, words, &free_index);
+	rc = gi < 0 ? -ENOENT : group_remove(h, w, (uint32_t)gi);
+	table_unlock(h, w->token);
+	if (rc == 0)
+		mrbi_fanout_release(h, false);
+out:
+	free(w);
+	mrb_close(&ring);
 	return rc;
 }
 

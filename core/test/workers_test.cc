@@ -2,6 +2,7 @@
 // Worker groups: each message to one worker, claim order, runs, gating,
 // dead workers (both policies), hung workers (hold timeout, refused late
 // release), limits, listing, groups beside subscribers, waking.
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -489,3 +490,74 @@ TEST_F(Workers, ShouldReportAHostileClaimAsCorrupt)
 }
 
 } // namespace
+
+TEST_F(Workers, ShouldRemoveAGroupWithoutLiveWorkers)
+{
+	ASSERT_EQ(0, Join(0, "a"));
+	ASSERT_EQ(0, Join(1, "b", MRB_AT_MOST_ONCE, 5000000));
+	ASSERT_EQ(0, Join(2, "c"));
+	ASSERT_EQ(0, Join(3, "d"));
+	EXPECT_EQ(MRB_ENOWORKER, Join(4, "e"));
+	const char *p = path_.c_str();
+	EXPECT_EQ(MRB_ENAMEBUSY, mrb_worker_group_remove(p, "a")); // w_[0] is in it
+	EXPECT_EQ(-ENOENT, mrb_worker_group_remove(p, "e"));
+	EXPECT_EQ(MRB_EINVAL, mrb_worker_group_remove(p, ""));
+	EXPECT_EQ(MRB_EINVAL, mrb_worker_group_remove(p, nullptr));
+	EXPECT_EQ(MRB_EINVAL, mrb_worker_group_remove(nullptr, "a"));
+	std::string longname(MRB_GROUP_NAME_MAX + 1, 'x');
+	EXPECT_EQ(MRB_EINVAL, mrb_worker_group_remove(p, longname.c_str()));
+	ASSERT_EQ(0, mrb_close(&w_[0]));
+	EXPECT_EQ(0, mrb_worker_group_remove(p, "a"));
+	EXPECT_EQ(-ENOENT, mrb_worker_group_remove(p, "a"));
+	EXPECT_EQ(3, mrb_worker_groups(&ring_, nullptr, 0));
+	ASSERT_EQ(0, Join(4, "e")); // its place
+	EXPECT_EQ(0u, Group("e").index);
+	// A group with a hold timeout counts in validating_readers (0x108)
+	// while it exists.
+	auto *base = static_cast<uint8_t *>(mrb__test_mapping(&ring_));
+	auto *validating = reinterpret_cast<std::atomic<uint32_t> *>(base + 0x108);
+	EXPECT_EQ(1u, validating->load());
+	ASSERT_EQ(0, mrb_close(&w_[1]));
+	EXPECT_EQ(0, mrb_worker_group_remove(p, "b"));
+	EXPECT_EQ(0u, validating->load());
+	// Joining the name again makes a new group.
+	ASSERT_EQ(0, Join(1, "a", MRB_AT_LEAST_ONCE, 0));
+	EXPECT_EQ(MRB_AT_LEAST_ONCE, Group("a").policy);
+	EXPECT_EQ(4, mrb_worker_groups(&ring_, nullptr, 0));
+
+	struct mrb_ring q = {};
+	std::string qpath = path_ + ".queue";
+	struct mrb_create_options copts = {MRB_CREATE_REMOVE, 0};
+	ASSERT_EQ(0, mrb_create(&q, qpath.c_str(), 4096, &copts));
+	EXPECT_EQ(MRB_EMODE, mrb_worker_group_remove(qpath.c_str(), "a"));
+	mrb_close(&q);
+	unlink(qpath.c_str());
+}
+
+TEST_F(Workers, ShouldStopHoldingProducersBackOnceRemoved)
+{
+	// 40-byte messages take 64 bytes: 64 fill the 4 KiB ring. A worker
+	// process takes 3 and is killed holding them; the group gates R.
+	ASSERT_EQ(0, Join(0));
+	for (uint64_t i = 0; i < 64; i++)
+		ASSERT_EQ(0, Write(i));
+	ASSERT_EQ(0, mrb_close(&w_[0]));
+	DieHolding(path_, MRB_AT_LEAST_ONCE, 3);
+	EXPECT_EQ(MRB_EFULL, Write(64));
+	EXPECT_EQ(1u, Group().workers); // the dead one
+	EXPECT_EQ(0, mrb_worker_group_remove(path_.c_str(), "jobs"));
+	EXPECT_EQ(0, mrb_worker_groups(&ring_, nullptr, 0));
+	EXPECT_EQ(0, mrb_workers(&ring_, nullptr, 0));
+	// Nothing gates R any more: a producer short of space moves it.
+	EXPECT_EQ(0, Write(64));
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(64u * 64, st.consumer_position);
+	// A new group of that name starts at the oldest message in the ring.
+	ASSERT_EQ(0, Join(0));
+	EXPECT_EQ(64, Next(0));
+	EXPECT_EQ(MRB_EEMPTY, Next(0));
+	auto g = Group();
+	EXPECT_EQ(0u, g.redelivered);
+	EXPECT_EQ(1u, g.messages_done);
+}

@@ -19,7 +19,8 @@
  *            anywhere) and the rest an offset in it.
  * Every worker call runs: mrb_worker_groups, mrb_workers, mrb_worker_join,
  * mrb_read, mrb_read_many, mrb_read_wait, mrb_wait_readable, mrb_read_len,
- * mrb_worker_ack, writes, close. Nothing may crash, leave the mapping
+ * mrb_worker_ack, mrb_worker_group_remove (with a worker in the group and
+ * after), writes, close. Nothing may crash, leave the mapping
  * (guard regions, guarded_mmap.c), trip a sanitizer, hang or spin
  * (-timeout). Run by fuzz_test.sh (fuzz_workers_test).
  */
@@ -272,10 +273,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!corrupt)
 			reads(&w, (flags >> 5) + 2);
 		list(&w);
+		mrb_worker_group_remove(path, name);
 		if (joined2 && mrb_close(&w2) != 0)
 			abort();
 		if (mrb_close(&w) != 0)
 			abort();
+		mrb_worker_group_remove(path, name);
 	}
 	uint8_t msg[64] = {1};
 	for (int i = 0; i < 40 && mrb_write(&ring, msg, sizeof(msg)) == 0; i++) {

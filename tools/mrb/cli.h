@@ -91,6 +91,7 @@ int cmd_read(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_upgrade(int argc, char **argv);
 int cmd_unsubscribe(int argc, char **argv);
+int cmd_rmgroup(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif /* MRB_CLI_H */

@@ -20,6 +20,7 @@ static const struct subcommand subcommands[] = {
     {"recover", cmd_recover, "skip a record left unfinished by a dead producer"},
     {"upgrade", cmd_upgrade, "convert a format 1 ring to the current format"},
     {"unsubscribe", cmd_unsubscribe, "remove a named subscriber of a ring for good"},
+    {"rmgroup", cmd_rmgroup, "remove a worker group of a ring for good"},
     {"bench", cmd_bench, "run the benchmark matrix"},
 };
 

@@ -41,7 +41,7 @@ from ._errors import (
 from ._ring import RingBuffer, Subscriber, Worker, subscribe
 from ._stats import RingStats
 from ._subscriber import SubscriberInfo, SubscriberState, unsubscribe
-from ._workers import GroupInfo, WorkerInfo
+from ._workers import GroupInfo, WorkerInfo, remove_worker_group
 from ._zero_copy import PeekedMessage, Reservation
 
 __version__ = "0.1.0"
@@ -81,6 +81,7 @@ __all__ = [
     "VersionError",
     "Worker",
     "WorkerInfo",
+    "remove_worker_group",
     "strerror",
     "subscribe",
     "unsubscribe",

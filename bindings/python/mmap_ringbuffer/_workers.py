@@ -7,11 +7,14 @@ all are handles on a ring and share every read and write call.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
-from ._args import timeout_seconds
+from ._args import encode_path, timeout_seconds
+from ._errors import PathArg, error_for
 from ._mrb_cffi import ffi, lib
 
 #: The longest group name, in bytes (UTF-8).
@@ -46,6 +49,26 @@ def worker_options(
             )
         options.hold_timeout_ns = max(1, int(seconds * 1e9))
     return options, name
+
+
+def remove_worker_group(path: PathArg, group: str) -> None:
+    """Removes worker group ``group`` of the fan-out ring at ``path`` for
+    good, so that the messages it has not finished stop holding producers
+    back and its place is free for a new group.
+
+    Only a group without live workers: what its dead workers held is let go.
+    Raises NameBusy while a live worker is in the group (or joining or
+    leaving it: try again), FileNotFoundError if the ring has no such group
+    (or there is no ring), ModeError on a queue ring, and the errors of
+    opening the ring.
+    """
+    _, name = worker_options(group, None, None)
+    encoded_path = encode_path(path)
+    rc = lib.mrb_worker_group_remove(encoded_path, name)
+    if rc == -errno.ENOENT and os.path.lexists(encoded_path):
+        raise FileNotFoundError(errno.ENOENT, f"no worker group named {group!r}", path)
+    if rc < 0:
+        raise error_for(rc, path)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ def public_callables() -> list[tuple[str, object]]:
     found.append(("strerror", mmap_ringbuffer.strerror))
     found.append(("subscribe", mmap_ringbuffer.subscribe))
     found.append(("unsubscribe", mmap_ringbuffer.unsubscribe))
+    found.append(("remove_worker_group", mmap_ringbuffer.remove_worker_group))
     return found
 
 

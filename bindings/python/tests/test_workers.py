@@ -15,11 +15,14 @@ from typing import List
 import pytest
 
 from mmap_ringbuffer import (
+    BufferFull,
     InvalidArgument,
     ModeError,
+    NameBusy,
     RingBuffer,
     StaleError,
     Worker,
+    remove_worker_group,
 )
 
 
@@ -179,3 +182,25 @@ def run_pool(directory: pathlib.Path, n_jobs: int, n_workers: int) -> List[bytes
 def test_recipe_replaces_a_multiprocessing_pool(tmp_path: pathlib.Path) -> None:
     out = run_pool(tmp_path, 2000, 3)
     assert sorted(out) == sorted(b"JOB %d" % i for i in range(2000))
+
+
+def test_remove_worker_group(fan: RingBuffer, ring_path: pathlib.Path) -> None:
+    # 32-byte messages take 48-byte records: 85 fill the 4 KiB ring.
+    with fan.worker("jobs") as w:
+        for i in range(85):
+            fan.write(msg(i))
+        assert seq(w.read()) == 0
+        with pytest.raises(NameBusy):
+            remove_worker_group(ring_path, "jobs")
+    fan.write(msg(85))  # message 0 was released by the close
+    with pytest.raises(BufferFull):
+        fan.write(msg(86))  # the group holds the rest
+    remove_worker_group(ring_path, "jobs")
+    assert fan.worker_groups() == []
+    fan.write(msg(86))
+    with pytest.raises(FileNotFoundError):
+        remove_worker_group(ring_path, "jobs")
+    with pytest.raises(ValueError):
+        remove_worker_group(ring_path, "")
+    with fan.worker("jobs") as w:  # a new group: from the oldest message
+        assert seq(w.read()) == 86

@@ -4,14 +4,14 @@ set -eu
 . "$(dirname "$0")/testlib.sh"
 
 "$MRB" --help >"$WORK/help"
-for cmd in create stat dump write read recover upgrade unsubscribe bench; do
+for cmd in create stat dump write read recover upgrade unsubscribe rmgroup bench; do
 	grep -q "^  $cmd " "$WORK/help" || fail "mrb --help does not list $cmd"
 done
 grep -q "Exit codes" "$WORK/help" || fail "mrb --help has no exit codes"
 "$MRB" -h >/dev/null
 "$MRB" help >/dev/null
 
-for cmd in create stat dump write read recover upgrade unsubscribe; do
+for cmd in create stat dump write read recover upgrade unsubscribe rmgroup; do
 	"$MRB" $cmd --help >"$WORK/$cmd.help" 2>"$WORK/$cmd.err"
 	head -n 1 "$WORK/$cmd.help" | grep -q "^Usage: mrb $cmd " ||
 		fail "mrb $cmd --help: $(head -n 1 "$WORK/$cmd.help")"
@@ -24,7 +24,7 @@ done
 # One meaning per short option letter across all commands: each letter
 # stands for one long option everywhere (-n is "stop after N": --count in
 # read, --limit in dump).
-for cmd in create stat dump write read recover upgrade unsubscribe; do
+for cmd in create stat dump write read recover upgrade unsubscribe rmgroup; do
 	sed -n "s/^  -\([A-Za-z]\), --\([a-z-]*\).*/\1 \2 $cmd/p" "$WORK/$cmd.help"
 done | sort -u >"$WORK/letters"
 [ "$(wc -l <"$WORK/letters")" -gt 10 ] || fail "too few short options found: $(cat "$WORK/letters")"

@@ -186,4 +186,29 @@ assert_eq "200000000 1 1 1 0" "$(for k in hold_timeout_ns redelivered stale_rele
 	grp_field "$WORK/stat.json" slow $k
 done | tr '\n' ' ' | sed 's/ $//')" "slow: timeout, redelivered, stale releases, done, lag"
 
+# ---- rmgroup: refused while a live worker is in the group, then gone ---------
+echo q1 | "$MRB" write "$ring"
+hold once
+wait_until "the once worker holds q1" holding
+expect_exit 6 "$MRB" rmgroup "$ring" once 2>"$WORK/err"
+assert_eq "mrb rmgroup: $ring: group 'once' has a live worker; stop it first" \
+	"$(cat "$WORK/err")" "rmgroup of a group with a live worker"
+kill -9 "$holder"
+wait "$holder" 2>/dev/null || true
+kill "$drain"
+wait "$drain" 2>/dev/null || true
+"$MRB" rmgroup "$ring" once >"$WORK/out"
+assert_eq "$ring: group 'once' removed" "$(cat "$WORK/out")" "rmgroup output"
+stat_json "$ring"
+assert_eq "missing 0 2" "$(grp_field "$WORK/stat.json" once index) $(grp_field "$WORK/stat.json" jobs index) $(grp_field "$WORK/stat.json" slow index)" \
+	"once is gone, jobs and slow stay"
+assert_eq "[]" "$(json_field "$WORK/stat.json" workers)" "the dead worker of once went with it"
+expect_exit 3 "$MRB" rmgroup "$ring" once 2>"$WORK/err"
+assert_eq "mrb rmgroup: $ring: no worker group named 'once'" "$(cat "$WORK/err")" "rmgroup of a missing group"
+expect_exit 11 "$MRB" rmgroup "$WORK/queue" once 2>"$WORK/err"
+assert_eq "mrb rmgroup: $WORK/queue: a queue ring has no worker groups" "$(cat "$WORK/err")" "rmgroup of a queue ring"
+expect_exit 2 "$MRB" rmgroup "$ring" 2>"$WORK/err"
+assert_eq "mrb rmgroup: expected a PATH and a GROUP" "$(head -n 1 "$WORK/err")" "rmgroup without a GROUP"
+expect_exit 3 "$MRB" rmgroup "$WORK/none" once 2>/dev/null
+
 echo PASS
