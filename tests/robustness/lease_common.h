@@ -127,14 +127,17 @@ static inline long slot_of_pid(struct mrb_ring *ring, pid_t pid)
  * Puts process `pid` (a child of the caller, running its writes) to a stop
  * exactly inside a claim window: seizes it with ptrace and single-steps it
  * until lane 0 of `slot` announces the current tail (and, with
- * `need_held`, the lease is HELD by that slot), then detaches delivering
+ * `need_held`, the lease is HELD by that slot) and then `depth` steps more
+ * inside it (0: at its first instruction; less if the window is shorter),
+ * then detaches delivering
  * `detach_sig` before it runs another instruction (SIGSTOP: it stays
  * stopped there; a handled signal: its handler runs there). Returns the
  * number of steps, or -1 if the window was not reached within `max_steps`
  * (the process is then detached running) or ptrace is not permitted.
  */
 static inline long lstep_into_window_then(struct mrb_ring *ring, pid_t pid, size_t slot,
-                                          long max_steps, bool need_held, int detach_sig)
+                                          long max_steps, bool need_held, int detach_sig,
+                                          long depth)
 {
 	/* Seized and interrupted, not attached: no SIGSTOP, so the other
 	 * threads of the process run on. */
@@ -143,15 +146,21 @@ static inline long lstep_into_window_then(struct mrb_ring *ring, pid_t pid, size
 	CHECK(ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) == 0);
 	int status;
 	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status));
-	int pass = 0; /* a signal that arrived meanwhile, passed on */
+	int pass = 0;    /* a signal that arrived meanwhile, passed on */
+	long inside = 0; /* consecutive steps inside the window */
 	for (long steps = 0; steps < max_steps; steps++) {
 		if (lane0_in_window(ring, slot) &&
-		    (!need_held || LEASE_IS_HELD(lease_word(ring), slot))) {
+		    (!need_held || LEASE_IS_HELD(lease_word(ring), slot)) && inside++ >= depth) {
 			CHECK(ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)detach_sig) == 0);
 			if (detach_sig == SIGSTOP)
 				CHECK(waitpid(pid, &status, WUNTRACED) == pid &&
 				      WIFSTOPPED(status));
 			return steps;
+		} else if (!lane0_in_window(ring, slot)) {
+			/* The window closed first: it is shorter than `depth`. */
+			if (inside > 0 && inside <= depth)
+				depth = inside - 1;
+			inside = 0;
 		}
 		CHECK(ptrace(PTRACE_SINGLESTEP, pid, NULL, (void *)(long)pass) == 0);
 		CHECK(waitpid(pid, &status, 0) == pid);
@@ -168,7 +177,7 @@ static inline long lstep_into_window_then(struct mrb_ring *ring, pid_t pid, size
 static inline long lstep_into_window(struct mrb_ring *ring, pid_t pid, size_t slot, long max_steps,
                                      bool need_held)
 {
-	return lstep_into_window_then(ring, pid, slot, max_steps, need_held, SIGSTOP);
+	return lstep_into_window_then(ring, pid, slot, max_steps, need_held, SIGSTOP, 0);
 }
 
 /* ---- Messages -------------------------------------------------------------- */
@@ -348,6 +357,33 @@ static inline unsigned lwrite(struct mrb_ring *ring, struct lctl *ctl, uint32_t 
 		FAIL("producer %u seq %u: mrb_write: %s", producer, seq, mrb_strerror(rc));
 	atomic_store(&ctl->committed[producer], seq + 1);
 	return full;
+}
+
+/* The longest a producer waits between two tries to take the lease: 2^20
+ * CAS claims (lease.c's backoff, doubled after each failed try or short
+ * lease, e.g. while validating readers come and go). */
+#define LEASE_BACKOFF_MAX (UINT32_C(1) << 20)
+
+/* A producer alone writes single messages until the lease is its own: it
+ * must be within the longest backoff (and a margin). Without the lease
+ * hook it writes 70000. Returns how many it wrote. */
+static inline uint32_t lwrite_until_mine(struct mrb_ring *ring, struct lctl *ctl, uint32_t producer,
+                                         uint32_t *seq, const char *when)
+{
+	uint32_t n = 0;
+	if (!lease_checks()) {
+		for (; n < 70000; n++)
+			lwrite(ring, ctl, producer, (*seq)++);
+		return n;
+	}
+	size_t slot = ring_own_slot(ring);
+	for (; !LEASE_IS_HELD(lease_word(ring), slot); n++) {
+		if (n > LEASE_BACKOFF_MAX + LEASE_BACKOFF_MAX / 8)
+			FAIL("%s: no lease after %u writes alone (lease word %#" PRIx64 ")", when,
+			     n, lease_word(ring));
+		lwrite(ring, ctl, producer, (*seq)++);
+	}
+	return n;
 }
 
 /* The same through mrb_reserve + mrb_commit. */

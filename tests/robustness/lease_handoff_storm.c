@@ -7,7 +7,8 @@
  * exec'd afresh (a new process registering for membarrier), up to three at
  * once, write bursts (each with one API) and exit, with mrb_close or without
  * (a dead slot owner): every burst revokes the holder's lease. Then, alone
- * again, the holder must take the lease back within 65536 CAS claims; it
+ * again, the holder must take the lease back within its longest backoff
+ * (2^20 CAS claims); it
  * closes (lease 0); a new sole producer takes it at its first write and
  * closes; another takes it and is SIGKILLed while writing; the parent's end
  * marker write clears the dead holder's lease and takes it. One consumer
@@ -23,7 +24,6 @@
 #define RING_SIZE      (64 * 1024)
 #define DEFAULT_BURSTS 150
 #define CONCURRENT     3
-#define ALONE_WRITES   70000 /* > 65536 CAS claims: one acquisition attempt */
 #define PH_BURSTS      0
 #define PH_ALONE       1
 #define C_HOLDER_READY 0
@@ -47,10 +47,9 @@ static void holder_main(void)
 		else
 			lwrite(&ring, ctl, 0, seq++);
 	}
-	/* Everybody else is gone: the lease comes back within 65536 claims. */
-	for (uint32_t i = 0; i < ALONE_WRITES; i++)
-		lwrite(&ring, ctl, 0, seq++);
-	lease_expect_mine(&ring, "holder alone again after 70000 writes");
+	/* Everybody else is gone: the lease comes back within the backoff. */
+	uint32_t n = lwrite_until_mine(&ring, ctl, 0, &seq, "holder alone again");
+	atomic_store(&ctl->counter[2], n);
 	for (uint32_t i = 0; i < 1000; i++)
 		lwrite(&ring, ctl, 0, seq++);
 	lease_expect_mine(&ring, "holder after 1000 writes under the lease");
@@ -59,15 +58,13 @@ static void holder_main(void)
 }
 
 /* A burst of `count` messages of producer `id`, with one API chosen by the
- * id; exits with or without mrb_close. While it owns a live slot nobody
- * else can take the lease, except one acquisition that had passed its
- * check before this process took its slot: at most one sighting. */
+ * id; exits with or without mrb_close. (The holder may take the lease back
+ * between its writes: its tries back off, they are not barred.) */
 static void burst_main(uint32_t id, uint32_t count)
 {
 	lchild(60);
 	struct mrb_ring ring;
 	CHECK_RC(mrb_open(&ring, ctl->ring_path, 0), 0);
-	unsigned held_by_other = 0;
 	for (uint32_t seq = 0; seq < count;) {
 		if (id % 3 == 0) {
 			uint32_t n = 1 + (seq + id) % 8;
@@ -76,13 +73,7 @@ static void burst_main(uint32_t id, uint32_t count)
 			lwrite_reserved(&ring, ctl, id, seq++);
 		else
 			lwrite(&ring, ctl, id, seq++);
-		uint64_t w = lease_word(&ring);
-		lease_check_wellformed(w);
-		if (LEASE_TAG(w) == LEASE_HELD && LEASE_SLOT(w) != ring_own_slot(&ring) &&
-		    ++held_by_other > 1)
-			FAIL("burst %u: lease %#" PRIx64 " held by slot %u after my write %u, "
-			     "while my slot %zu is live",
-			     id, w, LEASE_SLOT(w), seq, ring_own_slot(&ring));
+		lease_check_wellformed(lease_word(&ring));
 	}
 	if (id % 4 == 0)
 		_exit(0); /* no close: a dead owner's slot */
@@ -225,9 +216,10 @@ int main(int argc, char **argv)
 	expect_lease_none(&ring, "after the parent closed");
 	CHECK_RC(mrb_close(&ring), 0);
 
-	printf("%u bursts (%u exec'd), %" PRIu64 " messages delivered, holder %u, "
-	       "recovered records %" PRIu64 "\n",
-	       bursts, execs, total, atomic_load(&ctl->committed[0]), recovered);
+	printf("%u bursts (%u exec'd), %" PRIu64 " messages delivered, holder %u (the lease "
+	       "back after %" PRIu64 " writes alone), recovered records %" PRIu64 "\n",
+	       bursts, execs, total, atomic_load(&ctl->committed[0]), atomic_load(&ctl->counter[2]),
+	       recovered);
 	lprint_seen(ctl);
 	return 0;
 }

@@ -4,8 +4,8 @@
  * holder process writes alone (mrb_write, mrb_reserve + mrb_commit, and in
  * some rounds mrb_write_batch runs) until, with the lease hook, it has
  * checked that it holds the lease (at its first write the previous round's
- * dead holder's lease must be gone; after 70000 writes alone the lease is
- * its own); then one to four other producers start (forked or exec'd, each
+ * dead holder's lease must be gone; alone, the lease is its own within the
+ * longest backoff); then one to four other producers start (forked or exec'd, each
  * writing a burst and exiting) and the holder is SIGKILLed at a random
  * moment: before they start, while they revoke, or after; every fourth
  * round exactly inside its claim window (single-stepped there with ptrace:
@@ -22,7 +22,6 @@
 
 #define RING_SIZE      (128 * 1024)
 #define DEFAULT_ROUNDS (LEASE_SLOW ? 8 : 30)
-#define ALONE_WRITES   70000
 #define MAX_OTHERS     4
 
 static struct lctl *ctl;
@@ -40,9 +39,7 @@ static void holder_main(uint32_t id, uint64_t dead_word, bool batches)
 	if (dead_word != 0 && w == dead_word)
 		FAIL("holder %u: the killed holder's lease %#" PRIx64 " survived my first write",
 		     id, w);
-	while (seq < ALONE_WRITES)
-		lwrite(&ring, ctl, id, seq++);
-	lease_expect_mine(&ring, "holder after 70000 writes alone");
+	lwrite_until_mine(&ring, ctl, id, &seq, "holder alone");
 	atomic_store(&ctl->counter[0], id);
 	for (;;) {
 		if (batches && seq % 5 == 0)

@@ -17,15 +17,15 @@
  *    moves between two samples that both see the lease HELD (the same
  *    acquisition, which must give the lease back at once when it finds a
  *    validating reader: no plain claim);
- *  - once the readers are gone, the holder takes the lease back within
- *    65536 claims, and its close gives it up.
+ *  - once the readers are gone, the holder takes the lease back within its
+ *    longest backoff (2^20 CAS claims: every try failed while they were
+ *    there), and its close gives it up.
  * Arguments: [seed [joins]]; LEASE_SEED works too.
  */
 #include "lease_common.h"
 
 #define RING_SIZE      (256 * 1024)
 #define DEFAULT_JOINS  150
-#define ALONE_WRITES   70000
 #define SUBSCRIBERS    2
 #define C_HOLDER_READY 0
 #define C_ACCEPTED     1
@@ -35,6 +35,7 @@
 #define C_SAMPLES      5
 #define C_EVICT_JOINS  6
 #define C_BATCH_EINVAL 7
+#define C_ALONE_WRITES 8
 
 static struct lctl *ctl;
 
@@ -49,9 +50,8 @@ static void holder_main(void)
 	atomic_store(&ctl->counter[C_HOLDER_READY], 1);
 	while (!atomic_load(&ctl->stop))
 		lwrite(&ring, ctl, 0, seq++);
-	for (uint32_t i = 0; i < ALONE_WRITES; i++)
-		lwrite(&ring, ctl, 0, seq++);
-	lease_expect_mine(&ring, "holder after the readers left and 70000 writes");
+	uint32_t n = lwrite_until_mine(&ring, ctl, 0, &seq, "holder after the readers left");
+	atomic_store(&ctl->counter[C_ALONE_WRITES], n);
 	CHECK_RC(mrb_close(&ring), 0);
 	_exit(0);
 }
@@ -198,11 +198,13 @@ int main(int argc, char **argv)
 	printf("%u joins x %d subscribers (%" PRIu64 " evictable), %" PRIu64
 	       " messages accepted intact, lapped %" PRIu64 " times, MRB_ELAPPED %" PRIu64
 	       ", holder wrote %u; lease samples while joined: %" PRIu64 ", HELD %" PRIu64
-	       " (transient acquisitions); read_batch refused %" PRIu64 " (lease assertions %s)\n",
+	       " (transient acquisitions); read_batch refused %" PRIu64
+	       "; the lease back after %" PRIu64 " writes alone (lease assertions %s)\n",
 	       joins, SUBSCRIBERS, atomic_load(&ctl->counter[C_EVICT_JOINS]),
 	       atomic_load(&ctl->counter[C_ACCEPTED]), atomic_load(&ctl->counter[C_LOST_EVENTS]),
 	       atomic_load(&ctl->counter[C_ELAPSED]), atomic_load(&ctl->committed[0]),
 	       atomic_load(&ctl->counter[C_SAMPLES]), atomic_load(&ctl->counter[C_HELD_SAMPLES]),
-	       atomic_load(&ctl->counter[C_BATCH_EINVAL]), lease_checks() ? "on" : "off");
+	       atomic_load(&ctl->counter[C_BATCH_EINVAL]),
+	       atomic_load(&ctl->counter[C_ALONE_WRITES]), lease_checks() ? "on" : "off");
 	return 0;
 }
