@@ -604,9 +604,11 @@ int mrb_is_fanout(struct mrb_ring *ring);
  * releasing them) is treated the same way while it lives; when it resumes,
  * its release is refused (its read call or mrb_worker_ack returns
  * MRB_ESTALE once, nothing is released, stale_releases counts it) and it
- * then takes new messages as before. Workers of a group with a hold
- * timeout copy with atomic loads and check that they still own what they
- * copied (producers store payloads with atomic words meanwhile).
+ * then takes new messages as before. A worker redelivering a dead or hung
+ * worker's messages that makes no progress for the hold timeout is taken
+ * over the same way. Workers of a group with a hold timeout copy with
+ * atomic loads and check that they still own what they copied (producers
+ * store payloads with atomic words meanwhile).
  *
  * Waking: a new message wakes one sleeping worker of each group, and a
  * worker that takes messages while more wait wakes the next one; producers
