@@ -181,13 +181,12 @@ static bool pid_dead(uint64_t token)
 	return mrbi_liveness(&id) == MRBI_DEAD;
 }
 
-static bool owner_dead(struct mrb_worker_slot *s, uint64_t owner)
+/* Is the process of owner word `owner` (a token, or a busy word; `pid` its
+ * pid) gone? By its identity while `id_owner` names that word, else by the
+ * pid alone. */
+static bool identity_dead(struct mrb_worker_slot *s, uint64_t owner, uint32_t pid)
 {
-	if (owner == 0)
-		return true;
-	if (is_busy(owner))
-		return false;
-	struct mrb_identity id = {.pid = (uint32_t)owner};
+	struct mrb_identity id = {.pid = pid};
 	if (atomic_load_explicit(&s->id_owner, memory_order_acquire) == owner) {
 		/* Acquire: a later owner's identity stores (release) come with
 		 * its owner word, which the re-check below then sees. */
@@ -199,6 +198,32 @@ static bool owner_dead(struct mrb_worker_slot *s, uint64_t owner)
 	if (id.pid == 0 || id.pid > MRB_MAX_PID)
 		return true;
 	return mrbi_liveness(&id) == MRBI_DEAD;
+}
+
+static bool owner_dead(struct mrb_worker_slot *s, uint64_t owner)
+{
+	if (owner == 0)
+		return true;
+	if (is_busy(owner))
+		return false;
+	return identity_dead(s, owner, (uint32_t)owner);
+}
+
+/* A busy slot's process is gone. */
+static bool busy_dead(struct mrb_worker_slot *s, uint64_t owner)
+{
+	return identity_dead(s, owner, (uint32_t)(owner & ~MRB_WORKER_BUSY_BIT));
+}
+
+/* Right after this handle made slot `s` busy (`busy`, its busy word): its
+ * identity, so that a judge in another pid namespace does not take a live
+ * process for dead (only the few instructions before this judge it by the
+ * pid alone). */
+static void busy_identity(struct mrb_handle *h, struct mrb_worker_slot *s, uint64_t busy)
+{
+	atomic_store_explicit(&s->owner_start_time, h->start_time, memory_order_release);
+	atomic_store_explicit(&s->owner_pid_ns, h->pid_ns, memory_order_release);
+	atomic_store_explicit(&s->id_owner, busy, memory_order_release);
 }
 
 /* ---- The release position -------------------------------------------------- */
@@ -336,6 +361,7 @@ static bool slot_free(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_wo
 	                          &s->owner, &owner, w->token | MRB_WORKER_BUSY_BIT,
 	                          memory_order_acq_rel, memory_order_relaxed))
 		return false;
+	busy_identity(h, s, w->token | MRB_WORKER_BUSY_BIT);
 	test_stop(w, MRBI_TEST_STOP_SLOT_FREE);
 	slot_clear(h, s, false);
 	return true;
@@ -353,12 +379,12 @@ static bool slot_recover(struct mrb_handle *h, struct mrbi_worker *w, struct mrb
                          uint64_t owner)
 {
 	uint64_t mine = w->token | MRB_WORKER_BUSY_BIT;
-	/* By pid alone, as the other short-lived locks. */
-	if (!is_busy(owner) || owner == mine || !pid_dead(owner & ~MRB_WORKER_BUSY_BIT))
+	if (!is_busy(owner) || owner == mine || !busy_dead(s, owner))
 		return false;
 	if (!atomic_compare_exchange_strong_explicit(&s->owner, &owner, mine, memory_order_acq_rel,
 	                                             memory_order_relaxed))
 		return false;
+	busy_identity(h, s, mine);
 	uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
 	slot_clear(h, s, (v & MRB_INFLIGHT_HOLDING) != 0);
 	return true;
@@ -377,6 +403,7 @@ static int slot_take(struct mrb_handle *h, struct mrbi_worker *w, uint32_t group
 		        &s->owner, &owner, token | MRB_WORKER_BUSY_BIT, memory_order_acq_rel,
 		        memory_order_relaxed))
 			continue;
+		busy_identity(h, s, token | MRB_WORKER_BUSY_BIT);
 		test_stop(w, MRBI_TEST_STOP_SLOT_TAKE);
 		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
 		uint64_t rescuer = atomic_load_explicit(&s->rescuer, memory_order_acquire);
@@ -1264,6 +1291,7 @@ static int group_remove(struct mrb_handle *h, struct mrbi_worker *w, uint32_t gi
 		        &s->owner, &owner, w->token | MRB_WORKER_BUSY_BIT, memory_order_acq_rel,
 		        memory_order_relaxed))
 			return MRB_ENAMEBUSY;
+		busy_identity(h, s, w->token | MRB_WORKER_BUSY_BIT);
 		slot_clear(h, s, false);
 	}
 	int64_t timeout = atomic_load_explicit(&g->hold_timeout_ns, memory_order_relaxed);
