@@ -40,8 +40,16 @@
  * is checked (a /proc read), and how often a handle checks at most. */
 #define MRB_READER_STALL_CHECK_NS 10000000
 
-/* An owner word that nobody can take over: the entry is being freed. */
-#define MRB_OWNER_FREEING UINT64_MAX
+/* An owner word with this bit set: the entry is being freed by the process
+ * whose pid is in bits 0-30 (pids are below 2^22). Nobody else takes it
+ * over while that process lives; if it died half-way, whoever finds it
+ * finishes the freeing (entry_free). */
+#define MRB_OWNER_FREEING_BIT (UINT64_C(1) << 31)
+
+static bool owner_freeing(uint64_t owner)
+{
+	return (owner & MRB_OWNER_FREEING_BIT) != 0;
+}
 
 static struct mrb_reader_entry *entry_at(struct mrb_handle *h, uint32_t i)
 {
@@ -98,8 +106,13 @@ static bool entry_owner_dead(struct mrb_reader_entry *e, uint64_t owner)
 {
 	if (owner == 0)
 		return true;
-	if (owner == MRB_OWNER_FREEING)
-		return false;
+	if (owner_freeing(owner)) {
+		/* By the pid alone (the entry's identity is the owner's). */
+		struct mrb_identity freer = {.pid = (uint32_t)(owner & ~MRB_OWNER_FREEING_BIT)};
+		if (freer.pid == 0 || freer.pid > MRB_MAX_PID)
+			return true;
+		return mrbi_liveness(&freer) == MRBI_DEAD;
+	}
 	struct mrb_identity id = {.pid = (uint32_t)owner};
 	id.start_time = atomic_load_explicit(&e->owner_start_time, memory_order_relaxed);
 	id.pid_ns = atomic_load_explicit(&e->owner_pid_ns, memory_order_relaxed);
@@ -141,14 +154,18 @@ static void take_back_share(struct mrb_handle *h, struct mrb_reader_entry *e)
 
 /* Gives an entry back to the free pool, with its waiter share and its
  * place in the validating count, if its owner is still `owner` (a dead
- * handle's token, or 0 for a detached entry). False if someone took it. */
+ * handle's token, 0 for a detached entry, or the freeing word of a process
+ * that died freeing it: this finishes its work). False if someone took it. */
 static bool entry_free(struct mrb_handle *h, struct mrb_reader_entry *e, uint64_t owner)
 {
-	if (owner == MRB_OWNER_FREEING ||
-	    !atomic_compare_exchange_strong_explicit(&e->owner, &owner, MRB_OWNER_FREEING,
+	if ((owner_freeing(owner) && !entry_owner_dead(e, owner)) ||
+	    !atomic_compare_exchange_strong_explicit(&e->owner, &owner,
+	                                             MRB_OWNER_FREEING_BIT | h->pid,
 	                                             memory_order_acq_rel, memory_order_relaxed))
 		return false;
-	uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
+	/* Exchanged, so that a freer that finishes a dead one's work does not
+	 * count the entry out of validating_readers twice. */
+	uint32_t flags = atomic_exchange_explicit(&e->flags, 0, memory_order_relaxed);
 	take_back_share(h, e);
 	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0) {
 		uint32_t cur =
@@ -207,8 +224,12 @@ void mrbi_forget_dead_sleepers(struct mrb_handle *h)
 		if (atomic_load_explicit(&e->data_waiting, memory_order_relaxed) == 0)
 			continue;
 		uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
-		if (owner == 0 || owner == MRB_OWNER_FREEING || !entry_owner_dead(e, owner))
+		if (owner == 0 || !entry_owner_dead(e, owner))
 			continue;
+		if (owner_freeing(owner)) {
+			entry_free(h, e, owner); /* its freer died half-way */
+			continue;
+		}
 		uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
 		uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
 		if ((flags & MRB_ENTRY_NAMED) == 0 || state == MRB_ENTRY_JOINING) {
@@ -264,6 +285,8 @@ static bool judge_stalled(struct mrb_handle *h, struct mrb_reader_entry *e, uint
 	int64_t evict_after = atomic_load_explicit(&e->evict_after_ns, memory_order_relaxed);
 	bool evictable = (flags & MRB_ENTRY_EVICT) != 0 && evict_after > 0;
 	uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
+	if (owner_freeing(owner))
+		return entry_free(h, e, owner); /* if its freer died half-way */
 	bool dead = state == MRB_ENTRY_DETACHED ? true : entry_owner_dead(e, owner);
 	if (dead && state != MRB_ENTRY_DETACHED) {
 		if ((flags & MRB_ENTRY_NAMED) == 0 || state == MRB_ENTRY_JOINING)
@@ -467,11 +490,15 @@ static void reap_dead_entries(struct mrb_handle *h)
 	uint32_t used = entries_used(h);
 	for (uint32_t i = 0; i < used; i++) {
 		struct mrb_reader_entry *e = entry_at(h, i);
+		uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
+		if (owner_freeing(owner)) {
+			entry_free(h, e, owner); /* if its freer died half-way */
+			continue;
+		}
 		uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
 		if (state != MRB_ENTRY_JOINING && state != MRB_ENTRY_ACTIVE &&
 		    state != MRB_ENTRY_EVICTED)
 			continue;
-		uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
 		if (owner == 0 || !entry_owner_dead(e, owner))
 			continue;
 		uint32_t flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
@@ -564,7 +591,7 @@ static __attribute__((noinline)) bool name_is_ours(struct mrb_handle *h, uint32_
 		if (state != MRB_ENTRY_JOINING || (uint32_t)other < index)
 			return false;
 		uint64_t owner = atomic_load_explicit(&o->owner, memory_order_acquire);
-		if (owner != 0 && owner != MRB_OWNER_FREEING && entry_owner_dead(o, owner)) {
+		if (owner != 0 && entry_owner_dead(o, owner)) {
 			entry_free(h, o, owner); /* died half-way: nobody resumes it */
 			continue;
 		}
@@ -638,8 +665,10 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 {
 	struct mrb_reader_entry *e = entry_at(h, index);
 	uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
-	if (owner == MRB_OWNER_FREEING)
+	if (owner_freeing(owner)) {
+		entry_free(h, e, owner); /* if its freer died half-way */
 		return MRB_EAGAIN_HEAD;
+	}
 	if (owner != 0 && !entry_owner_dead(e, owner))
 		return MRB_ENAMEBUSY;
 	uint32_t old_flags = atomic_load_explicit(&e->flags, memory_order_relaxed);
@@ -1134,7 +1163,7 @@ static void entry_info(struct mrb_handle *h, uint32_t i, struct mrb_subscriber_i
 	             ((flags & MRB_ENTRY_EVICT) ? MRB_SUBSCRIBE_EVICT : 0);
 	out->state = (int32_t)atomic_load_explicit(&e->state, memory_order_acquire);
 	uint64_t owner = atomic_load_explicit(&e->owner, memory_order_acquire);
-	out->pid = owner != 0 ? (int32_t)(uint32_t)owner : 0;
+	out->pid = owner != 0 ? (int32_t)(uint32_t)(owner & ~MRB_OWNER_FREEING_BIT) : 0;
 	out->alive = owner != 0 && !entry_owner_dead(e, owner);
 	out->index = i;
 	out->evict_after_ns = atomic_load_explicit(&e->evict_after_ns, memory_order_relaxed);
