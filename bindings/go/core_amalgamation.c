@@ -5391,9 +5391,10 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 #define MRB_READER_STALL_CHECK_NS 10000000
 
 /* An owner word with this bit set: the entry is being freed by the process
- * whose pid is in bits 0-30 (pids are below 2^22). Nobody else takes it
- * over while that process lives; if it died half-way, whoever finds it
- * finishes the freeing (entry_free). */
+ * whose pid is in bits 0-30 (pids are below 2^22) and whose pid namespace
+ * (its inode number, 32 bits; 0 unknown) is in bits 32-63. Nobody else
+ * takes it over while that process lives; if it died half-way, whoever
+ * finds it finishes the freeing (entry_free). */
 #define MRB_OWNER_FREEING_BIT (UINT64_C(1) << 31)
 
 static bool owner_freeing(uint64_t owner)
@@ -5457,8 +5458,10 @@ static bool entry_owner_dead(struct mrb_reader_entry *e, uint64_t owner)
 	if (owner == 0)
 		return true;
 	if (owner_freeing(owner)) {
-		/* By the pid alone (the entry's identity is the owner's). */
-		struct mrb_identity freer = {.pid = (uint32_t)(owner & ~MRB_OWNER_FREEING_BIT)};
+		/* By the pid and namespace in the word (the entry's identity
+		 * is the owner's): another namespace's freer is alive. */
+		struct mrb_identity freer = {.pid = (uint32_t)(owner & ~MRB_OWNER_FREEING_BIT),
+		                             .pid_ns = owner >> 32};
 		if (freer.pid == 0 || freer.pid > MRB_MAX_PID)
 			return true;
 		return mrbi_liveness(&freer) == MRBI_DEAD;
@@ -5509,9 +5512,9 @@ static void take_back_share(struct mrb_handle *h, struct mrb_reader_entry *e)
 static bool entry_free(struct mrb_handle *h, struct mrb_reader_entry *e, uint64_t owner)
 {
 	if ((owner_freeing(owner) && !entry_owner_dead(e, owner)) ||
-	    !atomic_compare_exchange_strong_explicit(&e->owner, &owner,
-	                                             MRB_OWNER_FREEING_BIT | h->pid,
-	                                             memory_order_acq_rel, memory_order_relaxed))
+	    !atomic_compare_exchange_strong_explicit(
+	        &e->owner, &owner, (h->pid_ns & UINT32_MAX) << 32 | MRB_OWNER_FREEING_BIT | h->pid,
+	        memory_order_acq_rel, memory_order_relaxed))
 		return false;
 	/* Exchanged, so that a freer that finishes a dead one's work does not
 	 * count the entry out of validating_readers twice. */

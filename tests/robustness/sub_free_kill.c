@@ -13,6 +13,8 @@
  *                 mrb_unsubscribe finishes it (before: MRB_ENAMEBUSY for
  *                 good), and so does a join by that name, which then
  *                 starts a new subscriber;
+ *                 A freeing word naming another pid namespace is a live
+ *                 process's (refused);
  *   legacy      - the freeing word of code from before it named its
  *                 process (2^64-1) reads as a dead process's: the same.
  */
@@ -113,6 +115,15 @@ static void killed_in_unsubscribe(void)
 		atomic_store(entry_owner(&ring), FREEING_BIT | (uint32_t)freer);
 		CHECK_EQ_U64(ring_load32(&ring, OFF_ENTRIES + ENTRY_FLAGS) & NAMED, NAMED);
 		if (round == 0) {
+			/* The same pid in another pid namespace (bits 32-63) is
+			 * not taken for dead: refused as a live freer. */
+			struct stat st;
+			CHECK(stat("/proc/self/ns/pid", &st) == 0);
+			uint64_t other_ns = ((uint64_t)st.st_ino + 1) & UINT32_MAX;
+			atomic_store(entry_owner(&ring),
+			             other_ns << 32 | FREEING_BIT | (uint32_t)freer);
+			CHECK_RC(mrb_unsubscribe(path, "rec"), MRB_ENAMEBUSY);
+			atomic_store(entry_owner(&ring), FREEING_BIT | (uint32_t)freer);
 			CHECK_RC(mrb_unsubscribe(path, "rec"), 0);
 			CHECK_RC(mrb_unsubscribe(path, "rec"), -ENOENT);
 		} else {
