@@ -7431,14 +7431,20 @@ int mrbi_ready_to_write(struct mrb_handle *h, size_t len)
 /* Successful takes between two audits of a busy worker. */
 #define MRB_WORKER_AUDIT_CALLS 256
 /* An owner word with this bit set is BUSY: the slot is being set up or
- * freed by the process whose token the rest of the word is (pids are below
- * 2^22). Nobody else judges or takes the slot while that process lives; a
- * slot whose busy process died is taken over and freed (slot_recover). */
+ * freed by the process whose pid is in bits 0-30 (pids are below 2^22) and
+ * whose pid namespace (its inode number, 32 bits; 0 unknown) is in bits
+ * 32-63. Nobody else takes the slot while that process lives; a slot whose
+ * busy process died is taken over and freed (slot_recover). */
 #define MRB_WORKER_BUSY_BIT (UINT64_C(1) << 31)
 
 static bool is_busy(uint64_t owner)
 {
 	return (owner & MRB_WORKER_BUSY_BIT) != 0;
+}
+
+static uint64_t busy_word(const struct mrb_handle *h)
+{
+	return (h->pid_ns & UINT32_MAX) << 32 | MRB_WORKER_BUSY_BIT | h->pid;
 }
 
 /* Bits 2-3 of a frozen announcement: the rescue generation, advanced by
@@ -7553,18 +7559,20 @@ static bool pid_dead(uint64_t token)
 }
 
 /* Is the process of owner word `owner` (a token, or a busy word; `pid` its
- * pid) gone? By its identity while `id_owner` names that word, else by the
- * pid alone. */
-static bool identity_dead(struct mrb_worker_slot *s, uint64_t owner, uint32_t pid)
+ * pid, `ns` its pid namespace if the word says, else 0) gone? By its
+ * identity while `id_owner` names that word, else by the pid (and `ns`). */
+static bool identity_dead(struct mrb_worker_slot *s, uint64_t owner, uint32_t pid, uint64_t ns)
 {
-	struct mrb_identity id = {.pid = pid};
+	struct mrb_identity id = {.pid = pid, .pid_ns = ns};
 	if (atomic_load_explicit(&s->id_owner, memory_order_acquire) == owner) {
 		/* Acquire: a later owner's identity stores (release) come with
 		 * its owner word, which the re-check below then sees. */
-		id.start_time = atomic_load_explicit(&s->owner_start_time, memory_order_acquire);
-		id.pid_ns = atomic_load_explicit(&s->owner_pid_ns, memory_order_acquire);
-		if (atomic_load_explicit(&s->owner, memory_order_acquire) != owner)
-			id.start_time = id.pid_ns = 0;
+		uint64_t start = atomic_load_explicit(&s->owner_start_time, memory_order_acquire);
+		uint64_t pid_ns = atomic_load_explicit(&s->owner_pid_ns, memory_order_acquire);
+		if (atomic_load_explicit(&s->owner, memory_order_acquire) == owner) {
+			id.start_time = start;
+			id.pid_ns = pid_ns;
+		}
 	}
 	if (id.pid == 0 || id.pid > MRB_MAX_PID)
 		return true;
@@ -7577,19 +7585,17 @@ static bool owner_dead(struct mrb_worker_slot *s, uint64_t owner)
 		return true;
 	if (is_busy(owner))
 		return false;
-	return identity_dead(s, owner, (uint32_t)owner);
+	return identity_dead(s, owner, (uint32_t)owner, 0);
 }
 
 /* A busy slot's process is gone. */
 static bool busy_dead(struct mrb_worker_slot *s, uint64_t owner)
 {
-	return identity_dead(s, owner, (uint32_t)(owner & ~MRB_WORKER_BUSY_BIT));
+	return identity_dead(s, owner, (uint32_t)(owner & ~MRB_WORKER_BUSY_BIT), owner >> 32);
 }
 
 /* Right after this handle made slot `s` busy (`busy`, its busy word): its
- * identity, so that a judge in another pid namespace does not take a live
- * process for dead (only the few instructions before this judge it by the
- * pid alone). */
+ * identity (with its start time, a reused pid is told apart). */
 static void busy_identity(struct mrb_handle *h, struct mrb_worker_slot *s, uint64_t busy)
 {
 	atomic_store_explicit(&s->owner_start_time, h->start_time, memory_order_release);
@@ -7728,11 +7734,11 @@ static void slot_clear(struct mrb_handle *h, struct mrb_worker_slot *s, bool kee
 static bool slot_free(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_worker_slot *s,
                       uint64_t owner)
 {
-	if (is_busy(owner) || !atomic_compare_exchange_strong_explicit(
-	                          &s->owner, &owner, w->token | MRB_WORKER_BUSY_BIT,
-	                          memory_order_acq_rel, memory_order_relaxed))
+	if (is_busy(owner) ||
+	    !atomic_compare_exchange_strong_explicit(&s->owner, &owner, busy_word(h),
+	                                             memory_order_acq_rel, memory_order_relaxed))
 		return false;
-	busy_identity(h, s, w->token | MRB_WORKER_BUSY_BIT);
+	busy_identity(h, s, busy_word(h));
 	test_stop(w, MRBI_TEST_STOP_SLOT_FREE);
 	slot_clear(h, s, false);
 	return true;
@@ -7746,10 +7752,9 @@ static bool slot_free(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_wo
  * under way) is kept for its rescuer, which frees the slot when done.
  * Returns true if the slot is no longer busy for the dead process.
  */
-static bool slot_recover(struct mrb_handle *h, struct mrbi_worker *w, struct mrb_worker_slot *s,
-                         uint64_t owner)
+static bool slot_recover(struct mrb_handle *h, struct mrb_worker_slot *s, uint64_t owner)
 {
-	uint64_t mine = w->token | MRB_WORKER_BUSY_BIT;
+	uint64_t mine = busy_word(h);
 	if (!is_busy(owner) || owner == mine || !busy_dead(s, owner))
 		return false;
 	if (!atomic_compare_exchange_strong_explicit(&s->owner, &owner, mine, memory_order_acq_rel,
@@ -7770,11 +7775,11 @@ static int slot_take(struct mrb_handle *h, struct mrbi_worker *w, uint32_t group
 	for (uint32_t i = 0; i < MRB_WORKERS; i++) {
 		struct mrb_worker_slot *s = worker_at(h, i);
 		uint64_t owner = 0;
-		if (!atomic_compare_exchange_strong_explicit(
-		        &s->owner, &owner, token | MRB_WORKER_BUSY_BIT, memory_order_acq_rel,
-		        memory_order_relaxed))
+		if (!atomic_compare_exchange_strong_explicit(&s->owner, &owner, busy_word(h),
+		                                             memory_order_acq_rel,
+		                                             memory_order_relaxed))
 			continue;
-		busy_identity(h, s, token | MRB_WORKER_BUSY_BIT);
+		busy_identity(h, s, busy_word(h));
 		test_stop(w, MRBI_TEST_STOP_SLOT_TAKE);
 		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
 		uint64_t rescuer = atomic_load_explicit(&s->rescuer, memory_order_acquire);
@@ -7812,7 +7817,7 @@ static void reap_idle(struct mrb_handle *h, struct mrbi_worker *w)
 		struct mrb_worker_slot *s = worker_at(h, i);
 		uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
 		if (is_busy(owner))
-			slot_recover(h, w, s, owner);
+			slot_recover(h, s, owner);
 		if (owner == 0 || is_busy(owner))
 			continue;
 		uint64_t v = atomic_load_explicit(&s->inflight, memory_order_seq_cst);
@@ -8049,7 +8054,7 @@ static int audit(struct mrb_handle *h, struct mrbi_worker *w, int64_t now)
 		uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
 		if (is_busy(owner)) {
 			/* Of any group: a busy slot's group may be stale. */
-			slot_recover(h, w, s, owner);
+			slot_recover(h, s, owner);
 			continue;
 		}
 		if (atomic_load_explicit(&s->group, memory_order_relaxed) != w->group_index)
@@ -8634,13 +8639,13 @@ int mrb_worker_ack(struct mrb_ring *ring)
  * freed (what dead workers held, or a dead rescuer was redelivering, is let
  * go) and the group becomes FREE, so that it stops gating R.
  */
-static int group_remove(struct mrb_handle *h, struct mrbi_worker *w, uint32_t gi)
+static int group_remove(struct mrb_handle *h, uint32_t gi)
 {
 	struct mrb_group *g = group_at(h, gi);
 	for (uint32_t i = 0; i < MRB_WORKERS; i++) {
 		struct mrb_worker_slot *s = worker_at(h, i);
 		uint64_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
-		if (is_busy(owner) && slot_recover(h, w, s, owner))
+		if (is_busy(owner) && slot_recover(h, s, owner))
 			owner = atomic_load_explicit(&s->owner, memory_order_acquire);
 		if (atomic_load_explicit(&s->group, memory_order_relaxed) != gi)
 			continue;
@@ -8658,11 +8663,11 @@ static int group_remove(struct mrb_handle *h, struct mrbi_worker *w, uint32_t gi
 		    atomic_load_explicit(&s->waiting, memory_order_relaxed) == 0 &&
 		    atomic_load_explicit(&s->doorbell.armed, memory_order_relaxed) == 0)
 			continue; /* free already */
-		if (!atomic_compare_exchange_strong_explicit(
-		        &s->owner, &owner, w->token | MRB_WORKER_BUSY_BIT, memory_order_acq_rel,
-		        memory_order_relaxed))
+		if (!atomic_compare_exchange_strong_explicit(&s->owner, &owner, busy_word(h),
+		                                             memory_order_acq_rel,
+		                                             memory_order_relaxed))
 			return MRB_ENAMEBUSY;
-		busy_identity(h, s, w->token | MRB_WORKER_BUSY_BIT);
+		busy_identity(h, s, busy_word(h));
 		slot_clear(h, s, false);
 	}
 	int64_t timeout = atomic_load_explicit(&g->hold_timeout_ns, memory_order_relaxed);
@@ -8681,30 +8686,19 @@ int mrb_worker_group_remove(const char *path, const char *group)
 	if (rc != 0)
 		return rc;
 	struct mrb_handle *h = handle_of(&ring);
-	struct mrbi_worker *w = NULL;
+	uint64_t token = new_token(h);
 	if (h->mode != MRB_MODE_FANOUT) {
 		rc = MRB_EMODE;
-		goto out;
+	} else if ((rc = table_lock(h, token)) == 0) {
+		uint64_t words[MRB_READER_NAME_WORDS];
+		group_name_words(group, words);
+		int free_index;
+		int gi = group_lookup(h, words, &free_index);
+		rc = gi < 0 ? -ENOENT : group_remove(h, (uint32_t)gi);
+		table_unlock(h, token);
+		if (rc == 0)
+			mrbi_fanout_release(h, false);
 	}
-	w = calloc(1, sizeof(*w));
-	if (w == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	w->token = new_token(h);
-	rc = table_lock(h, w->token);
-	if (rc != 0)
-		goto out;
-	uint64_t words[MRB_READER_NAME_WORDS];
-	group_name_words(group, words);
-	int free_index;
-	int gi = group_lookup(h, words, &free_index);
-	rc = gi < 0 ? -ENOENT : group_remove(h, w, (uint32_t)gi);
-	table_unlock(h, w->token);
-	if (rc == 0)
-		mrbi_fanout_release(h, false);
-out:
-	free(w);
 	mrb_close(&ring);
 	return rc;
 }

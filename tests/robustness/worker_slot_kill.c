@@ -7,7 +7,8 @@
  *   take   - a joining worker, right after it made a free slot busy: the
  *            slot must be usable again (48 workers can still join);
  *   close  - a worker closing its handle, right after it made its own slot
- *            busy to free it: the same;
+ *            busy to free it: the same; and a busy word naming another pid
+ *            namespace is a live process's there (the slot stays out);
  *   audit  - a worker auditing its group, right after it made a dead
  *            sleeper's slot busy to free it, before it took the sleeper's
  *            share out of data_waiters and work_waiters: the next worker's
@@ -119,6 +120,20 @@ static void killed_in_close(void)
 	}
 	kill_at_stop(pid);
 	check_left_busy(&ring, 0, pid);
+	/* The same word naming another pid namespace (bits 32-63) is a live
+	 * process's there: the slot is not taken (47 workers join). */
+	struct stat st;
+	CHECK(stat("/proc/self/ns/pid", &st) == 0);
+	_Atomic uint64_t *owner = ring_u64(&ring, OFF_WORKER_SLOTS + WSLOT_OWNER);
+	uint64_t left = atomic_load(owner);
+	atomic_store(owner, ((uint64_t)st.st_ino + 1) << 32 | (left & UINT32_MAX));
+	static struct mrb_ring w[48];
+	for (int i = 0; i < 47; i++)
+		CHECK_RC(mrb_worker_join(&w[i], path, "jobs", NULL), 0);
+	CHECK_RC(mrb_worker_join(&w[47], path, "jobs", NULL), MRB_ENOWORKER);
+	for (int i = 0; i < 47; i++)
+		CHECK_RC(mrb_close(&w[i]), 0);
+	atomic_store(owner, left);
 	check_all_slots_join(&ring, path);
 	CHECK_RC(mrb_close(&ring), 0);
 }
