@@ -5,8 +5,33 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// cpuNow is the process's CPU time (user + system, every thread: both
+// goroutines and the garbage collector's workers).
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuMeter adds up the process's CPU time over the timed parts of a
+// benchmark and reports it per message as cpu-ns/msg: on a machine shared
+// with other work it holds up better than wall time.
+type cpuMeter struct {
+	start, total time.Duration
+}
+
+func (m *cpuMeter) Start() { m.start = cpuNow() }
+func (m *cpuMeter) Stop()  { m.total += cpuNow() - m.start }
+func (m *cpuMeter) report(b *testing.B) {
+	b.ReportMetric(float64(m.total.Nanoseconds())/float64(b.N), "cpu-ns/msg")
+}
 
 // BenchmarkEqualWork: a producer goroutine and a consumer goroutine doing
 // the same work on both sides of the comparison (issue 16). The producer
@@ -26,6 +51,8 @@ func BenchmarkEqualWork(b *testing.B) {
 		b.Run(fmt.Sprintf("%dB/Channel", size), func(b *testing.B) {
 			ch := make(chan []byte, benchChanDepth)
 			b.SetBytes(int64(size))
+			var cpu cpuMeter
+			cpu.Start()
 			go func() {
 				for i := 0; i < b.N; i++ {
 					m := make([]byte, size)
@@ -39,6 +66,8 @@ func BenchmarkEqualWork(b *testing.B) {
 				}
 			}
 			b.StopTimer()
+			cpu.Stop()
+			cpu.report(b)
 			chanNs = baseline(b)
 		})
 		for _, mode := range []string{"Poll", "Context"} {
@@ -48,6 +77,8 @@ func BenchmarkEqualWork(b *testing.B) {
 				b.SetBytes(int64(size))
 				done := make(chan struct{})
 				full, empty := 0, 0
+				var cpu cpuMeter
+				cpu.Start()
 				go func() {
 					defer close(done)
 					buf := make([]byte, size)
@@ -95,6 +126,8 @@ func BenchmarkEqualWork(b *testing.B) {
 				}
 				b.StopTimer()
 				<-done
+				cpu.Stop()
+				cpu.report(b)
 				if ns := nsPerMsg(b); chanNs > 0 && ns > 0 {
 					b.ReportMetric(chanNs/ns, "vs-chan")
 				}
@@ -150,4 +183,110 @@ func checkMessage(m []byte, seq uint64, size int) error {
 		}
 	}
 	return nil
+}
+
+// BenchmarkEqualWorkSides: each side of BenchmarkEqualWork alone, in one
+// goroutine, so that the cost of each side's work per message can be read
+// without a second goroutine competing for the CPUs (on two CPUs, a
+// producer/consumer pair runs at the pace of its slower side, plus the
+// garbage collector's share). The ring rows write or read runs of
+// sideRun messages, the other side's work (draining or refilling the
+// ring) done with the timer stopped.
+//
+//	go test -run '^$' -bench EqualWorkSides -benchtime 200000x
+func BenchmarkEqualWorkSides(b *testing.B) {
+	const sideRun = 512
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprintf("%dB/Channel/Producer", size), func(b *testing.B) {
+			ch := make(chan []byte, 1)
+			b.SetBytes(int64(size))
+			var cpu cpuMeter
+			cpu.Start()
+			for i := 0; i < b.N; i++ {
+				m := make([]byte, size)
+				fillMessage(m, uint64(i))
+				ch <- m
+				benchSink += len(<-ch) // the receive itself: a channel op, not the consumer's work
+			}
+			cpu.Stop()
+			cpu.report(b)
+		})
+		b.Run(fmt.Sprintf("%dB/Channel/Consumer", size), func(b *testing.B) {
+			m := make([]byte, size)
+			fillMessage(m, 7)
+			ch := make(chan []byte, 1)
+			b.SetBytes(int64(size))
+			var cpu cpuMeter
+			cpu.Start()
+			for i := 0; i < b.N; i++ {
+				ch <- m
+				if err := checkMessage(<-ch, 7, size); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.Stop()
+			cpu.report(b)
+		})
+		b.Run(fmt.Sprintf("%dB/Ring/Producer", size), func(b *testing.B) {
+			r := newBenchRing(b)
+			buf := make([]byte, size)
+			drain := make([]byte, benchRingSize)
+			lengths := make([]int, sideRun)
+			b.SetBytes(int64(size))
+			var cpu cpuMeter
+			cpu.Start()
+			for i := 0; i < b.N; i++ {
+				if i%sideRun == 0 && i > 0 {
+					b.StopTimer()
+					cpu.Stop()
+					for n := 0; n < sideRun; {
+						got, err := r.ReadBatchInto(drain, lengths[:sideRun-n])
+						if err != nil {
+							b.Fatal(err)
+						}
+						n += got
+					}
+					cpu.Start()
+					b.StartTimer()
+				}
+				fillMessage(buf, uint64(i))
+				if _, err := r.WriteMsg(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.Stop()
+			cpu.report(b)
+		})
+		b.Run(fmt.Sprintf("%dB/Ring/Consumer", size), func(b *testing.B) {
+			r := newBenchRing(b)
+			buf := make([]byte, size)
+			b.SetBytes(int64(size))
+			var cpu cpuMeter
+			for i := 0; i < b.N; i++ {
+				if i%sideRun == 0 {
+					b.StopTimer()
+					if i > 0 {
+						cpu.Stop()
+					}
+					for k := i; k < i+sideRun; k++ {
+						fillMessage(buf, uint64(k))
+						if _, err := r.WriteMsg(buf); err != nil {
+							b.Fatal(err)
+						}
+					}
+					cpu.Start()
+					b.StartTimer()
+				}
+				m, err := r.ReadMsg()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := checkMessage(m, uint64(i), size); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.Stop()
+			cpu.report(b)
+		})
+	}
 }
