@@ -22,6 +22,7 @@ MRB_SRCS = [
     "src/ffi.c",
     "src/file.c",
     "src/fork.c",
+    "src/lease.c",
     "src/producer.c",
     "src/recover.c",
     "src/slots.c",

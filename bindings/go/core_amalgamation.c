@@ -159,6 +159,25 @@ struct mrb_producer_slot {
 #define MRB_SLOT_GEN(owner) ((uint32_t)((owner) >> 32))
 
 /*
+ * The sole-producer lease word (header 0x088, docs/FORMAT.md section 7):
+ * generation << 32 | slot << 8 | state. While HELD, lane 0 of that slot,
+ * owned by that generation, is the only claimer and claims with a plain
+ * store; REVOKING: another producer or a validating reader is taking it
+ * back. Any other non-zero value is garbage, revoked like REVOKING.
+ */
+#define MRB_LEASE_HELD     UINT64_C(1)
+#define MRB_LEASE_REVOKING UINT64_C(2)
+#define MRB_LEASE_STATE    UINT64_C(0xff)
+static inline uint64_t lease_word(uint32_t slot, uint32_t generation, uint64_t state)
+{
+	return (uint64_t)generation << 32 | (uint64_t)(slot & 0xff) << 8 | state;
+}
+static inline uint32_t lease_slot(uint64_t lease)
+{
+	return (uint32_t)(lease >> 8) & 0xff;
+}
+
+/*
  * A doorbell (16 bytes): how a waiter that sleeps in an event loop rather
  * than on a futex is woken (docs/FORMAT.md section 6, doorbell.c). `armed`
  * is 0, or the name of the armed waiter's doorbell socket: the abstract
@@ -387,9 +406,14 @@ struct mrb_file_header {
 	_Atomic uint32_t producer_slots_used;
 	uint8_t reserved0[0x080 - 0x04c];
 
-	/* 0x080: producer position, advanced by CAS to claim space. */
+	/* 0x080: producer position, advanced by CAS to claim space, or by
+	 * the sole producer's plain store while it holds the lease below. */
 	_Atomic uint64_t producer_position;
-	uint8_t pad1[MRB_SLOT_SIZE - 8];
+	/* 0x088: the sole-producer lease (lease.c): 0, or MRB_LEASE_HELD /
+	 * MRB_LEASE_REVOKING of a producer slot and generation. On the
+	 * producer position's line: the holder reads it with every claim. */
+	_Atomic uint64_t sole_producer;
+	uint8_t pad1[MRB_SLOT_SIZE - 16];
 
 	/* 0x100: producers' shared copy of the consumer position, so that a
 	 * claim rarely touches the consumer's line. Never ahead of the truth. */
@@ -473,6 +497,7 @@ _Static_assert(offsetof(struct mrb_file_header, feature_flags) == 0x03c, "layout
 _Static_assert(offsetof(struct mrb_file_header, producer_slot_offset) == 0x040, "layout");
 _Static_assert(offsetof(struct mrb_file_header, producer_slots_used) == 0x048, "layout");
 _Static_assert(offsetof(struct mrb_file_header, producer_position) == 0x080, "layout");
+_Static_assert(offsetof(struct mrb_file_header, sole_producer) == 0x088, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position_cache) == 0x100, "layout");
 _Static_assert(offsetof(struct mrb_file_header, validating_readers) == 0x108, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position) == 0x180, "layout");
@@ -690,7 +715,19 @@ struct mrb_handle {
 	 * use. Set once, before doorbells[] (whose release publishes it);
 	 * read only when arming (here for want of room elsewhere). */
 	_Atomic uintptr_t uring_bells[2];
-	uint8_t pad1[MRB_HANDLE_BLOCK - 32];
+	/* The sole-producer lease (lease.c), written by the producer thread
+	 * only: the lease word while this handle holds it (0: claim by CAS),
+	 * and the lane it claims through with plain stores. */
+	_Atomic uint64_t lease_mine;
+	_Atomic(struct mrb_lane *) lease_lane;
+	/* CAS claims until the next try to take the lease (relaxed: any
+	 * thread of the handle counts, a lost decrement does not matter). */
+	_Atomic uint32_t lease_countdown;
+	/* The producer thread is between announcing a plain claim and storing
+	 * the producer position: a call nested in a signal handler on that
+	 * thread must not claim (lease.c). */
+	_Atomic uint32_t in_plain_window;
+	uint8_t pad1[MRB_HANDLE_BLOCK - 56];
 
 	/* Consumer calls in progress and the consumer's state, touched only
 	 * by the (single) thread inside a consumer call. */
@@ -1266,6 +1303,20 @@ void mrbi_worker_leave(struct mrb_handle *h);
 #define MRBI_TEST_STOP_SLOT_FREE 2u /* slot_free: the slot just made busy */
 int mrbi_worker_join(struct mrb_ring *ring, const char *path, const char *group,
                      const struct mrb_worker_options *opts, uint32_t stop_at);
+
+/* The sole-producer lease (lease.c). */
+/* Tries to take the lease for lane 0 of the handle's slot (`lane`). */
+void mrbi_lease_try_acquire(struct mrb_handle *h, struct mrb_lane *lane);
+/* Takes the lease back from whoever holds it; returns when no plain claim
+ * can happen any more (0), or MRB_EFULL for a call nested in a signal
+ * handler that interrupted its own thread's plain claim. */
+int mrbi_lease_revoke(struct mrb_handle *h);
+/* Gives this handle's lease back (close). */
+void mrbi_lease_release(struct mrb_handle *h);
+/* The producer thread found its lease taken back: claim by CAS. */
+void mrbi_lease_dropped(struct mrb_handle *h);
+/* Claims between two tries to take the lease while claiming by CAS. */
+#define MRB_LEASE_RETRY_CLAIMS 65536u
 
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY
@@ -4006,16 +4057,286 @@ void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard)
 #undef MADV_WIPEONFORK
 #undef MRB_FORK_GUARD_SIZE
 
+/* ---- core/src/lease.c ---- */
+#line 1 "core/src/lease.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sole-producer lease: while one producer thread writes to a ring alone,
+ * it claims space with a plain store of the producer position instead of a
+ * CAS. A locked instruction waits until every earlier store has reached its
+ * line, and the lines of the previous record are on their way to the
+ * consumer's core: with the CAS, each claim waited for that transfer.
+ *
+ * The holder, per claim: announce the claim in lane 0 (as every claim
+ * does), compiler barrier, check that the lease is still its own, store the
+ * producer position. Everybody else checks the word before each CAS and,
+ * finding it held, revokes it: marks it REVOKING, runs
+ * membarrier(GLOBAL_EXPEDITED) so that the holder's announcement is visible
+ * or its check sees the mark (barrier.c), then waits until no announcement
+ * stands at the producer position, which closes the holder's window. The
+ * lease is taken by the producer thread of a handle that sees no other live
+ * producer, at its first claim and again every MRB_LEASE_RETRY_CLAIMS CAS
+ * claims: CAS 0 -> HELD, membarrier, then no other lane may be announcing a
+ * claim (a producer that checked the word before the CAS has its
+ * announcement visible by then). Readers that validate their copies
+ * (lossy and evictable subscribers, workers with a hold timeout) revoke it
+ * too: their reasoning needs every claim to be a seq_cst CAS.
+ * docs/FORMAT.md section 7 states the protocol; tools/model/lease.pml
+ * checks it.
+ */
+/* glibc: nanosleep */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sched.h>
+#include <time.h>
+
+#line 34 "core/src/lease.c"
+
+/* While waiting for a holder's window to close: spins, then yields, then
+ * sleeps, looking at its liveness at most this often. */
+#define MRB_LEASE_SPINS             256
+#define MRB_LEASE_YIELDS            64
+#define MRB_LEASE_SLEEP_NS          50000
+#define MRB_LEASE_LIVENESS_EVERY_NS 1000000
+/* Without membarrier a revoker waits this long for the holder's stores to
+ * drain instead (see mrbi_lease_revoke). */
+#define MRB_LEASE_DRAIN_NS 1000000
+
+static void pause_ns(int64_t ns)
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
+	nanosleep(&ts, NULL);
+}
+
+/* Slot index and generation of this handle's producer slot. */
+static bool own_slot(struct mrb_handle *h, uint32_t *index, uint32_t *generation)
+{
+	uint64_t writer = atomic_load_explicit(&h->writer, memory_order_acquire);
+	if (writer == 0)
+		return false;
+	*index = control_slot(writer);
+	uint64_t owner =
+	    atomic_load_explicit(&h->header->producers[*index].owner, memory_order_relaxed);
+	if (MRB_SLOT_PID(owner) != h->pid)
+		return false;
+	*generation = MRB_SLOT_GEN(owner);
+	return true;
+}
+
+/* Is any producer slot other than `mine` owned by a live process? Dead
+ * owners cannot claim any more; judging them reads /proc, which this rare
+ * path can afford. */
+static bool other_live_producer(struct mrb_handle *h, uint32_t mine)
+{
+	uint32_t used = atomic_load_explicit(&h->header->producer_slots_used, memory_order_acquire);
+	if (used > MRB_PRODUCER_SLOTS)
+		used = MRB_PRODUCER_SLOTS;
+	for (uint32_t i = 0; i < used; i++) {
+		if (i == mine)
+			continue;
+		uint64_t owner =
+		    atomic_load_explicit(&h->header->producers[i].owner, memory_order_acquire);
+		if (MRB_SLOT_PID(owner) != 0 &&
+		    !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner))
+			return true;
+	}
+	return false;
+}
+
+/* Is a claim announced in any lane but `mine` (lane 0 of the acquirer) by
+ * a writer that may still be alive? */
+static bool other_claim_announced(struct mrb_handle *h, uint32_t mine)
+{
+	uint32_t used = atomic_load_explicit(&h->header->producer_slots_used, memory_order_acquire);
+	if (used > MRB_PRODUCER_SLOTS)
+		used = MRB_PRODUCER_SLOTS;
+	for (uint32_t i = 0; i < used; i++) {
+		struct mrb_producer_slot *slot = &h->header->producers[i];
+		for (int l = i == mine ? 1 : 0; l < MRB_SLOT_LANES; l++) {
+			if (atomic_load_explicit(&slot->lanes[l].claiming, memory_order_seq_cst) ==
+			    0)
+				continue;
+			uint64_t owner;
+			if (i == mine || !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner))
+				return true;
+		}
+	}
+	return false;
+}
+
+static void give_back(struct mrb_handle *h, uint64_t held)
+{
+	/* Fails if a revoker marked it meanwhile: the revoker clears it. */
+	atomic_compare_exchange_strong_explicit(&h->header->sole_producer, &held, 0,
+	                                        memory_order_seq_cst, memory_order_relaxed);
+}
+
+void mrbi_lease_try_acquire(struct mrb_handle *h, struct mrb_lane *lane)
+{
+	struct mrb_file_header *hdr = h->header;
+	atomic_store_explicit(&h->lease_countdown, MRB_LEASE_RETRY_CLAIMS, memory_order_relaxed);
+	/* A holder's revoker interrupts it with membarrier: only a process
+	 * registered for it may hold the lease. */
+	if ((h->barriers & MRB_BARRIER_GLOBAL) == 0)
+		return;
+	uint64_t mine = atomic_load_explicit(&h->lease_mine, memory_order_relaxed);
+	if (mine != 0) {
+		if (atomic_load_explicit(&hdr->sole_producer, memory_order_relaxed) == mine)
+			return;
+		mrbi_lease_dropped(h); /* taken back: maybe take it again */
+	}
+	uint32_t index, generation;
+	if (!own_slot(h, &index, &generation) || lane != &hdr->producers[index].lanes[0])
+		return;
+	if (atomic_load_explicit(&hdr->sole_producer, memory_order_relaxed) != 0 ||
+	    atomic_load_explicit(&hdr->validating_readers, memory_order_relaxed) != 0 ||
+	    other_live_producer(h, index))
+		return;
+	uint64_t held = lease_word(index, generation, MRB_LEASE_HELD);
+	uint64_t expected = 0;
+	if (!atomic_compare_exchange_strong_explicit(&hdr->sole_producer, &expected, held,
+	                                             memory_order_seq_cst, memory_order_relaxed))
+		return;
+	/* After the barrier, a producer whose lease check read 0 has its
+	 * announcement visible here (or made its claim already: then its
+	 * lane is idle and the producer position, read at our first claim,
+	 * is past it). A validating reader counts itself before it revokes:
+	 * seq_cst on both sides orders its count and our CAS. */
+	if (mrbi_barrier_global() != 0 ||
+	    atomic_load_explicit(&hdr->validating_readers, memory_order_seq_cst) != 0 ||
+	    other_claim_announced(h, index)) {
+		give_back(h, held);
+		return;
+	}
+	atomic_store_explicit(&h->lease_lane, lane, memory_order_relaxed);
+	atomic_store_explicit(&h->lease_mine, held, memory_order_relaxed);
+}
+
+void mrbi_lease_dropped(struct mrb_handle *h)
+{
+	atomic_store_explicit(&h->lease_mine, 0, memory_order_relaxed);
+	atomic_store_explicit(&h->lease_lane, NULL, memory_order_relaxed);
+}
+
+void mrbi_lease_release(struct mrb_handle *h)
+{
+	uint64_t held = atomic_load_explicit(&h->lease_mine, memory_order_relaxed);
+	if (held == 0)
+		return;
+	give_back(h, held);
+	mrbi_lease_dropped(h);
+}
+
+/*
+ * Waits until the holder `lease` names cannot be inside a plain claim: no
+ * announcement of its lane 0 stands at the producer position (its claim
+ * moved the position past it, or it announced nothing), or its slot passed
+ * to another generation or was freed, or its process is dead. The lease
+ * word is REVOKING and every holder store before the barrier is visible,
+ * so a window that opens later sees the mark and claims by CAS.
+ */
+static void wait_window_closed(struct mrb_handle *h, uint64_t lease)
+{
+	uint32_t index = lease_slot(lease);
+	if (index >= MRB_PRODUCER_SLOTS)
+		return; /* garbage: nobody can hold it */
+	uint32_t generation = (uint32_t)(lease >> 32);
+	struct mrb_producer_slot *slot = &h->header->producers[index];
+	int64_t last_check = 0;
+	for (unsigned round = 0;; round++) {
+		uint64_t owner = atomic_load_explicit(&slot->owner, memory_order_acquire);
+		if (MRB_SLOT_PID(owner) == 0 || MRB_SLOT_GEN(owner) != generation)
+			return;
+		uint64_t claiming =
+		    atomic_load_explicit(&slot->lanes[0].claiming, memory_order_acquire);
+		uint64_t tail =
+		    atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+		if (claiming != (tail | 1))
+			return;
+		if (round < MRB_LEASE_SPINS) {
+			cpu_relax();
+			continue;
+		}
+		if (round < MRB_LEASE_SPINS + MRB_LEASE_YIELDS) {
+			sched_yield();
+			continue;
+		}
+		/* A stopped or dead holder: look at its liveness now and then. */
+		int64_t now = mrbi_now_ns();
+		if (now - last_check >= MRB_LEASE_LIVENESS_EVERY_NS) {
+			last_check = now;
+			uint64_t seen;
+			if (mrbi_slot_writer_dead(h, index, MRBI_ANY_GENERATION, &seen) ||
+			    seen != owner)
+				return;
+		}
+		pause_ns(MRB_LEASE_SLEEP_NS);
+	}
+}
+
+int mrbi_lease_revoke(struct mrb_handle *h)
+{
+	_Atomic uint64_t *word = &h->header->sole_producer;
+	/* The handle's producer thread (this call, or one that a signal
+	 * handler running this call interrupted) holds no plain claim open
+	 * that this call would have to wait for. */
+	bool own_thread =
+	    atomic_load_explicit(&h->producer_thread, memory_order_relaxed) == thread_self();
+	uint64_t lease = atomic_load_explicit(word, memory_order_seq_cst);
+	while (lease != 0) {
+		if ((lease & MRB_LEASE_STATE) == MRB_LEASE_HELD) {
+			uint64_t revoking = (lease & ~MRB_LEASE_STATE) | MRB_LEASE_REVOKING;
+			if (!atomic_compare_exchange_strong_explicit(
+			        word, &lease, revoking, memory_order_seq_cst, memory_order_seq_cst))
+				continue;
+			lease = revoking;
+		}
+		uint32_t index, generation;
+		bool mine = own_thread && own_slot(h, &index, &generation) &&
+		            (lease & ~MRB_LEASE_STATE) == lease_word(index, generation, 0);
+		if (mine && atomic_load_explicit(&h->in_plain_window, memory_order_relaxed) != 0) {
+			/* A signal handler interrupted this thread's plain claim
+			 * between its check and its store: that claim will be
+			 * made from the position it read; nothing can be
+			 * claimed before it is. */
+			return MRB_EFULL;
+		}
+		/* Either the holder's announcement is visible after the barrier,
+		 * or its check comes after the barrier and sees the mark. If
+		 * the kernel refuses the barrier, a store buffer drains in far
+		 * less than the pause (the window holds no system call, and a
+		 * thread that is switched out has drained it). */
+		if (mrbi_barrier_global() != 0)
+			pause_ns(MRB_LEASE_DRAIN_NS);
+		if (mine)
+			mrbi_lease_dropped(h);
+		else
+			wait_window_closed(h, lease);
+		uint64_t expected = lease;
+		if (atomic_compare_exchange_strong_explicit(
+		        word, &expected, 0, memory_order_seq_cst, memory_order_seq_cst))
+			return 0;
+		lease = expected;
+	}
+	return 0;
+}
+#undef MRB_LEASE_SPINS
+#undef MRB_LEASE_YIELDS
+#undef MRB_LEASE_SLEEP_NS
+#undef MRB_LEASE_LIVENESS_EVERY_NS
+#undef MRB_LEASE_DRAIN_NS
+
 /* ---- core/src/producer.c ---- */
 #line 1 "core/src/producer.c"
 /* SPDX-License-Identifier: MIT */
 /*
  * The producer side: announce, claim space by CAS on the 64-bit producer
- * position, write the record header(s), fill the payload, commit by clearing
- * BUSY. Lock-free; any number of threads and processes. Every claim is
- * announced in a lane of the handle's producer slot before the CAS, so that
- * recovery can tell whose claim a header-less record is (slots.c,
- * recover.c).
+ * position (or, for the sole producer, by a plain store: lease.c), write the
+ * record header(s), fill the payload, commit by clearing BUSY. Lock-free;
+ * any number of threads and processes. Every claim is announced in a lane
+ * of the handle's producer slot before it is made, so that recovery can
+ * tell whose claim a header-less record is (slots.c, recover.c).
  */
 /* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
 #ifndef _GNU_SOURCE
@@ -4088,6 +4409,36 @@ static inline void prefetch_for_write(const struct mrb_handle *h, uint64_t end, 
 	}
 }
 
+/*
+ * After announcing a claim and before its CAS: may it CAS, or is the
+ * sole-producer lease held by somebody else (lease.c)? The announcement
+ * must be ordered before the load of the lease word: a process registered
+ * for membarrier gets that from the barrier an acquirer runs, others pay a
+ * fence. The holder's own lane 0 may CAS too (its claim_loop does).
+ */
+MRB_ALWAYS_INLINE bool lease_lets_cas(struct mrb_handle *h, const struct mrb_lane *lane)
+{
+	if (MRB_LIKELY((h->barriers & MRB_BARRIER_GLOBAL) != 0))
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+	uint64_t lease = atomic_load_explicit(&h->header->sole_producer, memory_order_relaxed);
+	return MRB_LIKELY(lease == 0) ||
+	       (lease == atomic_load_explicit(&h->lease_mine, memory_order_relaxed) &&
+	        lane == atomic_load_explicit(&h->lease_lane, memory_order_relaxed));
+}
+
+/* After a CAS claim: now and then, see whether this producer is alone and
+ * may take the lease. */
+MRB_ALWAYS_INLINE void lease_count_claim(struct mrb_handle *h, struct mrb_lane *lane)
+{
+	uint32_t left = atomic_load_explicit(&h->lease_countdown, memory_order_relaxed);
+	if (MRB_UNLIKELY(left <= 1))
+		mrbi_lease_try_acquire(h, lane);
+	else
+		atomic_store_explicit(&h->lease_countdown, left - 1, memory_order_relaxed);
+}
+
 static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb_lane *lane,
                                                 uint64_t record_size, uint64_t *position,
                                                 uint64_t *gap)
@@ -4137,6 +4488,14 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 					return MRB_EFULL;
 				atomic_store_explicit(&lane->claiming, tail | 1,
 				                      memory_order_release);
+				if (!lease_lets_cas(h, lane)) {
+					int rc = mrbi_lease_revoke(h);
+					if (rc != 0)
+						return rc;
+					tail = atomic_load_explicit(&hdr->producer_position,
+					                            memory_order_relaxed);
+					continue;
+				}
 				if (atomic_compare_exchange_weak_explicit(
 				        &hdr->producer_position, &tail, tail + pad,
 				        memory_order_acq_rel, memory_order_relaxed)) {
@@ -4153,6 +4512,13 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 			}
 		}
 		atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
+		if (!lease_lets_cas(h, lane)) {
+			int rc = mrbi_lease_revoke(h);
+			if (rc != 0)
+				return rc;
+			tail = atomic_load_explicit(&hdr->producer_position, memory_order_relaxed);
+			continue;
+		}
 		if (atomic_compare_exchange_weak_explicit(&hdr->producer_position, &tail,
 		                                          tail + need, memory_order_seq_cst,
 		                                          memory_order_relaxed)) {
@@ -4161,6 +4527,7 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 			atomic_thread_fence(memory_order_release);
 			atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
 			prefetch_for_write(h, tail + need, head);
+			lease_count_claim(h, lane);
 			*position = tail + pad;
 			*gap = pad;
 			return 0;
@@ -4191,18 +4558,41 @@ MRB_CLAIM_INLINE int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t
 	if (MRB_LIKELY(tail % MRB_RECORD_ALIGNMENT == 0 && tail - head <= capacity &&
 	               tail - head + need <= capacity)) {
 		atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
-		if (MRB_LIKELY(atomic_compare_exchange_strong_explicit(
+		if (lane == atomic_load_explicit(&h->lease_lane, memory_order_relaxed)) {
+			/* The sole producer's plain claim (lease.c): between the
+			 * announcement above and the store below, nobody else
+			 * claims, and a revoker waits for the store. */
+			atomic_store_explicit(&h->in_plain_window, 1, memory_order_relaxed);
+			atomic_signal_fence(memory_order_seq_cst);
+			if (MRB_LIKELY(
+			        atomic_load_explicit(&hdr->sole_producer, memory_order_relaxed) ==
+			        atomic_load_explicit(&h->lease_mine, memory_order_relaxed))) {
+				atomic_store_explicit(&hdr->producer_position, tail + need,
+				                      memory_order_release);
+				atomic_signal_fence(memory_order_seq_cst);
+				atomic_store_explicit(&h->in_plain_window, 0, memory_order_relaxed);
+				goto claimed;
+			}
+			atomic_store_explicit(&h->in_plain_window, 0, memory_order_relaxed);
+			mrbi_lease_dropped(h);
+			return claim_loop(h, lane, record_size, position, gap);
+		}
+		if (MRB_LIKELY(lease_lets_cas(h, lane)) &&
+		    MRB_LIKELY(atomic_compare_exchange_strong_explicit(
 		        &hdr->producer_position, &tail, tail + need, memory_order_seq_cst,
 		        memory_order_relaxed))) {
-			atomic_thread_fence(memory_order_release);
-			atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
-			prefetch_for_write(h, tail + need, head);
-			*position = tail + pad;
-			*gap = pad;
-			return 0;
+			lease_count_claim(h, lane);
+			goto claimed;
 		}
 	}
 	return claim_loop(h, lane, record_size, position, gap);
+claimed:
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
+	prefetch_for_write(h, tail + need, head);
+	*position = tail + pad;
+	*gap = pad;
+	return 0;
 }
 
 /* Writes the claimed record's header (BUSY), then the gap's padding in
@@ -5099,6 +5489,8 @@ void mrbi_slot_release(struct mrb_handle *h)
 	if (writer == 0)
 		return;
 	struct mrb_producer_slot *slot = &h->header->producers[control_slot(writer)];
+	/* Before the lanes go idle: no claim of ours is open any more. */
+	mrbi_lease_release(h);
 	for (int i = 0; i < MRB_SLOT_LANES; i++)
 		atomic_store_explicit(&slot->lanes[i].claiming, 0, memory_order_release);
 	atomic_store_explicit(&slot->identity_gen, 0, memory_order_relaxed);
@@ -5976,8 +6368,11 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 	atomic_store_explicit(&e->lost_events, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->evictions, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->data_waiting, 0, memory_order_relaxed);
-	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0)
+	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0) {
 		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
+		/* Copies are validated against CAS claims only (lease.c). */
+		mrbi_lease_revoke(h);
+	}
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	entry_publish_position(e, provisional);
 	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
@@ -6053,8 +6448,11 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 	/* The policy is the joiner's: a restart may change it. */
 	uint32_t validating_before = old_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT);
 	uint32_t validating_now = flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT);
-	if (validating_before == 0 && validating_now != 0)
+	if (validating_before == 0 && validating_now != 0) {
 		atomic_fetch_add_explicit(&h->header->validating_readers, 1, memory_order_seq_cst);
+		/* Copies are validated against CAS claims only (lease.c). */
+		mrbi_lease_revoke(h);
+	}
 	atomic_store_explicit(&e->evict_after_ns, evict_after, memory_order_relaxed);
 	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
 	if (validating_before != 0 && validating_now == 0)
@@ -8449,8 +8847,11 @@ static int group_create(struct mrb_handle *h, uint32_t index,
 	atomic_store_explicit(&g->work_seq, 0, memory_order_relaxed);
 	atomic_store_explicit(&g->work_waiters, 0, memory_order_relaxed);
 	atomic_store_explicit(&g->work_armed, 0, memory_order_relaxed);
-	if (hold_timeout_ns > 0)
+	if (hold_timeout_ns > 0) {
 		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
+		/* Copies are validated against CAS claims only (lease.c). */
+		mrbi_lease_revoke(h);
+	}
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	atomic_store_explicit(&g->claim_position, provisional, memory_order_seq_cst);
 	atomic_store_explicit(&g->state, MRB_GROUP_ACTIVE, memory_order_seq_cst);

@@ -144,7 +144,19 @@ struct mrb_handle {
 	 * use. Set once, before doorbells[] (whose release publishes it);
 	 * read only when arming (here for want of room elsewhere). */
 	_Atomic uintptr_t uring_bells[2];
-	uint8_t pad1[MRB_HANDLE_BLOCK - 32];
+	/* The sole-producer lease (lease.c), written by the producer thread
+	 * only: the lease word while this handle holds it (0: claim by CAS),
+	 * and the lane it claims through with plain stores. */
+	_Atomic uint64_t lease_mine;
+	_Atomic(struct mrb_lane *) lease_lane;
+	/* CAS claims until the next try to take the lease (relaxed: any
+	 * thread of the handle counts, a lost decrement does not matter). */
+	_Atomic uint32_t lease_countdown;
+	/* The producer thread is between announcing a plain claim and storing
+	 * the producer position: a call nested in a signal handler on that
+	 * thread must not claim (lease.c). */
+	_Atomic uint32_t in_plain_window;
+	uint8_t pad1[MRB_HANDLE_BLOCK - 56];
 
 	/* Consumer calls in progress and the consumer's state, touched only
 	 * by the (single) thread inside a consumer call. */
@@ -720,6 +732,20 @@ void mrbi_worker_leave(struct mrb_handle *h);
 #define MRBI_TEST_STOP_SLOT_FREE 2u /* slot_free: the slot just made busy */
 int mrbi_worker_join(struct mrb_ring *ring, const char *path, const char *group,
                      const struct mrb_worker_options *opts, uint32_t stop_at);
+
+/* The sole-producer lease (lease.c). */
+/* Tries to take the lease for lane 0 of the handle's slot (`lane`). */
+void mrbi_lease_try_acquire(struct mrb_handle *h, struct mrb_lane *lane);
+/* Takes the lease back from whoever holds it; returns when no plain claim
+ * can happen any more (0), or MRB_EFULL for a call nested in a signal
+ * handler that interrupted its own thread's plain claim. */
+int mrbi_lease_revoke(struct mrb_handle *h);
+/* Gives this handle's lease back (close). */
+void mrbi_lease_release(struct mrb_handle *h);
+/* The producer thread found its lease taken back: claim by CAS. */
+void mrbi_lease_dropped(struct mrb_handle *h);
+/* Claims between two tries to take the lease while claiming by CAS. */
+#define MRB_LEASE_RETRY_CLAIMS 65536u
 
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY

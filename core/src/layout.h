@@ -90,6 +90,25 @@ struct mrb_producer_slot {
 #define MRB_SLOT_GEN(owner) ((uint32_t)((owner) >> 32))
 
 /*
+ * The sole-producer lease word (header 0x088, docs/FORMAT.md section 7):
+ * generation << 32 | slot << 8 | state. While HELD, lane 0 of that slot,
+ * owned by that generation, is the only claimer and claims with a plain
+ * store; REVOKING: another producer or a validating reader is taking it
+ * back. Any other non-zero value is garbage, revoked like REVOKING.
+ */
+#define MRB_LEASE_HELD     UINT64_C(1)
+#define MRB_LEASE_REVOKING UINT64_C(2)
+#define MRB_LEASE_STATE    UINT64_C(0xff)
+static inline uint64_t lease_word(uint32_t slot, uint32_t generation, uint64_t state)
+{
+	return (uint64_t)generation << 32 | (uint64_t)(slot & 0xff) << 8 | state;
+}
+static inline uint32_t lease_slot(uint64_t lease)
+{
+	return (uint32_t)(lease >> 8) & 0xff;
+}
+
+/*
  * A doorbell (16 bytes): how a waiter that sleeps in an event loop rather
  * than on a futex is woken (docs/FORMAT.md section 6, doorbell.c). `armed`
  * is 0, or the name of the armed waiter's doorbell socket: the abstract
@@ -318,9 +337,14 @@ struct mrb_file_header {
 	_Atomic uint32_t producer_slots_used;
 	uint8_t reserved0[0x080 - 0x04c];
 
-	/* 0x080: producer position, advanced by CAS to claim space. */
+	/* 0x080: producer position, advanced by CAS to claim space, or by
+	 * the sole producer's plain store while it holds the lease below. */
 	_Atomic uint64_t producer_position;
-	uint8_t pad1[MRB_SLOT_SIZE - 8];
+	/* 0x088: the sole-producer lease (lease.c): 0, or MRB_LEASE_HELD /
+	 * MRB_LEASE_REVOKING of a producer slot and generation. On the
+	 * producer position's line: the holder reads it with every claim. */
+	_Atomic uint64_t sole_producer;
+	uint8_t pad1[MRB_SLOT_SIZE - 16];
 
 	/* 0x100: producers' shared copy of the consumer position, so that a
 	 * claim rarely touches the consumer's line. Never ahead of the truth. */
@@ -404,6 +428,7 @@ _Static_assert(offsetof(struct mrb_file_header, feature_flags) == 0x03c, "layout
 _Static_assert(offsetof(struct mrb_file_header, producer_slot_offset) == 0x040, "layout");
 _Static_assert(offsetof(struct mrb_file_header, producer_slots_used) == 0x048, "layout");
 _Static_assert(offsetof(struct mrb_file_header, producer_position) == 0x080, "layout");
+_Static_assert(offsetof(struct mrb_file_header, sole_producer) == 0x088, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position_cache) == 0x100, "layout");
 _Static_assert(offsetof(struct mrb_file_header, validating_readers) == 0x108, "layout");
 _Static_assert(offsetof(struct mrb_file_header, consumer_position) == 0x180, "layout");

@@ -62,6 +62,10 @@ enum mrb_test_worker_stop {
 int mrb__test_worker_join(struct mrb_ring *ring, const char *path, const char *group,
                           const struct mrb_worker_options *opts, enum mrb_test_worker_stop stop);
 
+/* The ring's sole-producer lease word (header 0x088, lease.c): 0, or
+ * generation << 32 | slot << 8 | 1 (held) or 2 (being revoked). */
+uint64_t mrb__test_sole_producer(struct mrb_ring *ring);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The producer side: announce, claim space by CAS on the 64-bit producer
- * position, write the record header(s), fill the payload, commit by clearing
- * BUSY. Lock-free; any number of threads and processes. Every claim is
- * announced in a lane of the handle's producer slot before the CAS, so that
- * recovery can tell whose claim a header-less record is (slots.c,
- * recover.c).
+ * position (or, for the sole producer, by a plain store: lease.c), write the
+ * record header(s), fill the payload, commit by clearing BUSY. Lock-free;
+ * any number of threads and processes. Every claim is announced in a lane
+ * of the handle's producer slot before it is made, so that recovery can
+ * tell whose claim a header-less record is (slots.c, recover.c).
  */
 /* glibc: O_NOFOLLOW, posix_fallocate, syscall, strerrordesc_np, ... */
 #ifndef _GNU_SOURCE
@@ -78,6 +78,36 @@ static inline void prefetch_for_write(const struct mrb_handle *h, uint64_t end, 
 	}
 }
 
+/*
+ * After announcing a claim and before its CAS: may it CAS, or is the
+ * sole-producer lease held by somebody else (lease.c)? The announcement
+ * must be ordered before the load of the lease word: a process registered
+ * for membarrier gets that from the barrier an acquirer runs, others pay a
+ * fence. The holder's own lane 0 may CAS too (its claim_loop does).
+ */
+MRB_ALWAYS_INLINE bool lease_lets_cas(struct mrb_handle *h, const struct mrb_lane *lane)
+{
+	if (MRB_LIKELY((h->barriers & MRB_BARRIER_GLOBAL) != 0))
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+	uint64_t lease = atomic_load_explicit(&h->header->sole_producer, memory_order_relaxed);
+	return MRB_LIKELY(lease == 0) ||
+	       (lease == atomic_load_explicit(&h->lease_mine, memory_order_relaxed) &&
+	        lane == atomic_load_explicit(&h->lease_lane, memory_order_relaxed));
+}
+
+/* After a CAS claim: now and then, see whether this producer is alone and
+ * may take the lease. */
+MRB_ALWAYS_INLINE void lease_count_claim(struct mrb_handle *h, struct mrb_lane *lane)
+{
+	uint32_t left = atomic_load_explicit(&h->lease_countdown, memory_order_relaxed);
+	if (MRB_UNLIKELY(left <= 1))
+		mrbi_lease_try_acquire(h, lane);
+	else
+		atomic_store_explicit(&h->lease_countdown, left - 1, memory_order_relaxed);
+}
+
 static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb_lane *lane,
                                                 uint64_t record_size, uint64_t *position,
                                                 uint64_t *gap)
@@ -127,6 +157,14 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 					return MRB_EFULL;
 				atomic_store_explicit(&lane->claiming, tail | 1,
 				                      memory_order_release);
+				if (!lease_lets_cas(h, lane)) {
+					int rc = mrbi_lease_revoke(h);
+					if (rc != 0)
+						return rc;
+					tail = atomic_load_explicit(&hdr->producer_position,
+					                            memory_order_relaxed);
+					continue;
+				}
 				if (atomic_compare_exchange_weak_explicit(
 				        &hdr->producer_position, &tail, tail + pad,
 				        memory_order_acq_rel, memory_order_relaxed)) {
@@ -143,6 +181,13 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 			}
 		}
 		atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
+		if (!lease_lets_cas(h, lane)) {
+			int rc = mrbi_lease_revoke(h);
+			if (rc != 0)
+				return rc;
+			tail = atomic_load_explicit(&hdr->producer_position, memory_order_relaxed);
+			continue;
+		}
 		if (atomic_compare_exchange_weak_explicit(&hdr->producer_position, &tail,
 		                                          tail + need, memory_order_seq_cst,
 		                                          memory_order_relaxed)) {
@@ -151,6 +196,7 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 			atomic_thread_fence(memory_order_release);
 			atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
 			prefetch_for_write(h, tail + need, head);
+			lease_count_claim(h, lane);
 			*position = tail + pad;
 			*gap = pad;
 			return 0;
@@ -181,18 +227,41 @@ MRB_CLAIM_INLINE int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t
 	if (MRB_LIKELY(tail % MRB_RECORD_ALIGNMENT == 0 && tail - head <= capacity &&
 	               tail - head + need <= capacity)) {
 		atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
-		if (MRB_LIKELY(atomic_compare_exchange_strong_explicit(
+		if (lane == atomic_load_explicit(&h->lease_lane, memory_order_relaxed)) {
+			/* The sole producer's plain claim (lease.c): between the
+			 * announcement above and the store below, nobody else
+			 * claims, and a revoker waits for the store. */
+			atomic_store_explicit(&h->in_plain_window, 1, memory_order_relaxed);
+			atomic_signal_fence(memory_order_seq_cst);
+			if (MRB_LIKELY(
+			        atomic_load_explicit(&hdr->sole_producer, memory_order_relaxed) ==
+			        atomic_load_explicit(&h->lease_mine, memory_order_relaxed))) {
+				atomic_store_explicit(&hdr->producer_position, tail + need,
+				                      memory_order_release);
+				atomic_signal_fence(memory_order_seq_cst);
+				atomic_store_explicit(&h->in_plain_window, 0, memory_order_relaxed);
+				goto claimed;
+			}
+			atomic_store_explicit(&h->in_plain_window, 0, memory_order_relaxed);
+			mrbi_lease_dropped(h);
+			return claim_loop(h, lane, record_size, position, gap);
+		}
+		if (MRB_LIKELY(lease_lets_cas(h, lane)) &&
+		    MRB_LIKELY(atomic_compare_exchange_strong_explicit(
 		        &hdr->producer_position, &tail, tail + need, memory_order_seq_cst,
 		        memory_order_relaxed))) {
-			atomic_thread_fence(memory_order_release);
-			atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
-			prefetch_for_write(h, tail + need, head);
-			*position = tail + pad;
-			*gap = pad;
-			return 0;
+			lease_count_claim(h, lane);
+			goto claimed;
 		}
 	}
 	return claim_loop(h, lane, record_size, position, gap);
+claimed:
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&lane->claim_end, tail + need, memory_order_relaxed);
+	prefetch_for_write(h, tail + need, head);
+	*position = tail + pad;
+	*gap = pad;
+	return 0;
 }
 
 /* Writes the claimed record's header (BUSY), then the gap's padding in

@@ -196,6 +196,8 @@ void mrbi_slot_release(struct mrb_handle *h)
 	if (writer == 0)
 		return;
 	struct mrb_producer_slot *slot = &h->header->producers[control_slot(writer)];
+	/* Before the lanes go idle: no claim of ours is open any more. */
+	mrbi_lease_release(h);
 	for (int i = 0; i < MRB_SLOT_LANES; i++)
 		atomic_store_explicit(&slot->lanes[i].claiming, 0, memory_order_release);
 	atomic_store_explicit(&slot->identity_gen, 0, memory_order_relaxed);

@@ -626,8 +626,11 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 	atomic_store_explicit(&e->lost_events, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->evictions, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->data_waiting, 0, memory_order_relaxed);
-	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0)
+	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0) {
 		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
+		/* Copies are validated against CAS claims only (lease.c). */
+		mrbi_lease_revoke(h);
+	}
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	entry_publish_position(e, provisional);
 	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
@@ -703,8 +706,11 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 	/* The policy is the joiner's: a restart may change it. */
 	uint32_t validating_before = old_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT);
 	uint32_t validating_now = flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT);
-	if (validating_before == 0 && validating_now != 0)
+	if (validating_before == 0 && validating_now != 0) {
 		atomic_fetch_add_explicit(&h->header->validating_readers, 1, memory_order_seq_cst);
+		/* Copies are validated against CAS claims only (lease.c). */
+		mrbi_lease_revoke(h);
+	}
 	atomic_store_explicit(&e->evict_after_ns, evict_after, memory_order_relaxed);
 	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
 	if (validating_before != 0 && validating_now == 0)

@@ -89,3 +89,11 @@ int mrb__test_worker_join(struct mrb_ring *ring, const char *path, const char *g
 		return MRB_EINVAL;
 	return mrbi_worker_join(ring, path, group, opts, (uint32_t)stop);
 }
+
+uint64_t mrb__test_sole_producer(struct mrb_ring *ring)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL)
+		return 0;
+	return atomic_load_explicit(&h->header->sole_producer, memory_order_seq_cst);
+}

@@ -1078,8 +1078,11 @@ static int group_create(struct mrb_handle *h, uint32_t index,
 	atomic_store_explicit(&g->work_seq, 0, memory_order_relaxed);
 	atomic_store_explicit(&g->work_waiters, 0, memory_order_relaxed);
 	atomic_store_explicit(&g->work_armed, 0, memory_order_relaxed);
-	if (hold_timeout_ns > 0)
+	if (hold_timeout_ns > 0) {
 		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
+		/* Copies are validated against CAS claims only (lease.c). */
+		mrbi_lease_revoke(h);
+	}
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	atomic_store_explicit(&g->claim_position, provisional, memory_order_seq_cst);
 	atomic_store_explicit(&g->state, MRB_GROUP_ACTIVE, memory_order_seq_cst);

@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: MIT
+// The sole-producer lease (core/src/lease.c, docs/FORMAT.md section 7): who
+// holds it, who takes it back, and that messages stay exact and in order
+// across every hand-over. Kills and stalls of a holder are in
+// tests/robustness/lease_*.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "mrb_testing.h"
+#include "test_util.h"
+
+namespace
+{
+using mrbtest::Pattern;
+using mrbtest::ReadOne;
+using mrbtest::RingTest;
+
+constexpr uint64_t kClaimsBetweenTries = 65536; // MRB_LEASE_RETRY_CLAIMS
+
+uint64_t Held(uint32_t slot, uint32_t generation)
+{
+	return static_cast<uint64_t>(generation) << 32 | static_cast<uint64_t>(slot) << 8 | 1;
+}
+
+// Message i of writer w: 8 bytes of w, 8 of i, then the pattern.
+std::vector<uint8_t> Msg(uint64_t w, uint64_t i, size_t len = 48)
+{
+	std::vector<uint8_t> m = Pattern(w, i, len);
+	memcpy(m.data(), &w, 8);
+	memcpy(m.data() + 8, &i, 8);
+	return m;
+}
+
+class Lease : public RingTest
+{
+      protected:
+	void TearDown() override
+	{
+		mrb_close(&other_);
+		mrb_close(&reader_);
+		RingTest::TearDown();
+	}
+	int Write(struct mrb_ring *ring, uint64_t w, uint64_t i)
+	{
+		auto m = Msg(w, i);
+		return mrb_write(ring, m.data(), m.size());
+	}
+	// Reads one message and checks it is (w, i), byte for byte.
+	void Expect(uint64_t w, uint64_t i)
+	{
+		int rc;
+		auto got = ReadOne(&ring_, &rc);
+		ASSERT_EQ(0, rc);
+		EXPECT_EQ(Msg(w, i), got) << "writer " << w << " message " << i;
+	}
+	// Writes n messages of writer w through `ring`, reading each back.
+	void WriteAndReadBack(struct mrb_ring *ring, uint64_t w, uint64_t first, uint64_t n)
+	{
+		for (uint64_t i = first; i < first + n; i++) {
+			ASSERT_EQ(0, Write(ring, w, i));
+			ASSERT_NO_FATAL_FAILURE(Expect(w, i));
+		}
+	}
+	uint64_t Word()
+	{
+		return mrb__test_sole_producer(&ring_);
+	}
+	struct mrb_ring other_ = {};
+	struct mrb_ring reader_ = {};
+};
+
+TEST_F(Lease, TheOnlyProducerHoldsItFromItsFirstWrite)
+{
+	ASSERT_EQ(0, Create(1 << 16));
+	EXPECT_EQ(0u, Word());
+	ASSERT_NO_FATAL_FAILURE(WriteAndReadBack(&ring_, 1, 0, 1));
+	// The first handle to write takes slot 0, generation 1.
+	EXPECT_EQ(Held(0, 1), Word());
+	// Past several laps of the 64 KiB ring, still exact and still held.
+	ASSERT_NO_FATAL_FAILURE(WriteAndReadBack(&ring_, 1, 1, 5000));
+	EXPECT_EQ(Held(0, 1), Word());
+}
+
+TEST_F(Lease, CloseGivesItBack)
+{
+	ASSERT_EQ(0, Create(1 << 16));
+	ASSERT_EQ(0, Write(&ring_, 1, 0));
+	ASSERT_EQ(Held(0, 1), Word());
+	ASSERT_EQ(0, mrb_open(&reader_, path_.c_str(), 0));
+	mrb_close(&ring_);
+	EXPECT_EQ(0u, mrb__test_sole_producer(&reader_));
+	// The next producer takes slot 0 again, one generation on.
+	ASSERT_EQ(0, mrb_open(&ring_, path_.c_str(), 0));
+	ASSERT_EQ(0, Write(&ring_, 2, 0));
+	EXPECT_EQ(Held(0, 2), Word());
+	ASSERT_NO_FATAL_FAILURE(Expect(1, 0));
+	ASSERT_NO_FATAL_FAILURE(Expect(2, 0));
+}
+
+TEST_F(Lease, ASecondProducerTakesItBackAndNobodyHoldsItWhileBothWrite)
+{
+	ASSERT_EQ(0, Create(1 << 16));
+	ASSERT_EQ(0, mrb_open(&other_, path_.c_str(), 0));
+	ASSERT_EQ(0, Write(&ring_, 1, 0));
+	ASSERT_EQ(Held(0, 1), Word());
+	ASSERT_EQ(0, Write(&other_, 2, 0));
+	EXPECT_EQ(0u, Word());
+	// Alternating writers, in claim order, well past the retry interval:
+	// neither takes the lease while the other is a live producer.
+	for (uint64_t i = 1; i < kClaimsBetweenTries / 2 + 100; i++) {
+		ASSERT_EQ(0, Write(&ring_, 1, i));
+		ASSERT_EQ(0, Write(&other_, 2, i));
+		ASSERT_NO_FATAL_FAILURE(Expect(1, i - 1));
+		ASSERT_NO_FATAL_FAILURE(Expect(2, i - 1));
+	}
+	EXPECT_EQ(0u, Word());
+}
+
+TEST_F(Lease, TheRemainingProducerTakesItAgainAfterTheOtherCloses)
+{
+	ASSERT_EQ(0, Create(1 << 16));
+	ASSERT_EQ(0, Write(&ring_, 1, 0));
+	ASSERT_EQ(0, mrb_open(&other_, path_.c_str(), 0));
+	ASSERT_EQ(0, Write(&other_, 2, 0));
+	ASSERT_EQ(0u, Word());
+	mrb_close(&other_);
+	ASSERT_NO_FATAL_FAILURE(Expect(1, 0));
+	ASSERT_NO_FATAL_FAILURE(Expect(2, 0));
+	// It tries again after MRB_LEASE_RETRY_CLAIMS claims by CAS.
+	ASSERT_NO_FATAL_FAILURE(WriteAndReadBack(&ring_, 1, 1, kClaimsBetweenTries + 1));
+	EXPECT_EQ(Held(0, 1), Word());
+}
+
+TEST_F(Lease, ADeadHoldersLeaseIsTakenBackByTheNextProducer)
+{
+	ASSERT_EQ(0, Create(1 << 16));
+	pid_t child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		struct mrb_ring r = {};
+		if (mrb_open(&r, path_.c_str(), 0) != 0 || Write(&r, 7, 0) != 0 ||
+		    mrb__test_sole_producer(&r) != Held(0, 1))
+			_exit(1);
+		raise(SIGKILL); // dies holding the lease and its slot
+		_exit(2);
+	}
+	int status;
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+	ASSERT_EQ(Held(0, 1), Word());
+	// The dead holder's slot is not reusable yet; this handle takes slot 1,
+	// revokes the dead holder's lease, and, alone, takes it itself.
+	ASSERT_EQ(0, Write(&ring_, 1, 0));
+	EXPECT_EQ(Held(1, 1), Word());
+	ASSERT_NO_FATAL_FAILURE(Expect(7, 0));
+	ASSERT_NO_FATAL_FAILURE(Expect(1, 0));
+}
+
+TEST_F(Lease, AValidatingSubscriberTakesItBackAndKeepsItAway)
+{
+	ASSERT_EQ(0, Create(1 << 16, MRB_CREATE_FANOUT));
+	ASSERT_EQ(0, Write(&ring_, 1, 0));
+	ASSERT_EQ(Held(0, 1), Word());
+	struct mrb_subscribe_options opts = {MRB_SUBSCRIBE_LOSSY, nullptr, 0};
+	ASSERT_EQ(0, mrb_subscribe(&reader_, path_.c_str(), &opts));
+	EXPECT_EQ(0u, Word());
+	// Past the retry interval: not taken while a validating reader reads.
+	for (uint64_t i = 1; i <= kClaimsBetweenTries + 10; i++) {
+		ASSERT_EQ(0, Write(&ring_, 1, i));
+		int rc;
+		auto got = ReadOne(&reader_, &rc);
+		ASSERT_EQ(0, rc);
+		ASSERT_EQ(Msg(1, i), got);
+	}
+	EXPECT_EQ(0u, Word());
+	mrb_close(&reader_);
+	for (uint64_t i = 0; i <= kClaimsBetweenTries; i++)
+		ASSERT_EQ(0, Write(&ring_, 1, kClaimsBetweenTries + 11 + i));
+	EXPECT_EQ(Held(0, 1), Word());
+}
+
+TEST_F(Lease, AProcessWithoutMembarrierNeverHoldsIt)
+{
+	ASSERT_EQ(0, Create(1 << 16));
+	ASSERT_EQ(0, mrb__test_set_barriers(&ring_, MRB_TEST_BARRIERS_NONE));
+	ASSERT_NO_FATAL_FAILURE(WriteAndReadBack(&ring_, 1, 0, kClaimsBetweenTries + 1));
+	EXPECT_EQ(0u, Word());
+	// ...but it still takes a holder's lease back before it claims.
+	ASSERT_EQ(0, mrb_open(&other_, path_.c_str(), 0));
+	mrb_close(&ring_);
+	ASSERT_EQ(0, mrb_open(&ring_, path_.c_str(), 0));
+	ASSERT_EQ(0, mrb__test_set_barriers(&ring_, MRB_TEST_BARRIERS_NONE));
+	ASSERT_EQ(0, Write(&other_, 2, 0));
+	ASSERT_NE(0u, Word());
+	ASSERT_EQ(0, Write(&ring_, 1, 0));
+	EXPECT_EQ(0u, Word());
+	ASSERT_NO_FATAL_FAILURE(Expect(2, 0));
+	ASSERT_NO_FATAL_FAILURE(Expect(1, 0));
+}
+
+TEST_F(Lease, AGarbageLeaseWordIsClearedNotTrusted)
+{
+	ASSERT_EQ(0, Create(1 << 16));
+	auto *word = reinterpret_cast<std::atomic<uint64_t> *>(
+	    static_cast<uint8_t *>(mrb__test_mapping(&ring_)) + 0x88);
+	// A slot out of range, a free slot, a state that is no state.
+	for (uint64_t garbage : {Held(200, 1), Held(5, 9), UINT64_C(0xdeadbeef00000077)}) {
+		word->store(garbage);
+		ASSERT_EQ(0, Write(&ring_, 1, garbage & 0xffff));
+		ASSERT_NO_FATAL_FAILURE(Expect(1, garbage & 0xffff));
+		EXPECT_NE(garbage, Word());
+	}
+}
+
+// Another thread of the holder's own handle claims through lane 1: it takes
+// the lease back from the producer thread, and nothing is lost or repeated.
+TEST_F(Lease, AnotherThreadOfTheHoldingHandleTakesItBack)
+{
+	ASSERT_EQ(0, Create(1 << 20));
+	ASSERT_EQ(0, Write(&ring_, 1, 0));
+	ASSERT_EQ(Held(0, 1), Word());
+	constexpr uint64_t kEach = 20000;
+	std::thread second([&] {
+		for (uint64_t i = 0; i < kEach;) {
+			int rc = Write(&ring_, 2, i);
+			if (rc == 0)
+				i++;
+			else
+				ASSERT_EQ(MRB_EFULL, rc);
+		}
+	});
+	uint64_t next[3] = {1, 0, 0};
+	uint64_t written = 1;
+	while (next[1] < kEach || next[2] < kEach) {
+		if (written < kEach && Write(&ring_, 1, written) == 0)
+			written++;
+		int rc;
+		auto got = ReadOne(&ring_, &rc);
+		if (rc == MRB_EEMPTY)
+			continue;
+		ASSERT_EQ(0, rc);
+		ASSERT_EQ(48u, got.size());
+		uint64_t w, i;
+		memcpy(&w, got.data(), 8);
+		memcpy(&i, got.data() + 8, 8);
+		ASSERT_TRUE(w == 1 || w == 2);
+		ASSERT_EQ(next[w], i) << "writer " << w;
+		ASSERT_EQ(Msg(w, i), got);
+		next[w]++;
+	}
+	second.join();
+	EXPECT_EQ(kEach, next[1]);
+	EXPECT_EQ(kEach, next[2]);
+}
+
+} // namespace
