@@ -721,13 +721,19 @@ struct mrb_handle {
 	_Atomic uint64_t lease_mine;
 	_Atomic(struct mrb_lane *) lease_lane;
 	/* CAS claims until the next try to take the lease (relaxed: any
-	 * thread of the handle counts, a lost decrement does not matter). */
+	 * thread of the handle counts, a lost decrement does not matter), and
+	 * what it is set to after a short-lived lease or a failed try. */
 	_Atomic uint32_t lease_countdown;
+	_Atomic uint32_t lease_backoff;
+	/* The producer position when this handle took the lease: how much it
+	 * claimed under it tells a lease held for a scheduler slice from
+	 * one revoked at once by a producer running beside it. */
+	_Atomic uint64_t lease_since;
 	/* The producer thread is between announcing a plain claim and storing
 	 * the producer position: a call nested in a signal handler on that
 	 * thread must not claim (lease.c). */
 	_Atomic uint32_t in_plain_window;
-	uint8_t pad1[MRB_HANDLE_BLOCK - 56];
+	uint8_t pad1[MRB_HANDLE_BLOCK - 68];
 
 	/* Consumer calls in progress and the consumer's state, touched only
 	 * by the (single) thread inside a consumer call. */
@@ -1315,8 +1321,12 @@ int mrbi_lease_revoke(struct mrb_handle *h);
 void mrbi_lease_release(struct mrb_handle *h);
 /* The producer thread found its lease taken back: claim by CAS. */
 void mrbi_lease_dropped(struct mrb_handle *h);
-/* Claims between two tries to take the lease while claiming by CAS. */
-#define MRB_LEASE_RETRY_CLAIMS 65536u
+/* CAS claims between two tries to take the lease: at least MIN, doubled
+ * after every try that fails or lease that is taken back before LONG
+ * bytes were claimed under it, up to MAX. */
+#define MRB_LEASE_BACKOFF_MIN 64u
+#define MRB_LEASE_BACKOFF_MAX (1u << 20)
+#define MRB_LEASE_LONG_BYTES  (UINT64_C(256) * 1024)
 
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY
@@ -4074,11 +4084,12 @@ void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard)
  * membarrier(GLOBAL_EXPEDITED) so that the holder's announcement is visible
  * or its check sees the mark (barrier.c), then waits until no announcement
  * stands at the producer position, which closes the holder's window. The
- * lease is taken by the producer thread of a handle that sees no other live
- * producer, at its first claim and again every MRB_LEASE_RETRY_CLAIMS CAS
- * claims: CAS 0 -> HELD, membarrier, then no other lane may be announcing a
- * claim (a producer that checked the word before the CAS has its
- * announcement visible by then). Readers that validate their copies
+ * lease is taken by the producer thread of a handle at its first claim and
+ * then after a backoff of CAS claims that grows while leases are taken back
+ * soon (producers writing side by side) and shrinks after long ones
+ * (producers taking turns on one core): CAS 0 -> HELD, membarrier, then no
+ * other lane may announce a claim at the producer position (a producer that
+ * checked the word before the CAS has its announcement visible by then). Readers that validate their copies
  * (lossy and evictable subscribers, workers with a hold timeout) revoke it
  * too: their reasoning needs every claim to be a seq_cst CAS.
  * docs/FORMAT.md section 7 states the protocol; tools/model/lease.pml
@@ -4091,7 +4102,7 @@ void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard)
 #include <sched.h>
 #include <time.h>
 
-#line 34 "core/src/lease.c"
+#line 35 "core/src/lease.c"
 
 /* While waiting for a holder's window to close: spins, then yields, then
  * sleeps, looking at its liveness at most this often. */
@@ -4124,45 +4135,52 @@ static bool own_slot(struct mrb_handle *h, uint32_t *index, uint32_t *generation
 	return true;
 }
 
-/* Is any producer slot other than `mine` owned by a live process? Dead
- * owners cannot claim any more; judging them reads /proc, which this rare
- * path can afford. */
-static bool other_live_producer(struct mrb_handle *h, uint32_t mine)
+/*
+ * Could a claim by CAS still follow an announcement in any lane but `mine`
+ * (lane 0 of the acquirer)? Only one at the producer position: an
+ * announcement below it belongs to a CAS that happened or will fail and
+ * retry from the top, checking the lease again. The position is read after
+ * the lane, so a CAS made in between is seen as made. A dead owner's
+ * announcement leads nowhere.
+ */
+static bool claim_may_follow(struct mrb_handle *h, uint32_t mine)
 {
-	uint32_t used = atomic_load_explicit(&h->header->producer_slots_used, memory_order_acquire);
+	struct mrb_file_header *hdr = h->header;
+	uint32_t used = atomic_load_explicit(&hdr->producer_slots_used, memory_order_acquire);
 	if (used > MRB_PRODUCER_SLOTS)
 		used = MRB_PRODUCER_SLOTS;
 	for (uint32_t i = 0; i < used; i++) {
-		if (i == mine)
-			continue;
-		uint64_t owner =
-		    atomic_load_explicit(&h->header->producers[i].owner, memory_order_acquire);
-		if (MRB_SLOT_PID(owner) != 0 &&
-		    !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner))
-			return true;
-	}
-	return false;
-}
-
-/* Is a claim announced in any lane but `mine` (lane 0 of the acquirer) by
- * a writer that may still be alive? */
-static bool other_claim_announced(struct mrb_handle *h, uint32_t mine)
-{
-	uint32_t used = atomic_load_explicit(&h->header->producer_slots_used, memory_order_acquire);
-	if (used > MRB_PRODUCER_SLOTS)
-		used = MRB_PRODUCER_SLOTS;
-	for (uint32_t i = 0; i < used; i++) {
-		struct mrb_producer_slot *slot = &h->header->producers[i];
+		struct mrb_producer_slot *slot = &hdr->producers[i];
 		for (int l = i == mine ? 1 : 0; l < MRB_SLOT_LANES; l++) {
-			if (atomic_load_explicit(&slot->lanes[l].claiming, memory_order_seq_cst) ==
-			    0)
+			uint64_t claiming =
+			    atomic_load_explicit(&slot->lanes[l].claiming, memory_order_seq_cst);
+			if (claiming == 0)
 				continue;
+			uint64_t tail =
+			    atomic_load_explicit(&hdr->producer_position, memory_order_seq_cst);
 			uint64_t owner;
-			if (i == mine || !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner))
+			if (claiming == (tail | 1) &&
+			    (i == mine ||
+			     !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner)))
 				return true;
 		}
 	}
 	return false;
+}
+
+static uint32_t backoff_now(struct mrb_handle *h)
+{
+	uint32_t backoff = atomic_load_explicit(&h->lease_backoff, memory_order_relaxed);
+	return backoff < MRB_LEASE_BACKOFF_MIN ? MRB_LEASE_BACKOFF_MIN : backoff;
+}
+
+/* A try failed, or a lease was taken back soon: wait twice as long. */
+static void back_off(struct mrb_handle *h)
+{
+	uint32_t backoff = backoff_now(h);
+	backoff = backoff >= MRB_LEASE_BACKOFF_MAX / 2 ? MRB_LEASE_BACKOFF_MAX : backoff * 2;
+	atomic_store_explicit(&h->lease_backoff, backoff, memory_order_relaxed);
+	atomic_store_explicit(&h->lease_countdown, backoff, memory_order_relaxed);
 }
 
 static void give_back(struct mrb_handle *h, uint64_t held)
@@ -4175,40 +4193,55 @@ static void give_back(struct mrb_handle *h, uint64_t held)
 void mrbi_lease_try_acquire(struct mrb_handle *h, struct mrb_lane *lane)
 {
 	struct mrb_file_header *hdr = h->header;
-	atomic_store_explicit(&h->lease_countdown, MRB_LEASE_RETRY_CLAIMS, memory_order_relaxed);
 	/* A holder's revoker interrupts it with membarrier: only a process
 	 * registered for it may hold the lease. */
-	if ((h->barriers & MRB_BARRIER_GLOBAL) == 0)
+	if ((h->barriers & MRB_BARRIER_GLOBAL) == 0) {
+		atomic_store_explicit(&h->lease_countdown, MRB_LEASE_BACKOFF_MAX,
+		                      memory_order_relaxed);
 		return;
+	}
 	uint64_t mine = atomic_load_explicit(&h->lease_mine, memory_order_relaxed);
 	if (mine != 0) {
-		if (atomic_load_explicit(&hdr->sole_producer, memory_order_relaxed) == mine)
+		if (atomic_load_explicit(&hdr->sole_producer, memory_order_relaxed) == mine) {
+			atomic_store_explicit(&h->lease_countdown, MRB_LEASE_BACKOFF_MAX,
+			                      memory_order_relaxed);
 			return;
-		mrbi_lease_dropped(h); /* taken back: maybe take it again */
+		}
+		mrbi_lease_dropped(h); /* taken back: try again later */
+		return;
 	}
 	uint32_t index, generation;
-	if (!own_slot(h, &index, &generation) || lane != &hdr->producers[index].lanes[0])
+	if (!own_slot(h, &index, &generation) || lane != &hdr->producers[index].lanes[0]) {
+		/* Only the producer thread's outer calls claim under it. */
+		atomic_store_explicit(&h->lease_countdown, backoff_now(h), memory_order_relaxed);
 		return;
+	}
 	if (atomic_load_explicit(&hdr->sole_producer, memory_order_relaxed) != 0 ||
-	    atomic_load_explicit(&hdr->validating_readers, memory_order_relaxed) != 0 ||
-	    other_live_producer(h, index))
+	    atomic_load_explicit(&hdr->validating_readers, memory_order_relaxed) != 0) {
+		back_off(h);
 		return;
+	}
 	uint64_t held = lease_word(index, generation, MRB_LEASE_HELD);
 	uint64_t expected = 0;
 	if (!atomic_compare_exchange_strong_explicit(&hdr->sole_producer, &expected, held,
-	                                             memory_order_seq_cst, memory_order_relaxed))
-		return;
-	/* After the barrier, a producer whose lease check read 0 has its
-	 * announcement visible here (or made its claim already: then its
-	 * lane is idle and the producer position, read at our first claim,
-	 * is past it). A validating reader counts itself before it revokes:
-	 * seq_cst on both sides orders its count and our CAS. */
-	if (mrbi_barrier_global() != 0 ||
-	    atomic_load_explicit(&hdr->validating_readers, memory_order_seq_cst) != 0 ||
-	    other_claim_announced(h, index)) {
-		give_back(h, held);
+	                                             memory_order_seq_cst, memory_order_relaxed)) {
+		back_off(h);
 		return;
 	}
+	/* After the barrier, a producer whose lease check read 0 has its
+	 * announcement visible here (claim_may_follow). A validating reader
+	 * counts itself before it revokes: seq_cst on both sides orders its
+	 * count and our CAS. */
+	if (mrbi_barrier_global() != 0 ||
+	    atomic_load_explicit(&hdr->validating_readers, memory_order_seq_cst) != 0 ||
+	    claim_may_follow(h, index)) {
+		give_back(h, held);
+		back_off(h);
+		return;
+	}
+	atomic_store_explicit(&h->lease_since,
+	                      atomic_load_explicit(&hdr->producer_position, memory_order_relaxed),
+	                      memory_order_relaxed);
 	atomic_store_explicit(&h->lease_lane, lane, memory_order_relaxed);
 	atomic_store_explicit(&h->lease_mine, held, memory_order_relaxed);
 }
@@ -4217,6 +4250,19 @@ void mrbi_lease_dropped(struct mrb_handle *h)
 {
 	atomic_store_explicit(&h->lease_mine, 0, memory_order_relaxed);
 	atomic_store_explicit(&h->lease_lane, NULL, memory_order_relaxed);
+	/* Held for a scheduler slice or more (producers taking turns on one
+	 * core): take it again soon. Taken back at once (producers writing
+	 * side by side): each try costs a revocation, so try less often. */
+	uint64_t since = atomic_load_explicit(&h->lease_since, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_relaxed);
+	if (tail - since >= MRB_LEASE_LONG_BYTES) {
+		atomic_store_explicit(&h->lease_backoff, MRB_LEASE_BACKOFF_MIN,
+		                      memory_order_relaxed);
+		atomic_store_explicit(&h->lease_countdown, MRB_LEASE_BACKOFF_MIN,
+		                      memory_order_relaxed);
+	} else {
+		back_off(h);
+	}
 }
 
 void mrbi_lease_release(struct mrb_handle *h)
@@ -4225,7 +4271,8 @@ void mrbi_lease_release(struct mrb_handle *h)
 	if (held == 0)
 		return;
 	give_back(h, held);
-	mrbi_lease_dropped(h);
+	atomic_store_explicit(&h->lease_mine, 0, memory_order_relaxed);
+	atomic_store_explicit(&h->lease_lane, NULL, memory_order_relaxed);
 }
 
 /*
@@ -4316,9 +4363,14 @@ int mrbi_lease_revoke(struct mrb_handle *h)
 		uint64_t expected = lease;
 		if (atomic_compare_exchange_strong_explicit(
 		        word, &expected, 0, memory_order_seq_cst, memory_order_seq_cst))
-			return 0;
+			break;
 		lease = expected;
 	}
+	/* The holder may have stopped writing (producers taking turns on one
+	 * core): this producer may be alone now. */
+	uint32_t backoff = backoff_now(h);
+	if (atomic_load_explicit(&h->lease_countdown, memory_order_relaxed) > backoff)
+		atomic_store_explicit(&h->lease_countdown, backoff, memory_order_relaxed);
 	return 0;
 }
 #undef MRB_LEASE_SPINS

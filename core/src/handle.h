@@ -150,13 +150,19 @@ struct mrb_handle {
 	_Atomic uint64_t lease_mine;
 	_Atomic(struct mrb_lane *) lease_lane;
 	/* CAS claims until the next try to take the lease (relaxed: any
-	 * thread of the handle counts, a lost decrement does not matter). */
+	 * thread of the handle counts, a lost decrement does not matter), and
+	 * what it is set to after a short-lived lease or a failed try. */
 	_Atomic uint32_t lease_countdown;
+	_Atomic uint32_t lease_backoff;
+	/* The producer position when this handle took the lease: how much it
+	 * claimed under it tells a lease held for a scheduler slice from
+	 * one revoked at once by a producer running beside it. */
+	_Atomic uint64_t lease_since;
 	/* The producer thread is between announcing a plain claim and storing
 	 * the producer position: a call nested in a signal handler on that
 	 * thread must not claim (lease.c). */
 	_Atomic uint32_t in_plain_window;
-	uint8_t pad1[MRB_HANDLE_BLOCK - 56];
+	uint8_t pad1[MRB_HANDLE_BLOCK - 68];
 
 	/* Consumer calls in progress and the consumer's state, touched only
 	 * by the (single) thread inside a consumer call. */
@@ -744,8 +750,12 @@ int mrbi_lease_revoke(struct mrb_handle *h);
 void mrbi_lease_release(struct mrb_handle *h);
 /* The producer thread found its lease taken back: claim by CAS. */
 void mrbi_lease_dropped(struct mrb_handle *h);
-/* Claims between two tries to take the lease while claiming by CAS. */
-#define MRB_LEASE_RETRY_CLAIMS 65536u
+/* CAS claims between two tries to take the lease: at least MIN, doubled
+ * after every try that fails or lease that is taken back before LONG
+ * bytes were claimed under it, up to MAX. */
+#define MRB_LEASE_BACKOFF_MIN 64u
+#define MRB_LEASE_BACKOFF_MAX (1u << 20)
+#define MRB_LEASE_LONG_BYTES  (UINT64_C(256) * 1024)
 
 /* Producer slots and lanes (slots.c). */
 #define MRB_WRITER_SET MRB_CONTROL_BUSY

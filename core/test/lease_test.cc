@@ -20,7 +20,10 @@ using mrbtest::Pattern;
 using mrbtest::ReadOne;
 using mrbtest::RingTest;
 
-constexpr uint64_t kClaimsBetweenTries = 65536; // MRB_LEASE_RETRY_CLAIMS
+// CAS claims between two tries to take the lease: MRB_LEASE_BACKOFF_MIN,
+// doubled after each failed try or short lease, up to MRB_LEASE_BACKOFF_MAX.
+constexpr uint64_t kBackoffMin = 64;
+constexpr uint64_t kBackoffMax = 1 << 20;
 
 uint64_t Held(uint32_t slot, uint32_t generation)
 {
@@ -102,23 +105,33 @@ TEST_F(Lease, CloseGivesItBack)
 	ASSERT_NO_FATAL_FAILURE(Expect(2, 0));
 }
 
-TEST_F(Lease, ASecondProducerTakesItBackAndNobodyHoldsItWhileBothWrite)
+TEST_F(Lease, ASecondProducerTakesItBackAndTheirTriesBackOff)
 {
 	ASSERT_EQ(0, Create(1 << 16));
 	ASSERT_EQ(0, mrb_open(&other_, path_.c_str(), 0));
 	ASSERT_EQ(0, Write(&ring_, 1, 0));
 	ASSERT_EQ(Held(0, 1), Word());
+	// The newcomer takes it back, and, with nobody claiming beside it,
+	// takes it itself at its first claim; the first holder's next claim
+	// takes it back in turn.
 	ASSERT_EQ(0, Write(&other_, 2, 0));
-	EXPECT_EQ(0u, Word());
-	// Alternating writers, in claim order, well past the retry interval:
-	// neither takes the lease while the other is a live producer.
-	for (uint64_t i = 1; i < kClaimsBetweenTries / 2 + 100; i++) {
+	EXPECT_EQ(Held(1, 1), Word());
+	// Writers taking turns message by message, in claim order: each lease
+	// one takes is taken back by the other's next write, so each try waits
+	// twice as long as the last; without the backoff a lease would change
+	// hands every kBackoffMin claims (about 1000 times here).
+	constexpr uint64_t kTurns = 65536;
+	uint64_t held_after_turn = 0;
+	for (uint64_t i = 1; i < kTurns; i++) {
 		ASSERT_EQ(0, Write(&ring_, 1, i));
 		ASSERT_EQ(0, Write(&other_, 2, i));
 		ASSERT_NO_FATAL_FAILURE(Expect(1, i - 1));
 		ASSERT_NO_FATAL_FAILURE(Expect(2, i - 1));
+		if (Word() != 0)
+			held_after_turn++;
 	}
-	EXPECT_EQ(0u, Word());
+	EXPECT_LE(held_after_turn, 2 * 11u); // 64 << 10 > kTurns: ~10 tries each
+	EXPECT_GE(held_after_turn, 1u);      // ...but they do try
 }
 
 TEST_F(Lease, TheRemainingProducerTakesItAgainAfterTheOtherCloses)
@@ -127,12 +140,14 @@ TEST_F(Lease, TheRemainingProducerTakesItAgainAfterTheOtherCloses)
 	ASSERT_EQ(0, Write(&ring_, 1, 0));
 	ASSERT_EQ(0, mrb_open(&other_, path_.c_str(), 0));
 	ASSERT_EQ(0, Write(&other_, 2, 0));
-	ASSERT_EQ(0u, Word());
+	ASSERT_EQ(Held(1, 1), Word());
 	mrb_close(&other_);
+	ASSERT_EQ(0u, Word());
 	ASSERT_NO_FATAL_FAILURE(Expect(1, 0));
 	ASSERT_NO_FATAL_FAILURE(Expect(2, 0));
-	// It tries again after MRB_LEASE_RETRY_CLAIMS claims by CAS.
-	ASSERT_NO_FATAL_FAILURE(WriteAndReadBack(&ring_, 1, 1, kClaimsBetweenTries + 1));
+	// Its lease was taken back at once: it tries again after twice the
+	// minimum backoff of claims by CAS.
+	ASSERT_NO_FATAL_FAILURE(WriteAndReadBack(&ring_, 1, 1, 2 * kBackoffMin + 1));
 	EXPECT_EQ(Held(0, 1), Word());
 }
 
@@ -169,18 +184,22 @@ TEST_F(Lease, AValidatingSubscriberTakesItBackAndKeepsItAway)
 	struct mrb_subscribe_options opts = {MRB_SUBSCRIBE_LOSSY, nullptr, 0};
 	ASSERT_EQ(0, mrb_subscribe(&reader_, path_.c_str(), &opts));
 	EXPECT_EQ(0u, Word());
-	// Past the retry interval: not taken while a validating reader reads.
-	for (uint64_t i = 1; i <= kClaimsBetweenTries + 10; i++) {
+	// Many tries later: not taken while a validating reader reads.
+	uint64_t i = 1;
+	for (; i <= 40000; i++) {
 		ASSERT_EQ(0, Write(&ring_, 1, i));
 		int rc;
 		auto got = ReadOne(&reader_, &rc);
 		ASSERT_EQ(0, rc);
 		ASSERT_EQ(Msg(1, i), got);
+		ASSERT_EQ(0u, Word());
 	}
-	EXPECT_EQ(0u, Word());
 	mrb_close(&reader_);
-	for (uint64_t i = 0; i <= kClaimsBetweenTries; i++)
-		ASSERT_EQ(0, Write(&ring_, 1, kClaimsBetweenTries + 11 + i));
+	// Taken again by a later try (no durable subscriber: a full fan-out
+	// ring drops, so writes never fail).
+	uint64_t until = i + 2 * kBackoffMax;
+	for (; i < until && Word() == 0; i++)
+		ASSERT_EQ(0, Write(&ring_, 1, i));
 	EXPECT_EQ(Held(0, 1), Word());
 }
 
@@ -188,7 +207,7 @@ TEST_F(Lease, AProcessWithoutMembarrierNeverHoldsIt)
 {
 	ASSERT_EQ(0, Create(1 << 16));
 	ASSERT_EQ(0, mrb__test_set_barriers(&ring_, MRB_TEST_BARRIERS_NONE));
-	ASSERT_NO_FATAL_FAILURE(WriteAndReadBack(&ring_, 1, 0, kClaimsBetweenTries + 1));
+	ASSERT_NO_FATAL_FAILURE(WriteAndReadBack(&ring_, 1, 0, 4 * kBackoffMin));
 	EXPECT_EQ(0u, Word());
 	// ...but it still takes a holder's lease back before it claims.
 	ASSERT_EQ(0, mrb_open(&other_, path_.c_str(), 0));
