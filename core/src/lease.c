@@ -18,11 +18,10 @@
  * soon (producers writing side by side) and shrinks after long ones
  * (producers taking turns on one core): CAS 0 -> HELD, membarrier, then no
  * other lane may announce a claim at the producer position (a producer that
- * checked the word before the CAS has its announcement visible by then). Readers that validate their copies
- * (lossy and evictable subscribers, workers with a hold timeout) revoke it
- * too: their reasoning needs every claim to be a seq_cst CAS.
- * docs/FORMAT.md section 7 states the protocol; tools/model/lease.pml
- * checks it.
+ * checked the word before the CAS has its announcement visible by then). Readers that validate
+ * their copies (lossy and evictable subscribers, workers with a hold timeout) revoke it too: their
+ * reasoning needs every claim to be a seq_cst CAS. docs/FORMAT.md section 7 states the protocol;
+ * tools/model/lease.pml checks it.
  */
 /* glibc: nanosleep */
 #ifndef _GNU_SOURCE
@@ -112,11 +111,16 @@ static void back_off(struct mrb_handle *h)
 	atomic_store_explicit(&h->lease_countdown, backoff, memory_order_relaxed);
 }
 
+/* Gives a lease back outside any plain claim: held, or marked by a
+ * revoker, which then finds the window closed and its own CAS failing. */
 static void give_back(struct mrb_handle *h, uint64_t held)
 {
-	/* Fails if a revoker marked it meanwhile: the revoker clears it. */
-	atomic_compare_exchange_strong_explicit(&h->header->sole_producer, &held, 0,
-	                                        memory_order_seq_cst, memory_order_relaxed);
+	uint64_t expected = held;
+	if (!atomic_compare_exchange_strong_explicit(&h->header->sole_producer, &expected, 0,
+	                                             memory_order_seq_cst, memory_order_relaxed) &&
+	    expected == ((held & ~MRB_LEASE_STATE) | MRB_LEASE_REVOKING))
+		atomic_compare_exchange_strong_explicit(&h->header->sole_producer, &expected, 0,
+		                                        memory_order_seq_cst, memory_order_relaxed);
 }
 
 void mrbi_lease_try_acquire(struct mrb_handle *h, struct mrb_lane *lane)
@@ -261,22 +265,23 @@ int mrbi_lease_revoke(struct mrb_handle *h)
 	    atomic_load_explicit(&h->producer_thread, memory_order_relaxed) == thread_self();
 	uint64_t lease = atomic_load_explicit(word, memory_order_seq_cst);
 	while (lease != 0) {
-		if ((lease & MRB_LEASE_STATE) == MRB_LEASE_HELD) {
-			uint64_t revoking = (lease & ~MRB_LEASE_STATE) | MRB_LEASE_REVOKING;
-			if (!atomic_compare_exchange_strong_explicit(
-			        word, &lease, revoking, memory_order_seq_cst, memory_order_seq_cst))
-				continue;
-			lease = revoking;
-		}
 		uint32_t index, generation;
 		bool mine = own_thread && own_slot(h, &index, &generation) &&
 		            (lease & ~MRB_LEASE_STATE) == lease_word(index, generation, 0);
 		if (mine && atomic_load_explicit(&h->in_plain_window, memory_order_relaxed) != 0) {
 			/* A signal handler interrupted this thread's plain claim
 			 * between its check and its store: that claim will be
-			 * made from the position it read; nothing can be
-			 * claimed before it is. */
+			 * made from the position it read, so nothing can be
+			 * claimed before it is. Checked before marking the
+			 * word, which would outlive the holder's close. */
 			return MRB_EFULL;
+		}
+		if ((lease & MRB_LEASE_STATE) == MRB_LEASE_HELD) {
+			uint64_t revoking = (lease & ~MRB_LEASE_STATE) | MRB_LEASE_REVOKING;
+			if (!atomic_compare_exchange_strong_explicit(
+			        word, &lease, revoking, memory_order_seq_cst, memory_order_seq_cst))
+				continue;
+			lease = revoking;
 		}
 		/* Either the holder's announcement is visible after the barrier,
 		 * or its check comes after the barrier and sees the mark. If

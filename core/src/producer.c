@@ -233,9 +233,12 @@ MRB_CLAIM_INLINE int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t
 			 * claims, and a revoker waits for the store. */
 			atomic_store_explicit(&h->in_plain_window, 1, memory_order_relaxed);
 			atomic_signal_fence(memory_order_seq_cst);
-			if (MRB_LIKELY(
-			        atomic_load_explicit(&hdr->sole_producer, memory_order_relaxed) ==
-			        atomic_load_explicit(&h->lease_mine, memory_order_relaxed))) {
+			/* Read after the flag: a call in a signal handler that
+			 * came before it may have given the lease up. */
+			uint64_t mine = atomic_load_explicit(&h->lease_mine, memory_order_relaxed);
+			if (MRB_LIKELY(mine != 0 &&
+			               atomic_load_explicit(&hdr->sole_producer,
+			                                    memory_order_relaxed) == mine)) {
 				atomic_store_explicit(&hdr->producer_position, tail + need,
 				                      memory_order_release);
 				atomic_signal_fence(memory_order_seq_cst);
