@@ -4089,11 +4089,10 @@ void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard)
  * soon (producers writing side by side) and shrinks after long ones
  * (producers taking turns on one core): CAS 0 -> HELD, membarrier, then no
  * other lane may announce a claim at the producer position (a producer that
- * checked the word before the CAS has its announcement visible by then). Readers that validate their copies
- * (lossy and evictable subscribers, workers with a hold timeout) revoke it
- * too: their reasoning needs every claim to be a seq_cst CAS.
- * docs/FORMAT.md section 7 states the protocol; tools/model/lease.pml
- * checks it.
+ * checked the word before the CAS has its announcement visible by then). Readers that validate
+ * their copies (lossy and evictable subscribers, workers with a hold timeout) revoke it too: their
+ * reasoning needs every claim to be a seq_cst CAS. docs/FORMAT.md section 7 states the protocol;
+ * tools/model/lease.pml checks it.
  */
 /* glibc: nanosleep */
 #ifndef _GNU_SOURCE
@@ -4102,7 +4101,7 @@ void mrbi_fork_guard_destroy(const _Atomic uint32_t *guard)
 #include <sched.h>
 #include <time.h>
 
-#line 35 "core/src/lease.c"
+#line 34 "core/src/lease.c"
 
 /* While waiting for a holder's window to close: spins, then yields, then
  * sleeps, looking at its liveness at most this often. */
@@ -4183,11 +4182,16 @@ static void back_off(struct mrb_handle *h)
 	atomic_store_explicit(&h->lease_countdown, backoff, memory_order_relaxed);
 }
 
+/* Gives a lease back outside any plain claim: held, or marked by a
+ * revoker, which then finds the window closed and its own CAS failing. */
 static void give_back(struct mrb_handle *h, uint64_t held)
 {
-	/* Fails if a revoker marked it meanwhile: the revoker clears it. */
-	atomic_compare_exchange_strong_explicit(&h->header->sole_producer, &held, 0,
-	                                        memory_order_seq_cst, memory_order_relaxed);
+	uint64_t expected = held;
+	if (!atomic_compare_exchange_strong_explicit(&h->header->sole_producer, &expected, 0,
+	                                             memory_order_seq_cst, memory_order_relaxed) &&
+	    expected == ((held & ~MRB_LEASE_STATE) | MRB_LEASE_REVOKING))
+		atomic_compare_exchange_strong_explicit(&h->header->sole_producer, &expected, 0,
+		                                        memory_order_seq_cst, memory_order_relaxed);
 }
 
 void mrbi_lease_try_acquire(struct mrb_handle *h, struct mrb_lane *lane)
@@ -4332,6 +4336,17 @@ int mrbi_lease_revoke(struct mrb_handle *h)
 	    atomic_load_explicit(&h->producer_thread, memory_order_relaxed) == thread_self();
 	uint64_t lease = atomic_load_explicit(word, memory_order_seq_cst);
 	while (lease != 0) {
+		uint32_t index, generation;
+		bool mine = own_thread && own_slot(h, &index, &generation) &&
+		            (lease & ~MRB_LEASE_STATE) == lease_word(index, generation, 0);
+		if (mine && atomic_load_explicit(&h->in_plain_window, memory_order_relaxed) != 0) {
+			/* A signal handler interrupted this thread's plain claim
+			 * between its check and its store: that claim will be
+			 * made from the position it read, so nothing can be
+			 * claimed before it is. Checked before marking the
+			 * word, which would outlive the holder's close. */
+			return MRB_EFULL;
+		}
 		if ((lease & MRB_LEASE_STATE) == MRB_LEASE_HELD) {
 			uint64_t revoking = (lease & ~MRB_LEASE_STATE) | MRB_LEASE_REVOKING;
 			if (!atomic_compare_exchange_strong_explicit(
@@ -4339,27 +4354,18 @@ int mrbi_lease_revoke(struct mrb_handle *h)
 				continue;
 			lease = revoking;
 		}
-		uint32_t index, generation;
-		bool mine = own_thread && own_slot(h, &index, &generation) &&
-		            (lease & ~MRB_LEASE_STATE) == lease_word(index, generation, 0);
-		if (mine && atomic_load_explicit(&h->in_plain_window, memory_order_relaxed) != 0) {
-			/* A signal handler interrupted this thread's plain claim
-			 * between its check and its store: that claim will be
-			 * made from the position it read; nothing can be
-			 * claimed before it is. */
-			return MRB_EFULL;
-		}
 		/* Either the holder's announcement is visible after the barrier,
 		 * or its check comes after the barrier and sees the mark. If
 		 * the kernel refuses the barrier, a store buffer drains in far
 		 * less than the pause (the window holds no system call, and a
 		 * thread that is switched out has drained it). */
-		if (mrbi_barrier_global() != 0)
-			pause_ns(MRB_LEASE_DRAIN_NS);
-		if (mine)
+		if (mine) {
 			mrbi_lease_dropped(h);
-		else
+		} else {
+			if (mrbi_barrier_global() != 0)
+				pause_ns(MRB_LEASE_DRAIN_NS);
 			wait_window_closed(h, lease);
+		}
 		uint64_t expected = lease;
 		if (atomic_compare_exchange_strong_explicit(
 		        word, &expected, 0, memory_order_seq_cst, memory_order_seq_cst))
@@ -4468,7 +4474,15 @@ static inline void prefetch_for_write(const struct mrb_handle *h, uint64_t end, 
  * for membarrier gets that from the barrier an acquirer runs, others pay a
  * fence. The holder's own lane 0 may CAS too (its claim_loop does).
  */
-MRB_ALWAYS_INLINE bool lease_lets_cas(struct mrb_handle *h, const struct mrb_lane *lane)
+/* GCC rejects a fence in a function inlined elsewhere under
+ * -fsanitize=thread (-Wtsan): there these stay calls. */
+#if defined(__SANITIZE_THREAD__)
+#define MRB_CLAIM_INLINE static __attribute__((noinline))
+#else
+#define MRB_CLAIM_INLINE MRB_ALWAYS_INLINE
+#endif
+
+MRB_CLAIM_INLINE bool lease_lets_cas(struct mrb_handle *h, const struct mrb_lane *lane)
 {
 	if (MRB_LIKELY((h->barriers & MRB_BARRIER_GLOBAL) != 0))
 		atomic_signal_fence(memory_order_seq_cst);
@@ -4590,13 +4604,6 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 /* claim_loop's first attempt when the cached head shows room, inline (one
  * CAS and no loop: its registers stay in registers); anything else,
  * including a lost CAS, goes the whole way from a fresh producer position. */
-/* GCC rejects a fence in a function inlined elsewhere under
- * -fsanitize=thread (-Wtsan): there claim stays a call. */
-#if defined(__SANITIZE_THREAD__)
-#define MRB_CLAIM_INLINE static __attribute__((noinline))
-#else
-#define MRB_CLAIM_INLINE MRB_ALWAYS_INLINE
-#endif
 MRB_CLAIM_INLINE int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
                            uint64_t *position, uint64_t *gap)
 {
@@ -4616,9 +4623,12 @@ MRB_CLAIM_INLINE int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t
 			 * claims, and a revoker waits for the store. */
 			atomic_store_explicit(&h->in_plain_window, 1, memory_order_relaxed);
 			atomic_signal_fence(memory_order_seq_cst);
-			if (MRB_LIKELY(
-			        atomic_load_explicit(&hdr->sole_producer, memory_order_relaxed) ==
-			        atomic_load_explicit(&h->lease_mine, memory_order_relaxed))) {
+			/* Read after the flag: a call in a signal handler that
+			 * came before it may have given the lease up. */
+			uint64_t mine = atomic_load_explicit(&h->lease_mine, memory_order_relaxed);
+			if (MRB_LIKELY(mine != 0 &&
+			               atomic_load_explicit(&hdr->sole_producer,
+			                                    memory_order_relaxed) == mine)) {
 				atomic_store_explicit(&hdr->producer_position, tail + need,
 				                      memory_order_release);
 				atomic_signal_fence(memory_order_seq_cst);

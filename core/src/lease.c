@@ -288,12 +288,13 @@ int mrbi_lease_revoke(struct mrb_handle *h)
 		 * the kernel refuses the barrier, a store buffer drains in far
 		 * less than the pause (the window holds no system call, and a
 		 * thread that is switched out has drained it). */
-		if (mrbi_barrier_global() != 0)
-			pause_ns(MRB_LEASE_DRAIN_NS);
-		if (mine)
+		if (mine) {
 			mrbi_lease_dropped(h);
-		else
+		} else {
+			if (mrbi_barrier_global() != 0)
+				pause_ns(MRB_LEASE_DRAIN_NS);
 			wait_window_closed(h, lease);
+		}
 		uint64_t expected = lease;
 		if (atomic_compare_exchange_strong_explicit(
 		        word, &expected, 0, memory_order_seq_cst, memory_order_seq_cst))

@@ -85,7 +85,15 @@ static inline void prefetch_for_write(const struct mrb_handle *h, uint64_t end, 
  * for membarrier gets that from the barrier an acquirer runs, others pay a
  * fence. The holder's own lane 0 may CAS too (its claim_loop does).
  */
-MRB_ALWAYS_INLINE bool lease_lets_cas(struct mrb_handle *h, const struct mrb_lane *lane)
+/* GCC rejects a fence in a function inlined elsewhere under
+ * -fsanitize=thread (-Wtsan): there these stay calls. */
+#if defined(__SANITIZE_THREAD__)
+#define MRB_CLAIM_INLINE static __attribute__((noinline))
+#else
+#define MRB_CLAIM_INLINE MRB_ALWAYS_INLINE
+#endif
+
+MRB_CLAIM_INLINE bool lease_lets_cas(struct mrb_handle *h, const struct mrb_lane *lane)
 {
 	if (MRB_LIKELY((h->barriers & MRB_BARRIER_GLOBAL) != 0))
 		atomic_signal_fence(memory_order_seq_cst);
@@ -207,13 +215,6 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 /* claim_loop's first attempt when the cached head shows room, inline (one
  * CAS and no loop: its registers stay in registers); anything else,
  * including a lost CAS, goes the whole way from a fresh producer position. */
-/* GCC rejects a fence in a function inlined elsewhere under
- * -fsanitize=thread (-Wtsan): there claim stays a call. */
-#if defined(__SANITIZE_THREAD__)
-#define MRB_CLAIM_INLINE static __attribute__((noinline))
-#else
-#define MRB_CLAIM_INLINE MRB_ALWAYS_INLINE
-#endif
 MRB_CLAIM_INLINE int claim(struct mrb_handle *h, struct mrb_lane *lane, uint64_t record_size,
                            uint64_t *position, uint64_t *gap)
 {

@@ -170,12 +170,23 @@ int mrb_close(struct mrb_ring *ring);
 /* ---- Producer side (any thread, any process, lock-free) -------------------- */
 
 /*
+ * While one producer thread writes to a ring alone, it holds the ring's
+ * sole-producer lease and claims space without a locked instruction
+ * (docs/FORMAT.md section 7). Another producer's claim (or a lossy or
+ * evictable subscriber joining) first takes the lease back, which costs a
+ * membarrier(2) and waits for the holder to finish the claim it may be
+ * making: a few instructions, but as long as the holder is stopped there
+ * (SIGSTOP, a debugger). Nothing else ever waits for another producer.
+ */
+
+/*
  * Copies one message of `len` bytes (1 .. max_message_size) into the ring.
  * Returns 0, MRB_EFULL (nothing written; see docs/FORMAT.md on the padding a
  * full write may leave at the wrap point), MRB_EMSGSIZE, MRB_ECLOSED,
  * MRB_ECORRUPT, MRB_EFORKED, or MRB_ENOSLOT (the handle's first write found
  * every one of the ring's 128 producer slots owned by a live writing handle;
- * each writing handle holds one until it closes). Never blocks.
+ * each writing handle holds one until it closes). Never blocks, except to
+ * take the sole-producer lease back (above).
  */
 int mrb_write(struct mrb_ring *ring, const void *data, size_t len);
 
