@@ -7,19 +7,24 @@
  * Processes:
  *   Holder  lane 0 of producer slot 0 (generation 1), a writing handle's
  *           producer thread in a process registered for membarrier
- *           GLOBAL_EXPEDITED: NH claims; before a claim it may try to
- *           acquire the lease (A1..A4; A1 is a heuristic, so the model
- *           tries nondeterministically, at most MAXACQ times); while it
- *           believes it holds the lease it claims plainly (steps 1, 3-6),
- *           otherwise by CAS (C1..C3); at the end it closes (release: CAS
- *           HELD(mine) -> 0, lanes cleared, slot freed). With -DSIGNAL, a
- *           signal handler may run one nested producer call on the
- *           holder's thread (lane 1 of slot 0) between any two of its
- *           claim's steps.
- *   P       lane 0 of producer slot 1: PC claims by CAS (C1..C3), revoking
- *           the lease when it finds it held (R1..R4). Registered for
- *           membarrier, or with -DUNREG not (then its C2 is a fence and
- *           membarrier does not reach it).
+ *           GLOBAL_EXPEDITED: NH claims (claim()). While lease_lane is its
+ *           lane 0 it claims plainly: load the tail, announce (step 3),
+ *           raise in_plain_window, load lease_mine, then the word (step
+ *           5), store the tail (step 6); a word that is not lease_mine (or
+ *           a lease_mine of 0) drops the lease and claims by CAS. Otherwise
+ *           it claims by CAS (C1..C3) and then may try to acquire
+ *           (lease_count_claim -> mrbi_lease_try_acquire: A1 is a
+ *           heuristic, a backoff, so the model tries nondeterministically,
+ *           at most MAXACQ times; A2..A4). At the end it closes
+ *           (mrbi_slot_release: give_back of HELD(mine) or REVOKING(mine),
+ *           the lanes, the slot freed). With -DSIGNAL, a signal handler
+ *           runs one nested producer call on the holder's thread (lane 1
+ *           of slot 0) between any two steps of a claim or of A3/A4.
+ *   P       lane 0 of producer slot 1 (and with -DTWO_P, Q: lane 0 of slot
+ *           2): PC claims by CAS (C1..C3), revoking the lease when it
+ *           finds it held or marked (mrbi_lease_revoke, R1..R4).
+ *           Registered for membarrier, or (P) with -DUNREG not: then its
+ *           C2 is a seq_cst fence and membarrier does not reach it.
  *   V       (-DREADER) a validating reader (lossy or evictable subscriber,
  *           or a worker group with a hold timeout) joining: counts itself
  *           in validating_readers, revokes (R1..R4), reads the tail (its
@@ -27,6 +32,7 @@
  *   Late    the next producer, once everybody else finished or died: one
  *           claim by CAS (another lane: an unregistered, sequentially
  *           consistent process); it finishes any revocation left behind.
+ * Only the holder acquires (the protocol is symmetric in the slots).
  *
  * Memory: SPIN interleaves atomic steps, sequentially consistent, except
  * with -DTSO: the plain (non-locked) stores of the holder's thread (the
@@ -68,9 +74,12 @@
  *    -DLTL, as the formula r3_progress under weak fairness instead.
  *
  * Options (-D): TSO, SIGNAL, READER, UNREG, KILL_HOLDER, KILL_REVOKER,
- *   GARBAGE (the lease word starts as garbage: treated as REVOKING of a
- *   holder that is gone), LTL, NH (holder claims, 2), PC (P's claims, 1),
- *   MAXACQ (acquire attempts, 2).
+ *   TWO_P, GARBAGE (the lease word starts as garbage: treated as REVOKING
+ *   of a holder that is gone), LTL, NH (holder claims, 2; 3 lets the
+ *   holder take the lease again after losing it and claim under it),
+ *   PC (P's claims, 1), MAXACQ (acquire attempts, 2), FIX_REVOKE_MARK
+ *   (finding F3's alternative fix: a revoker marks its lane; A4 looks at
+ *   announcements at the position and at marked lanes).
  * Mutants (-D), each must give a counterexample:
  *   MUT_R2_NO_MEMBARRIER    (TSO) the revoker issues no membarrier in R2
  *   MUT_NO_R3               the revoker does not wait for the window (R3)
@@ -93,7 +102,16 @@
  *   MUT_READER_TAIL_FIRST   (READER) the reader reads its join point before
  *                           revoking
  *   MUT_NO_FALLBACK         the holder at step 5 claims plainly although
- *                           the lease is no longer HELD(mine)
+ *                           the word is no longer its lease
+ *   MUT_MINE_ZERO           (SIGNAL; finding F1 as before its fix) step 5
+ *                           accepts word == lease_mine == 0
+ *   MUT_A4_POSITION_ONLY    (READER or TWO_P, NH=3; finding F3 as before
+ *                           its fix) A4 ignores announcements below the
+ *                           producer position: a revoker between R3 and
+ *                           R4 then clears a later round's mark (ABA)
+ *   MUT_R4_STORE            R4 stores 0 instead of its CAS (no
+ *                           counterexample: A4 keeps the holder from taking
+ *                           the lease again under a revoker; docs/MODEL.md)
  * Witnesses (-D), each must give a counterexample (the model is not
  * vacuous): WIT_PLAIN (a plain claim is made), WIT_R3_OPEN (a revoker
  * finds the holder's window open in R3 and must wait), WIT_LATE_FINISHES
@@ -284,11 +302,6 @@ inline claimed(t)
 #else
 #define MINE_ZERO false
 #endif
-#ifdef A4_ANY_LANE
-#define A4_ANY true
-#else
-#define A4_ANY false
-#endif
 #ifdef MUT_R4_STORE
 #define R4_BLIND true
 #else
@@ -475,10 +488,11 @@ inline cas_claim(lane, b, self, lane0h, t, v, c, tt, ok, ef)
 #define SIG skip
 #endif
 
-/* A4's look at one lane (claim_may_follow): an announcement of a writer
- * that may be alive, at the producer position (read after the lane); with
- * -DA4_ANY_LANE any announcement (25fcb72's other_claim_announced). v: the
- * verdict so far (non-zero: give back). */
+/* A4's look at one lane other than my lane 0 (claim_may_follow) of a
+ * writer that may be alive: any announcement gives the lease back; with
+ * MUT_A4_POSITION_ONLY only one at the producer position (read after the
+ * lane), finding F3; with FIX_REVOKE_MARK, one at the producer position or
+ * one marked by a revoker. v: the verdict so far (non-zero: give back). */
 inline a4_lane(L, S)
 {
 	if
@@ -487,17 +501,17 @@ inline a4_lane(L, S)
 		if
 		:: c == 0 -> skip
 		:: else ->
-#ifdef A4_ANY_LANE
-			tt = c + 1;
-#else
+#if defined(MUT_A4_POSITION_ONLY) || defined(FIX_REVOKE_MARK)
 			ld(0, TAIL, tt);
+			if
+			:: c == tt + 1 || (c & REVOKE_MARK) != 0 -> tt = 1
+			:: else -> tt = 0
+			fi;
+#else
+			tt = 1;
 #endif
 			if
-			:: c == tt + 1 || (tt == c + 1 && A4_ANY) || (c & REVOKE_MARK) != 0 ->
-				if
-				:: S == 0 || !dead[S] -> v = 1
-				:: else -> skip
-				fi
+			:: tt == 1 && (S == 0 || !dead[S]) -> v = 1
 			:: else -> skip
 			fi
 		fi;

@@ -132,6 +132,51 @@ elif [ "$(basename "$model")" = doorbell.pml ]; then
 		# order in mrbi_waiter_register is not what the wake-up rests on)
 		"long_workers_data_first|pass|-DWORKERS -DTSO -DCANCEL -DMUT_DATA_FIRST|"
 	)
+elif [ "$(basename "$model")" = lease.pml ]; then
+	# The sole-producer lease (lease.pml, docs/MODEL.md "Sole-producer
+	# lease"): small state spaces, compiled without optimisation except
+	# the two largest.
+	configs=(
+		"tso|pass|-DTSO|-O0"
+		"tso_killed|pass|-DTSO -DKILL_HOLDER -DKILL_REVOKER|-O0"
+		"tso_signal_holder_killed|pass|-DTSO -DSIGNAL -DKILL_HOLDER|-O0"
+		"tso_reader|pass|-DTSO -DREADER|"
+		"reader_reacquire|pass|-DREADER -DNH=3|"
+		"tso_unregistered_killed|pass|-DTSO -DUNREG -DKILL_HOLDER|-O0"
+		"tso_garbage|pass|-DTSO -DGARBAGE -DKILL_REVOKER|-O0"
+		"ltl_r3_progress|pass|-DLTL -DTSO -DKILL_HOLDER -DKILL_REVOKER|-O0|r3_progress"
+		# The spec's seeded mutants
+		"mutant_r2_no_membarrier|fail|-DTSO -DMUT_R2_NO_MEMBARRIER|-O0"
+		"mutant_no_r3|fail|-DMUT_NO_R3|-O0"
+		"mutant_a4_no_lane_scan|fail|-DMUT_A4_NO_LANE_SCAN|-O0"
+		"mutant_load_first|fail|-DMUT_LOAD_FIRST|-O0"
+		"mutant_cas_then_check|fail|-DMUT_CAS_THEN_CHECK|-O0"
+		# More mutants
+		"mutant_a3_no_membarrier|fail|-DTSO -DMUT_A3_NO_MEMBARRIER|-O0"
+		"mutant_a4_no_readers|fail|-DREADER -DMUT_A4_NO_READERS|-O0"
+		"mutant_unregistered_no_fence|fail|-DTSO -DUNREG -DMUT_UNREG_NO_FENCE|-O0"
+		"mutant_signal_claims|fail|-DSIGNAL -DMUT_SIG_CLAIMS|-O0"
+		"mutant_self_wait|fail|-DMUT_SELF_WAIT|-O0"
+		"mutant_no_liveness|fail|-DKILL_HOLDER -DMUT_NO_LIVENESS|-O0"
+		"mutant_no_liveness_ltl|fail|-DLTL -DKILL_HOLDER -DMUT_NO_LIVENESS|-O0|r3_progress"
+		"mutant_no_release|fail|-DMUT_NO_RELEASE|-O0"
+		"mutant_reader_tail_first|fail|-DREADER -DMUT_READER_TAIL_FIRST|-O0"
+		"mutant_no_fallback|fail|-DMUT_NO_FALLBACK|-O0"
+		# Findings (docs/MODEL.md), each as it was before its fix
+		"mutant_mine_zero|fail|-DSIGNAL -DMUT_MINE_ZERO|-O0"
+		"mutant_a4_position_only|fail|-DREADER -DNH=3 -DMUT_A4_POSITION_ONLY|-O0"
+		# Witnesses: the model is not vacuous
+		"witness_plain_claim|fail|-DWIT_PLAIN|-O0"
+		"witness_r3_open|fail|-DTSO -DWIT_R3_OPEN|-O0"
+		"witness_late_finishes|fail|-DKILL_REVOKER -DWIT_LATE_FINISHES|-O0"
+	)
+	[ "$long" = yes ] && configs+=(
+		"long_two_producers|pass|-DTWO_P -DNH=3|"
+		"long_two_producers_tso_killed|pass|-DTSO -DTWO_P -DKILL_HOLDER -DKILL_REVOKER|"
+		"long_tso_reader_reacquire_killed|pass|-DTSO -DREADER -DNH=3 -DKILL_HOLDER -DKILL_REVOKER|"
+		"long_tso_signal_reader|pass|-DTSO -DSIGNAL -DREADER -DNH=3|"
+		"long_mutant_r4_blind|pass|-DTWO_P -DMUT_R4_STORE|"
+	)
 elif [ "$long" = yes ]; then
 	configs+=(
 		"long_ltl_progress|pass|-DLTL -DMAXDEATH=1||progress"
