@@ -172,7 +172,7 @@ elif [ "$(basename "$model")" = lease.pml ]; then
 	)
 	[ "$long" = yes ] && configs+=(
 		"long_two_producers|pass|-DTWO_P -DNH=3|"
-		"long_two_producers_tso|pass|-DTSO -DTWO_P|"
+		"long_two_producers_tso|pass|-DTSO -DTWO_P|-DHC4"
 		"long_tso_signal_killed|pass|-DTSO -DSIGNAL -DKILL_HOLDER -DKILL_REVOKER|"
 		"long_tso_reader|pass|-DTSO -DREADER|"
 		"long_tso_reader_reacquire_killed|pass|-DTSO -DREADER -DNH=3 -DKILL_HOLDER -DKILL_REVOKER|"
