@@ -22,6 +22,11 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#if defined(__aarch64__)
+#include <elf.h>
+#endif
 
 #include "ring_bytes.h"
 #include "rtest.h"
@@ -149,7 +154,9 @@ static inline long lstep_into_window_then(struct mrb_ring *ring, pid_t pid, size
 	int pass = 0;    /* a signal that arrived meanwhile, passed on */
 	long inside = 0; /* consecutive steps inside the window */
 	for (long steps = 0; steps < max_steps; steps++) {
-		if (lane0_in_window(ring, slot) &&
+		/* (After a step: a signal given at detach is delivered only from
+		 * a signal-delivery stop, not from the interrupt's stop.) */
+		if (steps > 0 && lane0_in_window(ring, slot) &&
 		    (!need_held || LEASE_IS_HELD(lease_word(ring), slot)) && inside++ >= depth) {
 			CHECK(ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)detach_sig) == 0);
 			if (detach_sig == SIGSTOP)
@@ -178,6 +185,114 @@ static inline long lstep_into_window(struct mrb_ring *ring, pid_t pid, size_t sl
                                      bool need_held)
 {
 	return lstep_into_window_then(ring, pid, slot, max_steps, need_held, SIGSTOP, 0);
+}
+
+/* The program counter of a ptrace-stopped thread (0 where not supported:
+ * the tests that stop at code points then skip those rounds). */
+static inline uint64_t lpc(pid_t pid)
+{
+#if defined(__x86_64__)
+	struct user_regs_struct regs;
+	CHECK(ptrace(PTRACE_GETREGS, pid, NULL, &regs) == 0);
+	return regs.rip;
+#elif defined(__aarch64__)
+	struct user_pt_regs regs;
+	struct iovec iov = {&regs, sizeof(regs)};
+	CHECK(ptrace(PTRACE_GETREGSET, pid, (void *)(long)NT_PRSTATUS, &iov) == 0);
+	return regs.pc;
+#else
+	(void)pid;
+	return 0;
+#endif
+}
+
+#define LCLAIM_TRAIL 32
+
+/*
+ * Learns the code points of a claim: seizes `pid` (writing alone, with the
+ * lease held if `need_held`), single-steps it until the producer position
+ * moves, and fills trail[k] with the address of the instruction k steps
+ * before that move (trail[0]: the store or CAS that moved it). Detaches
+ * with it running. Returns false if ptrace or the program counter is not
+ * available.
+ */
+static inline bool llearn_claim(struct mrb_ring *ring, pid_t pid, bool need_held,
+                                uint64_t trail[LCLAIM_TRAIL])
+{
+	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL) != 0)
+		return false;
+	CHECK(ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) == 0);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status));
+	uint64_t ring_pcs[LCLAIM_TRAIL] = {0};
+	size_t slot = 0;
+	bool ok = false;
+	for (long steps = 0; steps < 4000000; steps++) {
+		uint64_t pc = lpc(pid);
+		if (pc == 0)
+			break;
+		uint64_t tail = ring_load64(ring, OFF_PRODUCER_POSITION);
+		bool held = !need_held || LEASE_TAG(lease_word(ring)) == LEASE_HELD;
+		ring_pcs[slot++ % LCLAIM_TRAIL] = pc;
+		CHECK(ptrace(PTRACE_SINGLESTEP, pid, NULL, NULL) == 0);
+		CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status));
+		if (ring_load64(ring, OFF_PRODUCER_POSITION) != tail && held &&
+		    steps >= LCLAIM_TRAIL) {
+			for (size_t k = 0; k < LCLAIM_TRAIL; k++)
+				trail[k] = ring_pcs[(slot - 1 - k) % LCLAIM_TRAIL];
+			ok = true;
+			break;
+		}
+	}
+	CHECK(ptrace(PTRACE_DETACH, pid, NULL, NULL) == 0);
+	return ok;
+}
+
+/* Is the instruction at `pc` of stopped-or-running child `pid` a locked
+ * read-modify-write (x86 LOCK prefix: the CAS of a claim)? false where it
+ * cannot be told. */
+static inline bool linsn_locked(pid_t pid, uint64_t pc)
+{
+#if defined(__x86_64__)
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	uint8_t b = 0;
+	bool locked = pread(fd, &b, 1, (off_t)pc) == 1 && b == 0xf0;
+	close(fd);
+	return locked;
+#else
+	(void)pid;
+	(void)pc;
+	return false;
+#endif
+}
+
+/* Seizes `pid` and single-steps it until it is about to execute the
+ * instruction at `pc` (with the lease HELD, if `need_held`), then detaches
+ * leaving it stopped there by SIGSTOP. Returns the steps, or -1. */
+static inline long lstep_to_pc(struct mrb_ring *ring, pid_t pid, uint64_t pc, long max_steps,
+                               bool need_held)
+{
+	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL) != 0)
+		return -1;
+	CHECK(ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) == 0);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status));
+	for (long steps = 0; steps < max_steps; steps++) {
+		if (steps > 0 && lpc(pid) == pc &&
+		    (!need_held || LEASE_TAG(lease_word(ring)) == LEASE_HELD)) {
+			CHECK(ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)SIGSTOP) == 0);
+			CHECK(waitpid(pid, &status, WUNTRACED) == pid && WIFSTOPPED(status));
+			return steps;
+		}
+		CHECK(ptrace(PTRACE_SINGLESTEP, pid, NULL, NULL) == 0);
+		CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status));
+	}
+	CHECK(ptrace(PTRACE_DETACH, pid, NULL, NULL) == 0);
+	return -1;
 }
 
 /* ---- Messages -------------------------------------------------------------- */
@@ -531,6 +646,26 @@ static inline void lconsumer_main(struct lctl *ctl)
 	CHECK_RC(mrb_close(&ring), 0);
 }
 
+static pid_t lconsumer_pid;
+
+/* The consumer found a fault and exited: fail now (producers would wait
+ * for space forever otherwise). Looks without reaping it (WNOWAIT). */
+static inline void lon_sigchld(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)lconsumer_pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    si.si_pid == lconsumer_pid && !(si.si_code == CLD_EXITED && si.si_status == 0)) {
+		static const char msg[] = "FAIL: the consumer process failed (see above)\n";
+		ssize_t ignored = write(2, msg, sizeof(msg) - 1);
+		(void)ignored;
+		_exit(1);
+	}
+	errno = saved;
+}
+
 static inline pid_t lconsumer_start(struct lctl *ctl)
 {
 	pid_t pid = fork();
@@ -540,6 +675,13 @@ static inline pid_t lconsumer_start(struct lctl *ctl)
 		lconsumer_main(ctl);
 		_exit(0);
 	}
+	lconsumer_pid = pid;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = lon_sigchld;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGCHLD, &sa, NULL) == 0);
 	return pid;
 }
 

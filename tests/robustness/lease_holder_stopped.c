@@ -2,11 +2,16 @@
 /*
  * Description: the lease holder frozen with SIGSTOP while it writes. A
  * holder process writes sequence-numbered, checksummed messages alone
- * (mrb_write). Each round (with the lease hook, every other round once the
- * holder has taken the lease back) the parent stops it (every fourth round
- * exactly inside a claim window: single-stepped with ptrace until lane 0
- * announces the tail, with the lease held; else at a random moment), notes whether it stopped
- * inside its claim window (lane 0 of its slot announcing the current tail: claiming ==
+ * (mrb_write). Each round (with the lease hook, three in four once the
+ * holder has taken the lease back) the parent stops it: every fourth round
+ * exactly inside a claim window (single-stepped with ptrace until lane 0
+ * announces the tail, with the lease held), every fourth at one of the 24
+ * instructions before the claim's store (the code points learnt by
+ * stepping one claim; with the lease held: wherever the holder's check and
+ * announcement may be in the wrong order, a revoker that does not wait
+ * lets the holder's stale tail overwrite its claim), else at a random
+ * moment. It notes whether the holder stopped inside its claim window
+ * (lane 0 of its slot announcing the current tail: claiming ==
  * producer_position | 1, the revoker's test) and whether it holds the lease,
  * then tells a second producer process to open the ring, write one message
  * and close. That write must either succeed while the holder is stopped, or
@@ -116,20 +121,53 @@ int main(int argc, char **argv)
 	long slot = slot_of_pid(&ring, holder);
 	CHECK(slot >= 0);
 
-	bool stepping = true;
+	bool stepping = true, learned = false;
+	uint64_t trail[LCLAIM_TRAIL];
+	uint32_t at_pc = 0, pc_missed = 0;
 	uint32_t stepped = 0;
 	uint64_t steps_total = 0;
 	uint32_t in_window = 0, held = 0, held_in_window = 0, done = 0, full = 0, waited = 0;
 	for (uint32_t r = 0; r < rounds; r++) {
-		/* The holder takes the lease back within 65536 claims of the
-		 * poker's close: wait for that every fourth round. */
-		while (lease_checks() && r % 4 < 2 && !LEASE_IS_HELD(lease_word(&ring), slot))
+		/* The holder takes the lease back (within its backoff) after
+		 * the poker's close: wait for that three rounds in four. */
+		while (lease_checks() && r % 4 != 2 && !LEASE_IS_HELD(lease_word(&ring), slot))
 			sched_yield();
 		int64_t until = rtest_now_ns() + (int64_t)(lrand(&rng) % 2000) * 1000;
 		while (rtest_now_ns() < until) {
 		}
 		long steps = -1;
-		if (stepping && r % (LEASE_SLOW ? 16 : 4) == 1) {
+		if (stepping && r % (LEASE_SLOW ? 16 : 4) == 3) {
+			/* At one of the 24 instructions before the claim's store:
+			 * learnt from a claim under the lease (a plain store, not
+			 * a locked CAS, where that can be told: x86-64). */
+			for (int tries = 0; stepping && !learned && tries < 8; tries++) {
+				if (!llearn_claim(&ring, holder, lease_checks(), trail)) {
+					printf(
+					    "no program counter through ptrace: no stops at code "
+					    "points\n");
+					stepping = false;
+				}
+				learned = !lease_checks() || !linsn_locked(holder, trail[0]);
+			}
+			learned = true;
+			int d = 1 + (int)(lrand(&rng) % 24);
+			if (stepping)
+				steps =
+				    lstep_to_pc(&ring, holder, trail[d], 200000, lease_checks());
+			if (steps >= 0) {
+				at_pc++;
+			} else if (stepping) {
+				/* That code point was not on the path of the claims
+				 * that followed: learn another. */
+				pc_missed++;
+				learned = false;
+				CHECK(kill(holder, SIGSTOP) == 0);
+				int status;
+				CHECK(waitpid(holder, &status, WUNTRACED) == holder &&
+				      WIFSTOPPED(status));
+				steps = -2;
+			}
+		} else if (stepping && r % (LEASE_SLOW ? 16 : 4) == 1) {
 			steps =
 			    lstep_into_window(&ring, holder, (size_t)slot, 2000000, lease_checks());
 			if (steps < 0 && r == 1 && errno == EPERM) {
@@ -143,16 +181,16 @@ int main(int argc, char **argv)
 				steps_total += (uint64_t)steps;
 			}
 		}
-		if (steps < 0) {
+		if (steps == -1) {
 			CHECK(kill(holder, SIGSTOP) == 0);
 			int status;
 			CHECK(waitpid(holder, &status, WUNTRACED) == holder && WIFSTOPPED(status));
 		}
 		bool window = lane0_in_window(&ring, (size_t)slot);
 		bool holds = LEASE_IS_HELD(lease_word(&ring), slot);
-		if (steps >= 0)
+		if (steps >= 0 && r % (LEASE_SLOW ? 16 : 4) == 1)
 			CHECK(window);
-		else
+		else if (steps == -1)
 			in_window += window;
 		held += holds;
 		held_in_window += window && holds;
@@ -194,13 +232,17 @@ int main(int argc, char **argv)
 	rtest_expect_exit0(holder, "holder");
 	uint64_t total = lfinish(ctl, &ring, consumer, 2, NULL);
 	CHECK_RC(mrb_close(&ring), 0);
-	printf("%u stops: %u single-stepped into the claim window (%.0f steps each); of the "
-	       "other %u (SIGSTOP at a random moment) %u inside it (%.2f%%); %u with the lease "
-	       "held, %u held and in the window; the second write: done while stopped %u, ring "
-	       "full %u, waited for SIGCONT %u; %" PRIu64 " messages\n",
-	       rounds, stepped, stepped ? (double)steps_total / stepped : 0.0, rounds - stepped,
-	       in_window, 100.0 * in_window / (rounds - stepped ? rounds - stepped : 1), held,
-	       held_in_window, done, full, waited, total);
+	printf(
+	    "%u stops: %u single-stepped into the claim window (%.0f steps each), %u to one "
+	    "of the 24 instructions before the claim's store (%u missed it); of the other %u "
+	    "(SIGSTOP at a random moment) %u inside the window (%.2f%%); %u with the lease "
+	    "held, %u held and in the window; the second write: done while stopped %u, ring "
+	    "full %u, waited for SIGCONT %u; %" PRIu64 " messages\n",
+	    rounds, stepped, stepped ? (double)steps_total / stepped : 0.0, at_pc, pc_missed,
+	    rounds - stepped - at_pc - pc_missed, in_window,
+	    100.0 * in_window /
+	        (rounds - stepped - at_pc - pc_missed ? rounds - stepped - at_pc - pc_missed : 1),
+	    held, held_in_window, done, full, waited, total);
 	lprint_seen(ctl);
 	return 0;
 }

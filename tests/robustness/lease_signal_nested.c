@@ -44,7 +44,7 @@
 #define C_LAST_OUTCOME      7  /* 1 ok, 2 EFULL */
 #define C_IN_WINDOW_NOLEASE 8  /* succeeded inside a window, no lease held */
 #define C_LAST_STATE        9  /* 1 + window + 2 * lease held, at the handler's entry */
-#define C_SIG_QUIET         10 /* the signaller saw PH_QUIET: sends no more */
+#define C_SIG_QUIET         10 /* the phase the signaller last saw quiet: PH_QUIET, sends no more */
 #define C_HANDLER_LANE0     11 /* what the last handler saw */
 #define C_HANDLER_TAIL      12
 #define PH_RANDOM           1
@@ -114,7 +114,7 @@ static void *signaller(void *arg)
 	uint32_t phase;
 	while ((phase = atomic_load(&ctl->phase)) != PH_DONE) {
 		if (phase != PH_RANDOM) {
-			atomic_store(&ctl->counter[C_SIG_QUIET], 1);
+			atomic_store(&ctl->counter[C_SIG_QUIET], phase);
 			sched_yield();
 			continue;
 		}
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
 	while (atomic_load(&ctl->committed[OUTER]) - start < RANDOM_WRITES)
 		rtest_sleep_ms(1);
 	atomic_store(&ctl->phase, PH_QUIET);
-	while (atomic_load(&ctl->counter[C_SIG_QUIET]) == 0)
+	while (atomic_load(&ctl->counter[C_SIG_QUIET]) != PH_QUIET)
 		sched_yield();
 	rtest_sleep_ms(20); /* the last signal sent is handled */
 	uint64_t random_handled = atomic_load(&ctl->counter[C_HANDLED]);
