@@ -295,6 +295,21 @@ static inline long lstep_to_pc(struct mrb_ring *ring, pid_t pid, uint64_t pc, lo
 	return -1;
 }
 
+/* Waits until the producer in slot `slot` holds the lease and has claimed
+ * 320 KiB under it: a lease taken back after that counts as a long one,
+ * so its next try comes after the shortest backoff (lease.c), not after up
+ * to 2^20 claims. Returns false if it lost the lease meanwhile. */
+static inline bool lwait_long_lease(struct mrb_ring *ring, size_t slot)
+{
+	while (!LEASE_IS_HELD(lease_word(ring), slot))
+		sched_yield();
+	uint64_t from = ring_load64(ring, OFF_PRODUCER_POSITION);
+	while (ring_load64(ring, OFF_PRODUCER_POSITION) - from < 320 * 1024)
+		if (!LEASE_IS_HELD(lease_word(ring), slot))
+			return false;
+	return true;
+}
+
 /* ---- Messages -------------------------------------------------------------- */
 
 #define LMSG_HEADER  24
