@@ -3,7 +3,9 @@ package ringbuffer
 import (
 	"bytes"
 	"encoding/binary"
+	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -111,4 +113,35 @@ func TestReadMsgBlocksProducerConsumer(t *testing.T) {
 			t.Fatalf("message %d changed after later reads", seq)
 		}
 	}
+}
+
+// A message larger than a block gets a block of its own, which the handle
+// does not keep: once the caller drops the message, it can be collected.
+func TestReadMsgLetsGoOfALargeMessage(t *testing.T) {
+	r, _ := newTestRing(t, 1<<20)
+	want := blockTestMessage(1, 2*blockSize+1)
+	if _, err := r.WriteMsg(want); err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.ReadMsg()
+	if err != nil || !bytes.Equal(m, want) {
+		t.Fatalf("ReadMsg: %d bytes, %v", len(m), err)
+	}
+	collected := make(chan struct{})
+	runtime.SetFinalizer(&m[0], func(*byte) { close(collected) })
+	m = nil
+	for i := 0; i < 20; i++ {
+		runtime.GC()
+		select {
+		case <-collected:
+			// The handle still reads as before.
+			r.WriteMsg(want[:3000])
+			if m, err := r.ReadMsg(); err != nil || !bytes.Equal(m, want[:3000]) {
+				t.Fatalf("ReadMsg after: %d bytes, %v", len(m), err)
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal("a message of 2 blocks was not collected after the caller dropped it: the handle keeps it")
 }

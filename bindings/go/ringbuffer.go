@@ -231,7 +231,7 @@ func (r *RingBuffer) WriteMsg(msg []byte) (bool, error) {
 // 4 KiB messages, one per 16); a smaller one is copied into an allocation
 // of its own. So a message of 1 KiB or more that the caller keeps keeps its
 // whole block (64 KiB) in memory; bytes.Clone the few messages kept for
-// long. ReadMsgInto, ReadMsgIntoContext and ReadBatchInto allocate nothing.
+// long. A message larger than 64 KiB gets a block of its own. ReadMsgInto, ReadMsgIntoContext and ReadBatchInto allocate nothing.
 func (r *RingBuffer) ReadMsg() ([]byte, error) {
 	r.readMu.Lock()
 	defer r.readMu.Unlock()
@@ -273,6 +273,11 @@ func (r *RingBuffer) takeFromBlock(res int64) (msg []byte, retry bool, err error
 	// 64-byte steps keep each message's first bytes on a line of its own.
 	used := min((n+63)&^63, len(free))
 	r.block = r.block[:len(r.block)+used]
+	if cap(r.block) > blockSize {
+		// A block made for one message larger than blockSize: the handle
+		// lets go of it, so that only the caller keeps it.
+		r.block = nil
+	}
 	return free[:n:n], false, nil
 }
 
