@@ -231,7 +231,8 @@ func (r *RingBuffer) WriteMsg(msg []byte) (bool, error) {
 // 4 KiB messages, one per 16); a smaller one is copied into an allocation
 // of its own. So a message of 1 KiB or more that the caller keeps keeps its
 // whole block (64 KiB) in memory; bytes.Clone the few messages kept for
-// long. A message larger than 64 KiB gets a block of its own. ReadMsgInto, ReadMsgIntoContext and ReadBatchInto allocate nothing.
+// long. A message larger than 64 KiB gets a block of its own. ReadMsgInto,
+// ReadMsgIntoContext and ReadBatchInto allocate nothing.
 func (r *RingBuffer) ReadMsg() ([]byte, error) {
 	r.readMu.Lock()
 	defer r.readMu.Unlock()
@@ -282,9 +283,9 @@ func (r *RingBuffer) takeFromBlock(res int64) (msg []byte, retry bool, err error
 }
 
 // newBlock replaces r.block by a new, empty block with room for a message
-// of needed bytes: blockSize (or needed, if larger) for a message handed
-// out of it, 4 KiB while only small messages, copied out, have been read
-// (a handle that never reads a large one keeps 4 KiB, not 64). The old
+// of needed bytes: blockSize (or needed, if larger) for a message that will
+// be handed out of it, 4 KiB for a small one, which is copied out (so a
+// handle that reads only small messages keeps 4 KiB, not 64). The old
 // block is left to the messages handed out of it.
 func (r *RingBuffer) newBlock(needed int) {
 	size := 4 << 10
