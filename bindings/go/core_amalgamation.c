@@ -125,9 +125,9 @@ struct mrb_identity {
  *
  * Lanes: a thread inside a producer call of the handle holds one lane. It
  * announces the position it is about to claim (`claiming`: the position | 1,
- * 0 when idle) before its CAS on the producer position, and the end of the
- * claim (`claim_end`) right after it, and clears the announcement when its
- * call is done: recovery attributes a claim whose header never appeared to
+ * 0 when idle; | 2 while it takes the sole-producer lease back, lease.c) before its CAS on the
+ * producer position, and the end of the claim (`claim_end`) right after it, and clears the
+ * announcement when its call is done: recovery attributes a claim whose header never appeared to
  * its writer from these words (recover.c).
  */
 #define MRB_SLOT_LANES 12
@@ -135,6 +135,11 @@ struct mrb_lane {
 	_Atomic uint64_t claiming;
 	_Atomic uint64_t claim_end;
 };
+/* The low bits of `claiming`: a claim is announced (1), its producer is
+ * taking the sole-producer lease back (2). Positions are 16-aligned. */
+#define MRB_LANE_ANNOUNCED UINT64_C(1)
+#define MRB_LANE_REVOKING  UINT64_C(2)
+#define MRB_LANE_FLAGS     (MRB_LANE_ANNOUNCED | MRB_LANE_REVOKING)
 
 struct mrb_producer_slot {
 	_Atomic uint64_t owner;
@@ -1315,8 +1320,9 @@ int mrbi_worker_join(struct mrb_ring *ring, const char *path, const char *group,
 void mrbi_lease_try_acquire(struct mrb_handle *h, struct mrb_lane *lane);
 /* Takes the lease back from whoever holds it; returns when no plain claim
  * can happen any more (0), or MRB_EFULL for a call nested in a signal
- * handler that interrupted its own thread's plain claim. */
-int mrbi_lease_revoke(struct mrb_handle *h);
+ * handler that interrupted its own thread's plain claim. `lane`: the
+ * producer's lane (marked while it revokes), NULL for a reader. */
+int mrbi_lease_revoke(struct mrb_handle *h, struct mrb_lane *lane);
 /* Gives this handle's lease back (close). */
 void mrbi_lease_release(struct mrb_handle *h);
 /* The producer thread found its lease taken back: claim by CAS. */
@@ -4136,11 +4142,14 @@ static bool own_slot(struct mrb_handle *h, uint32_t *index, uint32_t *generation
 
 /*
  * Could a claim by CAS still follow an announcement in any lane but `mine`
- * (lane 0 of the acquirer)? Only one at the producer position: an
+ * (lane 0 of the acquirer)? One at the producer position could: an
  * announcement below it belongs to a CAS that happened or will fail and
- * retry from the top, checking the lease again. The position is read after
- * the lane, so a CAS made in between is seen as made. A dead owner's
- * announcement leads nowhere.
+ * retry from the top, checking the lease again (the position is read after
+ * the lane, so a CAS made in between is seen as made). And a lane marked
+ * revoking could: its producer may be about to clear a REVOKING word that,
+ * by then, marks a later round on the same holder (our own, if we take it
+ * now), and then claim by CAS beside our plain claims. A dead owner's lanes
+ * lead nowhere.
  */
 static bool claim_may_follow(struct mrb_handle *h, uint32_t mine)
 {
@@ -4158,7 +4167,7 @@ static bool claim_may_follow(struct mrb_handle *h, uint32_t mine)
 			uint64_t tail =
 			    atomic_load_explicit(&hdr->producer_position, memory_order_seq_cst);
 			uint64_t owner;
-			if (claiming == (tail | 1) &&
+			if ((claiming == (tail | 1) || (claiming & MRB_LANE_REVOKING) != 0) &&
 			    (i == mine ||
 			     !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner)))
 				return true;
@@ -4326,7 +4335,7 @@ static void wait_window_closed(struct mrb_handle *h, uint64_t lease)
 	}
 }
 
-int mrbi_lease_revoke(struct mrb_handle *h)
+int mrbi_lease_revoke(struct mrb_handle *h, struct mrb_lane *lane)
 {
 	_Atomic uint64_t *word = &h->header->sole_producer;
 	/* The handle's producer thread (this call, or one that a signal
@@ -4334,6 +4343,15 @@ int mrbi_lease_revoke(struct mrb_handle *h)
 	 * that this call would have to wait for. */
 	bool own_thread =
 	    atomic_load_explicit(&h->producer_thread, memory_order_relaxed) == thread_self();
+	/* The mark comes before the first look at the word: an acquirer
+	 * that took the lease after that look sees the mark
+	 * (claim_may_follow). The lane's next announcement clears it. */
+	uint64_t announced = 0;
+	if (lane != NULL) {
+		announced = atomic_load_explicit(&lane->claiming, memory_order_relaxed);
+		atomic_store_explicit(&lane->claiming, announced | MRB_LANE_REVOKING,
+		                      memory_order_seq_cst);
+	}
 	uint64_t lease = atomic_load_explicit(word, memory_order_seq_cst);
 	while (lease != 0) {
 		uint32_t index, generation;
@@ -4345,6 +4363,9 @@ int mrbi_lease_revoke(struct mrb_handle *h)
 			 * made from the position it read, so nothing can be
 			 * claimed before it is. Checked before marking the
 			 * word, which would outlive the holder's close. */
+			if (lane != NULL)
+				atomic_store_explicit(&lane->claiming, announced,
+				                      memory_order_relaxed);
 			return MRB_EFULL;
 		}
 		if ((lease & MRB_LEASE_STATE) == MRB_LEASE_HELD) {
@@ -4555,7 +4576,7 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 				atomic_store_explicit(&lane->claiming, tail | 1,
 				                      memory_order_release);
 				if (!lease_lets_cas(h, lane)) {
-					int rc = mrbi_lease_revoke(h);
+					int rc = mrbi_lease_revoke(h, lane);
 					if (rc != 0)
 						return rc;
 					tail = atomic_load_explicit(&hdr->producer_position,
@@ -4579,7 +4600,7 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 		}
 		atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
 		if (!lease_lets_cas(h, lane)) {
-			int rc = mrbi_lease_revoke(h);
+			int rc = mrbi_lease_revoke(h, lane);
 			if (rc != 0)
 				return rc;
 			tail = atomic_load_explicit(&hdr->producer_position, memory_order_relaxed);
@@ -4994,7 +5015,7 @@ static bool lane_announces(const struct mrb_handle *h, struct mrb_lane *lane, ui
                            uint64_t tail, uint64_t *start, uint64_t *end)
 {
 	uint64_t claiming = atomic_load_explicit(&lane->claiming, memory_order_acquire);
-	*start = claiming & ~UINT64_C(1);
+	*start = claiming & ~MRB_LANE_FLAGS;
 	*end = 0;
 	if (claiming == 0)
 		return false;
@@ -5421,7 +5442,7 @@ static uint64_t claims_end(struct mrb_handle *h, struct mrb_producer_slot *slot)
 		/* Untrusted: an end beyond the producer position bounds nothing. */
 		if (claim_end != tail && claim_end - tail < (UINT64_C(1) << 62))
 			return tail;
-		if (claiming != 0 && claim_end <= (claiming & ~UINT64_C(1)))
+		if (claiming != 0 && claim_end <= (claiming & ~MRB_LANE_FLAGS))
 			return tail;
 		if (claim_end - end < (UINT64_C(1) << 62))
 			end = claim_end;
@@ -6433,7 +6454,7 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0) {
 		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
 		/* Copies are validated against CAS claims only (lease.c). */
-		mrbi_lease_revoke(h);
+		mrbi_lease_revoke(h, NULL);
 	}
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	entry_publish_position(e, provisional);
@@ -6513,7 +6534,7 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 	if (validating_before == 0 && validating_now != 0) {
 		atomic_fetch_add_explicit(&h->header->validating_readers, 1, memory_order_seq_cst);
 		/* Copies are validated against CAS claims only (lease.c). */
-		mrbi_lease_revoke(h);
+		mrbi_lease_revoke(h, NULL);
 	}
 	atomic_store_explicit(&e->evict_after_ns, evict_after, memory_order_relaxed);
 	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
@@ -8912,7 +8933,7 @@ static int group_create(struct mrb_handle *h, uint32_t index,
 	if (hold_timeout_ns > 0) {
 		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
 		/* Copies are validated against CAS claims only (lease.c). */
-		mrbi_lease_revoke(h);
+		mrbi_lease_revoke(h, NULL);
 	}
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	atomic_store_explicit(&g->claim_position, provisional, memory_order_seq_cst);

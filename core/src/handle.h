@@ -744,8 +744,9 @@ int mrbi_worker_join(struct mrb_ring *ring, const char *path, const char *group,
 void mrbi_lease_try_acquire(struct mrb_handle *h, struct mrb_lane *lane);
 /* Takes the lease back from whoever holds it; returns when no plain claim
  * can happen any more (0), or MRB_EFULL for a call nested in a signal
- * handler that interrupted its own thread's plain claim. */
-int mrbi_lease_revoke(struct mrb_handle *h);
+ * handler that interrupted its own thread's plain claim. `lane`: the
+ * producer's lane (marked while it revokes), NULL for a reader. */
+int mrbi_lease_revoke(struct mrb_handle *h, struct mrb_lane *lane);
 /* Gives this handle's lease back (close). */
 void mrbi_lease_release(struct mrb_handle *h);
 /* The producer thread found its lease taken back: claim by CAS. */

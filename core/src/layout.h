@@ -56,9 +56,9 @@ struct mrb_identity {
  *
  * Lanes: a thread inside a producer call of the handle holds one lane. It
  * announces the position it is about to claim (`claiming`: the position | 1,
- * 0 when idle) before its CAS on the producer position, and the end of the
- * claim (`claim_end`) right after it, and clears the announcement when its
- * call is done: recovery attributes a claim whose header never appeared to
+ * 0 when idle; | 2 while it takes the sole-producer lease back, lease.c) before its CAS on the
+ * producer position, and the end of the claim (`claim_end`) right after it, and clears the
+ * announcement when its call is done: recovery attributes a claim whose header never appeared to
  * its writer from these words (recover.c).
  */
 #define MRB_SLOT_LANES 12
@@ -66,6 +66,11 @@ struct mrb_lane {
 	_Atomic uint64_t claiming;
 	_Atomic uint64_t claim_end;
 };
+/* The low bits of `claiming`: a claim is announced (1), its producer is
+ * taking the sole-producer lease back (2). Positions are 16-aligned. */
+#define MRB_LANE_ANNOUNCED UINT64_C(1)
+#define MRB_LANE_REVOKING  UINT64_C(2)
+#define MRB_LANE_FLAGS     (MRB_LANE_ANNOUNCED | MRB_LANE_REVOKING)
 
 struct mrb_producer_slot {
 	_Atomic uint64_t owner;

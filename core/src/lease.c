@@ -65,11 +65,14 @@ static bool own_slot(struct mrb_handle *h, uint32_t *index, uint32_t *generation
 
 /*
  * Could a claim by CAS still follow an announcement in any lane but `mine`
- * (lane 0 of the acquirer)? Only one at the producer position: an
+ * (lane 0 of the acquirer)? One at the producer position could: an
  * announcement below it belongs to a CAS that happened or will fail and
- * retry from the top, checking the lease again. The position is read after
- * the lane, so a CAS made in between is seen as made. A dead owner's
- * announcement leads nowhere.
+ * retry from the top, checking the lease again (the position is read after
+ * the lane, so a CAS made in between is seen as made). And a lane marked
+ * revoking could: its producer may be about to clear a REVOKING word that,
+ * by then, marks a later round on the same holder (our own, if we take it
+ * now), and then claim by CAS beside our plain claims. A dead owner's lanes
+ * lead nowhere.
  */
 static bool claim_may_follow(struct mrb_handle *h, uint32_t mine)
 {
@@ -87,7 +90,7 @@ static bool claim_may_follow(struct mrb_handle *h, uint32_t mine)
 			uint64_t tail =
 			    atomic_load_explicit(&hdr->producer_position, memory_order_seq_cst);
 			uint64_t owner;
-			if (claiming == (tail | 1) &&
+			if ((claiming == (tail | 1) || (claiming & MRB_LANE_REVOKING) != 0) &&
 			    (i == mine ||
 			     !mrbi_slot_writer_dead(h, i, MRBI_ANY_GENERATION, &owner)))
 				return true;
@@ -255,7 +258,7 @@ static void wait_window_closed(struct mrb_handle *h, uint64_t lease)
 	}
 }
 
-int mrbi_lease_revoke(struct mrb_handle *h)
+int mrbi_lease_revoke(struct mrb_handle *h, struct mrb_lane *lane)
 {
 	_Atomic uint64_t *word = &h->header->sole_producer;
 	/* The handle's producer thread (this call, or one that a signal
@@ -263,6 +266,15 @@ int mrbi_lease_revoke(struct mrb_handle *h)
 	 * that this call would have to wait for. */
 	bool own_thread =
 	    atomic_load_explicit(&h->producer_thread, memory_order_relaxed) == thread_self();
+	/* The mark comes before the first look at the word: an acquirer
+	 * that took the lease after that look sees the mark
+	 * (claim_may_follow). The lane's next announcement clears it. */
+	uint64_t announced = 0;
+	if (lane != NULL) {
+		announced = atomic_load_explicit(&lane->claiming, memory_order_relaxed);
+		atomic_store_explicit(&lane->claiming, announced | MRB_LANE_REVOKING,
+		                      memory_order_seq_cst);
+	}
 	uint64_t lease = atomic_load_explicit(word, memory_order_seq_cst);
 	while (lease != 0) {
 		uint32_t index, generation;
@@ -274,6 +286,9 @@ int mrbi_lease_revoke(struct mrb_handle *h)
 			 * made from the position it read, so nothing can be
 			 * claimed before it is. Checked before marking the
 			 * word, which would outlive the holder's close. */
+			if (lane != NULL)
+				atomic_store_explicit(&lane->claiming, announced,
+				                      memory_order_relaxed);
 			return MRB_EFULL;
 		}
 		if ((lease & MRB_LEASE_STATE) == MRB_LEASE_HELD) {

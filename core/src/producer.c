@@ -166,7 +166,7 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 				atomic_store_explicit(&lane->claiming, tail | 1,
 				                      memory_order_release);
 				if (!lease_lets_cas(h, lane)) {
-					int rc = mrbi_lease_revoke(h);
+					int rc = mrbi_lease_revoke(h, lane);
 					if (rc != 0)
 						return rc;
 					tail = atomic_load_explicit(&hdr->producer_position,
@@ -190,7 +190,7 @@ static __attribute__((noinline)) int claim_loop(struct mrb_handle *h, struct mrb
 		}
 		atomic_store_explicit(&lane->claiming, tail | 1, memory_order_release);
 		if (!lease_lets_cas(h, lane)) {
-			int rc = mrbi_lease_revoke(h);
+			int rc = mrbi_lease_revoke(h, lane);
 			if (rc != 0)
 				return rc;
 			tail = atomic_load_explicit(&hdr->producer_position, memory_order_relaxed);

@@ -55,7 +55,7 @@ static bool lane_announces(const struct mrb_handle *h, struct mrb_lane *lane, ui
                            uint64_t tail, uint64_t *start, uint64_t *end)
 {
 	uint64_t claiming = atomic_load_explicit(&lane->claiming, memory_order_acquire);
-	*start = claiming & ~UINT64_C(1);
+	*start = claiming & ~MRB_LANE_FLAGS;
 	*end = 0;
 	if (claiming == 0)
 		return false;

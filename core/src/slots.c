@@ -66,7 +66,7 @@ static uint64_t claims_end(struct mrb_handle *h, struct mrb_producer_slot *slot)
 		/* Untrusted: an end beyond the producer position bounds nothing. */
 		if (claim_end != tail && claim_end - tail < (UINT64_C(1) << 62))
 			return tail;
-		if (claiming != 0 && claim_end <= (claiming & ~UINT64_C(1)))
+		if (claiming != 0 && claim_end <= (claiming & ~MRB_LANE_FLAGS))
 			return tail;
 		if (claim_end - end < (UINT64_C(1) << 62))
 			end = claim_end;

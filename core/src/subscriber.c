@@ -629,7 +629,7 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0) {
 		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
 		/* Copies are validated against CAS claims only (lease.c). */
-		mrbi_lease_revoke(h);
+		mrbi_lease_revoke(h, NULL);
 	}
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	entry_publish_position(e, provisional);
@@ -709,7 +709,7 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 	if (validating_before == 0 && validating_now != 0) {
 		atomic_fetch_add_explicit(&h->header->validating_readers, 1, memory_order_seq_cst);
 		/* Copies are validated against CAS claims only (lease.c). */
-		mrbi_lease_revoke(h);
+		mrbi_lease_revoke(h, NULL);
 	}
 	atomic_store_explicit(&e->evict_after_ns, evict_after, memory_order_relaxed);
 	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);

@@ -1081,7 +1081,7 @@ static int group_create(struct mrb_handle *h, uint32_t index,
 	if (hold_timeout_ns > 0) {
 		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
 		/* Copies are validated against CAS claims only (lease.c). */
-		mrbi_lease_revoke(h);
+		mrbi_lease_revoke(h, NULL);
 	}
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	atomic_store_explicit(&g->claim_position, provisional, memory_order_seq_cst);
