@@ -236,6 +236,53 @@ TEST_F(Lease, AGarbageLeaseWordIsClearedNotTrusted)
 	}
 }
 
+// What an acquirer gives the lease back for (FORMAT.md section 7): a live
+// producer's lane announcing a claim at the producer position (its CAS may
+// still come), or marked revoking (its last CAS on the word may clear a
+// later round). Slot 5 is faked in shared memory, owned by this live process.
+TEST_F(Lease, AnAcquirerGivesItBackToAClaimAtThePositionOrAMarkedLane)
+{
+	ASSERT_EQ(0, Create(1 << 16));
+	uint8_t *base = static_cast<uint8_t *>(mrb__test_mapping(&ring_));
+	auto word = [&](size_t offset) {
+		return reinterpret_cast<std::atomic<uint64_t> *>(base + offset);
+	};
+	const size_t slot5 = 0x1000 + 5 * 256;
+	word(slot5)->store(static_cast<uint64_t>(1) << 32 | static_cast<uint32_t>(getpid()));
+	reinterpret_cast<std::atomic<uint32_t> *>(base + 0x48)->store(6); // slots used
+	std::atomic<uint64_t> *claiming = word(slot5 + 0x40);
+	std::atomic<uint64_t> *tail = word(0x80);
+
+	// A claim announced at the producer position as it is after this
+	// write's own claim (a 48-byte message takes 64 bytes): no lease.
+	claiming->store((tail->load() + 64) | 1);
+	ASSERT_EQ(0, Write(&ring_, 1, 0));
+	EXPECT_EQ(0u, Word());
+	// The same announcement, now below the position (that CAS would fail
+	// and start over, checking the word): the next try takes it.
+	uint64_t i = 1;
+	for (; i < 4 * kBackoffMin && Word() == 0; i++)
+		ASSERT_EQ(0, Write(&ring_, 1, i));
+	EXPECT_EQ(Held(0, 1), Word());
+	mrb_close(&ring_);
+	ASSERT_EQ(0, mrb_open(&ring_, path_.c_str(), 0));
+
+	// Marked revoking, below the position: no lease either.
+	claiming->store(16 | 1 | 2);
+	ASSERT_EQ(0, Write(&ring_, 2, 0));
+	EXPECT_EQ(0u, Word());
+	for (uint64_t j = 1; j < 4 * kBackoffMin; j++)
+		ASSERT_EQ(0, Write(&ring_, 2, j));
+	EXPECT_EQ(0u, Word());
+	// Once the faked producer is gone (its slot freed), it is taken.
+	word(slot5)->store(static_cast<uint64_t>(1) << 32);
+	for (uint64_t j = 4 * kBackoffMin; j < 12 * kBackoffMin && Word() == 0; j++)
+		ASSERT_EQ(0, Write(&ring_, 2, j));
+	EXPECT_EQ(Held(0, 2), Word());
+	for (uint64_t j = 0; j < i; j++)
+		ASSERT_NO_FATAL_FAILURE(Expect(1, j));
+}
+
 // Another thread of the holder's own handle claims through lane 1: it takes
 // the lease back from the producer thread, and nothing is lost or repeated.
 TEST_F(Lease, AnotherThreadOfTheHoldingHandleTakesItBack)
