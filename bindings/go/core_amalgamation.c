@@ -5739,6 +5739,28 @@ static int count_unread(void *ctx, const struct mrb_record_info *rec)
 	return 0;
 }
 
+/* The holder of the sole-producer lease, from the shared word: only a HELD
+ * word naming a slot in range whose current owner has the lease's generation
+ * and a valid pid; anything else (none, REVOKING, garbage, a stale
+ * generation) is reported as none. */
+static void sole_producer(struct mrb_file_header *hdr, struct mrb_stats *stats)
+{
+	stats->sole_producer_pid = 0;
+	stats->sole_producer_slot = UINT32_MAX;
+	uint64_t lease = atomic_load_explicit(&hdr->sole_producer, memory_order_relaxed);
+	uint32_t slot = lease_slot(lease);
+	uint32_t generation = (uint32_t)(lease >> 32);
+	if ((lease & MRB_LEASE_STATE) != MRB_LEASE_HELD ||
+	    lease != lease_word(slot, generation, MRB_LEASE_HELD) || slot >= MRB_PRODUCER_SLOTS)
+		return;
+	uint64_t owner = atomic_load_explicit(&hdr->producers[slot].owner, memory_order_relaxed);
+	uint32_t pid = MRB_SLOT_PID(owner);
+	if (pid == 0 || pid > MRB_MAX_PID || MRB_SLOT_GEN(owner) != generation)
+		return;
+	stats->sole_producer_pid = (int32_t)pid;
+	stats->sole_producer_slot = slot;
+}
+
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 {
 	struct mrb_handle *h = handle_of(ring);
@@ -5795,6 +5817,7 @@ int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats)
 	stats->creator_pid = hdr->creator_pid;
 	stats->created_unix_ns = hdr->created_unix_ns;
 	stats->salt = hdr->stamp_salt;
+	sole_producer(hdr, stats);
 	role_leave(h, MRB_STATE_CALL);
 	return 0;
 }

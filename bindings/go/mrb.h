@@ -458,6 +458,14 @@ struct mrb_stats {
 	 * it names this ring (a file re-created at the same path gets another),
 	 * e.g. for message ids a forwarder derives from ring and position. */
 	uint64_t salt;
+	/* The sole-producer lease (docs/FORMAT.md section 7): while one
+	 * producer writes alone it claims with a plain store instead of a CAS
+	 * (the fast path). The pid of the process whose producer slot holds the
+	 * lease and the slot's index; 0 and UINT32_MAX when nobody holds it
+	 * (producers claim by CAS), it is being taken back, or the shared word
+	 * does not name a current slot owner. */
+	int32_t sole_producer_pid;
+	uint32_t sole_producer_slot;
 };
 
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats);

@@ -6,6 +6,7 @@ package ringbuffer
 import "C"
 
 import (
+	"math"
 	"runtime"
 	"time"
 )
@@ -36,6 +37,14 @@ type Stats struct {
 	// Salt is the ring's random stamp salt, fixed at creation: with Created
 	// it names the ring (a file re-created at the same path gets another).
 	Salt uint64
+	// SoleProducerPID is the pid of the process whose producer holds the
+	// sole-producer lease: writing alone, it claims space with a plain store
+	// instead of a compare-and-swap (the fast path, docs/FORMAT.md section
+	// 7). 0 when no producer holds it (producers claim by CAS) or it is
+	// being taken back; SoleProducerSlot is then -1.
+	SoleProducerPID int
+	// SoleProducerSlot is the holder's producer slot index, -1 if none.
+	SoleProducerSlot int
 }
 
 // Stats returns the ring's counters. It consumes nothing and works on any
@@ -70,7 +79,17 @@ func (r *RingBuffer) Stats() (Stats, error) {
 		SkippedLive:      uint64(s.skipped_live),
 		DeliveredLate:    uint64(s.delivered_late),
 		Salt:             uint64(s.salt),
+		SoleProducerPID:  int(s.sole_producer_pid),
+		SoleProducerSlot: soleProducerSlot(uint32(s.sole_producer_slot)),
 	}, nil
+}
+
+// soleProducerSlot maps the C library's UINT32_MAX (no holder) to -1.
+func soleProducerSlot(slot uint32) int {
+	if slot == math.MaxUint32 {
+		return -1
+	}
+	return int(slot)
 }
 
 // GetHeadTail is the original package's view of the positions, kept for

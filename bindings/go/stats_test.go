@@ -54,3 +54,29 @@ func TestStats(t *testing.T) {
 		t.Fatalf("other.Stats() = %+v, %v", s2, err)
 	}
 }
+
+// A ring's only producer holds the sole-producer lease from its first write:
+// Stats names it (this process, slot 0); closing it gives the lease back.
+func TestStatsSoleProducer(t *testing.T) {
+	r, path := newTestRing(t, 4096)
+	s, err := r.Stats()
+	if err != nil || s.SoleProducerPID != 0 || s.SoleProducerSlot != -1 {
+		t.Fatalf("Stats() of a new ring = %+v, %v", s, err)
+	}
+	w, err := OpenRingBuffer(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteMsg([]byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	s, err = r.Stats()
+	if err != nil || s.SoleProducerPID != os.Getpid() || s.SoleProducerSlot != 0 {
+		t.Fatalf("Stats() after a write = %+v, %v", s, err)
+	}
+	w.Close()
+	s, err = r.Stats()
+	if err != nil || s.SoleProducerPID != 0 || s.SoleProducerSlot != -1 {
+		t.Fatalf("Stats() after the writer closed = %+v, %v", s, err)
+	}
+}

@@ -147,6 +147,8 @@ struct mrb_stats {
     uint64_t skipped_live;
     uint64_t delivered_late;
     uint64_t salt;
+    int32_t sole_producer_pid;
+    uint32_t sole_producer_slot;
 };
 int mrb_stats(struct mrb_ring *ring, struct mrb_stats *stats);
 uint64_t mrb_capacity(struct mrb_ring *ring);

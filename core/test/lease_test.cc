@@ -105,6 +105,63 @@ TEST_F(Lease, CloseGivesItBack)
 	ASSERT_NO_FATAL_FAILURE(Expect(2, 0));
 }
 
+// mrb_stats names the holder: its pid and slot while the word is HELD by
+// the slot's current generation, none otherwise.
+TEST_F(Lease, StatsNameTheHolder)
+{
+	ASSERT_EQ(0, Create(1 << 16));
+	ASSERT_EQ(0, mrb_open(&reader_, path_.c_str(), MRB_OPEN_READONLY));
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&reader_, &st));
+	EXPECT_EQ(0, st.sole_producer_pid);
+	EXPECT_EQ(UINT32_MAX, st.sole_producer_slot);
+	ASSERT_EQ(0, Write(&ring_, 1, 0));
+	ASSERT_EQ(Held(0, 1), Word());
+	ASSERT_EQ(0, mrb_stats(&reader_, &st));
+	EXPECT_EQ(getpid(), st.sole_producer_pid);
+	EXPECT_EQ(0u, st.sole_producer_slot);
+	// A second producer takes it back, then, alone in its claim, takes it
+	// itself in slot 1 (this process too).
+	ASSERT_EQ(0, mrb_open(&other_, path_.c_str(), 0));
+	ASSERT_EQ(0, Write(&other_, 2, 0));
+	ASSERT_EQ(Held(1, 1), Word());
+	ASSERT_EQ(0, mrb_stats(&reader_, &st));
+	EXPECT_EQ(getpid(), st.sole_producer_pid);
+	EXPECT_EQ(1u, st.sole_producer_slot);
+	// Closing the holder gives it back: none.
+	mrb_close(&other_);
+	ASSERT_EQ(0u, Word());
+	ASSERT_EQ(0, mrb_stats(&reader_, &st));
+	EXPECT_EQ(0, st.sole_producer_pid);
+	EXPECT_EQ(UINT32_MAX, st.sole_producer_slot);
+	ASSERT_NO_FATAL_FAILURE(Expect(1, 0));
+	ASSERT_NO_FATAL_FAILURE(Expect(2, 0));
+}
+
+// A word that is not a HELD lease of a current slot owner is reported as
+// none, never trusted: REVOKING, a slot out of range, a free slot, a stale
+// generation, stray bits, a state that is no state.
+TEST_F(Lease, StatsDoNotTrustTheWord)
+{
+	ASSERT_EQ(0, Create(1 << 16));
+	ASSERT_EQ(0, Write(&ring_, 1, 0));
+	ASSERT_EQ(Held(0, 1), Word());
+	auto *word = reinterpret_cast<std::atomic<uint64_t> *>(
+	    static_cast<uint8_t *>(mrb__test_mapping(&ring_)) + 0x88);
+	struct mrb_stats st;
+	for (uint64_t bad : {Held(0, 1) + 1, Held(200, 1), Held(128, 1), Held(5, 1), Held(0, 2),
+	                     Held(0, 1) | UINT64_C(1) << 16, UINT64_C(0xdeadbeef00000077)}) {
+		word->store(bad);
+		ASSERT_EQ(0, mrb_stats(&ring_, &st));
+		EXPECT_EQ(0, st.sole_producer_pid) << std::hex << bad;
+		EXPECT_EQ(UINT32_MAX, st.sole_producer_slot) << std::hex << bad;
+	}
+	word->store(Held(0, 1));
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(getpid(), st.sole_producer_pid);
+	EXPECT_EQ(0u, st.sole_producer_slot);
+}
+
 TEST_F(Lease, ASecondProducerTakesItBackAndTheirTriesBackOff)
 {
 	ASSERT_EQ(0, Create(1 << 16));

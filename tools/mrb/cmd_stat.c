@@ -11,10 +11,12 @@ static const char stat_help[] =
     "\n"
     "Shows the ring's format version, capacity, maximum message size, producer\n"
     "and consumer positions, fill level, counters and the liveness of its\n"
-    "consumer and producers. Consumes nothing and never attaches as consumer\n"
-    "(the file is opened read-only), so it is safe while other processes use\n"
-    "the ring. The values are read one by one from live memory, not as one\n"
-    "atomic snapshot. The mode is \"queue\" (one consumer) or \"fan-out\"\n"
+    "consumer and producers, and which producer, if any, holds the\n"
+    "sole-producer lease (claims with a plain store instead of a CAS).\n"
+    "Consumes nothing and never attaches as consumer (the file is opened\n"
+    "read-only), so it is safe while other processes use the ring. The\n"
+    "values are read one by one from live memory, not as one atomic\n"
+    "snapshot. The mode is \"queue\" (one consumer) or \"fan-out\"\n"
     "(subscribers only); every subscriber is listed with its pid, liveness,\n"
     "state, policy, position, lag, counters and losses. In a fan-out ring the\n"
     "consumer position is the release position: the slowest durable\n"
@@ -360,6 +362,11 @@ static void print_json(const char *path, const struct mrb_stats *st, const struc
 	printf(", \"consumer_alive\": %s", st->consumer_alive ? "true" : "false");
 	printf(", \"producers\": %u", st->producers);
 	printf(", \"producers_alive\": %u", st->producers_alive);
+	if (st->sole_producer_pid != 0)
+		printf(", \"sole_producer_pid\": %d, \"sole_producer_slot\": %u",
+		       (int)st->sole_producer_pid, st->sole_producer_slot);
+	else
+		printf(", \"sole_producer_pid\": null, \"sole_producer_slot\": null");
 	printf(", \"creator_pid\": %u", st->creator_pid);
 	printf(", \"created_unix_ns\": %llu", (unsigned long long)st->created_unix_ns);
 	printf(", \"created_utc\": \"%s\"", created);
@@ -425,6 +432,11 @@ static void print_text(const char *path, const struct mrb_stats *st, const struc
 	else
 		printf("consumer           none\n");
 	printf("producers          %u registered, %u alive\n", st->producers, st->producers_alive);
+	if (st->sole_producer_pid != 0)
+		printf("sole producer      pid %d (slot %u)\n", (int)st->sole_producer_pid,
+		       st->sole_producer_slot);
+	else
+		printf("sole producer      none (producers claim by CAS)\n");
 	printf("created            %s by pid %u\n", created, st->creator_pid);
 	printf("subscribers        %zu\n", subs->count);
 	for (size_t i = 0; i < subs->count; i++)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Optional
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,19 @@ class RingStats:
     """Messages of such claims delivered after all, once committed."""
     salt: int = 0
     """The ring's random stamp salt: with created_unix_ns, the ring's identity."""
+    sole_producer_pid: int = 0
+    """Pid of the process whose producer holds the sole-producer lease: writing
+    alone, it claims space with a plain store instead of a compare-and-swap
+    (the fast path, docs/FORMAT.md section 7). 0 when no producer holds it
+    (producers claim by CAS) or it is being taken back."""
+    sole_producer_slot: Optional[int] = None
+    """The lease holder's producer slot index, None if none."""
 
     @classmethod
     def from_c(cls, raw: Any) -> "RingStats":
         """Copies a ``struct mrb_stats *`` cdata into a RingStats."""
         values = {f.name: getattr(raw, f.name) for f in fields(cls)}
         values["consumer_alive"] = bool(values["consumer_alive"])
+        if values["sole_producer_slot"] == 0xFFFFFFFF:  # UINT32_MAX: none
+            values["sole_producer_slot"] = None
         return cls(**values)

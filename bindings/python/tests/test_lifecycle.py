@@ -170,6 +170,22 @@ def test_stats_count_traffic(rb: RingBuffer) -> None:
         stats.capacity = 1  # type: ignore[misc]
 
 
+def test_stats_name_the_sole_producer(rb: RingBuffer, ring_path: pathlib.Path) -> None:
+    stats = rb.stats()
+    assert stats.sole_producer_pid == 0
+    assert stats.sole_producer_slot is None
+    # The ring's only producer holds the lease from its first write.
+    with RingBuffer.open(ring_path) as writer:
+        writer.write(b"one")
+        stats = rb.stats()
+        assert stats.sole_producer_pid == os.getpid()
+        assert stats.sole_producer_slot == 0
+    # Closing it gives the lease back.
+    stats = rb.stats()
+    assert stats.sole_producer_pid == 0
+    assert stats.sole_producer_slot is None
+
+
 def test_size_zero_is_invalid(ring_path: pathlib.Path) -> None:
     with pytest.raises(InvalidArgument) as info:
         RingBuffer.create(ring_path, 0)

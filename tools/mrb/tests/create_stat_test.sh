@@ -1,7 +1,7 @@
 #!/bin/sh
 # mrb create (sizes, suffixes, --force, --exclusive, --mode) and mrb stat
 # (text and --json, checked field by field), including that stat consumes
-# nothing and does not attach as consumer.
+# nothing and does not attach as consumer, and names the sole producer.
 set -eu
 . "$(dirname "$0")/testlib.sh"
 
@@ -61,6 +61,11 @@ assert_eq 3 "$(json_field "$WORK/three.json" unread_messages)" "unread_messages"
 assert_eq 38 "$(json_field "$WORK/three.json" unread_bytes)" "unread_bytes"
 assert_eq false "$(json_field "$WORK/three.json" corrupt)" "corrupt"
 grep -q '^consumer  *none$' "$WORK/three.txt" || fail "text stat consumer"
+
+assert_eq None "$(json_field "$WORK/three.json" sole_producer_pid)" "sole_producer_pid, no producer"
+assert_eq None "$(json_field "$WORK/three.json" sole_producer_slot)" "sole_producer_slot, no producer"
+grep -q '^sole producer  *none (producers claim by CAS)$' "$WORK/three.txt" ||
+	fail "text stat sole producer: $(grep sole "$WORK/three.txt")"
 
 # Reading one message moves the consumer position past its 32-byte record.
 "$MRB" read "$ring" --count 1 >"$WORK/first.out"
@@ -130,5 +135,33 @@ with open(sys.argv[1], "rb") as f:
     data = json.loads(f.read().decode("utf-8"))
 assert data["path"] == sys.argv[2] + '/caf\ufffd "q" \\ \x01.ring', repr(data["path"])
 PY
+
+# A writer that stays open after its first message, the ring's only
+# producer, holds the sole-producer lease: stat names its pid and slot 0 of
+# a new ring; once it exits, none.
+ring=$WORK/lease.ring
+"$MRB" create "$ring" --size 4K >/dev/null
+mkfifo "$WORK/fifo"
+"$MRB" write "$ring" <"$WORK/fifo" &
+writer=$!
+exec 3>"$WORK/fifo"
+echo delta >&3
+has_one() { [ "$(json_field /dev/stdin unread_messages <<JSON
+$("$MRB" stat "$ring" --json)
+JSON
+)" = 1 ]; }
+wait_until "the writer's line is written" has_one
+"$MRB" stat "$ring" >"$WORK/lease.txt"
+"$MRB" stat "$ring" --json >"$WORK/lease.json"
+grep -q "^sole producer  *pid $writer (slot 0)\$" "$WORK/lease.txt" ||
+	fail "text stat sole producer while writing: $(grep sole "$WORK/lease.txt")"
+assert_eq "$writer" "$(json_field "$WORK/lease.json" sole_producer_pid)" "sole_producer_pid"
+assert_eq 0 "$(json_field "$WORK/lease.json" sole_producer_slot)" "sole_producer_slot"
+exec 3>&-
+wait "$writer" || fail "the writer exited $?"
+"$MRB" stat "$ring" >"$WORK/lease.txt"
+grep -q '^sole producer  *none (producers claim by CAS)$' "$WORK/lease.txt" ||
+	fail "text stat sole producer after the writer: $(grep sole "$WORK/lease.txt")"
+assert_eq delta "$("$MRB" read "$ring")" "the writer's message"
 
 echo PASS
