@@ -270,11 +270,11 @@ static inline bool linsn_locked(pid_t pid, uint64_t pc)
 #endif
 }
 
-/* Seizes `pid` and single-steps it until it is about to execute the
- * instruction at `pc` (with the lease HELD, if `need_held`), then detaches
- * leaving it stopped there by SIGSTOP. Returns the steps, or -1. */
-static inline long lstep_to_pc(struct mrb_ring *ring, pid_t pid, uint64_t pc, long max_steps,
-                               bool need_held)
+/* Seizes `pid` and single-steps it until it is about to execute one of
+ * the instructions at `pcs` (with the lease HELD, if `need_held`), then
+ * detaches leaving it stopped there by SIGSTOP. Returns the steps, or -1. */
+static inline long lstep_to_pcs(struct mrb_ring *ring, pid_t pid, const uint64_t *pcs, size_t npcs,
+                                long max_steps, bool need_held)
 {
 	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL) != 0)
 		return -1;
@@ -282,8 +282,13 @@ static inline long lstep_to_pc(struct mrb_ring *ring, pid_t pid, uint64_t pc, lo
 	int status;
 	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status));
 	for (long steps = 0; steps < max_steps; steps++) {
-		if (steps > 0 && lpc(pid) == pc &&
-		    (!need_held || LEASE_TAG(lease_word(ring)) == LEASE_HELD)) {
+		bool at = false;
+		if (steps > 0) {
+			uint64_t pc = lpc(pid);
+			for (size_t i = 0; i < npcs; i++)
+				at = at || pc == pcs[i];
+		}
+		if (at && (!need_held || LEASE_TAG(lease_word(ring)) == LEASE_HELD)) {
 			CHECK(ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)SIGSTOP) == 0);
 			CHECK(waitpid(pid, &status, WUNTRACED) == pid && WIFSTOPPED(status));
 			return steps;
@@ -293,6 +298,12 @@ static inline long lstep_to_pc(struct mrb_ring *ring, pid_t pid, uint64_t pc, lo
 	}
 	CHECK(ptrace(PTRACE_DETACH, pid, NULL, NULL) == 0);
 	return -1;
+}
+
+static inline long lstep_to_pc(struct mrb_ring *ring, pid_t pid, uint64_t pc, long max_steps,
+                               bool need_held)
+{
+	return lstep_to_pcs(ring, pid, &pc, 1, max_steps, need_held);
 }
 
 /* Waits until the producer in slot `slot` holds the lease and has claimed
