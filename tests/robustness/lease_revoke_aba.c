@@ -170,9 +170,15 @@ int main(int argc, char **argv)
 		/* P waits before REVOKING(H) -> 0; H runs on. */
 		CHECK(kill(h, SIGCONT) == 0);
 		uint32_t from = atomic_load(&ctl->committed[0]);
-		uint64_t w1 = lease_word(&ring), t1 = ring_load64(&ring, OFF_PRODUCER_POSITION);
 		while (atomic_load(&ctl->committed[0]) - from < WATCH_CLAIMS) {
-			uint64_t t2 = ring_load64(&ring, OFF_PRODUCER_POSITION);
+			uint64_t w1 = lease_word(&ring);
+			uint64_t t1 = ring_load64(&ring, OFF_PRODUCER_POSITION);
+			/* Until H's next claim (or 2 ms). */
+			int64_t until = rtest_now_ns() + 2000000;
+			uint64_t t2;
+			while ((t2 = ring_load64(&ring, OFF_PRODUCER_POSITION)) == t1 &&
+			       rtest_now_ns() < until) {
+			}
 			uint64_t w2 = lease_word(&ring);
 			/* Two acquisitions with that value are at least 64 claims
 			 * (3 KiB) apart: one that the position moved under. */
@@ -182,8 +188,6 @@ int main(int argc, char **argv)
 				     ") while P waits to CAS REVOKING of it to 0 (ABA)",
 				     r, held, t1, t2);
 			transient += w2 == held;
-			w1 = w2;
-			t1 = ring_load64(&ring, OFF_PRODUCER_POSITION);
 		}
 		checked++;
 		CHECK(ptrace(PTRACE_DETACH, p, NULL, NULL) == 0);
