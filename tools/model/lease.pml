@@ -77,7 +77,10 @@
  *   TWO_P, GARBAGE (the lease word starts as garbage: treated as REVOKING
  *   of a holder that is gone), LTL, NH (holder claims, 2; 3 lets the
  *   holder take the lease again after losing it and claim under it),
- *   PC (P's claims, 1), MAXACQ (acquire attempts, 2), FIX_REVOKE_MARK
+ *   PC (P's claims, 1), MAXACQ (acquire attempts, 2), R2_PAUSE (the
+ *   kernel refuses the revoker's membarrier: it pauses 1 ms instead,
+ *   modelled as a wait until the holder's store buffer has drained),
+ *   FIX_REVOKE_MARK
  *   (finding F3's alternative fix: a revoker marks its lane; A4 looks at
  *   announcements at the position and at marked lanes).
  * Mutants (-D), each must give a counterexample:
@@ -372,7 +375,13 @@ inline revoke(b, self, me, v, c, tt, ef)
 		:: else ->
 			/* REVOKING(x) (ours, or left by a revoker that may have
 			 * died), or garbage (a holder that is gone) */
-#ifndef MUT_R2_NO_MEMBARRIER
+#if defined(R2_PAUSE)
+			/* membarrier refused: a 1 ms pause, in which the
+			 * holder's store buffer drains (the window holds no
+			 * system call) */
+			lock(b);
+			(blen[0] == 0);
+#elif !defined(MUT_R2_NO_MEMBARRIER)
 			d_step { membarrier(b) }; /* R2 */
 #endif
 			/* R3: wait until the holder's plain window is closed */

@@ -144,6 +144,7 @@ elif [ "$(basename "$model")" = lease.pml ]; then
 		"reader_reacquire|pass|-DREADER -DNH=3|-O0"
 		"tso_unregistered_killed|pass|-DTSO -DUNREG -DKILL_HOLDER|-O0"
 		"tso_garbage|pass|-DTSO -DGARBAGE -DKILL_REVOKER|-O0"
+		"tso_membarrier_refused|pass|-DTSO -DR2_PAUSE -DKILL_HOLDER -DKILL_REVOKER|-O0"
 		"ltl_r3_progress|pass|-DLTL -DTSO -DKILL_HOLDER -DKILL_REVOKER|-O0|r3_progress"
 		# The spec's seeded mutants
 		"mutant_r2_no_membarrier|fail|-DTSO -DMUT_R2_NO_MEMBARRIER|-O0"
