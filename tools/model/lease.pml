@@ -80,9 +80,8 @@
  *   PC (P's claims, 1), MAXACQ (acquire attempts, 2), R2_PAUSE (the
  *   kernel refuses the revoker's membarrier: it pauses 1 ms instead,
  *   modelled as a wait until the holder's store buffer has drained),
- *   FIX_REVOKE_MARK
- *   (finding F3's alternative fix: a revoker marks its lane; A4 looks at
- *   announcements at the position and at marked lanes).
+ *   A4_ANY_LANE (no revoker marks; A4 gives back on any announcement: the
+ *   first version's A4, also clean).
  * Mutants (-D), each must give a counterexample:
  *   MUT_R2_NO_MEMBARRIER    (TSO) the revoker issues no membarrier in R2
  *   MUT_NO_R3               the revoker does not wait for the window (R3)
@@ -109,9 +108,12 @@
  *   MUT_MINE_ZERO           (SIGNAL; finding F1 as before its fix) step 5
  *                           accepts word == lease_mine == 0
  *   MUT_A4_POSITION_ONLY    (READER or TWO_P, NH=3; finding F3 as before
- *                           its fix) A4 ignores announcements below the
- *                           producer position: a revoker between R3 and
- *                           R4 then clears a later round's mark (ABA)
+ *                           its fix) revokers do not mark their lanes and
+ *                           A4 looks only at announcements at the producer
+ *                           position: a revoker between R3 and R4 then
+ *                           clears a later round's mark (ABA)
+ *   MUT_MARK_AFTER_LOOK     a revoker marks its lane after its first load
+ *                           of the word instead of before
  *   MUT_R4_STORE            R4 stores 0 instead of its CAS (no
  *                           counterexample: A4 keeps the holder from taking
  *                           the lease again under a revoker; docs/MODEL.md)
@@ -155,7 +157,7 @@
 #define CL20 4 /* slot 2 lane 0: Q (-DTWO_P) */
 #define CLL 5  /* Late's lane */
 #define NOVAR 255
-#define REVOKE_MARK 128 /* -DFIX_REVOKE_MARK: a revoker's lane */
+#define REVOKE_MARK 128 /* a revoker's mark on its lane (claiming | 2) */
 #define NOBUF 3 /* V: no buffer (sequentially consistent) */
 #define LATEBUF 4 /* Late: no buffer either (its own name for the R3 ghost) */
 /* the R3 ghost bit of the thread of buffer b */
@@ -305,6 +307,11 @@ inline claimed(t)
 #else
 #define MINE_ZERO false
 #endif
+#if defined(MUT_A4_POSITION_ONLY) || defined(A4_ANY_LANE)
+#define MARKING false
+#else
+#define MARKING true
+#endif
 #ifdef MUT_R4_STORE
 #define R4_BLIND true
 #else
@@ -339,19 +346,44 @@ inline r4(b, v)
 	}
 }
 
+/* the revoking mark of a producer's lane (seq_cst store: drains) */
+inline mark(b, lane, t)
+{
+	if
+	:: MARKING && lane != NOVAR ->
+		d_step { st_body(b, lane, (t + 1) | REVOKE_MARK); lock(b) }
+	:: else -> skip
+	fi
+}
+
 /* ---- revoke: R1..R4 (mrbi_lease_revoke) ----------------------------------
  * self: the caller runs on the holder's producer thread (lane 0 in CAS
  * mode, or a call nested in a signal handler): a lease naming its own slot
  * is "mine" there; it does not wait for itself in R3, and inside its own
  * plain window (a nested call) it returns MRB_EFULL (ef). */
-inline revoke(b, self, me, v, c, tt, ef)
+inline revoke(b, self, me, v, c, tt, ef, lane, t)
 {
+	/* a producer marks its lane revoking (claiming | 2, a seq_cst store)
+	 * before its first look at the word: an acquirer that took the lease
+	 * after that look sees the mark (A4); the lane's next announcement
+	 * clears it */
+#ifndef MUT_MARK_AFTER_LOOK
+	mark(b, lane, t);
+#endif
 	v = lease; /* R1 */
+#ifdef MUT_MARK_AFTER_LOOK
+	mark(b, lane, t);
+#endif
 	do
 	:: KIND(v) == 0 -> break
 	:: KIND(v) != 0 && self && (v == HELD0 || v == REVOKING(0, 1)) && inwin && !SIG_CLAIMS ->
 		/* mine, and a nested call inside its own thread's plain
-		 * window: MRB_EFULL, before marking the word */
+		 * window: MRB_EFULL, before marking the word (the lane's
+		 * announcement back as it was) */
+		if
+		:: MARKING && lane != NOVAR -> st(b, lane, t + 1)
+		:: else -> skip
+		fi;
 		ef = true; break
 	:: else ->
 		if
@@ -440,7 +472,7 @@ inline cas_claim(lane, b, self, lane0h, t, v, c, tt, ok, ef)
 		v = lease;
 		if
 		:: v == 0 || (lane0h && llane && v == lmine) -> skip
-		:: else -> revoke(b, self, ME(b), v, c, tt, ef)
+		:: else -> revoke(b, self, ME(b), v, c, tt, ef, lane, t)
 		fi
 #else
 		/* C2: a compiler barrier; a seq_cst fence in an unregistered
@@ -464,12 +496,7 @@ inline cas_claim(lane, b, self, lane0h, t, v, c, tt, ok, ef)
 				:: else -> skip
 				fi
 			}
-		:: else ->
-#ifdef FIX_REVOKE_MARK
-			/* the lane says "revoking" until the retry's C1 */
-			st(b, lane, (t + 1) | REVOKE_MARK);
-#endif
-			revoke(b, self, ME(b), v, c, tt, ef) /* then retry */
+		:: else -> revoke(b, self, ME(b), v, c, tt, ef, lane, t) /* then retry */
 		fi
 #endif
 	od;
@@ -498,10 +525,11 @@ inline cas_claim(lane, b, self, lane0h, t, v, c, tt, ok, ef)
 #endif
 
 /* A4's look at one lane other than my lane 0 (claim_may_follow) of a
- * writer that may be alive: any announcement gives the lease back; with
- * MUT_A4_POSITION_ONLY only one at the producer position (read after the
- * lane), finding F3; with FIX_REVOKE_MARK, one at the producer position or
- * one marked by a revoker. v: the verdict so far (non-zero: give back). */
+ * writer that may be alive: an announcement at the producer position (read
+ * after the lane), or a lane marked by a revoker, gives the lease back.
+ * MUT_A4_POSITION_ONLY: no marks (finding F3 as it was); A4_ANY_LANE: no
+ * marks, any announcement gives the lease back (the first version's A4).
+ * v: the verdict so far (non-zero: give back). */
 inline a4_lane(L, S)
 {
 	if
@@ -510,7 +538,7 @@ inline a4_lane(L, S)
 		if
 		:: c == 0 -> skip
 		:: else ->
-#if defined(MUT_A4_POSITION_ONLY) || defined(FIX_REVOKE_MARK)
+#ifndef A4_ANY_LANE
 			ld(0, TAIL, tt);
 			if
 			:: c == tt + 1 || (c & REVOKE_MARK) != 0 -> tt = 1
@@ -697,11 +725,11 @@ active proctype V()
 #ifdef MUT_READER_TAIL_FIRST
 	d_step { vr++ };
 	d_step { jpos = mem[TAIL]; joined = true; assert((plainmask >> jpos) == 0) };
-	revoke(NOBUF, false, ME(NOBUF), v, c, tt, ef);
+	revoke(NOBUF, false, ME(NOBUF), v, c, tt, ef, NOVAR, 0);
 	vrevoked = true;
 #else
 	d_step { vr++ }; /* counts itself (seq_cst fetch_add) */
-	revoke(NOBUF, false, ME(NOBUF), v, c, tt, ef);
+	revoke(NOBUF, false, ME(NOBUF), v, c, tt, ef, NOVAR, 0);
 	vrevoked = true;
 	/* its join reads the tail after the revocation */
 	d_step { jpos = mem[TAIL]; joined = true };
