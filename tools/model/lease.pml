@@ -112,11 +112,12 @@
  *                           A4 looks only at announcements at the producer
  *                           position: a revoker between R3 and R4 then
  *                           clears a later round's mark (ABA)
- *   MUT_MARK_AFTER_LOOK     a revoker marks its lane after its first load
- *                           of the word instead of before
  *   MUT_R4_STORE            R4 stores 0 instead of its CAS (no
  *                           counterexample: A4 keeps the holder from taking
  *                           the lease again under a revoker; docs/MODEL.md)
+ *   MUT_MARK_AFTER_LOOK     a revoker marks its lane after its first load
+ *                           of the word instead of before (no
+ *                           counterexample either; docs/MODEL.md)
  * Witnesses (-D), each must give a counterexample (the model is not
  * vacuous): WIT_PLAIN (a plain claim is made), WIT_R3_OPEN (a revoker
  * finds the holder's window open in R3 and must wait), WIT_LATE_FINISHES

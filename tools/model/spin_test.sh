@@ -179,6 +179,8 @@ elif [ "$(basename "$model")" = lease.pml ]; then
 		"long_tso_reader_reacquire_killed|pass|-DTSO -DREADER -DNH=3 -DKILL_HOLDER -DKILL_REVOKER|"
 		"long_tso_signal_reader|pass|-DTSO -DSIGNAL -DREADER -DNH=3|"
 		"long_mutant_r4_blind|pass|-DTWO_P -DMUT_R4_STORE|"
+		"long_a4_any_lane|pass|-DREADER -DNH=3 -DA4_ANY_LANE|"
+		"long_two_producers_a4_any_lane|pass|-DTWO_P -DNH=3 -DA4_ANY_LANE|"
 	)
 elif [ "$long" = yes ]; then
 	configs+=(
