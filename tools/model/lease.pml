@@ -97,8 +97,9 @@
  *   MUT_SIG_CLAIMS          (SIGNAL) a nested call inside the holder's
  *                           plain window claims (revokes without waiting
  *                           for itself) instead of returning MRB_EFULL
- *   MUT_SELF_WAIT           a call on the holder's own thread waits for
- *                           its own window in R3 (waits forever)
+ *   MUT_SELF_WAIT           (SIGNAL) a call on the holder's own thread
+ *                           waits for its own window in R3: a nested call
+ *                           waits forever for the call it interrupted
  *   MUT_NO_LIVENESS         (KILL_HOLDER) R3 ignores the holder's death
  *   MUT_NO_RELEASE          the holder does not give the lease back at close
  *   MUT_READER_TAIL_FIRST   (READER) the reader reads its join point before

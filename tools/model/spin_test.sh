@@ -157,7 +157,7 @@ elif [ "$(basename "$model")" = lease.pml ]; then
 		"mutant_a4_no_readers|fail|-DREADER -DMUT_A4_NO_READERS|-O0"
 		"mutant_unregistered_no_fence|fail|-DTSO -DUNREG -DMUT_UNREG_NO_FENCE|-O0"
 		"mutant_signal_claims|fail|-DSIGNAL -DMUT_SIG_CLAIMS|-O0"
-		"mutant_self_wait|fail|-DMUT_SELF_WAIT|-O0"
+		"mutant_self_wait|fail|-DSIGNAL -DMUT_SELF_WAIT|-O0"
 		"mutant_no_liveness|fail|-DKILL_HOLDER -DMUT_NO_LIVENESS|-O0"
 		"mutant_no_liveness_ltl|fail|-DLTL -DKILL_HOLDER -DMUT_NO_LIVENESS|-O0|r3_progress"
 		"mutant_no_release|fail|-DMUT_NO_RELEASE|-O0"
