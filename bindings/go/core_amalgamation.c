@@ -4231,7 +4231,8 @@ void mrbi_lease_try_acquire(struct mrb_handle *h, struct mrb_lane *lane)
 	}
 	if (atomic_load_explicit(&hdr->sole_producer, memory_order_relaxed) != 0 ||
 	    atomic_load_explicit(&hdr->validating_readers, memory_order_relaxed) != 0) {
-		back_off(h);
+		/* Cost nobody a revocation: no reason to wait longer. */
+		atomic_store_explicit(&h->lease_countdown, backoff_now(h), memory_order_relaxed);
 		return;
 	}
 	uint64_t held = lease_word(index, generation, MRB_LEASE_HELD);
