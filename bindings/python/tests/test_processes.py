@@ -81,6 +81,40 @@ def test_producers_and_consumer_in_separate_processes(
         assert stats.used_bytes == 0
 
 
+def test_sole_producer_lease_handed_between_processes(
+    ring_path: pathlib.Path,
+) -> None:
+    """A producer process writing alone holds the sole-producer lease (stats
+    name it); three more producer processes start, which takes the lease
+    back; every message of all four arrives once, in order, intact; with all
+    of them gone, nobody holds it."""
+    producers, count = 4, 20000
+    RingBuffer.create(ring_path, 65536).close()
+    results = CTX.Queue()
+    consumer = run(ipc_workers.consume, str(ring_path), producers, count, 1, results)
+    holder = run(ipc_workers.produce, str(ring_path), 0, count, 1)
+    with RingBuffer.open(ring_path) as rb:
+        held_alone = False
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        while holder.exitcode is None and time.monotonic() < deadline:
+            if rb.stats().sole_producer_pid == holder.pid:
+                held_alone = True
+                break
+        others = [
+            run(ipc_workers.produce, str(ring_path), p, count, 1)
+            for p in range(1, producers)
+        ]
+        summary = await_result(results, consumer, holder, *others)
+        finish(consumer, holder, *others)
+        assert "error" not in summary, summary["error"]
+        assert summary["next_seq"] == {p: count for p in range(producers)}
+        assert held_alone, "the producer writing alone never held the lease"
+        stats = rb.stats()
+        assert stats.sole_producer_pid == 0
+        assert stats.sole_producer_slot is None
+        assert stats.messages_read == producers * count
+
+
 def test_messages_outlive_the_writing_process(ring_path: pathlib.Path) -> None:
     RingBuffer.create(ring_path, 4096).close()
     finish(run(ipc_workers.write_and_exit, str(ring_path), 20))
