@@ -1824,6 +1824,19 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 		if (record_observe(h, h->head, &control)) {
 			uint64_t length = control_length(control);
 			uint64_t record_size = head_record_size(h, control, claimed, offset);
+			if (record_size == 0 && claimed) {
+				/* tail_cache may be the "at least" learnt from a
+				 * BUSY header here that recovery (another
+				 * subscriber's, in a fan-out ring) has since
+				 * padded over its writer's whole claim, a batch
+				 * longer than that record: the producer position
+				 * decides. */
+				int rc = refresh_tail(h);
+				if (rc != 0 && rc != MRB_EEMPTY)
+					return rc;
+				claimed = h->head != h->tail_cache;
+				record_size = head_record_size(h, control, claimed, offset);
+			}
 			if (record_size == 0)
 				return MRB_ECORRUPT;
 			bool pad = (control & MRB_CONTROL_PAD) != 0;
@@ -6645,6 +6658,11 @@ static int join(struct mrb_handle *h, const struct mrb_subscribe_options *opts)
 	if (h->mode != MRB_MODE_FANOUT && (flags & MRB_ENTRY_LOSSY) == 0)
 		return MRB_EMODE;
 	uint64_t token = new_token(h);
+	/* Dead owners' entries that nobody can resume go first (a named one
+	 * is detached): otherwise only producers short of space judge them,
+	 * and a dead unnamed entry would hold R for good on a ring whose
+	 * producers have stopped. This joiner's walk then moves R. */
+	reap_dead_entries(h);
 	/* A name race costs one retry each; a hostile table cannot loop us. */
 	for (int attempt = 0; attempt < 1000; attempt++) {
 		if ((flags & MRB_ENTRY_NAMED) != 0) {

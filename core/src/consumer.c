@@ -280,6 +280,19 @@ int mrbi_next_message(struct mrb_handle *h, enum mrb_tail_mode mode, const uint8
 		if (record_observe(h, h->head, &control)) {
 			uint64_t length = control_length(control);
 			uint64_t record_size = head_record_size(h, control, claimed, offset);
+			if (record_size == 0 && claimed) {
+				/* tail_cache may be the "at least" learnt from a
+				 * BUSY header here that recovery (another
+				 * subscriber's, in a fan-out ring) has since
+				 * padded over its writer's whole claim, a batch
+				 * longer than that record: the producer position
+				 * decides. */
+				int rc = refresh_tail(h);
+				if (rc != 0 && rc != MRB_EEMPTY)
+					return rc;
+				claimed = h->head != h->tail_cache;
+				record_size = head_record_size(h, control, claimed, offset);
+			}
 			if (record_size == 0)
 				return MRB_ECORRUPT;
 			bool pad = (control & MRB_CONTROL_PAD) != 0;

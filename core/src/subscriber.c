@@ -796,6 +796,11 @@ static int join(struct mrb_handle *h, const struct mrb_subscribe_options *opts)
 	if (h->mode != MRB_MODE_FANOUT && (flags & MRB_ENTRY_LOSSY) == 0)
 		return MRB_EMODE;
 	uint64_t token = new_token(h);
+	/* Dead owners' entries that nobody can resume go first (a named one
+	 * is detached): otherwise only producers short of space judge them,
+	 * and a dead unnamed entry would hold R for good on a ring whose
+	 * producers have stopped. This joiner's walk then moves R. */
+	reap_dead_entries(h);
 	/* A name race costs one retry each; a hostile table cannot loop us. */
 	for (int attempt = 0; attempt < 1000; attempt++) {
 		if ((flags & MRB_ENTRY_NAMED) != 0) {

@@ -377,6 +377,65 @@ TEST_F(Subscribers, DeadSubscriberKeptOrFreed)
 		ASSERT_EQ(i, Next(0));
 }
 
+// A subscriber killed while reading (not asleep: no waiter share to find
+// it by) leaves its unnamed entry holding R. With the producers stopped,
+// nobody is ever short of space to judge it: the next joiner frees it, and
+// its walk over the backlog takes R to the end.
+TEST_F(Subscribers, JoinFreesDeadUnnamedEntryHoldingRelease)
+{
+	ASSERT_EQ(0, Create(1024, MRB_CREATE_FANOUT));
+	pid_t child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		struct mrb_ring sub = {};
+		if (mrb_subscribe(&sub, path_.c_str(), nullptr) != 0)
+			_exit(2);
+		_exit(0); // no close: the entry is left as a crash leaves it
+	}
+	int status;
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	for (uint64_t i = 0; i < 3; i++)
+		ASSERT_EQ(0, Write(i));
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(0u, st.consumer_position);
+	ASSERT_EQ(0, Subscribe(0));
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(st.producer_position, st.consumer_position);
+	struct mrb_subscriber_info list[4];
+	ASSERT_EQ(1, mrb_subscribers(&ring_, list, 4));
+	EXPECT_EQ(MRB_EEMPTY, Next(0));
+}
+
+// A batch writer that died after its first header (BUSY, one 128-byte
+// record of a longer claim), and the padding another subscriber's recovery
+// then wrote over the whole claim: a reader that saw the BUSY record reads
+// on past the longer padding. (It returned MRB_ECORRUPT: the BUSY record's
+// size was taken as a bound on what was claimed.) Here the claim is a
+// reservation made to look like the batch's first record, and the abort
+// pads it as recovery would.
+TEST_F(Subscribers, PaddingLongerThanTheBusyRecordSeenIsNoCorruption)
+{
+	ASSERT_EQ(0, Create(4096, MRB_CREATE_FANOUT));
+	ASSERT_EQ(0, Subscribe(0));
+	struct mrb_reservation res;
+	ASSERT_EQ(0, mrb_reserve(&ring_, 1008, &res)); // claims [0, 1024)
+	ASSERT_EQ(0u, res.position);
+	auto *control =
+	    reinterpret_cast<uint64_t *>(static_cast<uint8_t *>(res.data) - MRB_RECORD_HEADER_SIZE);
+	const uint64_t length_mask = (uint64_t{1} << 40) - 1;
+	uint64_t busy = __atomic_load_n(control, __ATOMIC_SEQ_CST);
+	ASSERT_EQ(1008u, busy & length_mask);
+	__atomic_store_n(control, (busy & ~length_mask) | 112, __ATOMIC_SEQ_CST);
+	EXPECT_EQ(MRB_EEMPTY, Next(0)); // sees the BUSY 128-byte record
+	__atomic_store_n(control, busy, __ATOMIC_SEQ_CST);
+	ASSERT_EQ(0, mrb_abort(&ring_, &res)); // padding over [0, 1024)
+	ASSERT_EQ(0, Write(1));
+	EXPECT_EQ(1, Next(0));
+	EXPECT_EQ(MRB_EEMPTY, Next(0));
+}
+
 // The tap and a writer on one handle (one mapping, so ThreadSanitizer sees
 // both sides): the tap is lapped over and over while copying, and every
 // message it returns is intact and in order.

@@ -724,6 +724,17 @@ int main(int argc, char **argv)
 	check_validating(L1);
 	/* Everything drained: the release position is at the end. */
 	CHECK_RC(mrb_stats(&ring, &st), 0);
+	if (st.consumer_position != st.producer_position) {
+		/* Which entry holds it. */
+		struct mrb_subscriber_info si[16];
+		int64_t ns = mrb_subscribers(&ring, si, 16);
+		for (int64_t i = 0; i < ns && i < 16; i++)
+			fprintf(stderr,
+			        "entry %u name '%s' flags %u state %d pid %d alive %d "
+			        "position %" PRIu64 "\n",
+			        si[i].index, si[i].name, si[i].flags, (int)si[i].state,
+			        (int)si[i].pid, (int)si[i].alive, si[i].position);
+	}
 	CHECK_EQ_U64(st.consumer_position, st.producer_position);
 	CHECK_RC(mrb_close(&ring), 0);
 	printf("sub_storm: ok\n");
