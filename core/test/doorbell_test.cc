@@ -927,7 +927,10 @@ TEST_F(Doorbell, IdleArmedReaderUsesNoCpu)
 	}
 	int64_t wall = NowNs() - wall0, cpu = CpuNs() - cpu0;
 	EXPECT_LT(cpu * 50, wall) << "cpu " << cpu << " ns over " << wall << " ns";
-	EXPECT_LE(wakeups, 4);
+	// The bound gives 2-3; a busy loop would give thousands. A fresh-clone
+	// CI run at load 9 saw 5 (not reproduced alone in 8 runs), so the
+	// bound here leaves room for a loaded machine.
+	EXPECT_LE(wakeups, 10);
 	close(ep);
 }
 
