@@ -603,6 +603,11 @@ static inline uint64_t record_span(uint64_t length)
  * the join asked for MRB_SUBSCRIBE_FROM_OLDEST, which mrb_subscriber_info
  * reports. Above every MRB_ENTRY_* bit. */
 #define MRB_READER_FROM_OLDEST (1u << 31)
+/* Another, set while a gating subscriber that joined behind the live end
+ * from the oldest message has handed over nothing yet: a release that did
+ * not see its entry may still pass it, and that is no loss
+ * (subscriber.c, settle_join). */
+#define MRB_READER_UNSETTLED (1u << 30)
 
 /*
  * Roles of a call. Every public call enters exactly one role, through one
@@ -786,6 +791,10 @@ struct mrb_handle {
 	/* mrb_hold: reads advance head, the ring is released only up to
 	 * held_at (mrb_release_through), which the read counters follow. */
 	bool holding;
+	/* A test's stop point (mrb__test_stop_next_release): this handle's
+	 * next move of a fan-out ring's release position stops its process
+	 * between the table scan and the CAS. In holding's padding. */
+	_Atomic uint8_t test_release_stop;
 	/* How long mrb_read_batch waits, once caught up with a producer that
 	 * is still writing, before it looks again (consumer.c); 0 before the
 	 * first wait. In holding's padding: the handle is full. */
@@ -5877,10 +5886,12 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
  *    gating entry only moves past records it has seen committed (a joiner
  *    gates from a point behind the live end and passes over the records in
  *    between unread), so no claim still being written is ever released.
- *  - A joiner publishes its entry before it reads R and the other entries
- *    (seq_cst on both sides): a mover that missed the entry moved R to at
- *    most the minimum of the others, which the joiner also reads, and it
- *    starts no lower than that.
+ *  - A joiner publishes its entry before it reads R and the producer
+ *    position P (seq_cst on both sides): a mover that missed the entry
+ *    moves R to at most P, and only from the R the joiner read (its CAS
+ *    expects an older value), so at most once. A joiner at P is safe; one
+ *    behind it validates until it reaches P, and one from the oldest
+ *    message settles before it hands anything over (settle_join).
  *  - A mover re-scans after each successful CAS and a subscriber re-reads R
  *    after publishing its position, so a move that raced with a publish is
  *    never left undone.
@@ -5893,10 +5904,11 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 #define _GNU_SOURCE
 #endif
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
-#line 38 "core/src/subscriber.c"
+#line 41 "core/src/subscriber.c"
 
 /* How long an entry must hold producers back before its owner's liveness
  * is checked (a /proc read), and how often a handle checks at most. */
@@ -6268,6 +6280,10 @@ void mrbi_fanout_release(struct mrb_handle *h, bool short_of_space)
 		low = committed_end(h, release, low);
 		if (low == release)
 			return;
+		if (MRB_UNLIKELY(
+		        atomic_load_explicit(&h->test_release_stop, memory_order_relaxed) != 0) &&
+		    atomic_exchange_explicit(&h->test_release_stop, 0, memory_order_relaxed) != 0)
+			raise(SIGSTOP); /* a test's stop point (mrb__test_stop_next_release) */
 		if (!atomic_compare_exchange_strong_explicit(&hdr->consumer_position, &release, low,
 		                                             memory_order_seq_cst,
 		                                             memory_order_seq_cst))
@@ -6314,7 +6330,10 @@ void mrbi_recovery_token_give(struct mrb_handle *h)
  * its entry computed a minimum over positions no greater than the producer
  * position it read before. One that starts behind the live end (from the
  * oldest message, or resuming after an eviction) may be passed by such a
- * mover, so it reads with validation until it reaches the live end.
+ * mover, once (the mover's CAS expects the R read here or an older one),
+ * so it reads with validation until it reaches the live end; R then waits
+ * for it (lapped), and a from-oldest joiner that has handed nothing over
+ * loses nothing (settle_join).
  */
 static int join_point(struct mrb_handle *h, uint64_t *release, uint64_t *tail)
 {
@@ -6515,6 +6534,10 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 	entry_publish_position(e, start);
 	handle_bind(h, index, token, flags, start, tail);
 	h->skip_backlog = !from_oldest;
+	/* Delivering its backlog, it may be passed before it hands anything
+	 * over (settle_join). An evictable one counts any pass as a loss. */
+	if (gating && from_oldest && start != tail && (flags & MRB_ENTRY_EVICT) == 0)
+		h->reader_flags |= MRB_READER_UNSETTLED;
 	atomic_store_explicit(&e->state, MRB_ENTRY_ACTIVE, memory_order_seq_cst);
 	if (gating && !from_oldest) {
 		/* Walk what is committed now, so that the join holds no space
@@ -6806,6 +6829,69 @@ void mrbi_racy_copy_in(uint8_t *dst, const uint8_t *src, size_t n)
 	}
 }
 
+/* A durable subscriber that is not evictable: R never passes its entry,
+ * but for the one release that may miss a join (join_point). */
+static bool durable_gating(const struct mrb_handle *h)
+{
+	return (h->reader_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) == 0 &&
+	       h->mode == MRB_MODE_FANOUT;
+}
+
+/* R, if it is past head and a plausible place to resume: a record
+ * boundary at most a lap behind the producers (R is shared memory). */
+static bool release_past_head(struct mrb_handle *h, uint64_t *r_out)
+{
+	uint64_t r = atomic_load_explicit(&h->header->consumer_position, memory_order_seq_cst);
+	uint64_t tail = atomic_load_explicit(&h->header->producer_position, memory_order_acquire);
+	if (r <= h->head || r % MRB_RECORD_ALIGNMENT != 0 || tail - r > h->capacity)
+		return false;
+	*r_out = r;
+	return true;
+}
+
+/* A from-oldest joiner that has handed nothing over, in its own live entry:
+ * a pass by a release that missed its join costs it nothing (settle_join). */
+static bool join_unsettled(struct mrb_handle *h)
+{
+	if ((h->reader_flags & MRB_READER_UNSETTLED) == 0)
+		return false;
+	struct mrb_reader_entry *e = h->entry;
+	return atomic_load_explicit(&e->owner, memory_order_acquire) == h->owner_token &&
+	       atomic_load_explicit(&e->state, memory_order_acquire) == MRB_ENTRY_ACTIVE;
+}
+
+/*
+ * A from-oldest joiner is about to hand over its first message, copied and
+ * validated, head past it (or, for a peek, at it). A release that did not
+ * see the entry may have taken R past its start (join_point): the messages
+ * it passed were released while the joiner joined, not after, so they are
+ * not owed to it. The join settles here:
+ *  - `publish` (a copying read): publish head, moving R as any subscriber
+ *    does. Once R has left the join point no release that missed the entry
+ *    can move it any more (its CAS expects the join point), and every
+ *    later one sees the entry.
+ *  - R past head: it was passed. Nothing has been handed over, so it
+ *    resumes at R, with no loss, and the copy is dropped (true).
+ * A pass after this (R held at the join point by another reader, or by a
+ * hold, while the release that missed the entry is still on its way)
+ * comes after a delivery: what it overwrote is a loss (lapped).
+ */
+static bool settle_join(struct mrb_handle *h, bool publish)
+{
+	bool unsettled = join_unsettled(h);
+	h->reader_flags &= ~MRB_READER_UNSETTLED;
+	if (!unsettled)
+		return false;
+	if (publish)
+		mrbi_subscriber_publish(h);
+	uint64_t r;
+	if (!release_past_head(h, &r))
+		return false;
+	h->head = r;
+	h->stuck_position = UINT64_MAX;
+	return true;
+}
+
 /* Producers passed head by more than a lap: skip to the oldest record
  * boundary still intact (every multiple of the capacity starts a record,
  * since no record crosses the end), and count the loss. */
@@ -6814,10 +6900,23 @@ static int lapped(struct mrb_handle *h, uint64_t tail)
 	uint64_t resume = tail - (tail & h->mask);
 	if (resume <= h->head)
 		resume = h->head + h->capacity; /* defensive; tail - head > capacity */
-	/* A joiner walking the claims behind its live end loses nothing. */
+	/* A durable reader that is not evictable is behind R only if a
+	 * release that missed its join passed it (join_point), and R then
+	 * waits for it: everything from R is intact. */
+	bool passed = false;
+	uint64_t r;
+	if (durable_gating(h) && release_past_head(h, &r)) {
+		resume = r;
+		passed = true;
+	}
+	/* A joiner walking the claims behind its live end loses nothing, nor
+	 * does a from-oldest joiner that has handed nothing over yet. */
 	uint64_t from = h->head;
 	if (h->skip_backlog && from < h->validate_until)
 		from = h->validate_until;
+	if (passed && join_unsettled(h))
+		from = resume;
+	h->reader_flags &= ~MRB_READER_UNSETTLED; /* R left the join point */
 	h->head = resume;
 	h->stuck_position = UINT64_MAX;
 	if (resume <= from)
@@ -6971,12 +7070,16 @@ int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, siz
                         uint64_t *position_out)
 {
 	uint64_t position;
-	int rc = validated_copy(h, buf, buf_size, len, &position);
-	if (rc != 0)
-		return rc;
+	for (;;) {
+		int rc = validated_copy(h, buf, buf_size, len, &position);
+		if (rc != 0)
+			return rc;
+		h->head = position + record_span(*len);
+		if ((h->reader_flags & MRB_READER_UNSETTLED) == 0 || !settle_join(h, true))
+			break;
+	}
 	if (position_out != NULL)
 		*position_out = position;
-	h->head = position + record_span(*len);
 	h->unpublished_messages++;
 	h->unpublished_bytes += *len;
 	stop_validating_if_caught_up(h);
@@ -6992,9 +7095,15 @@ int mrbi_validated_peek(struct mrb_handle *h, struct mrb_view *view)
 	}
 	size_t len;
 	uint64_t position;
-	int rc = validated_copy(h, h->scratch, (size_t)h->max_message_size, &len, &position);
-	if (rc != 0)
-		return rc;
+	for (;;) {
+		int rc =
+		    validated_copy(h, h->scratch, (size_t)h->max_message_size, &len, &position);
+		if (rc != 0)
+			return rc;
+		/* A view is handed over unreleased: nothing to publish yet. */
+		if ((h->reader_flags & MRB_READER_UNSETTLED) == 0 || !settle_join(h, false))
+			break;
+	}
 	view->data = h->scratch;
 	view->len = len;
 	view->position = position;

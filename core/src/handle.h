@@ -27,6 +27,11 @@
  * the join asked for MRB_SUBSCRIBE_FROM_OLDEST, which mrb_subscriber_info
  * reports. Above every MRB_ENTRY_* bit. */
 #define MRB_READER_FROM_OLDEST (1u << 31)
+/* Another, set while a gating subscriber that joined behind the live end
+ * from the oldest message has handed over nothing yet: a release that did
+ * not see its entry may still pass it, and that is no loss
+ * (subscriber.c, settle_join). */
+#define MRB_READER_UNSETTLED (1u << 30)
 
 /*
  * Roles of a call. Every public call enters exactly one role, through one
@@ -210,6 +215,10 @@ struct mrb_handle {
 	/* mrb_hold: reads advance head, the ring is released only up to
 	 * held_at (mrb_release_through), which the read counters follow. */
 	bool holding;
+	/* A test's stop point (mrb__test_stop_next_release): this handle's
+	 * next move of a fan-out ring's release position stops its process
+	 * between the table scan and the CAS. In holding's padding. */
+	_Atomic uint8_t test_release_stop;
 	/* How long mrb_read_batch waits, once caught up with a producer that
 	 * is still writing, before it looks again (consumer.c); 0 before the
 	 * first wait. In holding's padding: the handle is full. */

@@ -66,6 +66,12 @@ int mrb__test_worker_join(struct mrb_ring *ring, const char *path, const char *g
  * generation << 32 | slot << 8 | 1 (held) or 2 (being revoked). */
 uint64_t mrb__test_sole_producer(struct mrb_ring *ring);
 
+/* This handle's next move of a fan-out ring's release position stops its
+ * process (SIGSTOP) after it read the reader table and before its CAS, once:
+ * a test joins a subscriber that this mover did not see, then SIGCONTs it
+ * (subscriber.c, mrbi_fanout_release). */
+int mrb__test_stop_next_release(struct mrb_ring *ring);
+
 #ifdef __cplusplus
 }
 #endif

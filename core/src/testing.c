@@ -97,3 +97,16 @@ uint64_t mrb__test_sole_producer(struct mrb_ring *ring)
 		return 0;
 	return atomic_load_explicit(&h->header->sole_producer, memory_order_seq_cst);
 }
+
+int mrb__test_stop_next_release(struct mrb_ring *ring)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL)
+		return MRB_EINVAL;
+	int rc = role_enter(h, MRB_STATE_CALL);
+	if (rc != 0)
+		return rc;
+	atomic_store_explicit(&h->test_release_stop, 1, memory_order_relaxed);
+	role_leave(h, MRB_STATE_CALL);
+	return 0;
+}
