@@ -21,6 +21,8 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "mrb_testing.h"
@@ -60,6 +62,7 @@ static uint64_t check_msg(const uint8_t *msg, size_t len, const char *who)
  * SIGCONT, writes until full again or `limit`. */
 static void producer(const char *path)
 {
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never left stopped */
 	struct mrb_ring ring;
 	CHECK_RC(mrb_open(&ring, path, 0), 0);
 	uint8_t msg[LEN];
@@ -96,6 +99,25 @@ static void producer(const char *path)
 	_exit(0);
 }
 
+/* Did the process stop itself, with raise(SIGSTOP), not from outside (a
+ * machine whose processes are paused and continued)? It is then in
+ * tgkill(2), sending SIGSTOP to itself. */
+static bool stopped_by_itself(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	FILE *f = fopen(path, "r");
+	CHECK(f != NULL);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	long nr = 0;
+	unsigned long arg0 = 0, arg1 = 0, sig = 0;
+	if (sscanf(buf, "%ld 0x%lx 0x%lx 0x%lx", &nr, &arg0, &arg1, &sig) != 4)
+		return false;
+	return nr == SYS_tgkill && arg0 == (unsigned long)pid && sig == SIGSTOP;
+}
+
 /* Starts the producer and waits until it stopped in its release, with
  * `stopped_at` messages written; R has not moved yet. */
 static pid_t start_stopped_producer(const char *path, uint64_t *stopped_at)
@@ -113,20 +135,58 @@ static pid_t start_stopped_producer(const char *path, uint64_t *stopped_at)
 		rtest_sleep_ms(1);
 	/* R stays at 0: only the producer, short of space, moves it now. */
 	CHECK_RC(mrb_close(&holder), 0);
-	int status;
-	CHECK(waitpid(pid, &status, WUNTRACED) == pid);
-	if (!WIFSTOPPED(status))
-		FAIL("producer did not stop in its release (status %d)", status);
+	for (;;) {
+		int status;
+		CHECK(waitpid(pid, &status, WUNTRACED) == pid);
+		if (!WIFSTOPPED(status))
+			FAIL("producer did not stop in its release (status %d)", status);
+		if (stopped_by_itself(pid))
+			break;
+		CHECK(kill(pid, SIGCONT) == 0); /* stopped from outside: go on */
+	}
 	*stopped_at = atomic_load(&shm->written);
 	CHECK_EQ_U64(*stopped_at, RING_SIZE / SPAN);
 	return pid;
 }
 
-static void resume_producer(pid_t pid, uint64_t limit)
+/* Is the process stopped (by its SIGSTOP, still)? */
+static bool stopped(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	CHECK(f != NULL);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *end = strrchr(buf, ')');
+	CHECK(end != NULL && end[1] == ' ');
+	return end[2] == 'T';
+}
+
+/* Is the producer still stopped where it stopped itself? If something
+ * else continued it (a machine whose processes are paused and continued
+ * from outside), the case is spoiled: the producer is killed and the case
+ * retried. */
+static bool producer_held(pid_t pid)
+{
+	if (stopped(pid))
+		return true;
+	fprintf(stderr, "sub_join_passed: the producer was continued from outside; retrying\n");
+	kill(pid, SIGKILL);
+	rtest_wait(pid);
+	return false;
+}
+
+/* Lets the producer's release go on and waits for it (false: spoiled). */
+static bool resume_producer(pid_t pid, uint64_t limit)
 {
 	atomic_store(&shm->limit, limit);
+	if (!producer_held(pid))
+		return false;
 	CHECK(kill(pid, SIGCONT) == 0);
 	rtest_expect_exit0(pid, "producer");
+	return true;
 }
 
 static void create_ring(struct mrb_ring *ring, const char *path)
@@ -190,16 +250,26 @@ static void check_loss(struct mrb_ring *sub, uint64_t bytes, uint64_t events, co
 		     who, info.lost_bytes, info.lost_events, bytes, events);
 }
 
+static bool spoiled(struct mrb_ring *ring, struct mrb_ring *a, struct mrb_ring *b)
+{
+	CHECK_RC(mrb_close(a), 0);
+	if (b != NULL)
+		CHECK_RC(mrb_close(b), 0);
+	CHECK_RC(mrb_close(ring), 0);
+	return false;
+}
+
 /* Passed before it read anything, its backlog overwritten meanwhile (the
  * producer wrote a whole lap past the new R). */
-static void passed_and_overwritten(const char *path, bool peek)
+static bool passed_and_overwritten(const char *path, bool peek)
 {
 	struct mrb_ring ring, sub;
 	create_ring(&ring, path);
 	uint64_t s;
 	pid_t pid = start_stopped_producer(path, &s);
 	subscribe(&sub, path, 0);
-	resume_producer(pid, 0);
+	if (!resume_producer(pid, 0))
+		return spoiled(&ring, &sub, NULL);
 	uint64_t n = atomic_load(&shm->written);
 	CHECK_EQ_U64(n, 2 * s);
 	const char *who = peek ? "peeking joiner" : "joiner";
@@ -207,19 +277,21 @@ static void passed_and_overwritten(const char *path, bool peek)
 	check_loss(&sub, 0, 0, who);
 	CHECK_RC(mrb_close(&sub), 0);
 	CHECK_RC(mrb_close(&ring), 0);
+	return true;
 }
 
 /* Passed before it read anything, its backlog still intact: it still
  * starts at the new R (those messages are released, free to be
  * overwritten under it), where the next message goes. */
-static void passed_not_overwritten(const char *path)
+static bool passed_not_overwritten(const char *path)
 {
 	struct mrb_ring ring, sub;
 	create_ring(&ring, path);
 	uint64_t s;
 	pid_t pid = start_stopped_producer(path, &s);
 	subscribe(&sub, path, 0);
-	resume_producer(pid, s);
+	if (!resume_producer(pid, s))
+		return spoiled(&ring, &sub, NULL);
 	uint8_t buf[LEN];
 	size_t len;
 	CHECK_RC(mrb_read(&sub, buf, sizeof(buf), &len), MRB_EEMPTY);
@@ -229,35 +301,40 @@ static void passed_not_overwritten(const char *path)
 	check_loss(&sub, 0, 0, "joiner, backlog intact");
 	CHECK_RC(mrb_close(&sub), 0);
 	CHECK_RC(mrb_close(&ring), 0);
+	return true;
 }
 
 /* Reads its first message before the release goes on: its read moves R
  * off the join point, so the release that missed it cannot pass it. */
-static void read_first(const char *path)
+static bool read_first(const char *path)
 {
 	struct mrb_ring ring, sub;
 	create_ring(&ring, path);
 	uint64_t s;
 	pid_t pid = start_stopped_producer(path, &s);
 	subscribe(&sub, path, 0);
+	if (!producer_held(pid))
+		return spoiled(&ring, &sub, NULL);
 	uint8_t buf[LEN];
 	size_t len;
 	CHECK_RC(mrb_read(&sub, buf, sizeof(buf), &len), 0);
 	CHECK_EQ_U64(check_msg(buf, len, "first reader"), 0);
-	resume_producer(pid, 0);
+	if (!resume_producer(pid, 0))
+		return spoiled(&ring, &sub, NULL);
 	/* R waited for it: one message's room. */
 	CHECK_EQ_U64(atomic_load(&shm->written), s + 1);
 	read_all(&sub, 1, s + 1, false, false, "first reader");
 	check_loss(&sub, 0, 0, "first reader");
 	CHECK_RC(mrb_close(&sub), 0);
 	CHECK_RC(mrb_close(&ring), 0);
+	return true;
 }
 
 /* Two joiners from the same moment: the first reads a message (R stays at
  * the join point: the second holds it there), then the release passes
  * both. The first had handed a message over: a loss, reported. The second
  * had not: none. Both then read every message from the new R. */
-static void two_joiners(const char *path)
+static bool two_joiners(const char *path)
 {
 	struct mrb_ring ring, first, second;
 	create_ring(&ring, path);
@@ -265,11 +342,14 @@ static void two_joiners(const char *path)
 	pid_t pid = start_stopped_producer(path, &s);
 	subscribe(&first, path, 0);
 	subscribe(&second, path, 0);
+	if (!producer_held(pid))
+		return spoiled(&ring, &first, &second);
 	uint8_t buf[LEN];
 	size_t len;
 	CHECK_RC(mrb_read(&first, buf, sizeof(buf), &len), 0);
 	CHECK_EQ_U64(check_msg(buf, len, "first joiner"), 0);
-	resume_producer(pid, 0);
+	if (!resume_producer(pid, 0))
+		return spoiled(&ring, &first, &second);
 	uint64_t n = atomic_load(&shm->written);
 	CHECK_EQ_U64(n, 2 * s);
 	read_all(&first, s, n, true, false, "first joiner");
@@ -279,18 +359,20 @@ static void two_joiners(const char *path)
 	CHECK_RC(mrb_close(&first), 0);
 	CHECK_RC(mrb_close(&second), 0);
 	CHECK_RC(mrb_close(&ring), 0);
+	return true;
 }
 
 /* An evictable joiner validates every copy and reports any lap as a loss;
  * the pass is no exception. */
-static void evictable(const char *path)
+static bool evictable(const char *path)
 {
 	struct mrb_ring ring, sub;
 	create_ring(&ring, path);
 	uint64_t s;
 	pid_t pid = start_stopped_producer(path, &s);
 	subscribe(&sub, path, MRB_SUBSCRIBE_EVICT);
-	resume_producer(pid, 0);
+	if (!resume_producer(pid, 0))
+		return spoiled(&ring, &sub, NULL);
 	uint64_t n = atomic_load(&shm->written);
 	CHECK_EQ_U64(n, 2 * s);
 	/* Lapped: it resumes at the oldest intact record boundary, the
@@ -299,21 +381,22 @@ static void evictable(const char *path)
 	check_loss(&sub, 2 * s * SPAN, 1, "evictable joiner");
 	CHECK_RC(mrb_close(&sub), 0);
 	CHECK_RC(mrb_close(&ring), 0);
+	return true;
 }
 
-static void passed_and_overwritten_read(const char *path)
+static bool passed_and_overwritten_read(const char *path)
 {
-	passed_and_overwritten(path, false);
+	return passed_and_overwritten(path, false);
 }
 
-static void passed_and_overwritten_peek(const char *path)
+static bool passed_and_overwritten_peek(const char *path)
 {
-	passed_and_overwritten(path, true);
+	return passed_and_overwritten(path, true);
 }
 
 static const struct {
 	const char *name;
-	void (*run)(const char *path);
+	bool (*run)(const char *path);
 } cases[] = {
     {"passed_and_overwritten_read", passed_and_overwritten_read},
     {"passed_and_overwritten_peek", passed_and_overwritten_peek},
@@ -333,7 +416,12 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)
 			continue;
-		cases[i].run(rtest_path(cases[i].name));
+		/* The stop is ours; a continue from outside spoils the case. */
+		int attempt = 0;
+		while (!cases[i].run(rtest_path(cases[i].name)))
+			if (++attempt == 5)
+				FAIL("%s: the producer was continued from outside 5 times",
+				     cases[i].name);
 		any = true;
 	}
 	CHECK(any);
