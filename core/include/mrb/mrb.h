@@ -176,7 +176,9 @@ int mrb_close(struct mrb_ring *ring);
  * evictable subscriber joining) first takes the lease back, which costs a
  * membarrier(2) and waits for the holder to finish the claim it may be
  * making: a few instructions, but as long as the holder is stopped there
- * (SIGSTOP, a debugger). Nothing else ever waits for another producer.
+ * (SIGSTOP, a debugger). Nothing else ever waits for another producer. A
+ * write from a signal handler that interrupted the holder's claim on the
+ * same thread may fail with MRB_EFULL although there is room.
  */
 
 /*
