@@ -27,6 +27,16 @@
  * Mutants (-D): MUT_JOIN_AT_R (a new subscriber reads the backlog from R
  * in place: a mover that missed it passes it), MUT_NO_WALK (movers trust
  * the entries: R passes a claim still being written).
+ *
+ * -DOLDEST: the joiner joins from the oldest message (R), delivers its
+ * backlog with validated copies, and settles with its first message
+ * (settle_join in subscriber.c): publish past it, move R, and if R is past
+ * it, drop the copy and start at R. A mover that missed the entry may pass
+ * it, so records before its live end P are exempt from the overwrite
+ * check; instead, it may be lapped only before it delivered anything (a
+ * lap after is a loss: asserted never to happen with one joiner), and it
+ * delivers consecutive records from its first. MUT_NO_SETTLE (the code
+ * before: no settling) breaks that with READS=1 MSGS=5.
  */
 
 #ifndef CAP
@@ -50,6 +60,7 @@ byte done[8]; /* committed[x % 8]: x + 1 when record x is committed */
 byte slot[CAP]; /* which position's record a slot holds (x + 1), 0 none */
 byte state[NE];
 byte pos[NE];
+byte vuntil[NE]; /* records before it may be overwritten unread (OLDEST) */
 byte finished;
 
 #define committed(x) (done[(x) % 8] == (x) + 1)
@@ -62,7 +73,7 @@ inline check_overwrite(x)
 	do
 	:: co_k < NE ->
 		if
-		:: state[co_k] == ACTIVE -> assert(pos[co_k] > x)
+		:: state[co_k] == ACTIVE && x >= vuntil[co_k] -> assert(pos[co_k] > x)
 		:: else -> skip
 		fi;
 		co_k++
@@ -153,6 +164,70 @@ inline read_one(me)
 	fi
 }
 
+/* A from-oldest joiner's reads (-DOLDEST): validated copies, the settle
+ * before the first message is handed over, a publish after each read. */
+inline oldest_reads(me, start, p1)
+{
+	head = start;
+	unsettled = start != p1;
+	first = 255;
+	do
+	:: head >= MSGS -> break
+	:: head < MSGS && P > head + CAP ->
+		/* Lapped: R passed it (a mover that missed the join) and waits
+		 * for it. A loss unless nothing was handed over yet. */
+		assert(unsettled && head < p1 && R > head);
+		head = R;
+		unsettled = 0
+	:: head < MSGS && P <= head + CAP && committed(head) ->
+		cp = slot[head % CAP];
+		if
+		:: P > head + CAP -> skip /* overwritten while copied: again */
+		:: else ->
+			assert(cp == head + 1);
+			dropped = 0;
+#ifndef MUT_NO_SETTLE
+			if
+			:: unsettled ->
+				unsettled = 0;
+				rd_old = pos[me];
+				pos[me] = head + 1;
+				if
+				:: R >= rd_old && R < head + 1 -> move_release(0)
+				:: else -> skip
+				fi;
+				if
+				:: R > head + 1 -> head = R; dropped = 1
+				:: else -> skip
+				fi
+			:: else -> skip
+			fi;
+#else
+			unsettled = 0;
+#endif
+			if
+			:: !dropped ->
+				/* Handed over: consecutive from the first. */
+				assert(first == 255 || head == last + 1);
+				if
+				:: first == 255 -> first = head
+				:: else -> skip
+				fi;
+				last = head;
+				head++;
+				/* The call's end publishes. */
+				rd_old = pos[me];
+				pos[me] = head;
+				if
+				:: R >= rd_old && R < head -> move_release(0)
+				:: else -> skip
+				fi
+			:: else -> skip
+			fi
+		fi
+	od
+}
+
 proctype producer()
 {
 	LOCALS;
@@ -201,6 +276,8 @@ proctype joiner()
 {
 	LOCALS;
 	byte me = 255, k, r1, p1, start;
+	byte head, first, last, cp;
+	bool unsettled, dropped;
 	/* Take a free entry (CAS FREE -> JOINING); provisional position R. */
 	do
 	:: atomic {
@@ -219,18 +296,25 @@ proctype joiner()
 	pos[me] = R;
 	r1 = R;
 	p1 = P;
-#ifdef MUT_JOIN_AT_R
-	start = r1; /* from the oldest message, reading in place */
+#if defined(MUT_JOIN_AT_R) || defined(OLDEST)
+	start = r1; /* from the oldest message */
 #else
 	start = p1; /* the live end */
 #endif
 	pos[me] = start;
+#ifdef OLDEST
+	vuntil[me] = p1;
+#endif
 	state[me] = ACTIVE;
+#ifdef OLDEST
+	oldest_reads(me, start, p1);
+#else
 	/* Pass over the records before the live end, then read on. */
 	do
 	:: pos[me] < MSGS -> read_one(me)
 	:: else -> break
 	od;
+#endif
 	finished++
 }
 

@@ -72,8 +72,15 @@ if [ "$(basename "$model")" = fanout.pml ]; then
 		"fanout|pass||"
 		"mutant_join_at_r|fail|-DMUT_JOIN_AT_R|"
 		"mutant_no_walk|fail|-DMUT_NO_WALK|"
+		# A joiner from the oldest message that settles its join
+		# (-DOLDEST), and the code before (no settling): a mover that
+		# missed the join passes it after its first message, and the
+		# producer laps it (A reads one message, five are written).
+		"oldest|pass|-DOLDEST|"
+		"mutant_no_settle|fail|-DOLDEST -DMUT_NO_SETTLE -DREADS=1 -DMSGS=5|-DREVERSE"
 	)
-	[ "$long" = yes ] && configs+=("long_fanout_4|pass|-DMSGS=4|")
+	[ "$long" = yes ] && configs+=("long_fanout_4|pass|-DMSGS=4|"
+		"long_oldest_5|pass|-DOLDEST -DREADS=1 -DMSGS=5|-DHC4")
 elif [ "$(basename "$model")" = doorbell.pml ]; then
 	# The doorbells (doorbell.pml, docs/MODEL.md "Doorbells"): small
 	# state spaces, so the verifier is compiled without optimisation
