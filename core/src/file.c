@@ -346,8 +346,7 @@ int mrb_close(struct mrb_ring *ring)
 		return MRB_ECLOSED;
 	/* From inside this handle's own read_batch handler or inspect visitor
 	 * the wait below would wait for the calling thread itself. */
-	if (atomic_load_explicit(&h->callback_thread, memory_order_relaxed) ==
-	    (uintptr_t)pthread_self())
+	if (atomic_load_explicit(&h->callback_thread, memory_order_relaxed) == thread_self())
 		return MRB_EINCALLBACK;
 	uint32_t old = atomic_fetch_or_explicit(&h->flags, MRB_STATE_CLOSING, memory_order_seq_cst);
 	if ((old & MRB_STATE_OPEN) == 0 || (old & MRB_STATE_CLOSING) != 0)

@@ -626,11 +626,28 @@ MRB_ALWAYS_INLINE void copy_payload(void *dst, const void *src, size_t n)
 	} else if (n > 64) {
 		memcpy(d, s, n);
 	} else if (n >= 32) {
-		unsigned char a[32], b[32];
-		memcpy(a, s, 32);
-		memcpy(b, s + n - 32, 32);
-		memcpy(d, a, 32);
-		memcpy(d + n - 32, b, 32);
+		/* Eight-byte moves: a source just filled with eight-byte
+		 * stores (a sequence number in the first word) is forwarded
+		 * from the store buffer; a wider load overlapping such a store
+		 * waits until every older store of the thread, the previous
+		 * message's lines included, has reached its cache line. */
+		uint64_t a0, a1, a2, a3, b0, b1, b2, b3;
+		memcpy(&a0, s, 8);
+		memcpy(&a1, s + 8, 8);
+		memcpy(&a2, s + 16, 8);
+		memcpy(&a3, s + 24, 8);
+		memcpy(&b0, s + n - 32, 8);
+		memcpy(&b1, s + n - 24, 8);
+		memcpy(&b2, s + n - 16, 8);
+		memcpy(&b3, s + n - 8, 8);
+		memcpy(d, &a0, 8);
+		memcpy(d + 8, &a1, 8);
+		memcpy(d + 16, &a2, 8);
+		memcpy(d + 24, &a3, 8);
+		memcpy(d + n - 32, &b0, 8);
+		memcpy(d + n - 24, &b1, 8);
+		memcpy(d + n - 16, &b2, 8);
+		memcpy(d + n - 8, &b3, 8);
 	} else if (n > 16) {
 		unsigned char a[16], b[16];
 		memcpy(a, s, 16);

@@ -169,8 +169,7 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
 	uint64_t pos, tail;
 	int64_t result = read_positions(h->header, h->capacity, &pos, &tail);
 	if (result == 0) {
-		atomic_store_explicit(&h->callback_thread, (uintptr_t)pthread_self(),
-		                      memory_order_relaxed);
+		atomic_store_explicit(&h->callback_thread, thread_self(), memory_order_relaxed);
 		result = walk(h, pos, tail, visit, ctx, max_records);
 		atomic_store_explicit(&h->callback_thread, 0, memory_order_relaxed);
 	}
