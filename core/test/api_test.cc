@@ -277,6 +277,57 @@ TEST_F(Api, ReadBatchHandsEveryMessageAndHonoursStop)
 	EXPECT_EQ(10u, st.messages_read);
 }
 
+// read_batch's sweep hands committed records in place until the first that
+// is anything else (here: wrap padding, the count limit, a handler's stop,
+// the end of what was written); each of those hands over to the general
+// path. Lengths vary so that every offset within a line and several wraps
+// with padding of different sizes occur; every message is checked byte for
+// byte and in order, and the counters match.
+TEST_F(Api, ReadBatchSweepsAcrossWrapsPaddingLimitsAndStops)
+{
+	ASSERT_EQ(0, Create(1024));
+	uint64_t written = 0, read = 0, bytes = 0;
+	Collected c;
+	std::vector<std::string> sent;
+	for (int round = 0; round < 200; round++) {
+		// Up to 500 bytes of a 1 KiB ring in 1-9 messages of 1-100 bytes.
+		size_t want = 1 + (size_t)(round * 7) % 9, used = 0;
+		for (size_t i = 0; i < want; i++) {
+			size_t len = 1 + (written * 37) % 100;
+			if (used + len + 32 > 500)
+				break;
+			std::vector<uint8_t> p = Pattern((uint32_t)written, len, len);
+			ASSERT_EQ(0, mrb_write(&ring_, p.data(), len)) << written;
+			sent.emplace_back(reinterpret_cast<const char *>(p.data()), len);
+			written++;
+			used += len + 32;
+		}
+		// Read in pieces: a count limit, a handler stop, then the rest.
+		c.stop_after = c.messages.size() + 1 + round % 3;
+		int64_t n = mrb_read_batch(&ring_, Collect, &c, 0);
+		ASSERT_GT(n, 0) << round;
+		c.stop_after = 0;
+		while (c.messages.size() < written) {
+			n = mrb_read_batch(&ring_, Collect, &c, 1 + round % 4);
+			ASSERT_GT(n, 0) << round;
+			ASSERT_LE(n, 1 + round % 4);
+		}
+		ASSERT_EQ(MRB_EEMPTY, mrb_read_batch(&ring_, Collect, &c, 0));
+	}
+	ASSERT_EQ(sent.size(), c.messages.size());
+	for (size_t i = 0; i < sent.size(); i++) {
+		ASSERT_EQ(sent[i], c.messages[i]) << i;
+		read++;
+		bytes += sent[i].size();
+	}
+	struct mrb_stats st;
+	ASSERT_EQ(0, mrb_stats(&ring_, &st));
+	EXPECT_EQ(read, st.messages_read);
+	EXPECT_EQ(bytes, st.bytes_read);
+	EXPECT_EQ(st.producer_position, st.consumer_position);
+	EXPECT_GT(st.producer_position, 32u * 1024) << "the ring wrapped 32 times or more";
+}
+
 struct PositionsSeen {
 	struct mrb_ring *ring;
 	std::vector<uint64_t> published; // consumer_position as each handler ran
