@@ -2210,29 +2210,34 @@ int64_t mrb_read_many_at(struct mrb_ring *ring, void *buf, size_t buf_size, size
  * full speed in the next). So the call publishes its position and waits
  * without touching the ring, then looks once more and goes on if records
  * arrived meanwhile: the producer fills lines undisturbed and the consumer
- * reads them in one sweep, behind it. The wait adapts (WAIT_MIN_NS to
- * WAIT_MAX_NS) so that each collects SWEEP_MIN to SWEEP_MAX bytes; a look
- * that finds nothing ends the call and halves the wait (the stream paused:
- * a trickle keeps the shortest wait). A call waits at most BATCH_WAITS
- * times. No wait when the ring was empty (MRB_EEMPTY at once). Also after
- * a long sweep: returning instead would leave the caller polling the
- * line the producer writes, call after call.
+ * reads them in one sweep, behind it. While waits collect a stream (STREAM
+ * messages or more each), the wait adapts (WAIT_MIN_NS to WAIT_MAX_NS) so
+ * that each collects SWEEP_MIN to SWEEP_MAX bytes; a wait that collects
+ * fewer messages halves it (a trickle is not held back to be batched), and
+ * a look that finds nothing ends the call and halves it too. A call waits
+ * at most BATCH_WAITS times. No wait when the ring was empty (MRB_EEMPTY
+ * at once). The wait follows a long sweep as well: returning instead
+ * leaves the caller polling the line the producer writes, call after call.
  */
 #define MRB_BATCH_WAIT_MIN_NS 128
 #define MRB_BATCH_WAIT_MAX_NS 8192
-#define MRB_BATCH_SWEEP_MIN   (4 * 1024)
-#define MRB_BATCH_SWEEP_MAX   (16 * 1024)
+#define MRB_BATCH_SWEEP_MIN   (8 * 1024)
+#define MRB_BATCH_SWEEP_MAX   (32 * 1024)
+#define MRB_BATCH_STREAM      8 /* fewer messages per wait: not a stream */
 #define MRB_BATCH_WAITS       32
 
-/* Caught up; `swept`: bytes read since the call's last wait, if it waited
- * (`waited`). Adapts the wait to it, publishes the position and waits. */
-static void batch_wait(struct mrb_handle *h, uint64_t swept, bool waited)
+/* Caught up; `swept` bytes in `messages` read since the call's last wait,
+ * if it waited (`waited`). Adapts the wait to them, publishes the position
+ * and waits. */
+static void batch_wait(struct mrb_handle *h, uint64_t swept, size_t messages, bool waited)
 {
 	uint32_t wait = h->batch_wait_ns != 0 ? h->batch_wait_ns : MRB_BATCH_WAIT_MIN_NS;
-	if (waited && swept < MRB_BATCH_SWEEP_MIN && wait < MRB_BATCH_WAIT_MAX_NS)
-		wait *= 2;
-	else if (waited && swept > MRB_BATCH_SWEEP_MAX && wait > MRB_BATCH_WAIT_MIN_NS)
-		wait /= 2;
+	if (waited) {
+		if (messages < MRB_BATCH_STREAM || swept > MRB_BATCH_SWEEP_MAX)
+			wait = wait / 2 > MRB_BATCH_WAIT_MIN_NS ? wait / 2 : MRB_BATCH_WAIT_MIN_NS;
+		else if (swept < MRB_BATCH_SWEEP_MIN && wait < MRB_BATCH_WAIT_MAX_NS)
+			wait *= 2;
+	}
 	h->batch_wait_ns = wait;
 	mrbi_publish_head(h);
 	int64_t until = mrbi_now_ns() + wait;
@@ -2332,7 +2337,7 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 			goto out;
 	}
 	uint64_t unpublished = 0, swept = 0;
-	size_t waits = 0;
+	size_t waits = 0, last_wait_count = 0;
 	bool stopped = false;
 	while (count < limit && !h->validating && h->head - start < h->capacity) {
 		const uint8_t *data;
@@ -2358,8 +2363,9 @@ int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, si
 		rc = mrbi_next_message(h, count == 0 ? MRB_TAIL_SOMETIMES : MRB_TAIL_NEVER, &data,
 		                       &length, &next);
 		if (rc == MRB_EEMPTY && count > 0 && waits < MRB_BATCH_WAITS) {
-			batch_wait(h, swept, waits > 0);
+			batch_wait(h, swept, count - last_wait_count, waits > 0);
 			waits++;
+			last_wait_count = count;
 			swept = 0;
 			unpublished = 0;
 			rc = mrbi_next_message(h, MRB_TAIL_NEVER, &data, &length, &next);
@@ -2526,6 +2532,7 @@ int mrb_release_through(struct mrb_ring *ring, uint64_t position)
 #undef MRB_BATCH_WAIT_MAX_NS
 #undef MRB_BATCH_SWEEP_MIN
 #undef MRB_BATCH_SWEEP_MAX
+#undef MRB_BATCH_STREAM
 #undef MRB_BATCH_WAITS
 #undef release_held
 #undef wake_space_waiters

@@ -264,12 +264,12 @@ typedef int (*mrb_handler)(void *ctx, const void *data, size_t len);
  * (>0), MRB_EEMPTY, or an error. A call that finds nothing returns
  * MRB_EEMPTY at once. One that has handed over messages and then finds the
  * next not yet written (it caught up with a producer) publishes, waits a
- * moment without touching the ring (0.128-8 us, adapted so that each wait
- * collects 4-16 KiB of a steady stream) and looks again, at most 32 times
- * per call, so that it reads a stream in sweeps instead of taking each
- * record's cache line from the producer as it is written; a look that
- * finds nothing ends the call (and shortens the next wait: a trickle of
- * messages waits 0.128 us). A long call also publishes every 16 KiB. A
+ * moment without touching the ring (0.128-8 us: adapted so that each wait
+ * collects 8-32 KiB of a stream, and shortened when a wait collects fewer
+ * than 8 messages, so a trickle waits 0.128 us) and looks again, at most
+ * 32 times per call, so that it reads a stream in sweeps instead of taking
+ * each record's cache line from the producer as it is written; a look that
+ * finds nothing ends the call. A long call also publishes every 16 KiB. A
  * message that arrives during a wait is handed over when it ends.
  */
 int64_t mrb_read_batch(struct mrb_ring *ring, mrb_handler handler, void *ctx, size_t max_count);
