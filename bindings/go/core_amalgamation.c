@@ -1962,28 +1962,61 @@ void mrbi_consumer_leave_shared(struct mrb_handle *h)
 	atomic_store_explicit(&h->consumer_calls, 0, memory_order_release);
 }
 
+/* The ring as the read fast paths see it, copied out of the handle so that
+ * a loop calling a handler keeps it in registers. */
+struct ring_view {
+	const uint8_t *base;
+	uint64_t mask, salt, capacity, max_length;
+};
+
+static inline struct ring_view ring_view_of(const struct mrb_handle *h)
+{
+	return (struct ring_view){h->data, h->mask, h->salt, h->capacity, h->max_message_size};
+}
+
+/*
+ * The common case of a read: a committed message at `head`, its header
+ * checked as mrbi_next_message checks it (`tail`: the handle's tail_cache,
+ * how far claims are known to reach). Returns the record's span and sets
+ * *payload and *length, or returns 0 for anything else (not written yet, a
+ * claim in progress, padding, a header that fails a check):
+ * mrbi_next_message then takes it the whole way.
+ */
+MRB_ALWAYS_INLINE uint64_t committed_at(const struct ring_view v, uint64_t head, uint64_t tail,
+                                        const uint8_t **payload, uint64_t *length)
+{
+	uint64_t offset = head & v.mask;
+	const struct mrb_record_header *rec =
+	    (const struct mrb_record_header *)(const void *)(v.base + offset);
+	uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
+	uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
+	if (stamp != (head ^ v.salt) || (control & (MRB_CONTROL_BUSY | MRB_CONTROL_PAD)) != 0)
+		return 0;
+	uint64_t len = control_length(control), span = record_span(len);
+	if (span > v.capacity - offset || (head != tail && span > tail - head) || len == 0 ||
+	    len > v.max_length)
+		return 0;
+	*payload = v.base + offset + MRB_RECORD_HEADER_SIZE;
+	*length = len;
+	return span;
+}
+
 /*
  * mrbi_next_message's common case, inline: a committed message at head
- * (nothing skipped or late), its header validated as there. Anything else
- * goes the whole way, which reads the header again.
+ * (nothing skipped or late). Anything else goes the whole way, which reads
+ * the header again.
  */
 MRB_ALWAYS_INLINE int next_message(struct mrb_handle *h, enum mrb_tail_mode mode,
                                    const uint8_t **data, uint64_t *len, uint64_t *next)
 {
-	uint64_t control;
-	if (MRB_LIKELY(!h->skipped.active && h->late_end == 0) &&
-	    record_observe(h, h->head, &control) &&
-	    (control & (MRB_CONTROL_BUSY | MRB_CONTROL_PAD)) == 0) {
-		bool claimed = h->head != h->tail_cache;
-		uint64_t offset = h->head & h->mask;
-		uint64_t record_size = head_record_size(h, control, claimed, offset);
-		if (MRB_LIKELY(record_size != 0)) {
-			if (!claimed)
-				h->tail_cache = h->head + record_size; /* at least this much */
+	if (MRB_LIKELY(!h->skipped.active && h->late_end == 0)) {
+		uint64_t head = h->head, tail = h->tail_cache;
+		uint64_t span = committed_at(ring_view_of(h), head, tail, data, len);
+		if (MRB_LIKELY(span != 0)) {
+			if (head == tail)
+				h->tail_cache = head + span; /* at least this much */
 			h->empty_polls = 0;
-			*data = h->data + offset + MRB_RECORD_HEADER_SIZE;
-			*len = control_length(control);
-			*next = h->head + record_size;
+			*next = head + span;
 			return 0;
 		}
 	}
@@ -2248,42 +2281,33 @@ static void batch_wait(struct mrb_handle *h, uint64_t swept, size_t messages, bo
 
 /*
  * read_batch's common case: the committed messages at head, one after
- * another, each handed to the handler in place (the checks of
- * next_message's fast path, then consume). The handle's fields are copied
- * into locals because the handler call makes the compiler reload anything
- * the handle holds, record after record. Stops after `budget` messages,
- * at `stop_at` (a position at or past head), when the handler asks, or at
- * the first record that is anything else: mrbi_next_message takes that
- * one. Needs: no skipped claim or late record, not validating.
+ * another, each handed to the handler in place (committed_at, then what
+ * consume does). The ring's geometry and the positions stay in locals
+ * because the handler call makes the compiler reload anything the handle
+ * holds, record after record. Stops after `budget` messages, at `stop_at`
+ * (a position at or past head), when the handler asks, or at the first
+ * record that is anything else: mrbi_next_message takes that one. Needs:
+ * no skipped claim or late record, not validating.
  */
 static size_t sweep(struct mrb_handle *h, mrb_handler handler, void *ctx, size_t budget,
                     uint64_t stop_at, bool *stopped)
 {
-	const uint8_t *const base = h->data;
-	const uint64_t mask = h->mask, salt = h->salt, capacity = h->capacity;
-	const uint64_t max_length = h->max_message_size;
+	const struct ring_view v = ring_view_of(h);
 	const bool counted = !h->holding;
 	uint64_t head = h->head, tail = h->tail_cache, bytes = 0;
 	size_t n = 0;
 	while (n < budget && (int64_t)(head - stop_at) < 0) {
-		const struct mrb_record_header *rec =
-		    (const struct mrb_record_header *)(const void *)(base + (head & mask));
-		uint64_t stamp = atomic_load_explicit(&rec->stamp, memory_order_acquire);
-		uint64_t control = atomic_load_explicit(&rec->control, memory_order_acquire);
-		if (stamp != (head ^ salt) || (control & (MRB_CONTROL_BUSY | MRB_CONTROL_PAD)) != 0)
+		const uint8_t *data;
+		uint64_t length, span = committed_at(v, head, tail, &data, &length);
+		if (span == 0)
 			break;
-		uint64_t length = control_length(control), span = record_span(length);
-		bool claimed = head != tail;
-		if (span > capacity - (head & mask) || (claimed && span > tail - head) ||
-		    length == 0 || length > max_length)
-			break;
+		if (head == tail)
+			tail = head + span; /* at least this much */
 		head += span;
-		if (!claimed)
-			tail = head; /* at least this much */
 		h->head = head;
 		n++;
 		bytes += length;
-		if (handler(ctx, rec + 1, (size_t)length) != 0) {
+		if (handler(ctx, data, (size_t)length) != 0) {
 			*stopped = true;
 			break;
 		}
