@@ -170,7 +170,11 @@ struct mrb_reader_table {
 #define MRB_ENTRY_LOSSY (1u << 0)
 #define MRB_ENTRY_EVICT (1u << 1)
 #define MRB_ENTRY_NAMED (1u << 2)
-#define MRB_ENTRY_FLAGS (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT | MRB_ENTRY_NAMED)
+/* A durable reader behind the live end (from the oldest message, or
+ * resuming after an eviction), counted in validating_readers until it
+ * reaches the live end it read at its join. */
+#define MRB_ENTRY_VALIDATING (1u << 3)
+#define MRB_ENTRY_FLAGS      (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT | MRB_ENTRY_NAMED | MRB_ENTRY_VALIDATING)
 
 struct mrb_reader_entry {
 	/* 0x00: ownership and policy, written at join, leave and eviction. */
