@@ -239,7 +239,11 @@ struct mrb_reader_table {
 #define MRB_ENTRY_LOSSY (1u << 0)
 #define MRB_ENTRY_EVICT (1u << 1)
 #define MRB_ENTRY_NAMED (1u << 2)
-#define MRB_ENTRY_FLAGS (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT | MRB_ENTRY_NAMED)
+/* A durable reader behind the live end (from the oldest message, or
+ * resuming after an eviction), counted in validating_readers until it
+ * reaches the live end it read at its join. */
+#define MRB_ENTRY_VALIDATING (1u << 3)
+#define MRB_ENTRY_FLAGS      (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT | MRB_ENTRY_NAMED | MRB_ENTRY_VALIDATING)
 
 struct mrb_reader_entry {
 	/* 0x00: ownership and policy, written at join, leave and eviction. */
@@ -6058,6 +6062,66 @@ static bool entry_gates(uint32_t state, uint32_t flags)
 static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_out,
                           bool *unfinished);
 
+/* The entry flags that count it in validating_readers: a lossy or
+ * evictable reader for as long as it has the entry, a durable one behind
+ * the live end until it reaches it (VALIDATING). At most one is set. */
+#define MRB_ENTRY_COUNTED (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT | MRB_ENTRY_VALIDATING)
+
+/* ---- Validating readers ------------------------------------------------- */
+
+/*
+ * A reader about to copy space that producers may be writing counts itself
+ * in validating_readers (seq_cst), then revokes the sole-producer lease
+ * (lease.c: copies are validated against CAS claims only), both before its
+ * join point reads R. A producer can only write into space such a reader
+ * copies once R has moved past the R that join point read, by a CAS that
+ * comes after that read (seq_cst); the producer reads R (or a position that
+ * R's move made possible) before its claim and the count after it, seq_cst
+ * (producer.c payload_copy), so it finds the count and stores atomic words.
+ * The count is set in the entry's flags before the entry can be found
+ * dead: whoever frees the entry takes the count out (entry_free); a kill
+ * between the increment and the flags leaves it high (slower, never
+ * unsafe).
+ */
+static void count_validating(struct mrb_handle *h)
+{
+	atomic_fetch_add_explicit(&h->header->validating_readers, 1, memory_order_seq_cst);
+	mrbi_lease_revoke(h, NULL);
+}
+
+/* Never below zero, whatever a hostile count says. seq_cst (so release):
+ * a producer that reads the lower count comes after this reader's last
+ * copy, and may store plainly. */
+static void uncount_validating(struct mrb_handle *h)
+{
+	uint32_t cur = atomic_load_explicit(&h->header->validating_readers, memory_order_relaxed);
+	while (cur != 0 &&
+	       !atomic_compare_exchange_weak_explicit(&h->header->validating_readers, &cur, cur - 1,
+	                                              memory_order_seq_cst, memory_order_relaxed)) {
+	}
+}
+
+/*
+ * A durable reader that was behind the live end reached it (or leaves): it
+ * copies no space that producers may write any more. Its entry's
+ * VALIDATING flag is cleared by a read-modify-write, as entry_free clears
+ * it, so that the count is taken out once. If the entry was taken from
+ * this handle (judged dead), whoever took it took the count with it.
+ */
+static void backlog_done(struct mrb_handle *h)
+{
+	if ((h->reader_flags & MRB_ENTRY_VALIDATING) == 0)
+		return;
+	h->reader_flags &= ~MRB_ENTRY_VALIDATING;
+	struct mrb_reader_entry *e = h->entry;
+	if (atomic_load_explicit(&e->owner, memory_order_acquire) != h->owner_token)
+		return;
+	uint32_t old =
+	    atomic_fetch_and_explicit(&e->flags, ~MRB_ENTRY_VALIDATING, memory_order_seq_cst);
+	if ((old & MRB_ENTRY_VALIDATING) != 0)
+		uncount_validating(h);
+}
+
 /* ---- Names -------------------------------------------------------------- */
 
 static void name_words(const char *name, uint64_t words[MRB_READER_NAME_WORDS])
@@ -6154,14 +6218,8 @@ static bool entry_free(struct mrb_handle *h, struct mrb_reader_entry *e, uint64_
 	 * count the entry out of validating_readers twice. */
 	uint32_t flags = atomic_exchange_explicit(&e->flags, 0, memory_order_relaxed);
 	take_back_share(h, e);
-	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0) {
-		uint32_t cur =
-		    atomic_load_explicit(&h->header->validating_readers, memory_order_relaxed);
-		while (cur != 0 && !atomic_compare_exchange_weak_explicit(
-		                       &h->header->validating_readers, &cur, cur - 1,
-		                       memory_order_seq_cst, memory_order_relaxed)) {
-		}
-	}
+	if ((flags & MRB_ENTRY_COUNTED) != 0)
+		uncount_validating(h);
 	for (int w = 0; w < MRB_READER_NAME_WORDS; w++)
 		atomic_store_explicit(&e->name[w], 0, memory_order_relaxed);
 	atomic_store_explicit(&e->flags, 0, memory_order_relaxed);
@@ -6617,11 +6675,15 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 	atomic_store_explicit(&e->lost_events, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->evictions, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->data_waiting, 0, memory_order_relaxed);
-	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0) {
-		atomic_fetch_add_explicit(&hdr->validating_readers, 1, memory_order_seq_cst);
-		/* Copies are validated against CAS claims only (lease.c). */
-		mrbi_lease_revoke(h, NULL);
-	}
+	/* A gating joiner starts behind the live end (at R). From the oldest
+	 * message it copies the records up to the live end (durable and not
+	 * evictable: VALIDATING, until it reaches it); otherwise it walks
+	 * their headers only (atomic words), copying nothing. */
+	bool gating = (flags & MRB_ENTRY_LOSSY) == 0 && h->mode == MRB_MODE_FANOUT;
+	if (gating && from_oldest && (flags & MRB_ENTRY_EVICT) == 0)
+		flags |= MRB_ENTRY_VALIDATING;
+	if ((flags & MRB_ENTRY_COUNTED) != 0)
+		count_validating(h);
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	entry_publish_position(e, provisional);
 	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
@@ -6639,11 +6701,12 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 	 * claims up to it without delivering them: it recovers a dead writer's
 	 * claim there, which nobody else reads (join_point says why it walks
 	 * with validation). A lossy one starts at the live end. */
-	bool gating = (flags & MRB_ENTRY_LOSSY) == 0 && h->mode == MRB_MODE_FANOUT;
 	uint64_t start = from_oldest || gating ? release : tail;
 	entry_publish_position(e, start);
 	handle_bind(h, index, token, flags, start, tail);
 	h->skip_backlog = !from_oldest;
+	if (start == tail)
+		backlog_done(h); /* nothing behind the live end */
 	/* Delivering its backlog, it may be passed before it hands anything
 	 * over (settle_join). An evictable one counts any pass as a loss. */
 	if (gating && from_oldest && start != tail && (flags & MRB_ENTRY_EVICT) == 0)
@@ -6693,32 +6756,33 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 		uint64_t words[MRB_READER_NAME_WORDS];
 		for (int w = 0; w < MRB_READER_NAME_WORDS; w++)
 			words[w] = atomic_load_explicit(&e->name[w], memory_order_relaxed);
-		if ((old_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) != 0)
-			atomic_fetch_sub_explicit(&h->header->validating_readers, 1,
-			                          memory_order_relaxed);
+		if ((old_flags & MRB_ENTRY_COUNTED) != 0)
+			uncount_validating(h);
 		return join_fresh(h, index, token, flags, words, evict_after, false);
 	}
-	/* The policy is the joiner's: a restart may change it. */
-	uint32_t validating_before = old_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT);
-	uint32_t validating_now = flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT);
-	if (validating_before == 0 && validating_now != 0) {
-		atomic_fetch_add_explicit(&h->header->validating_readers, 1, memory_order_seq_cst);
-		/* Copies are validated against CAS claims only (lease.c). */
-		mrbi_lease_revoke(h, NULL);
-	}
+	/* Gating all along (kept): R cannot have passed it, and no mover can
+	 * have missed it. Otherwise (evicted, or lossy before) the place may
+	 * be gone, and the reader validates until the live end: a durable
+	 * one that is not evictable is counted for it (VALIDATING). */
+	bool gated = (state == MRB_ENTRY_ACTIVE || state == MRB_ENTRY_DETACHED) &&
+	             (old_flags & MRB_ENTRY_LOSSY) == 0 && h->mode == MRB_MODE_FANOUT;
+	if (!gated && (flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) == 0)
+		flags |= MRB_ENTRY_VALIDATING;
+	/* The policy is the joiner's: a restart may change it. A dead
+	 * predecessor's count (LOSSY, EVICT, or VALIDATING if it died
+	 * behind the live end) is the entry's: kept, or taken out here. */
+	uint32_t validating_before = old_flags & MRB_ENTRY_COUNTED;
+	uint32_t validating_now = flags & MRB_ENTRY_COUNTED;
+	if (validating_before == 0 && validating_now != 0)
+		count_validating(h);
 	atomic_store_explicit(&e->evict_after_ns, evict_after, memory_order_relaxed);
 	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
 	if (validating_before != 0 && validating_now == 0)
-		atomic_fetch_sub_explicit(&h->header->validating_readers, 1, memory_order_relaxed);
+		uncount_validating(h);
 	uint64_t head = atomic_load_explicit(&e->position, memory_order_acquire);
 	uint64_t release, tail;
 	if (join_point(h, &release, &tail) != 0)
 		return MRB_ECORRUPT;
-	/* Gating all along (kept): R cannot have passed it, and no mover can
-	 * have missed it. Otherwise (evicted, or lossy before) the place may
-	 * be gone, and the reader validates until the live end. */
-	bool gated = (state == MRB_ENTRY_ACTIVE || state == MRB_ENTRY_DETACHED) &&
-	             (old_flags & MRB_ENTRY_LOSSY) == 0 && h->mode == MRB_MODE_FANOUT;
 	bool sane = head % MRB_RECORD_ALIGNMENT == 0 && tail - head <= h->capacity;
 	uint64_t resume = head;
 	if (gated) {
@@ -6739,6 +6803,8 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 	}
 	entry_publish_position(e, resume);
 	handle_bind(h, index, token, flags, resume, gated ? resume : tail);
+	if (resume == tail)
+		backlog_done(h); /* nothing behind the live end */
 	h->elapsed_pending = lost && (flags & MRB_ENTRY_LOSSY) == 0;
 	atomic_store_explicit(&e->state, MRB_ENTRY_ACTIVE, memory_order_seq_cst);
 	return 0;
@@ -6887,6 +6953,9 @@ void mrbi_subscriber_leave(struct mrb_handle *h)
 {
 	struct mrb_reader_entry *e = h->entry;
 	uint64_t token = h->owner_token;
+	/* Inside its backlog still: it copies nothing more. A named entry
+	 * kept for a resumer that gates all along keeps no count. */
+	backlog_done(h);
 	uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
 	if ((h->reader_flags & MRB_ENTRY_NAMED) != 0) {
 		/* Named: keep the place (and, unless evicted, the space). */
@@ -7127,8 +7196,10 @@ static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_
 static void stop_validating_if_caught_up(struct mrb_handle *h)
 {
 	if ((h->reader_flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) == 0 &&
-	    h->head >= h->validate_until)
+	    h->head >= h->validate_until) {
 		h->validating = false;
+		backlog_done(h); /* its copies are done: R waits for it now */
+	}
 }
 
 int mrbi_validated_ready(struct mrb_handle *h, bool thorough, bool *unfinished)
@@ -7371,6 +7442,7 @@ int mrb_unsubscribe(const char *path, const char *name)
 }
 #undef MRB_READER_STALL_CHECK_NS
 #undef MRB_OWNER_FREEING_BIT
+#undef MRB_ENTRY_COUNTED
 #undef MRB_NAME_SETTLE_NS
 #undef new_token
 #undef wake_space_waiters
