@@ -27,7 +27,12 @@
  *
  * Lossy and evictable subscribers may be overwritten while they copy, so
  * they copy with relaxed atomic words and then check the producer position:
- * a record at p is intact unless producers claimed past p + capacity.
+ * a record at p is intact unless producers claimed past p + capacity. So
+ * does a durable one behind the live end (from the oldest message, or
+ * resuming after an eviction) until it reaches it. Each counts itself in
+ * validating_readers for as long as it copies that way, so that producers
+ * store payloads with atomic words too and hold no lease
+ * (count_validating).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -516,7 +521,8 @@ void mrbi_recovery_token_give(struct mrb_handle *h)
  * mover, once (the mover's CAS expects the R read here or an older one),
  * so it reads with validation until it reaches the live end; R then waits
  * for it (lapped), and a from-oldest joiner that has handed nothing over
- * loses nothing (settle_join).
+ * loses nothing (settle_join). One that copies from behind the live end
+ * counted itself in validating_readers before this (count_validating).
  */
 static int join_point(struct mrb_handle *h, uint64_t *release, uint64_t *tail)
 {
