@@ -6080,17 +6080,22 @@ static int validated_next(struct mrb_handle *h, bool thorough, uint64_t *length_
  * (lease.c: copies are validated against CAS claims only), both before its
  * join point reads R. A producer can only write into space such a reader
  * copies once R has moved past the R that join point read, by a CAS that
- * comes after that read (seq_cst); the producer reads R (or a position that
- * R's move made possible) before its claim and the count after it, seq_cst
- * (producer.c payload_copy), so it finds the count and stores atomic words.
- * The count is set in the entry's flags before the entry can be found
- * dead: whoever frees the entry takes the count out (entry_free); a kill
- * between the increment and the flags leaves it high (slower, never
- * unsafe).
+ * comes after that read (seq_cst); the producer reads R (or a position
+ * that R's move made possible) before its claim and the count after it,
+ * seq_cst (producer.c payload_copy), so it finds the count and stores
+ * atomic words. The count is in the entry's flags right after the
+ * increment, before the revocation (which may wait for a stopped holder):
+ * whoever frees the entry takes the count out (entry_free). A kill in the
+ * few instructions between the increment and the flags leaves it high
+ * (slower, never unsafe).
  */
 static void count_validating(struct mrb_handle *h)
 {
 	atomic_fetch_add_explicit(&h->header->validating_readers, 1, memory_order_seq_cst);
+}
+
+static void revoke_for_copies(struct mrb_handle *h)
+{
 	mrbi_lease_revoke(h, NULL);
 }
 
@@ -6693,6 +6698,8 @@ static int join_fresh(struct mrb_handle *h, uint32_t index, uint64_t token, uint
 	uint64_t provisional = atomic_load_explicit(&hdr->consumer_position, memory_order_seq_cst);
 	entry_publish_position(e, provisional);
 	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
+	if ((flags & MRB_ENTRY_COUNTED) != 0)
+		revoke_for_copies(h);
 	if ((flags & MRB_ENTRY_NAMED) != 0 && !name_is_ours(h, index, words)) {
 		entry_free(h, e, token);
 		return MRB_EAGAIN_HEAD;
@@ -6783,6 +6790,8 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 		count_validating(h);
 	atomic_store_explicit(&e->evict_after_ns, evict_after, memory_order_relaxed);
 	atomic_store_explicit(&e->flags, flags, memory_order_seq_cst);
+	if (validating_before == 0 && validating_now != 0)
+		revoke_for_copies(h);
 	if (validating_before != 0 && validating_now == 0)
 		uncount_validating(h);
 	uint64_t head = atomic_load_explicit(&e->position, memory_order_acquire);
