@@ -1283,8 +1283,12 @@ int mrbi_validated_read(struct mrb_handle *h, uint8_t *buf, size_t buf_size, siz
 	uint64_t position;
 	for (;;) {
 		int rc = validated_copy(h, buf, buf_size, len, &position);
-		if (rc != 0)
+		if (rc != 0) {
+			/* Lapped to the live end, say: count out now, not at
+			 * the next message. */
+			stop_validating_if_caught_up(h);
 			return rc;
+		}
 		h->head = position + record_span(*len);
 		if ((h->reader_flags & MRB_READER_UNSETTLED) == 0 || !settle_join(h, true))
 			break;
@@ -1309,8 +1313,10 @@ int mrbi_validated_peek(struct mrb_handle *h, struct mrb_view *view)
 	for (;;) {
 		int rc =
 		    validated_copy(h, h->scratch, (size_t)h->max_message_size, &len, &position);
-		if (rc != 0)
+		if (rc != 0) {
+			stop_validating_if_caught_up(h);
 			return rc;
+		}
 		/* A view is handed over unreleased: nothing to publish yet. */
 		if ((h->reader_flags & MRB_READER_UNSETTLED) == 0 || !settle_join(h, false))
 			break;
