@@ -816,8 +816,15 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 	bool sane = head % MRB_RECORD_ALIGNMENT == 0 && tail - head <= h->capacity;
 	uint64_t resume = head;
 	if (gated) {
-		if (!sane || head < release)
+		/* Behind R only if a release that missed a from-oldest join
+		 * passed the entry after its owner left (join_point): what
+		 * was skipped is a loss, reported. R waits for the entry
+		 * (a position behind it counts as R), so from R it reads in
+		 * place. Misaligned, or ahead of the producers: corrupt. */
+		if (head % MRB_RECORD_ALIGNMENT != 0 || (head >= release && !sane))
 			return MRB_ECORRUPT;
+		if (head < release)
+			resume = release;
 	} else if ((flags & MRB_ENTRY_LOSSY) != 0) {
 		if (!sane) /* lapped while away: a lap behind the live end */
 			resume = tail - (tail & h->mask);

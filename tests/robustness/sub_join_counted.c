@@ -464,6 +464,47 @@ static bool evicted_resumed_durable(const char *path)
 	return true;
 }
 
+/* A named joiner from the oldest message that leaves before the release
+ * that missed its join passes it (at its join point, R still there): its
+ * entry is then behind R. A resumer of the name starts at R and reports
+ * what was skipped as a loss (MRB_ELAPPED once, lost_bytes), as after an
+ * eviction. It returned MRB_ECORRUPT, at every resume, for good. */
+static bool named_passed_after_close(const char *path)
+{
+	struct mrb_ring ring, sub;
+	create_ring(&ring, path);
+	pid_t pid = start_stopped_producer(path);
+	join_oldest(&sub, path, "late");
+	CHECK_RC(mrb_close(&sub), 0); /* DETACHED at its join point, R there */
+	bool held = stopped(pid);
+	CHECK(kill(pid, SIGCONT) == 0);
+	rtest_expect_exit0(pid, "producer");
+	if (!held) {
+		CHECK_RC(mrb_unsubscribe(path, "late"), 0);
+		CHECK_RC(mrb_close(&ring), 0);
+		return false;
+	}
+	write_seqs(&ring, FULL, FULL + 2);
+	struct mrb_subscribe_options opts = {0, "late", 0};
+	CHECK_RC(mrb_subscribe(&sub, path, &opts), 0);
+	CHECK_EQ_U64(counted(&ring), 0); /* gating all along: reads in place */
+	uint8_t buf[LEN];
+	size_t len;
+	CHECK_RC(mrb_read(&sub, buf, sizeof(buf), &len), MRB_ELAPPED);
+	read_expect(&sub, FULL, "resumer");
+	read_expect(&sub, FULL + 1, "resumer");
+	CHECK_RC(mrb_read(&sub, buf, sizeof(buf), &len), MRB_EEMPTY);
+	struct mrb_subscriber_info info;
+	CHECK_RC(mrb_subscriber_info(&sub, &info), 0);
+	CHECK_EQ_U64(info.lost_bytes, (uint64_t)FULL * SPAN);
+	CHECK_EQ_U64(info.lost_events, 1);
+	CHECK_RC(mrb_close(&sub), 0);
+	CHECK_RC(mrb_unsubscribe(path, "late"), 0);
+	CHECK_EQ_U64(counted(&ring), 0);
+	CHECK_RC(mrb_close(&ring), 0);
+	return true;
+}
+
 static const struct {
 	const char *name;
 	bool (*run)(const char *path);
@@ -474,6 +515,7 @@ static const struct {
     {"killed_unnamed", killed_unnamed},
     {"killed_named", killed_named},
     {"evicted_resumed_durable", evicted_resumed_durable},
+    {"named_passed_after_close", named_passed_after_close},
 };
 
 /* Runs every case, or the one named by argv[1]. */
