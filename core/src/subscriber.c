@@ -788,13 +788,18 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 			uncount_validating(h);
 		return join_fresh(h, index, token, flags, words, evict_after, false);
 	}
-	/* Gating all along (kept): R cannot have passed it, and no mover can
-	 * have missed it. Otherwise (evicted, or lossy before) the place may
-	 * be gone, and the reader validates until the live end: a durable
-	 * one that is not evictable is counted for it (VALIDATING). */
+	/* Gating all along (kept): every mover since its join saw it. But a
+	 * release that missed a from-oldest join of the entry (join_point)
+	 * may still pass it once, after its owner left, or even after this
+	 * resume (while R is still at that join point). Otherwise (evicted,
+	 * or lossy before) the place may be gone. Either way a durable
+	 * resumer validates until the live end it reads now (the late
+	 * release targets at most the producer position it read before
+	 * that join); one that is not evictable is counted for it
+	 * (VALIDATING). */
 	bool gated = (state == MRB_ENTRY_ACTIVE || state == MRB_ENTRY_DETACHED) &&
 	             (old_flags & MRB_ENTRY_LOSSY) == 0 && h->mode == MRB_MODE_FANOUT;
-	if (!gated && (flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) == 0)
+	if ((flags & (MRB_ENTRY_LOSSY | MRB_ENTRY_EVICT)) == 0)
 		flags |= MRB_ENTRY_VALIDATING;
 	/* The policy is the joiner's: a restart may change it. A dead
 	 * predecessor's count (LOSSY, EVICT, or VALIDATING if it died
@@ -839,7 +844,7 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 		atomic_fetch_add_explicit(&e->lost_events, 1, memory_order_relaxed);
 	}
 	entry_publish_position(e, resume);
-	handle_bind(h, index, token, flags, resume, gated ? resume : tail);
+	handle_bind(h, index, token, flags, resume, tail);
 	if (resume == tail)
 		backlog_done(h); /* nothing behind the live end */
 	h->elapsed_pending = lost && (flags & MRB_ENTRY_LOSSY) == 0;
