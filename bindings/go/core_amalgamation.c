@@ -6014,7 +6014,7 @@ int64_t mrb_inspect(struct mrb_ring *ring, mrb_record_visitor visit, void *ctx, 
  * they copy with relaxed atomic words and then check the producer position:
  * a record at p is intact unless producers claimed past p + capacity. So
  * does a durable one behind the live end (from the oldest message, or
- * resuming after an eviction) until it reaches it. Each counts itself in
+ * resuming a name) until it reaches it. Each counts itself in
  * validating_readers for as long as it copies that way, so that producers
  * store payloads with atomic words too and hold no lease
  * (count_validating).
@@ -6808,9 +6808,9 @@ static int join_existing(struct mrb_handle *h, uint32_t index, uint64_t token, u
 	if (gated) {
 		/* Behind R only if a release that missed a from-oldest join
 		 * passed the entry after its owner left (join_point): what
-		 * was skipped is a loss, reported. R waits for the entry
-		 * (a position behind it counts as R), so from R it reads in
-		 * place. Misaligned, or ahead of the producers: corrupt. */
+		 * was skipped is a loss, reported, and it resumes at R (a
+		 * position behind R counts as R: R waited for the entry).
+		 * Misaligned, or ahead of the producers: corrupt. */
 		if (head % MRB_RECORD_ALIGNMENT != 0 || (head >= release && !sane))
 			return MRB_ECORRUPT;
 		if (head < release)
@@ -6981,7 +6981,7 @@ void mrbi_subscriber_leave(struct mrb_handle *h)
 	struct mrb_reader_entry *e = h->entry;
 	uint64_t token = h->owner_token;
 	/* Inside its backlog still: it copies nothing more. A named entry
-	 * kept for a resumer that gates all along keeps no count. */
+	 * kept for a resumer keeps no count (a resumer counts itself). */
 	backlog_done(h);
 	uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
 	if ((h->reader_flags & MRB_ENTRY_NAMED) != 0) {
