@@ -981,6 +981,36 @@ static inline int role_enter(struct mrb_handle *h, enum mrb_call_role role)
 }
 
 /*
+ * The producer thread's entry, `calls` being its count of calls in
+ * progress (see producer_enter): 0 or why it must back out. Only this
+ * thread writes owner_calls (a signal handler's nested call restores it
+ * before returning), so load + store is an increment.
+ */
+MRB_ALWAYS_INLINE int producer_owner_enter(struct mrb_handle *h, uint32_t calls)
+{
+	atomic_store_explicit(&h->owner_calls, calls + 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
+	/* One test for the common case; the refusals in their order below. */
+	if (MRB_UNLIKELY((flags & (MRB_STATE_OPEN | MRB_STATE_CLOSING | MRB_STATE_READONLY)) !=
+	                     MRB_STATE_OPEN ||
+	                 !handle_in_opener(h))) {
+		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
+		return handle_refusal(h, flags, true);
+	}
+	return 0;
+}
+
+/* Is the caller the handle's producer thread, in no other call of it (a
+ * signal handler's call nested in one is not)? Then producer_owner_enter(h,
+ * 0) enters, with lane 0. */
+MRB_ALWAYS_INLINE bool producer_owner_idle(struct mrb_handle *h)
+{
+	return atomic_load_explicit(&h->producer_thread, memory_order_relaxed) == thread_self() &&
+	       atomic_load_explicit(&h->owner_calls, memory_order_relaxed) == 0;
+}
+
+/*
  * Enters a producer call. The handle's producer thread counts its calls with
  * a plain store and orders it before its load of the flags with a compiler
  * barrier only: mrb_close, after setting CLOSING, runs
@@ -1009,19 +1039,10 @@ MRB_ALWAYS_INLINE int producer_enter(struct mrb_handle *h, bool *owner, bool *la
 			return role_enter(h, MRB_PRODUCER_CALL);
 		}
 	}
-	/* Only this thread writes owner_calls (a signal handler's nested call
-	 * restores it before returning), so load + store is an increment. */
 	uint32_t calls = atomic_load_explicit(&h->owner_calls, memory_order_relaxed);
-	atomic_store_explicit(&h->owner_calls, calls + 1, memory_order_relaxed);
-	atomic_signal_fence(memory_order_seq_cst);
-	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
-	/* One test for the common case; the refusals in their order below. */
-	if (MRB_UNLIKELY((flags & (MRB_STATE_OPEN | MRB_STATE_CLOSING | MRB_STATE_READONLY)) !=
-	                     MRB_STATE_OPEN ||
-	                 !handle_in_opener(h))) {
-		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
-		return handle_refusal(h, flags, true);
-	}
+	int rc = producer_owner_enter(h, calls);
+	if (rc != 0)
+		return rc;
 	*owner = true;
 	*lane0 = calls == 0;
 	return 0;
@@ -1187,11 +1208,19 @@ void mrbi_uring_arm(struct mrbi_uring_bell *b, _Atomic uint32_t *word, uint32_t 
 int mrbi_ready_to_read(struct mrb_handle *h, bool *unfinished);
 int mrbi_ready_to_write(struct mrb_handle *h, size_t len);
 
+/* Sixteen bytes in one vector register (GNU C vector extension). */
+typedef uint64_t mrb_wide_word __attribute__((vector_size(16)));
+
 /*
  * memcpy for the payload copies of mrb_write and mrb_read: up to 64 bytes
- * as two overlapping fixed-size moves, inline (a call into the C library's
+ * as overlapping fixed-size moves, inline (a call into the C library's
  * memcpy costs about as much as the copy itself at these sizes); longer
- * through memcpy. The buffers do not overlap.
+ * through memcpy. The buffers do not overlap. Sixteen-byte moves from
+ * 17 bytes on: eight-byte ones (which a caller's just-stored eight-byte
+ * sequence number could be forwarded to) cost twice the store-buffer
+ * entries, and the producer's stores wait in that buffer for lines the
+ * consumer's core holds; measured slower (docs/BENCHMARKS.md, issue 16,
+ * session 6).
  */
 MRB_ALWAYS_INLINE void copy_payload(void *dst, const void *src, size_t n)
 {
@@ -1205,35 +1234,19 @@ MRB_ALWAYS_INLINE void copy_payload(void *dst, const void *src, size_t n)
 		memcpy(d + n - 8, &b, 8);
 	} else if (n > 64) {
 		memcpy(d, s, n);
-	} else if (n >= 32) {
-		/* Eight-byte moves: a source just filled with eight-byte
-		 * stores (a sequence number in the first word) is forwarded
-		 * from the store buffer; a wider load overlapping such a store
-		 * waits until every older store of the thread, the previous
-		 * message's lines included, has reached its cache line. */
-		uint64_t a0, a1, a2, a3, b0, b1, b2, b3;
-		memcpy(&a0, s, 8);
-		memcpy(&a1, s + 8, 8);
-		memcpy(&a2, s + 16, 8);
-		memcpy(&a3, s + 24, 8);
-		memcpy(&b0, s + n - 32, 8);
-		memcpy(&b1, s + n - 24, 8);
-		memcpy(&b2, s + n - 16, 8);
-		memcpy(&b3, s + n - 8, 8);
-		memcpy(d, &a0, 8);
-		memcpy(d + 8, &a1, 8);
-		memcpy(d + 16, &a2, 8);
-		memcpy(d + 24, &a3, 8);
-		memcpy(d + n - 32, &b0, 8);
-		memcpy(d + n - 24, &b1, 8);
-		memcpy(d + n - 16, &b2, 8);
-		memcpy(d + n - 8, &b3, 8);
 	} else if (n > 16) {
-		unsigned char a[16], b[16];
-		memcpy(a, s, 16);
-		memcpy(b, s + n - 16, 16);
-		memcpy(d, a, 16);
-		memcpy(d + n - 16, b, 16);
+		mrb_wide_word a0, b0;
+		if (n > 32) {
+			mrb_wide_word a1, b1;
+			memcpy(&a1, s + 16, 16);
+			memcpy(&b1, s + n - 32, 16);
+			memcpy(d + 16, &a1, 16);
+			memcpy(d + n - 32, &b1, 16);
+		}
+		memcpy(&a0, s, 16);
+		memcpy(&b0, s + n - 16, 16);
+		memcpy(d, &a0, 16);
+		memcpy(d + n - 16, &b0, 16);
 	} else {
 		for (size_t i = 0; i < n; i++)
 			d[i] = s[i];
@@ -4889,17 +4902,12 @@ MRB_ALWAYS_INLINE int write_one(struct mrb_handle *h, struct mrb_lane *lane, con
 	return commit(h, writer, position, len, 0);
 }
 
-int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
+/* mrb_write once entered (producer_enter: `owner`, `lane0`). */
+MRB_ALWAYS_INLINE int write_entered(struct mrb_handle *h, bool owner, bool lane0, const void *data,
+                                    size_t len)
 {
-	struct mrb_handle *h = handle_of(ring);
-	if (ring == NULL || (data == NULL && len != 0))
-		return MRB_EINVAL;
-	bool owner, lane0;
-	int rc = producer_enter(h, &owner, &lane0);
-	if (rc != 0)
-		return rc;
 	struct mrb_lane *lane;
-	rc = lane_take(h, lane0, &lane);
+	int rc = lane_take(h, lane0, &lane);
 	if (rc == 0) {
 		rc = write_one(h, lane, data, len);
 		lane_give(h, lane0, lane);
@@ -4908,6 +4916,35 @@ int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 		wake_consumer(h);
 	producer_leave(h, owner);
 	return rc;
+}
+
+/* mrb_write from any other thread, or nested in a signal handler. */
+static __attribute__((noinline)) int write_shared(struct mrb_handle *h, const void *data,
+                                                  size_t len)
+{
+	bool owner, lane0;
+	int rc = producer_enter(h, &owner, &lane0);
+	return rc != 0 ? rc : write_entered(h, owner, lane0, data, len);
+}
+
+/*
+ * The producer thread's write is the same code with `owner` and `lane0`
+ * known at compile time: no flags to carry through the call in registers
+ * or on the stack, and the other threads' paths out of line. A producer
+ * that writes one message at a time spends most of its time here (about
+ * 50 of 175 instructions a message were this bookkeeping: BENCHMARKS.md,
+ * issue 16, session 6).
+ */
+int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
+{
+	struct mrb_handle *h = handle_of(ring);
+	if (ring == NULL || (data == NULL && len != 0))
+		return MRB_EINVAL;
+	if (MRB_LIKELY(producer_owner_idle(h))) {
+		int rc = producer_owner_enter(h, 0);
+		return rc != 0 ? rc : write_entered(h, true, true, data, len);
+	}
+	return write_shared(h, data, len);
 }
 
 /* Messages and bytes one claim of mrb_write_batch takes at most: a bounded

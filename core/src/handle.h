@@ -401,6 +401,36 @@ static inline int role_enter(struct mrb_handle *h, enum mrb_call_role role)
 }
 
 /*
+ * The producer thread's entry, `calls` being its count of calls in
+ * progress (see producer_enter): 0 or why it must back out. Only this
+ * thread writes owner_calls (a signal handler's nested call restores it
+ * before returning), so load + store is an increment.
+ */
+MRB_ALWAYS_INLINE int producer_owner_enter(struct mrb_handle *h, uint32_t calls)
+{
+	atomic_store_explicit(&h->owner_calls, calls + 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
+	/* One test for the common case; the refusals in their order below. */
+	if (MRB_UNLIKELY((flags & (MRB_STATE_OPEN | MRB_STATE_CLOSING | MRB_STATE_READONLY)) !=
+	                     MRB_STATE_OPEN ||
+	                 !handle_in_opener(h))) {
+		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
+		return handle_refusal(h, flags, true);
+	}
+	return 0;
+}
+
+/* Is the caller the handle's producer thread, in no other call of it (a
+ * signal handler's call nested in one is not)? Then producer_owner_enter(h,
+ * 0) enters, with lane 0. */
+MRB_ALWAYS_INLINE bool producer_owner_idle(struct mrb_handle *h)
+{
+	return atomic_load_explicit(&h->producer_thread, memory_order_relaxed) == thread_self() &&
+	       atomic_load_explicit(&h->owner_calls, memory_order_relaxed) == 0;
+}
+
+/*
  * Enters a producer call. The handle's producer thread counts its calls with
  * a plain store and orders it before its load of the flags with a compiler
  * barrier only: mrb_close, after setting CLOSING, runs
@@ -429,19 +459,10 @@ MRB_ALWAYS_INLINE int producer_enter(struct mrb_handle *h, bool *owner, bool *la
 			return role_enter(h, MRB_PRODUCER_CALL);
 		}
 	}
-	/* Only this thread writes owner_calls (a signal handler's nested call
-	 * restores it before returning), so load + store is an increment. */
 	uint32_t calls = atomic_load_explicit(&h->owner_calls, memory_order_relaxed);
-	atomic_store_explicit(&h->owner_calls, calls + 1, memory_order_relaxed);
-	atomic_signal_fence(memory_order_seq_cst);
-	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
-	/* One test for the common case; the refusals in their order below. */
-	if (MRB_UNLIKELY((flags & (MRB_STATE_OPEN | MRB_STATE_CLOSING | MRB_STATE_READONLY)) !=
-	                     MRB_STATE_OPEN ||
-	                 !handle_in_opener(h))) {
-		atomic_store_explicit(&h->owner_calls, calls, memory_order_release);
-		return handle_refusal(h, flags, true);
-	}
+	int rc = producer_owner_enter(h, calls);
+	if (rc != 0)
+		return rc;
 	*owner = true;
 	*lane0 = calls == 0;
 	return 0;
@@ -607,11 +628,19 @@ void mrbi_uring_arm(struct mrbi_uring_bell *b, _Atomic uint32_t *word, uint32_t 
 int mrbi_ready_to_read(struct mrb_handle *h, bool *unfinished);
 int mrbi_ready_to_write(struct mrb_handle *h, size_t len);
 
+/* Sixteen bytes in one vector register (GNU C vector extension). */
+typedef uint64_t mrb_wide_word __attribute__((vector_size(16)));
+
 /*
  * memcpy for the payload copies of mrb_write and mrb_read: up to 64 bytes
- * as two overlapping fixed-size moves, inline (a call into the C library's
+ * as overlapping fixed-size moves, inline (a call into the C library's
  * memcpy costs about as much as the copy itself at these sizes); longer
- * through memcpy. The buffers do not overlap.
+ * through memcpy. The buffers do not overlap. Sixteen-byte moves from
+ * 17 bytes on: eight-byte ones (which a caller's just-stored eight-byte
+ * sequence number could be forwarded to) cost twice the store-buffer
+ * entries, and the producer's stores wait in that buffer for lines the
+ * consumer's core holds; measured slower (docs/BENCHMARKS.md, issue 16,
+ * session 6).
  */
 MRB_ALWAYS_INLINE void copy_payload(void *dst, const void *src, size_t n)
 {
@@ -625,35 +654,19 @@ MRB_ALWAYS_INLINE void copy_payload(void *dst, const void *src, size_t n)
 		memcpy(d + n - 8, &b, 8);
 	} else if (n > 64) {
 		memcpy(d, s, n);
-	} else if (n >= 32) {
-		/* Eight-byte moves: a source just filled with eight-byte
-		 * stores (a sequence number in the first word) is forwarded
-		 * from the store buffer; a wider load overlapping such a store
-		 * waits until every older store of the thread, the previous
-		 * message's lines included, has reached its cache line. */
-		uint64_t a0, a1, a2, a3, b0, b1, b2, b3;
-		memcpy(&a0, s, 8);
-		memcpy(&a1, s + 8, 8);
-		memcpy(&a2, s + 16, 8);
-		memcpy(&a3, s + 24, 8);
-		memcpy(&b0, s + n - 32, 8);
-		memcpy(&b1, s + n - 24, 8);
-		memcpy(&b2, s + n - 16, 8);
-		memcpy(&b3, s + n - 8, 8);
-		memcpy(d, &a0, 8);
-		memcpy(d + 8, &a1, 8);
-		memcpy(d + 16, &a2, 8);
-		memcpy(d + 24, &a3, 8);
-		memcpy(d + n - 32, &b0, 8);
-		memcpy(d + n - 24, &b1, 8);
-		memcpy(d + n - 16, &b2, 8);
-		memcpy(d + n - 8, &b3, 8);
 	} else if (n > 16) {
-		unsigned char a[16], b[16];
-		memcpy(a, s, 16);
-		memcpy(b, s + n - 16, 16);
-		memcpy(d, a, 16);
-		memcpy(d + n - 16, b, 16);
+		mrb_wide_word a0, b0;
+		if (n > 32) {
+			mrb_wide_word a1, b1;
+			memcpy(&a1, s + 16, 16);
+			memcpy(&b1, s + n - 32, 16);
+			memcpy(d + 16, &a1, 16);
+			memcpy(d + n - 32, &b1, 16);
+		}
+		memcpy(&a0, s, 16);
+		memcpy(&b0, s + n - 16, 16);
+		memcpy(d, &a0, 16);
+		memcpy(d + n - 16, &b0, 16);
 	} else {
 		for (size_t i = 0; i < n; i++)
 			d[i] = s[i];

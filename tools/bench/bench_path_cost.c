@@ -23,13 +23,15 @@
 #define PATH_ROUNDS     5
 #define PATH_RING_BYTES (4u << 20) /* 16 messages of 64 KiB fit */
 
-const char *const bench_path_ids[BENCH_PATH_COUNT] = {"minimal", "mrb_read", "mrb_read_batch",
-                                                      "mrb_write_batch"};
+/* Bytes a timed run of writes of the write-alone paths fills at most: the
+ * lines stay in a core's own caches, as in a ring a consumer keeps up with. */
+#define PATH_WRITE_RUN_BYTES (256u << 10)
+
+const char *const bench_path_ids[BENCH_PATH_COUNT] = {
+    "minimal", "mrb_read", "mrb_read_batch", "mrb_write_batch", "minimal_write", "mrb_write"};
 const char *const bench_path_labels[BENCH_PATH_COUNT] = {
-    "minimal ring write + read",
-    "mrb write + read",
-    "mrb 16 x write + read_batch",
-    "mrb write_batch(16) + read_batch",
+    "minimal ring write + read",        "mrb write + read",         "mrb 16 x write + read_batch",
+    "mrb write_batch(16) + read_batch", "minimal ring write alone", "mrb write alone",
 };
 
 struct path_state {
@@ -54,12 +56,60 @@ static void stamp_next(struct path_state *s, unsigned char *msg)
 	bench_put_stamp(msg, bench_stamp(0, s->seq++));
 }
 
-/* Moves `count` messages along one path; returns 0 or -1 (error set). */
-static int run_path(struct path_state *s, enum bench_path path, int count, char *error,
-                    size_t size_of_error)
+/* The write-alone paths: `count` writes, timed (added to *timed_ns), then
+ * read back and verified, untimed. Returns 0, -1 for lost or extra
+ * messages, or an mrb error. */
+static int write_alone(struct path_state *s, enum bench_path path, int count, int64_t *timed_ns)
 {
 	size_t size = s->body.size, len;
 	unsigned char *msg = s->body.bytes;
+	int64_t start = bench_now_ns();
+	for (int i = 0; i < count; i++) {
+		stamp_next(s, msg);
+		if (path == BENCH_PATH_MINIMAL_WRITE) {
+			if (minimal_ring_write(&s->minimal_writer, msg, size) != 0)
+				return -1;
+		} else {
+			int rc = mrb_write(&s->ring, msg, size);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	*timed_ns += bench_now_ns() - start;
+	if (path == BENCH_PATH_MRB_WRITE) {
+		int64_t got = 0;
+		while (got < count) {
+			int64_t n = mrb_read_batch(&s->ring, verify_handler, &s->verifier, 0);
+			if (n <= 0)
+				return n < 0 ? (int)n : -1;
+			got += n;
+		}
+		return got == count ? 0 : -1;
+	}
+	minimal_ring_publish_write(&s->minimal_writer);
+	for (int i = 0; i < count; i++) {
+		const void *view = minimal_ring_peek(&s->minimal_reader, &len);
+		if (view == NULL || len != size)
+			return -1;
+		memcpy(s->copy, view, len);
+		minimal_ring_release(&s->minimal_reader, len);
+		if (bench_verify(&s->verifier, s->copy, len) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Moves `count` messages along one path; returns 0 or -1 (error set). The
+ * time that counts is added to *timed_ns: all of it, but for the
+ * write-alone paths only the writes. */
+static int run_path(struct path_state *s, enum bench_path path, int count, int64_t *timed_ns,
+                    char *error, size_t size_of_error)
+{
+	size_t size = s->body.size, len;
+	unsigned char *msg = s->body.bytes;
+	int64_t start = bench_now_ns();
+	/* A minimal ring record is never larger than an mrb one. */
+	int write_run = (int)(PATH_WRITE_RUN_BYTES / (16 + ((size + 15) & ~(size_t)15)));
 	for (int i = 0; i < count;) {
 		int rc = 0;
 		int64_t got = 0;
@@ -113,6 +163,13 @@ static int run_path(struct path_state *s, enum bench_path path, int count, char 
 			rc = got == PATH_BATCH ? 0 : got < 0 ? (int)got : -1;
 			i += PATH_BATCH;
 			break;
+		case BENCH_PATH_MINIMAL_WRITE:
+		case BENCH_PATH_MRB_WRITE: {
+			int run = count - i < write_run ? count - i : write_run > 0 ? write_run : 1;
+			rc = write_alone(s, path, run, timed_ns);
+			i += run;
+			break;
+		}
 		default:
 			return -1;
 		}
@@ -124,6 +181,8 @@ static int run_path(struct path_state *s, enum bench_path path, int count, char 
 			return -1;
 		}
 	}
+	if (path != BENCH_PATH_MINIMAL_WRITE && path != BENCH_PATH_MRB_WRITE)
+		*timed_ns += bench_now_ns() - start;
 	return 0;
 }
 
@@ -189,12 +248,12 @@ void bench_measure_path_cost(struct bench_path_cost *cost, size_t size, const ch
 		 * land on one path only; the best round counts. */
 		for (int round = 0; round < PATH_ROUNDS; round++) {
 			for (int p = 0; p < BENCH_PATH_COUNT; p++) {
-				int64_t start = bench_now_ns();
-				if (run_path(&s, (enum bench_path)p, rounded, shared->error,
+				int64_t timed = 0;
+				if (run_path(&s, (enum bench_path)p, rounded, &timed, shared->error,
 				             sizeof(shared->error)) != 0) {
 					_exit(1);
 				}
-				double ns = (double)(bench_now_ns() - start) / rounded;
+				double ns = (double)timed / rounded;
 				if (ns < shared->ns_per_message[p]) {
 					shared->ns_per_message[p] = ns;
 				}

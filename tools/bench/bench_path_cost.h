@@ -16,6 +16,10 @@ enum bench_path {
 	BENCH_PATH_MRB_READ,        /* mrb_write + mrb_read */
 	BENCH_PATH_MRB_READ_BATCH,  /* 16 x mrb_write + mrb_read_batch */
 	BENCH_PATH_MRB_WRITE_BATCH, /* mrb_write_batch(16) + mrb_read_batch */
+	/* The producer's share: only the writes are timed (a run of them into
+	 * space the ring has, then read back and verified untimed). */
+	BENCH_PATH_MINIMAL_WRITE, /* minimal ring write */
+	BENCH_PATH_MRB_WRITE,     /* mrb_write */
 	BENCH_PATH_COUNT,
 };
 

@@ -112,7 +112,14 @@ class BenchSmokeTest(unittest.TestCase):
             self.assertTrue(cost["ok"], cost)
             self.assertEqual(
                 sorted(cost["ns_per_message"]),
-                ["minimal", "mrb_read", "mrb_read_batch", "mrb_write_batch"],
+                [
+                    "minimal",
+                    "minimal_write",
+                    "mrb_read",
+                    "mrb_read_batch",
+                    "mrb_write",
+                    "mrb_write_batch",
+                ],
             )
             for value in cost["ns_per_message"].values():
                 self.assertTrue(is_positive_number(value), cost)
