@@ -411,7 +411,7 @@ MRB_ALWAYS_INLINE int producer_owner_enter(struct mrb_handle *h, uint32_t calls)
 	atomic_store_explicit(&h->owner_calls, calls + 1, memory_order_relaxed);
 	atomic_signal_fence(memory_order_seq_cst);
 	uint32_t flags = atomic_load_explicit(&h->flags, memory_order_acquire);
-	/* One test for the common case; the refusals in their order below. */
+	/* One test for the common case; handle_refusal orders the refusals. */
 	if (MRB_UNLIKELY((flags & (MRB_STATE_OPEN | MRB_STATE_CLOSING | MRB_STATE_READONLY)) !=
 	                     MRB_STATE_OPEN ||
 	                 !handle_in_opener(h))) {

@@ -357,7 +357,8 @@ MRB_ALWAYS_INLINE int write_entered(struct mrb_handle *h, bool owner, bool lane0
 	return rc;
 }
 
-/* mrb_write from any other thread, or nested in a signal handler. */
+/* mrb_write from any other thread, nested in a signal handler, or the
+ * producer thread's first call (producer_enter adopts the thread). */
 static __attribute__((noinline)) int write_shared(struct mrb_handle *h, const void *data,
                                                   size_t len)
 {
@@ -369,10 +370,10 @@ static __attribute__((noinline)) int write_shared(struct mrb_handle *h, const vo
 /*
  * The producer thread's write is the same code with `owner` and `lane0`
  * known at compile time: no flags to carry through the call in registers
- * or on the stack, and the other threads' paths out of line. A producer
- * that writes one message at a time spends most of its time here (about
- * 50 of 175 instructions a message were this bookkeeping: BENCHMARKS.md,
- * issue 16, session 6).
+ * or on the stack, and the other threads' paths out of line: 16-19 of the
+ * 176-185 instructions a message took (the bookkeeping around the claim,
+ * the record and the commit is about 50: BENCHMARKS.md, issue 16,
+ * session 6).
  */
 int mrb_write(struct mrb_ring *ring, const void *data, size_t len)
 {
