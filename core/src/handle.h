@@ -23,14 +23,11 @@
 #define MRB_STATE_CLOSING  (1u << 1)
 #define MRB_STATE_READONLY (1u << 2)
 
-/* A reader flag kept only in the handle (reader_flags), never in the table:
- * the join asked for MRB_SUBSCRIBE_FROM_OLDEST, which mrb_subscriber_info
- * reports. Above every MRB_ENTRY_* bit. */
-#define MRB_READER_FROM_OLDEST (1u << 31)
-/* Another, set while a gating subscriber that joined behind the live end
- * from the oldest message has handed over nothing yet: a release that did
- * not see its entry may still pass it, and that is no loss
- * (subscriber.c, settle_join). */
+/* A reader flag kept only in the handle (reader_flags), never in the table,
+ * above every MRB_ENTRY_* bit: set while a gating subscriber that joined
+ * behind the live end from the oldest message has handed over nothing yet:
+ * a release that did not see its entry may still pass it, and that is no
+ * loss (subscriber.c, settle_join). */
 #define MRB_READER_UNSETTLED (1u << 30)
 
 /*
@@ -219,6 +216,11 @@ struct mrb_handle {
 	 * next move of a fan-out ring's release position stops its process
 	 * between the table scan and the CAS. In holding's padding. */
 	_Atomic uint8_t test_release_stop;
+	/* The subscriber joined with MRB_SUBSCRIBE_FROM_OLDEST: set before
+	 * the handle is handed out, then only read (mrb_subscriber_info, any
+	 * thread, while the reader's thread changes reader_flags). In
+	 * holding's padding. */
+	bool from_oldest;
 	/* How long mrb_read_batch waits, once caught up with a producer that
 	 * is still writing, before it looks again (consumer.c); 0 before the
 	 * first wait. In holding's padding: the handle is full. */
@@ -228,7 +230,7 @@ struct mrb_handle {
 	/* Subscriber state (subscriber.c); entry is NULL on other handles. */
 	struct mrb_reader_entry *entry;
 	uint32_t entry_index;
-	uint32_t reader_flags; /* MRB_ENTRY_*, MRB_READER_FROM_OLDEST */
+	uint32_t reader_flags; /* MRB_ENTRY_*, MRB_READER_UNSETTLED */
 	/* A durable subscriber that starts behind the live end validates its
 	 * copies until it gets here (subscriber.c, join_point). */
 	uint64_t validate_until;

@@ -935,7 +935,7 @@ int mrb_subscribe(struct mrb_ring *ring, const char *path, const struct mrb_subs
 	struct mrb_handle *h = handle_of(ring);
 	rc = join(h, opts);
 	if (rc == 0 && opts != NULL && (opts->flags & MRB_SUBSCRIBE_FROM_OLDEST) != 0)
-		h->reader_flags |= MRB_READER_FROM_OLDEST;
+		h->from_oldest = true;
 	if (rc != 0) {
 		h->is_consumer = false;
 		h->entry = NULL;
@@ -1438,7 +1438,7 @@ int mrb_subscriber_info(struct mrb_ring *ring, struct mrb_subscriber_info *info)
 		entry_info(h, h->entry_index, info, tail);
 		/* A join-time choice the table does not keep: only this handle
 		 * knows it. */
-		if ((h->reader_flags & MRB_READER_FROM_OLDEST) != 0)
+		if (h->from_oldest)
 			info->flags |= MRB_SUBSCRIBE_FROM_OLDEST;
 	}
 	role_leave(h, MRB_STATE_CALL);

@@ -740,3 +740,33 @@ TEST_F(Subscribers, MisalignedReleasePositionIsNotWalked)
 	EXPECT_EQ(0x11u,
 	          __atomic_load_n(reinterpret_cast<uint64_t *>(base + 0x180), __ATOMIC_SEQ_CST));
 }
+
+// mrb_subscriber_info (an observer call, any thread) while the
+// subscriber's own thread reads its backlog from the oldest message: the
+// reader's state changes as it settles its join and reaches the live end,
+// and the listing reports MRB_SUBSCRIBE_FROM_OLDEST throughout. Under
+// ThreadSanitizer the join-time flag used to share a plain word with the
+// reader's changing state (a data race).
+TEST_F(Subscribers, InfoWhileReadingBacklogFromOldest)
+{
+	ASSERT_EQ(0, Create(4096, MRB_CREATE_FANOUT));
+	ASSERT_EQ(0, Subscribe(0)); // holds the backlog
+	for (uint64_t i = 0; i < 20; i++)
+		ASSERT_EQ(0, Write(i));
+	ASSERT_EQ(0, Subscribe(1, nullptr, MRB_SUBSCRIBE_FROM_OLDEST));
+	std::atomic<bool> done{false};
+	std::atomic<int> bad{0};
+	std::thread observer([&] {
+		while (!done.load()) {
+			struct mrb_subscriber_info info;
+			if (mrb_subscriber_info(&subs_[1], &info) != 0 ||
+			    (info.flags & MRB_SUBSCRIBE_FROM_OLDEST) == 0)
+				bad++;
+		}
+	});
+	for (uint64_t i = 0; i < 20; i++)
+		ASSERT_EQ(static_cast<int64_t>(i), Next(1));
+	done = true;
+	observer.join();
+	EXPECT_EQ(0, bad.load());
+}
