@@ -31,54 +31,16 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "mrb_testing.h"
-#include "rtest.h"
-
-#define RING_SIZE (16 * 1024)
-#define LEN       100
-#define SPAN      128 /* 16-byte header + 100 bytes, rounded up to 16 */
-#define FULL      (RING_SIZE / SPAN)
+#include "sub_join_common.h"
 
 /* The header's validating_readers (docs/FORMAT.md section 2). */
 #define VALIDATING_READERS_OFFSET 0x108
-
-struct shared {
-	_Atomic uint64_t written; /* messages written so far */
-	_Atomic uint32_t waiting; /* the producer found the ring full */
-	_Atomic uint32_t ready;   /* a child joiner is inside its backlog */
-};
-
-static struct shared *shm;
-
-static void build(uint8_t *msg, uint64_t seq)
-{
-	rtest_fill(msg, LEN, seq);
-	memcpy(msg, &seq, sizeof(seq));
-}
-
-static uint64_t check_msg(const uint8_t *msg, size_t len, const char *who)
-{
-	uint64_t seq;
-	memcpy(&seq, msg, sizeof(seq));
-	uint8_t want[LEN];
-	build(want, seq);
-	if (len != LEN || memcmp(msg, want, LEN) != 0)
-		FAIL("%s: torn or foreign message (seq %" PRIu64 ", len %zu)", who, seq, len);
-	return seq;
-}
 
 static uint32_t counted(struct mrb_ring *ring)
 {
 	uint8_t *base = mrb__test_mapping(ring);
 	CHECK(base != NULL);
 	return atomic_load((_Atomic uint32_t *)(void *)(base + VALIDATING_READERS_OFFSET));
-}
-
-static void create_ring(struct mrb_ring *ring, const char *path)
-{
-	struct mrb_create_options copts = {.flags = MRB_CREATE_REMOVE | MRB_CREATE_FANOUT,
-	                                   .mode = 0600};
-	CHECK_RC(mrb_create(ring, path, RING_SIZE, &copts), 0);
 }
 
 static void join_oldest(struct mrb_ring *sub, const char *path, const char *name)
@@ -91,7 +53,7 @@ static void write_seqs(struct mrb_ring *ring, uint64_t from, uint64_t to)
 {
 	uint8_t msg[LEN];
 	for (uint64_t seq = from; seq < to; seq++) {
-		build(msg, seq);
+		join_build(msg, seq);
 		CHECK_RC(mrb_write(ring, msg, LEN), 0);
 	}
 }
@@ -101,7 +63,7 @@ static void read_expect(struct mrb_ring *sub, uint64_t seq, const char *who)
 	uint8_t buf[LEN];
 	size_t len = 0;
 	CHECK_RC(mrb_read(sub, buf, sizeof(buf), &len), 0);
-	uint64_t got = check_msg(buf, len, who);
+	uint64_t got = join_check_msg(buf, len, who);
 	if (got != seq)
 		FAIL("%s: seq %" PRIu64 " where %" PRIu64 " was due", who, got, seq);
 }
@@ -117,93 +79,6 @@ static void check_no_loss(struct mrb_ring *sub, const char *who)
 
 /* ---- The producer process stopped in its release (as sub_join_passed) -- */
 
-static void producer(const char *path)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never left stopped */
-	struct mrb_ring ring;
-	CHECK_RC(mrb_open(&ring, path, 0), 0);
-	uint8_t msg[LEN];
-	uint64_t seq = 0;
-	for (;; seq++) {
-		build(msg, seq);
-		int rc = mrb_write(&ring, msg, LEN);
-		if (rc == MRB_EFULL)
-			break;
-		CHECK_RC(rc, 0);
-		atomic_store(&shm->written, seq + 1);
-	}
-	CHECK_RC(mrb__test_stop_next_release(&ring), 0);
-	atomic_store(&shm->waiting, 1);
-	for (;;) {
-		/* Its release (short of space: no subscriber, so up to the
-		 * producer position) stops it; continued, it finds room. */
-		int rc = mrb_wait_writable(&ring, LEN, 10 * 1000000LL);
-		if (rc == 0)
-			break;
-		if (rc != MRB_ETIMEDOUT)
-			FAIL("producer wait: %s", mrb_strerror(rc));
-	}
-	CHECK_RC(mrb_close(&ring), 0);
-	_exit(0);
-}
-
-/* Stopped by itself (raise(SIGSTOP): in tgkill), not from outside. */
-static bool stopped_by_itself(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-	FILE *f = fopen(path, "r");
-	CHECK(f != NULL);
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	long nr = 0;
-	unsigned long arg0 = 0, arg1 = 0, sig = 0;
-	if (sscanf(buf, "%ld 0x%lx 0x%lx 0x%lx", &nr, &arg0, &arg1, &sig) != 4)
-		return false;
-	return nr == SYS_tgkill && arg0 == (unsigned long)pid && sig == SIGSTOP;
-}
-
-static pid_t start_stopped_producer(const char *path)
-{
-	atomic_store(&shm->written, 0);
-	atomic_store(&shm->waiting, 0);
-	struct mrb_ring holder;
-	CHECK_RC(mrb_subscribe(&holder, path, NULL), 0);
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0)
-		producer(path);
-	while (atomic_load(&shm->waiting) == 0)
-		rtest_sleep_ms(1);
-	CHECK_RC(mrb_close(&holder), 0); /* R stays at 0 */
-	for (;;) {
-		int status;
-		CHECK(waitpid(pid, &status, WUNTRACED) == pid);
-		if (!WIFSTOPPED(status))
-			FAIL("producer did not stop in its release (status %d)", status);
-		if (stopped_by_itself(pid))
-			break;
-		CHECK(kill(pid, SIGCONT) == 0); /* stopped from outside: go on */
-	}
-	CHECK_EQ_U64(atomic_load(&shm->written), FULL);
-	return pid;
-}
-
-static bool stopped(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	CHECK(f != NULL);
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *end = strrchr(buf, ')');
-	CHECK(end != NULL && end[1] == ' ');
-	return end[2] == 'T';
-}
-
 /* ---- Cases --------------------------------------------------------------- */
 
 struct writer_arg {
@@ -218,7 +93,7 @@ static void *writer_main(void *p)
 	while (atomic_load_explicit(&w->go, memory_order_relaxed) == 0)
 		sched_yield();
 	uint8_t msg[LEN];
-	build(msg, FULL);
+	join_build(msg, FULL);
 	w->rc = mrb_write(w->ring, msg, LEN);
 	return NULL;
 }
@@ -230,8 +105,8 @@ static void *writer_main(void *p)
 static bool passed_while_copying(const char *path)
 {
 	struct mrb_ring ring, sub;
-	create_ring(&ring, path);
-	pid_t pid = start_stopped_producer(path);
+	join_create_ring(&ring, path);
+	pid_t pid = join_start_stopped_producer(path, FULL);
 	join_oldest(&sub, path, NULL);
 	CHECK_EQ_U64(counted(&sub), 1);
 	/* Created before the copy: the thread's start orders nothing after. */
@@ -240,8 +115,8 @@ static bool passed_while_copying(const char *path)
 	CHECK(pthread_create(&thread, NULL, writer_main, &w) == 0);
 	struct mrb_view view;
 	CHECK_RC(mrb_peek(&sub, &view), 0);
-	CHECK_EQ_U64(check_msg(view.data, view.len, "joiner"), 0);
-	bool held = stopped(pid);
+	CHECK_EQ_U64(join_check_msg(view.data, view.len, "joiner"), 0);
+	bool held = join_stopped(pid);
 	CHECK(kill(pid, SIGCONT) == 0);
 	rtest_expect_exit0(pid, "producer");
 	if (!held) {
@@ -277,7 +152,7 @@ static bool passed_while_copying(const char *path)
 /* A ring with messages 0 .. n - 1 held by `holder` (R at 0). */
 static void backlog(struct mrb_ring *ring, struct mrb_ring *holder, const char *path, uint64_t n)
 {
-	create_ring(ring, path);
+	join_create_ring(ring, path);
 	CHECK_RC(mrb_subscribe(holder, path, NULL), 0);
 	write_seqs(ring, 0, n);
 }
@@ -312,14 +187,14 @@ static bool caught_up(const char *path)
 	CHECK_EQ_U64(counted(&ring), 1);
 	struct mrb_view view;
 	CHECK_RC(mrb_peek(&sub, &view), 0);
-	CHECK_EQ_U64(check_msg(view.data, view.len, "peeker"), 7);
+	CHECK_EQ_U64(join_check_msg(view.data, view.len, "peeker"), 7);
 	CHECK_EQ_U64(counted(&ring), 1);
 	CHECK_RC(mrb_release(&sub, &view), 0);
 	uint8_t bufs[4 * LEN];
 	size_t lengths[4];
 	CHECK_RC(mrb_read_many(&sub, bufs, sizeof(bufs), lengths, 4), 2);
-	CHECK_EQ_U64(check_msg(bufs, lengths[0], "batch"), 8);
-	CHECK_EQ_U64(check_msg(bufs + lengths[0], lengths[1], "batch"), 9);
+	CHECK_EQ_U64(join_check_msg(bufs, lengths[0], "batch"), 8);
+	CHECK_EQ_U64(join_check_msg(bufs + lengths[0], lengths[1], "batch"), 9);
 	CHECK_EQ_U64(counted(&ring), 0);
 	CHECK_RC(mrb_close(&sub), 0);
 	CHECK_RC(mrb_close(&empty), 0);
@@ -369,18 +244,18 @@ static void killed(const char *path, const char *name)
 {
 	struct mrb_ring ring, holder, sub;
 	backlog(&ring, &holder, path, 5);
-	atomic_store(&shm->ready, 0);
+	atomic_store(&join_shm->ready, 0);
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		struct mrb_ring child;
 		join_oldest(&child, path, name);
 		read_expect(&child, 0, "child");
-		atomic_store(&shm->ready, 1);
+		atomic_store(&join_shm->ready, 1);
 		for (;;)
 			pause();
 	}
-	while (atomic_load(&shm->ready) == 0)
+	while (atomic_load(&join_shm->ready) == 0)
 		rtest_sleep_ms(1);
 	CHECK_EQ_U64(counted(&ring), 1);
 	rtest_kill(pid);
@@ -422,14 +297,14 @@ static bool killed_named(const char *path)
 static bool evicted_resumed_durable(const char *path)
 {
 	struct mrb_ring ring, sub;
-	create_ring(&ring, path);
+	join_create_ring(&ring, path);
 	struct mrb_subscribe_options evict = {MRB_SUBSCRIBE_EVICT, "v", 1000000};
 	CHECK_RC(mrb_subscribe(&sub, path, &evict), 0);
 	CHECK_EQ_U64(counted(&ring), 1);
 	uint64_t n = 0;
 	uint8_t msg[LEN];
 	for (;; n++) {
-		build(msg, n);
+		join_build(msg, n);
 		int rc = mrb_write(&ring, msg, LEN);
 		if (rc == MRB_EFULL)
 			break;
@@ -476,11 +351,11 @@ static bool evicted_resumed_durable(const char *path)
 static bool named_passed_after_close(const char *path)
 {
 	struct mrb_ring ring, sub;
-	create_ring(&ring, path);
-	pid_t pid = start_stopped_producer(path);
+	join_create_ring(&ring, path);
+	pid_t pid = join_start_stopped_producer(path, FULL);
 	join_oldest(&sub, path, "late");
 	CHECK_RC(mrb_close(&sub), 0); /* DETACHED at its join point, R there */
-	bool held = stopped(pid);
+	bool held = join_stopped(pid);
 	CHECK(kill(pid, SIGCONT) == 0);
 	rtest_expect_exit0(pid, "producer");
 	if (!held) {
@@ -520,14 +395,14 @@ static bool named_passed_after_close(const char *path)
 static bool resumed_then_passed(const char *path)
 {
 	struct mrb_ring ring, sub;
-	create_ring(&ring, path);
-	pid_t pid = start_stopped_producer(path);
+	join_create_ring(&ring, path);
+	pid_t pid = join_start_stopped_producer(path, FULL);
 	join_oldest(&sub, path, "late2");
 	CHECK_RC(mrb_close(&sub), 0);
 	struct mrb_subscribe_options opts = {0, "late2", 0};
 	CHECK_RC(mrb_subscribe(&sub, path, &opts), 0);
 	CHECK_EQ_U64(counted(&ring), 1);
-	bool held = stopped(pid);
+	bool held = join_stopped(pid);
 	CHECK(kill(pid, SIGCONT) == 0);
 	rtest_expect_exit0(pid, "producer");
 	if (!held) {
@@ -573,8 +448,9 @@ static const struct {
 int main(int argc, char **argv)
 {
 	rtest_watchdog(60);
-	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	CHECK(shm != MAP_FAILED);
+	join_shm = mmap(NULL, sizeof(*join_shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	                -1, 0);
+	CHECK(join_shm != MAP_FAILED);
 	bool any = false;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)

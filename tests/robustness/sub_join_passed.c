@@ -25,144 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "mrb_testing.h"
-#include "rtest.h"
-
-#define RING_SIZE (16 * 1024)
-#define LEN       100
-#define SPAN      128 /* 16-byte header + 100 bytes, rounded up to 16 */
-
-struct shared {
-	_Atomic uint64_t written; /* messages written so far */
-	_Atomic uint32_t waiting; /* the producer found the ring full */
-	_Atomic uint64_t limit;   /* stop after this many (0: when full) */
-};
-
-static struct shared *shm;
-
-static void build(uint8_t *msg, uint64_t seq)
-{
-	rtest_fill(msg, LEN, seq);
-	memcpy(msg, &seq, sizeof(seq));
-}
-
-static uint64_t check_msg(const uint8_t *msg, size_t len, const char *who)
-{
-	uint64_t seq;
-	memcpy(&seq, msg, sizeof(seq));
-	uint8_t want[LEN];
-	build(want, seq);
-	if (len != LEN || memcmp(msg, want, LEN) != 0)
-		FAIL("%s: torn or foreign message (seq %" PRIu64 ", len %zu)", who, seq, len);
-	return seq;
-}
-
-/* Writes until the ring is full (a holder keeps R at 0), then waits for
- * room: the release its wait starts once the holder left stops it. After
- * SIGCONT, writes until full again or `limit`. */
-static void producer(const char *path)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never left stopped */
-	struct mrb_ring ring;
-	CHECK_RC(mrb_open(&ring, path, 0), 0);
-	uint8_t msg[LEN];
-	uint64_t seq = 0;
-	for (;; seq++) {
-		build(msg, seq);
-		int rc = mrb_write(&ring, msg, LEN);
-		if (rc == MRB_EFULL)
-			break;
-		CHECK_RC(rc, 0);
-		atomic_store(&shm->written, seq + 1);
-	}
-	CHECK_RC(mrb__test_stop_next_release(&ring), 0);
-	atomic_store(&shm->waiting, 1);
-	for (;;) {
-		int rc = mrb_wait_writable(&ring, LEN, 10 * 1000000LL);
-		if (rc == 0)
-			break;
-		if (rc != MRB_ETIMEDOUT)
-			FAIL("producer wait: %s", mrb_strerror(rc));
-	}
-	for (;; seq++) {
-		uint64_t limit = atomic_load(&shm->limit);
-		if (limit != 0 && seq == limit)
-			break;
-		build(msg, seq);
-		int rc = mrb_write(&ring, msg, LEN);
-		if (rc == MRB_EFULL)
-			break;
-		CHECK_RC(rc, 0);
-		atomic_store(&shm->written, seq + 1);
-	}
-	CHECK_RC(mrb_close(&ring), 0);
-	_exit(0);
-}
-
-/* Did the process stop itself, with raise(SIGSTOP), not from outside (a
- * machine whose processes are paused and continued)? It is then in
- * tgkill(2), sending SIGSTOP to itself. */
-static bool stopped_by_itself(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-	FILE *f = fopen(path, "r");
-	CHECK(f != NULL);
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	long nr = 0;
-	unsigned long arg0 = 0, arg1 = 0, sig = 0;
-	if (sscanf(buf, "%ld 0x%lx 0x%lx 0x%lx", &nr, &arg0, &arg1, &sig) != 4)
-		return false;
-	return nr == SYS_tgkill && arg0 == (unsigned long)pid && sig == SIGSTOP;
-}
-
-/* Starts the producer and waits until it stopped in its release, with
- * `stopped_at` messages written; R has not moved yet. */
-static pid_t start_stopped_producer(const char *path, uint64_t *stopped_at)
-{
-	atomic_store(&shm->written, 0);
-	atomic_store(&shm->waiting, 0);
-	atomic_store(&shm->limit, 0);
-	struct mrb_ring holder;
-	CHECK_RC(mrb_subscribe(&holder, path, NULL), 0);
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0)
-		producer(path);
-	while (atomic_load(&shm->waiting) == 0)
-		rtest_sleep_ms(1);
-	/* R stays at 0: only the producer, short of space, moves it now. */
-	CHECK_RC(mrb_close(&holder), 0);
-	for (;;) {
-		int status;
-		CHECK(waitpid(pid, &status, WUNTRACED) == pid);
-		if (!WIFSTOPPED(status))
-			FAIL("producer did not stop in its release (status %d)", status);
-		if (stopped_by_itself(pid))
-			break;
-		CHECK(kill(pid, SIGCONT) == 0); /* stopped from outside: go on */
-	}
-	*stopped_at = atomic_load(&shm->written);
-	CHECK_EQ_U64(*stopped_at, RING_SIZE / SPAN);
-	return pid;
-}
-
-/* Is the process stopped (by its SIGSTOP, still)? */
-static bool stopped(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	CHECK(f != NULL);
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *end = strrchr(buf, ')');
-	CHECK(end != NULL && end[1] == ' ');
-	return end[2] == 'T';
-}
+#include "sub_join_common.h"
 
 /* Is the producer still stopped where it stopped itself? If something
  * else continued it (a machine whose processes are paused and continued
@@ -170,7 +33,7 @@ static bool stopped(pid_t pid)
  * retried. */
 static bool producer_held(pid_t pid)
 {
-	if (stopped(pid))
+	if (join_stopped(pid))
 		return true;
 	fprintf(stderr, "sub_join_passed: the producer was continued from outside; retrying\n");
 	kill(pid, SIGKILL);
@@ -181,19 +44,12 @@ static bool producer_held(pid_t pid)
 /* Lets the producer's release go on and waits for it (false: spoiled). */
 static bool resume_producer(pid_t pid, uint64_t limit)
 {
-	atomic_store(&shm->limit, limit);
+	atomic_store(&join_shm->limit, limit);
 	if (!producer_held(pid))
 		return false;
 	CHECK(kill(pid, SIGCONT) == 0);
 	rtest_expect_exit0(pid, "producer");
 	return true;
-}
-
-static void create_ring(struct mrb_ring *ring, const char *path)
-{
-	struct mrb_create_options copts = {.flags = MRB_CREATE_REMOVE | MRB_CREATE_FANOUT,
-	                                   .mode = 0600};
-	CHECK_RC(mrb_create(ring, path, RING_SIZE, &copts), 0);
 }
 
 static void subscribe(struct mrb_ring *sub, const char *path, unsigned flags)
@@ -228,7 +84,7 @@ static void read_all(struct mrb_ring *sub, uint64_t first, uint64_t end, bool el
 		if (elapsed && !reported)
 			FAIL("%s: a message before the loss was reported", who);
 		uint64_t seq =
-		    peek ? check_msg(view.data, view.len, who) : check_msg(buf, len, who);
+		    peek ? join_check_msg(view.data, view.len, who) : join_check_msg(buf, len, who);
 		if (seq != next)
 			FAIL("%s: seq %" PRIu64 " where %" PRIu64 " was due", who, seq, next);
 		if (peek)
@@ -264,13 +120,13 @@ static bool spoiled(struct mrb_ring *ring, struct mrb_ring *a, struct mrb_ring *
 static bool passed_and_overwritten(const char *path, bool peek)
 {
 	struct mrb_ring ring, sub;
-	create_ring(&ring, path);
-	uint64_t s;
-	pid_t pid = start_stopped_producer(path, &s);
+	join_create_ring(&ring, path);
+	const uint64_t s = FULL; /* written when it stopped */
+	pid_t pid = join_start_stopped_producer(path, 0);
 	subscribe(&sub, path, 0);
 	if (!resume_producer(pid, 0))
 		return spoiled(&ring, &sub, NULL);
-	uint64_t n = atomic_load(&shm->written);
+	uint64_t n = atomic_load(&join_shm->written);
 	CHECK_EQ_U64(n, 2 * s);
 	const char *who = peek ? "peeking joiner" : "joiner";
 	read_all(&sub, s, n, false, peek, who);
@@ -286,16 +142,16 @@ static bool passed_and_overwritten(const char *path, bool peek)
 static bool passed_not_overwritten(const char *path)
 {
 	struct mrb_ring ring, sub;
-	create_ring(&ring, path);
-	uint64_t s;
-	pid_t pid = start_stopped_producer(path, &s);
+	join_create_ring(&ring, path);
+	const uint64_t s = FULL; /* written when it stopped */
+	pid_t pid = join_start_stopped_producer(path, 0);
 	subscribe(&sub, path, 0);
 	if (!resume_producer(pid, s))
 		return spoiled(&ring, &sub, NULL);
 	uint8_t buf[LEN];
 	size_t len;
 	CHECK_RC(mrb_read(&sub, buf, sizeof(buf), &len), MRB_EEMPTY);
-	build(buf, s);
+	join_build(buf, s);
 	CHECK_RC(mrb_write(&ring, buf, LEN), 0);
 	read_all(&sub, s, s + 1, false, false, "joiner, backlog intact");
 	check_loss(&sub, 0, 0, "joiner, backlog intact");
@@ -309,20 +165,20 @@ static bool passed_not_overwritten(const char *path)
 static bool read_first(const char *path)
 {
 	struct mrb_ring ring, sub;
-	create_ring(&ring, path);
-	uint64_t s;
-	pid_t pid = start_stopped_producer(path, &s);
+	join_create_ring(&ring, path);
+	const uint64_t s = FULL; /* written when it stopped */
+	pid_t pid = join_start_stopped_producer(path, 0);
 	subscribe(&sub, path, 0);
 	if (!producer_held(pid))
 		return spoiled(&ring, &sub, NULL);
 	uint8_t buf[LEN];
 	size_t len;
 	CHECK_RC(mrb_read(&sub, buf, sizeof(buf), &len), 0);
-	CHECK_EQ_U64(check_msg(buf, len, "first reader"), 0);
+	CHECK_EQ_U64(join_check_msg(buf, len, "first reader"), 0);
 	if (!resume_producer(pid, 0))
 		return spoiled(&ring, &sub, NULL);
 	/* R waited for it: one message's room. */
-	CHECK_EQ_U64(atomic_load(&shm->written), s + 1);
+	CHECK_EQ_U64(atomic_load(&join_shm->written), s + 1);
 	read_all(&sub, 1, s + 1, false, false, "first reader");
 	check_loss(&sub, 0, 0, "first reader");
 	CHECK_RC(mrb_close(&sub), 0);
@@ -337,9 +193,9 @@ static bool read_first(const char *path)
 static bool two_joiners(const char *path)
 {
 	struct mrb_ring ring, first, second;
-	create_ring(&ring, path);
-	uint64_t s;
-	pid_t pid = start_stopped_producer(path, &s);
+	join_create_ring(&ring, path);
+	const uint64_t s = FULL; /* written when it stopped */
+	pid_t pid = join_start_stopped_producer(path, 0);
 	subscribe(&first, path, 0);
 	subscribe(&second, path, 0);
 	if (!producer_held(pid))
@@ -347,10 +203,10 @@ static bool two_joiners(const char *path)
 	uint8_t buf[LEN];
 	size_t len;
 	CHECK_RC(mrb_read(&first, buf, sizeof(buf), &len), 0);
-	CHECK_EQ_U64(check_msg(buf, len, "first joiner"), 0);
+	CHECK_EQ_U64(join_check_msg(buf, len, "first joiner"), 0);
 	if (!resume_producer(pid, 0))
 		return spoiled(&ring, &first, &second);
-	uint64_t n = atomic_load(&shm->written);
+	uint64_t n = atomic_load(&join_shm->written);
 	CHECK_EQ_U64(n, 2 * s);
 	read_all(&first, s, n, true, false, "first joiner");
 	check_loss(&first, (s - 1) * SPAN, 1, "first joiner");
@@ -367,13 +223,13 @@ static bool two_joiners(const char *path)
 static bool evictable(const char *path)
 {
 	struct mrb_ring ring, sub;
-	create_ring(&ring, path);
-	uint64_t s;
-	pid_t pid = start_stopped_producer(path, &s);
+	join_create_ring(&ring, path);
+	const uint64_t s = FULL; /* written when it stopped */
+	pid_t pid = join_start_stopped_producer(path, 0);
 	subscribe(&sub, path, MRB_SUBSCRIBE_EVICT);
 	if (!resume_producer(pid, 0))
 		return spoiled(&ring, &sub, NULL);
-	uint64_t n = atomic_load(&shm->written);
+	uint64_t n = atomic_load(&join_shm->written);
 	CHECK_EQ_U64(n, 2 * s);
 	/* Lapped: it resumes at the oldest intact record boundary, the
 	 * producer position (a multiple of the capacity). */
@@ -410,8 +266,9 @@ static const struct {
 int main(int argc, char **argv)
 {
 	rtest_watchdog(60);
-	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	CHECK(shm != MAP_FAILED);
+	join_shm = mmap(NULL, sizeof(*join_shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	                -1, 0);
+	CHECK(join_shm != MAP_FAILED);
 	bool any = false;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)

@@ -16,11 +16,9 @@
 #include <stdbool.h>
 #include <sys/mman.h>
 
-#include "rtest.h"
+#include "sub_join_common.h"
 
-#define RING_SIZE (16 * 1024)
-#define JOINERS   3
-#define LEN       100
+#define JOINERS 3
 
 struct shared {
 	_Atomic uint32_t stop;
@@ -32,30 +30,13 @@ struct shared {
 static struct shared *shm;
 static const char *ring_path;
 
-static void build(uint8_t *msg, uint64_t seq)
-{
-	rtest_fill(msg, LEN, seq);
-	memcpy(msg, &seq, sizeof(seq));
-}
-
-static uint64_t check_msg(const uint8_t *msg, size_t len, const char *who)
-{
-	uint64_t seq;
-	memcpy(&seq, msg, sizeof(seq));
-	uint8_t want[LEN];
-	build(want, seq);
-	if (len != LEN || memcmp(msg, want, LEN) != 0)
-		FAIL("%s: torn or foreign message (seq %" PRIu64 ", len %zu)", who, seq, len);
-	return seq;
-}
-
 static void producer(void)
 {
 	struct mrb_ring ring;
 	CHECK_RC(mrb_open(&ring, ring_path, 0), 0);
 	uint8_t msg[LEN];
 	for (uint64_t seq = 0; !atomic_load(&shm->stop);) {
-		build(msg, seq);
+		join_build(msg, seq);
 		int rc = mrb_write(&ring, msg, LEN);
 		if (rc == 0) {
 			seq++;
@@ -90,7 +71,7 @@ static uint64_t session(struct mrb_ring *sub, uint64_t count, uint64_t first_exp
 		}
 		if (rc != 0)
 			FAIL("%s: read: %s", who, mrb_strerror(rc));
-		uint64_t seq = check_msg(buf, len, who);
+		uint64_t seq = join_check_msg(buf, len, who);
 		if (any && seq != next)
 			FAIL("%s: seq %" PRIu64 " where %" PRIu64 " was due", who, seq, next);
 		any = true;
