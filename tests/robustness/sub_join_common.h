@@ -106,18 +106,25 @@ static inline void join_producer(const char *path)
 	_exit(0);
 }
 
+/* Reads /proc/<pid>/<file> into buf, NUL-terminated. */
+static inline void join_read_proc(pid_t pid, const char *file, char *buf, size_t size)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	FILE *f = fopen(path, "r");
+	CHECK(f != NULL);
+	size_t n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+}
+
 /* Did the process stop itself, with raise(SIGSTOP), not from outside (a
  * machine whose processes are paused and continued)? It is then in
  * tgkill(2), sending SIGSTOP to itself. */
 static inline bool join_stopped_by_itself(pid_t pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-	FILE *f = fopen(path, "r");
-	CHECK(f != NULL);
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
+	char buf[512];
+	join_read_proc(pid, "syscall", buf, sizeof(buf));
 	long nr = 0;
 	unsigned long arg0 = 0, arg1 = 0, sig = 0;
 	if (sscanf(buf, "%ld 0x%lx 0x%lx 0x%lx", &nr, &arg0, &arg1, &sig) != 4)
@@ -158,13 +165,8 @@ static inline pid_t join_start_stopped_producer(const char *path, uint64_t limit
 /* Is the process stopped (by its SIGSTOP, still)? */
 static inline bool join_stopped(pid_t pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	CHECK(f != NULL);
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
+	char buf[512];
+	join_read_proc(pid, "stat", buf, sizeof(buf));
 	const char *end = strrchr(buf, ')');
 	CHECK(end != NULL && end[1] == ' ');
 	return end[2] == 'T';
