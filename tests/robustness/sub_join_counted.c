@@ -343,6 +343,30 @@ static bool evicted_resumed_durable(const char *path)
 	return true;
 }
 
+/* After a pass that skipped the whole first lap (FULL messages), then
+ * FULL and FULL + 1 written: the resumer `sub` of `name` reports the loss
+ * once (MRB_ELAPPED, FULL records in lost_bytes), reads both, is counted
+ * out at the live end; then it leaves and both are closed. */
+static void expect_resumed_at_r(struct mrb_ring *ring, struct mrb_ring *sub, const char *path,
+                                const char *name)
+{
+	uint8_t buf[LEN];
+	size_t len;
+	CHECK_RC(mrb_read(sub, buf, sizeof(buf), &len), MRB_ELAPPED);
+	read_expect(sub, FULL, "resumer");
+	read_expect(sub, FULL + 1, "resumer");
+	CHECK_RC(mrb_read(sub, buf, sizeof(buf), &len), MRB_EEMPTY);
+	CHECK_EQ_U64(counted(ring), 0);
+	struct mrb_subscriber_info info;
+	CHECK_RC(mrb_subscriber_info(sub, &info), 0);
+	CHECK_EQ_U64(info.lost_bytes, (uint64_t)FULL * SPAN);
+	CHECK_EQ_U64(info.lost_events, 1);
+	CHECK_RC(mrb_close(sub), 0);
+	CHECK_RC(mrb_unsubscribe(path, name), 0);
+	CHECK_EQ_U64(counted(ring), 0);
+	CHECK_RC(mrb_close(ring), 0);
+}
+
 /* A named joiner from the oldest message that leaves before the release
  * that missed its join passes it (at its join point, R still there): its
  * entry is then behind R. A resumer of the name starts at R and reports
@@ -367,21 +391,7 @@ static bool named_passed_after_close(const char *path)
 	struct mrb_subscribe_options opts = {0, "late", 0};
 	CHECK_RC(mrb_subscribe(&sub, path, &opts), 0);
 	CHECK_EQ_U64(counted(&ring), 1);
-	uint8_t buf[LEN];
-	size_t len;
-	CHECK_RC(mrb_read(&sub, buf, sizeof(buf), &len), MRB_ELAPPED);
-	read_expect(&sub, FULL, "resumer");
-	read_expect(&sub, FULL + 1, "resumer");
-	CHECK_RC(mrb_read(&sub, buf, sizeof(buf), &len), MRB_EEMPTY);
-	CHECK_EQ_U64(counted(&ring), 0);
-	struct mrb_subscriber_info info;
-	CHECK_RC(mrb_subscriber_info(&sub, &info), 0);
-	CHECK_EQ_U64(info.lost_bytes, (uint64_t)FULL * SPAN);
-	CHECK_EQ_U64(info.lost_events, 1);
-	CHECK_RC(mrb_close(&sub), 0);
-	CHECK_RC(mrb_unsubscribe(path, "late"), 0);
-	CHECK_EQ_U64(counted(&ring), 0);
-	CHECK_RC(mrb_close(&ring), 0);
+	expect_resumed_at_r(&ring, &sub, path, "late");
 	return true;
 }
 
@@ -412,21 +422,7 @@ static bool resumed_then_passed(const char *path)
 		return false;
 	}
 	write_seqs(&ring, FULL, FULL + 2); /* over records 0 and 1 */
-	uint8_t buf[LEN];
-	size_t len;
-	CHECK_RC(mrb_read(&sub, buf, sizeof(buf), &len), MRB_ELAPPED);
-	read_expect(&sub, FULL, "resumer");
-	read_expect(&sub, FULL + 1, "resumer");
-	CHECK_RC(mrb_read(&sub, buf, sizeof(buf), &len), MRB_EEMPTY);
-	CHECK_EQ_U64(counted(&ring), 0);
-	struct mrb_subscriber_info info;
-	CHECK_RC(mrb_subscriber_info(&sub, &info), 0);
-	CHECK_EQ_U64(info.lost_bytes, (uint64_t)FULL * SPAN);
-	CHECK_EQ_U64(info.lost_events, 1);
-	CHECK_RC(mrb_close(&sub), 0);
-	CHECK_RC(mrb_unsubscribe(path, "late2"), 0);
-	CHECK_EQ_U64(counted(&ring), 0);
-	CHECK_RC(mrb_close(&ring), 0);
+	expect_resumed_at_r(&ring, &sub, path, "late2");
 	return true;
 }
 
